@@ -1,0 +1,153 @@
+package protocol
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// Frame layout: version (1 byte), flags (1 byte, reserved, 0), payload length
+// (2 bytes, big-endian), then the payload: one CBOR message.
+const (
+	FrameVersion = 1
+	HeaderSize   = 4
+	// MaxFrameSize is the hard limit on a frame's payload, whatever a peer
+	// announces. Peers announce their own, smaller or equal, limit as
+	// max_frame in Hello and Welcome.
+	MaxFrameSize = 16384
+)
+
+// AppendFrame appends a frame holding payload to dst.
+func AppendFrame(dst, payload []byte) ([]byte, error) {
+	if len(payload) == 0 {
+		return dst, errors.New("protocol: empty frame payload")
+	}
+	if len(payload) > MaxFrameSize {
+		return dst, fmt.Errorf("protocol: frame payload of %d bytes exceeds the %d-byte limit", len(payload), MaxFrameSize)
+	}
+	dst = append(dst, FrameVersion, 0, byte(len(payload)>>8), byte(len(payload)))
+	return append(dst, payload...), nil
+}
+
+// readHeader reads and checks a frame header, returning the payload length.
+// It returns io.EOF, unwrapped, when the stream ends cleanly before a header.
+func readHeader(r io.Reader, limit int) (int, error) {
+	var h [HeaderSize]byte
+	if n, err := io.ReadFull(r, h[:]); err != nil {
+		if n == 0 && errors.Is(err, io.EOF) {
+			return 0, io.EOF
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, decodeErr(ErrTruncated, 0, err, "frame header: %d of %d bytes", n, HeaderSize)
+		}
+		return 0, err
+	}
+	if h[0] != FrameVersion || h[1] != 0 {
+		return 0, decodeErr(ErrUnsupportedVersion, 0, nil, "frame version %d, flags %#x (want version %d, flags 0)", h[0], h[1], FrameVersion)
+	}
+	n := int(binary.BigEndian.Uint16(h[2:]))
+	if n == 0 {
+		return 0, decodeErr(ErrMalformed, 0, nil, "empty frame")
+	}
+	if n > limit {
+		return 0, decodeErr(ErrFrameTooLarge, 0, nil, "%d bytes announced, limit %d", n, limit)
+	}
+	return n, nil
+}
+
+// ReadFrame reads one frame from r into buf (grown if needed) and returns its
+// payload. limit is the largest payload accepted (at most MaxFrameSize). A clean
+// end of stream between frames is io.EOF; a bad frame is a *DecodeError; other
+// errors come from r.
+func ReadFrame(r io.Reader, buf []byte, limit int) ([]byte, error) {
+	limit = min(limit, MaxFrameSize)
+	n, err := readHeader(r, limit)
+	if err != nil {
+		return nil, err
+	}
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if got, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, decodeErr(ErrTruncated, 0, io.ErrUnexpectedEOF, "frame payload: %d of %d bytes", got, n)
+		}
+		return nil, err
+	}
+	return buf, nil
+}
+
+// Stream sends and receives messages over a byte stream (a TLS connection, a
+// UART bridge). Send may be called from several goroutines; Receive from one.
+// A Stream keeps no buffer between calls, so an idle session costs only the
+// Stream itself.
+type Stream struct {
+	rw        io.ReadWriter
+	recvLimit int // largest payload we accept
+	wmu       sync.Mutex
+	sendLimit int // largest payload the peer accepts
+}
+
+// NewStream wraps rw. recvLimit is the largest frame payload this side
+// accepts (what it announces as max_frame); it is capped at MaxFrameSize.
+func NewStream(rw io.ReadWriter, recvLimit int) *Stream {
+	recvLimit = min(recvLimit, MaxFrameSize)
+	return &Stream{rw: rw, recvLimit: recvLimit, sendLimit: MaxFrameSize}
+}
+
+// SetPeerMaxFrame records the peer's announced max_frame; Send refuses larger
+// messages from then on.
+func (s *Stream) SetPeerMaxFrame(n uint32) {
+	s.wmu.Lock()
+	s.sendLimit = min(int(n), MaxFrameSize)
+	s.wmu.Unlock()
+}
+
+// PeerMaxFrame is the largest payload the peer accepts.
+func (s *Stream) PeerMaxFrame() int {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.sendLimit
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// Send encodes e and writes it as one frame with a single Write, so over TLS
+// a message never shares or splits a record unnecessarily.
+func (s *Stream) Send(e Envelope) error {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	b, err := AppendMarshal(append((*bp)[:0], 0, 0, 0, 0), e)
+	if err != nil {
+		return err
+	}
+	*bp = b
+	n := len(b) - HeaderSize
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if n > s.sendLimit {
+		return fmt.Errorf("protocol: send %s: %d bytes exceed the peer's %d-byte frame limit", e.Msg.Type(), n, s.sendLimit)
+	}
+	b[0], b[1] = FrameVersion, 0
+	binary.BigEndian.PutUint16(b[2:], uint16(n))
+	_, err = s.rw.Write(b)
+	return err
+}
+
+// Receive reads and decodes the next message. io.EOF means the peer closed
+// the stream between frames; a *DecodeError means bad input (after
+// ErrTruncated, ErrFrameTooLarge or ErrUnsupportedVersion the stream cannot
+// be resynchronised and should be closed; after the others it can go on).
+func (s *Stream) Receive() (Envelope, error) {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	payload, err := ReadFrame(s.rw, *bp, s.recvLimit)
+	if err != nil {
+		return Envelope{}, err
+	}
+	*bp = payload[:0]
+	return Unmarshal(payload)
+}

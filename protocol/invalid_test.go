@@ -1,0 +1,152 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// invalidVector is bad input and the kind of error it must produce. Files
+// ending in .bin are frame streams (read with ReadFrame then Unmarshal); .cbor
+// files are message payloads (Unmarshal). testdata/invalid/expect.json maps
+// each file to its kind so the firmware's tests can check the same.
+type invalidVector struct {
+	file string
+	data []byte
+	kind error
+}
+
+func frame(payload []byte) []byte {
+	b, err := AppendFrame(nil, payload)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func mustMarshal(e Envelope) []byte {
+	b, err := Marshal(e)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+var heartbeatCBOR = mustMarshal(Envelope{1, &Heartbeat{Seq: 1, UptimeMS: 2, RAMFree: 3}})
+
+var invalidVectors = []invalidVector{
+	{"truncated_header.bin", []byte{0x01, 0x00}, ErrTruncated},
+	{"truncated_payload.bin", append([]byte{0x01, 0x00, 0x00, 0x0a}, 0x83, 0x06, 0x01), ErrTruncated},
+	{"oversized_frame.bin", []byte{0x01, 0x00, 0x40, 0x01}, ErrFrameTooLarge},
+	{"frame_version_2.bin", append([]byte{0x02, 0x00, 0x00, byte(len(heartbeatCBOR))}, heartbeatCBOR...), ErrUnsupportedVersion},
+	{"frame_flags_set.bin", append([]byte{0x01, 0x80, 0x00, byte(len(heartbeatCBOR))}, heartbeatCBOR...), ErrUnsupportedVersion},
+	{"empty_frame.bin", []byte{0x01, 0x00, 0x00, 0x00}, ErrMalformed},
+	{"not_cbor.cbor", []byte{0xff}, ErrMalformed},
+	{"truncated_cbor.cbor", heartbeatCBOR[:len(heartbeatCBOR)-2], ErrTruncated},
+	{"trailing_bytes.cbor", append(slices.Clone(heartbeatCBOR), 0x00), ErrMalformed},
+	{"envelope_not_array.cbor", []byte{0xa1, 0x01, 0x02}, ErrMalformed},                       // {1: 2}
+	{"envelope_too_short.cbor", []byte{0x82, 0x06, 0x01}, ErrMalformed},                       // [6, 1]
+	{"unknown_type.cbor", []byte{0x83, 0x18, 0x63, 0x01, 0xa0}, ErrUnknownType},               // [99, 1, {}]
+	{"type_zero.cbor", []byte{0x83, 0x00, 0x01, 0xa0}, ErrUnknownType},                        // [0, 1, {}]
+	{"body_not_map.cbor", []byte{0x83, 0x06, 0x01, 0x82, 0x01, 0x02}, ErrMalformed},           // [6, 1, [1, 2]]
+	{"wrong_field_type.cbor", []byte{0x83, 0x06, 0x01, 0xa1, 0x01, 0x61, 0x78}, ErrMalformed}, // [6, 1, {1: "x"}]
+	{"negative_uint.cbor", []byte{0x83, 0x06, 0x01, 0xa1, 0x01, 0x20}, ErrMalformed},          // [6, 1, {1: -1}]
+	{"uint32_overflow.cbor", []byte{0x83, 0x06, 0x01, 0xa1, 0x03, 0x1b, 0, 0, 1, 0, 0, 0, 0, 0}, ErrMalformed},
+	{"duplicate_key.cbor", []byte{0x83, 0x06, 0x01, 0xa2, 0x01, 0x01, 0x01, 0x02}, ErrMalformed}, // {1: 1, 1: 2}
+	{"indefinite_length.cbor", []byte{0x9f, 0x06, 0x01, 0xa0, 0xff}, ErrMalformed},
+	{"tagged_value.cbor", []byte{0x83, 0x06, 0x01, 0xa1, 0x01, 0xc1, 0x01}, ErrMalformed}, // {1: 1(1)}
+	{"invalid_utf8.cbor", []byte{0x83, 0x0e, 0x00, 0xa1, 0x01, 0x62, 0xc3, 0x28}, ErrMalformed},
+	{"deeply_nested.cbor", append([]byte{0x83, 0x06, 0x01, 0xa1, 0x04}, append(bytes.Repeat([]byte{0x81}, 16), 0x00)...), ErrMalformed},
+	{"huge_array.cbor", []byte{0x83, 0x01, 0x01, 0xa1, 0x07, 0x9a, 0x00, 0x10, 0x00, 0x00}, ErrMalformed},
+	{"bad_sha256_length.cbor", mustMarshalUnchecked(Envelope{1, &Deploy{App: "a", Generation: 1, Version: "1", SHA256: []byte{1, 2, 3},
+		Size: 1, Limits: Limits{Fuel: 1, Memory: 1}}}), ErrInvalid},
+	{"zero_generation.cbor", mustMarshalUnchecked(Envelope{1, &Start{App: "a"}}), ErrInvalid},
+	{"bad_app_name.cbor", mustMarshalUnchecked(Envelope{1, &Stop{App: "../etc", Generation: 1}}), ErrInvalid},
+	{"unassigned_state.cbor", mustMarshalUnchecked(Envelope{0, &AppStatus{App: "a", State: 200}}), ErrInvalid},
+	{"nan_value.cbor", []byte{0x83, 0x0f, 0x00, 0xa2, 0x01, 0x61, 0x61, 0x04, 0x81, 0xa3, 0x01, 0x00, 0x02, 0x61, 0x6b, 0x03, 0xf9, 0x7e, 0x00}, ErrInvalid},
+	{"max_frame_too_small.cbor", mustMarshalUnchecked(Envelope{1, &Hello{ABIVersion: 1, Board: "b", MaxFrame: 16}}), ErrInvalid},
+}
+
+// mustMarshalUnchecked encodes a message without validating it, to make
+// invalid vectors.
+func mustMarshalUnchecked(e Envelope) []byte {
+	body, err := encMode.Marshal(e.Msg)
+	if err != nil {
+		panic(err)
+	}
+	b, err := encMode.Marshal(wire{Type: e.Msg.Type(), RequestID: e.RequestID, Body: body})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// decodeInvalid runs a vector through the reader its file type calls for.
+func decodeInvalid(name string, data []byte) error {
+	if strings.HasSuffix(name, ".bin") {
+		s := NewStream(struct {
+			io.Reader
+			io.Writer
+		}{bytes.NewReader(data), io.Discard}, MaxFrameSize)
+		_, err := s.Receive()
+		return err
+	}
+	_, err := Unmarshal(data)
+	return err
+}
+
+func TestInvalidVectors(t *testing.T) {
+	if *update {
+		writeInvalidVectors(t)
+	}
+	var expect map[string]string
+	if err := json.Unmarshal(readFile(t, "testdata/invalid/expect.json"), &expect); err != nil {
+		t.Fatal(err)
+	}
+	if len(expect) != len(invalidVectors) {
+		t.Fatalf("expect.json lists %d vectors, the definitions %d: run go test ./protocol -run Vectors -update", len(expect), len(invalidVectors))
+	}
+	for _, v := range invalidVectors {
+		t.Run(v.file, func(t *testing.T) {
+			data := readFile(t, "testdata/invalid/"+v.file)
+			if !bytes.Equal(data, v.data) {
+				t.Fatalf("file differs from its definition: run with -update")
+			}
+			err := decodeInvalid(v.file, data)
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("got %v (%T), want a *DecodeError", err, err)
+			}
+			if !errors.Is(err, v.kind) {
+				t.Fatalf("got %v, want kind %v", err, v.kind)
+			}
+			if got := KindName(err); got != expect[v.file] {
+				t.Errorf("kind %q, expect.json says %q", got, expect[v.file])
+			}
+			if CodeFor(err) == CodeInternal {
+				t.Errorf("no error code for %v", err)
+			}
+		})
+	}
+}
+
+func writeInvalidVectors(t *testing.T) {
+	t.Helper()
+	old, _ := filepath.Glob("testdata/invalid/*")
+	for _, f := range old {
+		os.Remove(f)
+	}
+	expect := map[string]string{}
+	for _, v := range invalidVectors {
+		writeFile(t, "testdata/invalid/"+v.file, v.data)
+		expect[v.file] = KindName(v.kind)
+	}
+	js, _ := json.MarshalIndent(expect, "", "  ")
+	writeFile(t, "testdata/invalid/expect.json", append(js, '\n'))
+}

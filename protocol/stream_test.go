@@ -1,0 +1,196 @@
+package protocol
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestStreamRoundTripOverPipe(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	dev, gw := NewStream(a, 2048), NewStream(b, MaxFrameSize)
+	go func() {
+		for i := uint64(1); i <= 3; i++ {
+			if err := dev.Send(Envelope{i, &Heartbeat{Seq: i, UptimeMS: i * 1000}}); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	for i := uint64(1); i <= 3; i++ {
+		e, err := gw.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hb, ok := e.Msg.(*Heartbeat); !ok || hb.Seq != i || e.RequestID != i {
+			t.Fatalf("message %d: got %#v", i, e)
+		}
+	}
+}
+
+func TestSendRespectsPeerLimit(t *testing.T) {
+	var buf bytes.Buffer
+	s := NewStream(struct {
+		io.Reader
+		io.Writer
+	}{strings.NewReader(""), &buf}, MaxFrameSize)
+	s.SetPeerMaxFrame(MinFrameSize)
+	err := s.Send(Envelope{1, &ModuleChunk{App: "a", Generation: 1, Data: make([]byte, MinFrameSize)}})
+	if err == nil || !strings.Contains(err.Error(), "frame limit") {
+		t.Fatalf("got %v, want a frame limit error", err)
+	}
+	if buf.Len() != 0 {
+		t.Fatalf("%d bytes written for a refused message", buf.Len())
+	}
+	if err := s.Send(Envelope{1, &ModuleChunk{App: "a", Generation: 1, Data: make([]byte, 64)}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReceiveRespectsOwnLimit(t *testing.T) {
+	chunk := mustMarshal(Envelope{1, &ModuleChunk{App: "a", Generation: 1, Data: make([]byte, 1000)}})
+	s := NewStream(struct {
+		io.Reader
+		io.Writer
+	}{bytes.NewReader(frame(chunk)), io.Discard}, MinFrameSize)
+	if _, err := s.Receive(); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("got %v, want ErrFrameTooLarge", err)
+	}
+}
+
+func TestMarshalRefusesInvalid(t *testing.T) {
+	for _, m := range []Message{&Deploy{App: "x"}, &Hello{}, &Error{}, &Enroll{Device: "bad name"}} {
+		if _, err := Marshal(Envelope{1, m}); err == nil {
+			t.Errorf("%T: marshal accepted an invalid message", m)
+		}
+	}
+	if _, err := Marshal(Envelope{}); err == nil {
+		t.Error("marshal accepted a nil message")
+	}
+}
+
+// Decoded messages must not alias the read buffer: Stream reuses it.
+func TestDecodedMessagesOwnTheirBytes(t *testing.T) {
+	raw := readFile(t, "testdata/module_chunk.cbor")
+	e, err := Unmarshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]byte(nil), e.Msg.(*ModuleChunk).Data...)
+	for i := range raw {
+		raw[i] = 0
+	}
+	if got := e.Msg.(*ModuleChunk).Data; !bytes.Equal(got, want) {
+		t.Fatalf("chunk data changed with the input buffer: %x", got)
+	}
+}
+
+func TestConcurrentSendsDoNotInterleave(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	w, r := NewStream(a, MaxFrameSize), NewStream(b, MaxFrameSize)
+	const n = 50
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Send(Envelope{uint64(i + 1), &ModuleChunk{App: "a", Generation: 1, Data: bytes.Repeat([]byte{byte(i)}, 3000)}}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		e, err := r.Receive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := e.Msg.(*ModuleChunk)
+		if c.Data[0] != byte(e.RequestID-1) || c.Data[len(c.Data)-1] != c.Data[0] {
+			t.Fatalf("interleaved frame for request %d", e.RequestID)
+		}
+	}
+	wg.Wait()
+}
+
+func TestValidName(t *testing.T) {
+	for _, ok := range []string{"dev-01", "a", "Sensor_2.b", strings.Repeat("x", MaxNameLen)} {
+		if err := ValidName(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "-a", ".hidden", "a b", "a/b", "é", strings.Repeat("x", MaxNameLen+1), "a\x00"} {
+		if err := ValidName(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if err := ValidVersion("1.0.0+build.1"); err != nil {
+		t.Error(err)
+	}
+	if err := ValidVersion("1.0 beta"); err == nil {
+		t.Error("version with a space accepted")
+	}
+}
+
+func TestCodeFor(t *testing.T) {
+	for err, want := range map[error]ErrorCode{
+		&DecodeError{Kind: ErrUnknownType}: CodeUnsupported,
+		&DecodeError{Kind: ErrInvalid}:     CodeInvalid,
+		&DecodeError{Kind: ErrTruncated}:   CodeMalformed,
+		errors.New("other"):                CodeInternal,
+	} {
+		if got := CodeFor(err); got != want {
+			t.Errorf("CodeFor(%v) = %d, want %d", err, got, want)
+		}
+	}
+}
+
+// A newer peer may add optional fields: unknown body keys are ignored.
+func TestUnknownBodyKeysIgnored(t *testing.T) {
+	// [6, 1, {1: 5, 2: 6, 3: 7, 99: "future"}]
+	raw := []byte{0x83, 0x06, 0x01, 0xa4, 0x01, 0x05, 0x02, 0x06, 0x03, 0x07, 0x18, 0x63, 0x66, 'f', 'u', 't', 'u', 'r', 'e'}
+	e, err := Unmarshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hb := e.Msg.(*Heartbeat); hb.Seq != 5 || hb.UptimeMS != 6 || hb.RAMFree != 7 {
+		t.Fatalf("got %#v", hb)
+	}
+}
+
+func BenchmarkMarshalHeartbeat(b *testing.B) {
+	e := Envelope{42, &Heartbeat{Seq: 41, UptimeMS: 205000, RAMFree: 61440}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Marshal(e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUnmarshalHeartbeat(b *testing.B) {
+	raw := mustMarshal(Envelope{42, &Heartbeat{Seq: 41, UptimeMS: 205000, RAMFree: 61440}})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Unmarshal(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUnmarshalModuleChunk4K(b *testing.B) {
+	raw := mustMarshal(Envelope{5, &ModuleChunk{App: "sensor", Generation: 4, Offset: 4096, Data: make([]byte, 4096)}})
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Unmarshal(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

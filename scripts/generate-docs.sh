@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Renders the provider documentation in docs/ (index.md, resources/,
+# data-sources/...) from the provider schema, templates/ and examples/ with
+# tfplugindocs. Other files in docs/ (protocol.md...) are left alone.
+#
+# tfplugindocs reads the schema through a local `terraform` binary and would
+# try to download one if there were none: when the machine has no terraform,
+# OpenTofu from bin/ stands in under that name.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+[[ -x bin/tfplugindocs ]] || { echo "generate: bin/tfplugindocs missing; run make setup" >&2; exit 1; }
+if ! command -v terraform >/dev/null; then
+	[[ -x bin/tofu ]] || { echo "generate: neither terraform nor bin/tofu found; run make setup" >&2; exit 1; }
+	shim=$(mktemp -d)
+	trap 'rm -rf "$shim"' EXIT
+	ln -s "$PWD/bin/tofu" "$shim/terraform"
+	export PATH=$shim:$PATH
+fi
+
+echo "generate: provider docs with tfplugindocs"
+out=$(bin/tfplugindocs generate --provider-name wasmbed --rendered-provider-name Wasmbed 2>&1) || {
+	echo "$out" >&2
+	exit 1
+}

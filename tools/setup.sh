@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Installs everything Wasmbed's builds and tests need on a Debian 12 machine:
+#   - Debian packages (Rust for thumbv7em-none-eabihf, qemu, wabt, etcd, ...)
+#   - pinned Go tools, built once into a cache outside the clone
+#     (${XDG_CACHE_HOME:-$HOME/.cache}/wasmbed/tools/<tool>-<version>/<tool>)
+#     and linked into ./bin (git-ignored), together with etcd, so that
+#     KUBEBUILDER_ASSETS=$PWD/bin works for envtest.
+#
+# Idempotent: a warm run checks dpkg and the cache, re-links bin/ and runs
+# neither apt-get nor go build.
+#
+# Versions are declared in tools/versions.env; the go.mod files under tools/
+# must require the same versions (checked below). To bump a tool: edit
+# versions.env and the `require` in tools/go.mod, tools/kube/go.mod or
+# tools/opentofu/go.mod (for Kubernetes also the k8s.io/* replaces), run
+# `go mod tidy` in that folder, then `bash tools/setup.sh`.
+#
+# Environment: WASMBED_TOOLS_CACHE overrides the cache folder.
+set -Eeuo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+BIN=$ROOT/bin
+CACHE=${WASMBED_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wasmbed/tools}
+
+# shellcheck source=versions.env
+source "$ROOT/tools/versions.env"
+
+log() { echo "setup: $*"; }
+die() { echo "setup: ERROR: $*" >&2; exit 1; }
+trap 'rc=$?; echo "setup: FAILED (exit $rc) at tools/setup.sh:$LINENO: $BASH_COMMAND" >&2' ERR
+
+CLEANUP=()
+cleanup() { local c; for c in "${CLEANUP[@]+"${CLEANUP[@]}"}"; do eval "$c" || true; done; }
+trap cleanup EXIT
+
+SUDO=()
+if [[ $(id -u) != 0 ]]; then
+	command -v sudo >/dev/null || die "not root and sudo is missing: cannot install apt packages"
+	SUDO=(sudo)
+fi
+
+start=$SECONDS
+
+# ---------------------------------------------------------------- apt ----
+# Daemons shipped by packages we install only for their binaries; our tests
+# start their own instances (etcd on 2379 would otherwise collide).
+SERVICES="etcd mosquitto"
+
+quiesce_service() { # name, was_just_installed
+	local svc=$1 fresh=$2
+	if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null; then
+		if systemctl is-active --quiet "$svc" 2>/dev/null || systemctl is-enabled --quiet "$svc" 2>/dev/null; then
+			log "stopping and disabling the $svc service (tests start their own)"
+			"${SUDO[@]}" systemctl disable --now --quiet "$svc" || die "could not stop/disable $svc"
+		fi
+	elif [[ -x /etc/init.d/$svc ]]; then
+		if /etc/init.d/"$svc" status >/dev/null 2>&1; then
+			log "stopping the $svc service (tests start their own)"
+			"${SUDO[@]}" /etc/init.d/"$svc" stop >/dev/null || die "could not stop $svc"
+		fi
+		if [[ $fresh == 1 ]] && command -v update-rc.d >/dev/null; then
+			"${SUDO[@]}" update-rc.d "$svc" disable >/dev/null 2>&1 || true
+		fi
+	fi
+}
+
+missing=()
+for p in $APT_PACKAGES; do
+	if [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true) != "install ok installed" ]]; then
+		missing+=("$p")
+	fi
+done
+
+if ((${#missing[@]})); then
+	command -v apt-get >/dev/null || die "apt-get not found: this script supports Debian 12 only"
+	# Keep package maintainer scripts from starting daemons (Docker images
+	# usually ship such a policy already; we add one only for this run).
+	if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+		printf '#!/bin/sh\n# temporary, from wasmbed tools/setup.sh\nexit 101\n' |
+			"${SUDO[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+		"${SUDO[@]}" chmod 755 /usr/sbin/policy-rc.d
+		CLEANUP+=('"${SUDO[@]}" rm -f /usr/sbin/policy-rc.d')
+	fi
+	aptlog=$(mktemp)
+	CLEANUP+=('rm -f "$aptlog"')
+	apt=("${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y
+		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+	log "installing apt packages: ${missing[*]} (takes ~1-2 min)..."
+	t=$SECONDS
+	if ! { "${apt[@]}" update && "${apt[@]}" install --no-install-recommends "${missing[@]}"; } >"$aptlog" 2>&1; then
+		tail -n 40 "$aptlog" >&2
+		die "apt-get failed (last 40 lines above)"
+	fi
+	log "apt packages installed in $((SECONDS - t))s"
+	for s in $SERVICES; do quiesce_service "$s" 1; done
+else
+	for s in $SERVICES; do quiesce_service "$s" 0; done
+fi
+
+# ------------------------------------------------------------ Go tools ----
+# require_pin DIR MODULE VERSION: tools/DIR/go.mod must require MODULE VERSION.
+require_pin() {
+	local gomod=$ROOT/tools/$1/go.mod
+	awk -v m="$2" -v v="$3" '
+		$1 == "require" && $2 == m && $3 == v { ok = 1 }
+		$1 == m && $2 == v                   { ok = 1 }
+		END { exit !ok }' "$gomod" ||
+		die "tools/versions.env pins $2 $3 but ${gomod#"$ROOT"/} does not require it (edit go.mod, run go mod tidy there)"
+}
+
+# The k8s.io staging modules are published as v0.X.Y for Kubernetes v1.X.Y.
+KUBE_STAGING_VERSION=v0.${KUBERNETES_VERSION#v1.}
+if awk -v v="$KUBE_STAGING_VERSION" '$2 == "=>" && $1 ~ /^k8s\.io\// && $4 != v { bad = 1 } END { exit !bad }' \
+	"$ROOT/tools/kube/go.mod"; then
+	die "tools/kube/go.mod: every k8s.io/* replace must point to $KUBE_STAGING_VERSION (KUBERNETES_VERSION=$KUBERNETES_VERSION)"
+fi
+
+require_pin . github.com/hashicorp/terraform-plugin-docs "$TFPLUGINDOCS_VERSION"
+require_pin . sigs.k8s.io/controller-tools "$CONTROLLER_TOOLS_VERSION"
+require_pin . github.com/smallstep/certificates "$STEP_CA_VERSION"
+require_pin . github.com/smallstep/cli "$STEP_CLI_VERSION"
+require_pin opentofu github.com/opentofu/opentofu "$OPENTOFU_VERSION"
+require_pin kube k8s.io/kubernetes "$KUBERNETES_VERSION"
+
+mkdir -p "$BIN"
+
+link() { # target name
+	[[ -x $1 ]] || die "$1 is missing or not executable"
+	ln -sfn "$1" "$BIN/$2"
+}
+
+# build_tool NAME VERSION DIR PACKAGE HINT LDFLAGS
+# Builds PACKAGE from the module in tools/DIR (so its go.mod/go.sum decide
+# every dependency version) into $CACHE/NAME-VERSION/NAME, then links it.
+build_tool() {
+	local name=$1 version=$2 dir=$3 pkg=$4 hint=$5 ldflags=$6
+	local out=$CACHE/$name-$version/$name
+	if [[ ! -x $out ]]; then
+		command -v go >/dev/null || die "go is not on PATH (needed to build $name)"
+		log "building $name $version (takes ~$hint cold)..."
+		mkdir -p "${out%/*}"
+		local t=$SECONDS tmp=$out.tmp.$$
+		CLEANUP+=("rm -f '$tmp'")
+		(cd "$ROOT/tools/$dir" &&
+			GOWORK=off CGO_ENABLED=0 go build -mod=readonly -trimpath -buildvcs=false \
+				-ldflags "-s -w $ldflags" -o "$tmp" "$pkg") ||
+			die "building $name $version failed (see the go output above)"
+		mv -f "$tmp" "$out"
+		log "built $name in $((SECONDS - t))s"
+	fi
+	link "$out" "$name"
+}
+
+kube_ldflags="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
+kube_ldflags+=" -X k8s.io/component-base/version.gitMajor=$(cut -d. -f1 <<<"${KUBERNETES_VERSION#v}")"
+kube_ldflags+=" -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION")"
+kube_ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+
+build_tool tfplugindocs "$TFPLUGINDOCS_VERSION" . \
+	github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs "30 s" \
+	"-X github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs/build.version=${TFPLUGINDOCS_VERSION#v}"
+build_tool controller-gen "$CONTROLLER_TOOLS_VERSION" . \
+	sigs.k8s.io/controller-tools/cmd/controller-gen "1 min" \
+	"-X sigs.k8s.io/controller-tools/pkg/version.version=$CONTROLLER_TOOLS_VERSION"
+build_tool step-ca "$STEP_CA_VERSION" . \
+	github.com/smallstep/certificates/cmd/step-ca "1.5 min" \
+	"-X main.Version=${STEP_CA_VERSION#v}"
+build_tool step "$STEP_CLI_VERSION" . \
+	github.com/smallstep/cli/cmd/step "1.5 min" \
+	"-X main.Version=${STEP_CLI_VERSION#v}"
+build_tool tofu "$OPENTOFU_VERSION" opentofu \
+	github.com/opentofu/opentofu/cmd/tofu "3 min" \
+	"-X github.com/opentofu/opentofu/version.dev=no"
+build_tool kube-apiserver "$KUBERNETES_VERSION" kube \
+	k8s.io/kubernetes/cmd/kube-apiserver "3 min" "$kube_ldflags"
+build_tool kubectl "$KUBERNETES_VERSION" kube \
+	k8s.io/kubernetes/cmd/kubectl "1 min" "$kube_ldflags"
+
+# etcd from Debian's etcd-server, next to kube-apiserver and kubectl
+# (KUBEBUILDER_ASSETS=$PWD/bin).
+link /usr/bin/etcd etcd
+
+# Warn (only) when something already listens on the ports our tests use.
+for port in 2379 1883; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		log "WARNING: something listens on 127.0.0.1:$port (a system etcd/mosquitto?); tests start their own"
+	fi
+done
+
+log "all tools present in bin/ ($((SECONDS - start))s)"
