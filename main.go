@@ -12,7 +12,6 @@ import (
 	"github.com/wasmbed/wasmbed/provider"
 )
 
-
 // version is set by goreleaser.
 var version = "dev"
 
