@@ -103,6 +103,16 @@ const (
 	CodeInternal        ErrorCode = 12 // a fault on the sender's side
 )
 
+var errorCodeNames = [...]string{"", "malformed", "unsupported", "unauthorized", "forbidden", "invalid",
+	"stale_generation", "no_room", "checksum", "not_found", "revoked", "busy", "internal"}
+
+func (c ErrorCode) String() string {
+	if int(c) < len(errorCodeNames) && c != 0 {
+		return errorCodeNames[c]
+	}
+	return "error_code(" + strconv.FormatUint(uint64(c), 10) + ")"
+}
+
 // AppReport is what a device says of one installed app in its Hello.
 type AppReport struct {
 	App        string   `cbor:"1,keyasint" json:"app"`

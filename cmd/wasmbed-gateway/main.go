@@ -1,0 +1,159 @@
+// Command wasmbed-gateway runs a Wasmbed gateway.
+//
+//	wasmbed-gateway serve [flags]
+//
+// Every flag can also come from the environment (WASMBED_GATEWAY_ + the flag
+// name in upper case with '-' as '_', e.g. WASMBED_GATEWAY_DATA_DIR) or from
+// a YAML or JSON config file given with --config whose keys are flag names.
+// A flag on the command line wins over the environment, which wins over the
+// file.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+
+	"github.com/wasmbed/wasmbed/ca"
+	"github.com/wasmbed/wasmbed/gateway/daemon"
+)
+
+var version = "dev"
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "wasmbed-gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "wasmbed-gateway",
+		Short:         "Wasmbed gateway: device sessions, enrollment, deployments and the management API",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.AddCommand(newServe())
+	return root
+}
+
+func newServe() *cobra.Command {
+	var o daemon.Options
+	var configFile, logLevel, logFormat string
+	var ext ca.ExternalConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve devices and the management API (embedded store and CA by default)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnvAndFile(cmd.Flags(), configFile); err != nil {
+				return err
+			}
+			log, err := newLogger(logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			o.Log = log
+			if ext.URL != "" {
+				if ext.RootFile == "" || ext.Provisioner == "" || ext.PasswordFile == "" {
+					return errors.New("--ca-url needs --ca-root, --ca-provisioner and --ca-password-file")
+				}
+				o.ExternalCA = &ext
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return daemon.Run(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "YAML or JSON file of flag values")
+	f.StringVar(&o.DataDir, "data-dir", "wasmbed-data", "directory for the store, the embedded CA, the API tokens and ca.crt")
+	f.StringVar(&o.APIAddr, "api-addr", ":8080", "management API listen address (HTTPS)")
+	f.StringVar(&o.DeviceAddr, "device-addr", ":8081", "device listen address (TLS 1.3)")
+	f.StringVar(&o.Gateway.Name, "name", "gateway", "gateway name")
+	f.StringSliceVar(&o.Gateway.ServerHosts, "host", []string{"localhost", "127.0.0.1"}, "DNS names and IPs in the gateway's server certificate")
+	f.DurationVar(&o.Gateway.HeartbeatInterval, "heartbeat-interval", 0, "heartbeat period devices are told to keep (default 5s)")
+	f.IntVar(&o.Gateway.MissedHeartbeats, "missed-heartbeats", 0, "heartbeats a device may miss before it is offline (default 3)")
+	f.DurationVar(&o.Gateway.CertTTL, "cert-ttl", 0, "device certificate lifetime (default 24h)")
+	f.IntVar(&o.Gateway.ChunkSize, "chunk-size", 0, "module chunk payload in bytes (default 4096, capped by the device's frame size)")
+	f.StringVar(&ext.URL, "ca-url", "", "external step-ca URL; unset: the embedded authority")
+	f.StringVar(&ext.RootFile, "ca-root", "", "external step-ca root certificate file")
+	f.StringVar(&ext.Provisioner, "ca-provisioner", "", "external step-ca JWK provisioner name")
+	f.StringVar(&ext.PasswordFile, "ca-password-file", "", "file holding the provisioner's password")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+// applyEnvAndFile fills flags not given on the command line from
+// WASMBED_GATEWAY_* variables, then from the config file.
+func applyEnvAndFile(fs *pflag.FlagSet, file string) error {
+	values := map[string]any{}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		if err := yaml.Unmarshal(b, &values); err != nil {
+			return fmt.Errorf("config %s: %w", file, err)
+		}
+		for k := range values {
+			if fs.Lookup(k) == nil || k == "config" {
+				return fmt.Errorf("config %s: unknown key %q", file, k)
+			}
+		}
+	}
+	var errs []error
+	fs.VisitAll(func(fl *pflag.Flag) {
+		if fl.Changed || fl.Name == "config" {
+			return
+		}
+		env := "WASMBED_GATEWAY_" + strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := fl.Value.Set(v); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", env, err))
+			}
+			return
+		}
+		if v, ok := values[fl.Name]; ok {
+			s := fmt.Sprint(v)
+			if list, ok := v.([]any); ok {
+				parts := make([]string, len(list))
+				for i, p := range list {
+					parts[i] = fmt.Sprint(p)
+				}
+				s = strings.Join(parts, ",")
+			}
+			if err := fl.Value.Set(s); err != nil {
+				errs = append(errs, fmt.Errorf("config %s: %s: %w", file, fl.Name, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

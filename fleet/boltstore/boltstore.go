@@ -1,0 +1,442 @@
+// Package boltstore is the embedded fleet.Store: one bbolt file, crash-safe
+// (copy-on-write B+tree with fsync on commit), with writes from concurrent
+// goroutines coalesced into shared transactions.
+//
+// bbolt (go.etcd.io/bbolt) is the store etcd itself is built on: one file, no
+// server, ACID transactions, and a file lock so two gateways cannot open the
+// same data directory.
+package boltstore
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/wasmbed/wasmbed/fleet"
+)
+
+// History bounds.
+const (
+	maxEvents         = 10000
+	maxAudit          = 10000
+	maxOutputPerAppOn = 200 // records kept per app and device
+)
+
+var (
+	bGateways     = []byte("gateways")
+	bDevices      = []byte("devices")
+	bApplications = []byte("applications")
+	bTokens       = []byte("tokens")
+	bDeployments  = []byte("deployments")
+	bRevocations  = []byte("revocations")
+	bModules      = []byte("modules")
+	bEvents       = []byte("events")
+	bOutput       = []byte("output")
+	bAudit        = []byte("audit")
+)
+
+// Store is the embedded store.
+type Store struct {
+	db *bolt.DB
+
+	mu       sync.Mutex
+	watchers map[*watcher]struct{}
+}
+
+var _ fleet.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the store file at path. It fails at once if
+// another process holds the file.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("store %s: locked by another process (is a gateway already running on this data directory?)", path)
+		}
+		return nil, fmt.Errorf("store %s: %w", path, err)
+	}
+	// Concurrent writers are batched into one commit every few milliseconds.
+	db.MaxBatchDelay = 2 * time.Millisecond
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bGateways, bDevices, bApplications, bTokens, bDeployments, bRevocations, bModules, bEvents, bOutput, bAudit} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store %s: init: %w", path, err)
+	}
+	return &Store{db: db, watchers: map[*watcher]struct{}{}}, nil
+}
+
+// Close closes the file; watchers' channels are closed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	for w := range s.watchers {
+		close(w.ch)
+		delete(s.watchers, w)
+	}
+	s.mu.Unlock()
+	return s.db.Close()
+}
+
+func (s *Store) Gateways() fleet.Collection[fleet.Gateway] {
+	return &collection[fleet.Gateway]{s, bGateways, fleet.KindGateway}
+}
+func (s *Store) Devices() fleet.Collection[fleet.Device] {
+	return &collection[fleet.Device]{s, bDevices, fleet.KindDevice}
+}
+func (s *Store) Applications() fleet.Collection[fleet.Application] {
+	return &collection[fleet.Application]{s, bApplications, fleet.KindApplication}
+}
+func (s *Store) Tokens() fleet.Collection[fleet.EnrollmentToken] {
+	return &collection[fleet.EnrollmentToken]{s, bTokens, fleet.KindToken}
+}
+func (s *Store) Deployments() fleet.Collection[fleet.Deployment] {
+	return &collection[fleet.Deployment]{s, bDeployments, fleet.KindDeployment}
+}
+func (s *Store) Revocations() fleet.Collection[fleet.Revocation] {
+	return &collection[fleet.Revocation]{s, bRevocations, fleet.KindRevocation}
+}
+
+type collection[T any] struct {
+	s      *Store
+	bucket []byte
+	kind   string
+}
+
+func (c *collection[T]) Get(_ context.Context, key string) (T, error) {
+	var v T
+	err := c.s.db.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(c.bucket).Get([]byte(key))
+		if raw == nil {
+			return fmt.Errorf("%s %q: %w", c.kind, key, fleet.ErrNotFound)
+		}
+		return json.Unmarshal(raw, &v)
+	})
+	return v, err
+}
+
+func (c *collection[T]) List(context.Context) ([]T, error) {
+	var out []T
+	err := c.s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(c.bucket).ForEach(func(_, raw []byte) error {
+			var v T
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return err
+			}
+			out = append(out, v)
+			return nil
+		})
+	})
+	return out, err
+}
+
+func (c *collection[T]) Create(_ context.Context, key string, v T) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	err = c.s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(c.bucket)
+		if b.Get([]byte(key)) != nil {
+			return fmt.Errorf("%s %q: %w", c.kind, key, fleet.ErrExists)
+		}
+		return b.Put([]byte(key), raw)
+	})
+	if err == nil {
+		c.s.notify(fleet.Change{Kind: c.kind, Key: key})
+	}
+	return err
+}
+
+func (c *collection[T]) Put(_ context.Context, key string, v T) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	err = c.s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(c.bucket).Put([]byte(key), raw) })
+	if err == nil {
+		c.s.notify(fleet.Change{Kind: c.kind, Key: key})
+	}
+	return err
+}
+
+func (c *collection[T]) PutMany(_ context.Context, items map[string]T) error {
+	raws := make(map[string][]byte, len(items))
+	for k, v := range items {
+		raw, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		raws[k] = raw
+	}
+	err := c.s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(c.bucket)
+		for k, raw := range raws {
+			if err := b.Put([]byte(k), raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for k := range items {
+			c.s.notify(fleet.Change{Kind: c.kind, Key: k})
+		}
+	}
+	return err
+}
+
+func (c *collection[T]) Update(_ context.Context, key string, fn func(*T) error) (T, error) {
+	var out T
+	err := c.s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(c.bucket)
+		raw := b.Get([]byte(key))
+		if raw == nil {
+			return fmt.Errorf("%s %q: %w", c.kind, key, fleet.ErrNotFound)
+		}
+		var v T // fresh on every attempt: Batch may run fn again
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return err
+		}
+		if err := fn(&v); err != nil {
+			return err
+		}
+		nraw, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		out = v
+		return b.Put([]byte(key), nraw)
+	})
+	if err == nil {
+		c.s.notify(fleet.Change{Kind: c.kind, Key: key})
+	}
+	return out, err
+}
+
+func (c *collection[T]) Delete(_ context.Context, key string) error {
+	err := c.s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(c.bucket)
+		if b.Get([]byte(key)) == nil {
+			return fmt.Errorf("%s %q: %w", c.kind, key, fleet.ErrNotFound)
+		}
+		return b.Delete([]byte(key))
+	})
+	if err == nil {
+		c.s.notify(fleet.Change{Kind: c.kind, Key: key, Deleted: true})
+	}
+	return err
+}
+
+func (s *Store) PutModule(_ context.Context, sha256 string, wasm []byte) error {
+	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bModules).Put([]byte(sha256), wasm) })
+}
+
+func (s *Store) GetModule(_ context.Context, sha256 string) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bolt.Tx) error {
+		raw := tx.Bucket(bModules).Get([]byte(sha256))
+		if raw == nil {
+			return fmt.Errorf("module %s: %w", sha256, fleet.ErrNotFound)
+		}
+		out = slices.Clone(raw)
+		return nil
+	})
+	return out, err
+}
+
+func seqKey(n uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], n)
+	return k[:]
+}
+
+// appendBounded appends v under the next sequence of b and drops the oldest
+// entries beyond limit. It returns the sequence.
+func appendBounded(b *bolt.Bucket, limit int, v func(seq uint64) ([]byte, error)) (uint64, error) {
+	seq, err := b.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	raw, err := v(seq)
+	if err != nil {
+		return 0, err
+	}
+	if err := b.Put(seqKey(seq), raw); err != nil {
+		return 0, err
+	}
+	if seq > uint64(limit) {
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= seq-uint64(limit); k, _ = c.Next() {
+			if err := c.Delete(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return seq, nil
+}
+
+func (s *Store) AppendEvent(_ context.Context, e fleet.Event) (fleet.Event, error) {
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		_, err := appendBounded(tx.Bucket(bEvents), maxEvents, func(seq uint64) ([]byte, error) {
+			e.Seq = seq
+			return json.Marshal(e)
+		})
+		return err
+	})
+	return e, err
+}
+
+func (s *Store) Events(_ context.Context, after uint64, limit int) ([]fleet.Event, error) {
+	var out []fleet.Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bEvents).Cursor()
+		for k, v := c.Seek(seqKey(after + 1)); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Next() {
+			var e fleet.Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func outputBucket(app, device string) []byte { return []byte(app + "\x00" + device) }
+
+func (s *Store) AppendOutput(_ context.Context, recs []fleet.OutputRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bOutput)
+		for i := range recs {
+			b, err := root.CreateBucketIfNotExists(outputBucket(recs[i].App, recs[i].Device))
+			if err != nil {
+				return err
+			}
+			if _, err := appendBounded(b, maxOutputPerAppOn, func(uint64) ([]byte, error) { return json.Marshal(recs[i]) }); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) Output(_ context.Context, app, device string, limit int) ([]fleet.OutputRecord, error) {
+	var out []fleet.OutputRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		root := tx.Bucket(bOutput)
+		prefix := []byte(app + "\x00")
+		c := root.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && strings.HasPrefix(string(k), string(prefix)); k, _ = c.Next() {
+			if device != "" && string(k) != string(outputBucket(app, device)) {
+				continue
+			}
+			err := root.Bucket(k).ForEach(func(_, v []byte) error {
+				var r fleet.OutputRecord
+				if err := json.Unmarshal(v, &r); err != nil {
+					return err
+				}
+				out = append(out, r)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	if limit > 0 && len(out) > limit {
+		out = out[len(out)-limit:]
+	}
+	return out, err
+}
+
+func (s *Store) AppendAudit(_ context.Context, r fleet.AuditRecord) error {
+	if r.Time.IsZero() {
+		r.Time = time.Now().UTC()
+	}
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		_, err := appendBounded(tx.Bucket(bAudit), maxAudit, func(uint64) ([]byte, error) { return json.Marshal(r) })
+		return err
+	})
+}
+
+func (s *Store) Audit(_ context.Context, limit int) ([]fleet.AuditRecord, error) {
+	var out []fleet.AuditRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bAudit).Cursor()
+		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
+			var r fleet.AuditRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	slices.Reverse(out)
+	return out, err
+}
+
+type watcher struct {
+	ch      chan fleet.Change
+	overrun bool
+}
+
+func (s *Store) Watch(ctx context.Context) <-chan fleet.Change {
+	w := &watcher{ch: make(chan fleet.Change, 1024)}
+	s.mu.Lock()
+	s.watchers[w] = struct{}{}
+	s.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		s.mu.Lock()
+		if _, ok := s.watchers[w]; ok {
+			delete(s.watchers, w)
+			close(w.ch)
+		}
+		s.mu.Unlock()
+	}()
+	return w.ch
+}
+
+func (s *Store) notify(c fleet.Change) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for w := range s.watchers {
+		if w.overrun {
+			select {
+			case w.ch <- fleet.Change{}: // resynchronise
+				w.overrun = false
+			default:
+				continue
+			}
+		}
+		select {
+		case w.ch <- c:
+		default:
+			w.overrun = true
+		}
+	}
+}

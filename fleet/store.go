@@ -1,0 +1,115 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every Store returns, matched with errors.Is.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+)
+
+// Collection is one kind of object in a Store, keyed by name (deployments by
+// DeploymentKey). Implementations return copies: changing a returned value
+// changes nothing until it is Put.
+type Collection[T any] interface {
+	Get(ctx context.Context, key string) (T, error)
+	List(ctx context.Context) ([]T, error)
+	// Create stores v under key, or fails with ErrExists.
+	Create(ctx context.Context, key string, v T) error
+	// Put stores v under key, creating or replacing it.
+	Put(ctx context.Context, key string, v T) error
+	// PutMany stores several objects in one write.
+	PutMany(ctx context.Context, items map[string]T) error
+	// Update reads key, applies fn and stores the result atomically; fn's
+	// error aborts the update and is returned. ErrNotFound if key is absent.
+	Update(ctx context.Context, key string, fn func(*T) error) (T, error)
+	// Delete removes key; ErrNotFound if it is absent.
+	Delete(ctx context.Context, key string) error
+}
+
+// Kinds of objects, as Change.Kind names them.
+const (
+	KindGateway     = "gateway"
+	KindDevice      = "device"
+	KindApplication = "application"
+	KindToken       = "token"
+	KindDeployment  = "deployment"
+	KindRevocation  = "revocation"
+)
+
+// Change tells a watcher that an object was written or deleted.
+type Change struct {
+	Kind    string
+	Key     string
+	Deleted bool
+}
+
+// Revocation is a revoked device certificate.
+type Revocation struct {
+	Serial    string    `json:"serial"` // hex
+	Device    string    `json:"device"`
+	Reason    string    `json:"reason,omitempty"`
+	RevokedAt time.Time `json:"revoked_at"`
+}
+
+// OutputRecord is one log line or published value of an app on a device.
+type OutputRecord struct {
+	Time   time.Time `json:"time"`
+	App    string    `json:"app"`
+	Device string    `json:"device"`
+	Level  string    `json:"level,omitempty"` // log lines: error, warn, info, debug
+	Text   string    `json:"text,omitempty"`
+	Key    string    `json:"key,omitempty"` // published values
+	Value  *float64  `json:"value,omitempty"`
+}
+
+// AuditRecord is one change made through the management API.
+type AuditRecord struct {
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"` // token name
+	Action string    `json:"action"`
+	Object string    `json:"object"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// Store is where the fleet's desired and observed state lives: the embedded
+// store (one file) in standalone mode, Kubernetes in cluster mode.
+type Store interface {
+	Gateways() Collection[Gateway]
+	Devices() Collection[Device]
+	Applications() Collection[Application]
+	Tokens() Collection[EnrollmentToken]
+	Deployments() Collection[Deployment]
+	Revocations() Collection[Revocation]
+
+	// PutModule stores module bytes under their hex sha256; GetModule reads them.
+	PutModule(ctx context.Context, sha256 string, wasm []byte) error
+	GetModule(ctx context.Context, sha256 string) ([]byte, error)
+
+	// AppendEvent records an event (the store assigns Seq and keeps a bounded
+	// history); Events lists those with Seq > after, oldest first, at most limit.
+	AppendEvent(ctx context.Context, e Event) (Event, error)
+	Events(ctx context.Context, after uint64, limit int) ([]Event, error)
+
+	// AppendOutput keeps the latest records per app and device (bounded);
+	// Output lists them for app (and device when not empty), newest last.
+	AppendOutput(ctx context.Context, recs []OutputRecord) error
+	Output(ctx context.Context, app, device string, limit int) ([]OutputRecord, error)
+
+	AppendAudit(ctx context.Context, r AuditRecord) error
+	Audit(ctx context.Context, limit int) ([]AuditRecord, error)
+
+	// Watch delivers changes made after it is called until ctx ends. A slow
+	// watcher misses changes rather than blocking writers; it then receives a
+	// Change with Kind "" meaning "resynchronise: list everything again".
+	Watch(ctx context.Context) <-chan Change
+
+	Close() error
+}
+
+// DeploymentKey is the key of the deployment of app on device.
+func DeploymentKey(app, device string) string { return app + "/" + device }

@@ -1,0 +1,151 @@
+// Package fleet holds the fleet's data model (gateways, devices, applications,
+// enrollment tokens, per-device deployment state, events), the Store interface
+// that both the embedded store and Kubernetes implement, and the
+// reconciliation core that decides which device must run which module version
+// and what to send it next.
+package fleet
+
+import (
+	"time"
+)
+
+// Gateway is a gateway's registration.
+type Gateway struct {
+	Name      string            `json:"name"`
+	Addresses []string          `json:"addresses"` // device endpoints, host:port
+	Labels    map[string]string `json:"labels,omitempty"`
+	Capacity  int               `json:"capacity"` // sessions it is meant to hold; 0: unlimited
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// Device is a device the fleet knows, and what was last observed of it.
+type Device struct {
+	Name      string            `json:"name"`
+	Board     string            `json:"board"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Gateway   string            `json:"gateway,omitempty"`
+	CreatedAt time.Time         `json:"created_at"`
+	UpdatedAt time.Time         `json:"updated_at"`
+	Status    DeviceStatus      `json:"status"`
+}
+
+// Device phases.
+const (
+	PhaseRegistered = "registered" // known, never enrolled
+	PhaseOnline     = "online"     // holds a session and heartbeats
+	PhaseOffline    = "offline"    // enrolled, no live session
+	PhaseRevoked    = "revoked"    // certificate revoked; refused until enrolled again
+)
+
+// DeviceStatus is observed state, written on transitions (not per heartbeat).
+type DeviceStatus struct {
+	Phase        string    `json:"phase"`
+	LastSeen     time.Time `json:"last_seen,omitzero"`
+	Firmware     string    `json:"firmware,omitempty"`
+	RAMFree      uint32    `json:"ram_free,omitempty"`
+	FlashFree    uint32    `json:"flash_free,omitempty"`
+	MaxFrame     uint32    `json:"max_frame,omitempty"`
+	Features     []string  `json:"features,omitempty"`
+	CertSerial   string    `json:"cert_serial,omitempty"`
+	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
+	Message      string    `json:"message,omitempty"`
+}
+
+// Limits bound an app on a device.
+type Limits struct {
+	Fuel   uint64 `json:"fuel"`    // instructions per init or tick call
+	Memory uint32 `json:"memory"`  // bytes of linear memory
+	TickMS uint32 `json:"tick_ms"` // tick period
+}
+
+// Selector picks the devices an application runs on: all of Labels must
+// match, and the board must be one of Boards when Boards is not empty.
+type Selector struct {
+	Labels map[string]string `json:"labels,omitempty"`
+	Boards []string          `json:"boards,omitempty"`
+}
+
+// Matches reports whether d is selected.
+func (s Selector) Matches(d *Device) bool {
+	for k, v := range s.Labels {
+		if d.Labels[k] != v {
+			return false
+		}
+	}
+	if len(s.Boards) == 0 {
+		return true
+	}
+	for _, b := range s.Boards {
+		if b == d.Board {
+			return true
+		}
+	}
+	return false
+}
+
+// Rollout strategies.
+const (
+	RolloutAllAtOnce = "all_at_once"
+	RolloutBatched   = "batched"
+)
+
+// Rollout says how a new version reaches the selected devices.
+type Rollout struct {
+	Strategy       string `json:"strategy"`                  // RolloutAllAtOnce or RolloutBatched
+	MaxUnavailable int    `json:"max_unavailable,omitempty"` // batched: devices updating at once
+}
+
+// Application is a WASM module version and where and how it runs.
+type Application struct {
+	Name       string            `json:"name"`
+	Version    string            `json:"version"`
+	SHA256     string            `json:"sha256"` // hex, of the module
+	Size       int               `json:"size"`
+	Config     map[string]string `json:"config,omitempty"`
+	Limits     Limits            `json:"limits"`
+	Selector   Selector          `json:"selector"`
+	Rollout    Rollout           `json:"rollout"`
+	Running    bool              `json:"running"` // desired: started (true) or installed and stopped
+	Generation int64             `json:"generation"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+}
+
+// EnrollmentToken is a one-time token bound to a device. Only its hash is stored.
+type EnrollmentToken struct {
+	ID        string    `json:"id"`
+	Device    string    `json:"device"`
+	Hash      string    `json:"hash"` // hex sha256 of the secret
+	ExpiresAt time.Time `json:"expires_at"`
+	UsedAt    time.Time `json:"used_at,omitzero"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Deployment is one application on one device: what the core last asked of
+// the device (Generation, Version) and what the device reported.
+type Deployment struct {
+	App        string    `json:"app"`
+	Device     string    `json:"device"`
+	Generation uint64    `json:"generation"` // protocol generation of the last command sent
+	Command    string    `json:"command"`    // that command: deploy, start, stop or remove
+	Version    string    `json:"version"`    // desired version for that generation
+	SHA256     string    `json:"sha256"`
+	SpecHash   string    `json:"spec_hash"` // SpecHash of the application spec sent
+	Running    bool      `json:"running"`   // desired run state sent
+	Removing   bool      `json:"removing,omitempty"`
+	State      string    `json:"state"` // protocol AppState name as last reported
+	Observed   string    `json:"observed_version,omitempty"`
+	Detail     string    `json:"detail,omitempty"`
+	Offset     uint32    `json:"offset"` // bytes transferred
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// Event is a recorded fact about the fleet, kept for operators (bounded).
+type Event struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Kind    string    `json:"kind"` // e.g. device.offline, app.trapped, enrollment.refused
+	Object  string    `json:"object"`
+	Message string    `json:"message"`
+}

@@ -1,0 +1,239 @@
+// Package api is the gateway's management API: HTTPS, JSON, versioned under
+// /v1, bearer tokens with two roles (admin, reader), an audit log of every
+// change, a server-sent-events watch, /healthz and Prometheus /metrics.
+// docs/api.md and /v1/openapi.json describe it.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/gateway"
+	"github.com/wasmbed/wasmbed/protocol"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI is the API's OpenAPI 3 document.
+func OpenAPI() []byte { return openAPI }
+
+// Roles a token can have.
+const (
+	RoleAdmin  = "admin"  // everything
+	RoleReader = "reader" // GET only
+)
+
+// Token is an API bearer token.
+type Token struct {
+	Name   string // shown in the audit log
+	Role   string
+	Secret string
+}
+
+// ModuleChecker validates a module for a board before any rollout; the
+// error says why it cannot run there.
+type ModuleChecker func(ctx context.Context, wasm []byte, board string, lim fleet.Limits) error
+
+// Limits on request bodies.
+const (
+	maxJSONBody   = 1 << 20
+	MaxModuleSize = 4 << 20
+)
+
+// Server serves the management API.
+type Server struct {
+	store   fleet.Store
+	gw      *gateway.Gateway
+	check   ModuleChecker
+	boards  func() []string
+	log     *slog.Logger
+	tokens  []hashedToken
+	mux     *http.ServeMux
+	started time.Time
+}
+
+type hashedToken struct {
+	name, role string
+	sum        [32]byte
+}
+
+// New builds the API over store and gateway. boards lists the board names
+// the checker knows.
+func New(store fleet.Store, gw *gateway.Gateway, check ModuleChecker, boards func() []string, tokens []Token, log *slog.Logger) *Server {
+	s := &Server{store: store, gw: gw, check: check, boards: boards, log: log.With("component", "api"),
+		mux: http.NewServeMux(), started: time.Now()}
+	for _, t := range tokens {
+		s.tokens = append(s.tokens, hashedToken{t.Name, t.Role, sha256.Sum256([]byte(t.Secret))})
+	}
+	s.routes()
+	return s
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+type handler func(w http.ResponseWriter, r *http.Request, who *hashedToken) error
+
+// route registers pattern for role (reader: also allowed for admins).
+func (s *Server) route(pattern, role string, h handler) {
+	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		who := s.authenticate(r)
+		if who == nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="wasmbed"`)
+			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
+			return
+		}
+		if role == RoleAdmin && who.role != RoleAdmin {
+			writeError(w, http.StatusForbidden, "token "+who.name+" is read-only")
+			return
+		}
+		if err := h(w, r, who); err != nil {
+			s.fail(w, r, err)
+		}
+	})
+}
+
+func (s *Server) authenticate(r *http.Request) *hashedToken {
+	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || secret == "" {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(secret))
+	for i := range s.tokens {
+		if subtle.ConstantTimeCompare(sum[:], s.tokens[i].sum[:]) == 1 {
+			return &s.tokens[i]
+		}
+	}
+	return nil
+}
+
+// httpError is an error with an HTTP status.
+type httpError struct {
+	status int
+	msg    string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	switch {
+	case errors.As(err, &he):
+		writeError(w, he.status, he.msg)
+	case errors.Is(err, fleet.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, fleet.ErrExists):
+		writeError(w, http.StatusConflict, err.Error())
+	default:
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error: "+err.Error())
+	}
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	return json.NewEncoder(w).Encode(v)
+}
+
+func readJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("request body: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) audit(r *http.Request, who *hashedToken, action, object, detail string) {
+	if err := s.store.AppendAudit(r.Context(), fleet.AuditRecord{Actor: who.name, Action: action, Object: object, Detail: detail}); err != nil {
+		s.log.Error("audit", "err", err)
+	}
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "sessions": s.gw.Sessions(),
+			"uptime_s": int(time.Since(s.started).Seconds())})
+	})
+	s.mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPI)
+	})
+	metrics := promhttp.HandlerFor(s.gw.Metrics.Registry, promhttp.HandlerOpts{})
+	s.route("GET /metrics", RoleReader, func(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+		metrics.ServeHTTP(w, r)
+		return nil
+	})
+	s.route("GET /v1/ca", RoleReader, s.getCA)
+
+	s.route("GET /v1/gateways", RoleReader, s.listGateways)
+	s.route("GET /v1/gateways/{name}", RoleReader, s.getGateway)
+	s.route("PUT /v1/gateways/{name}", RoleAdmin, s.putGateway)
+	s.route("DELETE /v1/gateways/{name}", RoleAdmin, s.deleteGateway)
+
+	s.route("GET /v1/devices", RoleReader, s.listDevices)
+	s.route("GET /v1/devices/{name}", RoleReader, s.getDevice)
+	s.route("PUT /v1/devices/{name}", RoleAdmin, s.putDevice)
+	s.route("DELETE /v1/devices/{name}", RoleAdmin, s.deleteDevice)
+	s.route("POST /v1/devices/{name}/tokens", RoleAdmin, s.createToken)
+	s.route("POST /v1/devices/{name}/revoke", RoleAdmin, s.revokeDevice)
+	s.route("GET /v1/tokens", RoleReader, s.listTokens)
+
+	s.route("POST /v1/certificates", RoleAdmin, s.signCertificate)
+
+	s.route("POST /v1/modules", RoleAdmin, s.uploadModule)
+	s.route("POST /v1/modules/{sha256}/check", RoleReader, s.checkModule)
+
+	s.route("GET /v1/applications", RoleReader, s.listApplications)
+	s.route("GET /v1/applications/{name}", RoleReader, s.getApplication)
+	s.route("PUT /v1/applications/{name}", RoleAdmin, s.putApplication)
+	s.route("DELETE /v1/applications/{name}", RoleAdmin, s.deleteApplication)
+	s.route("GET /v1/applications/{name}/status", RoleReader, s.applicationStatus)
+	s.route("GET /v1/applications/{name}/output", RoleReader, s.applicationOutput)
+
+	s.route("GET /v1/events", RoleReader, s.listEvents)
+	s.route("GET /v1/audit", RoleAdmin, s.listAudit)
+	s.route("GET /v1/watch", RoleReader, s.watch)
+}
+
+func validName(what, name string) error {
+	if err := protocol.ValidName(name); err != nil {
+		return badRequest("%s: %v", what, err)
+	}
+	return nil
+}
+
+func queryInt(r *http.Request, key string, def int) (int, error) {
+	v := r.URL.Query().Get(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, badRequest("query %s: not a non-negative integer", key)
+	}
+	return n, nil
+}

@@ -1,0 +1,627 @@
+package api
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/protocol"
+)
+
+// Defaults for an application's limits.
+const (
+	DefaultFuel   = 1_000_000
+	DefaultMemory = 65536
+	DefaultTickMS = 1000
+)
+
+func (s *Server) getCA(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	root := s.gw.CARoot()
+	return writeJSON(w, http.StatusOK, map[string]string{
+		"root_pem": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})),
+	})
+}
+
+// ---- gateways
+
+type gatewaySpec struct {
+	Addresses []string          `json:"addresses"`
+	Labels    map[string]string `json:"labels"`
+	Capacity  int               `json:"capacity"`
+}
+
+func (s *Server) listGateways(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	gws, err := s.store.Gateways().List(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"gateways": nonNil(gws)})
+}
+
+func (s *Server) getGateway(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	gw, err := s.store.Gateways().Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, gw)
+}
+
+func (s *Server) putGateway(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	name := r.PathValue("name")
+	var spec gatewaySpec
+	if err := errors.Join(validName("gateway name", name), readJSON(r, &spec)); err != nil {
+		return err
+	}
+	if spec.Capacity < 0 {
+		return badRequest("capacity: must not be negative")
+	}
+	for _, a := range spec.Addresses {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return badRequest("addresses: %q: %v", a, err)
+		}
+	}
+	if err := validLabels(spec.Labels); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	gw := fleet.Gateway{Name: name, Addresses: spec.Addresses, Labels: spec.Labels, Capacity: spec.Capacity, CreatedAt: now, UpdatedAt: now}
+	return upsert(s, w, r, who, fleet.KindGateway, name, s.store.Gateways(), gw, func(old, v *fleet.Gateway) {
+		v.CreatedAt = old.CreatedAt
+	})
+}
+
+func (s *Server) deleteGateway(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	name := r.PathValue("name")
+	if err := s.store.Gateways().Delete(r.Context(), name); err != nil {
+		return err
+	}
+	s.audit(r, who, "delete", "gateway/"+name, "")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// upsert creates key (201) or replaces it (200), keeping what keep copies
+// from the stored object.
+func upsert[T any](s *Server, w http.ResponseWriter, r *http.Request, who *hashedToken, kind, key string,
+	c fleet.Collection[T], v T, keep func(old, v *T)) error {
+	ctx := r.Context()
+	old, err := c.Get(ctx, key)
+	switch {
+	case errors.Is(err, fleet.ErrNotFound):
+		if err := c.Create(ctx, key, v); err != nil {
+			return err
+		}
+		s.audit(r, who, "create", kind+"/"+key, "")
+		return writeJSON(w, http.StatusCreated, v)
+	case err != nil:
+		return err
+	}
+	keep(&old, &v)
+	if err := c.Put(ctx, key, v); err != nil {
+		return err
+	}
+	s.audit(r, who, "update", kind+"/"+key, "")
+	return writeJSON(w, http.StatusOK, v)
+}
+
+// ---- devices
+
+type deviceSpec struct {
+	Board   string            `json:"board"`
+	Labels  map[string]string `json:"labels"`
+	Gateway string            `json:"gateway"`
+}
+
+// live overlays the gateway's in-memory liveness on a stored device.
+func (s *Server) live(d *fleet.Device) {
+	if online, last := s.gw.Online(d.Name); online {
+		d.Status.Phase = fleet.PhaseOnline
+		d.Status.LastSeen = last.UTC()
+	} else if d.Status.Phase == fleet.PhaseOnline {
+		d.Status.Phase = fleet.PhaseOffline
+	}
+}
+
+func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	devs, err := s.store.Devices().List(r.Context())
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	want := map[string]string{}
+	for _, l := range q["label"] {
+		k, v, ok := strings.Cut(l, "=")
+		if !ok {
+			return badRequest("label filter %q: want key=value", l)
+		}
+		want[k] = v
+	}
+	sel := fleet.Selector{Labels: want}
+	if b := q.Get("board"); b != "" {
+		sel.Boards = []string{b}
+	}
+	out := []fleet.Device{}
+	for i := range devs {
+		s.live(&devs[i])
+		if !sel.Matches(&devs[i]) || q.Get("phase") != "" && devs[i].Status.Phase != q.Get("phase") {
+			continue
+		}
+		out = append(out, devs[i])
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+}
+
+func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	d, err := s.store.Devices().Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	s.live(&d)
+	return writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) putDevice(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	name := r.PathValue("name")
+	var spec deviceSpec
+	if err := errors.Join(validName("device name", name), readJSON(r, &spec)); err != nil {
+		return err
+	}
+	if !slices.Contains(s.boards(), spec.Board) {
+		return badRequest("board %q: unknown; known boards: %s", spec.Board, strings.Join(s.boards(), ", "))
+	}
+	if err := validLabels(spec.Labels); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	d := fleet.Device{Name: name, Board: spec.Board, Labels: spec.Labels, Gateway: spec.Gateway, CreatedAt: now, UpdatedAt: now,
+		Status: fleet.DeviceStatus{Phase: fleet.PhaseRegistered}}
+	return upsert(s, w, r, who, fleet.KindDevice, name, s.store.Devices(), d, func(old, v *fleet.Device) {
+		v.CreatedAt, v.Status = old.CreatedAt, old.Status
+	})
+}
+
+func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	ctx := r.Context()
+	name := r.PathValue("name")
+	d, err := s.store.Devices().Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	// A deleted device must not keep a valid certificate or session.
+	if d.Status.CertSerial != "" && d.Status.Phase != fleet.PhaseRevoked {
+		if err := s.gw.Revoke(ctx, name, "device deleted"); err != nil {
+			return err
+		}
+	}
+	deps, err := s.store.Deployments().List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, dep := range deps {
+		if dep.Device == name {
+			s.store.Deployments().Delete(ctx, fleet.DeploymentKey(dep.App, name))
+		}
+	}
+	if err := s.store.Devices().Delete(ctx, name); err != nil {
+		return err
+	}
+	s.audit(r, who, "delete", "device/"+name, "")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	name := r.PathValue("name")
+	var req struct {
+		TTLSeconds int `json:"ttl_seconds"`
+	}
+	if r.ContentLength != 0 {
+		if err := readJSON(r, &req); err != nil {
+			return err
+		}
+	}
+	if req.TTLSeconds < 0 {
+		return badRequest("ttl_seconds: must not be negative")
+	}
+	secret, rec, err := s.gw.CreateToken(r.Context(), name, time.Duration(req.TTLSeconds)*time.Second)
+	if err != nil {
+		return err
+	}
+	s.audit(r, who, "create", "token/"+rec.ID, "for device "+name)
+	return writeJSON(w, http.StatusCreated, map[string]any{"id": rec.ID, "device": name, "token": secret, "expires_at": rec.ExpiresAt})
+}
+
+func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	toks, err := s.store.Tokens().List(r.Context())
+	if err != nil {
+		return err
+	}
+	for i := range toks {
+		toks[i].Hash = "" // never leaves the gateway
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"tokens": nonNil(toks)})
+}
+
+func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	name := r.PathValue("name")
+	var req struct {
+		Reason string `json:"reason"`
+	}
+	if r.ContentLength != 0 {
+		if err := readJSON(r, &req); err != nil {
+			return err
+		}
+	}
+	if req.Reason == "" {
+		req.Reason = "revoked through the API"
+	}
+	if err := s.gw.Revoke(r.Context(), name, req.Reason); err != nil {
+		if !errors.Is(err, fleet.ErrNotFound) {
+			return badRequest("%v", err)
+		}
+		return err
+	}
+	s.audit(r, who, "revoke", "device/"+name, req.Reason)
+	d, _ := s.store.Devices().Get(r.Context(), name)
+	return writeJSON(w, http.StatusOK, d)
+}
+
+// ---- certificates
+
+func (s *Server) signCertificate(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	var req struct {
+		CSRPEM     string `json:"csr_pem"`
+		Device     string `json:"device"`
+		TTLSeconds int    `json:"ttl_seconds"`
+	}
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	block, _ := pem.Decode([]byte(req.CSRPEM))
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		return badRequest("csr_pem: no PEM CERTIFICATE REQUEST block")
+	}
+	if _, err := s.store.Devices().Get(r.Context(), req.Device); err != nil {
+		return err
+	}
+	chain, err := s.gw.SignDeviceCSR(r.Context(), req.Device, block.Bytes, time.Duration(req.TTLSeconds)*time.Second)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	var pemChain strings.Builder
+	for _, c := range chain {
+		pem.Encode(&pemChain, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	s.audit(r, who, "sign", "device/"+req.Device, "certificate "+chain[0].SerialNumber.Text(16))
+	return writeJSON(w, http.StatusCreated, map[string]any{
+		"serial": chain[0].SerialNumber.Text(16), "not_before": chain[0].NotBefore, "not_after": chain[0].NotAfter,
+		"chain_pem": pemChain.String(),
+	})
+}
+
+// ---- modules and applications
+
+func (s *Server) uploadModule(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxModuleSize+1))
+	if err != nil {
+		return badRequest("module body: %v", err)
+	}
+	if len(body) > MaxModuleSize {
+		return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("module larger than %d bytes", MaxModuleSize)}
+	}
+	if len(body) < 8 || string(body[:4]) != "\x00asm" {
+		return badRequest("not a WebAssembly binary module (no \\0asm header)")
+	}
+	sum := sha256.Sum256(body)
+	sha := hex.EncodeToString(sum[:])
+	if err := s.store.PutModule(r.Context(), sha, body); err != nil {
+		return err
+	}
+	s.audit(r, who, "upload", "module/"+sha, fmt.Sprintf("%d bytes", len(body)))
+	return writeJSON(w, http.StatusCreated, map[string]any{"sha256": sha, "size": len(body)})
+}
+
+// checkModule tells whether a stored module can run on boards with limits,
+// without changing anything (the provider calls it at plan time).
+func (s *Server) checkModule(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	var req struct {
+		Boards []string     `json:"boards"`
+		Limits fleet.Limits `json:"limits"`
+	}
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	wasm, err := s.store.GetModule(r.Context(), r.PathValue("sha256"))
+	if err != nil {
+		return err
+	}
+	defaultLimits(&req.Limits)
+	return s.checkBoards(w, r, wasm, req.Boards, req.Limits, func() error {
+		return writeJSON(w, http.StatusOK, map[string]any{"ok": true, "boards": req.Boards})
+	})
+}
+
+// checkBoards runs the module check for each board; the first failure is a
+// 422 naming the board and the reason.
+func (s *Server) checkBoards(w http.ResponseWriter, r *http.Request, wasm []byte, boards []string, lim fleet.Limits, ok func() error) error {
+	for _, b := range boards {
+		if !slices.Contains(s.boards(), b) {
+			return badRequest("board %q: unknown; known boards: %s", b, strings.Join(s.boards(), ", "))
+		}
+		if err := s.check(r.Context(), wasm, b, lim); err != nil {
+			return writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error(), "board": b})
+		}
+	}
+	return ok()
+}
+
+func defaultLimits(l *fleet.Limits) {
+	if l.Fuel == 0 {
+		l.Fuel = DefaultFuel
+	}
+	if l.Memory == 0 {
+		l.Memory = DefaultMemory
+	}
+	if l.TickMS == 0 {
+		l.TickMS = DefaultTickMS
+	}
+}
+
+type applicationSpec struct {
+	Version  string            `json:"version"`
+	SHA256   string            `json:"sha256"`
+	Config   map[string]string `json:"config"`
+	Limits   fleet.Limits      `json:"limits"`
+	Selector fleet.Selector    `json:"selector"`
+	Rollout  fleet.Rollout     `json:"rollout"`
+	Running  *bool             `json:"running"` // default true
+}
+
+func (s *Server) listApplications(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	apps, err := s.store.Applications().List(r.Context())
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"applications": nonNil(apps)})
+}
+
+func (s *Server) getApplication(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	a, err := s.store.Applications().Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a)
+}
+
+func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	ctx := r.Context()
+	name := r.PathValue("name")
+	var spec applicationSpec
+	if err := errors.Join(validName("application name", name), readJSON(r, &spec)); err != nil {
+		return err
+	}
+	if err := protocol.ValidVersion(spec.Version); err != nil {
+		return badRequest("version: %v", err)
+	}
+	if len(spec.Config) > protocol.MaxConfigPairs {
+		return badRequest("config: %d entries, limit %d", len(spec.Config), protocol.MaxConfigPairs)
+	}
+	for k, v := range spec.Config {
+		if err := protocol.ValidName(k); err != nil {
+			return badRequest("config key: %v", err)
+		}
+		if len(v) > protocol.MaxTextLen {
+			return badRequest("config %q: value longer than %d bytes", k, protocol.MaxTextLen)
+		}
+	}
+	if err := validLabels(spec.Selector.Labels); err != nil {
+		return err
+	}
+	switch spec.Rollout.Strategy {
+	case "":
+		spec.Rollout.Strategy = fleet.RolloutAllAtOnce
+	case fleet.RolloutAllAtOnce:
+	case fleet.RolloutBatched:
+		if spec.Rollout.MaxUnavailable < 1 {
+			return badRequest("rollout: batched needs max_unavailable >= 1")
+		}
+	default:
+		return badRequest("rollout.strategy %q: want %s or %s", spec.Rollout.Strategy, fleet.RolloutAllAtOnce, fleet.RolloutBatched)
+	}
+	defaultLimits(&spec.Limits)
+	wasm, err := s.store.GetModule(ctx, spec.SHA256)
+	if errors.Is(err, fleet.ErrNotFound) {
+		return badRequest("sha256 %q: no such module; upload it with POST /v1/modules first", spec.SHA256)
+	} else if err != nil {
+		return err
+	}
+	// Every board the application can land on must be able to run it: the
+	// selector's boards, and the boards of devices it selects today.
+	boards := slices.Clone(spec.Selector.Boards)
+	devs, err := s.store.Devices().List(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range devs {
+		if spec.Selector.Matches(&devs[i]) && !slices.Contains(boards, devs[i].Board) {
+			boards = append(boards, devs[i].Board)
+		}
+	}
+	slices.Sort(boards)
+	running := spec.Running == nil || *spec.Running
+	now := time.Now().UTC()
+	app := fleet.Application{Name: name, Version: spec.Version, SHA256: spec.SHA256, Size: len(wasm), Config: spec.Config,
+		Limits: spec.Limits, Selector: spec.Selector, Rollout: spec.Rollout, Running: running, Generation: 1,
+		CreatedAt: now, UpdatedAt: now}
+	return s.checkBoards(w, r, wasm, boards, spec.Limits, func() error {
+		return upsert(s, w, r, who, fleet.KindApplication, name, s.store.Applications(), app, func(old, v *fleet.Application) {
+			v.CreatedAt, v.Generation = old.CreatedAt, old.Generation
+			if !sameSpec(old, v) {
+				v.Generation++
+			} else {
+				v.UpdatedAt = old.UpdatedAt
+			}
+		})
+	})
+}
+
+func sameSpec(a, b *fleet.Application) bool {
+	return a.Version == b.Version && a.SHA256 == b.SHA256 && maps.Equal(a.Config, b.Config) && a.Limits == b.Limits &&
+		reflect.DeepEqual(a.Selector, b.Selector) && a.Rollout == b.Rollout && a.Running == b.Running
+}
+
+func (s *Server) deleteApplication(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	name := r.PathValue("name")
+	if err := s.store.Applications().Delete(r.Context(), name); err != nil {
+		return err
+	}
+	s.audit(r, who, "delete", "application/"+name, "")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deviceRollout is one device's state for an application.
+type deviceRollout struct {
+	Device     string    `json:"device"`
+	Online     bool      `json:"online"`
+	State      string    `json:"state"` // pending: selected, nothing sent yet
+	Version    string    `json:"version,omitempty"`
+	Observed   string    `json:"observed_version,omitempty"`
+	Generation uint64    `json:"generation,omitempty"`
+	Current    bool      `json:"current"` // the deployment is for the application's current spec
+	Detail     string    `json:"detail,omitempty"`
+	UpdatedAt  time.Time `json:"updated_at,omitzero"`
+}
+
+func (s *Server) applicationStatus(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	ctx := r.Context()
+	a, err := s.store.Applications().Get(ctx, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	deps, err := s.store.Deployments().List(ctx)
+	if err != nil {
+		return err
+	}
+	devs, err := s.store.Devices().List(ctx)
+	if err != nil {
+		return err
+	}
+	byDevice := map[string]fleet.Deployment{}
+	for _, d := range deps {
+		if d.App == a.Name {
+			byDevice[d.Device] = d
+		}
+	}
+	hash := fleet.SpecHash(&a)
+	out := []deviceRollout{}
+	for i := range devs {
+		d := &devs[i]
+		dep, has := byDevice[d.Name]
+		if !a.Selector.Matches(d) && !has {
+			continue
+		}
+		online, _ := s.gw.Online(d.Name)
+		row := deviceRollout{Device: d.Name, Online: online, State: "pending"}
+		if has {
+			row.State, row.Version, row.Observed, row.Generation = dep.State, dep.Version, dep.Observed, dep.Generation
+			row.Current, row.Detail, row.UpdatedAt = dep.SpecHash == hash && !dep.Removing, dep.Detail, dep.UpdatedAt
+			if dep.Removing {
+				row.State = "removing"
+				if dep.State == "removed" {
+					row.State = "removed"
+				}
+			}
+		}
+		out = append(out, row)
+	}
+	count := fleet.CountRollout(&a, deps)
+	selected := 0
+	for i := range devs {
+		if a.Selector.Matches(&devs[i]) {
+			selected++
+		}
+	}
+	converged := count.Updated == selected
+	return writeJSON(w, http.StatusOK, map[string]any{"application": a.Name, "version": a.Version, "generation": a.Generation,
+		"selected": selected, "updated": count.Updated, "in_progress": count.InProgress, "failed": count.Failed,
+		"converged": converged, "devices": out})
+}
+
+func (s *Server) applicationOutput(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	limit, err := queryInt(r, "limit", 100)
+	if err != nil {
+		return err
+	}
+	name := r.PathValue("name")
+	if _, err := s.store.Applications().Get(r.Context(), name); err != nil {
+		return err
+	}
+	recs, err := s.store.Output(r.Context(), name, r.URL.Query().Get("device"), limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"output": nonNil(recs)})
+}
+
+// ---- events and audit
+
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	after, err := queryInt(r, "after", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", 100)
+	if err != nil {
+		return err
+	}
+	evs, err := s.store.Events(r.Context(), uint64(after), limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"events": nonNil(evs)})
+}
+
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	limit, err := queryInt(r, "limit", 100)
+	if err != nil {
+		return err
+	}
+	recs, err := s.store.Audit(r.Context(), limit)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"audit": nonNil(recs)})
+}
+
+func validLabels(labels map[string]string) error {
+	for k, v := range labels {
+		if err := protocol.ValidName(k); err != nil {
+			return badRequest("label key: %v", err)
+		}
+		if v != "" {
+			if err := protocol.ValidName(v); err != nil {
+				return badRequest("label %s value: %v", k, err)
+			}
+		}
+	}
+	return nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

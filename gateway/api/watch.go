@@ -1,0 +1,80 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// watch streams changes as server-sent events until the client goes away:
+// "change" events ({kind, key, deleted}) as objects are written, "event"
+// events as the gateway records them, and a comment every 15 s to keep
+// proxies from closing the stream. ?after=SEQ replays events after SEQ first.
+func (s *Server) watch(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	after, err := queryInt(r, "after", 0)
+	if err != nil {
+		return err
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return fmt.Errorf("streaming unsupported by this connection")
+	}
+	ctx := r.Context()
+	changes := s.store.Watch(ctx)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+
+	seq := uint64(after)
+	if after == 0 { // only new events unless asked
+		if evs, err := s.store.Events(ctx, 0, 0); err == nil && len(evs) > 0 {
+			seq = evs[len(evs)-1].Seq
+		}
+	}
+	send := func(kind string, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", kind, b); err != nil {
+			return err
+		}
+		flusher.Flush()
+		return nil
+	}
+	poll := time.NewTicker(500 * time.Millisecond)
+	defer poll.Stop()
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case c, ok := <-changes:
+			if !ok {
+				return nil
+			}
+			if err := send("change", map[string]any{"kind": c.Kind, "key": c.Key, "deleted": c.Deleted}); err != nil {
+				return nil
+			}
+		case <-poll.C:
+			evs, err := s.store.Events(ctx, seq, 100)
+			if err != nil {
+				continue
+			}
+			for _, e := range evs {
+				if err := send("event", e); err != nil {
+					return nil
+				}
+				seq = e.Seq
+			}
+		case <-keepalive.C:
+			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
+				return nil
+			}
+			flusher.Flush()
+		}
+	}
+}

@@ -1,0 +1,227 @@
+// Package daemon runs a whole gateway process: the data directory, the
+// embedded store, the certificate authority (embedded step-ca, or an
+// external step-ca server), the device listener and the management API.
+// cmd/wasmbed-gateway is a thin command line over it; tests start it
+// in-process.
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/wasmbed/wasmbed/board"
+	"github.com/wasmbed/wasmbed/ca"
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/fleet/boltstore"
+	"github.com/wasmbed/wasmbed/gateway"
+	"github.com/wasmbed/wasmbed/gateway/api"
+	"github.com/wasmbed/wasmbed/module"
+)
+
+// Files in the data directory.
+const (
+	StoreFile       = "fleet.db"
+	CADir           = "ca"
+	CACertFile      = "ca.crt"
+	AdminTokenFile  = "admin.token"
+	ReaderTokenFile = "reader.token"
+)
+
+// Options configure a gateway process.
+type Options struct {
+	DataDir    string
+	APIAddr    string // default :8080
+	DeviceAddr string // default :8081
+	Gateway    gateway.Config
+	// ExternalCA, when set, signs through a running step-ca server instead
+	// of the embedded authority.
+	ExternalCA *ca.ExternalConfig
+	Log        *slog.Logger
+	// Ready, if set, is called once both listeners accept connections.
+	Ready func(api, device net.Addr)
+}
+
+// Run serves until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.APIAddr == "" {
+		o.APIAddr = ":8080"
+	}
+	if o.DeviceAddr == "" {
+		o.DeviceAddr = ":8081"
+	}
+	if o.DataDir == "" {
+		return errors.New("data directory not set")
+	}
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	log := o.Log
+
+	store, err := boltstore.Open(filepath.Join(o.DataDir, StoreFile))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	var authority ca.Authority
+	if o.ExternalCA != nil {
+		authority, err = ca.NewExternal(ctx, *o.ExternalCA)
+		log.Info("using external step-ca", "url", o.ExternalCA.URL, "provisioner", o.ExternalCA.Provisioner)
+	} else {
+		authority, err = ca.NewEmbedded(filepath.Join(o.DataDir, CADir), log)
+	}
+	if err != nil {
+		return fmt.Errorf("certificate authority: %w", err)
+	}
+	defer authority.Close()
+
+	caFile := filepath.Join(o.DataDir, CACertFile)
+	rootPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: authority.Root().Raw})
+	if err := os.WriteFile(caFile, rootPEM, 0o644); err != nil {
+		return fmt.Errorf("write CA root: %w", err)
+	}
+	admin, err := ensureToken(filepath.Join(o.DataDir, AdminTokenFile))
+	if err != nil {
+		return err
+	}
+	reader, err := ensureToken(filepath.Join(o.DataDir, ReaderTokenFile))
+	if err != nil {
+		return err
+	}
+	log.Info("credentials", "admin_token", filepath.Join(o.DataDir, AdminTokenFile),
+		"reader_token", filepath.Join(o.DataDir, ReaderTokenFile), "ca_root", caFile)
+
+	if err := markOffline(ctx, store); err != nil {
+		return err
+	}
+	gw, err := gateway.New(o.Gateway, store, authority, log)
+	if err != nil {
+		return err
+	}
+	devL, err := net.Listen("tcp", o.DeviceAddr)
+	if err != nil {
+		return fmt.Errorf("device listener: %w", err)
+	}
+	apiL, err := net.Listen("tcp", o.APIAddr)
+	if err != nil {
+		devL.Close()
+		return fmt.Errorf("API listener: %w", err)
+	}
+	if err := registerGateway(ctx, store, gw.Config().Name, devL.Addr()); err != nil {
+		return err
+	}
+
+	handler := api.New(store, gw, CheckModule, board.Names,
+		[]api.Token{{Name: "admin", Role: api.RoleAdmin, Secret: admin}, {Name: "reader", Role: api.RoleReader, Secret: reader}}, log)
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: gw.ServerCertificate},
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 2)
+	go func() {
+		if err := srv.ServeTLS(apiL, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("API: %w", err)
+		}
+	}()
+	gctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	gwDone := make(chan struct{})
+	go func() {
+		defer close(gwDone)
+		if err := gw.Serve(gctx, devL); err != nil {
+			errc <- err
+		}
+	}()
+	log.Info("gateway serving", "name", gw.Config().Name, "api", "https://"+apiL.Addr().String(), "devices", devL.Addr().String(),
+		"data_dir", o.DataDir)
+	if o.Ready != nil {
+		o.Ready(apiL.Addr(), devL.Addr())
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer scancel()
+	srv.Shutdown(sctx)
+	cancel()
+	<-gwDone
+	log.Info("gateway stopped")
+	return err
+}
+
+// ensureToken reads an API token file, creating it (mode 0600) on first start.
+func ensureToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("API token: %w", err)
+	}
+	var raw [32]byte
+	rand.Read(raw[:])
+	t := "wba_" + base64.RawURLEncoding.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("API token: %w", err)
+	}
+	return t, nil
+}
+
+// markOffline clears "online" left by a gateway that stopped without
+// closing its sessions (killed): no session survives a restart.
+func markOffline(ctx context.Context, store fleet.Store) error {
+	devs, err := store.Devices().List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range devs {
+		if d.Status.Phase == fleet.PhaseOnline {
+			store.Devices().Update(ctx, d.Name, func(d *fleet.Device) error {
+				d.Status.Phase = fleet.PhaseOffline
+				return nil
+			})
+		}
+	}
+	return nil
+}
+
+// registerGateway records this gateway in the store (an operator's
+// registration, if present, is kept; the listening address is added).
+func registerGateway(ctx context.Context, store fleet.Store, name string, addr net.Addr) error {
+	now := time.Now().UTC()
+	_, err := store.Gateways().Get(ctx, name)
+	if errors.Is(err, fleet.ErrNotFound) {
+		return store.Gateways().Create(ctx, name, fleet.Gateway{Name: name, Addresses: []string{addr.String()}, CreatedAt: now, UpdatedAt: now})
+	}
+	return err
+}
+
+// CheckModule validates a module for a board with the limits it would run
+// under (package module, on wazero).
+func CheckModule(ctx context.Context, wasm []byte, boardName string, lim fleet.Limits) error {
+	prof, ok := board.Lookup(boardName)
+	if !ok {
+		return fmt.Errorf("unknown board %q", boardName)
+	}
+	_, err := module.Check(ctx, wasm, prof, module.Limits{Memory: lim.Memory, Fuel: lim.Fuel})
+	return err
+}

@@ -1,0 +1,313 @@
+package gateway
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/protocol"
+)
+
+// moduleCache keeps module bytes read from the store, by sha256.
+type moduleCache struct {
+	store fleet.Store
+	mu    sync.Mutex
+	m     map[string][]byte
+}
+
+func (c *moduleCache) get(ctx context.Context, sha string) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b, ok := c.m[sha]; ok {
+		return b, nil
+	}
+	b, err := c.store.GetModule(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil || len(c.m) > 32 {
+		c.m = map[string][]byte{}
+	}
+	c.m[sha] = b
+	return b, nil
+}
+
+// Kick asks the reconcile loop for a pass (coalesced).
+func (g *Gateway) Kick() {
+	select {
+	case g.kick <- struct{}{}:
+	default:
+	}
+}
+
+// reconcileLoop plans and sends commands for every connected device when
+// something changes, and every 30 s in case a change was missed.
+func (g *Gateway) reconcileLoop(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-g.kick:
+		case <-t.C:
+		}
+		// Let a burst of changes (a fan-out's acks) arrive before planning.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		g.reconcile(ctx, nil)
+	}
+}
+
+// reconcileDevice plans for a device whose session just started, resuming
+// whatever had not settled.
+func (g *Gateway) reconcileDevice(ctx context.Context, s *session) {
+	g.reconcile(ctx, s)
+}
+
+// reconcile plans for one new session (resuming), or for all sessions.
+func (g *Gateway) reconcile(ctx context.Context, only *session) {
+	g.planMu.Lock()
+	defer g.planMu.Unlock()
+	apps, err := g.store.Applications().List(ctx)
+	if err != nil {
+		g.log.Error("reconcile: list applications", "err", err)
+		return
+	}
+	deps, err := g.store.Deployments().List(ctx)
+	if err != nil {
+		g.log.Error("reconcile: list deployments", "err", err)
+		return
+	}
+	byDevice := map[string]map[string]fleet.Deployment{}
+	for _, d := range deps {
+		if byDevice[d.Device] == nil {
+			byDevice[d.Device] = map[string]fleet.Deployment{}
+		}
+		byDevice[d.Device][d.App] = d
+	}
+	counts := map[string]fleet.RolloutCount{}
+	for i := range apps {
+		counts[apps[i].Name] = fleet.CountRollout(&apps[i], deps)
+	}
+	admit := func(a *fleet.Application) bool {
+		c := counts[a.Name]
+		if !fleet.Admit(a, c) {
+			return false
+		}
+		c.InProgress++
+		counts[a.Name] = c
+		return true
+	}
+
+	var sessions []*session
+	g.mu.Lock()
+	if only != nil {
+		if g.sessions[only.device] == only {
+			sessions = append(sessions, only)
+		}
+	} else {
+		for _, s := range g.sessions {
+			sessions = append(sessions, s)
+		}
+	}
+	g.mu.Unlock()
+
+	type work struct {
+		s     *session
+		steps []fleet.Step
+	}
+	var todo []work
+	toPersist := map[string]fleet.Deployment{}
+	for _, s := range sessions {
+		dev, err := g.store.Devices().Get(ctx, s.device)
+		if err != nil {
+			continue
+		}
+		steps := fleet.Plan(&dev, apps, byDevice[s.device], admit, only != nil)
+		if len(steps) == 0 {
+			continue
+		}
+		for _, st := range steps {
+			toPersist[fleet.DeploymentKey(st.Deployment.App, st.Deployment.Device)] = st.Deployment
+		}
+		todo = append(todo, work{s, steps})
+	}
+	if len(todo) == 0 {
+		return
+	}
+	// Persist every generation before sending it: after a crash the
+	// gateway never reuses a generation a device may have applied.
+	if err := g.store.Deployments().PutMany(ctx, toPersist); err != nil {
+		g.log.Error("reconcile: persist deployments", "err", err)
+		return
+	}
+	for _, w := range todo {
+		for _, st := range w.steps {
+			g.send(ctx, w.s, st)
+		}
+	}
+}
+
+// send turns a planned step into a protocol command on s.
+func (g *Gateway) send(ctx context.Context, s *session, st fleet.Step) {
+	dep := st.Deployment
+	cmd := protocol.AppCommand{App: dep.App, Generation: dep.Generation}
+	switch st.Kind {
+	case fleet.StepDeploy:
+		module, err := g.modules.get(ctx, dep.SHA256)
+		if err != nil {
+			g.log.Error("deploy: module missing", "app", dep.App, "sha256", dep.SHA256, "err", err)
+			return
+		}
+		sum, _ := hex.DecodeString(dep.SHA256)
+		a := st.App
+		s.mu.Lock()
+		s.transfers[dep.App] = &transfer{generation: dep.Generation, module: module}
+		s.mu.Unlock()
+		g.Metrics.Deploys.Inc()
+		s.send(&protocol.Deploy{App: dep.App, Generation: dep.Generation, Version: dep.Version, SHA256: sum,
+			Size: uint32(len(module)), Limits: protocol.Limits{Fuel: a.Limits.Fuel, Memory: a.Limits.Memory, TickMS: a.Limits.TickMS},
+			Config: a.Config, Start: a.Running}, s.id())
+	case fleet.StepStart:
+		s.send((*protocol.Start)(&cmd), s.id())
+	case fleet.StepStop:
+		s.send((*protocol.Stop)(&cmd), s.id())
+	case fleet.StepRemove:
+		s.send((*protocol.Remove)(&cmd), s.id())
+	}
+}
+
+// onProgress answers the device's resume offset with the next chunk.
+func (g *Gateway) onProgress(s *session, m *protocol.TransferProgress) {
+	s.mu.Lock()
+	t := s.transfers[m.App]
+	s.mu.Unlock()
+	if t == nil || t.generation != m.Generation || int(m.Offset) >= len(t.module) {
+		return // stale, unknown, or complete: the device reports app_status next
+	}
+	// Chunk payload: the configured size, within the device's frame limit
+	// minus the envelope's overhead.
+	size := min(g.cfg.ChunkSize, s.maxFrame-64-len(m.App), len(t.module)-int(m.Offset))
+	s.send(&protocol.ModuleChunk{App: m.App, Generation: m.Generation, Offset: m.Offset,
+		Data: t.module[m.Offset : int(m.Offset)+size]}, s.id())
+}
+
+// onAppStatus records what the device reports of an app.
+func (g *Gateway) onAppStatus(ctx context.Context, s *session, m *protocol.AppStatus) {
+	key := fleet.DeploymentKey(m.App, s.device)
+	errStale := errors.New("stale")
+	var removed bool
+	dep, err := g.store.Deployments().Update(ctx, key, func(d *fleet.Deployment) error {
+		if m.Generation < d.Generation {
+			return errStale
+		}
+		d.State, d.Observed, d.Detail = m.State.String(), m.Version, m.Detail
+		d.UpdatedAt = time.Now().UTC()
+		removed = m.State == protocol.AppStateRemoved && d.Removing
+		return nil
+	})
+	switch {
+	case errors.Is(err, errStale):
+		return
+	case errors.Is(err, fleet.ErrNotFound):
+		s.log.Info("status for an app the gateway does not track", "app", m.App)
+		return
+	case err != nil:
+		s.log.Error("record app status", "app", m.App, "err", err)
+		return
+	}
+	if m.State != protocol.AppStateDownloading {
+		s.mu.Lock()
+		delete(s.transfers, m.App)
+		s.mu.Unlock()
+	}
+	switch m.State {
+	case protocol.AppStateTrapped, protocol.AppStateFuelExhausted, protocol.AppStateOutOfMemory, protocol.AppStateFailed:
+		g.Metrics.AppFailures.WithLabelValues(m.State.String()).Inc()
+		g.event(ctx, "app."+m.State.String(), key, m.Detail)
+	case protocol.AppStateRunning:
+		g.event(ctx, "app.running", key, "version "+dep.Observed)
+	}
+	if removed {
+		g.store.Deployments().Delete(ctx, key)
+		g.event(ctx, "app.removed", key, "")
+	}
+	g.Kick() // a batched rollout may admit the next device
+}
+
+// onAppOutput keeps what an app logged and published, dropping repeats.
+func (g *Gateway) onAppOutput(ctx context.Context, s *session, m *protocol.AppOutput) {
+	s.mu.Lock()
+	if m.Seq != 0 && m.Seq <= s.outSeq[m.App] {
+		s.mu.Unlock()
+		return
+	}
+	s.outSeq[m.App] = m.Seq
+	s.mu.Unlock()
+	recs := make([]fleet.OutputRecord, 0, len(m.Logs)+len(m.Values))
+	for _, l := range m.Logs {
+		recs = append(recs, fleet.OutputRecord{Time: time.UnixMilli(l.Time).UTC(), App: m.App, Device: s.device,
+			Level: logLevel(l.Level), Text: l.Text})
+	}
+	for _, v := range m.Values {
+		if math.IsNaN(v.Value) {
+			continue
+		}
+		val := v.Value
+		recs = append(recs, fleet.OutputRecord{Time: time.UnixMilli(v.Time).UTC(), App: m.App, Device: s.device, Key: v.Key, Value: &val})
+	}
+	g.Metrics.OutputRecords.Add(float64(len(recs)))
+	if err := g.store.AppendOutput(ctx, recs); err != nil {
+		s.log.Warn("store app output", "app", m.App, "err", err)
+	}
+}
+
+func logLevel(l protocol.LogLevel) string {
+	switch l {
+	case protocol.LogError:
+		return "error"
+	case protocol.LogWarn:
+		return "warn"
+	case protocol.LogInfo:
+		return "info"
+	default:
+		return "debug"
+	}
+}
+
+// adoptReportedApps reconciles the gateway's records with the apps a device
+// says it holds: an app the gateway does not track gets a record (so the
+// plan removes or replaces it), and a generation above the gateway's (its
+// store was restored from an older copy) is taken over, so the next command
+// is newer than anything the device applied.
+func (g *Gateway) adoptReportedApps(ctx context.Context, device string, apps []protocol.AppReport) {
+	for _, r := range apps {
+		key := fleet.DeploymentKey(r.App, device)
+		_, err := g.store.Deployments().Update(ctx, key, func(d *fleet.Deployment) error {
+			if r.Generation > d.Generation {
+				d.Generation = r.Generation
+				d.SpecHash = "" // unknown spec: plan a fresh deploy or a remove
+			}
+			if r.Generation == d.Generation {
+				d.State, d.Observed = r.State.String(), r.Version
+			}
+			return nil
+		})
+		if errors.Is(err, fleet.ErrNotFound) {
+			err = g.store.Deployments().Create(ctx, key, fleet.Deployment{App: r.App, Device: device, Generation: r.Generation,
+				Version: r.Version, SHA256: hex.EncodeToString(r.SHA256), State: r.State.String(), Observed: r.Version,
+				Command: fleet.StepDeploy.String(), UpdatedAt: time.Now().UTC()})
+		}
+		if err != nil {
+			g.log.Warn("adopt reported app", "device", device, "app", r.App, "err", err)
+		}
+	}
+}

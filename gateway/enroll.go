@@ -1,0 +1,203 @@
+package gateway
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/protocol"
+)
+
+// Token format: "wbt_<id>_<secret>". The id finds the record; only the
+// secret's sha256 is stored.
+const tokenPrefix = "wbt_"
+
+// Reasons an enrollment is refused. The device only ever hears
+// "unauthorized"; the reason goes to the gateway's log and events.
+var (
+	ErrTokenUnknown     = errors.New("enrollment token unknown")
+	ErrTokenUsed        = errors.New("enrollment token already used")
+	ErrTokenExpired     = errors.New("enrollment token expired")
+	ErrTokenWrongDevice = errors.New("enrollment token issued for another device")
+	ErrBadCSR           = errors.New("bad certificate request")
+)
+
+// CreateToken issues a one-time enrollment token for device, valid for ttl.
+// The returned secret is shown once; only its hash is kept.
+func (g *Gateway) CreateToken(ctx context.Context, device string, ttl time.Duration) (string, fleet.EnrollmentToken, error) {
+	if _, err := g.store.Devices().Get(ctx, device); err != nil {
+		return "", fleet.EnrollmentToken{}, err
+	}
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	var idb [8]byte
+	var secret [24]byte
+	rand.Read(idb[:])
+	rand.Read(secret[:])
+	id := hex.EncodeToString(idb[:])
+	sec := base64.RawURLEncoding.EncodeToString(secret[:])
+	now := time.Now().UTC()
+	rec := fleet.EnrollmentToken{ID: id, Device: device, Hash: hashSecret(sec), ExpiresAt: now.Add(ttl), CreatedAt: now}
+	if err := g.store.Tokens().Create(ctx, id, rec); err != nil {
+		return "", fleet.EnrollmentToken{}, err
+	}
+	g.event(ctx, "token.created", device, "enrollment token "+id+" expires "+rec.ExpiresAt.Format(time.RFC3339))
+	return tokenPrefix + id + "_" + sec, rec, nil
+}
+
+func hashSecret(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// consumeToken marks the token used if it is valid for device now.
+func (g *Gateway) consumeToken(ctx context.Context, device, token string) (string, error) {
+	rest, ok := strings.CutPrefix(token, tokenPrefix)
+	id, secret, ok2 := strings.Cut(rest, "_")
+	if !ok || !ok2 {
+		return "", ErrTokenUnknown
+	}
+	now := time.Now().UTC()
+	_, err := g.store.Tokens().Update(ctx, id, func(t *fleet.EnrollmentToken) error {
+		switch {
+		case subtle.ConstantTimeCompare([]byte(t.Hash), []byte(hashSecret(secret))) != 1:
+			return ErrTokenUnknown
+		case t.Device != device:
+			return ErrTokenWrongDevice
+		case !t.UsedAt.IsZero():
+			return ErrTokenUsed
+		case now.After(t.ExpiresAt):
+			return ErrTokenExpired
+		}
+		t.UsedAt = now
+		return nil
+	})
+	if errors.Is(err, fleet.ErrNotFound) {
+		return "", ErrTokenUnknown
+	}
+	return id, err
+}
+
+// Enroll checks a device's CSR and one-time token and has the CA sign the
+// CSR for that device. It is what an enrollment session runs.
+func (g *Gateway) Enroll(ctx context.Context, device, token string, csrDER []byte) ([]*x509.Certificate, error) {
+	csr, err := parseCSR(csrDER)
+	if err != nil {
+		return nil, err
+	}
+	id, err := g.consumeToken(ctx, device, token)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := g.ca.SignDevice(ctx, csr, device, g.cfg.CertTTL)
+	if err != nil {
+		// Give the token back: the device did nothing wrong.
+		g.store.Tokens().Update(ctx, id, func(t *fleet.EnrollmentToken) error { t.UsedAt = time.Time{}; return nil })
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	leaf := chain[0]
+	if _, err := g.store.Devices().Update(ctx, device, func(d *fleet.Device) error {
+		if d.Status.Phase == fleet.PhaseRegistered || d.Status.Phase == fleet.PhaseRevoked || d.Status.Phase == "" {
+			d.Status.Phase = fleet.PhaseOffline
+		}
+		d.Status.CertSerial = leaf.SerialNumber.Text(16)
+		d.Status.CertNotAfter = leaf.NotAfter.UTC()
+		d.Status.Message = ""
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	return chain, nil
+}
+
+// parseCSR accepts a DER PKCS#10 request with a valid signature over an ECDSA
+// P-256 key, the only key type devices use.
+func parseCSR(der []byte) (*x509.CertificateRequest, error) {
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadCSR, err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("%w: signature: %v", ErrBadCSR, err)
+	}
+	if k, ok := csr.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("%w: key must be ECDSA P-256", ErrBadCSR)
+	}
+	return csr, nil
+}
+
+func chainDER(chain []*x509.Certificate) [][]byte {
+	out := make([][]byte, len(chain))
+	for i, c := range chain {
+		out[i] = c.Raw
+	}
+	return out
+}
+
+// enrollSession serves a session without a client certificate: welcome,
+// one enroll, the certificate, then the session ends.
+func (g *Gateway) enrollSession(ctx context.Context, s *session, helloID uint64) {
+	if err := g.welcome(s, helloID); err != nil {
+		return
+	}
+	env, err := s.stream.Receive()
+	if err != nil {
+		s.log.Info("enrollment session ended before enroll", "err", err)
+		return
+	}
+	m, ok := env.Msg.(*protocol.Enroll)
+	if !ok {
+		g.Metrics.Refused.WithLabelValues("no_client_certificate").Inc()
+		s.sendError(env.RequestID, protocol.CodeForbidden, "only enroll is allowed without a client certificate")
+		return
+	}
+	chain, err := g.Enroll(ctx, m.Device, m.Token, m.CSR)
+	if err != nil {
+		g.Metrics.Enrollments.WithLabelValues("refused").Inc()
+		s.log.Warn("enrollment refused", "claimed_device", m.Device, "err", err)
+		g.event(ctx, "enrollment.refused", m.Device, err.Error())
+		code, msg := protocol.CodeUnauthorized, "enrollment refused"
+		if errors.Is(err, ErrBadCSR) {
+			code, msg = protocol.CodeInvalid, err.Error()
+		}
+		s.sendError(env.RequestID, code, msg)
+		return
+	}
+	g.Metrics.Enrollments.WithLabelValues("ok").Inc()
+	g.event(ctx, "device.enrolled", m.Device, "certificate "+chain[0].SerialNumber.Text(16))
+	s.send(&protocol.Certificate{Chain: chainDER(chain), NotAfter: chain[0].NotAfter.UnixMilli()}, env.RequestID)
+}
+
+// onRenew signs a new certificate for the session's device.
+func (g *Gateway) onRenew(ctx context.Context, s *session, requestID uint64, m *protocol.Renew) {
+	csr, err := parseCSR(m.CSR)
+	if err != nil {
+		s.sendError(requestID, protocol.CodeInvalid, err.Error())
+		return
+	}
+	chain, err := g.ca.SignDevice(ctx, csr, s.device, g.cfg.CertTTL)
+	if err != nil {
+		s.log.Error("renewal failed", "err", err)
+		s.sendError(requestID, protocol.CodeInternal, "renewal failed")
+		return
+	}
+	leaf := chain[0]
+	g.store.Devices().Update(ctx, s.device, func(d *fleet.Device) error {
+		d.Status.CertSerial, d.Status.CertNotAfter = leaf.SerialNumber.Text(16), leaf.NotAfter.UTC()
+		return nil
+	})
+	g.event(ctx, "certificate.renewed", s.device, "certificate "+leaf.SerialNumber.Text(16))
+	s.send(&protocol.Certificate{Chain: chainDER(chain), NotAfter: leaf.NotAfter.UnixMilli()}, requestID)
+}

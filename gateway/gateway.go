@@ -1,0 +1,304 @@
+// Package gateway is the fog-node side of Wasmbed: it holds one mutual-TLS
+// session per device, enrolls devices through the certificate authority,
+// pushes modules and commands that the reconciliation core (package fleet)
+// plans, and turns what devices report into observed state.
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmbed/wasmbed/ca"
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/protocol"
+)
+
+// Config configures a Gateway. Zero values take the defaults noted.
+type Config struct {
+	Name              string        // gateway name sent in welcome; default "gateway"
+	HeartbeatInterval time.Duration // expected device heartbeat period; default 5s
+	MissedHeartbeats  int           // heartbeats missed before a device is offline; default 3
+	CertTTL           time.Duration // device certificate lifetime; default 24h
+	HandshakeTimeout  time.Duration // TLS handshake + hello; default 10s
+	ChunkSize         int           // module chunk payload; default 4096, capped by the device's max_frame
+	ServerHosts       []string      // names/IPs in the device listener's certificate; default localhost, 127.0.0.1
+	// Clock, if set, is the time certificates are checked against (tests).
+	Clock func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.Name == "" {
+		c.Name = "gateway"
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 5 * time.Second
+	}
+	if c.MissedHeartbeats <= 0 {
+		c.MissedHeartbeats = 3
+	}
+	if c.CertTTL <= 0 {
+		c.CertTTL = 24 * time.Hour
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.ChunkSize <= 0 {
+		c.ChunkSize = 4096
+	}
+	if len(c.ServerHosts) == 0 {
+		c.ServerHosts = []string{"localhost", "127.0.0.1"}
+	}
+}
+
+// Gateway serves device sessions.
+type Gateway struct {
+	cfg   Config
+	store fleet.Store
+	ca    ca.Authority
+	log   *slog.Logger
+	roots *x509.CertPool
+
+	serverCert atomic.Pointer[tls.Certificate]
+	tlsConfig  *tls.Config
+
+	mu       sync.Mutex
+	sessions map[string]*session // by device name
+	revoked  map[string]bool     // certificate serials, hex
+
+	// planMu makes planning one pass at a time, so a batched rollout never
+	// admits more devices than it allows.
+	planMu  sync.Mutex
+	modules moduleCache
+	kick    chan struct{} // asks the reconcile loop for a pass
+	Metrics *Metrics
+}
+
+// New makes a gateway over store and authority. Call Serve to accept devices.
+func New(cfg Config, store fleet.Store, authority ca.Authority, log *slog.Logger) (*Gateway, error) {
+	cfg.defaults()
+	if log == nil {
+		log = slog.Default()
+	}
+	g := &Gateway{cfg: cfg, store: store, ca: authority, log: log.With("component", "gateway"),
+		roots: x509.NewCertPool(), sessions: map[string]*session{}, revoked: map[string]bool{},
+		kick: make(chan struct{}, 1), Metrics: newMetrics()}
+	g.roots.AddCert(authority.Root())
+	g.modules.store = store
+	revs, err := store.Revocations().List(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("gateway: load revocations: %w", err)
+	}
+	for _, r := range revs {
+		g.revoked[r.Serial] = true
+	}
+	if err := g.renewServerCert(context.Background()); err != nil {
+		return nil, err
+	}
+	g.tlsConfig = g.TLSConfig()
+	return g, nil
+}
+
+// Config returns the effective configuration.
+func (g *Gateway) Config() Config { return g.cfg }
+
+func (g *Gateway) renewServerCert(ctx context.Context) error {
+	cert, err := g.ca.SignServer(ctx, g.cfg.ServerHosts, 30*24*time.Hour)
+	if err != nil {
+		return fmt.Errorf("gateway: server certificate: %w", err)
+	}
+	g.serverCert.Store(&cert)
+	return nil
+}
+
+// ServerCertificate is the certificate the gateway's listeners present; the
+// management API uses it too.
+func (g *Gateway) ServerCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return g.serverCert.Load(), nil
+}
+
+// TLSConfig is the device listener's configuration: TLS 1.3 only, a client
+// certificate optional at the TLS layer (a session without one may only
+// enroll) but verified against the CA and the revocation list when given.
+func (g *Gateway) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS13,
+		ClientAuth:     tls.VerifyClientCertIfGiven,
+		ClientCAs:      g.roots,
+		GetCertificate: g.ServerCertificate,
+		Time:           g.cfg.Clock,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return nil
+			}
+			leaf := cs.PeerCertificates[0]
+			if g.isRevoked(leaf.SerialNumber.Text(16)) {
+				g.Metrics.refused("revoked")
+				return fmt.Errorf("certificate %s of %q is revoked", leaf.SerialNumber.Text(16), leaf.Subject.CommonName)
+			}
+			if err := protocol.ValidName(leaf.Subject.CommonName); err != nil {
+				return fmt.Errorf("client certificate subject: %w", err)
+			}
+			return nil
+		},
+	}
+}
+
+func (g *Gateway) isRevoked(serialHex string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.revoked[serialHex]
+}
+
+// Serve accepts device connections on l until ctx ends. It also runs the
+// reconcile loop and renews the server certificate.
+func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); g.reconcileLoop(ctx) }()
+	go func() { defer wg.Done(); g.watchRevocations(ctx) }()
+	go func() {
+		<-ctx.Done()
+		l.Close()
+	}()
+	defer func() {
+		cancel()
+		g.mu.Lock()
+		for _, s := range g.sessions {
+			s.close("gateway stopping")
+		}
+		g.mu.Unlock()
+		wg.Wait()
+	}()
+	var delay time.Duration
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("gateway: accept: %w", err)
+			}
+			// Out of file descriptors under a connection flood, and the
+			// like: back off, keep serving the sessions already held.
+			delay = min(max(delay*2, 5*time.Millisecond), time.Second)
+			g.log.Warn("accept failed; backing off", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		go g.handle(ctx, conn)
+	}
+}
+
+// Revoke revokes the current certificate of device: the serial is refused
+// from now on, the session (if any) is closed at once, and the CA is told.
+func (g *Gateway) Revoke(ctx context.Context, device, reason string) error {
+	d, err := g.store.Devices().Get(ctx, device)
+	if err != nil {
+		return err
+	}
+	if d.Status.CertSerial == "" {
+		return fmt.Errorf("device %q has no certificate to revoke", device)
+	}
+	rev := fleet.Revocation{Serial: d.Status.CertSerial, Device: device, Reason: reason, RevokedAt: time.Now().UTC()}
+	if err := g.store.Revocations().Put(ctx, rev.Serial, rev); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.revoked[rev.Serial] = true
+	s := g.sessions[device]
+	g.mu.Unlock()
+	if s != nil {
+		s.sendError(0, protocol.CodeRevoked, "certificate revoked")
+		s.close("certificate revoked")
+	}
+	if _, err := g.store.Devices().Update(ctx, device, func(d *fleet.Device) error {
+		d.Status.Phase = fleet.PhaseRevoked
+		d.Status.Message = "certificate revoked: " + reason
+		return nil
+	}); err != nil {
+		return err
+	}
+	g.event(ctx, "device.revoked", device, "certificate "+rev.Serial+" revoked: "+reason)
+	if serial, ok := new(big.Int).SetString(rev.Serial, 16); ok {
+		if err := g.ca.Revoke(ctx, serial, reason); err != nil {
+			g.log.Warn("CA revocation failed; the gateway refuses the certificate anyway", "device", device, "err", err)
+		}
+	}
+	return nil
+}
+
+func (g *Gateway) watchRevocations(ctx context.Context) {
+	for c := range g.store.Watch(ctx) {
+		if c.Kind != fleet.KindRevocation && c.Kind != "" {
+			if c.Kind == fleet.KindApplication || c.Kind == fleet.KindDevice {
+				g.Kick()
+			}
+			continue
+		}
+		revs, err := g.store.Revocations().List(ctx)
+		if err != nil {
+			continue
+		}
+		g.mu.Lock()
+		for _, r := range revs {
+			g.revoked[r.Serial] = true
+		}
+		g.mu.Unlock()
+		if c.Kind == "" {
+			g.Kick()
+		}
+	}
+}
+
+// Online reports whether device holds a session, and when it was last heard.
+func (g *Gateway) Online(device string) (bool, time.Time) {
+	g.mu.Lock()
+	s := g.sessions[device]
+	g.mu.Unlock()
+	if s == nil {
+		return false, time.Time{}
+	}
+	return true, s.lastSeen()
+}
+
+// Sessions is the number of device sessions held.
+func (g *Gateway) Sessions() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.sessions)
+}
+
+func (g *Gateway) event(ctx context.Context, kind, object, msg string) {
+	if _, err := g.store.AppendEvent(ctx, fleet.Event{Kind: kind, Object: object, Message: msg}); err != nil {
+		g.log.Warn("record event", "kind", kind, "err", err)
+	}
+}
+
+// CARoot is the root certificate of the gateway's CA.
+func (g *Gateway) CARoot() *x509.Certificate { return g.ca.Root() }
+
+// SignDeviceCSR signs a CSR for a registered device outside a device session
+// (the API's certificates endpoint), with the configured lifetime when ttl is 0.
+func (g *Gateway) SignDeviceCSR(ctx context.Context, device string, csrDER []byte, ttl time.Duration) ([]*x509.Certificate, error) {
+	csr, err := parseCSR(csrDER)
+	if err != nil {
+		return nil, err
+	}
+	if ttl <= 0 {
+		ttl = g.cfg.CertTTL
+	}
+	return g.ca.SignDevice(ctx, csr, device, ttl)
+}

@@ -1,0 +1,243 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/protocol"
+)
+
+// maxDecodeErrors is how many bad messages a session may send before the
+// gateway closes it.
+const maxDecodeErrors = 8
+
+// session is one device connection.
+type session struct {
+	g      *Gateway
+	conn   *tls.Conn
+	stream *protocol.Stream
+	device string // from the client certificate; "" in an enrollment session
+	log    *slog.Logger
+
+	nextID   atomic.Uint64
+	last     atomic.Int64 // unix nanoseconds of the last message
+	closed   atomic.Bool
+	maxFrame int
+
+	mu        sync.Mutex
+	transfers map[string]*transfer // by app
+	outSeq    map[string]uint64    // last app_output seq per app
+}
+
+// transfer is a module being sent to the device, one chunk per progress report.
+type transfer struct {
+	generation uint64
+	module     []byte
+}
+
+func (s *session) id() uint64 { return s.nextID.Add(1) }
+
+func (s *session) lastSeen() time.Time { return time.Unix(0, s.last.Load()) }
+
+func (s *session) send(m protocol.Message, requestID uint64) error {
+	if s.closed.Load() {
+		return net.ErrClosed
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.HandshakeTimeout))
+	err := s.stream.Send(protocol.Envelope{RequestID: requestID, Msg: m})
+	if err != nil {
+		s.log.Debug("send failed", "type", m.Type(), "err", err)
+		s.close("send failed: " + err.Error())
+	}
+	return err
+}
+
+func (s *session) sendError(requestID uint64, code protocol.ErrorCode, msg string) {
+	s.g.Metrics.Errors.WithLabelValues("sent_" + code.String()).Inc()
+	s.send(&protocol.Error{Code: code, Message: msg}, requestID)
+}
+
+func (s *session) close(reason string) {
+	if s.closed.CompareAndSwap(false, true) {
+		s.log.Debug("closing session", "reason", reason)
+		s.conn.Close()
+	}
+}
+
+// handle runs one connection: the TLS handshake, hello, then an enrollment
+// or a device session.
+func (g *Gateway) handle(ctx context.Context, raw net.Conn) {
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(g.cfg.HandshakeTimeout))
+	conn := tls.Server(raw, g.tlsConfig)
+	hctx, cancel := context.WithTimeout(ctx, g.cfg.HandshakeTimeout)
+	err := conn.HandshakeContext(hctx)
+	cancel()
+	if err != nil {
+		g.Metrics.Handshakes.WithLabelValues("failed").Inc()
+		g.log.Debug("handshake failed", "remote", raw.RemoteAddr().String(), "err", err)
+		return
+	}
+	g.Metrics.Handshakes.WithLabelValues("ok").Inc()
+	s := &session{g: g, conn: conn, stream: protocol.NewStream(conn, protocol.MaxFrameSize),
+		transfers: map[string]*transfer{}, outSeq: map[string]uint64{}}
+	if pcs := conn.ConnectionState().PeerCertificates; len(pcs) > 0 {
+		s.device = pcs[0].Subject.CommonName
+	}
+	s.log = g.log.With("device", s.device, "remote", raw.RemoteAddr().String())
+
+	env, err := s.stream.Receive()
+	if err != nil {
+		g.Metrics.Errors.WithLabelValues("hello").Inc()
+		s.log.Info("no hello", "err", err)
+		return
+	}
+	hello, ok := env.Msg.(*protocol.Hello)
+	if !ok {
+		s.sendError(env.RequestID, protocol.CodeForbidden, "the first message must be hello")
+		return
+	}
+	s.stream.SetPeerMaxFrame(hello.MaxFrame)
+	s.maxFrame = int(hello.MaxFrame)
+	if s.device == "" {
+		g.enrollSession(ctx, s, env.RequestID)
+		return
+	}
+	g.deviceSession(ctx, s, env.RequestID, hello)
+}
+
+func (g *Gateway) welcome(s *session, requestID uint64) error {
+	return s.send(&protocol.Welcome{Device: s.device, Time: time.Now().UnixMilli(),
+		HeartbeatMS: uint32(g.cfg.HeartbeatInterval / time.Millisecond), MaxFrame: protocol.MaxFrameSize,
+		Gateway: g.cfg.Name}, requestID)
+}
+
+func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64, hello *protocol.Hello) {
+	dev, err := g.store.Devices().Get(ctx, s.device)
+	if err != nil || dev.Status.Phase == fleet.PhaseRevoked {
+		g.Metrics.Refused.WithLabelValues("unknown_device").Inc()
+		s.log.Warn("session refused: device unknown or revoked", "err", err)
+		s.sendError(helloID, protocol.CodeForbidden, "device not registered or revoked")
+		return
+	}
+	if err := g.welcome(s, helloID); err != nil {
+		return
+	}
+	s.last.Store(time.Now().UnixNano())
+
+	g.mu.Lock()
+	old := g.sessions[s.device]
+	g.sessions[s.device] = s
+	g.mu.Unlock()
+	if old != nil {
+		old.close("replaced by a new session")
+	}
+	g.Metrics.Sessions.Inc()
+	s.log.Info("device online", "board", hello.Board, "firmware", hello.Firmware)
+	if _, err := g.store.Devices().Update(ctx, s.device, func(d *fleet.Device) error {
+		d.Status.Phase = fleet.PhaseOnline
+		d.Status.LastSeen = time.Now().UTC()
+		d.Status.Firmware, d.Status.RAMFree, d.Status.FlashFree = hello.Firmware, hello.RAMFree, hello.FlashFree
+		d.Status.MaxFrame, d.Status.Features, d.Status.Message = hello.MaxFrame, hello.Features, ""
+		if hello.Board != d.Board {
+			d.Status.Message = "device reports board " + hello.Board + ", registered as " + d.Board
+		}
+		return nil
+	}); err != nil {
+		s.log.Warn("record device online", "err", err)
+	}
+	g.event(ctx, "device.online", s.device, "session from "+s.conn.RemoteAddr().String())
+	g.adoptReportedApps(ctx, s.device, hello.Apps)
+	g.reconcileDevice(ctx, s)
+
+	reason := g.readLoop(ctx, s)
+
+	g.mu.Lock()
+	current := g.sessions[s.device] == s
+	if current {
+		delete(g.sessions, s.device)
+	}
+	g.mu.Unlock()
+	g.Metrics.Sessions.Dec()
+	s.close(reason)
+	if !current {
+		return // replaced: the new session owns the status
+	}
+	s.log.Info("device offline", "reason", reason)
+	// A fresh context: the gateway may be stopping, the status must still be written.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	g.store.Devices().Update(wctx, s.device, func(d *fleet.Device) error {
+		if d.Status.Phase == fleet.PhaseOnline {
+			d.Status.Phase = fleet.PhaseOffline
+		}
+		d.Status.LastSeen = s.lastSeen().UTC()
+		return nil
+	})
+	g.event(wctx, "device.offline", s.device, reason)
+}
+
+// readLoop dispatches messages until the session ends and says why.
+func (g *Gateway) readLoop(ctx context.Context, s *session) string {
+	liveness := g.cfg.HeartbeatInterval * time.Duration(g.cfg.MissedHeartbeats)
+	bad := 0
+	for {
+		s.conn.SetReadDeadline(time.Now().Add(liveness))
+		env, err := s.stream.Receive()
+		if err != nil {
+			var de *protocol.DecodeError
+			switch {
+			case s.closed.Load():
+				return "closed by gateway"
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				g.Metrics.Errors.WithLabelValues("missed_heartbeats").Inc()
+				return "missed " + strconv.Itoa(g.cfg.MissedHeartbeats) + " heartbeats"
+			case errors.As(err, &de):
+				g.Metrics.Errors.WithLabelValues("decode_" + protocol.KindName(err)).Inc()
+				s.log.Warn("bad message from device", "err", err)
+				s.sendError(0, protocol.CodeFor(err), err.Error())
+				bad++
+				if bad >= maxDecodeErrors || errors.Is(err, protocol.ErrTruncated) ||
+					errors.Is(err, protocol.ErrFrameTooLarge) || errors.Is(err, protocol.ErrUnsupportedVersion) {
+					return "protocol error: " + err.Error()
+				}
+				continue
+			default:
+				return "connection: " + err.Error()
+			}
+		}
+		s.last.Store(time.Now().UnixNano())
+		g.dispatch(ctx, s, env)
+	}
+}
+
+func (g *Gateway) dispatch(ctx context.Context, s *session, env protocol.Envelope) {
+	switch m := env.Msg.(type) {
+	case *protocol.Heartbeat:
+		g.Metrics.Heartbeats.Inc()
+		s.send(&protocol.HeartbeatAck{Seq: m.Seq, Time: time.Now().UnixMilli()}, env.RequestID)
+	case *protocol.TransferProgress:
+		g.onProgress(s, m)
+	case *protocol.AppStatus:
+		g.onAppStatus(ctx, s, m)
+	case *protocol.AppOutput:
+		g.onAppOutput(ctx, s, m)
+	case *protocol.Renew:
+		g.onRenew(ctx, s, env.RequestID, m)
+	case *protocol.Error:
+		g.Metrics.Errors.WithLabelValues("device_" + m.Code.String()).Inc()
+		s.log.Warn("device reported an error", "request", env.RequestID, "code", m.Code, "message", m.Message)
+		g.event(ctx, "device.error", s.device, m.Message)
+	default:
+		s.sendError(env.RequestID, protocol.CodeForbidden, m.Type().String()+" is not accepted from a device in this session")
+	}
+}
