@@ -23,3 +23,6 @@ out=$(bin/tfplugindocs generate --provider-name wasmbed --rendered-provider-name
 	echo "$out" >&2
 	exit 1
 }
+
+echo "generate: docs/openapi.json from the management API's route table"
+WASMBED_UPDATE_OPENAPI=1 go test ./gateway/api -run '^TestOpenAPIDocument$' -count=1 >/dev/null

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,12 +24,6 @@ import (
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/protocol"
 )
-
-//go:embed openapi.json
-var openAPI []byte
-
-// OpenAPI is the API's OpenAPI 3 document.
-func OpenAPI() []byte { return openAPI }
 
 // Roles a token can have.
 const (
@@ -64,6 +57,7 @@ type Server struct {
 	log     *slog.Logger
 	tokens  []hashedToken
 	mux     *http.ServeMux
+	docs    []routeDoc
 	started time.Time
 }
 
@@ -88,8 +82,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 
 type handler func(w http.ResponseWriter, r *http.Request, who *hashedToken) error
 
-// route registers pattern for role (reader: also allowed for admins).
-func (s *Server) route(pattern, role string, h handler) {
+// route registers pattern for role (reader: also allowed for admins), with
+// what the OpenAPI document says of it: a summary, the request body (a Go
+// value whose type is the JSON schema, []byte for a binary body, nil for
+// none) and the success response (likewise).
+func (s *Server) route(pattern, role, summary string, req, resp any, h handler) {
+	s.docs = append(s.docs, routeDoc{pattern: pattern, role: role, summary: summary, req: req, resp: resp})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		who := s.authenticate(r)
 		if who == nil {
@@ -149,7 +147,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeJSON(w, status, errorResponse{Error: msg})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
@@ -180,43 +178,42 @@ func (s *Server) routes() {
 	})
 	s.mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(openAPI)
+		w.Write(s.OpenAPI())
 	})
-	metrics := promhttp.HandlerFor(s.gw.Metrics.Registry, promhttp.HandlerOpts{})
-	s.route("GET /metrics", RoleReader, func(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
-		metrics.ServeHTTP(w, r)
+	s.route("GET /metrics", RoleReader, "Prometheus metrics (text exposition format)", nil, []byte(nil), func(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+		promhttp.HandlerFor(s.gw.Metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 		return nil
 	})
-	s.route("GET /v1/ca", RoleReader, s.getCA)
+	s.route("GET /v1/ca", RoleReader, "The CA root certificate devices and clients trust", nil, caResponse{}, s.getCA)
 
-	s.route("GET /v1/gateways", RoleReader, s.listGateways)
-	s.route("GET /v1/gateways/{name}", RoleReader, s.getGateway)
-	s.route("PUT /v1/gateways/{name}", RoleAdmin, s.putGateway)
-	s.route("DELETE /v1/gateways/{name}", RoleAdmin, s.deleteGateway)
+	s.route("GET /v1/gateways", RoleReader, "List gateways", nil, gatewayList{}, s.listGateways)
+	s.route("GET /v1/gateways/{name}", RoleReader, "Get a gateway", nil, fleet.Gateway{}, s.getGateway)
+	s.route("PUT /v1/gateways/{name}", RoleAdmin, "Create (201) or replace (200) a gateway registration", gatewaySpec{}, fleet.Gateway{}, s.putGateway)
+	s.route("DELETE /v1/gateways/{name}", RoleAdmin, "Delete a gateway registration", nil, nil, s.deleteGateway)
 
-	s.route("GET /v1/devices", RoleReader, s.listDevices)
-	s.route("GET /v1/devices/{name}", RoleReader, s.getDevice)
-	s.route("PUT /v1/devices/{name}", RoleAdmin, s.putDevice)
-	s.route("DELETE /v1/devices/{name}", RoleAdmin, s.deleteDevice)
-	s.route("POST /v1/devices/{name}/tokens", RoleAdmin, s.createToken)
-	s.route("POST /v1/devices/{name}/revoke", RoleAdmin, s.revokeDevice)
-	s.route("GET /v1/tokens", RoleReader, s.listTokens)
+	s.route("GET /v1/devices", RoleReader, "List devices; filter with ?board=, ?phase=, ?label=key=value (repeatable)", nil, deviceList{}, s.listDevices)
+	s.route("GET /v1/devices/{name}", RoleReader, "Get a device and its observed status", nil, fleet.Device{}, s.getDevice)
+	s.route("PUT /v1/devices/{name}", RoleAdmin, "Register (201) or update (200) a device", deviceSpec{}, fleet.Device{}, s.putDevice)
+	s.route("DELETE /v1/devices/{name}", RoleAdmin, "Delete a device, revoking its certificate and closing its session", nil, nil, s.deleteDevice)
+	s.route("POST /v1/devices/{name}/tokens", RoleAdmin, "Issue a one-time enrollment token for the device (the secret is returned once)", tokenRequest{}, tokenResponse{}, s.createToken)
+	s.route("POST /v1/devices/{name}/revoke", RoleAdmin, "Revoke the device's certificate: its session closes at once and reconnection is refused", revokeRequest{}, fleet.Device{}, s.revokeDevice)
+	s.route("GET /v1/tokens", RoleReader, "List enrollment tokens (never their secrets)", nil, tokenList{}, s.listTokens)
 
-	s.route("POST /v1/certificates", RoleAdmin, s.signCertificate)
+	s.route("POST /v1/certificates", RoleAdmin, "Sign a device CSR (PEM) with the CA; the private key never reaches the gateway", certificateRequest{}, certificateResponse{}, s.signCertificate)
 
-	s.route("POST /v1/modules", RoleAdmin, s.uploadModule)
-	s.route("POST /v1/modules/{sha256}/check", RoleReader, s.checkModule)
+	s.route("POST /v1/modules", RoleAdmin, "Upload a WebAssembly module (application/wasm body); it is stored under its sha256", []byte(nil), moduleResponse{}, s.uploadModule)
+	s.route("POST /v1/modules/{sha256}/check", RoleReader, "Check that a stored module can run on boards with limits (422 names the board and the reason if not)", checkRequest{}, checkResponse{}, s.checkModule)
 
-	s.route("GET /v1/applications", RoleReader, s.listApplications)
-	s.route("GET /v1/applications/{name}", RoleReader, s.getApplication)
-	s.route("PUT /v1/applications/{name}", RoleAdmin, s.putApplication)
-	s.route("DELETE /v1/applications/{name}", RoleAdmin, s.deleteApplication)
-	s.route("GET /v1/applications/{name}/status", RoleReader, s.applicationStatus)
-	s.route("GET /v1/applications/{name}/output", RoleReader, s.applicationOutput)
+	s.route("GET /v1/applications", RoleReader, "List applications", nil, applicationList{}, s.listApplications)
+	s.route("GET /v1/applications/{name}", RoleReader, "Get an application", nil, fleet.Application{}, s.getApplication)
+	s.route("PUT /v1/applications/{name}", RoleAdmin, "Create (201) or update (200) an application; the module is checked against every board it can land on first (422 if it cannot run)", applicationSpec{}, fleet.Application{}, s.putApplication)
+	s.route("DELETE /v1/applications/{name}", RoleAdmin, "Delete an application; devices remove it", nil, nil, s.deleteApplication)
+	s.route("GET /v1/applications/{name}/status", RoleReader, "Rollout status: counts and per-device state", nil, applicationStatus{}, s.applicationStatus)
+	s.route("GET /v1/applications/{name}/output", RoleReader, "Latest log lines and published values (?device=, ?limit=)", nil, outputList{}, s.applicationOutput)
 
-	s.route("GET /v1/events", RoleReader, s.listEvents)
-	s.route("GET /v1/audit", RoleAdmin, s.listAudit)
-	s.route("GET /v1/watch", RoleReader, s.watch)
+	s.route("GET /v1/events", RoleReader, "Recorded events after ?after=SEQ, oldest first (?limit=)", nil, eventList{}, s.listEvents)
+	s.route("GET /v1/audit", RoleAdmin, "The latest changes made through the API (?limit=)", nil, auditList{}, s.listAudit)
+	s.route("GET /v1/watch", RoleReader, "Server-sent events: change (an object was written) and event (the gateway recorded one)", nil, []byte(nil), s.watch)
 }
 
 func validName(what, name string) error {

@@ -28,25 +28,18 @@ const (
 
 func (s *Server) getCA(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
 	root := s.gw.CARoot()
-	return writeJSON(w, http.StatusOK, map[string]string{
-		"root_pem": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})),
-	})
+	return writeJSON(w, http.StatusOK, caResponse{RootPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}))})
 }
 
 // ---- gateways
 
-type gatewaySpec struct {
-	Addresses []string          `json:"addresses"`
-	Labels    map[string]string `json:"labels"`
-	Capacity  int               `json:"capacity"`
-}
 
 func (s *Server) listGateways(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
 	gws, err := s.store.Gateways().List(r.Context())
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"gateways": nonNil(gws)})
+	return writeJSON(w, http.StatusOK, gatewayList{nonNil(gws)})
 }
 
 func (s *Server) getGateway(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -117,11 +110,6 @@ func upsert[T any](s *Server, w http.ResponseWriter, r *http.Request, who *hashe
 
 // ---- devices
 
-type deviceSpec struct {
-	Board   string            `json:"board"`
-	Labels  map[string]string `json:"labels"`
-	Gateway string            `json:"gateway"`
-}
 
 // live overlays the gateway's in-memory liveness on a stored device.
 func (s *Server) live(d *fleet.Device) {
@@ -159,7 +147,7 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ *hashedTo
 		}
 		out = append(out, devs[i])
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+	return writeJSON(w, http.StatusOK, deviceList{out})
 }
 
 func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -223,9 +211,7 @@ func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, who *hashe
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
 	name := r.PathValue("name")
-	var req struct {
-		TTLSeconds int `json:"ttl_seconds"`
-	}
+	var req tokenRequest
 	if r.ContentLength != 0 {
 		if err := readJSON(r, &req); err != nil {
 			return err
@@ -239,7 +225,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, who *hashed
 		return err
 	}
 	s.audit(r, who, "create", "token/"+rec.ID, "for device "+name)
-	return writeJSON(w, http.StatusCreated, map[string]any{"id": rec.ID, "device": name, "token": secret, "expires_at": rec.ExpiresAt})
+	return writeJSON(w, http.StatusCreated, tokenResponse{ID: rec.ID, Device: name, Token: secret, ExpiresAt: rec.ExpiresAt})
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -250,14 +236,12 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ *hashedTok
 	for i := range toks {
 		toks[i].Hash = "" // never leaves the gateway
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"tokens": nonNil(toks)})
+	return writeJSON(w, http.StatusOK, tokenList{nonNil(toks)})
 }
 
 func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
 	name := r.PathValue("name")
-	var req struct {
-		Reason string `json:"reason"`
-	}
+	var req revokeRequest
 	if r.ContentLength != 0 {
 		if err := readJSON(r, &req); err != nil {
 			return err
@@ -280,11 +264,7 @@ func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, who *hashe
 // ---- certificates
 
 func (s *Server) signCertificate(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
-	var req struct {
-		CSRPEM     string `json:"csr_pem"`
-		Device     string `json:"device"`
-		TTLSeconds int    `json:"ttl_seconds"`
-	}
+	var req certificateRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
@@ -304,10 +284,8 @@ func (s *Server) signCertificate(w http.ResponseWriter, r *http.Request, who *ha
 		pem.Encode(&pemChain, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	}
 	s.audit(r, who, "sign", "device/"+req.Device, "certificate "+chain[0].SerialNumber.Text(16))
-	return writeJSON(w, http.StatusCreated, map[string]any{
-		"serial": chain[0].SerialNumber.Text(16), "not_before": chain[0].NotBefore, "not_after": chain[0].NotAfter,
-		"chain_pem": pemChain.String(),
-	})
+	return writeJSON(w, http.StatusCreated, certificateResponse{Serial: chain[0].SerialNumber.Text(16),
+		NotBefore: chain[0].NotBefore, NotAfter: chain[0].NotAfter, ChainPEM: pemChain.String()})
 }
 
 // ---- modules and applications
@@ -329,16 +307,13 @@ func (s *Server) uploadModule(w http.ResponseWriter, r *http.Request, who *hashe
 		return err
 	}
 	s.audit(r, who, "upload", "module/"+sha, fmt.Sprintf("%d bytes", len(body)))
-	return writeJSON(w, http.StatusCreated, map[string]any{"sha256": sha, "size": len(body)})
+	return writeJSON(w, http.StatusCreated, moduleResponse{SHA256: sha, Size: len(body)})
 }
 
 // checkModule tells whether a stored module can run on boards with limits,
 // without changing anything (the provider calls it at plan time).
 func (s *Server) checkModule(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
-	var req struct {
-		Boards []string     `json:"boards"`
-		Limits fleet.Limits `json:"limits"`
-	}
+	var req checkRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
@@ -348,7 +323,7 @@ func (s *Server) checkModule(w http.ResponseWriter, r *http.Request, _ *hashedTo
 	}
 	defaultLimits(&req.Limits)
 	return s.checkBoards(w, r, wasm, req.Boards, req.Limits, func() error {
-		return writeJSON(w, http.StatusOK, map[string]any{"ok": true, "boards": req.Boards})
+		return writeJSON(w, http.StatusOK, checkResponse{OK: true, Boards: req.Boards})
 	})
 }
 
@@ -360,7 +335,7 @@ func (s *Server) checkBoards(w http.ResponseWriter, r *http.Request, wasm []byte
 			return badRequest("board %q: unknown; known boards: %s", b, strings.Join(s.boards(), ", "))
 		}
 		if err := s.check(r.Context(), wasm, b, lim); err != nil {
-			return writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error(), "board": b})
+			return writeJSON(w, http.StatusUnprocessableEntity, errorResponse{Error: err.Error(), Board: b})
 		}
 	}
 	return ok()
@@ -378,22 +353,13 @@ func defaultLimits(l *fleet.Limits) {
 	}
 }
 
-type applicationSpec struct {
-	Version  string            `json:"version"`
-	SHA256   string            `json:"sha256"`
-	Config   map[string]string `json:"config"`
-	Limits   fleet.Limits      `json:"limits"`
-	Selector fleet.Selector    `json:"selector"`
-	Rollout  fleet.Rollout     `json:"rollout"`
-	Running  *bool             `json:"running"` // default true
-}
 
 func (s *Server) listApplications(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
 	apps, err := s.store.Applications().List(r.Context())
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"applications": nonNil(apps)})
+	return writeJSON(w, http.StatusOK, applicationList{nonNil(apps)})
 }
 
 func (s *Server) getApplication(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -491,18 +457,6 @@ func (s *Server) deleteApplication(w http.ResponseWriter, r *http.Request, who *
 	return nil
 }
 
-// deviceRollout is one device's state for an application.
-type deviceRollout struct {
-	Device     string    `json:"device"`
-	Online     bool      `json:"online"`
-	State      string    `json:"state"` // pending: selected, nothing sent yet
-	Version    string    `json:"version,omitempty"`
-	Observed   string    `json:"observed_version,omitempty"`
-	Generation uint64    `json:"generation,omitempty"`
-	Current    bool      `json:"current"` // the deployment is for the application's current spec
-	Detail     string    `json:"detail,omitempty"`
-	UpdatedAt  time.Time `json:"updated_at,omitzero"`
-}
 
 func (s *Server) applicationStatus(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
 	ctx := r.Context()
@@ -553,10 +507,9 @@ func (s *Server) applicationStatus(w http.ResponseWriter, r *http.Request, _ *ha
 			selected++
 		}
 	}
-	converged := count.Updated == selected
-	return writeJSON(w, http.StatusOK, map[string]any{"application": a.Name, "version": a.Version, "generation": a.Generation,
-		"selected": selected, "updated": count.Updated, "in_progress": count.InProgress, "failed": count.Failed,
-		"converged": converged, "devices": out})
+	return writeJSON(w, http.StatusOK, applicationStatus{Application: a.Name, Version: a.Version, Generation: a.Generation,
+		Selected: selected, Updated: count.Updated, InProgress: count.InProgress, Failed: count.Failed,
+		Converged: count.Updated == selected, Devices: out})
 }
 
 func (s *Server) applicationOutput(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -572,7 +525,7 @@ func (s *Server) applicationOutput(w http.ResponseWriter, r *http.Request, _ *ha
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"output": nonNil(recs)})
+	return writeJSON(w, http.StatusOK, outputList{nonNil(recs)})
 }
 
 // ---- events and audit
@@ -590,7 +543,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, _ *hashedTok
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"events": nonNil(evs)})
+	return writeJSON(w, http.StatusOK, eventList{nonNil(evs)})
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -602,7 +555,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ *hashedToke
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"audit": nonNil(recs)})
+	return writeJSON(w, http.StatusOK, auditList{nonNil(recs)})
 }
 
 func validLabels(labels map[string]string) error {

@@ -1,0 +1,124 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3gen"
+)
+
+// routeDoc is what the OpenAPI document says of one route.
+type routeDoc struct {
+	pattern, role, summary string
+	req, resp              any
+}
+
+var (
+	openAPIOnce sync.Once
+	openAPIDoc  []byte
+)
+
+// OpenAPI is the API's OpenAPI 3 document, generated from the route table
+// and the Go types of the bodies (kin-openapi): docs/openapi.json is a copy
+// that `make generate` writes and a test keeps equal.
+func (s *Server) OpenAPI() []byte {
+	openAPIOnce.Do(func() { openAPIDoc = s.buildOpenAPI() })
+	return openAPIDoc
+}
+
+var pathParam = regexp.MustCompile(`\{([a-z0-9_]+)\}`)
+
+func (s *Server) buildOpenAPI() []byte {
+	doc := &openapi3.T{
+		OpenAPI: "3.0.3",
+		Info: &openapi3.Info{Title: "Wasmbed gateway management API", Version: "v1",
+			Description: "Every path but /healthz and /v1/openapi.json needs `Authorization: Bearer TOKEN`. " +
+				"The gateway writes an admin token to <data-dir>/admin.token and a read-only one to <data-dir>/reader.token. " +
+				"Readers may only GET; /v1/audit is for admins."},
+		Paths: openapi3.NewPaths(),
+		Components: &openapi3.Components{SecuritySchemes: openapi3.SecuritySchemes{
+			"bearer": &openapi3.SecuritySchemeRef{Value: openapi3.NewJWTSecurityScheme().WithBearerFormat("opaque")},
+		}},
+	}
+	schemas := openapi3.Schemas{}
+	gen := openapi3gen.NewGenerator(openapi3gen.UseAllExportedFields())
+	schemaOf := func(v any) *openapi3.SchemaRef {
+		ref, err := gen.NewSchemaRefForValue(v, schemas)
+		if err != nil {
+			panic("openapi: " + err.Error())
+		}
+		return ref
+	}
+	errSchema := schemaOf(errorResponse{})
+	jsonContent := func(ref *openapi3.SchemaRef) openapi3.Content { return openapi3.NewContentWithJSONSchemaRef(ref) }
+
+	add := func(method, path string, op *openapi3.Operation) {
+		item := doc.Paths.Value(path)
+		if item == nil {
+			item = &openapi3.PathItem{}
+			doc.Paths.Set(path, item)
+		}
+		item.SetOperation(method, op)
+	}
+	add(http.MethodGet, "/healthz", &openapi3.Operation{Summary: "Liveness; no token needed",
+		Security: &openapi3.SecurityRequirements{}, Responses: openapi3.NewResponses()})
+	add(http.MethodGet, "/v1/openapi.json", &openapi3.Operation{Summary: "This document; no token needed",
+		Security: &openapi3.SecurityRequirements{}, Responses: openapi3.NewResponses()})
+
+	for _, r := range s.docs {
+		method, path, _ := strings.Cut(r.pattern, " ")
+		op := &openapi3.Operation{Summary: r.summary, Responses: openapi3.NewResponses(),
+			Security: &openapi3.SecurityRequirements{{"bearer": {}}}}
+		if r.role == RoleAdmin {
+			op.Description = "Admin token required."
+		}
+		for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
+			op.AddParameter(openapi3.NewPathParameter(m[1]).WithSchema(openapi3.NewStringSchema()))
+		}
+		switch r.req.(type) {
+		case nil:
+		case []byte:
+			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).
+				WithContent(openapi3.Content{"application/wasm": &openapi3.MediaType{Schema: openapi3.NewBytesSchema().NewRef()}})}
+		default:
+			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithJSONSchemaRef(schemaOf(r.req))}
+		}
+		ok := http.StatusOK
+		switch {
+		case method == http.MethodDelete:
+			ok = http.StatusNoContent
+		case method == http.MethodPost && r.resp != nil && reflect.TypeOf(r.resp).Kind() == reflect.Struct && !strings.HasSuffix(path, "/check") && !strings.HasSuffix(path, "/revoke"):
+			ok = http.StatusCreated
+		}
+		resp := openapi3.NewResponse().WithDescription(http.StatusText(ok))
+		switch r.resp.(type) {
+		case nil:
+		case []byte:
+			resp.WithContent(openapi3.Content{"text/plain": &openapi3.MediaType{Schema: openapi3.NewStringSchema().NewRef()}})
+		default:
+			resp.WithContent(jsonContent(schemaOf(r.resp)))
+		}
+		op.AddResponse(ok, resp)
+		if method == http.MethodPut {
+			op.AddResponse(http.StatusCreated, openapi3.NewResponse().WithDescription("Created").WithContent(jsonContent(schemaOf(r.resp))))
+		}
+		for _, code := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound} {
+			op.AddResponse(code, openapi3.NewResponse().WithDescription(http.StatusText(code)).WithContent(jsonContent(errSchema)))
+		}
+		if strings.Contains(path, "/applications/{name}") && method == http.MethodPut || strings.HasSuffix(path, "/check") {
+			op.AddResponse(http.StatusUnprocessableEntity, openapi3.NewResponse().
+				WithDescription("The module cannot run on a board it would land on").WithContent(jsonContent(errSchema)))
+		}
+		add(method, path, op)
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		panic("openapi: " + err.Error())
+	}
+	return append(b, '\n')
+}
