@@ -86,6 +86,13 @@ type Embedded struct {
 	signAudience   string
 	revokeAudience string
 
+	// authMu serializes token authorization. step-ca v0.30.2's
+	// provisioner.Audiences.All appends to the shared Sign slice, so two
+	// concurrent Authorize calls write the same backing array (a data race
+	// the race detector reports; the step-ca server has it too). The token
+	// use is recorded in a bbolt transaction, which serializes anyway.
+	authMu sync.Mutex
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -196,6 +203,7 @@ func create(dir string, log *slog.Logger) error {
 		EncryptedKey: encryptedKey,
 		Claims:       &provisioner.Claims{MinTLSDur: dur(time.Minute), MaxTLSDur: dur(MaxServerTTL), DefaultTLSDur: dur(24 * time.Hour)},
 	}
+	tlsOpts := config.DefaultTLSOptions
 	cfg := &config.Config{
 		Root:             []string{filepath.Join(dir, FileRootCert)},
 		IntermediateCert: filepath.Join(dir, FileIntermediateCert),
@@ -208,7 +216,7 @@ func create(dir string, log *slog.Logger) error {
 			Provisioners:   provisioner.List{devices, servers},
 			Backdate:       dur(time.Minute),
 		},
-		TLS: &config.DefaultTLSOptions,
+		TLS: &tlsOpts,
 	}
 	tmp := filepath.Join(dir, FileConfig+".tmp")
 	if err := cfg.Save(tmp); err != nil {
@@ -383,7 +391,9 @@ func (e *Embedded) sign(ctx context.Context, prov string, csr *x509.CertificateR
 		return nil, fmt.Errorf("mint token: %w", err)
 	}
 	ctx = provisioner.NewContextWithMethod(authority.NewContext(ctx, e.auth), provisioner.SignMethod)
+	e.authMu.Lock()
 	opts, err := e.auth.Authorize(ctx, ott)
+	e.authMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("authorize: %w", err)
 	}
@@ -455,16 +465,20 @@ func (e *Embedded) Revoke(ctx context.Context, serial *big.Int, reason string) e
 		return fmt.Errorf("ca: revoke %s: mint token: %w", sn, err)
 	}
 	ctx = provisioner.NewContextWithMethod(authority.NewContext(ctx, e.auth), provisioner.RevokeMethod)
-	if _, err := e.auth.Authorize(ctx, ott); err != nil {
-		return fmt.Errorf("ca: revoke %s: authorize: %w", sn, err)
+	// Revoke loads the provisioner from the token again: same race as in sign.
+	e.authMu.Lock()
+	_, err = e.auth.Authorize(ctx, ott)
+	if err == nil {
+		err = e.auth.Revoke(ctx, &authority.RevokeOptions{
+			Serial:      sn,
+			Reason:      reason,
+			ReasonCode:  reasonCode(reason),
+			PassiveOnly: true,
+			OTT:         ott,
+		})
 	}
-	if err := e.auth.Revoke(ctx, &authority.RevokeOptions{
-		Serial:      sn,
-		Reason:      reason,
-		ReasonCode:  reasonCode(reason),
-		PassiveOnly: true,
-		OTT:         ott,
-	}); err != nil {
+	e.authMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("ca: revoke %s: %w", sn, err)
 	}
 	e.log.Info("ca: revoked certificate", "serial", sn, "reason", reason)
