@@ -1,162 +1,28 @@
 package ca
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/smallstep/certificates/authority/config"
 	stepca "github.com/smallstep/certificates/ca"
+
 	"github.com/smallstep/certificates/errs"
-	"go.step.sm/crypto/pemutil"
+	"github.com/wasmbed/wasmbed/ca/stepcatest"
 )
 
-// stepBin finds a binary built by `make setup`: in $WASMBED_BIN, else in the
-// repository's bin directory (../bin from this package). A missing binary
-// fails the test: skipping would hide that the external mode went untested.
-func stepBin(t *testing.T, name string) string {
-	t.Helper()
-	dir := os.Getenv("WASMBED_BIN")
-	if dir == "" {
-		dir = filepath.Join("..", "bin")
-	}
-	path, err := filepath.Abs(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, err := os.Stat(path); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-		t.Fatalf("%s not found at %s (WASMBED_BIN=%q): run make setup", name, path, os.Getenv("WASMBED_BIN"))
-	}
-	return path
-}
-
-// lockedBuffer collects a child process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-type stepCA struct {
-	url, root, password string
-}
-
-// startStepCA initialises a CA with `step ca init` in a temporary STEPPATH
-// and runs step-ca on a free port until the test ends.
-func startStepCA(t *testing.T) stepCA {
-	t.Helper()
-	step := stepBin(t, "step")
-	dir := t.TempDir()
-	steppath := filepath.Join(dir, "step")
-	pw := filepath.Join(dir, "pw")
-	if err := os.WriteFile(pw, []byte("external-test-password\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
-	initCmd := exec.Command(step, "ca", "init", "--name", "wasmbed-external-test", "--dns", "127.0.0.1",
-		"--address", addr, "--provisioner", "admin", "--password-file", pw, "--deployment-type", "standalone")
-	initCmd.Env = append(os.Environ(), "STEPPATH="+steppath, "HOME="+dir)
-	if out, err := initCmd.CombinedOutput(); err != nil {
-		t.Fatalf("step ca init: %v\n%s", err, out)
-	}
-	root := filepath.Join(steppath, "certs", "root_ca.crt")
-	runStepCA(t, filepath.Join(steppath, "config", "ca.json"), pw, root, "https://"+addr, steppath)
-	return stepCA{url: "https://" + addr, root: root, password: pw}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// runStepCA runs step-ca on config until the test ends and waits until it
-// answers /health at url.
-func runStepCA(t *testing.T, config, pw, root, url, steppath string) {
-	t.Helper()
-	var out lockedBuffer
-	srv := exec.Command(stepBin(t, "step-ca"), config, "--password-file", pw)
-	srv.Env = append(os.Environ(), "STEPPATH="+steppath, "HOME="+filepath.Dir(steppath))
-	srv.Stdout, srv.Stderr = &out, &out
-	if err := srv.Start(); err != nil {
-		t.Fatalf("start step-ca: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- srv.Wait() }()
-	t.Cleanup(func() {
-		_ = srv.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = srv.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("step-ca output:\n%s", out.String())
-		}
-	})
-
-	rootCert, err := pemutil.ReadCertificate(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(rootCert)
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	defer hc.CloseIdleConnections()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("step-ca exited: %v\n%s", err, out.String())
-		default:
-		}
-		resp, err := hc.Get(url + "/health")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("step-ca not healthy at %s after 15s: %v\n%s", url, err, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestExternal(t *testing.T) {
-	s := startStepCA(t)
+	s := stepcatest.Start(t)
 	ctx := context.Background()
-	x, err := NewExternal(ctx, ExternalConfig{URL: s.url, RootFile: s.root, Provisioner: "admin", PasswordFile: s.password, Log: testLogger(t)})
+	x, err := NewExternal(ctx, ExternalConfig{URL: s.URL, RootFile: s.Root, Provisioner: "admin", PasswordFile: s.PasswordFile, Log: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +78,7 @@ func TestExternal(t *testing.T) {
 	// Revocation: the CA renews the device certificate over mTLS before it
 	// is revoked and refuses after.
 	renew := func() error {
-		c, err := stepca.NewClient(s.url, stepca.WithRootFile(s.root))
+		c, err := stepca.NewClient(s.URL, stepca.WithRootFile(s.Root))
 		if err != nil {
 			return err
 		}
@@ -240,7 +106,7 @@ func TestExternal(t *testing.T) {
 }
 
 func TestExternalConfigErrors(t *testing.T) {
-	s := startStepCA(t)
+	s := stepcatest.Start(t)
 	ctx := context.Background()
 	bad := filepath.Join(t.TempDir(), "wrong")
 	if err := os.WriteFile(bad, []byte("not the password\n"), 0o600); err != nil {
@@ -250,10 +116,10 @@ func TestExternalConfigErrors(t *testing.T) {
 		cfg  ExternalConfig
 		want string
 	}{
-		{ExternalConfig{URL: s.url, RootFile: s.root, Provisioner: "admin", PasswordFile: bad}, "decrypt provisioner key"},
-		{ExternalConfig{URL: s.url, RootFile: s.root, Provisioner: "nobody", PasswordFile: s.password}, "no provisioner nobody"},
-		{ExternalConfig{URL: "http://" + s.url[len("https://"):], RootFile: s.root, Provisioner: "admin", PasswordFile: s.password}, "URL must be https"},
-		{ExternalConfig{URL: s.url, RootFile: s.root + ".missing", Provisioner: "admin", PasswordFile: s.password}, "root file"},
+		{ExternalConfig{URL: s.URL, RootFile: s.Root, Provisioner: "admin", PasswordFile: bad}, "decrypt provisioner key"},
+		{ExternalConfig{URL: s.URL, RootFile: s.Root, Provisioner: "nobody", PasswordFile: s.PasswordFile}, "no provisioner nobody"},
+		{ExternalConfig{URL: "http://" + s.URL[len("https://"):], RootFile: s.Root, Provisioner: "admin", PasswordFile: s.PasswordFile}, "URL must be https"},
+		{ExternalConfig{URL: s.URL, RootFile: s.Root + ".missing", Provisioner: "admin", PasswordFile: s.PasswordFile}, "root file"},
 	} {
 		_, err := NewExternal(ctx, tc.cfg)
 		wantErr(t, err, fmt.Sprintf("ca: external CA %s: ", tc.cfg.URL), tc.want)
@@ -264,7 +130,7 @@ func TestExternalConfigErrors(t *testing.T) {
 	if err := writeCert(otherRoot, other.Root()); err != nil {
 		t.Fatal(err)
 	}
-	_, err := NewExternal(ctx, ExternalConfig{URL: s.url, RootFile: otherRoot, Provisioner: "admin", PasswordFile: s.password})
+	_, err := NewExternal(ctx, ExternalConfig{URL: s.URL, RootFile: otherRoot, Provisioner: "admin", PasswordFile: s.PasswordFile})
 	wantErr(t, err, "certificate signed by unknown authority")
 }
 
@@ -287,14 +153,14 @@ func TestEmbeddedDirServedByStepCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := stepcatest.FreeAddr(t)
 	cfg.Address = addr
 	served := filepath.Join(dir, "served.json")
 	if err := cfg.Save(served); err != nil {
 		t.Fatal(err)
 	}
 	url := "https://" + addr
-	runStepCA(t, served, filepath.Join(dir, FilePassword), filepath.Join(dir, FileRootCert), url, filepath.Join(t.TempDir(), "step"))
+	stepcatest.Run(t, served, filepath.Join(dir, FilePassword), filepath.Join(dir, FileRootCert), url, filepath.Join(t.TempDir(), "step"))
 
 	ctx := context.Background()
 	x, err := NewExternal(ctx, ExternalConfig{URL: url, RootFile: filepath.Join(dir, FileRootCert), Provisioner: DeviceProvisioner, PasswordFile: filepath.Join(dir, FilePassword)})

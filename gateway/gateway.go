@@ -31,6 +31,7 @@ type Config struct {
 	HandshakeTimeout  time.Duration // TLS handshake + hello; default 10s
 	ChunkSize         int           // module chunk payload; default 4096, capped by the device's max_frame
 	ServerHosts       []string      // names/IPs in the device listener's certificate; default localhost, 127.0.0.1
+	ServerCertTTL     time.Duration // lifetime of that certificate, renewed at 2/3 of it; default 24h (step-ca's default maximum)
 	// Clock, if set, is the time certificates are checked against (tests).
 	Clock func() time.Time
 }
@@ -53,6 +54,9 @@ func (c *Config) defaults() {
 	}
 	if c.ChunkSize <= 0 {
 		c.ChunkSize = 4096
+	}
+	if c.ServerCertTTL <= 0 {
+		c.ServerCertTTL = 24 * time.Hour
 	}
 	if len(c.ServerHosts) == 0 {
 		c.ServerHosts = []string{"localhost", "127.0.0.1"}
@@ -111,12 +115,40 @@ func New(cfg Config, store fleet.Store, authority ca.Authority, log *slog.Logger
 func (g *Gateway) Config() Config { return g.cfg }
 
 func (g *Gateway) renewServerCert(ctx context.Context) error {
-	cert, err := g.ca.SignServer(ctx, g.cfg.ServerHosts, 30*24*time.Hour)
+	cert, err := g.ca.SignServer(ctx, g.cfg.ServerHosts, g.cfg.ServerCertTTL)
 	if err != nil {
 		return fmt.Errorf("gateway: server certificate: %w", err)
 	}
 	g.serverCert.Store(&cert)
 	return nil
+}
+
+// renewServerCertLoop renews the server certificate when two thirds of its
+// lifetime have passed, retrying every minute while the CA is unreachable.
+func (g *Gateway) renewServerCertLoop(ctx context.Context) {
+	for {
+		cert := g.serverCert.Load()
+		wait := time.Minute
+		if cert.Leaf != nil {
+			life := cert.Leaf.NotAfter.Sub(cert.Leaf.NotBefore)
+			wait = max(time.Until(cert.Leaf.NotBefore.Add(life*2/3)), time.Second)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if err := g.renewServerCert(ctx); err != nil {
+			g.log.Error("renew server certificate; retrying in a minute", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Minute):
+			}
+			continue
+		}
+		g.log.Info("renewed server certificate", "not_after", g.serverCert.Load().Leaf.NotAfter)
+	}
 }
 
 // ServerCertificate is the certificate the gateway's listeners present; the
@@ -144,8 +176,12 @@ func (g *Gateway) TLSConfig() *tls.Config {
 				g.Metrics.refused("revoked")
 				return fmt.Errorf("certificate %s of %q is revoked", leaf.SerialNumber.Text(16), leaf.Subject.CommonName)
 			}
-			if err := protocol.ValidName(leaf.Subject.CommonName); err != nil {
-				return fmt.Errorf("client certificate subject: %w", err)
+			// A device certificate names the device in its CN and its
+			// urn:wasmbed:device URI; other certificates of the CA (the
+			// gateway's own) are not device identities.
+			if _, err := ca.DeviceName(leaf); err != nil {
+				g.Metrics.refused("not_a_device_certificate")
+				return err
 			}
 			return nil
 		},
@@ -164,9 +200,10 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); g.reconcileLoop(ctx) }()
 	go func() { defer wg.Done(); g.watchRevocations(ctx) }()
+	go func() { defer wg.Done(); g.renewServerCertLoop(ctx) }()
 	go func() {
 		<-ctx.Done()
 		l.Close()

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -11,6 +12,8 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -20,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/ca"
+	"github.com/wasmbed/wasmbed/ca/stepcatest"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/module/wasmtest"
@@ -490,4 +495,41 @@ func TestExpiredCertificateRefused(t *testing.T) {
 	if fresh.cert.Leaf.Subject.CommonName != "dev-api" {
 		t.Fatalf("API-signed certificate names %q", fresh.cert.Leaf.Subject.CommonName)
 	}
+}
+
+// The same gateway signs through a real external step-ca server.
+func TestExternalStepCA(t *testing.T) {
+	srv := stepcatest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, dir: t.TempDir(), cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan [2]net.Addr, 1)
+	go func() {
+		h.done <- Run(ctx, Options{DataDir: h.dir, APIAddr: "127.0.0.1:0", DeviceAddr: "127.0.0.1:0",
+			Gateway:    gateway.Config{CertTTL: time.Hour},
+			ExternalCA: &ca.ExternalConfig{URL: srv.URL, RootFile: srv.Root, Provisioner: srv.Provisioner, PasswordFile: srv.PasswordFile},
+			Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Ready:      func(a, d net.Addr) { ready <- [2]net.Addr{a, d} }})
+	}()
+	select {
+	case a := <-ready:
+		h.api, h.device = "https://"+a[0].String(), a[1].String()
+	case err := <-h.done:
+		t.Fatalf("gateway with external CA did not start: %v", err)
+	}
+	t.Cleanup(h.stop)
+	h.finishStart()
+	rootPEM, _ := os.ReadFile(srv.Root)
+	if h.readFile(CACertFile) != strings.TrimSpace(string(rootPEM)) {
+		t.Fatal("ca.crt is not the external step-ca's root")
+	}
+	d := newTestDevice(t, h, "dev-ext")
+	w := d.connect()
+	if w.Device != "dev-ext" {
+		t.Fatalf("welcome %+v", w)
+	}
+	if got := d.cert.Leaf.Issuer.CommonName; !strings.Contains(got, "wasmbed-external-test") {
+		t.Fatalf("device certificate issued by %q, not the external CA", got)
+	}
+	d.send(&protocol.Heartbeat{Seq: 1})
+	expect[*protocol.HeartbeatAck](d)
 }

@@ -66,6 +66,13 @@ func startGatewayIn(t *testing.T, dir string, cfg gateway.Config) *harness {
 		t.Fatal("gateway did not start in 30s")
 	}
 	t.Cleanup(h.stop)
+	h.finishStart()
+	return h
+}
+
+// finishStart reads the credentials the gateway wrote and makes the API client.
+func (h *harness) finishStart() {
+	t := h.t
 	h.admin = h.readFile(AdminTokenFile)
 	h.reader = h.readFile(ReaderTokenFile)
 	h.roots = x509.NewCertPool()
@@ -73,7 +80,6 @@ func startGatewayIn(t *testing.T, dir string, cfg gateway.Config) *harness {
 		t.Fatal("ca.crt holds no certificate")
 	}
 	h.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: h.roots}}}
-	return h
 }
 
 func (h *harness) stop() {
