@@ -152,4 +152,3 @@ func Run(t testing.TB, config, pw, root, url, steppath string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-

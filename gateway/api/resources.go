@@ -33,7 +33,6 @@ func (s *Server) getCA(w http.ResponseWriter, r *http.Request, _ *hashedToken) e
 
 // ---- gateways
 
-
 func (s *Server) listGateways(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
 	gws, err := s.store.Gateways().List(r.Context())
 	if err != nil {
@@ -109,7 +108,6 @@ func upsert[T any](s *Server, w http.ResponseWriter, r *http.Request, who *hashe
 }
 
 // ---- devices
-
 
 // live overlays the gateway's in-memory liveness on a stored device.
 func (s *Server) live(d *fleet.Device) {
@@ -353,7 +351,6 @@ func defaultLimits(l *fleet.Limits) {
 	}
 }
 
-
 func (s *Server) listApplications(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
 	apps, err := s.store.Applications().List(r.Context())
 	if err != nil {
@@ -456,7 +453,6 @@ func (s *Server) deleteApplication(w http.ResponseWriter, r *http.Request, who *
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
-
 
 func (s *Server) applicationStatus(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
 	ctx := r.Context()
