@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmbed/wasmbed/gateway/apiv1"
+
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wasmbed/wasmbed/fleet"
@@ -147,7 +149,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, errorResponse{Error: msg})
+	writeJSON(w, status, apiv1.ErrorResponse{Error: msg})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {
@@ -184,35 +186,35 @@ func (s *Server) routes() {
 		promhttp.HandlerFor(s.gw.Metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 		return nil
 	})
-	s.route("GET /v1/ca", RoleReader, "The CA root certificate devices and clients trust", nil, caResponse{}, s.getCA)
+	s.route("GET /v1/ca", RoleReader, "The CA root certificate devices and clients trust", nil, apiv1.CAResponse{}, s.getCA)
 
-	s.route("GET /v1/gateways", RoleReader, "List gateways", nil, gatewayList{}, s.listGateways)
+	s.route("GET /v1/gateways", RoleReader, "List gateways", nil, apiv1.GatewayList{}, s.listGateways)
 	s.route("GET /v1/gateways/{name}", RoleReader, "Get a gateway", nil, fleet.Gateway{}, s.getGateway)
-	s.route("PUT /v1/gateways/{name}", RoleAdmin, "Create (201) or replace (200) a gateway registration", gatewaySpec{}, fleet.Gateway{}, s.putGateway)
+	s.route("PUT /v1/gateways/{name}", RoleAdmin, "Create (201) or replace (200) a gateway registration", apiv1.GatewaySpec{}, fleet.Gateway{}, s.putGateway)
 	s.route("DELETE /v1/gateways/{name}", RoleAdmin, "Delete a gateway registration", nil, nil, s.deleteGateway)
 
-	s.route("GET /v1/devices", RoleReader, "List devices; filter with ?board=, ?phase=, ?label=key=value (repeatable)", nil, deviceList{}, s.listDevices)
+	s.route("GET /v1/devices", RoleReader, "List devices; filter with ?board=, ?phase=, ?label=key=value (repeatable)", nil, apiv1.DeviceList{}, s.listDevices)
 	s.route("GET /v1/devices/{name}", RoleReader, "Get a device and its observed status", nil, fleet.Device{}, s.getDevice)
-	s.route("PUT /v1/devices/{name}", RoleAdmin, "Register (201) or update (200) a device", deviceSpec{}, fleet.Device{}, s.putDevice)
+	s.route("PUT /v1/devices/{name}", RoleAdmin, "Register (201) or update (200) a device", apiv1.DeviceSpec{}, fleet.Device{}, s.putDevice)
 	s.route("DELETE /v1/devices/{name}", RoleAdmin, "Delete a device, revoking its certificate and closing its session", nil, nil, s.deleteDevice)
-	s.route("POST /v1/devices/{name}/tokens", RoleAdmin, "Issue a one-time enrollment token for the device (the secret is returned once)", tokenRequest{}, tokenResponse{}, s.createToken)
-	s.route("POST /v1/devices/{name}/revoke", RoleAdmin, "Revoke the device's certificate: its session closes at once and reconnection is refused", revokeRequest{}, fleet.Device{}, s.revokeDevice)
-	s.route("GET /v1/tokens", RoleReader, "List enrollment tokens (never their secrets)", nil, tokenList{}, s.listTokens)
+	s.route("POST /v1/devices/{name}/tokens", RoleAdmin, "Issue a one-time enrollment token for the device (the secret is returned once)", apiv1.TokenRequest{}, apiv1.TokenResponse{}, s.createToken)
+	s.route("POST /v1/devices/{name}/revoke", RoleAdmin, "Revoke the device's certificate: its session closes at once and reconnection is refused", apiv1.RevokeRequest{}, fleet.Device{}, s.revokeDevice)
+	s.route("GET /v1/tokens", RoleReader, "List enrollment tokens (never their secrets)", nil, apiv1.TokenList{}, s.listTokens)
 
-	s.route("POST /v1/certificates", RoleAdmin, "Sign a device CSR (PEM) with the CA; the private key never reaches the gateway", certificateRequest{}, certificateResponse{}, s.signCertificate)
+	s.route("POST /v1/certificates", RoleAdmin, "Sign a device CSR (PEM) with the CA; the private key never reaches the gateway", apiv1.CertificateRequest{}, apiv1.CertificateResponse{}, s.signCertificate)
 
-	s.route("POST /v1/modules", RoleAdmin, "Upload a WebAssembly module (application/wasm body); it is stored under its sha256", []byte(nil), moduleResponse{}, s.uploadModule)
-	s.route("POST /v1/modules/{sha256}/check", RoleReader, "Check that a stored module can run on boards with limits (422 names the board and the reason if not)", checkRequest{}, checkResponse{}, s.checkModule)
+	s.route("POST /v1/modules", RoleAdmin, "Upload a WebAssembly module (application/wasm body); it is stored under its sha256", []byte(nil), apiv1.ModuleResponse{}, s.uploadModule)
+	s.route("POST /v1/modules/check", RoleReader, "Check, without storing anything, that a module can run on every board an application with this selector and limits would land on (422 names the board and the reason if not)", apiv1.CheckRequest{}, apiv1.CheckResponse{}, s.checkModule)
 
-	s.route("GET /v1/applications", RoleReader, "List applications", nil, applicationList{}, s.listApplications)
+	s.route("GET /v1/applications", RoleReader, "List applications", nil, apiv1.ApplicationList{}, s.listApplications)
 	s.route("GET /v1/applications/{name}", RoleReader, "Get an application", nil, fleet.Application{}, s.getApplication)
-	s.route("PUT /v1/applications/{name}", RoleAdmin, "Create (201) or update (200) an application; the module is checked against every board it can land on first (422 if it cannot run)", applicationSpec{}, fleet.Application{}, s.putApplication)
+	s.route("PUT /v1/applications/{name}", RoleAdmin, "Create (201) or update (200) an application; the module is checked against every board it can land on first (422 if it cannot run)", apiv1.ApplicationSpec{}, fleet.Application{}, s.putApplication)
 	s.route("DELETE /v1/applications/{name}", RoleAdmin, "Delete an application; devices remove it", nil, nil, s.deleteApplication)
-	s.route("GET /v1/applications/{name}/status", RoleReader, "Rollout status: counts and per-device state", nil, applicationStatus{}, s.applicationStatus)
-	s.route("GET /v1/applications/{name}/output", RoleReader, "Latest log lines and published values (?device=, ?limit=)", nil, outputList{}, s.applicationOutput)
+	s.route("GET /v1/applications/{name}/status", RoleReader, "Rollout status: counts and per-device state", nil, apiv1.ApplicationStatus{}, s.applicationStatus)
+	s.route("GET /v1/applications/{name}/output", RoleReader, "Latest log lines and published values (?device=, ?limit=)", nil, apiv1.OutputList{}, s.applicationOutput)
 
-	s.route("GET /v1/events", RoleReader, "Recorded events after ?after=SEQ, oldest first (?limit=)", nil, eventList{}, s.listEvents)
-	s.route("GET /v1/audit", RoleAdmin, "The latest changes made through the API (?limit=)", nil, auditList{}, s.listAudit)
+	s.route("GET /v1/events", RoleReader, "Recorded events after ?after=SEQ, oldest first (?limit=)", nil, apiv1.EventList{}, s.listEvents)
+	s.route("GET /v1/audit", RoleAdmin, "The latest changes made through the API (?limit=)", nil, apiv1.AuditList{}, s.listAudit)
 	s.route("GET /v1/watch", RoleReader, "Server-sent events: change (an object was written) and event (the gateway recorded one)", nil, []byte(nil), s.watch)
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/wasmbed/wasmbed/gateway/apiv1"
+
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3gen"
 )
@@ -54,7 +56,7 @@ func (s *Server) buildOpenAPI() []byte {
 		}
 		return ref
 	}
-	errSchema := schemaOf(errorResponse{})
+	errSchema := schemaOf(apiv1.ErrorResponse{})
 	jsonContent := func(ref *openapi3.SchemaRef) openapi3.Content { return openapi3.NewContentWithJSONSchemaRef(ref) }
 
 	add := func(method, path string, op *openapi3.Operation) {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmbed/wasmbed/gateway/apiv1"
+
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/protocol"
 )
@@ -28,7 +30,7 @@ const (
 
 func (s *Server) getCA(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
 	root := s.gw.CARoot()
-	return writeJSON(w, http.StatusOK, caResponse{RootPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}))})
+	return writeJSON(w, http.StatusOK, apiv1.CAResponse{RootPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}))})
 }
 
 // ---- gateways
@@ -38,7 +40,7 @@ func (s *Server) listGateways(w http.ResponseWriter, r *http.Request, _ *hashedT
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, gatewayList{nonNil(gws)})
+	return writeJSON(w, http.StatusOK, apiv1.GatewayList{Gateways: nonNil(gws)})
 }
 
 func (s *Server) getGateway(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -51,7 +53,7 @@ func (s *Server) getGateway(w http.ResponseWriter, r *http.Request, _ *hashedTok
 
 func (s *Server) putGateway(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
 	name := r.PathValue("name")
-	var spec gatewaySpec
+	var spec apiv1.GatewaySpec
 	if err := errors.Join(validName("gateway name", name), readJSON(r, &spec)); err != nil {
 		return err
 	}
@@ -145,7 +147,7 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ *hashedTo
 		}
 		out = append(out, devs[i])
 	}
-	return writeJSON(w, http.StatusOK, deviceList{out})
+	return writeJSON(w, http.StatusOK, apiv1.DeviceList{Devices: out})
 }
 
 func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -159,7 +161,7 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ *hashedToke
 
 func (s *Server) putDevice(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
 	name := r.PathValue("name")
-	var spec deviceSpec
+	var spec apiv1.DeviceSpec
 	if err := errors.Join(validName("device name", name), readJSON(r, &spec)); err != nil {
 		return err
 	}
@@ -209,7 +211,7 @@ func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, who *hashe
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
 	name := r.PathValue("name")
-	var req tokenRequest
+	var req apiv1.TokenRequest
 	if r.ContentLength != 0 {
 		if err := readJSON(r, &req); err != nil {
 			return err
@@ -223,7 +225,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, who *hashed
 		return err
 	}
 	s.audit(r, who, "create", "token/"+rec.ID, "for device "+name)
-	return writeJSON(w, http.StatusCreated, tokenResponse{ID: rec.ID, Device: name, Token: secret, ExpiresAt: rec.ExpiresAt})
+	return writeJSON(w, http.StatusCreated, apiv1.TokenResponse{ID: rec.ID, Device: name, Token: secret, ExpiresAt: rec.ExpiresAt})
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -234,12 +236,12 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ *hashedTok
 	for i := range toks {
 		toks[i].Hash = "" // never leaves the gateway
 	}
-	return writeJSON(w, http.StatusOK, tokenList{nonNil(toks)})
+	return writeJSON(w, http.StatusOK, apiv1.TokenList{Tokens: nonNil(toks)})
 }
 
 func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
 	name := r.PathValue("name")
-	var req revokeRequest
+	var req apiv1.RevokeRequest
 	if r.ContentLength != 0 {
 		if err := readJSON(r, &req); err != nil {
 			return err
@@ -262,7 +264,7 @@ func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, who *hashe
 // ---- certificates
 
 func (s *Server) signCertificate(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
-	var req certificateRequest
+	var req apiv1.CertificateRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
@@ -282,7 +284,7 @@ func (s *Server) signCertificate(w http.ResponseWriter, r *http.Request, who *ha
 		pem.Encode(&pemChain, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	}
 	s.audit(r, who, "sign", "device/"+req.Device, "certificate "+chain[0].SerialNumber.Text(16))
-	return writeJSON(w, http.StatusCreated, certificateResponse{Serial: chain[0].SerialNumber.Text(16),
+	return writeJSON(w, http.StatusCreated, apiv1.CertificateResponse{Serial: chain[0].SerialNumber.Text(16),
 		NotBefore: chain[0].NotBefore, NotAfter: chain[0].NotAfter, ChainPEM: pemChain.String()})
 }
 
@@ -305,24 +307,53 @@ func (s *Server) uploadModule(w http.ResponseWriter, r *http.Request, who *hashe
 		return err
 	}
 	s.audit(r, who, "upload", "module/"+sha, fmt.Sprintf("%d bytes", len(body)))
-	return writeJSON(w, http.StatusCreated, moduleResponse{SHA256: sha, Size: len(body)})
+	return writeJSON(w, http.StatusCreated, apiv1.ModuleResponse{SHA256: sha, Size: len(body)})
 }
 
-// checkModule tells whether a stored module can run on boards with limits,
-// without changing anything (the provider calls it at plan time).
+// checkModule tells whether a module can run where an application would
+// land, without changing anything (the provider calls it at plan time).
 func (s *Server) checkModule(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
-	var req checkRequest
+	var req apiv1.CheckRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	wasm, err := s.store.GetModule(r.Context(), r.PathValue("sha256"))
+	wasm := req.Module
+	switch {
+	case len(wasm) > 0 && req.SHA256 != "":
+		return badRequest("give sha256 or module, not both")
+	case req.SHA256 != "":
+		var err error
+		if wasm, err = s.store.GetModule(r.Context(), req.SHA256); err != nil {
+			return err
+		}
+	case len(wasm) == 0:
+		return badRequest("no module: give sha256 or module")
+	}
+	defaultLimits(&req.Limits)
+	boards, err := s.landingBoards(r, req.Selector)
 	if err != nil {
 		return err
 	}
-	defaultLimits(&req.Limits)
-	return s.checkBoards(w, r, wasm, req.Boards, req.Limits, func() error {
-		return writeJSON(w, http.StatusOK, checkResponse{OK: true, Boards: req.Boards})
+	return s.checkBoards(w, r, wasm, boards, req.Limits, func() error {
+		return writeJSON(w, http.StatusOK, apiv1.CheckResponse{OK: true, Boards: boards})
 	})
+}
+
+// landingBoards lists the boards an application with sel can run on: the
+// selector's boards and the boards of devices it selects now.
+func (s *Server) landingBoards(r *http.Request, sel fleet.Selector) ([]string, error) {
+	boards := slices.Clone(sel.Boards)
+	devs, err := s.store.Devices().List(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	for i := range devs {
+		if sel.Matches(&devs[i]) && !slices.Contains(boards, devs[i].Board) {
+			boards = append(boards, devs[i].Board)
+		}
+	}
+	slices.Sort(boards)
+	return boards, nil
 }
 
 // checkBoards runs the module check for each board; the first failure is a
@@ -333,7 +364,7 @@ func (s *Server) checkBoards(w http.ResponseWriter, r *http.Request, wasm []byte
 			return badRequest("board %q: unknown; known boards: %s", b, strings.Join(s.boards(), ", "))
 		}
 		if err := s.check(r.Context(), wasm, b, lim); err != nil {
-			return writeJSON(w, http.StatusUnprocessableEntity, errorResponse{Error: err.Error(), Board: b})
+			return writeJSON(w, http.StatusUnprocessableEntity, apiv1.ErrorResponse{Error: err.Error(), Board: b})
 		}
 	}
 	return ok()
@@ -356,7 +387,7 @@ func (s *Server) listApplications(w http.ResponseWriter, r *http.Request, _ *has
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, applicationList{nonNil(apps)})
+	return writeJSON(w, http.StatusOK, apiv1.ApplicationList{Applications: nonNil(apps)})
 }
 
 func (s *Server) getApplication(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -370,7 +401,7 @@ func (s *Server) getApplication(w http.ResponseWriter, r *http.Request, _ *hashe
 func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
 	ctx := r.Context()
 	name := r.PathValue("name")
-	var spec applicationSpec
+	var spec apiv1.ApplicationSpec
 	if err := errors.Join(validName("application name", name), readJSON(r, &spec)); err != nil {
 		return err
 	}
@@ -409,19 +440,11 @@ func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *has
 	} else if err != nil {
 		return err
 	}
-	// Every board the application can land on must be able to run it: the
-	// selector's boards, and the boards of devices it selects today.
-	boards := slices.Clone(spec.Selector.Boards)
-	devs, err := s.store.Devices().List(ctx)
+	// Every board the application can land on must be able to run it.
+	boards, err := s.landingBoards(r, spec.Selector)
 	if err != nil {
 		return err
 	}
-	for i := range devs {
-		if spec.Selector.Matches(&devs[i]) && !slices.Contains(boards, devs[i].Board) {
-			boards = append(boards, devs[i].Board)
-		}
-	}
-	slices.Sort(boards)
 	running := spec.Running == nil || *spec.Running
 	now := time.Now().UTC()
 	app := fleet.Application{Name: name, Version: spec.Version, SHA256: spec.SHA256, Size: len(wasm), Config: spec.Config,
@@ -475,7 +498,7 @@ func (s *Server) applicationStatus(w http.ResponseWriter, r *http.Request, _ *ha
 		}
 	}
 	hash := fleet.SpecHash(&a)
-	out := []deviceRollout{}
+	out := []apiv1.DeviceRollout{}
 	for i := range devs {
 		d := &devs[i]
 		dep, has := byDevice[d.Name]
@@ -483,7 +506,7 @@ func (s *Server) applicationStatus(w http.ResponseWriter, r *http.Request, _ *ha
 			continue
 		}
 		online, _ := s.gw.Online(d.Name)
-		row := deviceRollout{Device: d.Name, Online: online, State: "pending"}
+		row := apiv1.DeviceRollout{Device: d.Name, Online: online, State: "pending"}
 		if has {
 			row.State, row.Version, row.Observed, row.Generation = dep.State, dep.Version, dep.Observed, dep.Generation
 			row.Current, row.Detail, row.UpdatedAt = dep.SpecHash == hash && !dep.Removing, dep.Detail, dep.UpdatedAt
@@ -503,7 +526,7 @@ func (s *Server) applicationStatus(w http.ResponseWriter, r *http.Request, _ *ha
 			selected++
 		}
 	}
-	return writeJSON(w, http.StatusOK, applicationStatus{Application: a.Name, Version: a.Version, Generation: a.Generation,
+	return writeJSON(w, http.StatusOK, apiv1.ApplicationStatus{Application: a.Name, Version: a.Version, Generation: a.Generation,
 		Selected: selected, Updated: count.Updated, InProgress: count.InProgress, Failed: count.Failed,
 		Converged: count.Updated == selected, Devices: out})
 }
@@ -521,7 +544,7 @@ func (s *Server) applicationOutput(w http.ResponseWriter, r *http.Request, _ *ha
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, outputList{nonNil(recs)})
+	return writeJSON(w, http.StatusOK, apiv1.OutputList{Output: nonNil(recs)})
 }
 
 // ---- events and audit
@@ -539,7 +562,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, _ *hashedTok
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, eventList{nonNil(evs)})
+	return writeJSON(w, http.StatusOK, apiv1.EventList{Events: nonNil(evs)})
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -551,7 +574,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ *hashedToke
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, auditList{nonNil(recs)})
+	return writeJSON(w, http.StatusOK, apiv1.AuditList{Audit: nonNil(recs)})
 }
 
 func validLabels(labels map[string]string) error {

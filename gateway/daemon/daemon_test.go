@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +28,7 @@ import (
 	"github.com/wasmbed/wasmbed/ca/stepcatest"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway"
+	"github.com/wasmbed/wasmbed/gateway/apiv1"
 	"github.com/wasmbed/wasmbed/module/wasmtest"
 	"github.com/wasmbed/wasmbed/protocol"
 )
@@ -435,6 +437,21 @@ func TestModuleRefusedBeforeRollout(t *testing.T) {
 	if code != http.StatusUnprocessableEntity || !strings.Contains(out.Error, "stm32f4-discovery") {
 		t.Fatalf("1 MiB of memory on a small board: %d %+v", code, out)
 	}
+	// The plan-time check: inline module, nothing stored.
+	h.registerDevice("nano", "nano33ble", map[string]string{"role": "x"})
+	code = h.call(h.reader, "POST", "/v1/modules/check", map[string]any{"module": bad, "selector": map[string]any{"labels": map[string]string{"role": "x"}}}, &out)
+	if code != http.StatusUnprocessableEntity || out.Board != "nano33ble" || !strings.Contains(out.Error, "fly") {
+		t.Fatalf("check of a bad module for a selected device's board: %d %+v", code, out)
+	}
+	var ok struct {
+		OK     bool
+		Boards []string
+	}
+	code = h.call(h.reader, "POST", "/v1/modules/check", map[string]any{"module": wasmtest.App(t, "sensor"),
+		"selector": map[string]any{"labels": map[string]string{"role": "x"}, "boards": []string{"mps2-an386", "nano33ble"}}}, &ok)
+	if code != http.StatusOK || !ok.OK || strings.Join(ok.Boards, ",") != "mps2-an386,nano33ble" {
+		t.Fatalf("check of a good module: %d %+v", code, ok)
+	}
 	if got := h.call(h.admin, "POST", "/v1/modules", []byte("not wasm"), nil); got != http.StatusBadRequest {
 		t.Fatalf("non-wasm upload: %d", got)
 	}
@@ -532,4 +549,59 @@ func TestExternalStepCA(t *testing.T) {
 	}
 	d.send(&protocol.Heartbeat{Seq: 1})
 	expect[*protocol.HeartbeatAck](d)
+}
+
+// The Go client (what the Terraform provider uses) against the real API.
+func TestAPIClient(t *testing.T) {
+	h := startGateway(t, gateway.Config{})
+	ctx := context.Background()
+	u, _ := url.Parse(h.api)
+	c := apiv1.NewClient(u, h.admin, h.roots)
+	if _, err := c.GetDevice(ctx, "nope"); !apiv1.IsNotFound(err) {
+		t.Fatalf("missing device: %v", err)
+	}
+	if _, err := c.PutDevice(ctx, "d1", apiv1.DeviceSpec{Board: "mps2-an386", Labels: map[string]string{"site": "a"}}); err != nil {
+		t.Fatal(err)
+	}
+	devs, err := c.ListDevices(ctx, apiv1.DeviceFilter{Labels: map[string]string{"site": "a"}})
+	if err != nil || len(devs) != 1 || devs[0].Status.Phase != fleet.PhaseRegistered {
+		t.Fatalf("list: %+v %v", devs, err)
+	}
+	if devs, _ := c.ListDevices(ctx, apiv1.DeviceFilter{Board: "nano33ble"}); len(devs) != 0 {
+		t.Fatalf("board filter: %+v", devs)
+	}
+	mod, err := c.UploadModule(ctx, wasmtest.App(t, "sensor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := fleet.Selector{Labels: map[string]string{"site": "a"}}
+	if _, err := c.CheckModule(ctx, apiv1.CheckRequest{SHA256: mod.SHA256, Selector: sel}); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	app, err := c.PutApplication(ctx, "sensor", apiv1.ApplicationSpec{Version: "1", SHA256: mod.SHA256, Selector: sel})
+	if err != nil || app.Generation != 1 || !app.Running || app.Limits.Fuel == 0 {
+		t.Fatalf("put application: %+v %v", app, err)
+	}
+	same, _ := c.PutApplication(ctx, "sensor", apiv1.ApplicationSpec{Version: "1", SHA256: mod.SHA256, Selector: sel})
+	if same.Generation != 1 {
+		t.Fatalf("unchanged spec bumped the generation to %d", same.Generation)
+	}
+	st, err := c.ApplicationStatus(ctx, "sensor")
+	if err != nil || st.Selected != 1 || st.Converged || len(st.Devices) != 1 || st.Devices[0].State != "pending" {
+		t.Fatalf("status: %+v %v", st, err)
+	}
+	var apiErr *apiv1.Error
+	_, err = c.PutApplication(ctx, "bad", apiv1.ApplicationSpec{Version: "1", SHA256: "0000"})
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || !strings.Contains(apiErr.Message, "no such module") {
+		t.Fatalf("unknown module: %v", err)
+	}
+	if err := c.DeleteApplication(ctx, "sensor"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteDevice(ctx, "d1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetDevice(ctx, "d1"); !apiv1.IsNotFound(err) {
+		t.Fatalf("deleted device: %v", err)
+	}
 }

@@ -1,4 +1,9 @@
-package api
+// Package apiv1 holds the request and response bodies of the gateway's
+// management API (/v1) and a Go client for it. The server (gateway/api)
+// writes these types and generates its OpenAPI document from them; the
+// Terraform provider reads them through Client. It depends only on fleet,
+// so clients do not pull in the gateway.
+package apiv1
 
 import (
 	"time"
@@ -6,81 +11,84 @@ import (
 	"github.com/wasmbed/wasmbed/fleet"
 )
 
-// Request and response bodies. The OpenAPI document is generated from these
-// types, so what the handlers write and what the document says are one.
-
-type caResponse struct {
+type CAResponse struct {
 	RootPEM string `json:"root_pem"`
 }
 
-type gatewaySpec struct {
+type GatewaySpec struct {
 	Addresses []string          `json:"addresses"`
 	Labels    map[string]string `json:"labels,omitempty"`
 	Capacity  int               `json:"capacity"`
 }
 
-type gatewayList struct {
+type GatewayList struct {
 	Gateways []fleet.Gateway `json:"gateways"`
 }
 
-type deviceSpec struct {
+type DeviceSpec struct {
 	Board   string            `json:"board"`
 	Labels  map[string]string `json:"labels,omitempty"`
 	Gateway string            `json:"gateway,omitempty"`
 }
 
-type deviceList struct {
+type DeviceList struct {
 	Devices []fleet.Device `json:"devices"`
 }
 
-type tokenRequest struct {
+type TokenRequest struct {
 	TTLSeconds int `json:"ttl_seconds,omitempty"` // default 86400
 }
 
-type tokenResponse struct {
+type TokenResponse struct {
 	ID        string    `json:"id"`
 	Device    string    `json:"device"`
 	Token     string    `json:"token"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-type tokenList struct {
+type TokenList struct {
 	Tokens []fleet.EnrollmentToken `json:"tokens"`
 }
 
-type revokeRequest struct {
+type RevokeRequest struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-type certificateRequest struct {
+type CertificateRequest struct {
 	CSRPEM     string `json:"csr_pem"`
 	Device     string `json:"device"`
 	TTLSeconds int    `json:"ttl_seconds,omitempty"` // default: the gateway's --cert-ttl
 }
 
-type certificateResponse struct {
+type CertificateResponse struct {
 	Serial    string    `json:"serial"`
 	NotBefore time.Time `json:"not_before"`
 	NotAfter  time.Time `json:"not_after"`
 	ChainPEM  string    `json:"chain_pem"` // leaf first
 }
 
-type moduleResponse struct {
+type ModuleResponse struct {
 	SHA256 string `json:"sha256"`
 	Size   int    `json:"size"`
 }
 
-type checkRequest struct {
-	Boards []string     `json:"boards"`
-	Limits fleet.Limits `json:"limits"`
+// CheckRequest asks whether a module can run everywhere an application with
+// this selector and these limits would land: the selector's boards and the
+// boards of the devices it selects now. The module is given by its sha256
+// (uploaded before) or inline; nothing is stored.
+type CheckRequest struct {
+	SHA256   string         `json:"sha256,omitempty"`
+	Module   []byte         `json:"module,omitempty"` // base64 in JSON
+	Selector fleet.Selector `json:"selector"`
+	Limits   fleet.Limits   `json:"limits"`
 }
 
-type checkResponse struct {
+type CheckResponse struct {
 	OK     bool     `json:"ok"`
 	Boards []string `json:"boards"`
 }
 
-type applicationSpec struct {
+type ApplicationSpec struct {
 	Version  string            `json:"version"`
 	SHA256   string            `json:"sha256"`
 	Config   map[string]string `json:"config,omitempty"`
@@ -90,12 +98,12 @@ type applicationSpec struct {
 	Running  *bool             `json:"running,omitempty"` // default true
 }
 
-type applicationList struct {
+type ApplicationList struct {
 	Applications []fleet.Application `json:"applications"`
 }
 
-// deviceRollout is one device's state for an application.
-type deviceRollout struct {
+// DeviceRollout is one device's state for an application.
+type DeviceRollout struct {
 	Device     string    `json:"device"`
 	Online     bool      `json:"online"`
 	State      string    `json:"state"` // pending: selected, nothing sent yet
@@ -107,7 +115,7 @@ type deviceRollout struct {
 	UpdatedAt  time.Time `json:"updated_at,omitzero"`
 }
 
-type applicationStatus struct {
+type ApplicationStatus struct {
 	Application string          `json:"application"`
 	Version     string          `json:"version"`
 	Generation  int64           `json:"generation"`
@@ -116,22 +124,22 @@ type applicationStatus struct {
 	InProgress  int             `json:"in_progress"`
 	Failed      int             `json:"failed"`
 	Converged   bool            `json:"converged"`
-	Devices     []deviceRollout `json:"devices"`
+	Devices     []DeviceRollout `json:"devices"`
 }
 
-type outputList struct {
+type OutputList struct {
 	Output []fleet.OutputRecord `json:"output"`
 }
 
-type eventList struct {
+type EventList struct {
 	Events []fleet.Event `json:"events"`
 }
 
-type auditList struct {
+type AuditList struct {
 	Audit []fleet.AuditRecord `json:"audit"`
 }
 
-type errorResponse struct {
+type ErrorResponse struct {
 	Error string `json:"error"`
 	Board string `json:"board,omitempty"` // module checks: the board that cannot run the module
 }

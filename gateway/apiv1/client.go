@@ -1,0 +1,245 @@
+package apiv1
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/wasmbed/wasmbed/fleet"
+)
+
+// Error is a non-2xx answer of the API.
+type Error struct {
+	Status  int
+	Message string
+	Board   string // module checks: the board that cannot run the module
+}
+
+func (e *Error) Error() string {
+	if e.Board != "" {
+		return fmt.Sprintf("gateway API: %d: board %s: %s", e.Status, e.Board, e.Message)
+	}
+	return fmt.Sprintf("gateway API: %d: %s", e.Status, e.Message)
+}
+
+// IsNotFound reports whether err is the API's 404.
+func IsNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
+}
+
+// Client calls the management API.
+type Client struct {
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+// NewClient makes a client for the API at base (https://host:port), with a
+// bearer token, trusting roots (nil: the system roots).
+func NewClient(base *url.URL, token string, roots *x509.CertPool) *Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	return &Client{base: base, token: token, http: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}
+}
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	u := c.base.JoinPath(path)
+	u.RawQuery = query.Encode()
+	var body io.Reader
+	contentType := ""
+	switch b := in.(type) {
+	case nil:
+	case []byte:
+		body, contentType = bytes.NewReader(b), "application/wasm"
+	default:
+		js, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		body, contentType = bytes.NewReader(js), "application/json"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		return err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("gateway API %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("gateway API %s %s: %w", method, path, err)
+	}
+	if resp.StatusCode >= 300 {
+		var e ErrorResponse
+		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
+			e.Error = http.StatusText(resp.StatusCode)
+		}
+		return &Error{Status: resp.StatusCode, Message: e.Error, Board: e.Board}
+	}
+	if out != nil && len(raw) > 0 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return fmt.Errorf("gateway API %s %s: decode answer: %w", method, path, err)
+		}
+	}
+	return nil
+}
+
+// CA returns the CA root certificate in PEM.
+func (c *Client) CA(ctx context.Context) (string, error) {
+	var out CAResponse
+	err := c.do(ctx, http.MethodGet, "/v1/ca", nil, nil, &out)
+	return out.RootPEM, err
+}
+
+func (c *Client) GetGateway(ctx context.Context, name string) (fleet.Gateway, error) {
+	var out fleet.Gateway
+	err := c.do(ctx, http.MethodGet, "/v1/gateways/"+url.PathEscape(name), nil, nil, &out)
+	return out, err
+}
+
+func (c *Client) ListGateways(ctx context.Context) ([]fleet.Gateway, error) {
+	var out GatewayList
+	err := c.do(ctx, http.MethodGet, "/v1/gateways", nil, nil, &out)
+	return out.Gateways, err
+}
+
+func (c *Client) PutGateway(ctx context.Context, name string, spec GatewaySpec) (fleet.Gateway, error) {
+	var out fleet.Gateway
+	err := c.do(ctx, http.MethodPut, "/v1/gateways/"+url.PathEscape(name), nil, spec, &out)
+	return out, err
+}
+
+func (c *Client) DeleteGateway(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/gateways/"+url.PathEscape(name), nil, nil, nil)
+}
+
+func (c *Client) GetDevice(ctx context.Context, name string) (fleet.Device, error) {
+	var out fleet.Device
+	err := c.do(ctx, http.MethodGet, "/v1/devices/"+url.PathEscape(name), nil, nil, &out)
+	return out, err
+}
+
+// DeviceFilter narrows ListDevices; empty fields match everything.
+type DeviceFilter struct {
+	Board  string
+	Phase  string
+	Labels map[string]string
+}
+
+func (c *Client) ListDevices(ctx context.Context, f DeviceFilter) ([]fleet.Device, error) {
+	q := url.Values{}
+	if f.Board != "" {
+		q.Set("board", f.Board)
+	}
+	if f.Phase != "" {
+		q.Set("phase", f.Phase)
+	}
+	for k, v := range f.Labels {
+		q.Add("label", k+"="+v)
+	}
+	var out DeviceList
+	err := c.do(ctx, http.MethodGet, "/v1/devices", q, nil, &out)
+	return out.Devices, err
+}
+
+func (c *Client) PutDevice(ctx context.Context, name string, spec DeviceSpec) (fleet.Device, error) {
+	var out fleet.Device
+	err := c.do(ctx, http.MethodPut, "/v1/devices/"+url.PathEscape(name), nil, spec, &out)
+	return out, err
+}
+
+func (c *Client) DeleteDevice(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/devices/"+url.PathEscape(name), nil, nil, nil)
+}
+
+func (c *Client) CreateToken(ctx context.Context, device string, ttl time.Duration) (TokenResponse, error) {
+	var out TokenResponse
+	err := c.do(ctx, http.MethodPost, "/v1/devices/"+url.PathEscape(device)+"/tokens", nil, TokenRequest{TTLSeconds: int(ttl / time.Second)}, &out)
+	return out, err
+}
+
+func (c *Client) RevokeDevice(ctx context.Context, device, reason string) (fleet.Device, error) {
+	var out fleet.Device
+	err := c.do(ctx, http.MethodPost, "/v1/devices/"+url.PathEscape(device)+"/revoke", nil, RevokeRequest{Reason: reason}, &out)
+	return out, err
+}
+
+func (c *Client) SignCertificate(ctx context.Context, req CertificateRequest) (CertificateResponse, error) {
+	var out CertificateResponse
+	err := c.do(ctx, http.MethodPost, "/v1/certificates", nil, req, &out)
+	return out, err
+}
+
+func (c *Client) UploadModule(ctx context.Context, wasm []byte) (ModuleResponse, error) {
+	var out ModuleResponse
+	err := c.do(ctx, http.MethodPost, "/v1/modules", nil, wasm, &out)
+	return out, err
+}
+
+// CheckModule returns nil if the module can run where req says; an *Error
+// with Board set says where it cannot.
+func (c *Client) CheckModule(ctx context.Context, req CheckRequest) (CheckResponse, error) {
+	var out CheckResponse
+	err := c.do(ctx, http.MethodPost, "/v1/modules/check", nil, req, &out)
+	return out, err
+}
+
+func (c *Client) GetApplication(ctx context.Context, name string) (fleet.Application, error) {
+	var out fleet.Application
+	err := c.do(ctx, http.MethodGet, "/v1/applications/"+url.PathEscape(name), nil, nil, &out)
+	return out, err
+}
+
+func (c *Client) ListApplications(ctx context.Context) ([]fleet.Application, error) {
+	var out ApplicationList
+	err := c.do(ctx, http.MethodGet, "/v1/applications", nil, nil, &out)
+	return out.Applications, err
+}
+
+func (c *Client) PutApplication(ctx context.Context, name string, spec ApplicationSpec) (fleet.Application, error) {
+	var out fleet.Application
+	err := c.do(ctx, http.MethodPut, "/v1/applications/"+url.PathEscape(name), nil, spec, &out)
+	return out, err
+}
+
+func (c *Client) DeleteApplication(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/applications/"+url.PathEscape(name), nil, nil, nil)
+}
+
+func (c *Client) ApplicationStatus(ctx context.Context, name string) (ApplicationStatus, error) {
+	var out ApplicationStatus
+	err := c.do(ctx, http.MethodGet, "/v1/applications/"+url.PathEscape(name)+"/status", nil, nil, &out)
+	return out, err
+}
+
+func (c *Client) ApplicationOutput(ctx context.Context, name, device string, limit int) ([]fleet.OutputRecord, error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if device != "" {
+		q.Set("device", device)
+	}
+	var out OutputList
+	err := c.do(ctx, http.MethodGet, "/v1/applications/"+url.PathEscape(name)+"/output", q, nil, &out)
+	return out.Output, err
+}
+
+func (c *Client) Events(ctx context.Context, after uint64, limit int) ([]fleet.Event, error) {
+	var out EventList
+	err := c.do(ctx, http.MethodGet, "/v1/events", url.Values{"after": {strconv.FormatUint(after, 10)}, "limit": {strconv.Itoa(limit)}}, nil, &out)
+	return out.Events, err
+}
