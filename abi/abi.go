@@ -248,16 +248,16 @@ const (
 )
 
 // Fuel on wazero. The firmware's interpreter (wasmi) counts fuel in executed
-// instructions; wazero cannot meter instructions, so the Go agent and the
-// gateway's module check turn a call's fuel into a wall-clock budget. See
-// docs/abi.md, "Fuel".
+// instructions; wazero cannot meter instructions, so the Go agent turns a
+// call's fuel into a wall-clock budget. See docs/abi.md, "Fuel".
 const (
 	// FuelUnit is the time one unit of fuel buys on wazero: about one simple
 	// instruction of compiled code on a current x86-64 or arm64 core.
 	FuelUnit = time.Nanosecond
-	// MinFuelBudget is the smallest budget of a call, whatever its fuel:
-	// scheduling and timer granularity make shorter deadlines unreliable.
-	MinFuelBudget = 10 * time.Millisecond
+	// MinFuelBudget is the smallest budget of a call, whatever its fuel: the
+	// budget is wall-clock time, and on a loaded machine waiting for a CPU
+	// makes shorter deadlines unreliable.
+	MinFuelBudget = 100 * time.Millisecond
 	// MaxFuelBudget caps the budget of a call.
 	MaxFuelBudget = 10 * time.Second
 )

@@ -120,7 +120,7 @@ func TestFuelBudget(t *testing.T) {
 	}{
 		{0, abi.MinFuelBudget},
 		{1, abi.MinFuelBudget},
-		{50_000_000, 50 * time.Millisecond},
+		{500_000_000, 500 * time.Millisecond},
 		{1 << 62, abi.MaxFuelBudget},
 		{^uint64(0), abi.MaxFuelBudget},
 	} {

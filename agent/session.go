@@ -77,6 +77,9 @@ func (a *Agent) session(parent context.Context, attempt int) (healthy bool, err 
 	ss.heartbeat = time.Duration(w.HeartbeatMS) * time.Millisecond
 	ss.lastAck.Store(time.Now().UnixNano())
 	welcomed := time.Now()
+	if w.Device != a.st.Device {
+		a.log.Warn("the gateway names this device differently", "welcome_device", w.Device)
+	}
 	if skew := a.cfg.Clock().Sub(time.UnixMilli(w.Time)); skew > time.Minute || skew < -time.Minute {
 		a.log.Warn("the device clock differs from the gateway's", "skew", skew)
 	}

@@ -7,7 +7,6 @@ package module
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -320,9 +319,6 @@ func APITypes(ts []abi.ValueType) []api.ValueType {
 	}
 	return out
 }
-
-// ErrMemoryLimit is what an Allocator reports when a memory would grow past its limit.
-var ErrMemoryLimit = errors.New("memory limit exceeded")
 
 // NewAllocator returns a wazero memory allocator (for
 // experimental.WithMemoryAllocator) that refuses to grow a linear memory

@@ -1,4 +1,8 @@
-package agent_test
+// Package agenttest is a scripted test double of the Wasmbed gateway, so the
+// agent's and the simulator's tests can script exact message sequences
+// (stale generations, cut transfers, missing heartbeat acks) without the real
+// gateway (package gateway), which is built and tested separately.
+package agenttest
 
 import (
 	"crypto/ecdsa"
@@ -20,8 +24,8 @@ import (
 	"github.com/wasmbed/wasmbed/protocol"
 )
 
-// gatewayDouble is a SCRIPTED TEST DOUBLE of the Wasmbed gateway, which does
-// not exist yet. It is not the gateway and implements none of its logic
+// Gateway is a SCRIPTED TEST DOUBLE of the Wasmbed gateway. It is not the
+// gateway (package gateway) and implements none of its logic
 // (no store, no rollouts, no token expiry, no revocation list): it is a TLS
 // 1.3 listener speaking the protocol package, with a test CA, that
 //
@@ -31,9 +35,9 @@ import (
 //   - in mutual-TLS sessions takes the device name from the client
 //     certificate, answers hello with welcome, acknowledges heartbeats (can
 //     be switched off), signs renew CSRs, and hands everything else to the
-//     test through a gwSession, which scripts deploys, chunks and commands.
-type gatewayDouble struct {
-	t         *testing.T
+//     test through a Session, which scripts deploys, chunks and commands.
+type Gateway struct {
+	t         testing.TB
 	ln        net.Listener
 	addr      string
 	caCert    *x509.Certificate
@@ -41,23 +45,26 @@ type gatewayDouble struct {
 	caPEM     string
 	serverTLS *tls.Config
 
-	certLife    time.Duration
-	heartbeatMS uint32
-	ackBeats    atomic.Bool
+	CertLife      time.Duration
+	HeartbeatMS   uint32
+	AckHeartbeats atomic.Bool
 
 	mu       sync.Mutex
 	tokens   map[string]string // device -> one-time token
 	issued   []*x509.Certificate
-	sessions chan *gwSession
-	enrolls  atomic.Int32
-	accepts  atomic.Int32
+	sessions chan *Session
+	// Enrollments counts certificates issued to enrollments, Accepts TCP connections.
+	Enrollments atomic.Int32
+	Accepts     atomic.Int32
 }
 
-func newGatewayDouble(t *testing.T) *gatewayDouble {
+// NewGateway starts a gateway double on 127.0.0.1 with a fresh test CA; it
+// stops with the test.
+func NewGateway(t testing.TB) *Gateway {
 	t.Helper()
-	g := &gatewayDouble{t: t, certLife: time.Hour, heartbeatMS: 50, tokens: map[string]string{},
-		sessions: make(chan *gwSession, 64)}
-	g.ackBeats.Store(true)
+	g := &Gateway{t: t, CertLife: time.Hour, HeartbeatMS: 50, tokens: map[string]string{},
+		sessions: make(chan *Session, 4096)}
+	g.AckHeartbeats.Store(true)
 	var err error
 	if g.caKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader); err != nil {
 		t.Fatal(err)
@@ -90,7 +97,7 @@ func newGatewayDouble(t *testing.T) *gatewayDouble {
 	return g
 }
 
-func (g *gatewayDouble) listen(addr string) {
+func (g *Gateway) listen(addr string) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		g.t.Fatal(err)
@@ -102,29 +109,46 @@ func (g *gatewayDouble) listen(addr string) {
 			if err != nil {
 				return
 			}
-			g.accepts.Add(1)
+			g.Accepts.Add(1)
 			go g.serve(tls.Server(c, g.serverTLS))
 		}
 	}()
 }
 
-// stop closes the listener (sessions go on); restart listens again on the same address.
-func (g *gatewayDouble) stop()    { g.ln.Close() }
-func (g *gatewayDouble) restart() { g.listen(g.addr) }
+// Stop closes the listener (sessions go on); Restart listens again on the same address.
+func (g *Gateway) Stop()    { g.ln.Close() }
+func (g *Gateway) Restart() { g.listen(g.addr) }
 
-func (g *gatewayDouble) bundle(device, token string) *agent.Bundle {
+// Addr is the listening address.
+func (g *Gateway) Addr() string { return g.addr }
+
+// CAPEM is the test CA's certificate.
+func (g *Gateway) CAPEM() string { return g.caPEM }
+
+// Issued returns the certificates issued so far.
+func (g *Gateway) Issued() []*x509.Certificate {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]*x509.Certificate(nil), g.issued...)
+}
+
+// Sessions is how many mutual-TLS sessions wait for NextSession.
+func (g *Gateway) Sessions() int { return len(g.sessions) }
+
+// Bundle registers a one-time token for device and returns its provisioning bundle.
+func (g *Gateway) Bundle(device, token string) *agent.Bundle {
 	g.mu.Lock()
 	g.tokens[device] = token
 	g.mu.Unlock()
 	return &agent.Bundle{Gateways: []string{g.addr}, CARoot: g.caPEM, Device: device, Token: token, Board: "linux"}
 }
 
-func (g *gatewayDouble) welcome(device string) *protocol.Welcome {
-	return &protocol.Welcome{Device: device, Time: time.Now().UnixMilli(), HeartbeatMS: g.heartbeatMS,
+func (g *Gateway) welcome(device string) *protocol.Welcome {
+	return &protocol.Welcome{Device: device, Time: time.Now().UnixMilli(), HeartbeatMS: g.HeartbeatMS,
 		MaxFrame: protocol.MaxFrameSize, Gateway: "gateway-double"}
 }
 
-func (g *gatewayDouble) sign(csrDER []byte, device string) (*protocol.Certificate, error) {
+func (g *Gateway) sign(csrDER []byte, device string) (*protocol.Certificate, error) {
 	req, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		return nil, err
@@ -135,7 +159,7 @@ func (g *gatewayDouble) sign(csrDER []byte, device string) (*protocol.Certificat
 	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
 	now := time.Now()
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: device},
-		NotBefore: now, NotAfter: now.Add(g.certLife),
+		NotBefore: now, NotAfter: now.Add(g.CertLife),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, g.caCert, req.PublicKey, g.caKey)
 	if err != nil {
@@ -148,7 +172,7 @@ func (g *gatewayDouble) sign(csrDER []byte, device string) (*protocol.Certificat
 	return &protocol.Certificate{Chain: [][]byte{der}, NotAfter: cert.NotAfter.UnixMilli()}, nil
 }
 
-func (g *gatewayDouble) serve(c *tls.Conn) {
+func (g *Gateway) serve(c *tls.Conn) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	if err := c.Handshake(); err != nil {
@@ -190,14 +214,14 @@ func (g *gatewayDouble) serve(c *tls.Conn) {
 			_ = s.Send(protocol.Envelope{RequestID: e.RequestID, Msg: &protocol.Error{Code: protocol.CodeInvalid, Message: err.Error()}})
 			return
 		}
-		g.enrolls.Add(1)
+		g.Enrollments.Add(1)
 		_ = s.Send(protocol.Envelope{RequestID: e.RequestID, Msg: cert})
 		return
 	}
 	device := peer[0].Subject.CommonName
 	_ = s.Send(protocol.Envelope{RequestID: e.RequestID, Msg: g.welcome(device)})
-	gs := &gwSession{g: g, conn: c, s: s, device: device, hello: e.Msg.(*protocol.Hello), serial: peer[0].SerialNumber,
-		msgs: make(chan protocol.Envelope, 1024), outputs: make(chan *protocol.AppOutput, 1024), done: make(chan struct{})}
+	gs := &Session{g: g, Conn: c, s: s, Device: device, Hello: e.Msg.(*protocol.Hello), Serial: peer[0].SerialNumber,
+		msgs: make(chan protocol.Envelope, 1024), Outputs: make(chan *protocol.AppOutput, 1024), done: make(chan struct{})}
 	gs.ids.Store(1000)
 	g.sessions <- gs
 	defer close(gs.done)
@@ -208,8 +232,8 @@ func (g *gatewayDouble) serve(c *tls.Conn) {
 		}
 		switch m := e.Msg.(type) {
 		case *protocol.Heartbeat:
-			gs.beats.Add(1)
-			if g.ackBeats.Load() {
+			gs.Beats.Add(1)
+			if g.AckHeartbeats.Load() {
 				_ = s.Send(protocol.Envelope{RequestID: e.RequestID, Msg: &protocol.HeartbeatAck{Seq: m.Seq, Time: time.Now().UnixMilli()}})
 			}
 		case *protocol.Renew:
@@ -218,18 +242,18 @@ func (g *gatewayDouble) serve(c *tls.Conn) {
 				_ = s.Send(protocol.Envelope{RequestID: e.RequestID, Msg: &protocol.Error{Code: protocol.CodeInvalid, Message: err.Error()}})
 				continue
 			}
-			gs.renewals.Add(1)
+			gs.Renewals.Add(1)
 			_ = s.Send(protocol.Envelope{RequestID: e.RequestID, Msg: cert})
 		case *protocol.AppOutput:
-			gs.outputs <- m
+			gs.Outputs <- m
 		default:
 			gs.msgs <- e
 		}
 	}
 }
 
-// nextSession waits for the next mutual-TLS session.
-func (g *gatewayDouble) nextSession(t *testing.T) *gwSession {
+// NextSession waits for the next mutual-TLS session.
+func (g *Gateway) NextSession(t testing.TB) *Session {
 	t.Helper()
 	select {
 	case s := <-g.sessions:
@@ -240,23 +264,30 @@ func (g *gatewayDouble) nextSession(t *testing.T) *gwSession {
 	}
 }
 
-// gwSession is one device session of the gateway double, driven by the test.
-type gwSession struct {
-	g        *gatewayDouble
-	conn     *tls.Conn
-	s        *protocol.Stream
-	device   string
-	hello    *protocol.Hello
-	serial   *big.Int
-	ids      atomic.Uint64
-	beats    atomic.Int32
-	renewals atomic.Int32
-	msgs     chan protocol.Envelope
-	outputs  chan *protocol.AppOutput
-	done     chan struct{}
+// Session is one device session of the gateway double, driven by the test.
+type Session struct {
+	g *Gateway
+	// Conn is the TLS connection; closing it drops the session.
+	Conn *tls.Conn
+	// Device is the name in the client certificate, Hello the device's hello,
+	// Serial the client certificate's serial number.
+	Device string
+	Hello  *protocol.Hello
+	Serial *big.Int
+	// Beats counts heartbeats, Renewals renewals answered.
+	Beats    atomic.Int32
+	Renewals atomic.Int32
+	// Outputs receives every app_output.
+	Outputs chan *protocol.AppOutput
+
+	s    *protocol.Stream
+	ids  atomic.Uint64
+	msgs chan protocol.Envelope
+	done chan struct{}
 }
 
-func (gs *gwSession) send(t *testing.T, m protocol.Message) uint64 {
+// Send sends a message with a fresh request id and returns the id.
+func (gs *Session) Send(t testing.TB, m protocol.Message) uint64 {
 	t.Helper()
 	id := gs.ids.Add(1)
 	if err := gs.s.Send(protocol.Envelope{RequestID: id, Msg: m}); err != nil {
@@ -265,8 +296,8 @@ func (gs *gwSession) send(t *testing.T, m protocol.Message) uint64 {
 	return id
 }
 
-// next returns the next message other than heartbeats, renewals and output.
-func (gs *gwSession) next(t *testing.T) protocol.Envelope {
+// Next returns the next message other than heartbeats, renewals and output.
+func (gs *Session) Next(t testing.TB) protocol.Envelope {
 	t.Helper()
 	select {
 	case e := <-gs.msgs:
@@ -277,10 +308,10 @@ func (gs *gwSession) next(t *testing.T) protocol.Envelope {
 	}
 }
 
-// expectMsg reads the next message and checks its type and request id.
-func expectMsg[T protocol.Message](t *testing.T, gs *gwSession, id uint64) T {
+// Expect reads the next message and checks its type and request id.
+func Expect[T protocol.Message](t testing.TB, gs *Session, id uint64) T {
 	t.Helper()
-	e := gs.next(t)
+	e := gs.Next(t)
 	m, ok := e.Msg.(T)
 	if !ok || e.RequestID != id {
 		var zero T
@@ -289,41 +320,41 @@ func expectMsg[T protocol.Message](t *testing.T, gs *gwSession, id uint64) T {
 	return m
 }
 
-// deploy sends a deploy and the whole module in chunks of chunk bytes,
+// Deploy sends a deploy and the whole module in chunks of chunk bytes,
 // checking every transfer_progress, and returns the app_status answering
 // the deploy.
-func (gs *gwSession) deploy(t *testing.T, d protocol.Deploy, wasm []byte, chunk int) *protocol.AppStatus {
+func (gs *Session) Deploy(t testing.TB, d protocol.Deploy, wasm []byte, chunk int) *protocol.AppStatus {
 	t.Helper()
 	sum := sha256.Sum256(wasm)
 	d.SHA256, d.Size = sum[:], uint32(len(wasm))
-	id := gs.send(t, &d)
-	p := expectMsg[*protocol.TransferProgress](t, gs, id)
-	return gs.sendFrom(t, d, id, wasm, p.Offset, chunk)
+	id := gs.Send(t, &d)
+	p := Expect[*protocol.TransferProgress](t, gs, id)
+	return gs.SendFrom(t, d, id, wasm, p.Offset, chunk)
 }
 
-// sendFrom sends the module from offset and returns the deploy's app_status.
-func (gs *gwSession) sendFrom(t *testing.T, d protocol.Deploy, deployID uint64, wasm []byte, offset uint32, chunk int) *protocol.AppStatus {
+// SendFrom sends the module from offset and returns the deploy's app_status.
+func (gs *Session) SendFrom(t testing.TB, d protocol.Deploy, deployID uint64, wasm []byte, offset uint32, chunk int) *protocol.AppStatus {
 	t.Helper()
 	for int(offset) < len(wasm) {
 		end := min(int(offset)+chunk, len(wasm))
-		cid := gs.send(t, &protocol.ModuleChunk{App: d.App, Generation: d.Generation, Offset: offset, Data: wasm[offset:end]})
-		p := expectMsg[*protocol.TransferProgress](t, gs, cid)
+		cid := gs.Send(t, &protocol.ModuleChunk{App: d.App, Generation: d.Generation, Offset: offset, Data: wasm[offset:end]})
+		p := Expect[*protocol.TransferProgress](t, gs, cid)
 		if p.Offset != uint32(end) {
 			t.Fatalf("transfer_progress %d after a chunk ending at %d", p.Offset, end)
 		}
 		offset = p.Offset
 	}
-	return expectMsg[*protocol.AppStatus](t, gs, deployID)
+	return Expect[*protocol.AppStatus](t, gs, deployID)
 }
 
-// values collects published values of an app until n have arrived.
-func (gs *gwSession) values(t *testing.T, app string, n int) []protocol.ValueRecord {
+// Values collects published values of an app until n have arrived.
+func (gs *Session) Values(t testing.TB, app string, n int) []protocol.ValueRecord {
 	t.Helper()
 	var out []protocol.ValueRecord
 	deadline := time.After(10 * time.Second)
 	for len(out) < n {
 		select {
-		case m := <-gs.outputs:
+		case m := <-gs.Outputs:
 			if m.App == app {
 				out = append(out, m.Values...)
 			}
@@ -334,8 +365,8 @@ func (gs *gwSession) values(t *testing.T, app string, n int) []protocol.ValueRec
 	return out
 }
 
-// closed reports whether the device ended the session.
-func (gs *gwSession) waitClosed(t *testing.T, within time.Duration) {
+// WaitClosed waits for the session to end.
+func (gs *Session) WaitClosed(t testing.TB, within time.Duration) {
 	t.Helper()
 	select {
 	case <-gs.done:

@@ -232,7 +232,7 @@ func TestSpinIsFuelExhausted(t *testing.T) {
 		t.Errorf("stopped after %v, budget %v", took, abi.FuelBudget(1))
 	}
 	info, _ := d.App("spin")
-	if !strings.Contains(info.Detail, "tick used its fuel (1, a budget of 10ms") {
+	if !strings.Contains(info.Detail, "tick used its fuel (1, a budget of 100ms") {
 		t.Errorf("detail %q", info.Detail)
 	}
 	n := len(rec.valuesOf("sensor"))

@@ -1,0 +1,4 @@
+package agent
+
+// Backoff exposes backoff to the tests.
+var Backoff = backoff
