@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sort"
+	"time"
 
 	"github.com/wasmbed/wasmbed/protocol"
 )
@@ -75,10 +76,13 @@ type RolloutCount struct {
 	Failed     int `json:"failed"`
 }
 
-// CountRollout counts deps (of any devices) for a.
-func CountRollout(a *Application, deps []Deployment) RolloutCount {
+// CountRollout counts deps (of any devices) for a at time now. An app that
+// started running less than a.MinReady() ago is still in progress: an app
+// that traps on its first ticks must not count as updated.
+func CountRollout(a *Application, deps []Deployment, now time.Time) RolloutCount {
 	var c RolloutCount
 	h := SpecHash(a)
+	ready := a.MinReady()
 	for i := range deps {
 		d := &deps[i]
 		if d.App != a.Name || d.SpecHash != h || d.Removing {
@@ -87,7 +91,7 @@ func CountRollout(a *Application, deps []Deployment) RolloutCount {
 		switch {
 		case d.Failed():
 			c.Failed++
-		case d.Settled() && d.Running == a.Running:
+		case d.Settled() && d.Running == a.Running && (d.State != "running" || now.Sub(d.UpdatedAt) >= ready):
 			c.Updated++
 		default:
 			c.InProgress++

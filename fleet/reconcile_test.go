@@ -1,6 +1,9 @@
 package fleet
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func app(name, version string, running bool, sel Selector) Application {
 	return Application{Name: name, Version: version, SHA256: "sha-" + version, Running: running, Selector: sel,
@@ -86,11 +89,11 @@ func TestBatchedRolloutAdmission(t *testing.T) {
 	a.Rollout = Rollout{Strategy: RolloutBatched, MaxUnavailable: 2}
 	h := SpecHash(&a)
 	deps := []Deployment{
-		{App: "sensor", Device: "d1", SpecHash: h, Running: true, State: "running"},
+		{App: "sensor", Device: "d1", SpecHash: h, Running: true, State: "running", UpdatedAt: time.Now().Add(-time.Hour)},
 		{App: "sensor", Device: "d2", SpecHash: h, Running: true, State: "downloading"},
 		{App: "sensor", Device: "d3", SpecHash: "old", Running: true, State: "running"},
 	}
-	c := CountRollout(&a, deps)
+	c := CountRollout(&a, deps, time.Now())
 	if c != (RolloutCount{Updated: 1, InProgress: 1}) {
 		t.Fatalf("count %+v", c)
 	}
@@ -98,11 +101,24 @@ func TestBatchedRolloutAdmission(t *testing.T) {
 		t.Fatal("one in progress of two allowed: refused")
 	}
 	deps = append(deps, Deployment{App: "sensor", Device: "d4", SpecHash: h, Running: true, State: "trapped"})
-	if c := CountRollout(&a, deps); Admit(&a, c) {
+	if c := CountRollout(&a, deps, time.Now()); Admit(&a, c) {
 		t.Fatalf("admitted with %+v", c)
 	}
 	a.Rollout.Strategy = RolloutAllAtOnce
-	if !Admit(&a, CountRollout(&a, deps)) {
+	if !Admit(&a, CountRollout(&a, deps, time.Now())) {
 		t.Fatal("all-at-once refused")
+	}
+}
+
+// An app that just started is not yet updated: it might trap on its first ticks.
+func TestRolloutWaitsMinReady(t *testing.T) {
+	a := app("sensor", "1", true, Selector{})
+	a.Limits.TickMS = 1000
+	dep := Deployment{App: "sensor", SpecHash: SpecHash(&a), Running: true, State: "running", UpdatedAt: time.Now()}
+	if c := CountRollout(&a, []Deployment{dep}, time.Now()); c.InProgress != 1 || c.Updated != 0 {
+		t.Fatalf("just started: %+v", c)
+	}
+	if c := CountRollout(&a, []Deployment{dep}, time.Now().Add(2*time.Second)); c.Updated != 1 {
+		t.Fatalf("after two ticks: %+v", c)
 	}
 }

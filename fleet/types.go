@@ -94,6 +94,18 @@ const (
 type Rollout struct {
 	Strategy       string `json:"strategy"`                  // RolloutAllAtOnce or RolloutBatched
 	MaxUnavailable int    `json:"max_unavailable,omitempty"` // batched: devices updating at once
+	// MinReadySeconds is how long an app must have been running on a device
+	// before that device counts as updated (and a batched rollout moves on);
+	// 0 means two tick periods, at least one second.
+	MinReadySeconds int `json:"min_ready_seconds,omitempty"`
+}
+
+// MinReady is how long a running app must stay up to count as updated.
+func (a *Application) MinReady() time.Duration {
+	if a.Rollout.MinReadySeconds > 0 {
+		return time.Duration(a.Rollout.MinReadySeconds) * time.Second
+	}
+	return max(time.Second, 2*time.Duration(a.Limits.TickMS)*time.Millisecond)
 }
 
 // Application is a WASM module version and where and how it runs.

@@ -95,7 +95,7 @@ func (g *Gateway) reconcile(ctx context.Context, only *session) {
 	}
 	counts := map[string]fleet.RolloutCount{}
 	for i := range apps {
-		counts[apps[i].Name] = fleet.CountRollout(&apps[i], deps)
+		counts[apps[i].Name] = fleet.CountRollout(&apps[i], deps, time.Now())
 	}
 	admit := func(a *fleet.Application) bool {
 		c := counts[a.Name]
@@ -235,6 +235,11 @@ func (g *Gateway) onAppStatus(ctx context.Context, s *session, m *protocol.AppSt
 		g.event(ctx, "app."+m.State.String(), key, m.Detail)
 	case protocol.AppStateRunning:
 		g.event(ctx, "app.running", key, "version "+dep.Observed)
+		// The device counts as updated once the app has stayed up for the
+		// application's min-ready time: plan again then.
+		if a, err := g.store.Applications().Get(ctx, m.App); err == nil {
+			time.AfterFunc(a.MinReady()+10*time.Millisecond, g.Kick)
+		}
 	}
 	if removed {
 		g.store.Deployments().Delete(ctx, key)

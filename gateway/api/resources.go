@@ -519,7 +519,7 @@ func (s *Server) applicationStatus(w http.ResponseWriter, r *http.Request, _ *ha
 		}
 		out = append(out, row)
 	}
-	count := fleet.CountRollout(&a, deps)
+	count := fleet.CountRollout(&a, deps, time.Now())
 	selected := 0
 	for i := range devs {
 		if a.Selector.Matches(&devs[i]) {
@@ -545,6 +545,21 @@ func (s *Server) applicationOutput(w http.ResponseWriter, r *http.Request, _ *ha
 		return err
 	}
 	return writeJSON(w, http.StatusOK, apiv1.OutputList{Output: nonNil(recs)})
+}
+
+func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	deps, err := s.store.Deployments().List(r.Context())
+	if err != nil {
+		return err
+	}
+	app, device := r.URL.Query().Get("app"), r.URL.Query().Get("device")
+	out := []fleet.Deployment{}
+	for _, d := range deps {
+		if (app == "" || d.App == app) && (device == "" || d.Device == device) {
+			out = append(out, d)
+		}
+	}
+	return writeJSON(w, http.StatusOK, apiv1.DeploymentList{Deployments: out})
 }
 
 // ---- events and audit

@@ -243,3 +243,18 @@ func (c *Client) Events(ctx context.Context, after uint64, limit int) ([]fleet.E
 	err := c.do(ctx, http.MethodGet, "/v1/events", url.Values{"after": {strconv.FormatUint(after, 10)}, "limit": {strconv.Itoa(limit)}}, nil, &out)
 	return out.Events, err
 }
+
+// Deployments lists deployments, of app and of device when not empty
+// (including ones being removed from devices).
+func (c *Client) Deployments(ctx context.Context, app, device string) ([]fleet.Deployment, error) {
+	q := url.Values{}
+	if app != "" {
+		q.Set("app", app)
+	}
+	if device != "" {
+		q.Set("device", device)
+	}
+	var out DeploymentList
+	err := c.do(ctx, http.MethodGet, "/v1/deployments", q, nil, &out)
+	return out.Deployments, err
+}

@@ -127,6 +127,10 @@ type ApplicationStatus struct {
 	Devices     []DeviceRollout `json:"devices"`
 }
 
+type DeploymentList struct {
+	Deployments []fleet.Deployment `json:"deployments"`
+}
+
 type OutputList struct {
 	Output []fleet.OutputRecord `json:"output"`
 }
