@@ -60,6 +60,10 @@ func (d *Deployment) Settled() bool {
 	return false
 }
 
+// Tombstone reports whether the deployment only remembers a removed app
+// (and its generation).
+func (d *Deployment) Tombstone() bool { return d.Removing && d.State == "removed" }
+
 // Failed reports whether the device stopped or refused the app.
 func (d *Deployment) Failed() bool {
 	switch d.State {

@@ -122,3 +122,21 @@ func TestRolloutWaitsMinReady(t *testing.T) {
 		t.Fatalf("after two ticks: %+v", c)
 	}
 }
+
+// A removed app's record keeps its generation: deploying it again goes above
+// it, or the device would ignore the deploy as stale.
+func TestPlanAfterRemovalKeepsGenerationsGrowing(t *testing.T) {
+	d := &Device{Name: "d1"}
+	a := app("sensor", "1.0", true, Selector{})
+	tomb := Deployment{App: "sensor", Device: "d1", Generation: 5, Command: "remove", Removing: true, State: "removed"}
+	if !tomb.Tombstone() {
+		t.Fatal("not a tombstone")
+	}
+	if steps := Plan(d, nil, map[string]Deployment{"sensor": tomb}, always, true); len(steps) != 0 {
+		t.Fatalf("removed app planned again: %+v", steps)
+	}
+	steps := Plan(d, []Application{a}, map[string]Deployment{"sensor": tomb}, always, false)
+	if len(steps) != 1 || steps[0].Kind != StepDeploy || steps[0].Deployment.Generation != 6 || steps[0].Deployment.Removing {
+		t.Fatalf("redeploy after removal: %+v", steps)
+	}
+}

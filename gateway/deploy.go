@@ -242,7 +242,9 @@ func (g *Gateway) onAppStatus(ctx context.Context, s *session, m *protocol.AppSt
 		}
 	}
 	if removed {
-		g.store.Deployments().Delete(ctx, key)
+		// The record stays as a tombstone: it keeps the generation, so a
+		// later deploy of the same app to this device is newer than
+		// everything the device has applied.
 		g.event(ctx, "app.removed", key, "")
 	}
 	g.Kick() // a batched rollout may admit the next device

@@ -7,24 +7,28 @@ import (
 	"context"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
+	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
 // TypeName is the provider's type name: resources are called wasmbed_*.
 const TypeName = "wasmbed"
 
-// Provider is the wasmbed provider. Resources and data sources are added by
-// the issues that build the gateway's management API they call.
+// Provider is the wasmbed provider. It talks to a gateway's management API
+// (the standalone backend); see Backend.
 type Provider struct {
 	version string
 }
 
 var (
-	_ provider.Provider                   = (*Provider)(nil)
-	_ provider.ProviderWithValidateConfig = (*Provider)(nil)
+	_ provider.Provider                       = (*Provider)(nil)
+	_ provider.ProviderWithValidateConfig     = (*Provider)(nil)
+	_ provider.ProviderWithEphemeralResources = (*Provider)(nil)
 )
 
 // New returns a constructor for the provider, as providerserver wants it.
@@ -94,10 +98,20 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	resp.ResourceData = settings
-	resp.DataSourceData = settings
+	var backend Backend = apiv1.NewClient(settings.Endpoint, settings.Token, settings.CAPool)
+	resp.ResourceData = backend
+	resp.DataSourceData = backend
+	resp.EphemeralResourceData = backend
 }
 
-func (p *Provider) Resources(context.Context) []func() resource.Resource { return nil }
+func (p *Provider) Resources(context.Context) []func() resource.Resource {
+	return []func() resource.Resource{NewGatewayResource, NewDeviceResource, NewCertificateResource, NewApplicationResource}
+}
 
-func (p *Provider) DataSources(context.Context) []func() datasource.DataSource { return nil }
+func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{NewDevicesDataSource, NewApplicationDataSource, NewGatewayDataSource}
+}
+
+func (p *Provider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
+	return []func() ephemeral.EphemeralResource{NewEnrollmentTokenEphemeral}
+}

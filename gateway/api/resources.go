@@ -493,7 +493,7 @@ func (s *Server) applicationStatus(w http.ResponseWriter, r *http.Request, _ *ha
 	}
 	byDevice := map[string]fleet.Deployment{}
 	for _, d := range deps {
-		if d.App == a.Name {
+		if d.App == a.Name && !d.Tombstone() {
 			byDevice[d.Device] = d
 		}
 	}
@@ -555,7 +555,7 @@ func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request, _ *hash
 	app, device := r.URL.Query().Get("app"), r.URL.Query().Get("device")
 	out := []fleet.Deployment{}
 	for _, d := range deps {
-		if (app == "" || d.App == app) && (device == "" || d.Device == device) {
+		if (app == "" || d.App == app) && (device == "" || d.Device == device) && !d.Tombstone() {
 			out = append(out, d)
 		}
 	}

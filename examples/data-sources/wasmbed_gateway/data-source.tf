@@ -1,0 +1,3 @@
+data "wasmbed_gateway" "main" {
+  name = "gateway"
+}

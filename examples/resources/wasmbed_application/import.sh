@@ -1,0 +1,1 @@
+terraform import wasmbed_application.sensor sensor

@@ -1,0 +1,1 @@
+terraform import wasmbed_device.greenhouse_1 greenhouse-1

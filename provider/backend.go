@@ -1,0 +1,39 @@
+package provider
+
+import (
+	"context"
+	"time"
+
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/gateway/apiv1"
+)
+
+// Backend is what resources and data sources need from a control plane. The
+// standalone backend is the gateway's management API (*apiv1.Client); a
+// Kubernetes backend (Device, Application and Gateway custom resources) will
+// implement the same interface.
+type Backend interface {
+	GetGateway(ctx context.Context, name string) (fleet.Gateway, error)
+	PutGateway(ctx context.Context, name string, spec apiv1.GatewaySpec) (fleet.Gateway, error)
+	DeleteGateway(ctx context.Context, name string) error
+
+	GetDevice(ctx context.Context, name string) (fleet.Device, error)
+	ListDevices(ctx context.Context, f apiv1.DeviceFilter) ([]fleet.Device, error)
+	PutDevice(ctx context.Context, name string, spec apiv1.DeviceSpec) (fleet.Device, error)
+	DeleteDevice(ctx context.Context, name string) error
+	CreateToken(ctx context.Context, device string, ttl time.Duration) (apiv1.TokenResponse, error)
+	SignCertificate(ctx context.Context, req apiv1.CertificateRequest) (apiv1.CertificateResponse, error)
+
+	UploadModule(ctx context.Context, wasm []byte) (apiv1.ModuleResponse, error)
+	CheckModule(ctx context.Context, req apiv1.CheckRequest) (apiv1.CheckResponse, error)
+	GetApplication(ctx context.Context, name string) (fleet.Application, error)
+	PutApplication(ctx context.Context, name string, spec apiv1.ApplicationSpec) (fleet.Application, error)
+	DeleteApplication(ctx context.Context, name string) error
+	ApplicationStatus(ctx context.Context, name string) (apiv1.ApplicationStatus, error)
+	Deployments(ctx context.Context, app, device string) ([]fleet.Deployment, error)
+}
+
+var _ Backend = (*apiv1.Client)(nil)
+
+// isNotFound reports whether err says the object does not exist.
+func isNotFound(err error) bool { return apiv1.IsNotFound(err) }

@@ -1,0 +1,152 @@
+package provider
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/wasmbed/wasmbed/gateway/apiv1"
+)
+
+// certificateResource is wasmbed_certificate: a device certificate signed by
+// the fleet's CA (step-ca, through the gateway) for a CSR made elsewhere, so
+// the private key never passes through Terraform. Like the tls provider's
+// locally signed certificates, it plans a replacement once it is within its
+// renewal window.
+type certificateResource struct{ backend Backend }
+
+var (
+	_ resource.ResourceWithConfigure  = (*certificateResource)(nil)
+	_ resource.ResourceWithModifyPlan = (*certificateResource)(nil)
+)
+
+func NewCertificateResource() resource.Resource { return &certificateResource{} }
+
+type certificateModel struct {
+	ID                types.String `tfsdk:"id"`
+	Device            types.String `tfsdk:"device"`
+	CSRPEM            types.String `tfsdk:"csr_pem"`
+	ValidityHours     types.Int64  `tfsdk:"validity_hours"`
+	EarlyRenewalHours types.Int64  `tfsdk:"early_renewal_hours"`
+	CertPEM           types.String `tfsdk:"cert_pem"`
+	Serial            types.String `tfsdk:"serial"`
+	NotBefore         types.String `tfsdk:"not_before"`
+	NotAfter          types.String `tfsdk:"not_after"`
+	ReadyForRenewal   types.Bool   `tfsdk:"ready_for_renewal"`
+}
+
+func (r *certificateResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_certificate"
+}
+
+func (r *certificateResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	replace := []planmodifier.String{stringplanmodifier.RequiresReplace()}
+	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
+	resp.Schema = schema.Schema{
+		Description: "A device certificate signed by the fleet's CA for a CSR (PEM) made where the private key lives. " +
+			"The certificate names the device, whatever the CSR asks. Within `early_renewal_hours` of expiry, a plan replaces it.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{Computed: true, Description: "The certificate's serial (hex).", PlanModifiers: keep},
+			"device": schema.StringAttribute{Required: true, Validators: nameValidators, PlanModifiers: replace,
+				Description: "The registered device the certificate is for."},
+			"csr_pem": schema.StringAttribute{Required: true, PlanModifiers: replace,
+				Description: "PKCS#10 certificate request in PEM, for an ECDSA P-256 key."},
+			"validity_hours": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(24),
+				Validators:    []validator.Int64{int64validator.Between(1, 30*24)},
+				PlanModifiers: []planmodifier.Int64{int64planmodifier.RequiresReplace()},
+				Description:   "Lifetime in hours (the CA may cap it: step-ca's default maximum is 24)."},
+			"early_renewal_hours": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(8),
+				Validators:  []validator.Int64{int64validator.AtLeast(0)},
+				Description: "Plan a new certificate this many hours before expiry."},
+			"cert_pem":   schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "The chain in PEM, leaf first."},
+			"serial":     schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "Serial (hex)."},
+			"not_before": schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "RFC 3339."},
+			"not_after":  schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "RFC 3339."},
+			"ready_for_renewal": schema.BoolAttribute{Computed: true, PlanModifiers: []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
+				Description: "True once within the renewal window; a plan then replaces the certificate."},
+		},
+	}
+}
+
+func (r *certificateResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.backend = backendFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// ModifyPlan replaces the certificate once it is within its renewal window.
+func (r *certificateResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
+		return
+	}
+	var state, plan certificateModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || plan.EarlyRenewalHours.IsUnknown() {
+		return
+	}
+	notAfter, err := time.Parse(time.RFC3339, state.NotAfter.ValueString())
+	if err != nil {
+		return
+	}
+	if time.Now().After(notAfter.Add(-time.Duration(plan.EarlyRenewalHours.ValueInt64()) * time.Hour)) {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("ready_for_renewal"), true)...)
+		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("ready_for_renewal"))
+	}
+}
+
+func (r *certificateResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var m certificateModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	out, err := r.backend.SignCertificate(ctx, apiv1.CertificateRequest{CSRPEM: m.CSRPEM.ValueString(), Device: m.Device.ValueString(),
+		TTLSeconds: int(m.ValidityHours.ValueInt64()) * 3600})
+	if err != nil {
+		apiError(&resp.Diagnostics, "Cannot sign the certificate for "+m.Device.ValueString(), err)
+		return
+	}
+	m.ID, m.Serial, m.CertPEM = types.StringValue(out.Serial), types.StringValue(out.Serial), types.StringValue(out.ChainPEM)
+	m.NotBefore = types.StringValue(out.NotBefore.UTC().Format(time.RFC3339))
+	m.NotAfter = types.StringValue(out.NotAfter.UTC().Format(time.RFC3339))
+	m.ReadyForRenewal = types.BoolValue(false)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// Read keeps the state: a signed certificate does not change; renewal is
+// planned from its expiry.
+func (r *certificateResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m certificateModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if notAfter, err := time.Parse(time.RFC3339, m.NotAfter.ValueString()); err == nil {
+		m.ReadyForRenewal = types.BoolValue(time.Now().After(notAfter.Add(-time.Duration(m.EarlyRenewalHours.ValueInt64()) * time.Hour)))
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// Update only changes early_renewal_hours, which is local.
+func (r *certificateResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var m certificateModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if !resp.Diagnostics.HasError() {
+		resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	}
+}
+
+// Delete forgets the certificate; it expires on its own (revoke a device
+// with the API to refuse it at once).
+func (r *certificateResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
+}

@@ -1,0 +1,168 @@
+package provider
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/gateway/apiv1"
+)
+
+// deviceResource is wasmbed_device: a device registered with the control plane.
+type deviceResource struct{ backend Backend }
+
+var (
+	_ resource.ResourceWithConfigure   = (*deviceResource)(nil)
+	_ resource.ResourceWithImportState = (*deviceResource)(nil)
+)
+
+func NewDeviceResource() resource.Resource { return &deviceResource{} }
+
+type deviceModel struct {
+	ID           types.String `tfsdk:"id"`
+	Name         types.String `tfsdk:"name"`
+	Board        types.String `tfsdk:"board"`
+	Labels       types.Map    `tfsdk:"labels"`
+	Gateway      types.String `tfsdk:"gateway"`
+	Phase        types.String `tfsdk:"phase"`
+	CertSerial   types.String `tfsdk:"certificate_serial"`
+	CertNotAfter types.String `tfsdk:"certificate_not_after"`
+}
+
+func (r *deviceResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_device"
+}
+
+func (r *deviceResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	observed := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
+	resp.Schema = schema.Schema{
+		Description: "A device registered with the fleet. Registering makes it known; it joins by enrolling with a one-time token (the `wasmbed_enrollment_token` ephemeral resource).",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{Computed: true, Description: "The device name.", PlanModifiers: observed},
+			"name": schema.StringAttribute{Required: true, Validators: nameValidators,
+				Description:   "Device name, also its certificate's subject. Changing it replaces the device.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
+			"board": schema.StringAttribute{Required: true, Validators: boardValidators,
+				Description: "Board profile; decides which modules can run on the device."},
+			"labels": schema.MapAttribute{Optional: true, ElementType: types.StringType,
+				Description: "Labels that application selectors match."},
+			"gateway": schema.StringAttribute{Optional: true, Validators: nameValidators,
+				Description: "Name of the gateway the device belongs to."},
+			"phase": schema.StringAttribute{Computed: true,
+				Description: "Observed: `registered` (never enrolled), `online`, `offline` or `revoked`."},
+			"certificate_serial": schema.StringAttribute{Computed: true,
+				Description: "Observed: serial (hex) of the device's current certificate; empty before enrollment."},
+			"certificate_not_after": schema.StringAttribute{Computed: true,
+				Description: "Observed: expiry of the device's current certificate (RFC 3339); empty before enrollment."},
+		},
+	}
+}
+
+func (r *deviceResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.backend = backendFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+func (m *deviceModel) spec(ctx context.Context, diags *diag.Diagnostics) apiv1.DeviceSpec {
+	return apiv1.DeviceSpec{Board: m.Board.ValueString(), Labels: stringMap(ctx, m.Labels, diags), Gateway: m.Gateway.ValueString()}
+}
+
+func (m *deviceModel) fill(d *fleet.Device) {
+	m.ID, m.Name, m.Board = types.StringValue(d.Name), types.StringValue(d.Name), types.StringValue(d.Board)
+	m.Labels = mapValue(d.Labels, m.Labels)
+	if d.Gateway != "" || !m.Gateway.IsNull() {
+		m.Gateway = types.StringValue(d.Gateway)
+	}
+	m.Phase = types.StringValue(d.Status.Phase)
+	m.CertSerial = types.StringValue(d.Status.CertSerial)
+	m.CertNotAfter = types.StringValue("")
+	if !d.Status.CertNotAfter.IsZero() {
+		m.CertNotAfter = types.StringValue(d.Status.CertNotAfter.UTC().Format(time.RFC3339))
+	}
+}
+
+func (r *deviceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var m deviceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	name := m.Name.ValueString()
+	if _, err := r.backend.GetDevice(ctx, name); err == nil {
+		resp.Diagnostics.AddAttributeError(path.Root("name"), "Device already exists",
+			"A device named "+name+" is already registered: import it (terraform import) instead of creating it.")
+		return
+	}
+	spec := m.spec(ctx, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	d, err := r.backend.PutDevice(ctx, name, spec)
+	if err != nil {
+		apiError(&resp.Diagnostics, "Cannot register device "+name, err)
+		return
+	}
+	m.fill(&d)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *deviceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var m deviceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	d, err := r.backend.GetDevice(ctx, m.ID.ValueString())
+	if isNotFound(err) {
+		resp.State.RemoveResource(ctx) // deleted outside Terraform: plan it again
+		return
+	}
+	if err != nil {
+		apiError(&resp.Diagnostics, "Cannot read device "+m.ID.ValueString(), err)
+		return
+	}
+	m.fill(&d)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *deviceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var m deviceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	spec := m.spec(ctx, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	d, err := r.backend.PutDevice(ctx, m.Name.ValueString(), spec)
+	if err != nil {
+		apiError(&resp.Diagnostics, "Cannot update device "+m.Name.ValueString(), err)
+		return
+	}
+	m.fill(&d)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+func (r *deviceResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m deviceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if err := r.backend.DeleteDevice(ctx, m.ID.ValueString()); err != nil && !isNotFound(err) {
+		apiError(&resp.Diagnostics, "Cannot delete device "+m.ID.ValueString(), err)
+	}
+}
+
+func (r *deviceResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), req.ID)...)
+}
