@@ -13,6 +13,9 @@ import (
 // Kubernetes backend (Device, Application and Gateway custom resources) will
 // implement the same interface.
 type Backend interface {
+	// CA returns the PEM root certificate devices trust.
+	CA(ctx context.Context) (string, error)
+
 	GetGateway(ctx context.Context, name string) (fleet.Gateway, error)
 	PutGateway(ctx context.Context, name string, spec apiv1.GatewaySpec) (fleet.Gateway, error)
 	DeleteGateway(ctx context.Context, name string) error

@@ -105,7 +105,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 }
 
 func (p *Provider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewGatewayResource, NewDeviceResource, NewCertificateResource, NewApplicationResource}
+	return []func() resource.Resource{NewGatewayResource, NewDeviceResource, NewCertificateResource, NewApplicationResource, NewProvisioningBundleResource}
 }
 
 func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {

@@ -9,14 +9,19 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
+	"github.com/wasmbed/wasmbed/agent"
 	"github.com/wasmbed/wasmbed/module/wasmtest"
 )
 
@@ -213,5 +218,75 @@ data "wasmbed_gateway" "self" {
 			)},
 			{ResourceName: "wasmbed_gateway.edge", ImportState: true, ImportStateId: "edge-2", ImportStateVerify: true},
 		},
+	})
+}
+
+// An ephemeral token written into a provisioning bundle: the file has it,
+// the state does not, and a real agent enrolls with it.
+func TestAccProvisioningBundle(t *testing.T) {
+	g := startTestGateway(t)
+	out := filepath.Join(t.TempDir(), "bundles", "dev-b.json")
+	cfg := g.providerBlock() + fmt.Sprintf(`
+resource "wasmbed_device" "d" {
+  name  = "dev-b"
+  board = "linux"
+}
+
+ephemeral "wasmbed_enrollment_token" "t" {
+  device = wasmbed_device.d.id
+}
+
+resource "wasmbed_provisioning_bundle" "b" {
+  device      = wasmbed_device.d.name
+  gateways    = [%q]
+  server_name = "127.0.0.1"
+  path        = %q
+  token_wo    = ephemeral.wasmbed_enrollment_token.t.token
+}
+`, g.device, out)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviders,
+		Steps: []resource.TestStep{{
+			Config: cfg,
+			Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckNoResourceAttr("wasmbed_provisioning_bundle.b", "token_wo"),
+				resource.TestCheckResourceAttr("wasmbed_provisioning_bundle.b", "board", "linux"),
+				func(s *terraform.State) error {
+					for _, r := range s.RootModule().Resources {
+						for k, v := range r.Primary.Attributes {
+							if strings.HasPrefix(v, "wbt_") {
+								return fmt.Errorf("a token is in the state: %s.%s", r.Type, k)
+							}
+						}
+					}
+					st, err := os.Stat(out)
+					if err != nil {
+						return err
+					}
+					if st.Mode().Perm() != 0o600 {
+						return fmt.Errorf("bundle mode %v", st.Mode().Perm())
+					}
+					b, err := agent.LoadBundle(out)
+					if err != nil {
+						return err
+					}
+					a, err := agent.New(agent.Config{Dir: filepath.Join(filepath.Dir(out), "state"), Bundle: b,
+						Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+					if err != nil {
+						return err
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					defer cancel()
+					go a.Run(ctx)
+					for ctx.Err() == nil {
+						if a.Status().Connected {
+							return nil
+						}
+						time.Sleep(50 * time.Millisecond)
+					}
+					return fmt.Errorf("agent did not connect with the bundle: %s", a.Status().LastError)
+				},
+			),
+		}},
 	})
 }

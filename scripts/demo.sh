@@ -1,34 +1,96 @@
 #!/usr/bin/env bash
-# make demo: the main job. Today it shows what exists; each step that the
-# gateway, firmware and provider issues add (gateway on embedded defaults,
-# three QEMU devices, terraform apply of examples/quickstart) comes here.
+# make demo: the main job. Starts a gateway on embedded defaults, applies
+# examples/quickstart with terraform (or OpenTofu), starts each device as soon
+# as terraform writes its provisioning bundle, waits until the sensor app runs
+# on all three, and prints devices, app state and the latest published values.
 #
-#   scripts/demo.sh        run the demo
-#   scripts/demo.sh down   stop what it started and remove .demo/
+# The devices are Go agents (bin/wasmbed-agent, board "linux"): the firmware
+# for emulated Cortex-M boards is not wired into the demo yet.
+#
+#   scripts/demo.sh        run the demo (again: reuses what is running)
+#   scripts/demo.sh down   stop everything it started and remove .demo/
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
 DEMO=$ROOT/.demo
+QS=$ROOT/examples/quickstart
+API=https://127.0.0.1:8080
+DEVICE_ADDR=127.0.0.1:8081
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+stop_pidfile() {
+	local f=$1
+	[[ -f $f ]] || return 0
+	local pid
+	pid=$(cat "$f")
+	if kill -0 "$pid" 2>/dev/null; then
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -9 "$pid" 2>/dev/null || true
+	fi
+	rm -f "$f"
+}
 
 if [[ ${1:-} == down ]]; then
-	rm -rf "$DEMO"
-	echo "demo: stopped (nothing keeps running yet) and removed .demo/"
+	if [[ -d $DEMO ]]; then
+		stop_pidfile "$DEMO/launcher.pid"
+		for f in "$DEMO"/devices/*.pid; do [[ -e $f ]] && stop_pidfile "$f"; done
+		stop_pidfile "$DEMO/gateway.pid"
+	fi
+	rm -rf "$DEMO" "$QS"/terraform.tfstate "$QS"/terraform.tfstate.backup "$QS"/.terraform
+	echo "demo: stopped the gateway and the devices, removed .demo/ and the quickstart's state"
 	exit 0
 fi
 
 TF=$(command -v terraform || true)
 [[ -n $TF ]] || TF=$ROOT/bin/tofu
 [[ -x $TF ]] || { echo "demo: no terraform on PATH and no bin/tofu; run make setup" >&2; exit 1; }
-mkdir -p "$DEMO/terraform"
+mkdir -p "$DEMO/devices" "$DEMO/bundles"
 
-echo "==> 1/2 The device protocol: decoding protocol/testdata/session.bin (every message type, framed)"
-bin/wasmbed-proto decode protocol/testdata/session.bin |
-	jq -r '[.type, .request_id, (.body | tostring | .[0:90])] | @tsv' |
-	awk -F'\t' 'BEGIN { printf "%-18s %4s  %s\n", "TYPE", "REQ", "BODY" } { printf "%-18s %4s  %s\n", $1, $2, $3 }'
+# 1. The gateway.
+if [[ -f $DEMO/gateway.pid ]] && kill -0 "$(cat "$DEMO/gateway.pid")" 2>/dev/null; then
+	say "1/4 Gateway already running (pid $(cat "$DEMO/gateway.pid"))"
+else
+	say "1/4 Starting the gateway on embedded defaults (store and step-ca in .demo/gateway)"
+	bin/wasmbed-gateway serve --data-dir "$DEMO/gateway" --api-addr 127.0.0.1:8080 --device-addr "$DEVICE_ADDR" \
+		--heartbeat-interval 2s >"$DEMO/gateway.log" 2>&1 &
+	echo $! >"$DEMO/gateway.pid"
+	for i in $(seq 100); do
+		if curl -sf --cacert "$DEMO/gateway/ca.crt" "$API/healthz" >/dev/null 2>&1; then break; fi
+		if ! kill -0 "$(cat "$DEMO/gateway.pid")" 2>/dev/null; then
+			echo "demo: the gateway exited; its log:" >&2
+			cat "$DEMO/gateway.log" >&2
+			exit 1
+		fi
+		sleep 0.2
+	done
+	curl -sf --cacert "$DEMO/gateway/ca.crt" "$API/healthz" >/dev/null || { echo "demo: gateway not healthy; see $DEMO/gateway.log" >&2; exit 1; }
+fi
+TOKEN=$(cat "$DEMO/gateway/admin.token")
+api() { curl -sf --cacert "$DEMO/gateway/ca.crt" -H "Authorization: Bearer $TOKEN" "$API$1"; }
 
-echo
-echo "==> 2/2 The Terraform provider, loaded by $(basename "$TF") from bin/ (dev_overrides)"
-cat >"$DEMO/terraform/cli.tfrc" <<RC
+# 2. A launcher that starts each device when its bundle appears (the way a
+# factory flashes a device, then it boots and enrolls).
+if ! { [[ -f $DEMO/launcher.pid ]] && kill -0 "$(cat "$DEMO/launcher.pid")" 2>/dev/null; }; then
+	(
+		while true; do
+			for b in "$DEMO"/bundles/*.json; do
+				[[ -e $b ]] || continue
+				name=$(basename "$b" .json)
+				pidf=$DEMO/devices/$name.pid
+				if [[ -f $pidf ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; then continue; fi
+				bin/wasmbed-agent -dir "$DEMO/devices/$name" -bundle "$b" >>"$DEMO/devices/$name.log" 2>&1 &
+				echo $! >"$pidf"
+			done
+			sleep 0.3
+		done
+	) >/dev/null 2>&1 &
+	echo $! >"$DEMO/launcher.pid"
+fi
+
+# 3. terraform apply, the provider from bin/ (dev_overrides: nothing to download).
+cat >"$DEMO/cli.tfrc" <<RC
 provider_installation {
   dev_overrides {
     "wasmbed/wasmbed" = "$ROOT/bin"
@@ -36,24 +98,40 @@ provider_installation {
   direct {}
 }
 RC
-cat >"$DEMO/terraform/main.tf" <<'TF'
-terraform {
-  required_providers {
-    wasmbed = { source = "wasmbed/wasmbed" }
-  }
+export TF_CLI_CONFIG_FILE=$DEMO/cli.tfrc TF_IN_AUTOMATION=1
+say "2/4 $(basename "$TF") apply examples/quickstart (3 devices, their tokens and bundles, the sensor app)"
+(cd "$QS" && "$TF" apply -auto-approve -input=false -no-color 2>&1 | grep -v -E '^\s*$|dev_overrides|Provider development overrides|The following provider|applying changes may|releases\.|- wasmbed/wasmbed in|^│|^╵|^╷|Warning:' ) || {
+	echo "demo: apply failed; gateway log: $DEMO/gateway.log, devices: $DEMO/devices/*.log" >&2
+	exit 1
 }
-provider "wasmbed" {}
-TF
-(cd "$DEMO/terraform" && TF_CLI_CONFIG_FILE=$DEMO/terraform/cli.tfrc "$TF" providers schema -json 2>/dev/null) |
-	jq -r '.provider_schemas | to_entries[0] | "provider \(.key), protocol 6, attributes: \(.value.provider.block.attributes | keys | join(", "))"'
+
+# 4. Wait for published values from all three, then the table.
+say "3/4 Waiting for values from every device"
+for i in $(seq 60); do
+	n=$(api "/v1/applications/sensor/output?limit=100" | jq '[.output[] | select(.key != null) | .device] | unique | length')
+	[[ $n -ge 3 ]] && break
+	printf '.'
+	sleep 1
+done
+echo
+say "4/4 The fleet"
+{
+	printf 'DEVICE\tBOARD\tPHASE\tAPP\tSTATE\tVERSION\tLATEST VALUE\n'
+	status=$(api /v1/applications/sensor/status)
+	output=$(api "/v1/applications/sensor/output?limit=200")
+	api /v1/devices | jq -r '.devices[] | [.name, .board, .status.phase] | @tsv' | while IFS=$'\t' read -r name board phase; do
+		state=$(jq -r --arg d "$name" '.devices[] | select(.device == $d) | "\(.state)\t\(.observed_version // "-")"' <<<"$status")
+		value=$(jq -r --arg d "$name" '[.output[] | select(.device == $d and .key != null)] | last | if . then "\(.key)=\(.value) at \(.time[11:19])" else "-" end' <<<"$output")
+		printf '%s\t%s\t%s\tsensor\t%s\t%s\n' "$name" "$board" "$phase" "${state:-pending	-}" "$value"
+	done
+} | column -t -s $'\t'
 
 cat <<MSG
 
-What this demo does not do yet: there is no gateway, firmware or quickstart
-configuration in this tree, so no device is enrolled or runs an app. When they
-land, \`make demo\` starts the gateway on embedded defaults, boots three QEMU
-devices and applies examples/quickstart.
-
-Look further: bin/wasmbed-proto decode FILE (any framed capture), docs/protocol.md.
+The gateway serves its API at $API (token: .demo/gateway/admin.token, CA: .demo/gateway/ca.crt):
+  curl --cacert .demo/gateway/ca.crt -H "Authorization: Bearer \$(cat .demo/gateway/admin.token)" $API/v1/applications/sensor/status
+Logs: .demo/gateway.log, .demo/devices/<name>.log. Metrics: $API/metrics. API description: docs/openapi.json.
+Terraform: cd examples/quickstart && TF_CLI_CONFIG_FILE=$DEMO/cli.tfrc $(basename "$TF") plan
+  (try -var sensor_version=1.1.0 with apply to roll out a new version, then destroy).
 Stop: make demo-down
 MSG
