@@ -1,0 +1,57 @@
+terraform {
+  required_version = ">= 1.11"
+  required_providers {
+    wasmbed = {
+      source = "wasmbed/wasmbed"
+    }
+  }
+}
+
+resource "wasmbed_device" "this" {
+  for_each = var.devices
+  name     = each.key
+  board    = each.value.board
+  labels   = each.value.labels
+  gateway  = each.value.gateway
+}
+
+# One-time tokens, only for devices that still need a bundle: ephemeral,
+# never stored in state.
+ephemeral "wasmbed_enrollment_token" "this" {
+  for_each    = var.bundle_dir == null ? {} : wasmbed_device.this
+  device      = each.value.id
+  ttl_seconds = var.token_ttl_seconds
+}
+
+resource "wasmbed_provisioning_bundle" "this" {
+  for_each    = var.bundle_dir == null ? {} : wasmbed_device.this
+  device      = each.value.name
+  gateways    = var.gateway_endpoints
+  server_name = var.server_name
+  path        = "${var.bundle_dir}/${each.key}.json"
+  token_wo    = ephemeral.wasmbed_enrollment_token.this[each.key].token
+}
+
+resource "wasmbed_application" "this" {
+  for_each         = var.applications
+  name             = each.key
+  version          = each.value.version
+  module_path      = each.value.module_path
+  config           = each.value.config
+  limits           = each.value.limits
+  running          = each.value.running
+  wait_for_rollout = var.wait_for_rollout
+
+  selector = {
+    labels = each.value.labels
+    boards = each.value.boards
+  }
+
+  rollout = {
+    strategy        = each.value.max_unavailable == null ? "all_at_once" : "batched"
+    max_unavailable = coalesce(each.value.max_unavailable, 1)
+  }
+
+  # Applications roll out to devices that exist.
+  depends_on = [wasmbed_device.this, wasmbed_provisioning_bundle.this]
+}
