@@ -103,18 +103,9 @@ resource "wasmbed_application" "sensor" {
 }
 `, version, module)
 	}
+	// The same, read back through the data sources.
 	withData := func(version, module string) string {
-		return g.providerBlock() + fmt.Sprintf(`
-resource "wasmbed_application" "sensor" {
-  name        = "sensor"
-  version     = %q
-  module_path = %q
-  config      = { offset = "10" }
-  limits      = { tick_ms = 100 }
-  selector    = { labels = { role = "sensor" } }
-  timeouts    = { create = "45s", update = "45s" }
-}
-
+		return cfg(version, module) + `
 data "wasmbed_application" "sensor" {
   name       = wasmbed_application.sensor.name
   depends_on = [wasmbed_application.sensor]
@@ -124,7 +115,7 @@ data "wasmbed_devices" "sensors" {
   labels     = { role = "sensor" }
   depends_on = [wasmbed_application.sensor]
 }
-`, version, module)
+`
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviders,
