@@ -1,0 +1,53 @@
+//! Picks the board's memory map and, for the self-test, compiles the example apps.
+use std::env;
+use std::fs;
+use std::path::PathBuf;
+use std::process::Command;
+
+const BOARDS: &[&str] = &["stm32f4-discovery", "mps2-an386", "nano33ble", "uno-r4"];
+
+fn main() {
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let boards: Vec<&str> = BOARDS
+        .iter()
+        .copied()
+        .filter(|b| env::var_os(format!("CARGO_FEATURE_{}", b.to_uppercase().replace('-', "_"))).is_some())
+        .collect();
+    if boards.len() != 1 {
+        panic!("select exactly one board feature of {BOARDS:?} (got {boards:?})");
+    }
+    let board = boards[0];
+    fs::copy(dir.join("boards").join(board).join("memory.x"), out.join("memory.x")).unwrap();
+    fs::copy(dir.join("wasmbed-sections.x"), out.join("wasmbed-sections.x")).unwrap();
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rerun-if-changed=boards/{board}/memory.x");
+    println!("cargo:rerun-if-changed=wasmbed-sections.x");
+
+    // The self-test apps: examples/apps/*.wat, compiled to .wasm in OUT_DIR.
+    let apps = dir.join("../../examples/apps");
+    let mut list = String::new();
+    if env::var_os("CARGO_FEATURE_SELFTEST").is_some() {
+        let mut names: Vec<String> = fs::read_dir(&apps)
+            .expect("examples/apps")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_suffix(".wat").map(str::to_owned))
+            .collect();
+        names.sort();
+        for name in names {
+            let wat = apps.join(format!("{name}.wat"));
+            let wasm = out.join(format!("{name}.wasm"));
+            let st = Command::new(env::var("WAT2WASM").unwrap_or_else(|_| "wat2wasm".into()))
+                .arg(&wat)
+                .arg("-o")
+                .arg(&wasm)
+                .status()
+                .expect("wat2wasm (apt-get install wabt)");
+            assert!(st.success(), "wat2wasm {}", wat.display());
+            println!("cargo:rerun-if-changed={}", wat.display());
+            list += &format!("(\"{name}\", include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.wasm\"))),\n");
+        }
+        println!("cargo:rerun-if-changed={}", apps.display());
+    }
+    fs::write(out.join("selftest_apps.rs"), format!("&[\n{list}]")).unwrap();
+    println!("cargo:rustc-env=WASMBED_BOARD={board}");
+}

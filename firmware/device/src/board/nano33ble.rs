@@ -1,0 +1,148 @@
+//! Arduino Nano 33 BLE (nRF52840). No QEMU machine exists for it: it builds here and is
+//! meant for Renode's `arduino_nano_33_ble` platform (renode/), untested on these machines.
+//!
+//! - Clock: 64 MHz from the external 32 MHz crystal (HFXO started at boot).
+//! - Console: UART0 (legacy, non-DMA) on the header's TX/RX pins (P1.03 / P1.10).
+//! - Link to the modem: UARTE1 (EasyDMA, one byte per transfer) on D2/D3 (P1.11 / P1.12).
+//! - GPIO pins 0: LED_BUILTIN (P0.13), 1-3: RGB LED red, green, blue (P0.24, P0.16, P0.06;
+//!   active low, so 1 lights them).
+//! - Entropy: the RNG peripheral (thermal noise, bias correction on) — a real TRNG.
+//! - Watchdog: WDT (32.768 kHz).
+
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use crate::reg::{read, wait, write};
+
+pub const NAME: &str = "nano33ble";
+pub const PART: &str = "nRF52840 (Cortex-M4F)";
+pub const CORE_HZ: u32 = 64_000_000;
+pub const MAX_FRAME: u32 = 4096;
+pub const HEAP_SIZE: usize = 96 * 1024;
+pub const APP_RAM: u32 = 128 * 1024;
+pub const MAX_APPS: usize = 4;
+/// Module storage announced as flash_free (modules are held in the heap once compiled).
+pub const MODULE_STORAGE: u32 = 256 * 1024;
+pub const GPIO_PINS: u32 = 4;
+
+const CLOCK: usize = 0x4000_0000;
+const UART0: usize = 0x4000_2000;
+const UARTE1: usize = 0x4002_8000;
+const RNG: usize = 0x4000_D000;
+const WDT: usize = 0x4001_0000;
+const P0: usize = 0x5000_0000;
+
+const LED_PINS: [u32; 4] = [13, 24, 16, 6];
+const ACTIVE_LOW: [bool; 4] = [false, true, true, true];
+const BAUD_115200: u32 = 0x01D7_E000;
+
+static mut TX_BUF: [u8; 64] = [0; 64];
+static mut RX_BYTE: [u8; 1] = [0];
+static RX_STARTED: AtomicU8 = AtomicU8::new(0);
+
+pub fn init() {
+    write(CLOCK + 0x100, 0);
+    write(CLOCK, 1); // TASKS_HFCLKSTART
+    wait(1_000_000, || read(CLOCK + 0x100) != 0);
+    // UART0: TX P1.03 (35), RX P1.10 (42).
+    write(UART0 + 0x50C, 35);
+    write(UART0 + 0x514, 42);
+    write(UART0 + 0x524, BAUD_115200);
+    write(UART0 + 0x500, 4);
+    write(UART0 + 0x008, 1); // STARTTX
+    // UARTE1: TX P1.11 (43), RX P1.12 (44).
+    write(UARTE1 + 0x50C, 43);
+    write(UARTE1 + 0x514, 44);
+    write(UARTE1 + 0x524, BAUD_115200);
+    write(UARTE1 + 0x500, 8);
+    for (i, &pin) in LED_PINS.iter().enumerate() {
+        write(P0 + 0x700 + 4 * pin as usize, 1); // output, input buffer connected
+        gpio_write(i as i32, 0);
+    }
+    write(RNG + 0x504, 1); // bias correction
+}
+
+pub fn console_write(data: &[u8]) {
+    for &b in data {
+        write(UART0 + 0x11C, 0);
+        write(UART0 + 0x51C, b as u32);
+        wait(1_000_000, || read(UART0 + 0x11C) != 0);
+    }
+}
+
+pub fn link_write(data: &[u8]) {
+    for chunk in data.chunks(64) {
+        let buf = &raw mut TX_BUF;
+        // SAFETY: only this function touches TX_BUF, and it waits for the DMA to end.
+        unsafe { (&mut *buf)[..chunk.len()].copy_from_slice(chunk) };
+        write(UARTE1 + 0x120, 0);
+        write(UARTE1 + 0x544, buf as usize as u32);
+        write(UARTE1 + 0x548, chunk.len() as u32);
+        write(UARTE1 + 0x008, 1); // STARTTX
+        wait(u32::MAX, || read(UARTE1 + 0x120) != 0);
+    }
+}
+
+pub fn link_read() -> Option<u8> {
+    let rx = &raw mut RX_BYTE;
+    if RX_STARTED.load(Ordering::Relaxed) == 0 {
+        write(UARTE1 + 0x110, 0);
+        write(UARTE1 + 0x534, rx as usize as u32);
+        write(UARTE1 + 0x538, 1);
+        write(UARTE1, 1); // STARTRX
+        RX_STARTED.store(1, Ordering::Relaxed);
+    }
+    if read(UARTE1 + 0x110) == 0 {
+        return None;
+    }
+    RX_STARTED.store(0, Ordering::Relaxed);
+    // SAFETY: the DMA transfer into RX_BYTE has ended (ENDRX).
+    Some(unsafe { (*rx)[0] })
+}
+
+pub fn gpio_write(pin: i32, value: i32) -> i32 {
+    if !(0..4).contains(&pin) {
+        return -1;
+    }
+    let i = pin as usize;
+    let high = (value != 0) != ACTIVE_LOW[i];
+    write(P0 + if high { 0x508 } else { 0x50C }, 1 << LED_PINS[i]);
+    0
+}
+
+pub fn gpio_read(pin: i32) -> i32 {
+    if !(0..4).contains(&pin) {
+        return -1;
+    }
+    let i = pin as usize;
+    let high = read(P0 + 0x504) >> LED_PINS[i] & 1 != 0; // OUT register
+    (high != ACTIVE_LOW[i]) as i32
+}
+
+pub fn hw_entropy(out: &mut [u8]) -> bool {
+    write(RNG, 1); // TASKS_START
+    for b in out.iter_mut() {
+        if !wait(100_000, || read(RNG + 0x100) != 0) {
+            write(RNG + 0x004, 1);
+            return false;
+        }
+        *b = read(RNG + 0x508) as u8;
+        write(RNG + 0x100, 0);
+    }
+    write(RNG + 0x004, 1); // TASKS_STOP
+    true
+}
+
+pub fn app_region() -> Option<(usize, usize)> {
+    None
+}
+
+pub fn watchdog_start(ms: u32) {
+    write(WDT + 0x504, (ms as u64 * 32768 / 1000) as u32);
+    write(WDT + 0x508, 1); // RR[0] enabled
+    write(WDT + 0x50C, 1); // run while sleeping
+    write(WDT, 1);
+}
+
+pub fn watchdog_feed() {
+    write(WDT + 0x600, 0x6E52_4635);
+}

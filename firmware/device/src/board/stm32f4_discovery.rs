@@ -1,0 +1,195 @@
+//! STM32F4 Discovery (STM32F407VG); under QEMU `-M netduinoplus2` (STM32F405, same
+//! peripheral map for everything used here).
+//!
+//! - Clock: HSE 8 MHz -> PLL -> 168 MHz (APB1 42 MHz, APB2 84 MHz). QEMU does not model
+//!   the RCC (its registers read 0): the firmware sees that, skips the PLL and trusts the
+//!   168 MHz the emulator's SysTick runs at.
+//! - Console: USART1 (PA9/PA10, AF7), 115200 8N1 — QEMU's first `-serial`.
+//! - Link to the modem: USART2 (PA2/PA3, AF7), 115200 8N1 — QEMU's second `-serial`.
+//! - GPIO pins 0-3: LD4, LD3, LD5, LD6 (PD12-PD15); pin 4: user button PA0 (input only).
+//!   QEMU does not model the GPIO ports: writes are kept in a shadow so reads agree.
+//! - Entropy: the RNG peripheral (0x50060800). QEMU does not model it; the firmware then
+//!   falls back to timing jitter (see entropy.rs).
+//! - App memory: the 64 KiB CCM RAM at 0x10000000 holds apps' linear memories. QEMU's
+//!   netduinoplus2 has no CCM but maps 192 KiB of SRAM at 0x20000000 (the real part has
+//!   128 KiB there): under QEMU the top 64 KiB of that stands in for the CCM, so the
+//!   firmware has the same 128 KiB + 64 KiB split on both.
+//! - Watchdog: IWDG (LSI 32 kHz, /256), not modelled by QEMU.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use crate::reg::{modify, read, wait, write};
+
+pub const NAME: &str = "stm32f4-discovery";
+pub const PART: &str = "STM32F407VG (QEMU: netduinoplus2, STM32F405)";
+pub const CORE_HZ: u32 = 168_000_000;
+/// Largest frame payload the device accepts (announced as max_frame).
+pub const MAX_FRAME: u32 = 4096;
+/// The firmware's heap in main SRAM (TLS buffers, interpreter, compiled modules).
+pub const HEAP_SIZE: usize = 72 * 1024;
+/// RAM for apps' linear memories: the CCM.
+pub const APP_RAM: u32 = 64 * 1024;
+pub const MAX_APPS: usize = 4;
+/// Module storage announced as flash_free (modules are held in the heap once compiled).
+pub const MODULE_STORAGE: u32 = 256 * 1024;
+pub const GPIO_PINS: u32 = 5;
+
+const RCC: usize = 0x4002_3800;
+const RCC_CR: usize = RCC;
+const RCC_PLLCFGR: usize = RCC + 0x04;
+const RCC_CFGR: usize = RCC + 0x08;
+const RCC_AHB1ENR: usize = RCC + 0x30;
+const RCC_AHB2ENR: usize = RCC + 0x34;
+const RCC_APB1ENR: usize = RCC + 0x40;
+const RCC_APB2ENR: usize = RCC + 0x44;
+const FLASH_ACR: usize = 0x4002_3C00;
+const GPIOA: usize = 0x4002_0000;
+const GPIOD: usize = 0x4002_0C00;
+const USART1: usize = 0x4001_1000;
+const USART2: usize = 0x4000_4400;
+const RNG: usize = 0x5006_0800;
+const IWDG: usize = 0x4000_3000;
+
+// USART registers and bits.
+const SR: usize = 0x00;
+const DR: usize = 0x04;
+const BRR: usize = 0x08;
+const CR1: usize = 0x0C;
+const SR_RXNE: u32 = 1 << 5;
+const SR_TXE: u32 = 1 << 7;
+const SR_ORE: u32 = 1 << 3;
+
+static PINS: AtomicU32 = AtomicU32::new(0);
+static EMULATED: AtomicU32 = AtomicU32::new(0);
+
+/// Whether this is QEMU rather than silicon: QEMU does not model the RCC, whose control
+/// register reads 0 (on silicon HSION and HSIRDY are set out of reset).
+pub fn emulated() -> bool {
+    EMULATED.load(Ordering::Relaxed) != 0
+}
+
+pub fn init() {
+    EMULATED.store((read(RCC_CR) == 0) as u32, Ordering::Relaxed);
+    clocks();
+    // GPIOA, GPIOD clocks; USART1 (APB2), USART2 (APB1).
+    modify(RCC_AHB1ENR, |v| v | 1 | 1 << 3);
+    modify(RCC_APB2ENR, |v| v | 1 << 4);
+    modify(RCC_APB1ENR, |v| v | 1 << 17);
+    // PA2, PA3, PA9, PA10: alternate function 7. PA0: input.
+    modify(GPIOA, |v| {
+        let mut v = v & !(3 | 3 << 4 | 3 << 6 | 3 << 18 | 3 << 20);
+        v |= 2 << 4 | 2 << 6 | 2 << 18 | 2 << 20;
+        v
+    });
+    modify(GPIOA + 0x20, |v| (v & !(0xF << 8 | 0xF << 12)) | 7 << 8 | 7 << 12);
+    modify(GPIOA + 0x24, |v| (v & !(0xF << 4 | 0xF << 8)) | 7 << 4 | 7 << 8);
+    // PD12-PD15: outputs.
+    modify(GPIOD, |v| (v & !(0xFF << 24)) | 0x55 << 24);
+    // 115200 8N1: USART1 on APB2 (84 MHz), USART2 on APB1 (42 MHz).
+    write(USART1 + BRR, 0x2D9);
+    write(USART2 + BRR, 0x16D);
+    write(USART1 + CR1, 1 << 13 | 1 << 3 | 1 << 2);
+    write(USART2 + CR1, 1 << 13 | 1 << 3 | 1 << 2);
+    // RNG.
+    modify(RCC_AHB2ENR, |v| v | 1 << 6);
+    write(RNG, 1 << 2);
+}
+
+fn clocks() {
+    if emulated() {
+        // No RCC modelled (QEMU): the emulator fixes the core clock at 168 MHz.
+        return;
+    }
+    modify(RCC_CR, |v| v | 1 << 16); // HSEON
+    if !wait(1_000_000, || read(RCC_CR) & 1 << 17 != 0) {
+        return; // no crystal: stay on HSI (16 MHz); timing will be off, say so in the log
+    }
+    write(RCC_PLLCFGR, 8 | 336 << 6 | 1 << 22 | 7 << 24); // M=8 N=336 P=2 Q=7, HSE
+    modify(RCC_CR, |v| v | 1 << 24); // PLLON
+    if !wait(1_000_000, || read(RCC_CR) & 1 << 25 != 0) {
+        return;
+    }
+    write(FLASH_ACR, 0x705); // 5 wait states, prefetch, I and D caches
+    write(RCC_CFGR, 0b101 << 10 | 0b100 << 13 | 0b10); // APB1 /4, APB2 /2, SYSCLK = PLL
+    wait(1_000_000, || read(RCC_CFGR) >> 2 & 0b11 == 0b10);
+}
+
+fn uart_write(base: usize, data: &[u8]) {
+    for &b in data {
+        wait(u32::MAX, || read(base + SR) & SR_TXE != 0);
+        write(base + DR, b as u32);
+    }
+}
+
+fn uart_read(base: usize) -> Option<u8> {
+    let sr = read(base + SR);
+    if sr & (SR_RXNE | SR_ORE) != 0 {
+        return Some(read(base + DR) as u8); // reading DR also clears an overrun
+    }
+    None
+}
+
+pub fn console_write(data: &[u8]) {
+    uart_write(USART1, data)
+}
+
+pub fn link_write(data: &[u8]) {
+    uart_write(USART2, data)
+}
+
+pub fn link_read() -> Option<u8> {
+    uart_read(USART2)
+}
+
+pub fn gpio_write(pin: i32, value: i32) -> i32 {
+    if !(0..4).contains(&pin) {
+        return -1; // no such pin, or the input-only button
+    }
+    let bit = 12 + pin as u32;
+    write(GPIOD + 0x18, if value != 0 { 1 << bit } else { 1 << (bit + 16) });
+    if value != 0 {
+        PINS.fetch_or(1 << pin, Ordering::Relaxed);
+    } else {
+        PINS.fetch_and(!(1 << pin), Ordering::Relaxed);
+    }
+    0
+}
+
+pub fn gpio_read(pin: i32) -> i32 {
+    match pin {
+        0..=3 => {
+            let hw = read(GPIOD + 0x14) >> (12 + pin) & 1;
+            (hw | PINS.load(Ordering::Relaxed) >> pin & 1) as i32
+        }
+        4 => (read(GPIOA + 0x10) & 1) as i32,
+        _ => -1,
+    }
+}
+
+pub fn hw_entropy(out: &mut [u8]) -> bool {
+    for chunk in out.chunks_mut(4) {
+        // DRDY, and neither clock nor seed error.
+        if !wait(10_000, || read(RNG + 0x04) & 0b111 == 1) {
+            return false;
+        }
+        let v = read(RNG + 0x08).to_le_bytes();
+        chunk.copy_from_slice(&v[..chunk.len()]);
+    }
+    true
+}
+
+pub fn app_region() -> Option<(usize, usize)> {
+    let base = if emulated() { 0x2002_0000 } else { 0x1000_0000 };
+    Some((base, APP_RAM as usize))
+}
+
+pub fn watchdog_start(ms: u32) {
+    write(IWDG, 0x5555);
+    write(IWDG + 0x04, 6); // /256: 125 Hz
+    write(IWDG + 0x08, (ms / 8).clamp(1, 0xFFF));
+    write(IWDG, 0xCCCC);
+}
+
+pub fn watchdog_feed() {
+    write(IWDG, 0xAAAA);
+}

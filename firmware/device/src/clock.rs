@@ -1,0 +1,72 @@
+//! Time: SysTick interrupts at 1 kHz from the core clock give the uptime in
+//! milliseconds; the wall clock is the uptime plus an offset learned from the gateway
+//! (`welcome` and `heartbeat_ack`), since none of the boards has a battery-backed clock
+//! the firmware trusts. Before the first session, `unix_ms` is the uptime (below 10^12,
+//! as the host ABI says).
+
+use core::cell::Cell;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m_rt::exception;
+use critical_section::Mutex;
+
+static UPTIME: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
+static OFFSET: Mutex<Cell<i64>> = Mutex::new(Cell::new(0));
+static SYNCED: AtomicBool = AtomicBool::new(false);
+
+pub fn init(syst: &mut cortex_m::peripheral::SYST, core_hz: u32) {
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(core_hz / 1000 - 1);
+    syst.clear_current();
+    syst.enable_interrupt();
+    syst.enable_counter();
+}
+
+#[exception]
+fn SysTick() {
+    critical_section::with(|cs| {
+        let c = UPTIME.borrow(cs);
+        c.set(c.get() + 1);
+    });
+}
+
+/// Milliseconds since boot.
+pub fn uptime_ms() -> u64 {
+    critical_section::with(|cs| UPTIME.borrow(cs).get())
+}
+
+/// Unix milliseconds: the gateway's clock once a session told it, the uptime before.
+pub fn unix_ms() -> i64 {
+    uptime_ms() as i64 + critical_section::with(|cs| OFFSET.borrow(cs).get())
+}
+
+/// Sets the wall clock from the gateway's time.
+#[allow(dead_code)] // used by the session layer
+pub fn set_unix_ms(t: i64) {
+    let off = t - uptime_ms() as i64;
+    critical_section::with(|cs| OFFSET.borrow(cs).set(off));
+    SYNCED.store(true, Ordering::Relaxed);
+}
+
+/// Whether the wall clock has been set from a gateway since boot.
+#[allow(dead_code)]
+pub fn synced() -> bool {
+    SYNCED.load(Ordering::Relaxed)
+}
+
+/// The SysTick current value: the sub-millisecond phase, for the entropy collector.
+#[allow(dead_code)]
+pub fn phase() -> u32 {
+    // SAFETY: a read-only register access.
+    unsafe { (*cortex_m::peripheral::SYST::PTR).cvr.read() }
+}
+
+/// Busy-waits (and feeds the watchdog) for `ms` milliseconds.
+pub fn delay_ms(ms: u64) {
+    let end = uptime_ms() + ms;
+    while uptime_ms() < end {
+        crate::board::watchdog_feed();
+        cortex_m::asm::wfi();
+    }
+}

@@ -1,0 +1,76 @@
+//! Wasmbed device firmware: boots a Cortex-M4 board, runs WebAssembly apps under wasmi
+//! against the `wasmbed` host ABI, and keeps a mutual-TLS session with a gateway over
+//! the link UART (see firmware/README.md).
+#![no_std]
+#![no_main]
+
+extern crate alloc;
+
+mod apps;
+mod board;
+mod clock;
+#[macro_use]
+mod console;
+mod heap;
+mod reg;
+#[cfg(feature = "selftest")]
+mod selftest;
+mod stack;
+
+use cortex_m_rt::{entry, exception, ExceptionFrame};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+const WATCHDOG_MS: u32 = 8000;
+
+#[entry]
+fn main() -> ! {
+    stack::paint();
+    let mut cp = cortex_m::Peripherals::take().unwrap();
+    board::init();
+    heap::init();
+    clock::init(&mut cp.SYST, board::CORE_HZ);
+    // Every loop feeds it; an app call is bounded by its fuel, so a stuck firmware (not a
+    // stuck app) resets the board.
+    board::watchdog_start(WATCHDOG_MS);
+
+    println!("");
+    println!("wasmbed-firmware {} board={} ({})", VERSION, board::NAME, board::PART);
+    let (heap_free, app_free) = heap::HEAP.free();
+    println!(
+        "memory: heap {} KiB, app region {} KiB, stack {} KiB, max_frame {}",
+        heap_free / 1024,
+        app_free / 1024,
+        stack::size() / 1024,
+        board::MAX_FRAME
+    );
+    let t0 = clock::uptime_ms();
+    clock::delay_ms(20);
+    println!("clock: {} MHz core, uptime {} ms", board::CORE_HZ / 1_000_000, clock::uptime_ms() - t0);
+    println!("watchdog: {} ms", WATCHDOG_MS);
+    println!("boot: ok");
+
+    #[cfg(feature = "selftest")]
+    selftest::run(6);
+
+    loop {
+        board::watchdog_feed();
+        cortex_m::asm::wfi();
+    }
+}
+
+#[exception]
+unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
+    println!("FAULT: hard fault at pc={:#010x} lr={:#010x}", ef.pc(), ef.lr());
+    reset()
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    println!("PANIC: {}", info);
+    reset()
+}
+
+/// Resets the board (QEMU with `-no-reboot` exits instead).
+pub fn reset() -> ! {
+    cortex_m::peripheral::SCB::sys_reset()
+}

@@ -1,0 +1,44 @@
+//! Stack use: the free RAM between the statics and the top of RAM is the stack
+//! (cortex-m-rt's `_stack_end`..`_stack_start`). It is painted at boot so the high-water
+//! mark can be reported.
+
+const PAINT: u32 = 0x5AC3_5AC3;
+
+unsafe extern "C" {
+    static mut _stack_end: u32;
+    static mut _stack_start: u32;
+}
+
+fn bounds() -> (usize, usize) {
+    (&raw mut _stack_end as usize, &raw mut _stack_start as usize)
+}
+
+/// Bytes of RAM the stack can use.
+pub fn size() -> usize {
+    let (lo, hi) = bounds();
+    hi - lo
+}
+
+/// Paints the unused part of the stack (below the current stack pointer, less a margin).
+pub fn paint() {
+    let (lo, _) = bounds();
+    let sp = cortex_m::register::msp::read() as usize - 256;
+    let mut p = lo;
+    while p < sp {
+        // SAFETY: [lo, sp) is stack memory no one uses yet.
+        unsafe { core::ptr::write_volatile(p as *mut u32, PAINT) };
+        p += 4;
+    }
+}
+
+/// Most bytes of stack used so far.
+#[allow(dead_code)] // reported by the self-test; the session layer will report it too
+pub fn peak() -> usize {
+    let (lo, hi) = bounds();
+    let mut p = lo;
+    // SAFETY: reading our own stack region.
+    while p < hi && unsafe { core::ptr::read_volatile(p as *const u32) } == PAINT {
+        p += 4;
+    }
+    hi - p
+}

@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# Build, test and measure the Rust firmware (firmware/).
+#
+#   scripts/firmware.sh build [BOARD...]   ELFs into bin/firmware/<board>.elf
+#   scripts/firmware.sh test               host tests + QEMU boot and self-test
+#   scripts/firmware.sh test-host          cargo test of wasmbed-proto and wasmbed-runtime
+#   scripts/firmware.sh test-qemu [BOARD...]
+#   scripts/firmware.sh size [BOARD...]    flash and static RAM per board (footprint.json)
+#
+# Uses Debian's Rust (rustc-web/cargo-web 1.96, rust-web-src, lld-22: `make setup`),
+# which builds core and alloc from source for thumbv7em-none-eabihf
+# (firmware/.cargo/config.toml). Host tests run from the repository root so that
+# config (cross target, build-std) does not apply to them.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+FW=$ROOT/firmware
+OUT=$ROOT/bin/firmware
+CARGO=${CARGO:-/usr/bin/cargo}
+JOBS=${CARGO_BUILD_JOBS:-2}
+export RUSTC=${RUSTC_FW:-/usr/bin/rustc} RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
+# A firmware build must not pick up flags meant for host builds.
+unset RUSTFLAGS CARGO_BUILD_TARGET
+
+BOARDS_ALL=(stm32f4-discovery mps2-an386 nano33ble)
+BOARDS_QEMU=(stm32f4-discovery mps2-an386)
+ELF=$FW/target/thumbv7em-none-eabihf/release/wasmbed-firmware
+
+machine() {
+	case $1 in
+	stm32f4-discovery) echo netduinoplus2 ;;
+	mps2-an386) echo mps2-an386 ;;
+	*) return 1 ;;
+	esac
+}
+
+need() {
+	for t in "$@"; do
+		command -v "$t" >/dev/null || { echo "firmware.sh: $t not found (run make setup)" >&2; exit 1; }
+	done
+}
+
+# build_one BOARD FEATURES NAME: one ELF into bin/firmware/NAME.elf
+build_one() {
+	local board=$1 features=$2 name=$3
+	need "$CARGO" "$RUSTC" rust-lld
+	mkdir -p "$OUT"
+	echo "firmware: building $name"
+	(cd "$FW" && "$CARGO" build -j"$JOBS" --release -q -p wasmbed-firmware \
+		--no-default-features --features "$board$features")
+	cp "$ELF" "$OUT/$name.elf"
+}
+
+cmd_build() {
+	local boards=("$@")
+	[ ${#boards[@]} -gt 0 ] || boards=("${BOARDS_ALL[@]}")
+	for b in "${boards[@]}"; do build_one "$b" "" "$b"; done
+}
+
+cmd_test_host() {
+	need "$CARGO"
+	echo "firmware: host tests (wasmbed-proto, wasmbed-runtime)"
+	(cd "$ROOT" && "$CARGO" test -j"$JOBS" -q --manifest-path firmware/Cargo.toml -p wasmbed-proto -p wasmbed-runtime)
+}
+
+PASSED=0
+FAILED=0
+check() { # check NAME LOG PATTERN...
+	local name=$1 log=$2
+	shift 2
+	local ok=1 p
+	for p in "$@"; do
+		if ! grep -qE -- "$p" "$log"; then
+			echo "  missing: $p"
+			ok=0
+		fi
+	done
+	if grep -qE "PANIC|FAULT" "$log"; then
+		echo "  firmware crashed:"
+		grep -E "PANIC|FAULT" "$log" | sed 's/^/    /'
+		ok=0
+	fi
+	if [ $ok = 1 ]; then
+		echo "ok   $name"
+		PASSED=$((PASSED + 1))
+	else
+		echo "FAIL $name (console log: $log)"
+		FAILED=$((FAILED + 1))
+	fi
+}
+
+# run_qemu BOARD ELF LOG UNTIL SECONDS: boots the ELF, console to LOG, until a line
+# matches UNTIL (or the time is up).
+run_qemu() {
+	local board=$1 elf=$2 log=$3 until=$4 secs=$5 pid i
+	need qemu-system-arm
+	: >"$log"
+	qemu-system-arm -M "$(machine "$board")" -nographic -monitor none -no-reboot \
+		-serial "file:$log" -serial null -kernel "$elf" 2>"$log.stderr" &
+	pid=$!
+	for ((i = 0; i < secs * 10; i++)); do
+		grep -qE -- "$until|PANIC|FAULT" "$log" 2>/dev/null && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	sed -i 's/\r$//' "$log" # the console ends lines with CRLF
+}
+
+cmd_test_qemu() {
+	local boards=("$@") b log t0
+	[ ${#boards[@]} -gt 0 ] || boards=("${BOARDS_QEMU[@]}")
+	mkdir -p "$OUT/logs"
+	for b in "${boards[@]}"; do
+		# Boot: the firmware image as shipped prints its banner.
+		[ -f "$OUT/$b.elf" ] || build_one "$b" "" "$b"
+		log=$OUT/logs/$b-boot.log
+		t0=$SECONDS
+		run_qemu "$b" "$OUT/$b.elf" "$log" "boot: ok" 20
+		check "qemu boot $b ($((SECONDS - t0)) s)" "$log" "wasmbed-firmware [0-9.]+ board=$b" "clock: " "boot: ok"
+
+		# Self-test: the example apps side by side; the misbehaving ones stopped.
+		build_one "$b" ",selftest" "$b-selftest"
+		log=$OUT/logs/$b-selftest.log
+		t0=$SECONDS
+		run_qemu "$b" "$OUT/$b-selftest.elf" "$log" "selftest: done" 40
+		local want=(
+			"selftest: app sensor installed"
+			"selftest: out sensor log 3 sensor started"
+			"selftest: app spin stopped: fuel_exhausted"
+			"selftest: app greedy stopped: out_of_memory"
+			"selftest: out sensor value temperature=21$"
+			"selftest: out sensor value temperature=40$"
+			"selftest: final sensor running"
+			"selftest: final blinker running"
+			"selftest: done"
+		)
+		if [ "$b" = mps2-an386 ]; then
+			want+=("selftest: out trap log 3 about to trap" "selftest: app trap stopped: trapped \(wasm .unreachable. instruction executed in tick\)")
+		fi
+		check "qemu selftest $b ($((SECONDS - t0)) s)" "$log" "${want[@]}"
+	done
+}
+
+cmd_test() {
+	local t0=$SECONDS
+	cmd_test_host
+	cmd_test_qemu "$@"
+	echo "firmware: tests took $((SECONDS - t0)) s"
+	echo "firmware: $PASSED passed, $FAILED failed"
+	[ "$FAILED" = 0 ]
+}
+
+# size: flash = text + data (the image), static RAM = data + bss (the heap included);
+# the stack is the rest of RAM. For each board: the shipped image and, where it was
+# built (QEMU boards, by `test-qemu`), the self-test image, which also holds the wasmi
+# runtime and the example apps.
+cmd_size() {
+	local boards=("$@") b f v
+	[ ${#boards[@]} -gt 0 ] || boards=("${BOARDS_ALL[@]}")
+	local sz
+	sz=$(command -v llvm-size-22 || command -v size || true)
+	[ -n "$sz" ] || { echo "firmware.sh: need llvm-size-22 or binutils' size" >&2; exit 1; }
+	local json="{"
+	printf '%-30s %10s %12s %10s %10s\n' image flash_bytes static_ram heap stack
+	for b in "${boards[@]}"; do
+		[ -f "$OUT/$b.elf" ] || build_one "$b" "" "$b"
+		for v in "$b" "$b-selftest"; do
+			f=$OUT/$v.elf
+			[ -f "$f" ] || continue
+			read -r text data bss _ < <("$sz" "$f" | tail -1)
+			local ram ram_total heap
+			ram=$((data + bss))
+			case $b in
+			stm32f4-discovery) ram_total=$((128 * 1024)) heap=$((72 * 1024)) ;;
+			mps2-an386) ram_total=$((4096 * 1024)) heap=$((3072 * 1024)) ;;
+			nano33ble) ram_total=$((256 * 1024)) heap=$((96 * 1024)) ;;
+			esac
+			printf '%-30s %10d %12d %10d %10d\n' "$v" $((text + data)) $ram $heap $((ram_total - ram))
+			json+="\"$v\":{\"flash\":$((text + data)),\"static_ram\":$ram,\"heap\":$heap,\"stack\":$((ram_total - ram)),\"ram\":$ram_total},"
+		done
+	done
+	json="${json%,}}"
+	echo "$json" >"$OUT/footprint.json"
+	echo "firmware: wrote $OUT/footprint.json (stm32f4-discovery also has a 64 KiB app region outside these)"
+}
+
+cmd=${1:-build}
+shift || true
+case $cmd in
+build) cmd_build "$@" ;;
+test) cmd_test "$@" ;;
+test-host) cmd_test_host ;;
+test-qemu)
+	cmd_test_qemu "$@"
+	echo "firmware: $PASSED passed, $FAILED failed"
+	[ "$FAILED" = 0 ]
+	;;
+size) cmd_size "$@" ;;
+*)
+	echo "usage: $0 build|test|test-host|test-qemu|size [BOARD...]" >&2
+	exit 2
+	;;
+esac
