@@ -2,9 +2,12 @@
 # Build, test and measure the Rust firmware (firmware/).
 #
 #   scripts/firmware.sh build [BOARD...]   ELFs into bin/firmware/<board>.elf
-#   scripts/firmware.sh test               host tests + QEMU boot and self-test
-#   scripts/firmware.sh test-host          cargo test of wasmbed-proto and wasmbed-runtime
+#   scripts/firmware.sh test               host tests, QEMU boot and self-test, then the
+#                                          QEMU end-to-end tests (bridge, TLS, real gateway)
+#   scripts/firmware.sh test-host          cargo test of wasmbed-proto, -runtime, -net;
+#                                          go test of the bridge and provisioning packages
 #   scripts/firmware.sh test-qemu [BOARD...]
+#   scripts/firmware.sh test-e2e [REGEXP]  go test ./firmware/e2e under QEMU (-run REGEXP)
 #   scripts/firmware.sh size [BOARD...]    flash and static RAM per board (footprint.json)
 #
 # Uses Debian's Rust (rustc-web/cargo-web 1.96, rust-web-src, lld-22: `make setup`),
@@ -58,13 +61,40 @@ cmd_build() {
 }
 
 cmd_test_host() {
-	need "$CARGO"
-	echo "firmware: host tests (wasmbed-proto, wasmbed-runtime)"
-	(cd "$ROOT" && "$CARGO" test -j"$JOBS" -q --manifest-path firmware/Cargo.toml -p wasmbed-proto -p wasmbed-runtime)
+	need "$CARGO" go
+	echo "firmware: host tests (wasmbed-proto, wasmbed-runtime, wasmbed-net)"
+	(cd "$ROOT" && "$CARGO" test -j"$JOBS" -q --manifest-path firmware/Cargo.toml -p wasmbed-proto -p wasmbed-runtime -p wasmbed-net)
+	echo "firmware: go test (bridge, provisioning)"
+	(cd "$ROOT" && go test -count=1 ./firmware/bridge ./firmware/provision ./firmware/cmd/...)
+}
+
+# test-e2e: the firmware images under QEMU against the host side (firmware/e2e): the
+# link through the bridge to an echo server, TLS with the real gateway, then the fleet
+# (enrollment, mutual TLS, deploy, output, a trapping app, a foreign certificate) and
+# the device's life (gateway restart, renewal, reset). Logs in bin/firmware/logs/e2e.
+cmd_test_e2e() {
+	need go qemu-system-arm
+	local b
+	for b in "${BOARDS_QEMU[@]}"; do
+		[[ " $FRESH " == *" $b "* ]] || build_one "$b" "" "$b"
+	done
+	[ -d "$ROOT/bin/apps" ] || echo "firmware: no bin/apps (make apps): the test compiles examples/apps with wat2wasm"
+	mkdir -p "$OUT/logs/e2e"
+	echo "firmware: QEMU end-to-end tests (go test ./firmware/e2e)"
+	local t0=$SECONDS
+	if (cd "$ROOT" && WASMBED_QEMU_E2E=1 WASMBED_FIRMWARE_DIR="$OUT" WASMBED_E2E_LOGS="$OUT/logs/e2e" \
+		go test -tags qemu -count=1 -timeout 10m -v ${1:+-run "$1"} ./firmware/e2e | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go:'); then
+		echo "ok   qemu end-to-end ($((SECONDS - t0)) s)"
+		PASSED=$((PASSED + 1))
+	else
+		echo "FAIL qemu end-to-end (logs: $OUT/logs/e2e)"
+		FAILED=$((FAILED + 1))
+	fi
 }
 
 PASSED=0
 FAILED=0
+FRESH="" # boards whose shipped image this run built
 check() { # check NAME LOG PATTERN...
 	local name=$1 log=$2
 	shift 2
@@ -113,8 +143,10 @@ cmd_test_qemu() {
 	[ ${#boards[@]} -gt 0 ] || boards=("${BOARDS_QEMU[@]}")
 	mkdir -p "$OUT/logs"
 	for b in "${boards[@]}"; do
-		# Boot: the firmware image as shipped prints its banner.
-		[ -f "$OUT/$b.elf" ] || build_one "$b" "" "$b"
+		# Boot: the firmware image as shipped prints its banner (not provisioned, it
+		# idles: the end-to-end tests provision copies of it).
+		build_one "$b" "" "$b"
+		FRESH+=" $b"
 		log=$OUT/logs/$b-boot.log
 		t0=$SECONDS
 		run_qemu "$b" "$OUT/$b.elf" "$log" "boot: ok" 20
@@ -147,6 +179,8 @@ cmd_test() {
 	local t0=$SECONDS
 	cmd_test_host
 	cmd_test_qemu "$@"
+	# The shipped images (test-qemu built them) against the bridge and the gateway.
+	cmd_test_e2e
 	echo "firmware: tests took $((SECONDS - t0)) s"
 	echo "firmware: $PASSED passed, $FAILED failed"
 	[ "$FAILED" = 0 ]
@@ -192,6 +226,11 @@ case $cmd in
 build) cmd_build "$@" ;;
 test) cmd_test "$@" ;;
 test-host) cmd_test_host ;;
+test-e2e)
+	cmd_test_e2e "$@"
+	echo "firmware: $PASSED passed, $FAILED failed"
+	[ "$FAILED" = 0 ]
+	;;
 test-qemu)
 	cmd_test_qemu "$@"
 	echo "firmware: $PASSED passed, $FAILED failed"
@@ -199,7 +238,7 @@ test-qemu)
 	;;
 size) cmd_size "$@" ;;
 *)
-	echo "usage: $0 build|test|test-host|test-qemu|size [BOARD...]" >&2
+	echo "usage: $0 build|test|test-host|test-qemu|test-e2e|size [BOARD...]" >&2
 	exit 2
 	;;
 esac

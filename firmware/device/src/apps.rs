@@ -5,10 +5,8 @@ use wasmbed_runtime::{Capacity, Hooks, Runtime};
 use crate::{board, clock};
 
 /// Output records queued per app before `publish` answers busy.
-#[allow(dead_code)]
 pub const QUEUE_RECORDS: usize = 64;
 
-#[allow(dead_code)] // the self-test uses it now, the session layer will
 pub fn runtime() -> Runtime {
     Runtime::new(
         Hooks { now_ms: clock::unix_ms, gpio_write: board::gpio_write, gpio_read: board::gpio_read },

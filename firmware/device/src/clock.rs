@@ -42,7 +42,6 @@ pub fn unix_ms() -> i64 {
 }
 
 /// Sets the wall clock from the gateway's time.
-#[allow(dead_code)] // used by the session layer
 pub fn set_unix_ms(t: i64) {
     let off = t - uptime_ms() as i64;
     critical_section::with(|cs| OFFSET.borrow(cs).set(off));
@@ -50,13 +49,11 @@ pub fn set_unix_ms(t: i64) {
 }
 
 /// Whether the wall clock has been set from a gateway since boot.
-#[allow(dead_code)]
 pub fn synced() -> bool {
     SYNCED.load(Ordering::Relaxed)
 }
 
 /// The SysTick current value: the sub-millisecond phase, for the entropy collector.
-#[allow(dead_code)]
 pub fn phase() -> u32 {
     // SAFETY: a read-only register access.
     unsafe { (*cortex_m::peripheral::SYST::PTR).cvr.read() }

@@ -45,7 +45,7 @@ pub fn init() {
     }
 }
 
-#[allow(dead_code)] // used, peak: reported by the self-test (and the session layer, later)
+#[allow(dead_code)] // `used` is for the self-test
 impl Heaps {
     fn in_apps(&self, p: *mut u8) -> bool {
         let a = p as usize;

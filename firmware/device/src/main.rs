@@ -6,16 +6,23 @@
 
 extern crate alloc;
 
+#[macro_use]
+mod console;
+mod agent;
 mod apps;
 mod board;
 mod clock;
-#[macro_use]
-mod console;
+mod config;
+mod diag;
+mod entropy;
 mod heap;
+mod identity;
+mod link;
 mod reg;
 #[cfg(feature = "selftest")]
 mod selftest;
 mod stack;
+mod tls;
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 
@@ -47,10 +54,27 @@ fn main() -> ! {
     clock::delay_ms(20);
     println!("clock: {} MHz core, uptime {} ms", board::CORE_HZ / 1_000_000, clock::uptime_ms() - t0);
     println!("watchdog: {} ms", WATCHDOG_MS);
+    link::init();
     println!("boot: ok");
 
     #[cfg(feature = "selftest")]
     selftest::run(6);
+
+    match config::load() {
+        Ok(None) => println!("config: not provisioned (wasmbed-provision writes a bundle into the image)"),
+        Err(e) => println!("config: bad bundle: {:?}", e),
+        Ok(Some(b)) if !b.board.is_empty() && b.board != board::NAME => {
+            println!("config: the bundle is for board {}, this image for {}", b.board, board::NAME)
+        }
+        Ok(Some(b)) => {
+            println!("config: device {} gateway {} ({} more)", b.device, b.gateways[0], b.gateways.len() - 1);
+            if !b.diag.is_empty() {
+                diag::run(&b);
+            } else {
+                agent::Agent::new(b).run();
+            }
+        }
+    }
 
     loop {
         board::watchdog_feed();
@@ -62,6 +86,18 @@ fn main() -> ! {
 unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
     println!("FAULT: hard fault at pc={:#010x} lr={:#010x}", ef.pc(), ef.lr());
     reset()
+}
+
+/// Interrupts: the link UART's receive interrupt; any other is masked.
+#[exception]
+unsafe fn DefaultHandler(irqn: i16) {
+    if irqn >= 0 && board::LINK_IRQ == Some(irqn as u16) {
+        link::on_irq();
+        return;
+    }
+    if irqn >= 0 {
+        reg::write(0xE000_E180 + 4 * (irqn as usize / 32), 1 << (irqn as u32 % 32)); // ICER
+    }
 }
 
 #[panic_handler]

@@ -5,6 +5,8 @@
 //! - `init()`: clocks, console and link UARTs, GPIO, entropy source
 //! - `console_write(&[u8])`: the log console (first UART)
 //! - `link_write(&[u8])`, `link_read() -> Option<u8>`: the link UART to the modem
+//! - `LINK_IRQ`, `LINK_RING`, `link_rx_ready()`, `link_irq(on)`, `link_irq_ack()`: its
+//!   receive interrupt (`None`: polled) and the size of the receive ring (the link's window)
 //! - `gpio_write(pin, value) -> i32`, `gpio_read(pin) -> i32` (host ABI semantics)
 //! - `hw_entropy(&mut [u8]) -> bool`: fills from a hardware RNG, false if there is none
 //! - `app_region() -> Option<(usize, usize)>`: a separate RAM region for app memories
@@ -12,8 +14,6 @@
 //!
 //! The rest of the firmware (clock, heap, runtime, session) is shared.
 //!
-//! The link UART and the entropy source are for the session layer (TLS over the modem
-//! link, issue #4 phase 4), which is not written yet: until then they are unused.
 #![allow(dead_code)]
 
 #[cfg(feature = "stm32f4-discovery")]

@@ -22,6 +22,10 @@ pub const MAX_APPS: usize = 8;
 /// Module storage announced as flash_free (no flash: modules are held in RAM).
 pub const MODULE_STORAGE: u32 = 512 * 1024;
 pub const GPIO_PINS: u32 = 4;
+/// UART1's receive interrupt (IRQ 2 on the AN385/AN386: UARTn RX is 0, 2, 4) and the
+/// receive ring it fills.
+pub const LINK_IRQ: Option<u16> = Some(2);
+pub const LINK_RING: usize = 8192;
 
 const UART0: usize = 0x4000_4000;
 const UART1: usize = 0x4000_5000;
@@ -31,6 +35,7 @@ const WDOG: usize = 0x4000_8000;
 const DATA: usize = 0x00;
 const STATE: usize = 0x04;
 const CTRL: usize = 0x08;
+const INTCLEAR: usize = 0x0C;
 const BAUDDIV: usize = 0x10;
 
 pub fn init() {
@@ -60,6 +65,21 @@ pub fn link_read() -> Option<u8> {
         return Some(read(UART1 + DATA) as u8);
     }
     None
+}
+
+/// A received byte waits in UART1 (STATE.RXFULL).
+pub fn link_rx_ready() -> bool {
+    read(UART1 + STATE) & 0b10 != 0
+}
+
+/// UART1's receive interrupt (CTRL.RXIRQEN) on or off.
+pub fn link_irq(on: bool) {
+    modify(UART1 + CTRL, |v| if on { v | 1 << 3 } else { v & !(1 << 3) });
+}
+
+/// Clears the receive interrupt (INTCLEAR is write-one-to-clear).
+pub fn link_irq_ack() {
+    write(UART1 + INTCLEAR, 0b10);
 }
 
 pub fn gpio_write(pin: i32, value: i32) -> i32 {

@@ -23,6 +23,9 @@ pub const MAX_APPS: usize = 4;
 /// Module storage announced as flash_free (modules are held in the heap once compiled).
 pub const MODULE_STORAGE: u32 = 256 * 1024;
 pub const GPIO_PINS: u32 = 4;
+/// The link is polled here (UARTE1 with one-byte EasyDMA transfers; no interrupt wired).
+pub const LINK_IRQ: Option<u16> = None;
+pub const LINK_RING: usize = 2048;
 
 const CLOCK: usize = 0x4000_0000;
 const UART0: usize = 0x4000_2000;
@@ -98,6 +101,14 @@ pub fn link_read() -> Option<u8> {
     // SAFETY: the DMA transfer into RX_BYTE has ended (ENDRX).
     Some(unsafe { (*rx)[0] })
 }
+
+pub fn link_rx_ready() -> bool {
+    false
+}
+
+pub fn link_irq(_on: bool) {}
+
+pub fn link_irq_ack() {}
 
 pub fn gpio_write(pin: i32, value: i32) -> i32 {
     if !(0..4).contains(&pin) {

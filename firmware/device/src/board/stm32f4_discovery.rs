@@ -33,6 +33,9 @@ pub const MAX_APPS: usize = 4;
 /// Module storage announced as flash_free (modules are held in the heap once compiled).
 pub const MODULE_STORAGE: u32 = 256 * 1024;
 pub const GPIO_PINS: u32 = 5;
+/// USART2's interrupt (the link's receive interrupt) and the receive ring it fills.
+pub const LINK_IRQ: Option<u16> = Some(38);
+pub const LINK_RING: usize = 2048;
 
 const RCC: usize = 0x4002_3800;
 const RCC_CR: usize = RCC;
@@ -140,6 +143,19 @@ pub fn link_write(data: &[u8]) {
 pub fn link_read() -> Option<u8> {
     uart_read(USART2)
 }
+
+/// A received byte waits in USART2.
+pub fn link_rx_ready() -> bool {
+    read(USART2 + SR) & (SR_RXNE | SR_ORE) != 0
+}
+
+/// USART2's receive interrupt (RXNEIE) on or off.
+pub fn link_irq(on: bool) {
+    modify(USART2 + CR1, |v| if on { v | 1 << 5 } else { v & !(1 << 5) });
+}
+
+/// Nothing to acknowledge: reading DR clears RXNE.
+pub fn link_irq_ack() {}
 
 pub fn gpio_write(pin: i32, value: i32) -> i32 {
     if !(0..4).contains(&pin) {

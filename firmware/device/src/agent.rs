@@ -1,0 +1,790 @@
+//! The device agent: what the Go agent (agent/) does, on the board. Enrollment with the
+//! bundle's token over server-authenticated TLS, then mutual-TLS sessions: hello,
+//! heartbeats at the welcome's period, deploy and module chunks (resumed after a
+//! reconnect), start/stop/remove with generations, app_status and app_output from the
+//! runtime, certificate renewal, and reconnection with exponential backoff and jitter.
+//!
+//! One loop does everything (no threads): it reads what the gateway sent, runs the
+//! apps' ticks that are due, sends heartbeats and output, and sleeps until the next
+//! interrupt. Apps keep running between sessions, and their output waits (up to the
+//! runtime's queue) for the next one.
+
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt::Write as _;
+
+use p256::ecdsa::SigningKey;
+use wasmbed_net::bundle::Bundle;
+use wasmbed_net::csr;
+use wasmbed_net::link::{Modem, Transport, TransportCtl};
+use wasmbed_proto::{
+    AppCommand, AppOutput, AppReport, AppState, AppStatus, Certificate, Deploy, Enroll, Envelope, ErrorCode, Heartbeat,
+    Hello, Limits, LogRecord, Message, ModuleChunk, Renew, TransferProgress, ValueRecord, ABI_VERSION,
+};
+use wasmbed_runtime::transfer::{Chunk, Transfer};
+use wasmbed_runtime::{Record, Runtime, RuntimeError};
+
+use crate::entropy::Entropy;
+use crate::identity::{self, AppRecord, Identity, KeptRef};
+use crate::link::{self, BoardPort};
+use crate::tls::{self, Channel, NetError};
+use crate::{apps, board, clock, heap, stack};
+
+const MIN_BACKOFF_MS: u64 = 1_000;
+const MAX_BACKOFF_MS: u64 = 30_000;
+/// How often queued app output is sent.
+const OUTPUT_MS: u64 = 1_000;
+/// Heartbeat periods without an ack before the session is given up.
+const HEARTBEAT_MISSES: u64 = 3;
+const OPEN_TIMEOUT_MS: u64 = 15_000;
+const ANSWER_TIMEOUT_MS: u64 = 20_000;
+/// Budget for one app_output message (its records are cut to fit a frame).
+const OUTPUT_BUDGET: usize = tls::MAX_SEND - 128;
+
+/// The hello every session starts with.
+pub fn hello<'a>(ram_free: u32, flash_free: u32, apps: Vec<AppReport<'a>>) -> Hello<'a> {
+    Hello {
+        abi_version: ABI_VERSION,
+        board: board::NAME,
+        firmware: crate::VERSION,
+        ram_free,
+        flash_free,
+        max_frame: board::MAX_FRAME,
+        features: wasmbed_runtime::FEATURES.to_vec(),
+        apps,
+    }
+}
+
+/// A module being received, and the deploy it answers.
+struct Pending {
+    tr: Transfer,
+    deploy_id: u64,
+    version: String,
+    limits: Limits,
+    config: Vec<(String, String)>,
+    start: bool,
+}
+
+pub struct Agent {
+    b: Bundle<'static>,
+    ent: Entropy,
+    rt: Runtime,
+    id: Option<Identity>,
+    /// The key an enrollment will certify (made once per boot, kept across attempts).
+    enroll_key: Option<SigningKey>,
+    gens: BTreeMap<String, u64>,
+    /// Apps installed before a reset whose modules are gone: reported `downloading`
+    /// until the gateway deploys them again.
+    lost: Vec<AppRecord>,
+    pending: Vec<Pending>,
+    attempt: u32,
+    /// A renew in flight: its request id and the new key.
+    renewal: Option<(u64, SigningKey)>,
+    renew_after: u64,
+    pub sessions: u32,
+}
+
+/// What one mutual-TLS session keeps.
+struct Sess {
+    next_id: u64,
+    heartbeat_ms: u64,
+    last_ack: u64,
+    next_heartbeat: u64,
+    next_output: u64,
+    seq: u64,
+    acked: bool,
+}
+
+impl Sess {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+impl Agent {
+    #[inline(never)]
+    pub fn new(b: Bundle<'static>) -> Self {
+        let ent = Entropy::new(&b.seed, b.device);
+        let kept = identity::load(b.device, b.ca_root).unwrap_or_default();
+        let mut id = kept.id;
+        if id.is_some() {
+            println!(
+                "identity: kept across the reset (not_after {}); {} apps to fetch again",
+                id.as_ref().unwrap().not_after,
+                kept.apps.len()
+            );
+        } else if let (Some(key), false) = (b.key, b.certs.is_empty()) {
+            match SigningKey::from_slice(key) {
+                Ok(key) => {
+                    println!("identity: factory certificate from the bundle ({} certificates)", b.certs.len());
+                    id = Some(Identity { key, chain: b.certs.concat(), not_after: 0, renew_at: 0 });
+                }
+                Err(_) => println!("identity: the bundle's key is not a P-256 scalar"),
+            }
+        }
+        println!(
+            "entropy: {}",
+            if ent.hardware { "hardware RNG + jitter + bundle seed" } else { "no hardware RNG: timing jitter + bundle seed" }
+        );
+        Agent {
+            b,
+            ent,
+            rt: apps::runtime(),
+            id,
+            enroll_key: None,
+            gens: kept.gens,
+            lost: kept.apps,
+            pending: Vec::new(),
+            attempt: 0,
+            renewal: None,
+            renew_after: 0,
+            sessions: 0,
+        }
+    }
+
+    /// Runs the device for good.
+    pub fn run(&mut self) -> ! {
+        let mut modem = link::modem();
+        loop {
+            let healthy;
+            let result = if self.id.is_none() {
+                if self.b.token.is_empty() {
+                    println!("agent: not enrolled and no enrollment token in the bundle");
+                    healthy = false;
+                    Err(NetError::Other("no token"))
+                } else {
+                    let r = self.enroll(&mut modem);
+                    healthy = r.is_ok();
+                    r
+                }
+            } else {
+                let r = self.session(&mut modem);
+                healthy = matches!(r, Ok(true));
+                r.map(|_| ())
+            };
+            modem.close();
+            match result {
+                Ok(()) if self.id.is_some() && healthy && self.sessions == 0 => {
+                    // Enrolled just now: straight to the first mutual-TLS session.
+                    self.attempt = 0;
+                    continue;
+                }
+                Ok(()) => {}
+                Err(e) => println!("agent: session ended: {}", describe(&e)),
+            }
+            if healthy {
+                self.attempt = 0;
+            }
+            let wait = self.backoff();
+            println!("agent: reconnecting in {} ms", wait);
+            self.attempt = self.attempt.saturating_add(1);
+            self.idle(wait);
+        }
+    }
+
+    /// Exponential from 1 s to 30 s, half fixed and half random ("equal jitter"), so a
+    /// fleet that lost its gateway does not come back in step.
+    fn backoff(&mut self) -> u64 {
+        let d = MIN_BACKOFF_MS.checked_shl(self.attempt.min(16)).unwrap_or(MAX_BACKOFF_MS).min(MAX_BACKOFF_MS);
+        let half = d / 2;
+        let r = rand_core::RngCore::next_u64(&mut self.ent.drbg);
+        half + r % (half + 1)
+    }
+
+    /// Keeps the apps running for `ms` (between sessions).
+    fn idle(&mut self, ms: u64) {
+        let end = clock::uptime_ms() + ms;
+        while clock::uptime_ms() < end {
+            board::watchdog_feed();
+            for ev in self.rt.poll(clock::uptime_ms()) {
+                println!("app: {} {} ({}) while offline", ev.app, ev.state.name(), ev.detail);
+            }
+            cortex_m::asm::wfi();
+        }
+    }
+
+    fn gateway(&self) -> &'static str {
+        self.b.gateways[self.attempt as usize % self.b.gateways.len()]
+    }
+
+    fn app_reports(&self) -> Vec<AppReport<'_>> {
+        let mut r: Vec<AppReport<'_>> = self
+            .rt
+            .apps()
+            .iter()
+            .map(|a| AppReport {
+                app: &a.name,
+                version: &a.version,
+                generation: self.gens.get(&a.name).copied().unwrap_or(a.generation),
+                state: a.state,
+                sha256: &a.sha256,
+            })
+            .collect();
+        // Lost in a reset: the module must come again (the gateway resumes the deploy).
+        r.extend(self.lost.iter().map(|a| AppReport {
+            app: &a.name,
+            version: &a.version,
+            generation: a.generation,
+            state: AppState::Downloading,
+            sha256: &a.sha256,
+        }));
+        r.truncate(wasmbed_proto::limits::MAX_APPS);
+        r
+    }
+
+    /// Keeps identity, generations and installed apps for after a reset.
+    fn keep(&self) {
+        let mut apps: Vec<AppRecord> = self
+            .rt
+            .apps()
+            .iter()
+            .filter(|a| a.state != AppState::Failed)
+            .map(|a| AppRecord { name: a.name.clone(), version: a.version.clone(), generation: a.generation, sha256: a.sha256 })
+            .collect();
+        apps.extend(self.lost.iter().cloned());
+        let k = KeptRef { id: self.id.as_ref(), gens: &self.gens, apps: &apps };
+        if !identity::save(&k, self.b.device, self.b.ca_root) {
+            println!("agent: the state to keep does not fit its area; nothing kept");
+        }
+    }
+
+    /// An enrollment session: server-authenticated TLS, hello, enroll with a CSR for a
+    /// key made here and the token, certificate; then the gateway closes.
+    // Not inlined (nor `session`): their frames would stay under the other's (the TLS
+    // handshake is the deepest call of the firmware).
+    #[inline(never)]
+    fn enroll(&mut self, modem: &mut Modem<BoardPort>) -> Result<(), NetError> {
+        let gw = self.gateway();
+        println!("enroll: connecting to {}", gw);
+        modem.open(gw, OPEN_TIMEOUT_MS).map_err(|_| NetError::Refused(0, modem.reason().to_string()))?;
+        let ctl = TransportCtl::default();
+        let mut rbuf = vec![0u8; tls::READ_BUF];
+        let mut wbuf = vec![0u8; tls::WRITE_BUF];
+        self.ent.reseed();
+        let t0 = clock::uptime_ms();
+        let conn = tls::handshake(
+            Transport::new(modem, &ctl),
+            &mut rbuf,
+            &mut wbuf,
+            self.b.server_name,
+            self.b.ca_root,
+            &mut self.ent.drbg,
+            None,
+        )?;
+        println!("enroll: TLS up in {} ms (server authenticated, largest record {} B)", clock::uptime_ms() - t0, ctl.largest_record.get());
+        let mut ch = Channel::new(conn, &ctl);
+        ch.send(1, Message::Hello(hello(self.rt.ram_free(), self.rt.storage_free(), Vec::new())))?;
+        let p = ch.recv(ANSWER_TIMEOUT_MS)?;
+        match Envelope::decode(&p).map_err(NetError::Decode)?.msg {
+            Message::Welcome(w) => {
+                clock::set_unix_ms(w.time);
+                ch.peer_max = w.max_frame as usize;
+                if self.b.token_expires.is_some_and(|t| w.time > t) {
+                    println!("enroll: the token expired at {}: the gateway will refuse it", self.b.token_expires.unwrap());
+                }
+            }
+            Message::Error(e) => return Err(NetError::Refused(e.code, e.message.to_string())),
+            _ => return Err(NetError::Other("no welcome")),
+        }
+        if self.enroll_key.is_none() {
+            self.ent.reseed();
+            self.enroll_key = Some(SigningKey::random(&mut self.ent.drbg));
+        }
+        let key = self.enroll_key.clone().unwrap();
+        let t1 = clock::uptime_ms();
+        let req = csr::build(&key, self.b.device);
+        println!("enroll: key made, CSR {} B ({} ms)", req.len(), clock::uptime_ms() - t1);
+        ch.send(2, Message::Enroll(Enroll { device: self.b.device, token: self.b.token, csr: &req }))?;
+        let p = ch.recv(ANSWER_TIMEOUT_MS)?;
+        let env = Envelope::decode(&p).map_err(NetError::Decode)?;
+        let id = match env.msg {
+            Message::Certificate(c) => self.accept(key, &c)?,
+            Message::Error(e) => return Err(NetError::Refused(e.code, e.message.to_string())),
+            _ => return Err(NetError::Other("no certificate")),
+        };
+        println!("enroll: certificate for {} ({} B chain), not_after {}", self.b.device, id.chain.len(), id.not_after);
+        self.id = Some(id);
+        self.enroll_key = None;
+        self.keep();
+        Ok(())
+    }
+
+    /// Takes a certificate for `key` (the gateway's CA has already been authenticated:
+    /// it is the TLS server; the chain is presented to it as is).
+    fn accept(&self, key: SigningKey, c: &Certificate<'_>) -> Result<Identity, NetError> {
+        if c.chain.is_empty() {
+            return Err(NetError::Other("empty certificate chain"));
+        }
+        // The leaf must be for our key: its SubjectPublicKeyInfo holds our public point.
+        let point = key.verifying_key().to_encoded_point(false);
+        if !contains(c.chain[0], point.as_bytes()) {
+            return Err(NetError::Other("the certificate is not for this device's key"));
+        }
+        let now = clock::unix_ms();
+        let life = (c.not_after - now).max(0);
+        Ok(Identity { key, chain: c.chain.concat(), not_after: c.not_after, renew_at: now + life * 2 / 3 })
+    }
+
+    /// One mutual-TLS session. Ok(true): the gateway acknowledged a heartbeat (the
+    /// backoff starts over).
+    #[inline(never)]
+    fn session(&mut self, modem: &mut Modem<BoardPort>) -> Result<bool, NetError> {
+        let gw = self.gateway();
+        println!("session: connecting to {}", gw);
+        modem.open(gw, OPEN_TIMEOUT_MS).map_err(|_| NetError::Refused(0, modem.reason().to_string()))?;
+        let ctl = TransportCtl::default();
+        let mut rbuf = vec![0u8; tls::READ_BUF];
+        let mut wbuf = vec![0u8; tls::WRITE_BUF];
+        self.ent.reseed();
+        let t0 = clock::uptime_ms();
+        let id = self.id.as_ref().unwrap();
+        let conn = tls::handshake(
+            Transport::new(modem, &ctl),
+            &mut rbuf,
+            &mut wbuf,
+            self.b.server_name,
+            self.b.ca_root,
+            &mut self.ent.drbg,
+            Some((&id.key, &id.chain)),
+        )?;
+        println!("session: mutual TLS up in {} ms", clock::uptime_ms() - t0);
+        let mut ch = Channel::new(conn, &ctl);
+        ch.send(1, Message::Hello(hello(self.rt.ram_free(), self.rt.storage_free(), self.app_reports())))?;
+        let p = ch.recv(ANSWER_TIMEOUT_MS)?;
+        let w = match Envelope::decode(&p).map_err(NetError::Decode)?.msg {
+            Message::Welcome(w) => w,
+            Message::Error(e) => return Err(NetError::Refused(e.code, e.message.to_string())),
+            _ => return Err(NetError::Other("no welcome")),
+        };
+        clock::set_unix_ms(w.time);
+        ch.peer_max = w.max_frame as usize;
+        let now = clock::uptime_ms();
+        let mut s = Sess {
+            next_id: 1,
+            heartbeat_ms: (w.heartbeat_ms as u64).max(100),
+            last_ack: now,
+            next_heartbeat: now,
+            next_output: now,
+            seq: 0,
+            acked: false,
+        };
+        self.sessions += 1;
+        println!(
+            "session: online as {} with {} (heartbeat {} ms; heap peak {} B, stack peak {} B)",
+            w.device,
+            w.gateway,
+            s.heartbeat_ms,
+            heap::HEAP.peak(),
+            stack::peak()
+        );
+        drop(p);
+        ctl.nonblocking.set(true);
+        let r = self.serve(&mut ch, &mut s);
+        println!(
+            "session: {} frames sent, {} received, largest record {} B; heap peak {} B",
+            ch.sent,
+            ch.received,
+            ctl.largest_record.get(),
+            heap::HEAP.peak()
+        );
+        self.renewal = None;
+        r.map(|_| s.acked)
+    }
+
+    fn serve(&mut self, ch: &mut Channel<'_>, s: &mut Sess) -> Result<(), NetError> {
+        loop {
+            board::watchdog_feed();
+            let mut busy = false;
+            if let Some(payload) = ch.poll()? {
+                busy = true;
+                self.handle(ch, s, &payload)?;
+            }
+            let now = clock::uptime_ms();
+            for ev in self.rt.poll(now) {
+                println!("app: {} {} ({})", ev.app, ev.state.name(), ev.detail);
+                let gen = self.gens.get(&ev.app).copied().unwrap_or(ev.generation);
+                ch.send(
+                    0,
+                    Message::AppStatus(AppStatus {
+                        app: &ev.app,
+                        generation: gen,
+                        state: ev.state,
+                        version: &ev.version,
+                        detail: &ev.detail,
+                    }),
+                )?;
+            }
+            if now >= s.next_heartbeat {
+                if now - s.last_ack > HEARTBEAT_MISSES * s.heartbeat_ms {
+                    return Err(NetError::Other("no heartbeat_ack"));
+                }
+                s.next_heartbeat = now + s.heartbeat_ms;
+                s.seq += 1;
+                let id = s.id();
+                ch.send(id, Message::Heartbeat(Heartbeat { seq: s.seq, uptime_ms: now, ram_free: self.rt.ram_free() }))?;
+            }
+            if now >= s.next_output {
+                s.next_output = now + OUTPUT_MS;
+                self.send_output(ch)?;
+            }
+            self.maybe_renew(ch, s)?;
+            if s.seq == 3 && now >= s.next_heartbeat - 10 {
+            }
+            if !busy {
+                cortex_m::asm::wfi();
+            }
+        }
+    }
+
+    fn error(ch: &mut Channel<'_>, id: u64, code: ErrorCode, msg: &str) -> Result<(), NetError> {
+        ch.send(id, Message::Error(wasmbed_proto::Error { code: code as u16, message: msg }))
+    }
+
+    fn handle(&mut self, ch: &mut Channel<'_>, s: &mut Sess, payload: &[u8]) -> Result<(), NetError> {
+        let env = match Envelope::decode(payload) {
+            Ok(e) => e,
+            Err(e) if e.kind.recoverable() => {
+                let mut m = String::new();
+                let _ = write!(m, "{}", e);
+                return Self::error(ch, 0, e.kind.code(), &m);
+            }
+            Err(e) => return Err(NetError::Decode(e)),
+        };
+        let id = env.request_id;
+        if let Some((rid, _)) = &self.renewal {
+            if *rid == id && id != 0 {
+                let (_, key) = self.renewal.take().unwrap();
+                return self.renewed(key, env.msg);
+            }
+        }
+        match env.msg {
+            Message::HeartbeatAck(a) => {
+                s.last_ack = clock::uptime_ms();
+                s.acked = true;
+                clock::set_unix_ms(a.time);
+                Ok(())
+            }
+            Message::Deploy(d) => self.deploy(ch, id, &d),
+            Message::ModuleChunk(c) => self.chunk(ch, id, &c),
+            Message::Start(c) => self.command(ch, id, &c, 11),
+            Message::Stop(c) => self.command(ch, id, &c, 12),
+            Message::Remove(c) => self.command(ch, id, &c, 13),
+            Message::Error(e) => {
+                println!("session: gateway error {} for request {}: {}", e.code, id, e.message);
+                if e.code() == Some(ErrorCode::Revoked) {
+                    println!("session: this device's certificate is revoked; a new enrollment token is needed");
+                    self.id = None;
+                    self.keep();
+                    return Err(NetError::Refused(e.code, e.message.to_string()));
+                }
+                Ok(())
+            }
+            m => {
+                let mut t = String::new();
+                let _ = write!(t, "a device does not accept {}", m.msg_type().name());
+                Self::error(ch, id, ErrorCode::Forbidden, &t)
+            }
+        }
+    }
+
+    /// A command older than what the device applied.
+    fn stale(&self, ch: &mut Channel<'_>, id: u64, app: &str, gen: u64) -> Result<bool, NetError> {
+        let have = self.gens.get(app).copied().unwrap_or(0);
+        if gen < have {
+            let mut m = String::new();
+            let _ = write!(m, "app {}: generation {} is older than {}", app, gen, have);
+            Self::error(ch, id, ErrorCode::StaleGeneration, &m)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    fn progress(ch: &mut Channel<'_>, id: u64, app: &str, gen: u64, offset: u32) -> Result<(), NetError> {
+        ch.send(id, Message::TransferProgress(TransferProgress { app, generation: gen, offset }))
+    }
+
+    fn status(ch: &mut Channel<'_>, id: u64, app: &str, gen: u64, state: AppState, version: &str, detail: &str) -> Result<(), NetError> {
+        let mut d = String::from(detail);
+        wasmbed_runtime::truncate(&mut d, 256);
+        ch.send(id, Message::AppStatus(AppStatus { app, generation: gen, state, version, detail: &d }))
+    }
+
+    fn deploy(&mut self, ch: &mut Channel<'_>, id: u64, d: &Deploy<'_>) -> Result<(), NetError> {
+        if self.stale(ch, id, d.app, d.generation)? {
+            return Ok(());
+        }
+        let Ok(sha) = <[u8; 32]>::try_from(d.sha256) else {
+            return Self::error(ch, id, ErrorCode::Invalid, "sha256 must be 32 bytes");
+        };
+        self.gens.insert(d.app.to_string(), d.generation);
+        // Installed already: the gateway repeats a deploy after a reconnect.
+        if let Some(a) = self.rt.app(d.app) {
+            if a.generation == d.generation && a.sha256 == sha && a.state != AppState::Failed {
+                let (size, version) = (a.size, a.version.clone());
+                Self::progress(ch, id, d.app, d.generation, size)?;
+                let mut state = a.state;
+                let mut detail = a.detail.clone();
+                if d.start && state != AppState::Running {
+                    state = self.rt.start(d.app, clock::uptime_ms()).unwrap_or(AppState::Failed);
+                    detail = self.rt.app(d.app).map(|a| a.detail.clone()).unwrap_or_default();
+                }
+                return Self::status(ch, id, d.app, d.generation, state, &version, &detail);
+            }
+        }
+        if let Err(RuntimeError::NoRoom(why)) = self.rt.admit(d.app, d.size, &d.limits) {
+            let mut m = String::new();
+            let _ = write!(m, "app {}: {}", d.app, why);
+            Self::error(ch, id, ErrorCode::NoRoom, &m)?;
+            return Self::status(ch, id, d.app, d.generation, AppState::Failed, d.version, why);
+        }
+        let config: Vec<(String, String)> = d.config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let i = match self.pending.iter().position(|p| p.tr.app == d.app) {
+            Some(i) if self.pending[i].tr.same(d.app, d.generation, d.sha256, d.size) => i,
+            Some(i) => {
+                self.pending[i].tr = Transfer::new(d.app, d.generation, sha, d.size);
+                i
+            }
+            None => {
+                self.pending.push(Pending {
+                    tr: Transfer::new(d.app, d.generation, sha, d.size),
+                    deploy_id: id,
+                    version: String::new(),
+                    limits: d.limits,
+                    config: Vec::new(),
+                    start: false,
+                });
+                self.pending.len() - 1
+            }
+        };
+        let p = &mut self.pending[i];
+        p.deploy_id = id;
+        p.version = d.version.to_string();
+        p.limits = d.limits;
+        p.config = config;
+        p.start = d.start;
+        let offset = p.tr.offset();
+        println!("deploy: {} generation {} ({} B), resuming at {}", d.app, d.generation, d.size, offset);
+        self.keep();
+        Self::progress(ch, id, d.app, d.generation, offset)
+    }
+
+    fn chunk(&mut self, ch: &mut Channel<'_>, id: u64, c: &ModuleChunk<'_>) -> Result<(), NetError> {
+        if self.stale(ch, id, c.app, c.generation)? {
+            return Ok(());
+        }
+        let Some(i) = self.pending.iter().position(|p| p.tr.app == c.app && p.tr.generation == c.generation) else {
+            if let Some(a) = self.rt.app(c.app) {
+                if a.generation == c.generation {
+                    return Self::progress(ch, id, c.app, c.generation, a.size);
+                }
+            }
+            let mut m = String::new();
+            let _ = write!(m, "app {}: no transfer of generation {} (send deploy first)", c.app, c.generation);
+            return Self::error(ch, id, ErrorCode::NotFound, &m);
+        };
+        let (before, size) = (self.pending[i].tr.offset(), self.pending[i].tr.size);
+        if c.offset == before && before as u64 + c.data.len() as u64 > size as u64 {
+            let mut m = String::new();
+            let _ = write!(m, "app {}: chunk beyond the module's {} bytes", c.app, size);
+            return Self::error(ch, id, ErrorCode::Invalid, &m);
+        }
+        match self.pending[i].tr.chunk(c.offset, c.data) {
+            Chunk::Progress(n) => {
+                if c.offset == before && n == before && !c.data.is_empty() {
+                    // The chunk was ours but no memory could hold the module.
+                    let p = self.pending.remove(i);
+                    Self::error(ch, id, ErrorCode::NoRoom, "no memory for the module")?;
+                    return Self::status(ch, p.deploy_id, c.app, c.generation, AppState::Failed, &p.version, "no memory for the module");
+                }
+                Self::progress(ch, id, c.app, c.generation, n)
+            }
+            Chunk::Checksum => {
+                let p = self.pending.remove(i);
+                Self::error(ch, id, ErrorCode::Checksum, "the module does not match its sha256")?;
+                Self::status(ch, p.deploy_id, c.app, c.generation, AppState::Failed, &p.version, "checksum mismatch")
+            }
+            Chunk::Complete => {
+                let p = self.pending.remove(i);
+                Self::progress(ch, id, c.app, c.generation, p.tr.size)?;
+                self.install(ch, p)
+            }
+        }
+    }
+
+    fn install(&mut self, ch: &mut Channel<'_>, p: Pending) -> Result<(), NetError> {
+        let (app, gen) = (p.tr.app.clone(), p.tr.generation);
+        let r = self.rt.install(&app, &p.version, gen, p.tr.sha256, p.limits, p.config, p.tr.bytes());
+        drop(p.tr);
+        self.lost.retain(|a| a.name != app);
+        let (state, detail) = match r {
+            Ok(()) if p.start => {
+                let st = self.rt.start(&app, clock::uptime_ms()).unwrap_or(AppState::Failed);
+                (st, self.rt.app(&app).map(|a| a.detail.clone()).unwrap_or_default())
+            }
+            Ok(()) => (AppState::Installed, String::new()),
+            Err(RuntimeError::NoRoom(why)) => {
+                Self::error(ch, p.deploy_id, ErrorCode::NoRoom, why)?;
+                (AppState::Failed, why.to_string())
+            }
+            Err(RuntimeError::Failed(why)) => (AppState::Failed, why),
+            Err(RuntimeError::OutOfMemory(why)) => (AppState::OutOfMemory, why),
+            Err(RuntimeError::NotFound) => (AppState::Failed, "not found".to_string()),
+        };
+        println!("app: {} generation {} {} {}", app, gen, state.name(), detail);
+        self.keep();
+        Self::status(ch, p.deploy_id, &app, gen, state, &p.version, &detail)
+    }
+
+    fn command(&mut self, ch: &mut Channel<'_>, id: u64, c: &AppCommand<'_>, kind: u8) -> Result<(), NetError> {
+        if self.stale(ch, id, c.app, c.generation)? {
+            return Ok(());
+        }
+        if kind != 13 && self.rt.app(c.app).is_none() {
+            let mut m = String::new();
+            let _ = write!(m, "app {} is not installed", c.app);
+            return Self::error(ch, id, ErrorCode::NotFound, &m);
+        }
+        self.gens.insert(c.app.to_string(), c.generation);
+        let (state, version, detail) = match kind {
+            11 => {
+                let st = self.rt.start(c.app, clock::uptime_ms()).unwrap_or(AppState::Failed);
+                let a = self.rt.app(c.app).unwrap();
+                (st, a.version.clone(), a.detail.clone())
+            }
+            12 => {
+                let st = self.rt.stop(c.app).unwrap_or(AppState::Stopped);
+                let a = self.rt.app(c.app).unwrap();
+                (st, a.version.clone(), String::new())
+            }
+            _ => {
+                self.pending.retain(|p| p.tr.app != c.app);
+                self.lost.retain(|a| a.name != c.app);
+                let version = self.rt.remove(c.app).map(|a| a.version).unwrap_or_default();
+                (AppState::Removed, version, String::new())
+            }
+        };
+        println!("app: {} generation {} {}", c.app, c.generation, state.name());
+        self.keep();
+        Self::status(ch, id, c.app, c.generation, state, &version, &detail)
+    }
+
+    /// Sends queued logs and values, one app_output per app per round, cut to a frame.
+    fn send_output(&mut self, ch: &mut Channel<'_>) -> Result<(), NetError> {
+        for i in 0..self.rt.apps().len() {
+            let name = self.rt.apps()[i].name.clone();
+            let out = self.rt.apps_mut()[i].output();
+            if out.records.is_empty() {
+                continue;
+            }
+            let mut taken: Vec<Record> = Vec::new();
+            let (mut logs, mut values, mut size) = (0, 0, 0);
+            while let Some(r) = out.records.front() {
+                let (n, is_log) = match r {
+                    Record::Log { text, .. } => (16 + text.len(), true),
+                    Record::Value { key, .. } => (24 + key.len(), false),
+                };
+                if size + n > OUTPUT_BUDGET || (is_log && logs == 64) || (!is_log && values == 64) {
+                    break;
+                }
+                size += n;
+                if is_log {
+                    logs += 1
+                } else {
+                    values += 1
+                }
+                taken.push(out.records.pop_front().unwrap());
+            }
+            out.seq += 1;
+            let seq = out.seq;
+            let msg = AppOutput {
+                app: &name,
+                seq,
+                logs: taken
+                    .iter()
+                    .filter_map(|r| match r {
+                        Record::Log { time, level, text } => Some(LogRecord { time: *time, level: *level, text }),
+                        _ => None,
+                    })
+                    .collect(),
+                values: taken
+                    .iter()
+                    .filter_map(|r| match r {
+                        Record::Value { time, key, value } => Some(ValueRecord { time: *time, key, value: *value }),
+                        _ => None,
+                    })
+                    .collect(),
+            };
+            if let Err(e) = ch.send(0, Message::AppOutput(msg)) {
+                // Keep the records for the next session.
+                let out = self.rt.apps_mut()[i].output();
+                for r in taken.into_iter().rev() {
+                    out.records.push_front(r);
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Renews the certificate at two thirds of its life: a new key, a CSR, `renew`.
+    fn maybe_renew(&mut self, ch: &mut Channel<'_>, s: &mut Sess) -> Result<(), NetError> {
+        let Some(id) = &self.id else { return Ok(()) };
+        if id.renew_at == 0 || self.renewal.is_some() || !clock::synced() {
+            return Ok(());
+        }
+        if clock::unix_ms() < id.renew_at || clock::uptime_ms() < self.renew_after {
+            return Ok(());
+        }
+        self.ent.reseed();
+        let key = SigningKey::random(&mut self.ent.drbg);
+        let req = csr::build(&key, self.b.device);
+        let rid = s.id();
+        println!("renew: sending a CSR for a new key");
+        ch.send(rid, Message::Renew(Renew { csr: &req }))?;
+        self.renewal = Some((rid, key));
+        // If no certificate comes, try again later.
+        let life = (id.not_after - id.renew_at).max(0) as u64;
+        self.renew_after = clock::uptime_ms() + (life / 10).max(30_000);
+        Ok(())
+    }
+
+    fn renewed(&mut self, key: SigningKey, msg: Message<'_>) -> Result<(), NetError> {
+        match msg {
+            Message::Certificate(c) => match self.accept(key, &c) {
+                Ok(id) => {
+                    println!("renew: new certificate, not_after {}", id.not_after);
+                    self.id = Some(id);
+                    self.renew_after = 0;
+                    self.keep();
+                }
+                Err(e) => println!("renew: refusing the certificate: {}", describe(&e)),
+            },
+            Message::Error(e) => println!("renew: refused: {} {}", e.code, e.message),
+            m => println!("renew: unexpected answer {}", m.msg_type().name()),
+        }
+        Ok(())
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A session error in words, for the console.
+pub fn describe(e: &NetError) -> String {
+    let mut s = String::new();
+    let _ = match e {
+        NetError::Tls(t) => write!(s, "TLS: {:?}", t),
+        NetError::Decode(d) => write!(s, "bad frame: {}", d),
+        NetError::Encode(d) => write!(s, "encode: {}", d),
+        NetError::Closed => write!(s, "closed by the gateway"),
+        NetError::Timeout => write!(s, "timed out"),
+        NetError::Refused(0, why) => write!(s, "link: {}", why),
+        NetError::Refused(code, why) => write!(s, "gateway error {}: {}", code, why),
+        NetError::Other(why) => write!(s, "{}", why),
+    };
+    s
+}

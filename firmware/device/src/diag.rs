@@ -1,0 +1,172 @@
+//! Diagnostics a bundle can ask for instead of the agent (tag `diag`), for the QEMU
+//! tests of the layers below the agent:
+//!
+//! - `echo`: the modem link alone — open the bundle's first gateway address (a TCP
+//!   echo server in the test), send lines and a block larger than the link window,
+//!   check they come back, close.
+//! - `tls`: one server-authenticated TLS handshake with the gateway, `hello`, the
+//!   `welcome`, with the sizes and times that decide the buffers.
+
+use alloc::vec::Vec;
+
+use wasmbed_net::bundle::Bundle;
+use wasmbed_net::link::{Modem, Port};
+
+use wasmbed_net::link::{Transport, TransportCtl};
+use wasmbed_proto::{Envelope, Message};
+
+use crate::entropy::Entropy;
+use crate::tls::{self, Channel};
+use crate::{agent, clock, heap, link, stack};
+
+#[inline(never)]
+pub fn run(b: &Bundle<'static>) {
+    match b.diag {
+        "echo" => echo(b.gateways[0]),
+        "tls" => tls_hello(b),
+        other => println!("diag: unknown mode {}", other),
+    }
+    println!("diag: done");
+}
+
+fn echo(addr: &str) {
+    let mut m = link::modem();
+    match m.reset(10_000) {
+        Ok(()) => println!("link: modem ready"),
+        Err(e) => {
+            println!("link: no modem: {:?}", e);
+            return;
+        }
+    }
+    if let Err(e) = m.open(addr, 10_000) {
+        println!("link: open {} failed: {:?} ({})", addr, e, m.reason());
+        return;
+    }
+    println!("link: opened {}", addr);
+    let line = b"hello from the device\n";
+    if !round_trip(&mut m, line) {
+        return;
+    }
+    println!("link: echo ok ({} bytes)", line.len());
+    // More than the window: the modem must wait for credits.
+    let block: Vec<u8> = (0..16 * 1024).map(|i| (i * 7 + i / 251) as u8).collect();
+    let t0 = clock::uptime_ms();
+    if !round_trip(&mut m, &block) {
+        return;
+    }
+    let ms = (clock::uptime_ms() - t0).max(1);
+    println!(
+        "link: echo ok ({} bytes in {} ms, {} B/s; {} credits, {} skipped)",
+        block.len(),
+        ms,
+        block.len() as u64 * 1000 / ms,
+        m.stats.credits,
+        m.stats.skipped
+    );
+    m.close();
+    println!("link: closed");
+}
+
+fn round_trip<P: Port>(m: &mut Modem<P>, data: &[u8]) -> bool {
+    let mut got = Vec::with_capacity(data.len());
+    let mut sent = 0;
+    let mut buf = [0u8; 256];
+    let mut last = clock::uptime_ms();
+    while got.len() < data.len() {
+        // Interleave writes and reads, as a session does.
+        if sent < data.len() {
+            let n = (data.len() - sent).min(512);
+            if m.write(&data[sent..sent + n]).is_err() {
+                println!("link: closed while writing ({})", m.reason());
+                return false;
+            }
+            sent += n;
+        }
+        match m.read(&mut buf) {
+            Ok(0) => {
+                if clock::uptime_ms() - last > 10_000 {
+                    println!("link: echo timed out after {} of {} bytes", got.len(), data.len());
+                    return false;
+                }
+                m.port.idle();
+            }
+            Ok(n) => {
+                got.extend_from_slice(&buf[..n]);
+                last = clock::uptime_ms();
+            }
+            Err(e) => {
+                println!("link: read failed: {:?} ({})", e, m.reason());
+                return false;
+            }
+        }
+    }
+    if got != data {
+        println!("link: echo mismatch");
+        return false;
+    }
+    true
+}
+
+fn tls_hello(b: &Bundle<'static>) {
+    let mut ent = Entropy::new(&b.seed, b.device);
+    println!("entropy: hardware rng {}", if ent.hardware { "yes" } else { "no (jitter + seed)" });
+    let mut m = link::modem();
+    if let Err(e) = m.open(b.gateways[0], 10_000) {
+        println!("link: open {} failed: {:?} ({})", b.gateways[0], e, m.reason());
+        return;
+    }
+    let ctl = TransportCtl::default();
+    let mut rbuf = alloc::vec![0u8; tls::READ_BUF];
+    let mut wbuf = alloc::vec![0u8; tls::WRITE_BUF];
+    ent.reseed();
+    let t0 = clock::uptime_ms();
+    let conn = match tls::handshake(
+        Transport::new(&mut m, &ctl),
+        &mut rbuf,
+        &mut wbuf,
+        b.server_name,
+        b.ca_root,
+        &mut ent.drbg,
+        None,
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("tls: handshake failed: {:?}", e);
+            return;
+        }
+    };
+    println!(
+        "tls: handshake ok in {} ms: {} records, largest {} B (read buffer {} B, write buffer {} B)",
+        clock::uptime_ms() - t0,
+        ctl.records.get(),
+        ctl.largest_record.get(),
+        tls::READ_BUF,
+        tls::WRITE_BUF
+    );
+    let mut ch = Channel::new(conn, &ctl);
+    let hello = agent::hello(crate::board::APP_RAM, crate::board::MODULE_STORAGE, alloc::vec::Vec::new());
+    if let Err(e) = ch.send(1, Message::Hello(hello)) {
+        println!("tls: send hello: {:?}", e);
+        return;
+    }
+    match ch.recv(10_000) {
+        Ok(p) => match Envelope::decode(&p) {
+            Ok(Envelope { msg: Message::Welcome(w), .. }) => println!(
+                "tls: welcome from {} (device \"{}\", heartbeat {} ms, max_frame {})",
+                w.gateway, w.device, w.heartbeat_ms, w.max_frame
+            ),
+            Ok(e) => println!("tls: answer to hello: {:?}", e.msg.msg_type()),
+            Err(e) => println!("tls: bad answer: {:?}", e),
+        },
+        Err(e) => println!("tls: no welcome: {:?}", e),
+    }
+    println!(
+        "tls: records {}, largest {} B; heap peak {} B, stack peak {} B",
+        ctl.records.get(),
+        ctl.largest_record.get(),
+        heap::HEAP.peak(),
+        stack::peak()
+    );
+    let _ = ch.tls.close();
+    m.close();
+}

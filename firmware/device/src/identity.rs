@@ -1,0 +1,186 @@
+//! What the device keeps across a reset: its identity — the P-256 key (made on the
+//! device, never sent anywhere) and the certificate chain the gateway's CA issued for
+//! it — and what it had applied: each app's generation, and the apps that were
+//! installed (name, version, generation, sha256).
+//!
+//! Where it lives (firmware/README.md, "What survives a reset"): in RAM, in a `.uninit`
+//! area the runtime does not clear at boot, with a checksum, tied to the bundle (device
+//! name and CA root). It survives a reset — watchdog, panic, a QEMU system reset — but
+//! not a power cycle or a restart of QEMU (a fresh process): the device then needs a
+//! new enrollment token. Writing it to flash (a sector of the config area on the
+//! STM32F4, the nRF52840's NVMC) is the step for silicon; QEMU models neither flash
+//! controller. Modules themselves are not kept (they live in the heap): after a reset
+//! the apps are reported `downloading` at their generation, and the gateway sends
+//! their deploys again (a resumed transfer from offset 0).
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::mem::MaybeUninit;
+
+use p256::ecdsa::SigningKey;
+use sha2::{Digest, Sha256};
+
+pub struct Identity {
+    pub key: SigningKey,
+    /// Certificates, DER, leaf first, back to back.
+    pub chain: Vec<u8>,
+    /// The leaf's expiry, Unix ms (0: unknown, a factory identity).
+    pub not_after: i64,
+    /// When to renew, Unix ms (0: never).
+    pub renew_at: i64,
+}
+
+/// An app that was installed.
+#[derive(Clone, Debug)]
+pub struct AppRecord {
+    pub name: String,
+    pub version: String,
+    pub generation: u64,
+    pub sha256: [u8; 32],
+}
+
+/// Everything kept.
+#[derive(Default)]
+pub struct Kept {
+    pub id: Option<Identity>,
+    pub gens: BTreeMap<String, u64>,
+    pub apps: Vec<AppRecord>,
+}
+
+/// What to keep, borrowed.
+pub struct KeptRef<'a> {
+    pub id: Option<&'a Identity>,
+    pub gens: &'a BTreeMap<String, u64>,
+    pub apps: &'a [AppRecord],
+}
+
+const SIZE: usize = 3072;
+const MAGIC: &[u8; 4] = b"WBK1";
+
+#[unsafe(link_section = ".uninit.wasmbed_kept")]
+static mut STORE: MaybeUninit<[u8; SIZE]> = MaybeUninit::uninit();
+
+fn store() -> *mut u8 {
+    core::ptr::addr_of_mut!(STORE) as *mut u8
+}
+
+/// What ties the kept state to the bundle: the device name and the CA root.
+fn owner(device: &str, ca_root: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(device.as_bytes());
+    h.update([0]);
+    h.update(ca_root);
+    h.finalize().into()
+}
+
+fn put_str(rec: &mut Vec<u8>, s: &str) {
+    let n = s.len().min(255);
+    rec.push(n as u8);
+    rec.extend_from_slice(&s.as_bytes()[..n]);
+}
+
+/// Keeps the state for after a reset. Returns false if it does not fit (then nothing
+/// is kept: better no state than a partial one).
+pub fn save(k: &KeptRef<'_>, device: &str, ca_root: &[u8]) -> bool {
+    let mut rec = Vec::with_capacity(256);
+    rec.extend_from_slice(MAGIC);
+    rec.extend_from_slice(&owner(device, ca_root));
+    match k.id {
+        Some(id) => {
+            rec.push(1);
+            rec.extend_from_slice(&id.key.to_bytes());
+            rec.extend_from_slice(&id.not_after.to_le_bytes());
+            rec.extend_from_slice(&id.renew_at.to_le_bytes());
+            rec.extend_from_slice(&(id.chain.len() as u16).to_le_bytes());
+            rec.extend_from_slice(&id.chain);
+        }
+        None => rec.push(0),
+    }
+    rec.push(k.gens.len().min(255) as u8);
+    for (name, gen) in k.gens.iter().take(255) {
+        put_str(&mut rec, name);
+        rec.extend_from_slice(&gen.to_le_bytes());
+    }
+    rec.push(k.apps.len().min(255) as u8);
+    for a in k.apps.iter().take(255) {
+        put_str(&mut rec, &a.name);
+        put_str(&mut rec, &a.version);
+        rec.extend_from_slice(&a.generation.to_le_bytes());
+        rec.extend_from_slice(&a.sha256);
+    }
+    let sum = Sha256::digest(&rec);
+    rec.extend_from_slice(&sum);
+    if rec.len() > SIZE {
+        clear();
+        return false;
+    }
+    // SAFETY: the store is ours, written only from the main loop.
+    unsafe { core::ptr::copy_nonoverlapping(rec.as_ptr(), store(), rec.len()) };
+    true
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    p: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.p..self.p.checked_add(n)?)?;
+        self.p += n;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn str(&mut self) -> Option<String> {
+        let n = self.u8()? as usize;
+        Some(String::from(core::str::from_utf8(self.take(n)?).ok()?))
+    }
+}
+
+/// The state kept before a reset, if there is some for this device and CA.
+pub fn load(device: &str, ca_root: &[u8]) -> Option<Kept> {
+    // SAFETY: reading our own RAM; whatever it holds is checked below.
+    let raw: &[u8] = unsafe { core::slice::from_raw_parts(store(), SIZE) };
+    if &raw[..4] != MAGIC || raw[4..36] != owner(device, ca_root) {
+        return None;
+    }
+    let mut r = Reader { b: raw, p: 36 };
+    let mut k = Kept::default();
+    if r.u8()? == 1 {
+        let key = SigningKey::from_slice(r.take(32)?).ok()?;
+        let not_after = r.u64()? as i64;
+        let renew_at = r.u64()? as i64;
+        let n = u16::from_le_bytes(r.take(2)?.try_into().ok()?) as usize;
+        let chain = r.take(n)?.to_vec();
+        k.id = Some(Identity { key, chain, not_after, renew_at });
+    }
+    for _ in 0..r.u8()? {
+        let name = r.str()?;
+        let gen = r.u64()?;
+        k.gens.insert(name, gen);
+    }
+    for _ in 0..r.u8()? {
+        let name = r.str()?;
+        let version = r.str()?;
+        let generation = r.u64()?;
+        let sha256 = r.take(32)?.try_into().ok()?;
+        k.apps.push(AppRecord { name, version, generation, sha256 });
+    }
+    let end = r.p;
+    if Sha256::digest(&raw[..end])[..] != *r.take(32)? {
+        return None;
+    }
+    Some(k)
+}
+
+/// Forgets the kept state.
+pub fn clear() {
+    // SAFETY: as in save.
+    unsafe { core::ptr::write_bytes(store(), 0, 4) };
+}

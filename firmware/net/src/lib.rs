@@ -1,0 +1,17 @@
+//! Wasmbed device networking for `no_std` boards, kept free of board code so it can be
+//! tested on the host:
+//!
+//! - [`link`]: the modem link, the small framed protocol on the board's second UART
+//!   through which a host bridge (or a modem) opens one TCP connection per session, and
+//!   [`link::Transport`], the byte stream TLS runs over.
+//! - [`bundle`]: the provisioning bundle a factory tool writes into the firmware image.
+//! - [`csr`]: the PKCS#10 certificate request for the device's P-256 key.
+//! - [`drbg`]: HMAC-DRBG (SHA-256) seeded from the board's entropy.
+#![no_std]
+
+extern crate alloc;
+
+pub mod bundle;
+pub mod csr;
+pub mod drbg;
+pub mod link;
