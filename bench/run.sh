@@ -44,6 +44,43 @@ while read -r name ns mbs bop allocs; do
 	esac
 done < <(go_bench ./protocol .)
 
+# The gateway as a process, measured from outside by bench/gatewaybench:
+# device sessions held and their memory (against mosquitto with as many TLS
+# clients), heartbeat and enrollment rates, a 32 KiB fan-out. It prints
+# "RESULT<TAB>key<TAB>value<TAB>unit<TAB>note" lines on stdout, progress on
+# stderr. BENCH_GATEWAY_FLAGS adds flags (e.g. "-sessions 2000" for a quick run).
+echo "bench: gateway (sessions, heartbeats, enrollments, fan-out; mosquitto for comparison)"
+gw_tmp=$(mktemp -d)
+gw_rc=0
+cleanup_gateway_bench() {
+	# The tool stops what it started; this ends, by pid, whatever it could
+	# not (every such process names the scratch directory in its arguments).
+	local pid
+	if [[ -f $gw_tmp/pids ]]; then
+		while read -r pid; do
+			if [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$gw_tmp"; then
+				kill -KILL "$pid" 2>/dev/null || true
+			fi
+		done <"$gw_tmp/pids"
+	fi
+	rm -rf "$gw_tmp" "/dev/shm/gatewaybench-${gw_tmp##*/}"
+}
+trap cleanup_gateway_bench EXIT
+go build -o "$gw_tmp/" ./cmd/wasmbed-gateway ./bench/gatewaybench
+# shellcheck disable=SC2086 # BENCH_GATEWAY_FLAGS is a list of flags
+gw_args=(run -gateway "$gw_tmp/wasmbed-gateway" -work "$gw_tmp" ${BENCH_GATEWAY_FLAGS:-})
+gw_cmd="go build -o \$TMP/ ./cmd/wasmbed-gateway ./bench/gatewaybench && \$TMP/gatewaybench ${gw_args[*]//"$gw_tmp"/\$TMP}"
+"$gw_tmp/gatewaybench" "${gw_args[@]}" >"$gw_tmp/results.tsv" || gw_rc=$?
+while IFS=$'\t' read -r tag key value unit note; do
+	if [[ $tag == RESULT ]]; then record "$key" "$value" "$unit" "$gw_cmd" "$note"; fi
+done <"$gw_tmp/results.tsv"
+if ((gw_rc != 0)); then
+	echo "bench: gateway benchmark FAILED (exit $gw_rc); figures measured before the failure were recorded. Last lines of its logs:" >&2
+	tail -n 5 "$gw_tmp"/*.log >&2 || true
+fi
+cleanup_gateway_bench
+trap - EXIT
+
 # docs/benchmarks.md, from results.json and meta.json.
 {
 	echo "# Benchmarks"
@@ -56,3 +93,4 @@ done < <(go_bench ./protocol .)
 	jq -r --slurpfile m "$meta" 'to_entries | sort_by(.key)[] | "| `\(.key)` | \(.value) | \($m[0][.key].unit) | `\($m[0][.key].command)` | \($m[0][.key].note) |"' "$results"
 } >docs/benchmarks.md
 echo "bench: wrote $results and docs/benchmarks.md"
+exit "$gw_rc"
