@@ -1,8 +1,9 @@
 # The fleet `make demo` applies: three sensor devices and the sensor app.
 #
 # `make demo` starts a gateway on embedded defaults (its admin token and CA
-# root land in .demo/gateway/), and starts each device as soon as its
-# provisioning bundle appears in .demo/bundles/.
+# root land in .demo/gateway/) and, as soon as a device's provisioning bundle
+# appears in .demo/bundles/, writes it into a copy of the board's firmware
+# image and boots it under QEMU.
 
 terraform {
   required_version = ">= 1.11" # ephemeral resources and write-only arguments
@@ -49,9 +50,9 @@ provider "wasmbed" {
 
 locals {
   devices = {
-    "greenhouse-1" = { board = "linux", zone = "north" }
-    "greenhouse-2" = { board = "linux", zone = "north" }
-    "greenhouse-3" = { board = "linux", zone = "south" }
+    "greenhouse-1" = { board = "stm32f4-discovery", zone = "north" }
+    "greenhouse-2" = { board = "mps2-an386", zone = "north" }
+    "greenhouse-3" = { board = "mps2-an386", zone = "south" }
   }
 }
 
@@ -76,7 +77,7 @@ resource "wasmbed_provisioning_bundle" "sensor" {
   for_each    = wasmbed_device.sensor
   device      = each.value.name
   gateways    = [var.device_endpoint]
-  server_name = "127.0.0.1"
+  server_name = "localhost"
   path        = "${var.bundle_dir}/${each.key}.json"
   token_wo    = ephemeral.wasmbed_enrollment_token.sensor[each.key].token
 }
