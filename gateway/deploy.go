@@ -128,8 +128,18 @@ func (g *Gateway) reconcile(ctx context.Context, only *session) {
 	toPersist := map[string]fleet.Deployment{}
 	for _, s := range sessions {
 		dev, err := g.store.Devices().Get(ctx, s.device)
-		if err != nil {
+		if errors.Is(err, fleet.ErrNotFound) {
+			s.close("device deleted")
 			continue
+		} else if err != nil {
+			continue
+		}
+		if g.cfg.Serves != nil {
+			if err := g.cfg.Serves(&dev); err != nil {
+				s.sendError(0, protocol.CodeForbidden, err.Error())
+				s.close("no longer served here: " + err.Error())
+				continue
+			}
 		}
 		steps := fleet.Plan(&dev, apps, byDevice[s.device], admit, only != nil)
 		if len(steps) == 0 {

@@ -34,6 +34,10 @@ type Config struct {
 	ServerCertTTL     time.Duration // lifetime of that certificate, renewed at 2/3 of it; default 24h (step-ca's default maximum)
 	// Clock, if set, is the time certificates are checked against (tests).
 	Clock func() time.Time
+	// Serves, if set, says whether this gateway may hold the session of a
+	// device (in Kubernetes mode: the devices assigned to it); its error is
+	// what the device is told. Nil: every registered device.
+	Serves func(*fleet.Device) error
 }
 
 func (c *Config) defaults() {
@@ -293,7 +297,19 @@ func (g *Gateway) watchRevocations(ctx context.Context) {
 		for _, r := range revs {
 			g.revoked[r.Serial] = true
 		}
+		// A revocation made elsewhere (another gateway, Kubernetes) closes
+		// the session holding that certificate, as Revoke does here.
+		var gone []*session
+		for _, s := range g.sessions {
+			if pcs := s.conn.ConnectionState().PeerCertificates; len(pcs) > 0 && g.revoked[pcs[0].SerialNumber.Text(16)] {
+				gone = append(gone, s)
+			}
+		}
 		g.mu.Unlock()
+		for _, s := range gone {
+			s.sendError(0, protocol.CodeRevoked, "certificate revoked")
+			s.close("certificate revoked")
+		}
 		if c.Kind == "" {
 			g.Kick()
 		}

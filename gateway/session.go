@@ -129,6 +129,14 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 		s.sendError(helloID, protocol.CodeForbidden, "device not registered or revoked")
 		return
 	}
+	if g.cfg.Serves != nil {
+		if err := g.cfg.Serves(&dev); err != nil {
+			g.Metrics.Refused.WithLabelValues("not_served_here").Inc()
+			s.log.Info("session refused: device not served by this gateway", "err", err)
+			s.sendError(helloID, protocol.CodeForbidden, err.Error())
+			return
+		}
+	}
 	if err := g.welcome(s, helloID); err != nil {
 		return
 	}

@@ -5,14 +5,17 @@ package provider
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/wasmbed/wasmbed/fleet/kubestore"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
@@ -20,7 +23,8 @@ import (
 const TypeName = "wasmbed"
 
 // Provider is the wasmbed provider. It talks to a gateway's management API
-// (the standalone backend); see Backend.
+// (the standalone backend), or, with a kubernetes block, to the fleet's
+// custom resources in a Kubernetes namespace; see Backend.
 type Provider struct {
 	version string
 }
@@ -38,9 +42,16 @@ func New(version string) func() provider.Provider {
 
 // configModel is the provider block.
 type configModel struct {
-	Endpoint types.String `tfsdk:"endpoint"`
-	Token    types.String `tfsdk:"token"`
-	CACert   types.String `tfsdk:"ca_cert"`
+	Endpoint   types.String     `tfsdk:"endpoint"`
+	Token      types.String     `tfsdk:"token"`
+	CACert     types.String     `tfsdk:"ca_cert"`
+	Kubernetes *kubernetesModel `tfsdk:"kubernetes"`
+}
+
+// kubernetesModel is the kubernetes block: the Kubernetes backend.
+type kubernetesModel struct {
+	Kubeconfig types.String `tfsdk:"kubeconfig"`
+	Namespace  types.String `tfsdk:"namespace"`
 }
 
 func (p *Provider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -50,7 +61,22 @@ func (p *Provider) Metadata(_ context.Context, _ provider.MetadataRequest, resp 
 
 func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *provider.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		Description: "Manage a Wasmbed fleet (gateways, devices, certificates and WebAssembly applications) through a gateway's management API.",
+		Description: "Manage a Wasmbed fleet (gateways, devices, certificates and WebAssembly applications) through a gateway's management API " +
+			"(the standalone backend: `endpoint`, `token`, `ca_cert`), or through the Device, Application and Gateway custom resources of a " +
+			"Kubernetes namespace (the `kubernetes` block).",
+		Blocks: map[string]schema.Block{
+			"kubernetes": schema.SingleNestedBlock{
+				Description: "Use the Kubernetes backend: the fleet is the custom resources (fleet.wasmbed.dev) of one namespace, served by " +
+					"gateways in Kubernetes mode and the controller. Give it neither `endpoint`, `token` nor `ca_cert`. " +
+					"`wasmbed_certificate` is not available with this backend (devices enroll with one-time tokens).",
+				Attributes: map[string]schema.Attribute{
+					"kubeconfig": schema.StringAttribute{Optional: true,
+						Description: "Path of the kubeconfig file. Defaults to `$KUBECONFIG`, then `~/.kube/config`, then the pod's service account."},
+					"namespace": schema.StringAttribute{Optional: true,
+						Description: "Namespace of the fleet. Defaults to the kubeconfig context's namespace, then `default`."},
+				},
+			},
+		},
 		Attributes: map[string]schema.Attribute{
 			"endpoint": schema.StringAttribute{
 				Description: "URL of the gateway management API, e.g. `https://127.0.0.1:8080`. Defaults to the `" + EnvEndpoint + "` environment variable, then to `" + DefaultEndpoint + "`.",
@@ -77,6 +103,18 @@ func (p *Provider) ValidateConfig(ctx context.Context, req provider.ValidateConf
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	if cfg.Kubernetes != nil {
+		for _, a := range []struct {
+			name string
+			v    types.String
+		}{{"endpoint", cfg.Endpoint}, {"token", cfg.Token}, {"ca_cert", cfg.CACert}} {
+			if !a.v.IsNull() {
+				resp.Diagnostics.AddAttributeError(path.Root(a.name), "Conflicting backends",
+					a.name+" is for the standalone backend (a gateway's management API); the kubernetes block selects the Kubernetes backend. Give one or the other.")
+			}
+		}
+		return
+	}
 	if cfg.Endpoint.ValueString() != "" {
 		_, diags := parseEndpoint(cfg.Endpoint.ValueString())
 		resp.Diagnostics.Append(diags...)
@@ -93,12 +131,28 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	settings, diags := resolveSettings(cfg, lookupEnv)
-	resp.Diagnostics.Append(diags...)
-	if resp.Diagnostics.HasError() {
-		return
+	var backend Backend
+	if k := cfg.Kubernetes; k != nil {
+		rc, ns, err := kubestore.RESTConfig(k.Kubeconfig.ValueString(), k.Namespace.ValueString())
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("kubernetes").AtName("kubeconfig"), "Cannot load the Kubernetes configuration", err.Error())
+			return
+		}
+		kb, err := newKubeBackend(ctx, rc, ns)
+		if err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("kubernetes"), "Cannot reach the fleet in Kubernetes",
+				fmt.Sprintf("API server %s, namespace %s: %v", rc.Host, ns, err))
+			return
+		}
+		backend = kb
+	} else {
+		settings, diags := resolveSettings(cfg, lookupEnv)
+		resp.Diagnostics.Append(diags...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		backend = apiv1.NewClient(settings.Endpoint, settings.Token, settings.CAPool)
 	}
-	var backend Backend = apiv1.NewClient(settings.Endpoint, settings.Token, settings.CAPool)
 	resp.ResourceData = backend
 	resp.DataSourceData = backend
 	resp.EphemeralResourceData = backend

@@ -59,13 +59,15 @@ func TestValidateProviderConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	kubeType := tftypes.Object{AttributeTypes: map[string]tftypes.Type{"kubeconfig": tftypes.String, "namespace": tftypes.String}}
 	objType := tftypes.Object{AttributeTypes: map[string]tftypes.Type{
-		"endpoint": tftypes.String, "token": tftypes.String, "ca_cert": tftypes.String}}
+		"endpoint": tftypes.String, "token": tftypes.String, "ca_cert": tftypes.String, "kubernetes": kubeType}}
 	config := func(endpoint, caCert string) *tfprotov6.DynamicValue {
 		v := tftypes.NewValue(objType, map[string]tftypes.Value{
-			"endpoint": tftypes.NewValue(tftypes.String, endpoint),
-			"token":    tftypes.NewValue(tftypes.String, "t"),
-			"ca_cert":  tftypes.NewValue(tftypes.String, caCert),
+			"endpoint":   tftypes.NewValue(tftypes.String, endpoint),
+			"token":      tftypes.NewValue(tftypes.String, "t"),
+			"ca_cert":    tftypes.NewValue(tftypes.String, caCert),
+			"kubernetes": tftypes.NewValue(kubeType, nil),
 		})
 		dv, err := tfprotov6.NewDynamicValue(objType, v)
 		if err != nil {

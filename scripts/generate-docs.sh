@@ -26,3 +26,9 @@ out=$(bin/tfplugindocs generate --provider-name wasmbed --rendered-provider-name
 
 echo "generate: docs/openapi.json from the management API's route table"
 WASMBED_UPDATE_OPENAPI=1 go test ./gateway/api -run '^TestOpenAPIDocument$' -count=1 >/dev/null
+
+echo "generate: Kubernetes API (deepcopy, CRDs) with controller-gen"
+[[ -x bin/controller-gen ]] || { echo "generate: bin/controller-gen missing; run make setup" >&2; exit 1; }
+rm -f config/crd/bases/*.yaml
+bin/controller-gen object paths=./api/...
+bin/controller-gen crd:crdVersions=v1 paths=./api/... output:crd:artifacts:config=config/crd/bases

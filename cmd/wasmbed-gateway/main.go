@@ -19,8 +19,11 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	"github.com/wasmbed/wasmbed/ca"
@@ -54,7 +57,7 @@ func newServe() *cobra.Command {
 	var ext ca.ExternalConfig
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve devices and the management API (embedded store and CA by default)",
+		Short: "Serve devices and the management API (embedded store and CA by default, or Kubernetes with --store kubernetes)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnvAndFile(cmd.Flags(), configFile); err != nil {
@@ -65,6 +68,18 @@ func newServe() *cobra.Command {
 				return err
 			}
 			o.Log = log
+			if o.Store == daemon.StoreKubernetes {
+				// client-go and controller-runtime log through the gateway's
+				// logger (process-wide: the daemon package leaves them alone).
+				klog.SetSlogLogger(log.With("component", "client-go"))
+				ctrllog.SetLogger(logr.FromSlogHandler(log.With("component", "controller-runtime").Handler()))
+			}
+			if o.Store != daemon.StoreEmbedded && o.Store != daemon.StoreKubernetes {
+				return fmt.Errorf("--store %q: want %s or %s", o.Store, daemon.StoreEmbedded, daemon.StoreKubernetes)
+			}
+			if o.Store != daemon.StoreKubernetes && (o.Kubeconfig != "" || o.Namespace != "") {
+				return errors.New("--kubeconfig and --namespace need --store kubernetes")
+			}
 			if ext.URL != "" {
 				if ext.RootFile == "" || ext.Provisioner == "" || ext.PasswordFile == "" {
 					return errors.New("--ca-url needs --ca-root, --ca-provisioner and --ca-password-file")
@@ -87,6 +102,12 @@ func newServe() *cobra.Command {
 	f.IntVar(&o.Gateway.MissedHeartbeats, "missed-heartbeats", 0, "heartbeats a device may miss before it is offline (default 3)")
 	f.DurationVar(&o.Gateway.CertTTL, "cert-ttl", 0, "device certificate lifetime (default 24h)")
 	f.IntVar(&o.Gateway.ChunkSize, "chunk-size", 0, "module chunk payload in bytes (default 4096, capped by the device's frame size)")
+	f.StringVar(&o.Store, "store", daemon.StoreEmbedded, "where the fleet's state lives: embedded (a file in --data-dir) or kubernetes (custom resources)")
+	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubernetes store: kubeconfig file; unset: $KUBECONFIG, ~/.kube/config, else the pod's service account")
+	f.StringVar(&o.Namespace, "namespace", "", "kubernetes store: namespace of the fleet; unset: the kubeconfig context's")
+	f.DurationVar(&o.LastSeenInterval, "last-seen-interval", 0, "kubernetes store: how stale an online device's stored last-seen may get (default 5m)")
+	f.DurationVar(&o.GatewayHeartbeat, "gateway-heartbeat", 0, "kubernetes store: how often the gateway reports in its Gateway status (default 30s)")
+	f.StringSliceVar(&o.Advertise, "advertise", nil, "device addresses (host:port) the gateway registers itself with when it is not registered; default: the device listener's")
 	f.StringVar(&ext.URL, "ca-url", "", "external step-ca URL; unset: the embedded authority")
 	f.StringVar(&ext.RootFile, "ca-root", "", "external step-ca root certificate file")
 	f.StringVar(&ext.Provisioner, "ca-provisioner", "", "external step-ca JWK provisioner name")

@@ -111,8 +111,19 @@ func upsert[T any](s *Server, w http.ResponseWriter, r *http.Request, who *hashe
 
 // ---- devices
 
+// serves reports whether this gateway holds d's sessions (every device,
+// unless Config.Serves says otherwise): its in-memory liveness says
+// something of those only.
+func (s *Server) serves(d *fleet.Device) bool {
+	f := s.gw.Config().Serves
+	return f == nil || f(d) == nil
+}
+
 // live overlays the gateway's in-memory liveness on a stored device.
 func (s *Server) live(d *fleet.Device) {
+	if !s.serves(d) {
+		return // another gateway's: as it stored it
+	}
 	if online, last := s.gw.Online(d.Name); online {
 		d.Status.Phase = fleet.PhaseOnline
 		d.Status.LastSeen = last.UTC()
@@ -506,6 +517,9 @@ func (s *Server) applicationStatus(w http.ResponseWriter, r *http.Request, _ *ha
 			continue
 		}
 		online, _ := s.gw.Online(d.Name)
+		if !s.serves(d) {
+			online = d.Status.Phase == fleet.PhaseOnline
+		}
 		row := apiv1.DeviceRollout{Device: d.Name, Online: online, State: "pending"}
 		if has {
 			row.State, row.Version, row.Observed, row.Generation = dep.State, dep.Version, dep.Observed, dep.Generation

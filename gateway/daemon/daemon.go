@@ -1,8 +1,15 @@
 // Package daemon runs a whole gateway process: the data directory, the
-// embedded store, the certificate authority (embedded step-ca, or an
-// external step-ca server), the device listener and the management API.
-// cmd/wasmbed-gateway is a thin command line over it; tests start it
-// in-process.
+// store (embedded, or Kubernetes custom resources), the certificate
+// authority (embedded step-ca, or an external step-ca server), the device
+// listener and the management API. cmd/wasmbed-gateway is a thin command
+// line over it; tests start it in-process.
+//
+// In Kubernetes mode (Options.Store "kubernetes") the fleet's state is in
+// the namespace's custom resources (package fleet/kubestore): the gateway
+// serves the devices assigned to it (Device spec.gateway), writes their
+// status, its Gateway's status and the devices' coarse last-seen, shares
+// the embedded CA with the other gateways through a Secret, and its
+// management API is read-only (the resources are where changes are made).
 package daemon
 
 import (
@@ -20,6 +27,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"k8s.io/client-go/rest"
 
 	"github.com/wasmbed/wasmbed/board"
 	"github.com/wasmbed/wasmbed/ca"
@@ -51,6 +60,27 @@ type Options struct {
 	Log        *slog.Logger
 	// Ready, if set, is called once both listeners accept connections.
 	Ready func(api, device net.Addr)
+
+	// Store is StoreEmbedded (the default: DataDir/fleet.db) or
+	// StoreKubernetes.
+	Store string
+	// Kubeconfig is the kubeconfig file of the Kubernetes mode; empty:
+	// $KUBECONFIG, ~/.kube/config, else the pod's service account.
+	Kubeconfig string
+	// KubeConfig, if set, is used instead of Kubeconfig (tests).
+	KubeConfig *rest.Config
+	// Namespace holds the fleet's resources; empty: the kubeconfig
+	// context's namespace.
+	Namespace string
+	// LastSeenInterval is how stale an online device's stored last-seen may
+	// get before it is written again (Kubernetes mode; default 5m).
+	LastSeenInterval time.Duration
+	// GatewayHeartbeat is how often the gateway reports in its Gateway's
+	// status (Kubernetes mode; default 30s).
+	GatewayHeartbeat time.Duration
+	// Advertise are the device addresses a gateway registers itself with
+	// when its Gateway does not exist; default: the device listener's.
+	Advertise []string
 }
 
 // Run serves until ctx ends.
@@ -72,12 +102,37 @@ func Run(ctx context.Context, o Options) error {
 	}
 	log := o.Log
 
-	store, err := boltstore.Open(filepath.Join(o.DataDir, StoreFile))
-	if err != nil {
-		return err
+	var store fleet.Store
+	var kube *kubeMode
+	switch o.Store {
+	case "", StoreEmbedded:
+		bs, err := boltstore.Open(filepath.Join(o.DataDir, StoreFile))
+		if err != nil {
+			return err
+		}
+		store = bs
+	case StoreKubernetes:
+		if o.Gateway.Name == "" {
+			o.Gateway.Name = "gateway"
+		}
+		k, err := openKube(ctx, o, log)
+		if err != nil {
+			return err
+		}
+		kube, store = k, k.store
+		o.Gateway.Serves = kube.serves
+		if o.ExternalCA == nil {
+			if err := kube.shareCA(ctx, filepath.Join(o.DataDir, CADir)); err != nil {
+				store.Close()
+				return fmt.Errorf("certificate authority: %w", err)
+			}
+		}
+	default:
+		return fmt.Errorf("store %q: want %s or %s", o.Store, StoreEmbedded, StoreKubernetes)
 	}
 	defer store.Close()
 
+	var err error
 	var authority ca.Authority
 	if o.ExternalCA != nil {
 		authority, err = ca.NewExternal(ctx, *o.ExternalCA)
@@ -106,7 +161,15 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("credentials", "admin_token", filepath.Join(o.DataDir, AdminTokenFile),
 		"reader_token", filepath.Join(o.DataDir, ReaderTokenFile), "ca_root", caFile)
 
-	if err := markOffline(ctx, store); err != nil {
+	if kube != nil {
+		if err := kube.publishRoot(ctx, rootPEM); err != nil {
+			return err
+		}
+		err = kube.markOffline(ctx)
+	} else {
+		err = markOffline(ctx, store)
+	}
+	if err != nil {
 		return err
 	}
 	gw, err := gateway.New(o.Gateway, store, authority, log)
@@ -122,12 +185,21 @@ func Run(ctx context.Context, o Options) error {
 		devL.Close()
 		return fmt.Errorf("API listener: %w", err)
 	}
-	if err := registerGateway(ctx, store, gw.Config().Name, devL.Addr()); err != nil {
+	adminRole := api.RoleAdmin
+	if kube != nil {
+		err = kube.register(ctx, advertised(o, devL.Addr()))
+		adminRole = api.RoleReader // change the fleet through its resources
+	} else {
+		err = registerGateway(ctx, store, gw.Config().Name, advertised(o, devL.Addr()))
+	}
+	if err != nil {
+		devL.Close()
+		apiL.Close()
 		return err
 	}
 
 	handler := api.New(store, gw, CheckModule, board.Names,
-		[]api.Token{{Name: "admin", Role: api.RoleAdmin, Secret: admin}, {Name: "reader", Role: api.RoleReader, Secret: reader}}, log)
+		[]api.Token{{Name: "admin", Role: adminRole, Secret: admin}, {Name: "reader", Role: api.RoleReader, Secret: reader}}, log)
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -149,6 +221,13 @@ func Run(ctx context.Context, o Options) error {
 			errc <- err
 		}
 	}()
+	kubeDone := make(chan struct{})
+	go func() {
+		defer close(kubeDone)
+		if kube != nil {
+			kube.run(gctx, gw)
+		}
+	}()
 	log.Info("gateway serving", "name", gw.Config().Name, "api", "https://"+apiL.Addr().String(), "devices", devL.Addr().String(),
 		"data_dir", o.DataDir)
 	if o.Ready != nil {
@@ -163,6 +242,7 @@ func Run(ctx context.Context, o Options) error {
 	srv.Shutdown(sctx)
 	cancel()
 	<-gwDone
+	<-kubeDone
 	log.Info("gateway stopped")
 	return err
 }
@@ -205,12 +285,12 @@ func markOffline(ctx context.Context, store fleet.Store) error {
 }
 
 // registerGateway records this gateway in the store (an operator's
-// registration, if present, is kept; the listening address is added).
-func registerGateway(ctx context.Context, store fleet.Store, name string, addr net.Addr) error {
+// registration, if present, is kept).
+func registerGateway(ctx context.Context, store fleet.Store, name string, addrs []string) error {
 	now := time.Now().UTC()
 	_, err := store.Gateways().Get(ctx, name)
 	if errors.Is(err, fleet.ErrNotFound) {
-		return store.Gateways().Create(ctx, name, fleet.Gateway{Name: name, Addresses: []string{addr.String()}, CreatedAt: now, UpdatedAt: now})
+		return store.Gateways().Create(ctx, name, fleet.Gateway{Name: name, Addresses: addrs, CreatedAt: now, UpdatedAt: now})
 	}
 	return err
 }

@@ -1,0 +1,259 @@
+package v1alpha1_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/board"
+	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"
+)
+
+const sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+// The board enum in the markers is written by hand: it must be board.Names().
+func TestBoardEnumIsBoardNames(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(kubetest.CRDDir(), "fleet.wasmbed.dev_devices.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(raw, &crd); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["board"].Enum {
+		got = append(got, strings.Trim(string(e.Raw), `"`))
+	}
+	if want := board.Names(); !slices.Equal(got, want) {
+		t.Fatalf("Device spec.board enum %v, board.Names() %v: update the Board marker in api/v1alpha1/common.go and run controller-gen", got, want)
+	}
+}
+
+func TestValidObjectsAcceptedWithDefaults(t *testing.T) {
+	env := kubetest.Start(t)
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	c := env.Client
+
+	dev := &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: "dev-1", Namespace: ns},
+		Spec: v1alpha1.DeviceSpec{Board: "stm32f4-discovery", Labels: v1alpha1.Labels{"site": "a", "Role_2": "", "x.y-z": "V1.2_3"}}}
+	if err := c.Create(ctx, dev); err != nil {
+		t.Fatalf("valid device refused: %v", err)
+	}
+	if dev.Status.Phase != "registered" {
+		t.Errorf("a new device's phase: %q, want registered", dev.Status.Phase)
+	}
+	app := &v1alpha1.Application{ObjectMeta: metav1.ObjectMeta{Name: "sensor", Namespace: ns},
+		Spec: v1alpha1.ApplicationSpec{Version: "1.0.0+build.7", SHA256: sha, Config: v1alpha1.Config{"offset": "100"},
+			Selector: v1alpha1.Selector{Labels: v1alpha1.Labels{"site": "a"}, Boards: []v1alpha1.Board{"linux", "uno-r4"}}}}
+	if err := c.Create(ctx, app); err != nil {
+		t.Fatalf("valid application refused: %v", err)
+	}
+	var got v1alpha1.Application
+	if err := c.Get(ctx, client.ObjectKeyFromObject(app), &got); err != nil {
+		t.Fatal(err)
+	}
+	if l := got.Spec.Limits; l.Fuel != 1_000_000 || l.Memory != 65536 || l.TickMS != 1000 {
+		t.Errorf("limits not defaulted: %+v", l)
+	}
+	if r := got.Spec.Rollout; r.Strategy != v1alpha1.RolloutAllAtOnce || r.MaxUnavailable != 1 || r.MinReadySeconds != 0 {
+		t.Errorf("rollout not defaulted: %+v", r)
+	}
+	if got.Spec.Running == nil || !*got.Spec.Running {
+		t.Errorf("running not defaulted to true: %v", got.Spec.Running)
+	}
+	if got.Generation != 1 {
+		t.Errorf("generation %d", got.Generation)
+	}
+	// Only spec changes move the generation; status goes through its subresource.
+	got.Status.Selected, got.Status.Converged = 3, true
+	if err := c.Status().Update(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	got.Spec.Version = "1.0.1"
+	got.Status.Selected = 99 // ignored on the main resource
+	if err := c.Update(ctx, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(app), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Generation != 2 || got.Status.Selected != 3 || !got.Status.Converged {
+		t.Errorf("after a spec and a status write: generation %d, status %+v", got.Generation, got.Status)
+	}
+
+	gw := &v1alpha1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "gw-a", Namespace: ns},
+		Spec: v1alpha1.GatewaySpec{Addresses: []v1alpha1.Address{"10.0.0.1:8081", "gw.example.com:8081", "[::1]:8081"}, Capacity: 100}}
+	if err := c.Create(ctx, gw); err != nil {
+		t.Fatalf("valid gateway refused: %v", err)
+	}
+	tok := &v1alpha1.EnrollmentToken{ObjectMeta: metav1.ObjectMeta{Name: "0123456789abcdef", Namespace: ns},
+		Spec: v1alpha1.EnrollmentTokenSpec{Device: "dev-1", Hash: sha, ExpiresAt: metav1.NewTime(time.Now().Add(time.Hour))}}
+	if err := c.Create(ctx, tok); err != nil {
+		t.Fatalf("valid token refused: %v", err)
+	}
+	now := metav1.Now()
+	tok.Status.UsedAt = &now
+	if err := c.Status().Update(ctx, tok); err != nil {
+		t.Fatalf("marking the token used: %v", err)
+	}
+	tok.Spec.Device = "dev-2"
+	if err := c.Update(ctx, tok); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "cannot be changed") {
+		t.Errorf("changing a token's spec: %v, want refused", err)
+	}
+	rev := &v1alpha1.CertificateRevocation{ObjectMeta: metav1.ObjectMeta{Name: "1f3a", Namespace: ns},
+		Spec: v1alpha1.CertificateRevocationSpec{Device: "dev-1", Reason: "lost", RevokedAt: metav1.Now()}}
+	if err := c.Create(ctx, rev); err != nil {
+		t.Fatalf("valid revocation refused: %v", err)
+	}
+
+	// Device status: deployments keyed by app, with their generations.
+	now2 := metav1.NowMicro()
+	dev.Status = v1alpha1.DeviceStatus{Phase: "online", LastSeen: &now2, Deployments: []v1alpha1.DeploymentRecord{
+		{App: "sensor", Generation: 7, Command: "deploy", Version: "1.0.0", State: "running", UpdatedAt: &now2}}}
+	if err := c.Status().Update(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	dev.Status.Deployments = append(dev.Status.Deployments, dev.Status.Deployments[0])
+	if err := c.Status().Update(ctx, dev); !apierrors.IsInvalid(err) {
+		t.Errorf("two deployment records for one app: %v, want refused", err)
+	}
+
+	// The printer columns, as kubectl shows them.
+	kubeconfig := env.Kubeconfig(t, env.Config, ns)
+	for kind, want := range map[string][]string{
+		"devices":      {"NAME", "BOARD", "PHASE", "GATEWAY", "AGE", "dev-1", "stm32f4-discovery", "online"},
+		"applications": {"VERSION", "SELECTED", "UPDATED", "FAILED", "CONVERGED", "AGE", "sensor", "1.0.1", "true"},
+		"gateways":     {"ADDRESSES", "DEVICES", "AGE", "gw-a", "10.0.0.1:8081"},
+	} {
+		out, err := exec.Command(filepath.Join(env.Assets, "kubectl"), "--kubeconfig", kubeconfig, "get", kind).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl get %s: %v\n%s", kind, err, out)
+		}
+		for _, w := range want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("kubectl get %s: no %q in\n%s", kind, w, out)
+			}
+		}
+	}
+}
+
+func TestInvalidObjectsRefused(t *testing.T) {
+	env := kubetest.Start(t)
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	meta := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: name, Namespace: ns} }
+	dev := func(mod func(*v1alpha1.Device)) client.Object {
+		d := &v1alpha1.Device{ObjectMeta: meta("dev"), Spec: v1alpha1.DeviceSpec{Board: "linux"}}
+		mod(d)
+		return d
+	}
+	app := func(mod func(*v1alpha1.Application)) client.Object {
+		a := &v1alpha1.Application{ObjectMeta: meta("app"), Spec: v1alpha1.ApplicationSpec{Version: "1.0.0", SHA256: sha}}
+		mod(a)
+		return a
+	}
+	long := strings.Repeat("a", 65)
+	for _, tc := range []struct {
+		name string
+		obj  client.Object
+		want string // in the API server's message
+	}{
+		{"unknown board", dev(func(d *v1alpha1.Device) { d.Spec.Board = "esp32" }), `spec.board: Unsupported value: "esp32"`},
+		{"name longer than 64", dev(func(d *v1alpha1.Device) { d.Name = long }), "device names are at most 64 characters"},
+		{"name not a Kubernetes name", dev(func(d *v1alpha1.Device) { d.Name = "Dev_1" }), "metadata.name"},
+		{"label key", dev(func(d *v1alpha1.Device) { d.Spec.Labels = v1alpha1.Labels{"-x": "a"} }), "label keys must be"},
+		{"label value", dev(func(d *v1alpha1.Device) { d.Spec.Labels = v1alpha1.Labels{"site": "a b"} }), "spec.labels.site"},
+		{"gateway name", dev(func(d *v1alpha1.Device) { d.Spec.Gateway = "gw/1" }), "spec.gateway"},
+		{"negative fuel", app(func(a *v1alpha1.Application) { a.Spec.Limits.Fuel = -1 }), "spec.limits.fuel"},
+		{"negative memory", app(func(a *v1alpha1.Application) { a.Spec.Limits.Memory = -65536 }), "spec.limits.memory"},
+		{"memory above 4 GiB", app(func(a *v1alpha1.Application) { a.Spec.Limits.Memory = 1 << 32 }), "spec.limits.memory"},
+		{"negative tick", app(func(a *v1alpha1.Application) { a.Spec.Limits.TickMS = -5 }), "spec.limits.tickMS"},
+		{"unknown strategy", app(func(a *v1alpha1.Application) { a.Spec.Rollout.Strategy = "canary" }), `spec.rollout.strategy: Unsupported value: "canary"`},
+		{"negative max unavailable", app(func(a *v1alpha1.Application) { a.Spec.Rollout.MaxUnavailable = -1 }), "spec.rollout.maxUnavailable"},
+		{"negative min ready", app(func(a *v1alpha1.Application) { a.Spec.Rollout.MinReadySeconds = -1 }), "spec.rollout.minReadySeconds"},
+		{"selector board", app(func(a *v1alpha1.Application) { a.Spec.Selector.Boards = []v1alpha1.Board{"esp32"} }), "spec.selector.boards"},
+		{"selector label", app(func(a *v1alpha1.Application) { a.Spec.Selector.Labels = v1alpha1.Labels{"a/b": "c"} }), "label keys must be"},
+		{"bad sha256", app(func(a *v1alpha1.Application) { a.Spec.SHA256 = "ABC" }), "spec.sha256"},
+		{"bad version", app(func(a *v1alpha1.Application) { a.Spec.Version = "1.0 beta" }), "spec.version"},
+		{"config value too long", app(func(a *v1alpha1.Application) { a.Spec.Config = v1alpha1.Config{"k": strings.Repeat("v", 257)} }), "config values must be at most 256 bytes"},
+		{"application name", app(func(a *v1alpha1.Application) { a.Name = long }), "application names are at most 64 characters"},
+		{"gateway address", &v1alpha1.Gateway{ObjectMeta: meta("gw"), Spec: v1alpha1.GatewaySpec{Addresses: []v1alpha1.Address{"no-port"}}}, "spec.addresses[0]"},
+		{"gateway capacity", &v1alpha1.Gateway{ObjectMeta: meta("gw"), Spec: v1alpha1.GatewaySpec{Capacity: -1}}, "spec.capacity"},
+		{"token hash", &v1alpha1.EnrollmentToken{ObjectMeta: meta("t1"), Spec: v1alpha1.EnrollmentTokenSpec{Device: "d", Hash: "secret"}}, "spec.hash"},
+		{"revocation name", &v1alpha1.CertificateRevocation{ObjectMeta: meta("serial-x"), Spec: v1alpha1.CertificateRevocationSpec{Device: "d", RevokedAt: metav1.Now()}}, "named by the certificate serial"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := env.Client.Create(ctx, tc.obj)
+			if err == nil {
+				t.Fatalf("accepted; want refused with %q", tc.want)
+			}
+			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("refused with %v; want Invalid mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// The kustomize tree renders with the kubectl of bin/ and every object it
+// holds passes the API server's validation (server-side dry run).
+func TestConfigRendersAndValidates(t *testing.T) {
+	env := kubetest.Start(t)
+	ctx := context.Background()
+	out, err := exec.Command(filepath.Join(env.Assets, "kubectl"), "kustomize", filepath.Join(kubetest.RepoRoot(), "config", "default")).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("kubectl kustomize config/default: %v\n%s", err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	kinds := map[string]int{}
+	for {
+		var u unstructured.Unstructured
+		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if u.Object == nil {
+			continue
+		}
+		kinds[u.GetKind()]++
+		if u.GetKind() == "Namespace" {
+			if err := env.Client.Create(ctx, &u); err != nil {
+				t.Fatalf("namespace: %v", err)
+			}
+			continue
+		}
+		if err := env.Client.Patch(ctx, &u, client.Apply, client.DryRunAll, client.FieldOwner("test"), client.ForceOwnership); err != nil {
+			t.Errorf("%s %s/%s refused: %v", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+		}
+	}
+	want := map[string]int{"Namespace": 1, "CustomResourceDefinition": 5, "ServiceAccount": 2, "Role": 3, "RoleBinding": 2,
+		"Service": 1, "Deployment": 1, "StatefulSet": 1}
+	for k, n := range want {
+		if kinds[k] != n {
+			t.Errorf("config/default renders %d %s, want %d (all: %v)", kinds[k], k, n, kinds)
+		}
+	}
+}

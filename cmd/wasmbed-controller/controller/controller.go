@@ -1,0 +1,150 @@
+// Package controller is Wasmbed's Kubernetes controller (a
+// controller-runtime manager, one namespace, leader election):
+//
+//   - assignment: a Device without spec.gateway gets one, among the
+//     gateways that report in (Ready), whose labels the device has, and
+//     that have capacity left, the least loaded first;
+//   - Application status: selected, updated, in-progress and failed
+//     devices, and the Ready, Progressing and Degraded conditions,
+//     aggregated from the devices' deployment records with the same rules
+//     as the gateways (fleet.CountRollout);
+//   - Gateway status: devices assigned, and Ready while the gateway
+//     process reports in;
+//   - enrollment tokens used or expired for longer than a day are deleted;
+//   - Kubernetes events on the objects concerned.
+//
+// The gateways run the reconciliation core (fleet.Plan) for the devices
+// they serve; the controller writes only Device spec.gateway, Application
+// status and Gateway status.
+package controller
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/fleet/kubestore"
+)
+
+// Options configure the controller.
+type Options struct {
+	// Namespace holds the fleet. Required.
+	Namespace string
+	// LeaderElection: one replica works at a time (a Lease named
+	// LeaderElectionID in Namespace).
+	LeaderElection   bool
+	LeaderElectionID string // default "wasmbed-controller"
+	// MetricsAddr serves Prometheus metrics; "" or "0": none.
+	MetricsAddr string
+	// HealthAddr serves /healthz and /readyz; "" or "0": none.
+	HealthAddr string
+	// TokenRetention is how long used or expired enrollment tokens are kept
+	// (default 24h).
+	TokenRetention time.Duration
+	Log            *slog.Logger
+}
+
+// fieldGateway indexes Devices by spec.gateway.
+const fieldGateway = "spec.gateway"
+
+// New makes the manager with the controllers; Start it.
+func New(cfg *rest.Config, o Options) (manager.Manager, error) {
+	if o.Namespace == "" {
+		return nil, fmt.Errorf("controller: namespace not set")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.LeaderElectionID == "" {
+		o.LeaderElectionID = "wasmbed-controller"
+	}
+	if o.TokenRetention <= 0 {
+		o.TokenRetention = 24 * time.Hour
+	}
+	if o.MetricsAddr == "" {
+		o.MetricsAddr = "0"
+	}
+	if o.HealthAddr == "" {
+		o.HealthAddr = "0"
+	}
+	skip := true
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  kubestore.Scheme(),
+		Logger:                  logr.FromSlogHandler(o.Log.Handler()),
+		Cache:                   cache.Options{DefaultNamespaces: map[string]cache.Config{o.Namespace: {}}, DefaultTransform: cache.TransformStripManagedFields()},
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        o.LeaderElectionID,
+		LeaderElectionNamespace: o.Namespace,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.HealthAddr,
+		// Tests run several managers in one process.
+		Controller: config.Controller{SkipNameValidation: &skip},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("controller: manager: %w", err)
+	}
+	if o.HealthAddr != "0" {
+		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+			return nil, err
+		}
+		if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+			return nil, err
+		}
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1alpha1.Device{}, fieldGateway, func(o client.Object) []string {
+		return []string{string(o.(*v1alpha1.Device).Spec.Gateway)}
+	}); err != nil {
+		return nil, err
+	}
+	c, rec := mgr.GetClient(), mgr.GetEventRecorderFor("wasmbed-controller")
+	if err := (&assigner{c: c, rec: rec, ns: o.Namespace, assumed: map[string]string{}}).setup(mgr); err != nil {
+		return nil, err
+	}
+	if err := (&applications{c: c, rec: rec, ns: o.Namespace}).setup(mgr); err != nil {
+		return nil, err
+	}
+	if err := (&gateways{c: c, rec: rec, ns: o.Namespace}).setup(mgr); err != nil {
+		return nil, err
+	}
+	if err := (&tokens{c: c, retention: o.TokenRetention}).setup(mgr); err != nil {
+		return nil, err
+	}
+	return mgr, nil
+}
+
+// Run runs the controller until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	mgr, err := New(cfg, o)
+	if err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// gatewayReady reports whether the gateway reported in recently: within
+// three of its heartbeat periods.
+func gatewayReady(gw *v1alpha1.Gateway, now time.Time) (bool, time.Duration) {
+	period := time.Duration(gw.Status.HeartbeatSeconds) * time.Second
+	if period <= 0 {
+		period = 30 * time.Second
+	}
+	stale := 3 * period
+	t := gw.Status.LastHeartbeatTime
+	if t == nil {
+		return false, stale
+	}
+	age := now.Sub(t.Time)
+	return age <= stale, stale - age
+}

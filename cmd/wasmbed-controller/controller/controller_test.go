@@ -1,0 +1,219 @@
+package controller_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/cmd/wasmbed-controller/controller"
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/fleet/kubestore"
+	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"
+)
+
+const sha = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func logger() *slog.Logger {
+	if os.Getenv("WASMBED_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startController runs the controller as a user with exactly the
+// permissions of config/rbac/controller_role.yaml, with leader election.
+func startController(t *testing.T, env *kubetest.Env, ns string) {
+	t.Helper()
+	cfg := env.UserWithRole(t, ns, "controller_role.yaml", "wasmbed-controller")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- controller.Run(ctx, cfg, controller.Options{Namespace: ns, LeaderElection: true, Log: logger()})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("controller: %v", err)
+		}
+	})
+}
+
+func heartbeat(t *testing.T, c client.Client, ns, name string, period int32) {
+	t.Helper()
+	now := metav1.NowMicro()
+	gw := &v1alpha1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	patch := fmt.Sprintf(`{"status":{"lastHeartbeatTime":%q,"heartbeatSeconds":%d}}`, now.UTC().Format(metav1.RFC3339Micro), period)
+	must(t, c.Status().Patch(context.Background(), gw, client.RawPatch("application/merge-patch+json", []byte(patch))))
+}
+
+func TestAssignmentStatusAndCleanup(t *testing.T) {
+	env := kubetest.Start(t)
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	c := env.Client
+	startController(t, env, ns)
+
+	for _, gw := range []*v1alpha1.Gateway{
+		{ObjectMeta: metav1.ObjectMeta{Name: "gw-a", Namespace: ns}, Spec: v1alpha1.GatewaySpec{Labels: v1alpha1.Labels{"site": "a"}, Capacity: 1}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "gw-b", Namespace: ns}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "gw-dead", Namespace: ns}},
+	} {
+		must(t, c.Create(ctx, gw))
+	}
+	heartbeat(t, c, ns, "gw-a", 30)
+	heartbeat(t, c, ns, "gw-b", 30)
+	for name, site := range map[string]string{"d1": "a", "d2": "a", "d3": "c"} {
+		must(t, c.Create(ctx, &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+			Spec: v1alpha1.DeviceSpec{Board: "linux", Labels: v1alpha1.Labels{"site": v1alpha1.LabelValue(site)}}}))
+	}
+	assigned := func() map[string]string {
+		var devs v1alpha1.DeviceList
+		must(t, c.List(ctx, &devs, client.InNamespace(ns)))
+		out := map[string]string{}
+		for _, d := range devs.Items {
+			out[d.Name] = string(d.Spec.Gateway)
+		}
+		return out
+	}
+	eventually(t, "d1, d2, d3 assigned", func() bool {
+		a := assigned()
+		return a["d1"] != "" && a["d2"] != "" && a["d3"] != ""
+	})
+	a := assigned()
+	if a["d3"] != "gw-b" || (a["d1"] == "gw-a") == (a["d2"] == "gw-a") || a["d1"] == "gw-dead" || a["d2"] == "gw-dead" {
+		t.Fatalf("assignment by labels and capacity: %v (gw-a: site=a, capacity 1; gw-b: any; gw-dead: not reporting)", a)
+	}
+	// gw-a is full: the next site=a device goes to gw-b.
+	must(t, c.Create(ctx, &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: "d4", Namespace: ns},
+		Spec: v1alpha1.DeviceSpec{Board: "linux", Labels: v1alpha1.Labels{"site": "a"}}}))
+	eventually(t, "d4 on gw-b", func() bool { return assigned()["d4"] == "gw-b" })
+	gwStatus := func(name string) v1alpha1.GatewayStatus {
+		var gw v1alpha1.Gateway
+		must(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &gw))
+		return gw.Status
+	}
+	eventually(t, "gateway status", func() bool {
+		sa, sb, sd := gwStatus("gw-a"), gwStatus("gw-b"), gwStatus("gw-dead")
+		return sa.Assigned == 1 && sb.Assigned == 3 && sd.Assigned == 0 &&
+			meta.IsStatusConditionTrue(sa.Conditions, "Ready") && meta.IsStatusConditionTrue(sb.Conditions, "Ready") &&
+			meta.IsStatusConditionFalse(sd.Conditions, "Ready")
+	})
+	hasEvent(t, c, ns, "Device", "d4", "Assigned", "assigned to gateway gw-b")
+
+	// Application status from the devices' deployment records.
+	app := &v1alpha1.Application{ObjectMeta: metav1.ObjectMeta{Name: "sensor", Namespace: ns},
+		Spec: v1alpha1.ApplicationSpec{Version: "1.0.0", SHA256: sha, Selector: v1alpha1.Selector{Labels: v1alpha1.Labels{"site": "a"}}}}
+	must(t, c.Create(ctx, app))
+	must(t, c.Get(ctx, client.ObjectKeyFromObject(app), app))
+	fa := kubestore.ApplicationToFleet(app)
+	long := time.Now().Add(-time.Hour)
+	record := func(device, state string, at time.Time) {
+		var d v1alpha1.Device
+		must(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: device}, &d))
+		d.Status.Deployments = []v1alpha1.DeploymentRecord{kubestore.DeploymentFromFleet(fleet.Deployment{App: "sensor", Device: device,
+			Generation: 1, Command: "deploy", Version: "1.0.0", SHA256: sha, SpecHash: fleet.SpecHash(&fa), Running: true,
+			State: state, Detail: map[bool]string{true: "unreachable executed"}[state == "trapped"], UpdatedAt: at})}
+		must(t, c.Status().Update(ctx, &d))
+	}
+	record("d1", "running", long)
+	record("d2", "trapped", long)
+	record("d4", "downloading", time.Now())
+	appStatus := func() v1alpha1.ApplicationStatus {
+		var a v1alpha1.Application
+		must(t, c.Get(ctx, client.ObjectKeyFromObject(app), &a))
+		return a.Status
+	}
+	eventually(t, "1 updated, 1 failed, 1 in progress", func() bool {
+		s := appStatus()
+		return s.Selected == 3 && s.Updated == 1 && s.Failed == 1 && s.InProgress == 1 && !s.Converged && s.ObservedGeneration == 1
+	})
+	s := appStatus()
+	deg := meta.FindStatusCondition(s.Conditions, "Degraded")
+	if deg == nil || deg.Status != "True" || !strings.Contains(deg.Message, "d2 (trapped: unreachable executed)") {
+		t.Fatalf("Degraded: %+v", deg)
+	}
+	if !meta.IsStatusConditionTrue(s.Conditions, "Progressing") || !meta.IsStatusConditionFalse(s.Conditions, "Ready") {
+		t.Fatalf("conditions: %+v", s.Conditions)
+	}
+	hasEvent(t, c, ns, "Application", "sensor", "DevicesFailed", "d2 (trapped")
+	record("d2", "running", long)
+	record("d4", "running", time.Now()) // counts once it has run for min-ready (1 s)
+	eventually(t, "converged", func() bool {
+		s := appStatus()
+		return s.Converged && s.Updated == 3 && meta.IsStatusConditionTrue(s.Conditions, "Ready") &&
+			meta.IsStatusConditionFalse(s.Conditions, "Degraded") && meta.IsStatusConditionFalse(s.Conditions, "Progressing")
+	})
+	hasEvent(t, c, ns, "Application", "sensor", "RolloutComplete", "version 1.0.0 runs on all 3 selected devices")
+
+	// A gateway that stops reporting is not Ready any more.
+	heartbeat(t, c, ns, "gw-a", 1)
+	eventually(t, "gw-a not Ready 3 s after its last report", func() bool {
+		return meta.IsStatusConditionFalse(gwStatus("gw-a").Conditions, "Ready")
+	})
+	hasEvent(t, c, ns, "Gateway", "gw-a", "NotReporting", "last report at")
+
+	// A deleted gateway's devices are assigned again.
+	must(t, c.Delete(ctx, &v1alpha1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "gw-b", Namespace: ns}}))
+	must(t, c.Create(ctx, &v1alpha1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "gw-c", Namespace: ns}}))
+	heartbeat(t, c, ns, "gw-c", 30)
+	eventually(t, "gw-b's devices on gw-c", func() bool {
+		a := assigned()
+		return a["d3"] == "gw-c" && a["d4"] == "gw-c"
+	})
+
+	// Enrollment tokens long expired are deleted.
+	old := &v1alpha1.EnrollmentToken{ObjectMeta: metav1.ObjectMeta{Name: "00000000000000aa", Namespace: ns},
+		Spec: v1alpha1.EnrollmentTokenSpec{Device: "d1", Hash: sha, ExpiresAt: metav1.NewTime(time.Now().Add(-48 * time.Hour))}}
+	fresh := old.DeepCopy()
+	fresh.Name, fresh.Spec.ExpiresAt = "00000000000000bb", metav1.NewTime(time.Now().Add(time.Hour))
+	must(t, c.Create(ctx, old))
+	must(t, c.Create(ctx, fresh))
+	eventually(t, "the old token deleted", func() bool {
+		var l v1alpha1.EnrollmentTokenList
+		must(t, c.List(ctx, &l, client.InNamespace(ns)))
+		return len(l.Items) == 1 && l.Items[0].Name == fresh.Name
+	})
+}
+
+func hasEvent(t *testing.T, c client.Client, ns, kind, name, reason, msg string) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("event %s on %s %s", reason, kind, name), func() bool {
+		var evs corev1.EventList
+		must(t, c.List(context.Background(), &evs, client.InNamespace(ns)))
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Kind == kind && e.InvolvedObject.Name == name && e.Reason == reason && strings.Contains(e.Message, msg) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -1,0 +1,270 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/fleet/kubestore"
+)
+
+// ---- Application status
+
+type applications struct {
+	c   client.Client
+	rec record.EventRecorder
+	ns  string
+}
+
+func (r *applications) setup(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).Named("application-status").
+		For(&v1alpha1.Application{}).
+		Watches(&v1alpha1.Device{}, handler.EnqueueRequestsFromMapFunc(r.appsOf)).
+		Complete(r)
+}
+
+// appsOf: the applications a device's change may move, those selecting
+// it and those it has a record of.
+func (r *applications) appsOf(ctx context.Context, o client.Object) []reconcile.Request {
+	d := o.(*v1alpha1.Device)
+	var apps v1alpha1.ApplicationList
+	if err := r.c.List(ctx, &apps, client.InNamespace(r.ns)); err != nil {
+		return nil
+	}
+	fd := kubestore.DeviceToFleet(d)
+	has := map[string]bool{}
+	for _, rec := range d.Status.Deployments {
+		has[string(rec.App)] = true
+	}
+	var out []reconcile.Request
+	for i := range apps.Items {
+		a := kubestore.ApplicationToFleet(&apps.Items[i])
+		if has[a.Name] || a.Selector.Matches(&fd) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&apps.Items[i])})
+		}
+	}
+	return out
+}
+
+func (r *applications) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	var app v1alpha1.Application
+	if err := r.c.Get(ctx, req.NamespacedName, &app); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	var devs v1alpha1.DeviceList
+	if err := r.c.List(ctx, &devs, client.InNamespace(r.ns)); err != nil {
+		return reconcile.Result{}, err
+	}
+	a := kubestore.ApplicationToFleet(&app)
+	hash := fleet.SpecHash(&a)
+	var deps []fleet.Deployment
+	selected := 0
+	var failed []string
+	for i := range devs.Items {
+		fd := kubestore.DeviceToFleet(&devs.Items[i])
+		if a.Selector.Matches(&fd) {
+			selected++
+		}
+		for _, d := range kubestore.DeploymentsToFleet(&devs.Items[i]) {
+			if d.App != a.Name {
+				continue
+			}
+			deps = append(deps, d)
+			if d.SpecHash == hash && d.Failed() {
+				failed = append(failed, fmt.Sprintf("%s (%s%s)", d.Device, d.State, detail(d.Detail)))
+			}
+		}
+	}
+	now := time.Now()
+	cnt := fleet.CountRollout(&a, deps, now)
+	st := app.Status.DeepCopy()
+	st.ObservedGeneration = app.Generation
+	st.Selected, st.Updated, st.InProgress, st.Failed = int32(selected), int32(cnt.Updated), int32(cnt.InProgress), int32(cnt.Failed)
+	st.Converged = cnt.Updated == selected
+	pending := max(selected-cnt.Updated-cnt.InProgress-cnt.Failed, 0)
+	gen := app.Generation
+
+	ready := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: gen}
+	switch {
+	case st.Converged:
+		ready.Status, ready.Reason = metav1.ConditionTrue, "RolloutComplete"
+		ready.Message = fmt.Sprintf("version %s runs on all %d selected devices", a.Version, selected)
+		if !a.Running {
+			ready.Message = fmt.Sprintf("version %s is installed, stopped, on all %d selected devices", a.Version, selected)
+		}
+	case cnt.Failed > 0:
+		ready.Status, ready.Reason = metav1.ConditionFalse, "DevicesFailed"
+		ready.Message = fmt.Sprintf("%d of %d devices updated, %d failed", cnt.Updated, selected, cnt.Failed)
+	default:
+		ready.Status, ready.Reason = metav1.ConditionFalse, "RolloutInProgress"
+		ready.Message = fmt.Sprintf("%d of %d devices updated", cnt.Updated, selected)
+	}
+	progressing := metav1.Condition{Type: v1alpha1.ConditionProgressing, ObservedGeneration: gen}
+	switch {
+	case st.Converged:
+		progressing.Status, progressing.Reason, progressing.Message = metav1.ConditionFalse, "RolloutComplete", "nothing left to update"
+	case cnt.InProgress == 0 && cnt.Failed > 0 && a.Rollout.Strategy == fleet.RolloutBatched:
+		progressing.Status, progressing.Reason = metav1.ConditionFalse, "RolloutHalted"
+		progressing.Message = fmt.Sprintf("a batched rollout halts on failures: %d failed, %d waiting", cnt.Failed, pending)
+	default:
+		progressing.Status, progressing.Reason = metav1.ConditionTrue, "Updating"
+		progressing.Message = fmt.Sprintf("%d updated, %d in progress, %d waiting (offline or not admitted yet), %d failed",
+			cnt.Updated, cnt.InProgress, pending, cnt.Failed)
+	}
+	degraded := metav1.Condition{Type: v1alpha1.ConditionDegraded, ObservedGeneration: gen,
+		Status: metav1.ConditionFalse, Reason: "NoFailures", Message: "no device failed the current version"}
+	if len(failed) > 0 {
+		sort.Strings(failed)
+		if len(failed) > 5 {
+			failed = append(failed[:5], fmt.Sprintf("and %d more", len(failed)-5))
+		}
+		degraded.Status, degraded.Reason = metav1.ConditionTrue, "DevicesFailed"
+		degraded.Message = fmt.Sprintf("%d devices stopped or refused version %s: %s", cnt.Failed, a.Version, strings.Join(failed, ", "))
+	}
+	wasReady := meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionReady)
+	wasDegraded := meta.IsStatusConditionTrue(st.Conditions, v1alpha1.ConditionDegraded)
+	meta.SetStatusCondition(&st.Conditions, ready)
+	meta.SetStatusCondition(&st.Conditions, progressing)
+	meta.SetStatusCondition(&st.Conditions, degraded)
+
+	res := reconcile.Result{}
+	if cnt.InProgress > 0 {
+		// Devices count as updated once the app has run for min-ready.
+		res.RequeueAfter = a.MinReady() + 100*time.Millisecond
+	}
+	if equality.Semantic.DeepEqual(&app.Status, st) {
+		return res, nil
+	}
+	app.Status = *st
+	if err := r.c.Status().Update(ctx, &app); err != nil {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			return reconcile.Result{Requeue: true}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	if !wasReady && ready.Status == metav1.ConditionTrue && selected > 0 {
+		r.rec.Event(&app, corev1.EventTypeNormal, "RolloutComplete", ready.Message)
+	}
+	if !wasDegraded && degraded.Status == metav1.ConditionTrue {
+		r.rec.Event(&app, corev1.EventTypeWarning, "DevicesFailed", degraded.Message)
+	}
+	return res, nil
+}
+
+func detail(s string) string {
+	if s == "" {
+		return ""
+	}
+	if len(s) > 80 {
+		s = s[:80] + "..."
+	}
+	return ": " + s
+}
+
+// ---- Gateway status
+
+type gateways struct {
+	c   client.Client
+	rec record.EventRecorder
+	ns  string
+}
+
+func (r *gateways) setup(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).Named("gateway-status").
+		For(&v1alpha1.Gateway{}).
+		Watches(&v1alpha1.Device{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			if gw := o.(*v1alpha1.Device).Spec.Gateway; gw != "" {
+				return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: o.GetNamespace(), Name: string(gw)}}}
+			}
+			return nil
+		})).
+		Complete(r)
+}
+
+func (r *gateways) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	var gw v1alpha1.Gateway
+	if err := r.c.Get(ctx, req.NamespacedName, &gw); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	var devs v1alpha1.DeviceList
+	if err := r.c.List(ctx, &devs, client.InNamespace(r.ns), client.MatchingFields{fieldGateway: gw.Name}); err != nil {
+		return reconcile.Result{}, err
+	}
+	ready, left := gatewayReady(&gw, time.Now())
+	cond := metav1.Condition{Type: v1alpha1.ConditionGatewayReady, ObservedGeneration: gw.Generation}
+	switch {
+	case ready:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, "Reporting", "the gateway process reports in"
+	case gw.Status.LastHeartbeatTime == nil:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "NeverReported", "no gateway process has reported in under this name"
+	default:
+		cond.Status, cond.Reason = metav1.ConditionFalse, "NotReporting"
+		cond.Message = "last report at " + gw.Status.LastHeartbeatTime.UTC().Format(time.RFC3339)
+	}
+	was := meta.FindStatusCondition(gw.Status.Conditions, v1alpha1.ConditionGatewayReady)
+	conds := append([]metav1.Condition(nil), gw.Status.Conditions...)
+	meta.SetStatusCondition(&conds, cond)
+	res := reconcile.Result{}
+	if ready {
+		res.RequeueAfter = left + time.Second // to notice when it stops reporting
+	}
+	if int(gw.Status.Assigned) == len(devs.Items) && equality.Semantic.DeepEqual(conds, gw.Status.Conditions) {
+		return res, nil
+	}
+	// A merge patch of the controller's fields: the gateway writes the others.
+	patch := client.MergeFrom(gw.DeepCopy())
+	gw.Status.Assigned, gw.Status.Conditions = int32(len(devs.Items)), conds
+	if err := r.c.Status().Patch(ctx, &gw, patch); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	if was != nil && was.Status != cond.Status {
+		typ := corev1.EventTypeNormal
+		if !ready {
+			typ = corev1.EventTypeWarning
+		}
+		r.rec.Event(&gw, typ, cond.Reason, cond.Message)
+	}
+	return res, nil
+}
+
+// ---- enrollment tokens
+
+type tokens struct {
+	c         client.Client
+	retention time.Duration
+}
+
+func (r *tokens) setup(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).Named("token-cleanup").For(&v1alpha1.EnrollmentToken{}).Complete(r)
+}
+
+func (r *tokens) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	var t v1alpha1.EnrollmentToken
+	if err := r.c.Get(ctx, req.NamespacedName, &t); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	done := t.Spec.ExpiresAt.Time
+	if t.Status.UsedAt != nil && t.Status.UsedAt.Before(&t.Spec.ExpiresAt) {
+		done = t.Status.UsedAt.Time
+	}
+	gone := done.Add(r.retention)
+	if wait := time.Until(gone); wait > 0 {
+		return reconcile.Result{RequeueAfter: wait}, nil
+	}
+	return reconcile.Result{}, client.IgnoreNotFound(r.c.Delete(ctx, &t, client.Preconditions{UID: &t.UID}))
+}

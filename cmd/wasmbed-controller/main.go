@@ -1,0 +1,90 @@
+// Command wasmbed-controller runs Wasmbed's Kubernetes controller (package
+// controller): device assignment, Application and Gateway status, token
+// cleanup, for the fleet of one namespace.
+//
+//	wasmbed-controller [--kubeconfig PATH] [--namespace NS] [--leader-elect]
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/wasmbed/wasmbed/cmd/wasmbed-controller/controller"
+	"github.com/wasmbed/wasmbed/fleet/kubestore"
+)
+
+var version = "dev"
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "wasmbed-controller:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	var o controller.Options
+	var kubeconfig, logLevel, logFormat string
+	cmd := &cobra.Command{
+		Use:           "wasmbed-controller",
+		Short:         "Wasmbed's Kubernetes controller: assigns devices to gateways, reports Application and Gateway status",
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			klog.SetSlogLogger(log.With("component", "client-go"))
+			ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
+			cfg, ns, err := kubestore.RESTConfig(kubeconfig, o.Namespace)
+			if err != nil {
+				return err
+			}
+			cfg.UserAgent = "wasmbed-controller/" + version
+			o.Namespace, o.Log = ns, log
+			log.Info("controller starting", "host", cfg.Host, "namespace", ns, "leader_election", o.LeaderElection)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return controller.Run(ctx, cfg, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&kubeconfig, "kubeconfig", "", "kubeconfig file; unset: $KUBECONFIG, ~/.kube/config, else the pod's service account")
+	f.StringVar(&o.Namespace, "namespace", "", "namespace of the fleet; unset: the kubeconfig context's")
+	f.BoolVar(&o.LeaderElection, "leader-elect", false, "elect a leader among replicas (a Lease in the namespace)")
+	f.StringVar(&o.LeaderElectionID, "leader-election-id", "wasmbed-controller", "name of the leader election Lease")
+	f.StringVar(&o.MetricsAddr, "metrics-addr", "0", "Prometheus metrics listen address; 0: none")
+	f.StringVar(&o.HealthAddr, "health-addr", "0", "/healthz and /readyz listen address; 0: none")
+	f.DurationVar(&o.TokenRetention, "token-retention", 24*time.Hour, "how long used or expired enrollment tokens are kept")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&logFormat, "log-format", "text", "text or json")
+	return cmd
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}

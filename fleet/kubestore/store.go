@@ -1,0 +1,596 @@
+// Package kubestore is the Kubernetes fleet.Store: the fleet's objects are
+// custom resources (package api/v1alpha1) of one namespace, read through
+// informers (controller-runtime's cache) and written with
+// controller-runtime's client.
+//
+// What lives where:
+//
+//   - gateways, devices, applications: Gateway, Device and Application
+//     resources; a device's deployments are records in its status, keyed by
+//     app, with their protocol generations;
+//   - enrollment tokens (only the hash of the secret) and revocations:
+//     EnrollmentToken and CertificateRevocation resources;
+//   - modules: ConfigMaps named module-<sha256>, the bytes in binaryData
+//     under the key <sha256>, immutable. A ConfigMap holds at most 1 MiB,
+//     so modules are limited to MaxModuleSize in this mode;
+//   - events: Kubernetes Events (core/v1) on the Device concerned, through
+//     client-go's event broadcaster (which aggregates repeats), plus a
+//     bounded in-memory history for Events;
+//   - app output and the audit log: bounded, in the memory of this process
+//     only. In Kubernetes mode output is per gateway: each gateway keeps
+//     what its own devices sent, and loses it on restart.
+//
+// Reads come from the informers' cache, so a gateway keeps serving with the
+// last state it saw while the API server is unreachable. Writes return once
+// the cache has seen them (a read after a write sees the write). A write
+// that changes nothing is not sent.
+//
+// Device status writes (Devices().Update, Deployments().Update and
+// Create: what a gateway observes) that fail because the API server cannot
+// be reached are kept in memory and retried until they succeed, as the
+// kubelet's status manager does; reads of this Store see them at once.
+// Desired-state writes (Put, PutMany, Create and Delete of other kinds, and
+// Deployments().Put and PutMany, which the gateway uses to record a
+// generation before sending it) are synchronous: they fail while the API
+// server is unreachable.
+package kubestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/validation"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/fleet"
+)
+
+// Bounds of what is kept in memory.
+const (
+	maxEvents         = 10000
+	maxAudit          = 10000
+	maxOutputPerAppOn = 200 // records per app and device, as the embedded store keeps
+)
+
+// MaxModuleSize is the largest module this store keeps: a ConfigMap holds
+// at most 1 MiB of data.
+const MaxModuleSize = 1<<20 - 1024
+
+// ModulePrefix names the ConfigMap of a module: ModulePrefix + sha256.
+const ModulePrefix = "module-"
+
+// Labels on the objects the store creates.
+const (
+	LabelPartOf = "app.kubernetes.io/part-of"
+	LabelModule = "fleet.wasmbed.dev/module"
+)
+
+// ErrInvalidName: the key is not a Kubernetes object name.
+var ErrInvalidName = errors.New("not a Kubernetes object name (lowercase letters, digits, '-' and '.', at most 64)")
+
+// Options configure a Store.
+type Options struct {
+	// Namespace holds the fleet. Required.
+	Namespace string
+	// Component names the writer in Kubernetes events, e.g.
+	// "wasmbed-gateway".
+	Component string
+	// Host is the reporting instance in events (the gateway's name).
+	Host string
+	Log  *slog.Logger
+	// SyncTimeout bounds the wait for the informers' first list; default 30s.
+	SyncTimeout time.Duration
+	// RetryInterval is how often writes kept in memory are retried;
+	// default 1s.
+	RetryInterval time.Duration
+}
+
+// Store is the Kubernetes store.
+type Store struct {
+	ns     string
+	log    *slog.Logger
+	c      client.Client // direct to the API server
+	cache  cache.Cache
+	scheme *k8sruntime.Scheme
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	events     record.EventBroadcaster
+	recorder   record.EventRecorder
+	retryEvery time.Duration
+
+	locks keyedMutex
+
+	mu       sync.Mutex
+	watchers map[*watcher]struct{}
+	pending  map[string]*pendingDevice // device status kept in memory (write-behind)
+	kickc    chan struct{}
+	history  []fleet.Event
+	eventSeq uint64
+	output   map[string][]fleet.OutputRecord
+	audit    []fleet.AuditRecord
+	closed   bool
+}
+
+var _ fleet.Store = (*Store)(nil)
+
+// Scheme knows the core types and fleet.wasmbed.dev/v1alpha1.
+func Scheme() *k8sruntime.Scheme {
+	s := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// Open connects to the API server of cfg, starts informers on the fleet's
+// resources in o.Namespace and waits for their first list.
+func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
+	if o.Namespace == "" {
+		return nil, errors.New("kubestore: namespace not set")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Component == "" {
+		o.Component = "wasmbed"
+	}
+	if o.SyncTimeout <= 0 {
+		o.SyncTimeout = 30 * time.Second
+	}
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = time.Second
+	}
+	cfg = rest.CopyConfig(cfg)
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 15 * time.Second
+	}
+	scheme := Scheme()
+	log := o.Log.With("component", "kubestore", "namespace", o.Namespace)
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("kubestore: client: %w", err)
+	}
+	ca, err := cache.New(cfg, cache.Options{Scheme: scheme, Mapper: c.RESTMapper(),
+		DefaultNamespaces: map[string]cache.Config{o.Namespace: {}},
+		DefaultTransform:  cache.TransformStripManagedFields(),
+		DefaultWatchErrorHandler: func(_ context.Context, _ *toolscache.Reflector, err error) {
+			log.Debug("watch interrupted; the informer lists again", "err", err)
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("kubestore: cache: %w", err)
+	}
+	s := &Store{ns: o.Namespace, log: log, c: c, cache: ca, scheme: scheme, retryEvery: o.RetryInterval,
+		watchers: map[*watcher]struct{}{}, pending: map[string]*pendingDevice{}, kickc: make(chan struct{}, 1),
+		output: map[string][]fleet.OutputRecord{}, done: make(chan struct{})}
+
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	var regs []toolscache.ResourceEventHandlerRegistration
+	for _, obj := range []client.Object{&v1alpha1.Device{}, &v1alpha1.Application{}, &v1alpha1.Gateway{},
+		&v1alpha1.EnrollmentToken{}, &v1alpha1.CertificateRevocation{}} {
+		inf, err := ca.GetInformer(rctx, obj)
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("kubestore: informer for %T: %w", obj, err)
+		}
+		reg, err := inf.AddEventHandler(s.handler())
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		regs = append(regs, reg)
+	}
+	cacheDone := make(chan error, 1)
+	go func() { cacheDone <- ca.Start(rctx) }()
+	sctx, scancel := context.WithTimeout(ctx, o.SyncTimeout)
+	defer scancel()
+	if !ca.WaitForCacheSync(sctx) {
+		cancel()
+		select {
+		case err := <-cacheDone:
+			if err != nil {
+				return nil, fmt.Errorf("kubestore: informers: %w", err)
+			}
+		default:
+		}
+		return nil, fmt.Errorf("kubestore: no first list of the fleet's resources in namespace %s within %v (API server unreachable, CRDs not installed, or not allowed to list them)", o.Namespace, o.SyncTimeout)
+	}
+	for _, r := range regs {
+		for !r.HasSynced() {
+			time.Sleep(time.Millisecond)
+		}
+	}
+
+	core, err := typedcorev1.NewForConfig(cfg)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.events = record.NewBroadcaster(record.WithSleepDuration(2 * time.Second))
+	s.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: core.Events(o.Namespace)})
+	s.recorder = s.events.NewRecorder(scheme, corev1.EventSource{Component: o.Component, Host: o.Host})
+
+	go func() {
+		defer close(s.done)
+		s.retryLoop(rctx)
+	}()
+	return s, nil
+}
+
+// RESTConfig loads the configuration to reach the API server: the kubeconfig
+// file path if given, else $KUBECONFIG or ~/.kube/config, else the
+// in-cluster service account. namespace, if empty, is the kubeconfig
+// context's (in a pod: the pod's), else "default".
+func RESTConfig(path, namespace string) (*rest.Config, string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if path != "" {
+		rules.ExplicitPath = path
+	}
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("kubernetes: %w", err)
+	}
+	if namespace == "" {
+		if namespace, _, err = cc.Namespace(); err != nil || namespace == "" {
+			namespace = "default"
+		}
+	}
+	return cfg, namespace, nil
+}
+
+// Namespace is the namespace of the fleet.
+func (s *Store) Namespace() string { return s.ns }
+
+// Client is the store's client (direct to the API server), for what
+// fleet.Store does not cover (the gateway's own status).
+func (s *Store) Client() client.Client { return s.c }
+
+// Reader reads from the informers' cache.
+func (s *Store) Reader() client.Reader { return s.cache }
+
+// Close stops the informers, after a last attempt (a few seconds) to write
+// device status kept in memory; watchers' channels are closed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	s.flushPending(ctx)
+	cancel()
+	s.cancel()
+	<-s.done
+	s.events.Shutdown()
+	s.mu.Lock()
+	for w := range s.watchers {
+		close(w.ch)
+		delete(s.watchers, w)
+	}
+	n := len(s.pending)
+	s.mu.Unlock()
+	if n > 0 {
+		s.log.Warn("closing with device status not yet written to the API server", "devices", n)
+	}
+	return nil
+}
+
+// ---- names, errors, writes
+
+func (s *Store) key(name string) client.ObjectKey {
+	return client.ObjectKey{Namespace: s.ns, Name: name}
+}
+
+func checkName(kind, name string) error {
+	if len(name) > 64 || len(validation.IsDNS1123Subdomain(name)) > 0 {
+		return fmt.Errorf("%s %q: %w", kind, name, ErrInvalidName)
+	}
+	return nil
+}
+
+// mapErr turns API errors into fleet's.
+func mapErr(kind, key string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("%s %q: %w", kind, key, fleet.ErrNotFound)
+	case apierrors.IsAlreadyExists(err):
+		return fmt.Errorf("%s %q: %w", kind, key, fleet.ErrExists)
+	}
+	return fmt.Errorf("%s %q: %w", kind, key, err)
+}
+
+// Unreachable reports whether err says the API server could not be reached
+// or did not answer (as opposed to refusing the request).
+func Unreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err) || apierrors.IsUnexpectedServerError(err) {
+		return true
+	}
+	var ue *url.Error
+	var ne net.Error
+	var se apierrors.APIStatus
+	switch {
+	case errors.As(err, &se):
+		return false
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, context.DeadlineExceeded):
+		return true
+	case errors.As(err, &ne), errors.As(err, &ue):
+		return true
+	}
+	return false
+}
+
+// rv orders resource versions. Kubernetes calls them opaque; etcd's are
+// its revision numbers, which is what every API server here stores in.
+func rv(o client.Object) uint64 {
+	n, _ := strconv.ParseUint(o.GetResourceVersion(), 10, 64)
+	return n
+}
+
+// waitCache returns once the cache holds obj at its resource version or
+// later (deleted: once it holds no object of that name and UID), so that a
+// read after a write sees it. It gives up after a few seconds: the write
+// is done anyway.
+func (s *Store) waitCache(ctx context.Context, obj client.Object, deleted bool) {
+	want := rv(obj)
+	fresh := obj.DeepCopyObject().(client.Object)
+	deadline := time.Now().Add(5 * time.Second)
+	for delay := 200 * time.Microsecond; time.Now().Before(deadline) && ctx.Err() == nil; delay = min(delay*2, 20*time.Millisecond) {
+		err := s.cache.Get(ctx, client.ObjectKeyFromObject(obj), fresh)
+		switch {
+		case deleted && (apierrors.IsNotFound(err) || err == nil && fresh.GetUID() != obj.GetUID()):
+			return
+		case !deleted && err == nil && (rv(fresh) >= want || fresh.GetUID() != obj.GetUID() && obj.GetUID() != ""):
+			return
+		}
+		time.Sleep(delay)
+	}
+	s.log.Debug("cache did not catch up with a write", "object", client.ObjectKeyFromObject(obj), "rv", want)
+}
+
+// keyedMutex serialises this process's writes to one object, so that they
+// do not conflict with each other.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedEntry{}
+	}
+	e := k.m[key]
+	if e == nil {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		if e.refs--; e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
+
+// ---- modules
+
+// PutModule stores module bytes in the ConfigMap module-<sha256>
+// (immutable; storing the same module again is a no-op).
+func (s *Store) PutModule(ctx context.Context, sha256 string, wasm []byte) error {
+	if len(validation.IsDNS1123Subdomain(ModulePrefix+sha256)) > 0 {
+		return fmt.Errorf("module %q: %w", sha256, ErrInvalidName)
+	}
+	if len(wasm) > MaxModuleSize {
+		return fmt.Errorf("module %s: %d bytes; in Kubernetes mode a module is kept in a ConfigMap and may have at most %d bytes", sha256, len(wasm), MaxModuleSize)
+	}
+	immutable := true
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: ModulePrefix + sha256, Namespace: s.ns,
+		Labels: map[string]string{LabelPartOf: "wasmbed", LabelModule: "true"}},
+		BinaryData: map[string][]byte{sha256: wasm}, Immutable: &immutable}
+	err := s.c.Create(ctx, cm)
+	if apierrors.IsAlreadyExists(err) {
+		return nil // content-addressed: the same bytes
+	}
+	return mapErr("module", sha256, err)
+}
+
+// GetModule reads module bytes (from the API server: modules are not cached
+// here; the gateway keeps the ones it sends).
+func (s *Store) GetModule(ctx context.Context, sha256 string) ([]byte, error) {
+	if len(validation.IsDNS1123Subdomain(ModulePrefix+sha256)) > 0 {
+		return nil, fmt.Errorf("module %s: %w", sha256, fleet.ErrNotFound)
+	}
+	var cm corev1.ConfigMap
+	if err := s.c.Get(ctx, s.key(ModulePrefix+sha256), &cm); err != nil {
+		return nil, mapErr("module", sha256, err)
+	}
+	b, ok := cm.BinaryData[sha256]
+	if !ok {
+		return nil, fmt.Errorf("module %s: ConfigMap %s has no binaryData key %s: %w", sha256, cm.Name, sha256, fleet.ErrNotFound)
+	}
+	return b, nil
+}
+
+// ---- events, output, audit (memory)
+
+// AppendEvent keeps e in the bounded history and records a Kubernetes
+// Event on the Device it concerns (object "device" or "app/device"), if
+// that device exists.
+func (s *Store) AppendEvent(ctx context.Context, e fleet.Event) (fleet.Event, error) {
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	s.mu.Lock()
+	s.eventSeq++
+	e.Seq = s.eventSeq
+	s.history = append(s.history, e)
+	if len(s.history) > maxEvents {
+		s.history = append(s.history[:0], s.history[len(s.history)-maxEvents:]...)
+	}
+	s.mu.Unlock()
+
+	device, app := e.Object, ""
+	if a, d, ok := cutLast(e.Object); ok {
+		app, device = a, d
+	}
+	var dev v1alpha1.Device
+	if checkName("device", device) == nil && s.cache.Get(ctx, s.key(device), &dev) == nil {
+		typ := corev1.EventTypeNormal
+		if warning(e.Kind) {
+			typ = corev1.EventTypeWarning
+		}
+		msg := e.Message
+		if app != "" {
+			msg = "app " + app + ": " + msg
+		}
+		if msg == "" {
+			msg = e.Kind
+		}
+		s.recorder.Event(&dev, typ, reason(e.Kind), msg)
+	}
+	return e, nil
+}
+
+func cutLast(s string) (before, after string, ok bool) {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+func warning(kind string) bool {
+	for _, w := range []string{"refused", "trapped", "fuel_exhausted", "out_of_memory", "failed", "error", "revoked"} {
+		if len(kind) >= len(w) && kind[len(kind)-len(w):] == w {
+			return true
+		}
+	}
+	return false
+}
+
+// Events lists the events this process recorded with Seq > after.
+func (s *Store) Events(_ context.Context, after uint64, limit int) ([]fleet.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := sort.Search(len(s.history), func(i int) bool { return s.history[i].Seq > after })
+	var out []fleet.Event
+	for ; i < len(s.history) && (limit <= 0 || len(out) < limit); i++ {
+		out = append(out, s.history[i])
+	}
+	return out, nil
+}
+
+func (s *Store) AppendOutput(_ context.Context, recs []fleet.OutputRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range recs {
+		k := r.App + "\x00" + r.Device
+		l := append(s.output[k], r)
+		if len(l) > maxOutputPerAppOn {
+			l = append(l[:0], l[len(l)-maxOutputPerAppOn:]...)
+		}
+		s.output[k] = l
+	}
+	return nil
+}
+
+func (s *Store) Output(_ context.Context, app, device string, limit int) ([]fleet.OutputRecord, error) {
+	s.mu.Lock()
+	var out []fleet.OutputRecord
+	for k, l := range s.output {
+		a, d, _ := cutNul(k)
+		if a == app && (device == "" || d == device) {
+			out = append(out, l...)
+		}
+	}
+	s.mu.Unlock()
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Time.Equal(out[j].Time) {
+			return out[i].Time.Before(out[j].Time)
+		}
+		return out[i].Device < out[j].Device
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[len(out)-limit:]
+	}
+	return out, nil
+}
+
+func cutNul(s string) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == 0 {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+func (s *Store) AppendAudit(_ context.Context, r fleet.AuditRecord) error {
+	if r.Time.IsZero() {
+		r.Time = time.Now().UTC()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.audit = append(s.audit, r)
+	if len(s.audit) > maxAudit {
+		s.audit = append(s.audit[:0], s.audit[len(s.audit)-maxAudit:]...)
+	}
+	return nil
+}
+
+func (s *Store) Audit(_ context.Context, limit int) ([]fleet.AuditRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.audit
+	if limit > 0 && len(l) > limit {
+		l = l[len(l)-limit:]
+	}
+	return append([]fleet.AuditRecord(nil), l...), nil
+}

@@ -1,0 +1,386 @@
+// Package storetest is the behaviour every fleet.Store must have, as tests
+// that run against any implementation: the embedded store
+// (fleet/boltstore) and Kubernetes (fleet/kubestore) both run them.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wasmbed/wasmbed/fleet"
+)
+
+// Harness tells the tests how to get a store.
+type Harness struct {
+	// New returns an empty store for one test; the tests close it.
+	New func(t *testing.T) fleet.Store
+	// OutputBound is how many output records the store keeps per app and
+	// device.
+	OutputBound int
+	// Writers is how many goroutines update one object at once in the
+	// atomicity test (default 100).
+	Writers int
+}
+
+// Run runs every conformance test as a subtest of t.
+func Run(t *testing.T, h Harness) {
+	if h.Writers == 0 {
+		h.Writers = 100
+	}
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T, fleet.Store, Harness)
+	}{
+		{"RoundTrip", testRoundTrip},
+		{"CreateUpdateDelete", testCreateUpdateDelete},
+		{"Modules", testModules},
+		{"ConcurrentUpdatesAreAtomic", testConcurrentUpdates},
+		{"ConcurrentDeploymentsOfOneDevice", testConcurrentDeployments},
+		{"DeploymentsOutliveDeviceWrites", testDeploymentsOutliveDeviceWrites},
+		{"HistoriesAreBounded", testHistories},
+		{"Watch", testWatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := h.New(t)
+			t.Cleanup(func() { s.Close() })
+			tc.fn(t, s, h)
+		})
+	}
+}
+
+// at is a time a store keeps exactly (whole seconds, UTC).
+func at(sec int64) time.Time { return time.Unix(1_700_000_000+sec, 0).UTC() }
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// roundTrip checks that what was written is read back, field by field;
+// clear drops what a store may set itself (creation times, generations).
+func roundTrip[T any](t *testing.T, c fleet.Collection[T], key string, v T, clear func(*T)) {
+	t.Helper()
+	ctx := context.Background()
+	must(t, c.Put(ctx, key, v))
+	got, err := c.Get(ctx, key)
+	must(t, err)
+	want := v
+	clear(&got)
+	clear(&want)
+	if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+		t.Fatalf("%T round trip:\n got %+v\nwant %+v", v, got, want)
+	}
+	all, err := c.List(ctx)
+	must(t, err)
+	if len(all) != 1 {
+		t.Fatalf("%T: list has %d objects, want 1", v, len(all))
+	}
+	clear(&all[0])
+	if fmt.Sprintf("%+v", all[0]) != fmt.Sprintf("%+v", want) {
+		t.Fatalf("%T listed:\n got %+v\nwant %+v", v, all[0], want)
+	}
+}
+
+func testRoundTrip(t *testing.T, s fleet.Store, _ Harness) {
+	ctx := context.Background()
+	roundTrip(t, s.Gateways(), "gw-1", fleet.Gateway{Name: "gw-1", Addresses: []string{"10.0.0.1:8081", "gw.example:8081"},
+		Labels: map[string]string{"site": "a"}, Capacity: 50, UpdatedAt: at(2)},
+		func(g *fleet.Gateway) { g.CreatedAt = time.Time{} })
+	dev := fleet.Device{Name: "dev-1", Board: "stm32f4-discovery", Labels: map[string]string{"site": "a", "role": "sensor"},
+		Gateway: "gw-1", UpdatedAt: at(3), Status: fleet.DeviceStatus{Phase: fleet.PhaseOnline, LastSeen: at(4),
+			Firmware: "wasmbed-fw 0.3.1", RAMFree: 65536, FlashFree: 400000, MaxFrame: 4096, Features: []string{"gpio", "publish"},
+			CertSerial: "1f2e3d", CertNotAfter: at(86400), Message: "ok"}}
+	roundTrip(t, s.Devices(), "dev-1", dev, func(d *fleet.Device) { d.CreatedAt = time.Time{} })
+	roundTrip(t, s.Applications(), "sensor", fleet.Application{Name: "sensor", Version: "1.2.3+b4",
+		SHA256: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", Size: 1234,
+		Config: map[string]string{"offset": "100", "unit": "C"}, Limits: fleet.Limits{Fuel: 5000, Memory: 131072, TickMS: 250},
+		Selector: fleet.Selector{Labels: map[string]string{"role": "sensor"}, Boards: []string{"linux", "stm32f4-discovery"}},
+		Rollout:  fleet.Rollout{Strategy: fleet.RolloutBatched, MaxUnavailable: 2, MinReadySeconds: 5}, Running: false, UpdatedAt: at(5)},
+		func(a *fleet.Application) { a.CreatedAt, a.Generation = time.Time{}, 0 })
+	roundTrip(t, s.Tokens(), "00112233aabbccdd", fleet.EnrollmentToken{ID: "00112233aabbccdd", Device: "dev-1",
+		Hash: "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100", ExpiresAt: at(3600), UsedAt: at(60)},
+		func(tok *fleet.EnrollmentToken) { tok.CreatedAt = time.Time{} })
+	roundTrip(t, s.Revocations(), "1f2e3d", fleet.Revocation{Serial: "1f2e3d", Device: "dev-1", Reason: "lost", RevokedAt: at(7)},
+		func(*fleet.Revocation) {})
+	roundTrip(t, s.Deployments(), fleet.DeploymentKey("sensor", "dev-1"), fleet.Deployment{App: "sensor", Device: "dev-1",
+		Generation: 42, Command: "deploy", Version: "1.2.3+b4", SHA256: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		SpecHash: "a1b2c3d4e5f60718", Running: true, State: "running", Observed: "1.2.3+b4", Detail: "up", Offset: 1234,
+		UpdatedAt: time.Unix(1_700_000_000, 123456000).UTC()}, func(*fleet.Deployment) {})
+
+	// A tombstone keeps its generation.
+	must(t, s.Deployments().Put(ctx, fleet.DeploymentKey("old", "dev-1"), fleet.Deployment{App: "old", Device: "dev-1",
+		Generation: 9, Command: "remove", Removing: true, State: "removed"}))
+	d, err := s.Deployments().Get(ctx, fleet.DeploymentKey("old", "dev-1"))
+	must(t, err)
+	if !d.Tombstone() || d.Generation != 9 {
+		t.Fatalf("tombstone: %+v", d)
+	}
+}
+
+// What boltstore's first test checked, on every store: create twice,
+// updates applied, aborted and of a missing key, delete.
+func testCreateUpdateDelete(t *testing.T, s fleet.Store, _ Harness) {
+	ctx := context.Background()
+	d := fleet.Device{Name: "dev-1", Board: "stm32f4-discovery", Labels: map[string]string{"site": "a"}}
+	must(t, s.Devices().Create(ctx, d.Name, d))
+	if err := s.Devices().Create(ctx, d.Name, d); !errors.Is(err, fleet.ErrExists) {
+		t.Fatalf("second create: %v, want ErrExists", err)
+	}
+	got, err := s.Devices().Update(ctx, "dev-1", func(d *fleet.Device) error { d.Status.Phase = fleet.PhaseOnline; return nil })
+	must(t, err)
+	if got.Status.Phase != fleet.PhaseOnline || got.Board != "stm32f4-discovery" {
+		t.Fatalf("Update returned %+v", got)
+	}
+	boom := errors.New("boom")
+	if _, err := s.Devices().Update(ctx, "dev-1", func(d *fleet.Device) error { d.Board = "linux"; return boom }); !errors.Is(err, boom) {
+		t.Fatalf("aborted update: %v", err)
+	}
+	if _, err := s.Devices().Update(ctx, "nope", func(*fleet.Device) error { return nil }); !errors.Is(err, fleet.ErrNotFound) {
+		t.Fatalf("update missing: %v", err)
+	}
+	got, err = s.Devices().Get(ctx, "dev-1")
+	must(t, err)
+	if got.Status.Phase != fleet.PhaseOnline || got.Board != "stm32f4-discovery" || got.Labels["site"] != "a" {
+		t.Fatalf("after updates: %+v", got)
+	}
+	must(t, s.Devices().Delete(ctx, "dev-1"))
+	if _, err := s.Devices().Get(ctx, "dev-1"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+	if err := s.Devices().Delete(ctx, "dev-1"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+
+	// Every collection: missing keys, PutMany, Update of a missing key.
+	if _, err := s.Gateways().Get(ctx, "nope"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Fatalf("gateway get missing: %v", err)
+	}
+	if _, err := s.Applications().Get(ctx, "nope"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Fatalf("application get missing: %v", err)
+	}
+	if _, err := s.Tokens().Update(ctx, "0000000000000000", func(*fleet.EnrollmentToken) error { return nil }); !errors.Is(err, fleet.ErrNotFound) {
+		t.Fatalf("token update missing: %v", err)
+	}
+	if _, err := s.Deployments().Get(ctx, "app/nope"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Fatalf("deployment get missing: %v", err)
+	}
+	must(t, s.Gateways().PutMany(ctx, map[string]fleet.Gateway{"gw-a": {Name: "gw-a", Capacity: 1}, "gw-b": {Name: "gw-b", Capacity: 2}}))
+	gws, err := s.Gateways().List(ctx)
+	must(t, err)
+	if len(gws) != 2 || gws[0].Capacity+gws[1].Capacity != 3 {
+		t.Fatalf("after PutMany: %+v", gws)
+	}
+
+	// Deployments of a device: create, update, PutMany, delete.
+	must(t, s.Devices().Create(ctx, "dev-2", fleet.Device{Name: "dev-2", Board: "linux"}))
+	key := fleet.DeploymentKey("app", "dev-2")
+	must(t, s.Deployments().Create(ctx, key, fleet.Deployment{App: "app", Device: "dev-2", Generation: 1, Command: "deploy"}))
+	if err := s.Deployments().Create(ctx, key, fleet.Deployment{App: "app", Device: "dev-2"}); !errors.Is(err, fleet.ErrExists) {
+		t.Fatalf("second deployment create: %v", err)
+	}
+	dep, err := s.Deployments().Update(ctx, key, func(d *fleet.Deployment) error { d.State = "running"; return nil })
+	must(t, err)
+	if dep.State != "running" || dep.Generation != 1 {
+		t.Fatalf("deployment update returned %+v", dep)
+	}
+	must(t, s.Deployments().PutMany(ctx, map[string]fleet.Deployment{
+		key:                                  {App: "app", Device: "dev-2", Generation: 2, Command: "stop"},
+		fleet.DeploymentKey("app2", "dev-2"): {App: "app2", Device: "dev-2", Generation: 1, Command: "deploy"}}))
+	deps, err := s.Deployments().List(ctx)
+	must(t, err)
+	if len(deps) != 2 || deps[0].Generation+deps[1].Generation != 3 {
+		t.Fatalf("deployments after PutMany: %+v", deps)
+	}
+	must(t, s.Deployments().Delete(ctx, key))
+	if _, err := s.Deployments().Get(ctx, key); !errors.Is(err, fleet.ErrNotFound) {
+		t.Fatalf("deployment after delete: %v", err)
+	}
+	if err := s.Deployments().Delete(ctx, key); !errors.Is(err, fleet.ErrNotFound) {
+		t.Fatalf("second deployment delete: %v", err)
+	}
+}
+
+func testModules(t *testing.T, s fleet.Store, _ Harness) {
+	ctx := context.Background()
+	sha := "ab0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
+	must(t, s.PutModule(ctx, sha, []byte("\x00asm\x01\x00\x00\x00")))
+	must(t, s.PutModule(ctx, sha, []byte("\x00asm\x01\x00\x00\x00"))) // again: the same content
+	m, err := s.GetModule(ctx, sha)
+	if err != nil || string(m) != "\x00asm\x01\x00\x00\x00" {
+		t.Fatalf("module: %q %v", m, err)
+	}
+	if _, err := s.GetModule(ctx, "cd0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Fatalf("missing module: %v", err)
+	}
+}
+
+func testConcurrentUpdates(t *testing.T, s fleet.Store, h Harness) {
+	ctx := context.Background()
+	must(t, s.Applications().Put(ctx, "app", fleet.Application{Name: "app", Version: "1",
+		SHA256: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}))
+	var wg sync.WaitGroup
+	for i := 0; i < h.Writers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Applications().Update(ctx, "app", func(a *fleet.Application) error { a.Size++; return nil }); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	a, _ := s.Applications().Get(ctx, "app")
+	if a.Size != h.Writers {
+		t.Fatalf("size %d after %d increments", a.Size, h.Writers)
+	}
+}
+
+// The records of one device change concurrently (one session per device,
+// but status reports, plans and adoptions of several apps interleave).
+func testConcurrentDeployments(t *testing.T, s fleet.Store, _ Harness) {
+	ctx := context.Background()
+	must(t, s.Devices().Create(ctx, "dev", fleet.Device{Name: "dev", Board: "linux"}))
+	const apps, bumps = 10, 5
+	for i := 0; i < apps; i++ {
+		app := fmt.Sprint("app", i)
+		must(t, s.Deployments().Put(ctx, fleet.DeploymentKey(app, "dev"), fleet.Deployment{App: app, Device: "dev", Generation: 1}))
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < apps; i++ {
+		for j := 0; j < bumps; j++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				key := fleet.DeploymentKey(fmt.Sprint("app", i), "dev")
+				if _, err := s.Deployments().Update(ctx, key, func(d *fleet.Deployment) error { d.Generation++; return nil }); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	deps, err := s.Deployments().List(ctx)
+	must(t, err)
+	for _, d := range deps {
+		if d.Generation != 1+bumps {
+			t.Errorf("%s: generation %d after %d increments", d.App, d.Generation, bumps)
+		}
+	}
+	if len(deps) != apps {
+		t.Fatalf("%d deployments, want %d", len(deps), apps)
+	}
+}
+
+// Writing a device (its spec or status) keeps its deployments and their
+// generations.
+func testDeploymentsOutliveDeviceWrites(t *testing.T, s fleet.Store, _ Harness) {
+	ctx := context.Background()
+	must(t, s.Devices().Create(ctx, "dev", fleet.Device{Name: "dev", Board: "linux", Status: fleet.DeviceStatus{Phase: fleet.PhaseRegistered}}))
+	key := fleet.DeploymentKey("app", "dev")
+	must(t, s.Deployments().Put(ctx, key, fleet.Deployment{App: "app", Device: "dev", Generation: 7, State: "running"}))
+	d, err := s.Devices().Get(ctx, "dev")
+	must(t, err)
+	d.Labels = map[string]string{"site": "b"}
+	must(t, s.Devices().Put(ctx, "dev", d))
+	_, err = s.Devices().Update(ctx, "dev", func(d *fleet.Device) error { d.Status.Phase = fleet.PhaseOffline; return nil })
+	must(t, err)
+	dep, err := s.Deployments().Get(ctx, key)
+	must(t, err)
+	if dep.Generation != 7 || dep.State != "running" {
+		t.Fatalf("deployment after device writes: %+v", dep)
+	}
+	d, err = s.Devices().Get(ctx, "dev")
+	must(t, err)
+	if d.Labels["site"] != "b" || d.Status.Phase != fleet.PhaseOffline {
+		t.Fatalf("device: %+v", d)
+	}
+}
+
+func testHistories(t *testing.T, s fleet.Store, h Harness) {
+	ctx := context.Background()
+	bound := h.OutputBound
+	for i := 0; i < bound+50; i++ {
+		v := float64(i)
+		must(t, s.AppendOutput(ctx, []fleet.OutputRecord{{Time: time.Unix(int64(i), 0), App: "a", Device: "d1", Key: "k", Value: &v}}))
+	}
+	must(t, s.AppendOutput(ctx, []fleet.OutputRecord{{Time: time.Unix(10000, 0), App: "a", Device: "d2", Text: "hi", Level: "info"}}))
+	must(t, s.AppendOutput(ctx, []fleet.OutputRecord{{Time: time.Unix(10000, 0), App: "ab", Device: "d1", Text: "other app"}}))
+	out, err := s.Output(ctx, "a", "d1", 0)
+	must(t, err)
+	if len(out) != bound || *out[len(out)-1].Value != float64(bound+49) || *out[0].Value != 50 {
+		t.Fatalf("kept %d records, first %v last %v", len(out), *out[0].Value, *out[len(out)-1].Value)
+	}
+	all, _ := s.Output(ctx, "a", "", 3)
+	if len(all) != 3 || all[2].Device != "d2" {
+		t.Fatalf("app-wide newest 3: %+v", all)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := s.AppendEvent(ctx, fleet.Event{Kind: "k", Message: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev, _ := s.Events(ctx, 2, 2)
+	if len(ev) != 2 || ev[0].Seq != 3 || ev[1].Message != "3" {
+		t.Fatalf("events after 2: %+v", ev)
+	}
+	for i := 0; i < 5; i++ {
+		must(t, s.AppendAudit(ctx, fleet.AuditRecord{Actor: "admin", Action: "update", Object: fmt.Sprint("device/d", i)}))
+	}
+	au, err := s.Audit(ctx, 2)
+	must(t, err)
+	if len(au) != 2 || au[0].Object != "device/d3" || au[1].Object != "device/d4" || au[1].Time.IsZero() {
+		t.Fatalf("newest 2 audit records, oldest first: %+v", au)
+	}
+}
+
+func testWatch(t *testing.T, s fleet.Store, _ Harness) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := s.Watch(ctx)
+	next := func() fleet.Change {
+		t.Helper()
+		select {
+		case c := <-ch:
+			return c
+		case <-time.After(10 * time.Second):
+			t.Fatal("no change within 10s")
+		}
+		return fleet.Change{}
+	}
+	s.Gateways().Put(ctx, "gw", fleet.Gateway{Name: "gw"})
+	s.Gateways().Delete(ctx, "gw")
+	if c := next(); c != (fleet.Change{Kind: fleet.KindGateway, Key: "gw"}) {
+		t.Fatalf("first change %+v", c)
+	}
+	if c := next(); !c.Deleted {
+		t.Fatalf("second change %+v", c)
+	}
+
+	// A deployment written is a change of that deployment.
+	must(t, s.Devices().Create(ctx, "dev", fleet.Device{Name: "dev", Board: "linux"}))
+	for c := next(); c.Kind != fleet.KindDevice; c = next() {
+	}
+	must(t, s.Deployments().Put(ctx, fleet.DeploymentKey("app", "dev"), fleet.Deployment{App: "app", Device: "dev", Generation: 1}))
+	seen := map[fleet.Change]bool{}
+	for !seen[fleet.Change{Kind: fleet.KindDeployment, Key: "app/dev"}] {
+		seen[next()] = true
+	}
+	delete(seen, fleet.Change{Kind: fleet.KindDeployment, Key: "app/dev"})
+	for c := range maps.Keys(seen) {
+		if !slices.Contains([]string{fleet.KindDevice, ""}, c.Kind) {
+			t.Fatalf("unexpected change %+v", c)
+		}
+	}
+
+	cancel()
+	for range ch { // closed after cancel
+	}
+}

@@ -1,0 +1,345 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/ca"
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/fleet/kubestore"
+	"github.com/wasmbed/wasmbed/gateway"
+)
+
+// Stores a gateway can run on.
+const (
+	StoreEmbedded   = "embedded"
+	StoreKubernetes = "kubernetes"
+)
+
+// Kubernetes objects the gateways share.
+const (
+	// CASecret holds the embedded CA's files (keys included): the first
+	// gateway creates it, the others copy it, so that every gateway of the
+	// namespace issues and accepts the same certificates.
+	CASecret = "wasmbed-ca"
+	// CAConfigMap publishes the CA root (ca.crt) for devices and clients.
+	CAConfigMap = "wasmbed-ca"
+	// CAConfigMapKey is the key of the root certificate in CAConfigMap.
+	CAConfigMapKey = "ca.crt"
+)
+
+// Defaults of the Kubernetes mode.
+const (
+	DefaultLastSeenInterval = 5 * time.Minute
+	DefaultGatewayHeartbeat = 30 * time.Second
+)
+
+// The gateway's permissions in Kubernetes mode (config/rbac/gateway_role.yaml
+// is what they amount to; the daemon's tests run the gateway as a user bound
+// to that role).
+
+// caFiles are the embedded CA's files shared through CASecret (not its
+// database, which each gateway keeps).
+var caFiles = []string{ca.FilePassword, ca.FileRootCert, ca.FileRootKey, ca.FileIntermediateCert, ca.FileIntermediateKey, ca.FileConfig}
+
+// kubeMode is what the gateway runs besides the embedded mode's parts.
+type kubeMode struct {
+	store *kubestore.Store
+	c     client.Client
+	ns    string
+	name  string
+	log   *slog.Logger
+	o     Options
+}
+
+func openKube(ctx context.Context, o Options, log *slog.Logger) (*kubeMode, error) {
+	cfg, ns := o.KubeConfig, o.Namespace
+	if cfg == nil {
+		var err error
+		if cfg, ns, err = kubestore.RESTConfig(o.Kubeconfig, o.Namespace); err != nil {
+			return nil, err
+		}
+	} else if ns == "" {
+		ns = "default"
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = "wasmbed-gateway/" + o.Gateway.Name
+	store, err := kubestore.Open(ctx, cfg, kubestore.Options{Namespace: ns, Component: "wasmbed-gateway", Host: o.Gateway.Name, Log: log})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("kubernetes store", "host", cfg.Host, "namespace", ns)
+	return &kubeMode{store: store, c: store.Client(), ns: ns, name: o.Gateway.Name, log: log.With("component", "kubernetes"), o: o}, nil
+}
+
+// serves: this gateway holds the sessions of the devices assigned to it.
+func (k *kubeMode) serves(d *fleet.Device) error {
+	switch d.Gateway {
+	case k.name:
+		return nil
+	case "":
+		return fmt.Errorf("device %s is not assigned to a gateway yet (the controller assigns it)", d.Name)
+	}
+	return fmt.Errorf("device %s is served by gateway %s", d.Name, d.Gateway)
+}
+
+// shareCA makes dir hold the namespace's CA: a copy of the Secret
+// wasmbed-ca if it exists, else the CA found in (or created in) dir, which
+// is then published in that Secret. Two gateways starting at once agree:
+// the one whose Secret is created first wins, the other adopts it.
+func (k *kubeMode) shareCA(ctx context.Context, dir string) error {
+	var sec corev1.Secret
+	err := k.c.Get(ctx, client.ObjectKey{Namespace: k.ns, Name: CASecret}, &sec)
+	switch {
+	case err == nil:
+		return k.adoptCA(dir, &sec)
+	case !apierrors.IsNotFound(err):
+		return fmt.Errorf("read secret %s: %w", CASecret, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, ca.FileConfig)); errors.Is(err, os.ErrNotExist) {
+		e, err := ca.NewEmbedded(dir, k.log) // creates it
+		if err != nil {
+			return err
+		}
+		e.Close()
+	}
+	sec = corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: CASecret, Namespace: k.ns,
+		Labels: map[string]string{kubestore.LabelPartOf: "wasmbed"}}, Data: map[string][]byte{}}
+	for _, f := range caFiles {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil {
+			return err
+		}
+		sec.Data[f] = b
+	}
+	err = k.c.Create(ctx, &sec)
+	if apierrors.IsAlreadyExists(err) {
+		if err := k.c.Get(ctx, client.ObjectKey{Namespace: k.ns, Name: CASecret}, &sec); err != nil {
+			return err
+		}
+		return k.adoptCA(dir, &sec)
+	}
+	if err != nil {
+		return fmt.Errorf("create secret %s: %w", CASecret, err)
+	}
+	k.log.Info("published the CA for the other gateways", "secret", CASecret)
+	return nil
+}
+
+func (k *kubeMode) adoptCA(dir string, sec *corev1.Secret) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	changed := false
+	for _, f := range caFiles {
+		b, ok := sec.Data[f]
+		if !ok {
+			return fmt.Errorf("secret %s has no %s", CASecret, f)
+		}
+		old, err := os.ReadFile(filepath.Join(dir, f))
+		if err == nil && bytes.Equal(old, b) {
+			continue
+		}
+		changed = true
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o600); err != nil {
+			return err
+		}
+	}
+	if changed {
+		// A database of another CA's certificates has nothing to say about this one's.
+		os.Remove(filepath.Join(dir, ca.FileDB))
+		k.log.Info("using the namespace's CA", "secret", CASecret)
+	}
+	return nil
+}
+
+// publishRoot keeps the ConfigMap wasmbed-ca holding the CA root.
+func (k *kubeMode) publishRoot(ctx context.Context, root []byte) error {
+	var cm corev1.ConfigMap
+	err := k.c.Get(ctx, client.ObjectKey{Namespace: k.ns, Name: CAConfigMap}, &cm)
+	switch {
+	case apierrors.IsNotFound(err):
+		cm = corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: CAConfigMap, Namespace: k.ns,
+			Labels: map[string]string{kubestore.LabelPartOf: "wasmbed"}}, Data: map[string]string{CAConfigMapKey: string(root)}}
+		if err := k.c.Create(ctx, &cm); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("publish CA root: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("read configmap %s: %w", CAConfigMap, err)
+	case cm.Data[CAConfigMapKey] == string(root):
+		return nil
+	}
+	if cm.Data == nil {
+		cm.Data = map[string]string{}
+	}
+	cm.Data[CAConfigMapKey] = string(root)
+	return k.c.Update(ctx, &cm)
+}
+
+// register creates the Gateway resource if absent (an operator's or
+// Terraform's registration is kept as it is).
+func (k *kubeMode) register(ctx context.Context, addrs []string) error {
+	var gw v1alpha1.Gateway
+	err := k.c.Get(ctx, client.ObjectKey{Namespace: k.ns, Name: k.name}, &gw)
+	if !apierrors.IsNotFound(err) {
+		return err
+	}
+	gw = v1alpha1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: k.name, Namespace: k.ns}}
+	for _, a := range addrs {
+		gw.Spec.Addresses = append(gw.Spec.Addresses, v1alpha1.Address(a))
+	}
+	if err := k.c.Create(ctx, &gw); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("register gateway %s: %w", k.name, err)
+	}
+	return nil
+}
+
+// markOffline: sessions of this gateway's devices did not survive its restart.
+func (k *kubeMode) markOffline(ctx context.Context) error {
+	devs, err := k.store.Devices().List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range devs {
+		if d.Gateway == k.name && d.Status.Phase == fleet.PhaseOnline {
+			k.store.Devices().Update(ctx, d.Name, func(d *fleet.Device) error {
+				if d.Status.Phase == fleet.PhaseOnline {
+					d.Status.Phase = fleet.PhaseOffline
+				}
+				return nil
+			})
+		}
+	}
+	return nil
+}
+
+// run keeps, until ctx ends, the gateway's status (sessions, heartbeat)
+// and the coarse last-seen of its online devices, and marks revoked the
+// devices whose current certificate was revoked elsewhere.
+func (k *kubeMode) run(ctx context.Context, gw *gateway.Gateway) {
+	heartbeat := k.o.GatewayHeartbeat
+	if heartbeat <= 0 {
+		heartbeat = DefaultGatewayHeartbeat
+	}
+	lastSeen := k.o.LastSeenInterval
+	if lastSeen <= 0 {
+		lastSeen = DefaultLastSeenInterval
+	}
+	hb := time.NewTicker(heartbeat)
+	defer hb.Stop()
+	ls := time.NewTicker(min(lastSeen/4, time.Minute))
+	defer ls.Stop()
+	changes := k.store.Watch(ctx)
+	k.reportGateway(ctx, gw, heartbeat)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hb.C:
+			k.reportGateway(ctx, gw, heartbeat)
+		case <-ls.C:
+			k.touchLastSeen(ctx, gw, lastSeen)
+		case c, ok := <-changes:
+			if !ok {
+				return
+			}
+			if c.Kind == fleet.KindRevocation || c.Kind == "" {
+				k.markRevoked(ctx)
+			}
+		}
+	}
+}
+
+// reportGateway writes the gateway's status (a merge patch of its own
+// fields: the controller writes the others).
+func (k *kubeMode) reportGateway(ctx context.Context, gw *gateway.Gateway, period time.Duration) {
+	now := metav1.NowMicro()
+	patch := fmt.Sprintf(`{"status":{"devices":%d,"lastHeartbeatTime":%q,"heartbeatSeconds":%d}}`,
+		gw.Sessions(), now.UTC().Format(metav1.RFC3339Micro), int(period/time.Second))
+	obj := &v1alpha1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: k.name, Namespace: k.ns}}
+	if err := k.c.Status().Patch(ctx, obj, client.RawPatch("application/merge-patch+json", []byte(patch))); err != nil {
+		k.log.Debug("gateway status not written", "err", err)
+	}
+}
+
+// touchLastSeen writes the last-seen of online devices whose stored one is
+// older than every, and repairs phases that went astray (a status write
+// lost with the API server): what the gateway holds in memory wins.
+func (k *kubeMode) touchLastSeen(ctx context.Context, gw *gateway.Gateway, every time.Duration) {
+	devs, err := k.store.Devices().List(ctx)
+	if err != nil {
+		return
+	}
+	for _, d := range devs {
+		if d.Gateway != k.name {
+			continue
+		}
+		online, last := gw.Online(d.Name)
+		switch {
+		case online && (d.Status.Phase != fleet.PhaseOnline || last.Sub(d.Status.LastSeen) >= every):
+		case !online && d.Status.Phase == fleet.PhaseOnline:
+		default:
+			continue
+		}
+		k.store.Devices().Update(ctx, d.Name, func(d *fleet.Device) error {
+			if online {
+				d.Status.Phase, d.Status.LastSeen = fleet.PhaseOnline, last.UTC()
+			} else if d.Status.Phase == fleet.PhaseOnline {
+				d.Status.Phase = fleet.PhaseOffline
+			}
+			return nil
+		})
+	}
+}
+
+// markRevoked sets the phase of this gateway's devices whose current
+// certificate is revoked (the gateway closed their sessions already).
+func (k *kubeMode) markRevoked(ctx context.Context) {
+	revs, err := k.store.Revocations().List(ctx)
+	if err != nil {
+		return
+	}
+	bySerial := map[string]fleet.Revocation{}
+	for _, r := range revs {
+		bySerial[r.Serial] = r
+	}
+	devs, err := k.store.Devices().List(ctx)
+	if err != nil {
+		return
+	}
+	for _, d := range devs {
+		r, ok := bySerial[d.Status.CertSerial]
+		if d.Gateway != k.name || !ok || d.Status.Phase == fleet.PhaseRevoked {
+			continue
+		}
+		k.store.Devices().Update(ctx, d.Name, func(d *fleet.Device) error {
+			d.Status.Phase = fleet.PhaseRevoked
+			d.Status.Message = "certificate revoked: " + r.Reason
+			return nil
+		})
+	}
+}
+
+// advertised are the addresses a new Gateway resource gets: o.Advertise,
+// else the device listener's.
+func advertised(o Options, l net.Addr) []string {
+	if len(o.Advertise) > 0 {
+		return o.Advertise
+	}
+	return []string{l.String()}
+}

@@ -1,0 +1,533 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/board"
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/fleet/kubestore"
+	"github.com/wasmbed/wasmbed/gateway/apiv1"
+	"github.com/wasmbed/wasmbed/module"
+	"github.com/wasmbed/wasmbed/protocol"
+)
+
+// The Kubernetes backend: the fleet's custom resources in one namespace,
+// through fleet/kubestore, with what the gateway's management API does
+// around them done here (validation, module checks, the upsert rules), so
+// that resources behave the same on both backends. Its errors are
+// *apiv1.Error with the status the management API would answer.
+//
+// Not available in this mode: signing a CSR outside a device session
+// (wasmbed_certificate): devices enroll with one-time tokens, and the CA's
+// keys stay with the gateways.
+
+// Names the gateways publish (see gateway/daemon).
+const (
+	kubeCAConfigMap    = "wasmbed-ca"
+	kubeCAConfigMapKey = "ca.crt"
+)
+
+// Defaults, as the gateway's management API applies them.
+const maxModuleSizeAPI = 4 << 20
+
+type kubeBackend struct {
+	store *kubestore.Store
+	ns    string
+}
+
+var _ Backend = (*kubeBackend)(nil)
+
+// newKubeBackend connects to the API server of cfg (informers on the
+// namespace's fleet resources; their first list is awaited).
+func newKubeBackend(ctx context.Context, cfg *rest.Config, namespace string) (*kubeBackend, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = "terraform-provider-wasmbed"
+	s, err := kubestore.Open(ctx, cfg, kubestore.Options{Namespace: namespace, Component: "terraform-provider-wasmbed",
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, err
+	}
+	return &kubeBackend{store: s, ns: namespace}, nil
+}
+
+// kubeError is an *apiv1.Error (what resources inspect: the status, the
+// board of a module check) that does not claim to come from a gateway.
+type kubeError struct{ e *apiv1.Error }
+
+func (k *kubeError) Error() string {
+	if k.e.Board != "" {
+		return "kubernetes backend: board " + k.e.Board + ": " + k.e.Message
+	}
+	return "kubernetes backend: " + k.e.Message
+}
+
+func (k *kubeError) Unwrap() error { return k.e }
+
+func apiErr(status int, msg, board string) error {
+	return &kubeError{&apiv1.Error{Status: status, Message: msg, Board: board}}
+}
+
+// kubeErr gives err the status the management API would answer with.
+func kubeErr(err error) error {
+	var ae *apiv1.Error
+	switch {
+	case err == nil || errors.As(err, &ae):
+		return err
+	case errors.Is(err, fleet.ErrNotFound), apierrors.IsNotFound(err):
+		return apiErr(http.StatusNotFound, err.Error(), "")
+	case errors.Is(err, fleet.ErrExists), apierrors.IsAlreadyExists(err), apierrors.IsConflict(err):
+		return apiErr(http.StatusConflict, err.Error(), "")
+	case errors.Is(err, kubestore.ErrInvalidName), apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
+		return apiErr(http.StatusBadRequest, err.Error(), "")
+	case apierrors.IsForbidden(err):
+		return apiErr(http.StatusForbidden, err.Error(), "")
+	case apierrors.IsUnauthorized(err):
+		return apiErr(http.StatusUnauthorized, err.Error(), "")
+	}
+	return fmt.Errorf("kubernetes backend: %w", err)
+}
+
+func badRequest(format string, args ...any) error {
+	return apiErr(http.StatusBadRequest, fmt.Sprintf(format, args...), "")
+}
+
+func (b *kubeBackend) CA(ctx context.Context) (string, error) {
+	var cm corev1.ConfigMap
+	err := b.store.Client().Get(ctx, client.ObjectKey{Namespace: b.ns, Name: kubeCAConfigMap}, &cm)
+	if apierrors.IsNotFound(err) {
+		return "", apiErr(http.StatusNotFound,
+			"no CA root published in namespace "+b.ns+" (ConfigMap "+kubeCAConfigMap+"): no gateway has started there yet", "")
+	} else if err != nil {
+		return "", kubeErr(err)
+	}
+	return cm.Data[kubeCAConfigMapKey], nil
+}
+
+// ---- gateways
+
+func (b *kubeBackend) GetGateway(ctx context.Context, name string) (fleet.Gateway, error) {
+	g, err := b.store.Gateways().Get(ctx, name)
+	return g, kubeErr(err)
+}
+
+func (b *kubeBackend) PutGateway(ctx context.Context, name string, spec apiv1.GatewaySpec) (fleet.Gateway, error) {
+	if err := validName("gateway name", name); err != nil {
+		return fleet.Gateway{}, err
+	}
+	if spec.Capacity < 0 {
+		return fleet.Gateway{}, badRequest("capacity: must not be negative")
+	}
+	for _, a := range spec.Addresses {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fleet.Gateway{}, badRequest("addresses: %q: %v", a, err)
+		}
+	}
+	if err := validLabels(spec.Labels); err != nil {
+		return fleet.Gateway{}, err
+	}
+	now := time.Now().UTC()
+	gw := fleet.Gateway{Name: name, Addresses: spec.Addresses, Labels: spec.Labels, Capacity: spec.Capacity, UpdatedAt: now}
+	if err := b.store.Gateways().Put(ctx, name, gw); err != nil {
+		return fleet.Gateway{}, kubeErr(err)
+	}
+	return b.GetGateway(ctx, name)
+}
+
+func (b *kubeBackend) DeleteGateway(ctx context.Context, name string) error {
+	return kubeErr(b.store.Gateways().Delete(ctx, name))
+}
+
+// ---- devices
+
+// GetDevice reports the gateway the configuration asked for: one the
+// controller chose (annotation fleet.wasmbed.dev/assigned-by) is not the
+// device's gateway attribute, or Terraform would see drift on every plan.
+// ListDevices (the data source) reports where devices are.
+func (b *kubeBackend) GetDevice(ctx context.Context, name string) (fleet.Device, error) {
+	d, err := b.store.Devices().Get(ctx, name)
+	if err != nil {
+		return d, kubeErr(err)
+	}
+	var o v1alpha1.Device
+	if b.store.Reader().Get(ctx, client.ObjectKey{Namespace: b.ns, Name: name}, &o) == nil &&
+		o.Annotations[kubestore.AnnotationAssignedBy] != "" && string(o.Spec.Gateway) == d.Gateway {
+		d.Gateway = ""
+	}
+	return d, nil
+}
+
+func (b *kubeBackend) ListDevices(ctx context.Context, f apiv1.DeviceFilter) ([]fleet.Device, error) {
+	devs, err := b.store.Devices().List(ctx)
+	if err != nil {
+		return nil, kubeErr(err)
+	}
+	sel := fleet.Selector{Labels: f.Labels}
+	if f.Board != "" {
+		sel.Boards = []string{f.Board}
+	}
+	out := []fleet.Device{}
+	for i := range devs {
+		if sel.Matches(&devs[i]) && (f.Phase == "" || devs[i].Status.Phase == f.Phase) {
+			out = append(out, devs[i])
+		}
+	}
+	return out, nil
+}
+
+// PutDevice registers a device or changes its spec; its status (written by
+// its gateway) stays.
+func (b *kubeBackend) PutDevice(ctx context.Context, name string, spec apiv1.DeviceSpec) (fleet.Device, error) {
+	if err := validName("device name", name); err != nil {
+		return fleet.Device{}, err
+	}
+	if !slices.Contains(board.Names(), spec.Board) {
+		return fleet.Device{}, badRequest("board %q: unknown; known boards: %s", spec.Board, strings.Join(board.Names(), ", "))
+	}
+	if err := validLabels(spec.Labels); err != nil {
+		return fleet.Device{}, err
+	}
+	if spec.Gateway != "" {
+		if err := validName("gateway", spec.Gateway); err != nil {
+			return fleet.Device{}, err
+		}
+	}
+	now := time.Now().UTC()
+	prev, err := b.GetDevice(ctx, name)
+	switch {
+	case isNotFound(err):
+		err = b.store.Devices().Create(ctx, name, fleet.Device{Name: name, Board: spec.Board, Labels: spec.Labels, Gateway: spec.Gateway,
+			UpdatedAt: now, Status: fleet.DeviceStatus{Phase: fleet.PhaseRegistered}})
+	case err != nil:
+		return fleet.Device{}, err
+	default:
+		if spec.Gateway != "" {
+			// Asked for by name: the gateway is the configuration's now,
+			// even if the controller had chosen the same.
+			var o v1alpha1.Device
+			if b.store.Reader().Get(ctx, client.ObjectKey{Namespace: b.ns, Name: name}, &o) == nil && o.Annotations[kubestore.AnnotationAssignedBy] != "" {
+				patch := []byte(`{"metadata":{"annotations":{"` + kubestore.AnnotationAssignedBy + `":null}}}`)
+				if err := b.store.Client().Patch(ctx, &o, client.RawPatch("application/merge-patch+json", patch)); err != nil {
+					return fleet.Device{}, kubeErr(err)
+				}
+			}
+		}
+		_, err = b.store.Devices().Update(ctx, name, func(d *fleet.Device) error {
+			d.Board, d.Labels, d.UpdatedAt = spec.Board, spec.Labels, now
+			// Unset, and unset before: the controller's assignment stays.
+			if spec.Gateway != "" || prev.Gateway != "" {
+				d.Gateway = spec.Gateway
+			}
+			return nil
+		})
+	}
+	if err != nil {
+		return fleet.Device{}, kubeErr(err)
+	}
+	return b.GetDevice(ctx, name)
+}
+
+// DeleteDevice revokes the device's certificate (its gateway closes the
+// session and refuses it from then on) and deletes the Device, and with it
+// its deployment records.
+func (b *kubeBackend) DeleteDevice(ctx context.Context, name string) error {
+	d, err := b.store.Devices().Get(ctx, name)
+	if err != nil {
+		return kubeErr(err)
+	}
+	if d.Status.CertSerial != "" && d.Status.Phase != fleet.PhaseRevoked {
+		rev := fleet.Revocation{Serial: d.Status.CertSerial, Device: name, Reason: "device deleted", RevokedAt: time.Now().UTC()}
+		if err := b.store.Revocations().Create(ctx, rev.Serial, rev); err != nil && !errors.Is(err, fleet.ErrExists) {
+			return kubeErr(err)
+		}
+	}
+	return kubeErr(b.store.Devices().Delete(ctx, name))
+}
+
+func (b *kubeBackend) CreateToken(ctx context.Context, device string, ttl time.Duration) (apiv1.TokenResponse, error) {
+	if ttl < 0 {
+		return apiv1.TokenResponse{}, badRequest("ttl_seconds: must not be negative")
+	}
+	if _, err := b.store.Devices().Get(ctx, device); err != nil {
+		return apiv1.TokenResponse{}, kubeErr(err)
+	}
+	secret, rec := kubestore.NewEnrollmentToken(device, ttl)
+	if err := b.store.Tokens().Create(ctx, rec.ID, rec); err != nil {
+		return apiv1.TokenResponse{}, kubeErr(err)
+	}
+	return apiv1.TokenResponse{ID: rec.ID, Device: device, Token: secret, ExpiresAt: rec.ExpiresAt}, nil
+}
+
+func (b *kubeBackend) SignCertificate(context.Context, apiv1.CertificateRequest) (apiv1.CertificateResponse, error) {
+	return apiv1.CertificateResponse{}, apiErr(http.StatusNotImplemented,
+		"signing a CSR outside a device session needs the standalone backend; with the kubernetes backend devices enroll "+
+			"with one-time tokens (wasmbed_enrollment_token, wasmbed_provisioning_bundle) and the CA's keys stay with the gateways", "")
+}
+
+// ---- modules and applications
+
+func (b *kubeBackend) UploadModule(ctx context.Context, wasm []byte) (apiv1.ModuleResponse, error) {
+	if len(wasm) > maxModuleSizeAPI {
+		return apiv1.ModuleResponse{}, apiErr(http.StatusRequestEntityTooLarge, fmt.Sprintf("module larger than %d bytes", maxModuleSizeAPI), "")
+	}
+	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
+		return apiv1.ModuleResponse{}, badRequest("not a WebAssembly binary module (no \\0asm header)")
+	}
+	sum := sha256.Sum256(wasm)
+	sha := hex.EncodeToString(sum[:])
+	if err := b.store.PutModule(ctx, sha, wasm); err != nil {
+		if len(wasm) > kubestore.MaxModuleSize {
+			return apiv1.ModuleResponse{}, apiErr(http.StatusRequestEntityTooLarge, err.Error(), "")
+		}
+		return apiv1.ModuleResponse{}, kubeErr(err)
+	}
+	return apiv1.ModuleResponse{SHA256: sha, Size: len(wasm)}, nil
+}
+
+// landingBoards: the selector's boards and those of the devices it selects now.
+func (b *kubeBackend) landingBoards(ctx context.Context, sel fleet.Selector) ([]string, error) {
+	boards := slices.Clone(sel.Boards)
+	devs, err := b.store.Devices().List(ctx)
+	if err != nil {
+		return nil, kubeErr(err)
+	}
+	for i := range devs {
+		if sel.Matches(&devs[i]) && !slices.Contains(boards, devs[i].Board) {
+			boards = append(boards, devs[i].Board)
+		}
+	}
+	slices.Sort(boards)
+	return boards, nil
+}
+
+// checkBoards runs the gateway's module check (package module, wazero)
+// here, for every board; the first failure is a 422 naming the board.
+func checkBoards(ctx context.Context, wasm []byte, boards []string, lim fleet.Limits) error {
+	for _, name := range boards {
+		prof, ok := board.Lookup(name)
+		if !ok {
+			return badRequest("board %q: unknown; known boards: %s", name, strings.Join(board.Names(), ", "))
+		}
+		if _, err := module.Check(ctx, wasm, prof, module.Limits{Memory: lim.Memory, Fuel: lim.Fuel}); err != nil {
+			return apiErr(http.StatusUnprocessableEntity, err.Error(), name)
+		}
+	}
+	return nil
+}
+
+func defaultLimitsOf(l *fleet.Limits) {
+	if l.Fuel == 0 {
+		l.Fuel = defaultFuel
+	}
+	if l.Memory == 0 {
+		l.Memory = defaultMemory
+	}
+	if l.TickMS == 0 {
+		l.TickMS = defaultTickMS
+	}
+}
+
+func (b *kubeBackend) CheckModule(ctx context.Context, req apiv1.CheckRequest) (apiv1.CheckResponse, error) {
+	wasm := req.Module
+	switch {
+	case len(wasm) > 0 && req.SHA256 != "":
+		return apiv1.CheckResponse{}, badRequest("give sha256 or module, not both")
+	case req.SHA256 != "":
+		var err error
+		if wasm, err = b.store.GetModule(ctx, req.SHA256); err != nil {
+			return apiv1.CheckResponse{}, kubeErr(err)
+		}
+	case len(wasm) == 0:
+		return apiv1.CheckResponse{}, badRequest("no module: give sha256 or module")
+	}
+	defaultLimitsOf(&req.Limits)
+	boards, err := b.landingBoards(ctx, req.Selector)
+	if err != nil {
+		return apiv1.CheckResponse{}, err
+	}
+	if err := checkBoards(ctx, wasm, boards, req.Limits); err != nil {
+		return apiv1.CheckResponse{}, err
+	}
+	return apiv1.CheckResponse{OK: true, Boards: boards}, nil
+}
+
+func (b *kubeBackend) GetApplication(ctx context.Context, name string) (fleet.Application, error) {
+	a, err := b.store.Applications().Get(ctx, name)
+	return a, kubeErr(err)
+}
+
+// PutApplication validates the spec as the management API does (the module
+// must be uploaded and able to run on every board the application can land
+// on), then writes the Application; the API server moves its generation
+// when the spec changes.
+func (b *kubeBackend) PutApplication(ctx context.Context, name string, spec apiv1.ApplicationSpec) (fleet.Application, error) {
+	if err := validName("application name", name); err != nil {
+		return fleet.Application{}, err
+	}
+	if err := protocol.ValidVersion(spec.Version); err != nil {
+		return fleet.Application{}, badRequest("version: %v", err)
+	}
+	if len(spec.Config) > protocol.MaxConfigPairs {
+		return fleet.Application{}, badRequest("config: %d entries, limit %d", len(spec.Config), protocol.MaxConfigPairs)
+	}
+	for k, v := range spec.Config {
+		if err := protocol.ValidName(k); err != nil {
+			return fleet.Application{}, badRequest("config key: %v", err)
+		}
+		if len(v) > protocol.MaxTextLen {
+			return fleet.Application{}, badRequest("config %q: value longer than %d bytes", k, protocol.MaxTextLen)
+		}
+	}
+	if err := validLabels(spec.Selector.Labels); err != nil {
+		return fleet.Application{}, err
+	}
+	switch spec.Rollout.Strategy {
+	case "":
+		spec.Rollout.Strategy = fleet.RolloutAllAtOnce
+	case fleet.RolloutAllAtOnce:
+	case fleet.RolloutBatched:
+		if spec.Rollout.MaxUnavailable < 1 {
+			return fleet.Application{}, badRequest("rollout: batched needs max_unavailable >= 1")
+		}
+	default:
+		return fleet.Application{}, badRequest("rollout.strategy %q: want %s or %s", spec.Rollout.Strategy, fleet.RolloutAllAtOnce, fleet.RolloutBatched)
+	}
+	defaultLimitsOf(&spec.Limits)
+	wasm, err := b.store.GetModule(ctx, spec.SHA256)
+	if errors.Is(err, fleet.ErrNotFound) {
+		return fleet.Application{}, badRequest("sha256 %q: no such module; upload it first", spec.SHA256)
+	} else if err != nil {
+		return fleet.Application{}, kubeErr(err)
+	}
+	boards, err := b.landingBoards(ctx, spec.Selector)
+	if err != nil {
+		return fleet.Application{}, err
+	}
+	if err := checkBoards(ctx, wasm, boards, spec.Limits); err != nil {
+		return fleet.Application{}, err
+	}
+	app := fleet.Application{Name: name, Version: spec.Version, SHA256: spec.SHA256, Size: len(wasm), Config: spec.Config,
+		Limits: spec.Limits, Selector: spec.Selector, Rollout: spec.Rollout, Running: spec.Running == nil || *spec.Running,
+		UpdatedAt: time.Now().UTC()}
+	if old, err := b.store.Applications().Get(ctx, name); err == nil && sameSpec(&old, &app) {
+		return old, nil // unchanged: keep its UpdatedAt and generation
+	}
+	if err := b.store.Applications().Put(ctx, name, app); err != nil {
+		return fleet.Application{}, kubeErr(err)
+	}
+	return b.GetApplication(ctx, name)
+}
+
+func sameSpec(a, b *fleet.Application) bool {
+	return a.Version == b.Version && a.SHA256 == b.SHA256 && maps.Equal(a.Config, b.Config) && a.Limits == b.Limits &&
+		reflect.DeepEqual(a.Selector, b.Selector) && a.Rollout == b.Rollout && a.Running == b.Running
+}
+
+func (b *kubeBackend) DeleteApplication(ctx context.Context, name string) error {
+	return kubeErr(b.store.Applications().Delete(ctx, name))
+}
+
+// ApplicationStatus is computed as the management API computes it, from the
+// Device resources (their phase and deployment records); the controller
+// writes the same counts into the Application's status.
+func (b *kubeBackend) ApplicationStatus(ctx context.Context, name string) (apiv1.ApplicationStatus, error) {
+	a, err := b.store.Applications().Get(ctx, name)
+	if err != nil {
+		return apiv1.ApplicationStatus{}, kubeErr(err)
+	}
+	devs, err := b.store.Devices().List(ctx)
+	if err != nil {
+		return apiv1.ApplicationStatus{}, kubeErr(err)
+	}
+	deps, err := b.store.Deployments().List(ctx)
+	if err != nil {
+		return apiv1.ApplicationStatus{}, kubeErr(err)
+	}
+	byDevice := map[string]fleet.Deployment{}
+	for _, d := range deps {
+		if d.App == a.Name && !d.Tombstone() {
+			byDevice[d.Device] = d
+		}
+	}
+	hash := fleet.SpecHash(&a)
+	out := []apiv1.DeviceRollout{}
+	selected := 0
+	for i := range devs {
+		d := &devs[i]
+		matches := a.Selector.Matches(d)
+		if matches {
+			selected++
+		}
+		dep, has := byDevice[d.Name]
+		if !matches && !has {
+			continue
+		}
+		row := apiv1.DeviceRollout{Device: d.Name, Online: d.Status.Phase == fleet.PhaseOnline, State: "pending"}
+		if has {
+			row.State, row.Version, row.Observed, row.Generation = dep.State, dep.Version, dep.Observed, dep.Generation
+			row.Current, row.Detail, row.UpdatedAt = dep.SpecHash == hash && !dep.Removing, dep.Detail, dep.UpdatedAt
+			if dep.Removing {
+				row.State = "removing"
+				if dep.State == "removed" {
+					row.State = "removed"
+				}
+			}
+		}
+		out = append(out, row)
+	}
+	count := fleet.CountRollout(&a, deps, time.Now())
+	return apiv1.ApplicationStatus{Application: a.Name, Version: a.Version, Generation: a.Generation, Selected: selected,
+		Updated: count.Updated, InProgress: count.InProgress, Failed: count.Failed, Converged: count.Updated == selected, Devices: out}, nil
+}
+
+func (b *kubeBackend) Deployments(ctx context.Context, app, device string) ([]fleet.Deployment, error) {
+	deps, err := b.store.Deployments().List(ctx)
+	if err != nil {
+		return nil, kubeErr(err)
+	}
+	out := []fleet.Deployment{}
+	for _, d := range deps {
+		if (app == "" || d.App == app) && (device == "" || d.Device == device) && !d.Tombstone() {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func validName(what, s string) error {
+	if err := protocol.ValidName(s); err != nil {
+		return badRequest("%s: %v", what, err)
+	}
+	return nil
+}
+
+func validLabels(labels map[string]string) error {
+	for k, v := range labels {
+		if err := protocol.ValidName(k); err != nil {
+			return badRequest("label key: %v", err)
+		}
+		if v != "" {
+			if err := protocol.ValidName(v); err != nil {
+				return badRequest("label %s value: %v", k, err)
+			}
+		}
+	}
+	return nil
+}
