@@ -62,18 +62,23 @@ func (g *Gateway) reconcileLoop(ctx context.Context) {
 			return
 		case <-time.After(20 * time.Millisecond):
 		}
-		g.reconcile(ctx, nil)
+		g.reconcile(ctx)
 	}
 }
 
-// reconcileDevice plans for a device whose session just started, resuming
-// whatever had not settled.
-func (g *Gateway) reconcileDevice(ctx context.Context, s *session) {
-	g.reconcile(ctx, s)
+// resumeSession asks the reconcile loop to plan for a session that just
+// started, resuming whatever had not settled. New sessions are planned
+// together in the loop's next pass rather than one full pass each, so a
+// reconnect storm costs a few passes, and a session's read loop (its
+// heartbeats) starts at once.
+func (g *Gateway) resumeSession(s *session) {
+	s.resume.Store(true)
+	g.Kick()
 }
 
-// reconcile plans for one new session (resuming), or for all sessions.
-func (g *Gateway) reconcile(ctx context.Context, only *session) {
+// reconcile plans for every session; sessions marked for resume also get
+// their unsettled commands again.
+func (g *Gateway) reconcile(ctx context.Context) {
 	g.planMu.Lock()
 	defer g.planMu.Unlock()
 	apps, err := g.store.Applications().List(ctx)
@@ -109,16 +114,25 @@ func (g *Gateway) reconcile(ctx context.Context, only *session) {
 
 	var sessions []*session
 	g.mu.Lock()
-	if only != nil {
-		if g.sessions[only.device] == only {
-			sessions = append(sessions, only)
-		}
-	} else {
-		for _, s := range g.sessions {
-			sessions = append(sessions, s)
-		}
+	for _, s := range g.sessions {
+		sessions = append(sessions, s)
 	}
 	g.mu.Unlock()
+	devices, err := g.store.Devices().List(ctx)
+	if err != nil {
+		g.log.Error("reconcile: list devices", "err", err)
+		for _, s := range sessions {
+			if s.resume.Load() {
+				g.Kick() // try again
+				break
+			}
+		}
+		return
+	}
+	byName := make(map[string]*fleet.Device, len(devices))
+	for i := range devices {
+		byName[devices[i].Name] = &devices[i]
+	}
 
 	type work struct {
 		s     *session
@@ -127,21 +141,20 @@ func (g *Gateway) reconcile(ctx context.Context, only *session) {
 	var todo []work
 	toPersist := map[string]fleet.Deployment{}
 	for _, s := range sessions {
-		dev, err := g.store.Devices().Get(ctx, s.device)
-		if errors.Is(err, fleet.ErrNotFound) {
+		resume := s.resume.Swap(false)
+		dev := byName[s.device]
+		if dev == nil {
 			s.close("device deleted")
-			continue
-		} else if err != nil {
 			continue
 		}
 		if g.cfg.Serves != nil {
-			if err := g.cfg.Serves(&dev); err != nil {
+			if err := g.cfg.Serves(dev); err != nil {
 				s.sendError(0, protocol.CodeForbidden, err.Error())
 				s.close("no longer served here: " + err.Error())
 				continue
 			}
 		}
-		steps := fleet.Plan(&dev, apps, byDevice[s.device], admit, only != nil)
+		steps := fleet.Plan(dev, apps, byDevice[s.device], admit, resume)
 		if len(steps) == 0 {
 			continue
 		}
@@ -156,7 +169,10 @@ func (g *Gateway) reconcile(ctx context.Context, only *session) {
 	// Persist every generation before sending it: after a crash the
 	// gateway never reuses a generation a device may have applied.
 	if err := g.store.Deployments().PutMany(ctx, toPersist); err != nil {
-		g.log.Error("reconcile: persist deployments", "err", err)
+		g.log.Error("reconcile: persist deployments; the next pass retries", "err", err)
+		for _, w := range todo {
+			w.s.resume.Store(true)
+		}
 		return
 	}
 	for _, w := range todo {

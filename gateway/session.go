@@ -31,6 +31,7 @@ type session struct {
 	nextID   atomic.Uint64
 	last     atomic.Int64 // unix nanoseconds of the last message
 	closed   atomic.Bool
+	resume   atomic.Bool // plan this session with resume in the next reconcile pass
 	maxFrame int
 
 	mu        sync.Mutex
@@ -165,7 +166,7 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 	}
 	g.event(ctx, "device.online", s.device, "session from "+s.conn.RemoteAddr().String())
 	g.adoptReportedApps(ctx, s.device, hello.Apps)
-	g.reconcileDevice(ctx, s)
+	g.resumeSession(s)
 
 	reason := g.readLoop(ctx, s)
 
