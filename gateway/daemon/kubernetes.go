@@ -44,7 +44,7 @@ const (
 
 // Defaults of the Kubernetes mode.
 const (
-	DefaultLastSeenInterval = 5 * time.Minute
+	DefaultLastSeenInterval = 30 * time.Minute
 	DefaultGatewayHeartbeat = 30 * time.Second
 )
 
