@@ -460,41 +460,8 @@ func (b *kubeBackend) ApplicationStatus(ctx context.Context, name string) (apiv1
 	if err != nil {
 		return apiv1.ApplicationStatus{}, kubeErr(err)
 	}
-	byDevice := map[string]fleet.Deployment{}
-	for _, d := range deps {
-		if d.App == a.Name && !d.Tombstone() {
-			byDevice[d.Device] = d
-		}
-	}
-	hash := fleet.SpecHash(&a)
-	out := []apiv1.DeviceRollout{}
-	selected := 0
-	for i := range devs {
-		d := &devs[i]
-		matches := a.Selector.Matches(d)
-		if matches {
-			selected++
-		}
-		dep, has := byDevice[d.Name]
-		if !matches && !has {
-			continue
-		}
-		row := apiv1.DeviceRollout{Device: d.Name, Online: d.Status.Phase == fleet.PhaseOnline, State: "pending"}
-		if has {
-			row.State, row.Version, row.Observed, row.Generation = dep.State, dep.Version, dep.Observed, dep.Generation
-			row.Current, row.Detail, row.UpdatedAt = dep.SpecHash == hash && !dep.Removing, dep.Detail, dep.UpdatedAt
-			if dep.Removing {
-				row.State = "removing"
-				if dep.State == "removed" {
-					row.State = "removed"
-				}
-			}
-		}
-		out = append(out, row)
-	}
-	count := fleet.CountRollout(&a, deps, time.Now())
-	return apiv1.ApplicationStatus{Application: a.Name, Version: a.Version, Generation: a.Generation, Selected: selected,
-		Updated: count.Updated, InProgress: count.InProgress, Failed: count.Failed, Converged: count.Updated == selected, Devices: out}, nil
+	online := func(d *fleet.Device) bool { return d.Status.Phase == fleet.PhaseOnline }
+	return apiv1.BuildApplicationStatus(&a, devs, deps, online, time.Now()), nil
 }
 
 func (b *kubeBackend) Deployments(ctx context.Context, app, device string) ([]fleet.Deployment, error) {
@@ -502,13 +469,7 @@ func (b *kubeBackend) Deployments(ctx context.Context, app, device string) ([]fl
 	if err != nil {
 		return nil, kubeErr(err)
 	}
-	out := []fleet.Deployment{}
-	for _, d := range deps {
-		if (app == "" || d.App == app) && (device == "" || d.Device == device) && !d.Tombstone() {
-			out = append(out, d)
-		}
-	}
-	return out, nil
+	return apiv1.FilterDeployments(deps, app, device), nil
 }
 
 func validName(what, s string) error {

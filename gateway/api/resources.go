@@ -502,47 +502,14 @@ func (s *Server) applicationStatus(w http.ResponseWriter, r *http.Request, _ *ha
 	if err != nil {
 		return err
 	}
-	byDevice := map[string]fleet.Deployment{}
-	for _, d := range deps {
-		if d.App == a.Name && !d.Tombstone() {
-			byDevice[d.Device] = d
-		}
-	}
-	hash := fleet.SpecHash(&a)
-	out := []apiv1.DeviceRollout{}
-	for i := range devs {
-		d := &devs[i]
-		dep, has := byDevice[d.Name]
-		if !a.Selector.Matches(d) && !has {
-			continue
-		}
-		online, _ := s.gw.Online(d.Name)
+	online := func(d *fleet.Device) bool {
 		if !s.serves(d) {
-			online = d.Status.Phase == fleet.PhaseOnline
+			return d.Status.Phase == fleet.PhaseOnline
 		}
-		row := apiv1.DeviceRollout{Device: d.Name, Online: online, State: "pending"}
-		if has {
-			row.State, row.Version, row.Observed, row.Generation = dep.State, dep.Version, dep.Observed, dep.Generation
-			row.Current, row.Detail, row.UpdatedAt = dep.SpecHash == hash && !dep.Removing, dep.Detail, dep.UpdatedAt
-			if dep.Removing {
-				row.State = "removing"
-				if dep.State == "removed" {
-					row.State = "removed"
-				}
-			}
-		}
-		out = append(out, row)
+		on, _ := s.gw.Online(d.Name)
+		return on
 	}
-	count := fleet.CountRollout(&a, deps, time.Now())
-	selected := 0
-	for i := range devs {
-		if a.Selector.Matches(&devs[i]) {
-			selected++
-		}
-	}
-	return writeJSON(w, http.StatusOK, apiv1.ApplicationStatus{Application: a.Name, Version: a.Version, Generation: a.Generation,
-		Selected: selected, Updated: count.Updated, InProgress: count.InProgress, Failed: count.Failed,
-		Converged: count.Updated == selected, Devices: out})
+	return writeJSON(w, http.StatusOK, apiv1.BuildApplicationStatus(&a, devs, deps, online, time.Now()))
 }
 
 func (s *Server) applicationOutput(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -566,14 +533,8 @@ func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request, _ *hash
 	if err != nil {
 		return err
 	}
-	app, device := r.URL.Query().Get("app"), r.URL.Query().Get("device")
-	out := []fleet.Deployment{}
-	for _, d := range deps {
-		if (app == "" || d.App == app) && (device == "" || d.Device == device) && !d.Tombstone() {
-			out = append(out, d)
-		}
-	}
-	return writeJSON(w, http.StatusOK, apiv1.DeploymentList{Deployments: out})
+	q := r.URL.Query()
+	return writeJSON(w, http.StatusOK, apiv1.DeploymentList{Deployments: apiv1.FilterDeployments(deps, q.Get("app"), q.Get("device"))})
 }
 
 // ---- events and audit
