@@ -3,11 +3,14 @@ package provider
 import (
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -18,6 +21,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/wasmbed/wasmbed/firmware/provision"
 )
 
 // bundleResource is wasmbed_provisioning_bundle: the file a device needs on
@@ -40,6 +45,8 @@ type bundleModel struct {
 	TokenWO        types.String `tfsdk:"token_wo"`
 	TokenWOVersion types.Int64  `tfsdk:"token_wo_version"`
 	Board          types.String `tfsdk:"board"`
+	FirmwareImage  types.String `tfsdk:"firmware_image"`
+	FirmwareOutput types.String `tfsdk:"firmware_output"`
 }
 
 // bundleFile is the bundle's JSON, as the Go agent (agent.Bundle) and the
@@ -62,7 +69,8 @@ func (r *bundleResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 	resp.Schema = schema.Schema{
 		Description: "Writes a device's provisioning bundle (JSON: gateway addresses, the CA root, device name and board, one-time enrollment token) to a file (mode 0600), " +
 			"for the Go agent (`wasmbed-agent -bundle FILE`) or the firmware's provisioning tool. The token is write-only: pass it from the " +
-			"`wasmbed_enrollment_token` ephemeral resource; it is never stored in state. Bump `token_wo_version` to write a new token.",
+			"`wasmbed_enrollment_token` ephemeral resource; it is never stored in state. Bump `token_wo_version` to write a new token. " +
+			"With `firmware_image` it also writes a provisioned copy of a firmware image (what `wasmbed-provision` does), so `terraform apply` yields flashable files.",
 		Attributes: map[string]schema.Attribute{
 			"id":     schema.StringAttribute{Computed: true, Description: "The file path.", PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
 			"device": schema.StringAttribute{Required: true, Validators: nameValidators, PlanModifiers: replace, Description: "The registered device."},
@@ -77,6 +85,12 @@ func (r *bundleResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 				Description: "One-time enrollment token (write-only: never stored)."},
 			"token_wo_version": schema.Int64Attribute{Optional: true, PlanModifiers: []planmodifier.Int64{int64planmodifier.RequiresReplace()},
 				Description: "Change it to write the file again with a new token."},
+			"firmware_image": schema.StringAttribute{Optional: true, PlanModifiers: replace,
+				Validators:  []validator.String{stringvalidator.AlsoRequires(path.MatchRoot("firmware_output"), path.MatchRoot("server_name"))},
+				Description: "A firmware image for the device's board (the ELF `make firmware` builds, `bin/firmware/<board>.elf`): the bundle is also written into a copy of it, at `firmware_output`, ready to flash or boot in an emulator. The firmware checks the gateway's certificate against a DNS name, so `server_name` is required with it."},
+			"firmware_output": schema.StringAttribute{Optional: true, PlanModifiers: replace,
+				Validators:  []validator.String{stringvalidator.AlsoRequires(path.MatchRoot("firmware_image"))},
+				Description: "Where to write the provisioned firmware image (mode 0600: it holds the token). Removing the file plans it again."},
 			"board": schema.StringAttribute{Computed: true, PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				Description: "The device's board, from its registration."},
 		},
@@ -108,6 +122,9 @@ func (r *bundleResource) Create(ctx context.Context, req resource.CreateRequest,
 	b := bundleFile{Gateways: stringList(ctx, m.Gateways, &resp.Diagnostics), CARoot: root, ServerName: m.ServerName.ValueString(),
 		Device: dev.Name, Token: token.ValueString(), Board: dev.Board}
 	writeBundle(m.Path.ValueString(), &b, &resp.Diagnostics)
+	if !m.FirmwareImage.IsNull() {
+		writeFirmware(m.FirmwareImage.ValueString(), m.FirmwareOutput.ValueString(), &b, &resp.Diagnostics)
+	}
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -130,15 +147,55 @@ func writeBundle(p string, b *bundleFile, diags *diag.Diagnostics) {
 	}
 }
 
-// Read notices a bundle file that was removed: it is planned again.
+// writeFirmware writes b into a copy of the firmware image at in (its config
+// area, firmware/provision), to out.
+func writeFirmware(in, out string, b *bundleFile, diags *diag.Diagnostics) {
+	image, err := os.ReadFile(in)
+	if err != nil {
+		diags.AddAttributeError(path.Root("firmware_image"), "Cannot read the firmware image", err.Error())
+		return
+	}
+	blk, _ := pem.Decode([]byte(b.CARoot))
+	if blk == nil {
+		diags.AddError("Cannot read the CA root", "the gateway's CA root is not PEM")
+		return
+	}
+	pb := provision.Bundle{Gateways: b.Gateways, ServerName: b.ServerName, CARoot: blk.Bytes, Device: b.Device, Token: b.Token, Board: b.Board}
+	raw, err := pb.Marshal()
+	if err == nil {
+		image, err = provision.Write(image, raw, -1)
+	}
+	if err != nil {
+		diags.AddAttributeError(path.Root("firmware_image"), "Cannot provision the firmware image", fmt.Sprintf("%s: %v", in, err))
+		return
+	}
+	if err = os.MkdirAll(filepath.Dir(out), 0o755); err == nil {
+		tmp := out + ".tmp"
+		if err = os.WriteFile(tmp, image, 0o600); err == nil {
+			err = os.Rename(tmp, out)
+		}
+	}
+	if err != nil {
+		diags.AddAttributeError(path.Root("firmware_output"), "Cannot write the firmware image", err.Error())
+	}
+}
+
+// Read notices a bundle file or firmware image that was removed: it is
+// planned again.
 func (r *bundleResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var m bundleModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if _, err := os.Stat(m.Path.ValueString()); errors.Is(err, os.ErrNotExist) {
-		resp.State.RemoveResource(ctx)
+	for _, p := range []types.String{m.Path, m.FirmwareOutput} {
+		if p.IsNull() {
+			continue
+		}
+		if _, err := os.Stat(p.ValueString()); errors.Is(err, os.ErrNotExist) {
+			resp.State.RemoveResource(ctx)
+			return
+		}
 	}
 }
 
@@ -154,7 +211,12 @@ func (r *bundleResource) Update(ctx context.Context, req resource.UpdateRequest,
 func (r *bundleResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var m bundleModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if err := os.Remove(m.Path.ValueString()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		resp.Diagnostics.AddError("Cannot remove the bundle", err.Error())
+	for _, p := range []types.String{m.Path, m.FirmwareOutput} {
+		if p.IsNull() {
+			continue
+		}
+		if err := os.Remove(p.ValueString()); err != nil && !errors.Is(err, os.ErrNotExist) {
+			resp.Diagnostics.AddError("Cannot remove "+p.ValueString(), err.Error())
+		}
 	}
 }

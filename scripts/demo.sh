@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # make demo: the main job. Starts a gateway on embedded defaults, applies
 # examples/quickstart with terraform (or OpenTofu), starts each device as soon
-# as terraform writes its provisioning bundle, waits until the sensor app runs
-# on all three, and prints devices, app state and the latest published values.
+# as terraform writes its provisioned firmware image, waits until the sensor
+# app runs on all three, and prints devices, app state and the latest
+# published values.
 #
 # The devices are the Rust firmware under QEMU (stm32f4-discovery on
-# netduinoplus2, mps2-an386), each with its bundle written into a copy of the
-# board image (bin/wasmbed-provision), its link UART bridged to the gateway by
-# bin/wasmbed-uart-bridge (one real TCP connection per device session).
+# netduinoplus2, mps2-an386), each booting the copy of its board image that
+# terraform wrote with its provisioning bundle in it
+# (wasmbed_provisioning_bundle.firmware_output), its link UART bridged to the
+# gateway by the modem bridge in bin/wasmbed-emulate (one real TCP
+# connection per device session).
 #
 #   scripts/demo.sh        run the demo (again: reuses what is running)
 #   scripts/demo.sh down   stop everything it started and remove .demo/
@@ -36,9 +39,7 @@ stop_pidfile() {
 
 if [[ ${1:-} == down ]]; then
 	if [[ -d $DEMO ]]; then
-		stop_pidfile "$DEMO/launcher.pid"
-		for f in "$DEMO"/devices/*.pid; do [[ -e $f ]] && stop_pidfile "$f"; done
-		stop_pidfile "$DEMO/bridge.pid"
+		stop_pidfile "$DEMO/emulate.pid"
 		stop_pidfile "$DEMO/gateway.pid"
 	fi
 	rm -rf "$DEMO" "$QS"/terraform.tfstate "$QS"/terraform.tfstate.backup "$QS"/.terraform
@@ -49,7 +50,7 @@ fi
 TF=$(command -v terraform || true)
 [[ -n $TF ]] || TF=$ROOT/bin/tofu
 [[ -x $TF ]] || { echo "demo: no terraform on PATH and no bin/tofu; run make setup" >&2; exit 1; }
-mkdir -p "$DEMO/devices" "$DEMO/bundles"
+mkdir -p "$DEMO/devices" "$DEMO/bundles" "$DEMO/images"
 
 # 1. The gateway.
 if [[ -f $DEMO/gateway.pid ]] && kill -0 "$(cat "$DEMO/gateway.pid")" 2>/dev/null; then
@@ -73,41 +74,13 @@ fi
 TOKEN=$(cat "$DEMO/gateway/admin.token")
 api() { curl -sf --cacert "$DEMO/gateway/ca.crt" -H "Authorization: Bearer $TOKEN" "$API$1"; }
 
-# 2. The modem bridge the boards' link UARTs talk to, and a launcher that boots
-# each device when its bundle appears (the way a factory flashes a device,
-# then it boots and enrolls).
-BRIDGE=127.0.0.1:7001
-if ! { [[ -f $DEMO/bridge.pid ]] && kill -0 "$(cat "$DEMO/bridge.pid")" 2>/dev/null; }; then
-	bin/wasmbed-uart-bridge -listen "$BRIDGE" -allow "$DEVICE_ADDR" >"$DEMO/bridge.log" 2>&1 &
-	echo $! >"$DEMO/bridge.pid"
-fi
-if ! { [[ -f $DEMO/launcher.pid ]] && kill -0 "$(cat "$DEMO/launcher.pid")" 2>/dev/null; }; then
-	(
-		while true; do
-			for b in "$DEMO"/bundles/*.json; do
-				[[ -e $b ]] || continue
-				name=$(basename "$b" .json)
-				pidf=$DEMO/devices/$name.pid
-				if [[ -f $pidf ]] && kill -0 "$(cat "$pidf")" 2>/dev/null; then continue; fi
-				board=$(jq -r .board "$b")
-				case $board in
-				stm32f4-discovery) machine=netduinoplus2 ;;
-				mps2-an386) machine=mps2-an386 ;;
-				*) echo "no QEMU machine for board $board" >>"$DEMO/devices/$name.log"; continue ;;
-				esac
-				jq -r .ca_root "$b" >"$DEMO/devices/$name.ca.pem"
-				bin/wasmbed-provision -in "bin/firmware/$board.elf" -out "$DEMO/devices/$name.elf" \
-					-gateway "$(jq -r '.gateways[0]' "$b")" -server-name "$(jq -r '.server_name // "localhost"' "$b")" \
-					-ca "$DEMO/devices/$name.ca.pem" -device "$name" -token "$(jq -r .token "$b")" -board "$board" \
-					>>"$DEMO/devices/$name.log" 2>&1 || continue
-				qemu-system-arm -M "$machine" -nographic -monitor none -serial stdio -serial "tcp:$BRIDGE" \
-					-kernel "$DEMO/devices/$name.elf" </dev/null >>"$DEMO/devices/$name.console.log" 2>&1 &
-				echo $! >"$pidf"
-			done
-			sleep 0.3
-		done
-	) >/dev/null 2>&1 &
-	echo $! >"$DEMO/launcher.pid"
+# 2. The emulated devices: bin/wasmbed-emulate boots each firmware image
+# terraform writes into .demo/images/ under QEMU (the way a factory flashes a
+# device, then it boots and enrolls), with the modem bridge their link UARTs
+# talk to in the same process.
+if ! { [[ -f $DEMO/emulate.pid ]] && kill -0 "$(cat "$DEMO/emulate.pid")" 2>/dev/null; }; then
+	bin/wasmbed-emulate -watch "$DEMO/images" -logs "$DEMO/devices" -allow "$DEVICE_ADDR" >"$DEMO/emulate.log" 2>&1 &
+	echo $! >"$DEMO/emulate.pid"
 fi
 
 # 3. terraform apply, the provider from bin/ (dev_overrides: nothing to download).
@@ -120,7 +93,7 @@ provider_installation {
 }
 RC
 export TF_CLI_CONFIG_FILE=$DEMO/cli.tfrc TF_IN_AUTOMATION=1
-say "2/4 $(basename "$TF") apply examples/quickstart (3 devices, their tokens and bundles, the sensor app); the devices boot under QEMU as their bundles appear"
+say "2/4 $(basename "$TF") apply examples/quickstart (3 devices, their tokens and bundles, the sensor app); the devices boot under QEMU as their images appear"
 (cd "$QS" && "$TF" apply -auto-approve -input=false -no-color 2>&1 | grep -v -E '^\s*$|dev_overrides|Provider development overrides|The following provider|applying changes may|releases\.|- wasmbed/wasmbed in|^│|^╵|^╷|Warning:' ) || {
 	echo "demo: apply failed; gateway log: $DEMO/gateway.log, devices: $DEMO/devices/*.console.log" >&2
 	exit 1
@@ -151,7 +124,7 @@ cat <<MSG
 
 The gateway serves its API at $API (token: .demo/gateway/admin.token, CA: .demo/gateway/ca.crt):
   curl --cacert .demo/gateway/ca.crt -H "Authorization: Bearer \$(cat .demo/gateway/admin.token)" $API/v1/applications/sensor/status
-Logs: .demo/gateway.log, .demo/bridge.log, the devices' consoles .demo/devices/<name>.console.log. Metrics: $API/metrics. API description: docs/openapi.json.
+Logs: .demo/gateway.log, .demo/emulate.log (QEMU and the bridge), the devices' consoles .demo/devices/<name>.console.log. Metrics: $API/metrics. API description: docs/openapi.json.
 Terraform: cd examples/quickstart && TF_CLI_CONFIG_FILE=$DEMO/cli.tfrc $(basename "$TF") plan
   (try -var sensor_version=1.1.0 with apply to roll out a new version, then destroy).
 Stop: make demo-down

@@ -1,9 +1,10 @@
 # The fleet `make demo` applies: three sensor devices and the sensor app.
 #
 # `make demo` starts a gateway on embedded defaults (its admin token and CA
-# root land in .demo/gateway/) and, as soon as a device's provisioning bundle
-# appears in .demo/bundles/, writes it into a copy of the board's firmware
-# image and boots it under QEMU.
+# root land in .demo/gateway/). Apply writes each device's provisioning bundle
+# and a provisioned copy of its board's firmware image (.demo/images/), and
+# the demo boots each image under QEMU as soon as it appears, the way a
+# factory flashes and powers a device.
 
 terraform {
   required_version = ">= 1.11" # ephemeral resources and write-only arguments
@@ -35,6 +36,18 @@ variable "bundle_dir" {
   description = "Where provisioning bundles are written."
   type        = string
   default     = "../../.demo/bundles"
+}
+
+variable "firmware_dir" {
+  description = "The boards' firmware images (`make firmware` builds bin/firmware/<board>.elf)."
+  type        = string
+  default     = "../../bin/firmware"
+}
+
+variable "image_dir" {
+  description = "Where the provisioned firmware images are written, one per device."
+  type        = string
+  default     = "../../.demo/images"
 }
 
 variable "sensor_version" {
@@ -80,6 +93,10 @@ resource "wasmbed_provisioning_bundle" "sensor" {
   server_name = "localhost"
   path        = "${var.bundle_dir}/${each.key}.json"
   token_wo    = ephemeral.wasmbed_enrollment_token.sensor[each.key].token
+
+  # A flashable image per device: the board's firmware with this bundle in it.
+  firmware_image  = "${var.firmware_dir}/${each.value.board}.elf"
+  firmware_output = "${var.image_dir}/${each.key}.elf"
 }
 
 resource "wasmbed_application" "sensor" {
@@ -95,7 +112,7 @@ resource "wasmbed_application" "sensor" {
     update = "3m"
   }
 
-  # The devices join once their bundles exist; the rollout waits for them.
+  # The devices join once their images exist; the rollout waits for them.
   depends_on = [wasmbed_provisioning_bundle.sensor]
 }
 

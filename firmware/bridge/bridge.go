@@ -18,6 +18,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,20 @@ type Config struct {
 	// Allow, if set, vets an OPEN's address; an error refuses it.
 	Allow func(addr string) error
 	Log   *slog.Logger
+}
+
+// AllowList is a Config.Allow that admits only the listed host:port
+// addresses (the gateways devices may reach); an empty list admits any.
+func AllowList(addrs []string) func(addr string) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	return func(addr string) error {
+		if slices.Contains(addrs, addr) {
+			return nil
+		}
+		return fmt.Errorf("%s is not allowed", addr)
+	}
 }
 
 // Stats counts what the bridge did, over all links.

@@ -79,7 +79,7 @@ func TestFleetEndToEnd(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	g := startGateway(t, gateway.Config{HeartbeatInterval: 2 * time.Second})
-	br, bridgeAddr := startBridge(t)
+	br := startBridge(t)
 	t.Cleanup(func() { t.Log("bridge: ", br.Stats.String()) })
 
 	devices := map[string]*qemu{}
@@ -90,7 +90,7 @@ func TestFleetEndToEnd(t *testing.T) {
 		token := g.register(name, b.name, map[string]string{"role": "sensor", "board": b.name})
 		elf := image(t, b.name, &provision.Bundle{Gateways: []string{g.device}, ServerName: "localhost", CARoot: g.caDER,
 			Device: name, Token: token, TokenExpires: time.Now().Add(time.Hour)})
-		devices[name] = boot(t, name, b.machine, elf, bridgeAddr)
+		devices[name] = boot(t, name, b.name, elf, br)
 	}
 	for name, q := range devices {
 		t.Log(q.wait(`^enroll: certificate for `+name, 60*time.Second))
@@ -173,7 +173,7 @@ func TestFleetEndToEnd(t *testing.T) {
 	g.register("qemu-rogue", "stm32f4-discovery", map[string]string{"role": "sensor"})
 	elf := image(t, "stm32f4-discovery", &provision.Bundle{Gateways: []string{g.device}, ServerName: "localhost",
 		CARoot: g.caDER, Device: "qemu-rogue", Key: key, Certs: chain})
-	rogue := boot(t, "qemu-rogue", "netduinoplus2", elf, bridgeAddr)
+	rogue := boot(t, "qemu-rogue", "stm32f4-discovery", elf, br)
 	t.Log(rogue.wait(`^identity: factory certificate`, 30*time.Second))
 	t.Log(rogue.wait(`^agent: session ended: .*(BadCertificate|UnknownCa|Closed|closed)`, 60*time.Second))
 	rogue.wait(`^agent: reconnecting in`, 10*time.Second)

@@ -24,12 +24,12 @@ func TestReconnectRenewReset(t *testing.T) {
 	ctx := context.Background()
 	cfg := gateway.Config{HeartbeatInterval: 2 * time.Second, CertTTL: time.Minute} // step-ca's minimum
 	g := startGateway(t, cfg)
-	_, bridgeAddr := startBridge(t)
+	br := startBridge(t)
 	const name = "qemu-life"
 	token := g.register(name, "stm32f4-discovery", map[string]string{"role": "sensor"})
 	elf := image(t, "stm32f4-discovery", &provision.Bundle{Gateways: []string{g.device}, ServerName: "localhost",
 		CARoot: g.caDER, Device: name, Token: token})
-	q := bootWith(t, name, "netduinoplus2", elf, bridgeAddr, true)
+	q := bootWith(t, name, "stm32f4-discovery", elf, br, true)
 	q.wait(`^session: online as `+name, 60*time.Second)
 	enrolled := time.Now()
 	serial := g.deviceStatus(name).Status.CertSerial

@@ -18,13 +18,13 @@ func TestTLSHello(t *testing.T) {
 	needQEMU(t)
 	t.Parallel()
 	g := startGateway(t, gateway.Config{})
-	_, addr := startBridge(t)
+	br := startBridge(t)
 	for _, b := range boards {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			elf := image(t, b.name, &provision.Bundle{Gateways: []string{g.device}, ServerName: "localhost",
 				CARoot: g.caDER, Device: "tls-" + b.name, Diag: "tls"})
-			q := boot(t, b.name+"-tls", b.machine, elf, addr)
+			q := boot(t, b.name+"-tls", b.name, elf, br)
 			t.Log(q.wait(`^tls: handshake ok`, 60*time.Second))
 			t.Log(q.wait(`^tls: welcome from gateway \(device ""`, 30*time.Second))
 			t.Log(q.wait(`^tls: records`, 10*time.Second))

@@ -23,13 +23,22 @@ ephemeral "wasmbed_enrollment_token" "this" {
   ttl_seconds = var.token_ttl_seconds
 }
 
+locals {
+  # Devices whose board has an image in firmware_dir get a provisioned copy.
+  firmware = var.firmware_dir == null ? {} : {
+    for k, d in var.devices : k => "${var.firmware_dir}/${d.board}.elf" if fileexists("${var.firmware_dir}/${d.board}.elf")
+  }
+}
+
 resource "wasmbed_provisioning_bundle" "this" {
-  for_each    = var.bundle_dir == null ? {} : wasmbed_device.this
-  device      = each.value.name
-  gateways    = var.gateway_endpoints
-  server_name = var.server_name
-  path        = "${var.bundle_dir}/${each.key}.json"
-  token_wo    = ephemeral.wasmbed_enrollment_token.this[each.key].token
+  for_each        = var.bundle_dir == null ? {} : wasmbed_device.this
+  device          = each.value.name
+  gateways        = var.gateway_endpoints
+  server_name     = var.server_name
+  path            = "${var.bundle_dir}/${each.key}.json"
+  token_wo        = ephemeral.wasmbed_enrollment_token.this[each.key].token
+  firmware_image  = lookup(local.firmware, each.key, null)
+  firmware_output = contains(keys(local.firmware), each.key) ? "${var.bundle_dir}/${each.key}.elf" : null
 }
 
 resource "wasmbed_application" "this" {

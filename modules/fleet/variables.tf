@@ -46,6 +46,16 @@ variable "bundle_dir" {
   default     = null
 }
 
+variable "firmware_dir" {
+  description = "Directory of firmware images named <board>.elf (as `make firmware` builds them in bin/firmware); each device whose board has one also gets a provisioned copy, <bundle_dir>/<name>.elf, ready to flash. Needs bundle_dir and server_name. Null writes none."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.firmware_dir == null || (var.bundle_dir != null && var.server_name != null)
+    error_message = "firmware_dir needs bundle_dir (where the images go) and server_name (the firmware checks the gateway's certificate against a DNS name)."
+  }
+}
+
 variable "token_ttl_seconds" {
   description = "Validity of the enrollment tokens in the bundles."
   type        = number

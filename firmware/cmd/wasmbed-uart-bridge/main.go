@@ -18,7 +18,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -39,13 +38,7 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg := bridge.Config{Log: log}
 	if *allow != "" {
-		list := strings.Split(*allow, ",")
-		cfg.Allow = func(addr string) error {
-			if slices.Contains(list, addr) {
-				return nil
-			}
-			return fmt.Errorf("%s is not allowed", addr)
-		}
+		cfg.Allow = bridge.AllowList(strings.Split(*allow, ","))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

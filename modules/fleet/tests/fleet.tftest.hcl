@@ -6,6 +6,8 @@ provider "wasmbed" {}
 variables {
   bundle_dir        = "../../.test/modules/fleet/bundles"
   gateway_endpoints = ["127.0.0.1:8081"]
+  server_name       = "localhost"
+  firmware_dir      = "../../bin/firmware"
   wait_for_rollout  = false # no device runs in this test
   devices = {
     "mt-gh-1" = { board = "stm32f4-discovery", labels = { role = "sensor", zone = "north" } }
@@ -33,6 +35,15 @@ run "devices_bundles_and_apps" {
   assert {
     condition     = jsondecode(file(output.bundles["mt-gh-1"])).device == "mt-gh-1" && startswith(jsondecode(file(output.bundles["mt-gh-1"])).token, "wbt_")
     error_message = "bundle lacks the device name or its token"
+  }
+  assert {
+    # nano33ble and the others have images in bin/firmware (make firmware).
+    condition     = length(output.firmware_images) == 3 && alltrue([for p in values(output.firmware_images) : fileexists(p)])
+    error_message = "a provisioned firmware image was not written"
+  }
+  assert {
+    condition     = filesha256(output.firmware_images["mt-gh-1"]) != filesha256("../../bin/firmware/stm32f4-discovery.elf")
+    error_message = "the firmware image was copied without the bundle in it"
   }
   assert {
     condition     = wasmbed_application.this["blinker"].rollout.strategy == "batched" && wasmbed_application.this["sensor"].rollout.strategy == "all_at_once"
@@ -64,4 +75,12 @@ run "bad_device_name_refused" {
     devices = { "no spaces" = { board = "linux" } }
   }
   expect_failures = [var.devices]
+}
+
+run "firmware_without_server_name_refused" {
+  command = plan
+  variables {
+    server_name = null
+  }
+  expect_failures = [var.firmware_dir]
 }

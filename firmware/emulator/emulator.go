@@ -1,0 +1,530 @@
+// Package emulator boots a board's firmware image under QEMU, or under Renode
+// when it is on PATH, wires the board's link UART to a modem bridge
+// (firmware/bridge, which opens the device's TCP connections to the gateway)
+// and keeps the board's console: a handle to wait for console lines, reset the
+// board and stop it.
+//
+// QEMU runs stm32f4-discovery (machine netduinoplus2) and mps2-an386; Renode
+// runs stm32f4-discovery and nano33ble. The link UART is a socket the
+// emulator serves and this package connects to the bridge, so no TCP port is
+// chosen for QEMU: it listens on a unix socket and waits for us before the
+// board starts.
+//
+// Renode cannot be installed on the machines this project is built on, so the
+// Renode path is written to run where it is installed but is not exercised by
+// the tests here (renode/README.md).
+package emulator
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wasmbed/wasmbed/firmware/bridge"
+)
+
+// Engine is an emulator.
+type Engine string
+
+const (
+	// Auto picks QEMU when it has a machine for the board, else Renode.
+	Auto   Engine = ""
+	QEMU   Engine = "qemu"
+	Renode Engine = "renode"
+)
+
+// Board says how each emulator runs a board.
+type Board struct {
+	Name string
+	// QEMUMachine is the `-M` machine; empty when QEMU has none for the board.
+	// The console is QEMU's first serial port, the link its second.
+	QEMUMachine string
+	// RenodePlatform is the platform description (.repl) under Renode's
+	// platforms/ directory; empty when Renode has none. RenodeConsole and
+	// RenodeLink name the UART peripherals.
+	RenodePlatform, RenodeConsole, RenodeLink string
+}
+
+var boards = []Board{
+	{Name: "stm32f4-discovery", QEMUMachine: "netduinoplus2",
+		RenodePlatform: "platforms/boards/stm32f4_discovery-kit.repl", RenodeConsole: "sysbus.usart1", RenodeLink: "sysbus.usart2"},
+	{Name: "mps2-an386", QEMUMachine: "mps2-an386"},
+	{Name: "nano33ble",
+		RenodePlatform: "platforms/boards/arduino_nano_33_ble.repl", RenodeConsole: "sysbus.uart0", RenodeLink: "sysbus.uart1"},
+}
+
+// Boards lists the boards some emulator runs.
+func Boards() []Board { return slices.Clone(boards) }
+
+// LookupBoard returns the board named name.
+func LookupBoard(name string) (Board, error) {
+	for _, b := range boards {
+		if b.Name == name {
+			return b, nil
+		}
+	}
+	names := make([]string, len(boards))
+	for i, b := range boards {
+		names[i] = b.Name
+	}
+	return Board{}, fmt.Errorf("emulator: no emulated board %q (have %s)", name, strings.Join(names, ", "))
+}
+
+// Options describe one emulated device.
+type Options struct {
+	// Board names the board (LookupBoard); Image is its firmware image (ELF),
+	// provisioned (firmware/provision) or not.
+	Board, Image string
+	// Bridge serves the board's link UART.
+	Bridge *bridge.Bridge
+	// Engine: Auto by default.
+	Engine Engine
+	// Name labels the device in errors; default: the image's base name.
+	Name string
+	// ConsoleLog, when set, receives every console line as it arrives
+	// (appended to what the file holds).
+	ConsoleLog string
+	// Reboot makes a board reset (watchdog, fault, Reset) reboot the board;
+	// without it the emulator ends on a reset, which Wait reports.
+	Reboot bool
+	// Args are extra emulator arguments (QEMU: e.g. "-icount", "shift=0").
+	Args []string
+}
+
+// Device is a running emulated board.
+type Device struct {
+	engine   Engine
+	label    string
+	cmd      *exec.Cmd
+	dir      string // scratch: sockets, Renode script
+	monitor  string // QEMU monitor socket
+	stdin    io.WriteCloser
+	reboot   bool
+	cancel   context.CancelFunc
+	linkDone chan struct{}
+
+	mu      sync.Mutex
+	lines   []string
+	changed chan struct{} // closed and replaced on every line
+	exited  chan struct{} // closed when the emulator ended and its output is read
+	waitErr error
+}
+
+// crashPattern matches the firmware's panic and fault reports.
+var crashPattern = regexp.MustCompile(`PANIC|FAULT`)
+
+// Boot starts the emulator. It returns once the emulator runs and its link is
+// connected to the bridge; ctx bounds only that start, Stop ends the device.
+func Boot(ctx context.Context, o Options) (*Device, error) {
+	b, err := LookupBoard(o.Board)
+	if err != nil {
+		return nil, err
+	}
+	if o.Bridge == nil {
+		return nil, errors.New("emulator: Options.Bridge is required")
+	}
+	if _, err := os.Stat(o.Image); err != nil {
+		return nil, fmt.Errorf("emulator: firmware image: %w", err)
+	}
+	engine := o.Engine
+	if engine == Auto {
+		engine = QEMU
+		if b.QEMUMachine == "" {
+			engine = Renode
+		}
+	}
+	label := o.Name
+	if label == "" {
+		label = strings.TrimSuffix(filepath.Base(o.Image), filepath.Ext(o.Image))
+	}
+	// Unix socket paths are limited to 108 bytes: a short scratch directory.
+	dir, err := os.MkdirTemp("", "wbemu")
+	if err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	d := &Device{engine: engine, label: label, dir: dir, reboot: o.Reboot,
+		linkDone: make(chan struct{}), changed: make(chan struct{}), exited: make(chan struct{})}
+	var dial func() (net.Conn, error)
+	switch engine {
+	case QEMU:
+		dial, err = d.startQEMU(b, o)
+	case Renode:
+		dial, err = d.startRenode(b, o)
+	default:
+		err = fmt.Errorf("emulator: unknown engine %q", engine)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	conn, err := d.connect(ctx, dial)
+	if err != nil {
+		d.Stop()
+		return nil, fmt.Errorf("emulator: %s: link UART: %w\n%s", label, err, d.Tail(20))
+	}
+	lctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	go func() {
+		defer close(d.linkDone)
+		o.Bridge.ServeLink(lctx, conn)
+	}()
+	return d, nil
+}
+
+// startQEMU runs qemu-system-arm: console on stdio, link on a unix socket
+// QEMU serves (and waits on before the board starts), monitor on another.
+func (d *Device) startQEMU(b Board, o Options) (func() (net.Conn, error), error) {
+	if b.QEMUMachine == "" {
+		return nil, fmt.Errorf("emulator: QEMU has no machine for board %s", b.Name)
+	}
+	bin, err := exec.LookPath("qemu-system-arm")
+	if err != nil {
+		return nil, errors.New("emulator: qemu-system-arm not found (make setup installs it)")
+	}
+	link := filepath.Join(d.dir, "link")
+	d.monitor = filepath.Join(d.dir, "monitor")
+	args := []string{"-M", b.QEMUMachine, "-nographic",
+		"-chardev", "socket,id=link,path=" + link + ",server=on,wait=on",
+		"-serial", "stdio", "-serial", "chardev:link",
+		"-monitor", "unix:" + d.monitor + ",server=on,wait=off",
+		"-kernel", o.Image}
+	if !o.Reboot {
+		args = append(args, "-no-reboot")
+	}
+	args = append(args, o.Args...)
+	if err := d.start(exec.Command(bin, args...), o.ConsoleLog, nil); err != nil {
+		return nil, err
+	}
+	return func() (net.Conn, error) { return net.Dial("unix", link) }, nil
+}
+
+// startRenode runs renode headless: console UART to a file we follow, link
+// UART as a TCP server socket terminal on a free loopback port.
+func (d *Device) startRenode(b Board, o Options) (func() (net.Conn, error), error) {
+	if b.RenodePlatform == "" {
+		return nil, fmt.Errorf("emulator: Renode has no platform for board %s", b.Name)
+	}
+	bin, err := exec.LookPath("renode")
+	if err != nil {
+		return nil, fmt.Errorf("emulator: board %s needs Renode, which is not on PATH (renode/README.md)", b.Name)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	image, err := filepath.Abs(o.Image)
+	if err != nil {
+		return nil, err
+	}
+	console := filepath.Join(d.dir, "console")
+	script := fmt.Sprintf(`mach create %q
+machine LoadPlatformDescription @%s
+%s CreateFileBackend @%s true
+emulation CreateServerSocketTerminal %d "link" false
+connector Connect %s link
+sysbus LoadELF @%s
+start
+`, d.label, b.RenodePlatform, b.RenodeConsole, console, port, b.RenodeLink, image)
+	resc := filepath.Join(d.dir, "board.resc")
+	if err := os.WriteFile(resc, []byte(script), 0o600); err != nil {
+		return nil, err
+	}
+	args := append([]string{"--disable-xwt", "--console", "--plain", "-e", "include @" + resc}, o.Args...)
+	if err := d.start(exec.Command(bin, args...), o.ConsoleLog, func(stop <-chan struct{}) (io.ReadCloser, error) { return follow(console, stop) }); err != nil {
+		return nil, err
+	}
+	return func() (net.Conn, error) { return net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)) }, nil
+}
+
+// start runs cmd and reads the console: the command's output, or the
+// reader consoleFrom opens (Renode's console file), which ends when stop is
+// closed.
+func (d *Device) start(cmd *exec.Cmd, logPath string, consoleFrom func(stop <-chan struct{}) (io.ReadCloser, error)) error {
+	var logFile *os.File
+	if logPath != "" {
+		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("emulator: console log: %w", err)
+		}
+		logFile = f
+	}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	d.stdin = stdin
+	d.cmd = cmd
+	if err := cmd.Start(); err != nil {
+		if logFile != nil {
+			logFile.Close()
+		}
+		return fmt.Errorf("emulator: start %s: %w", filepath.Base(cmd.Path), err)
+	}
+	procDone := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		d.mu.Lock()
+		d.waitErr = err
+		d.mu.Unlock()
+		pw.Close()
+		close(procDone)
+	}()
+	var console io.Reader = pr
+	if consoleFrom != nil {
+		go io.Copy(io.Discard, pr) // Renode's own messages
+		rc, err := consoleFrom(procDone)
+		if err != nil {
+			return err
+		}
+		console = rc
+	}
+	go func() {
+		defer close(d.exited)
+		if logFile != nil {
+			defer logFile.Close()
+		}
+		sc := bufio.NewScanner(console)
+		sc.Buffer(make([]byte, 4096), 1<<20)
+		for sc.Scan() {
+			line := strings.TrimRight(sc.Text(), "\r")
+			if logFile != nil {
+				fmt.Fprintln(logFile, line)
+			}
+			d.mu.Lock()
+			d.lines = append(d.lines, line)
+			close(d.changed)
+			d.changed = make(chan struct{})
+			d.mu.Unlock()
+		}
+		<-procDone
+	}()
+	return nil
+}
+
+// connect dials the emulator's link socket until it answers.
+func (d *Device) connect(ctx context.Context, dial func() (net.Conn, error)) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		c, err := dial()
+		if err == nil {
+			return c, nil
+		}
+		select {
+		case <-d.exited:
+			return nil, fmt.Errorf("the emulator exited: %v", d.exitErr())
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (d *Device) exitErr() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.waitErr
+}
+
+// Name is the device's label (Options.Name).
+func (d *Device) Name() string { return d.label }
+
+// Engine is the emulator running the device.
+func (d *Device) Engine() Engine { return d.engine }
+
+// Mark is the number of console lines so far: a position for Wait.
+func (d *Device) Mark() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.lines)
+}
+
+// Lines returns the console lines from line from on.
+func (d *Device) Lines(from int) []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if from >= len(d.lines) {
+		return nil
+	}
+	return slices.Clone(d.lines[max(from, 0):])
+}
+
+// Count counts console lines matching re.
+func (d *Device) Count(re *regexp.Regexp) int {
+	n := 0
+	for _, l := range d.Lines(0) {
+		if re.MatchString(l) {
+			n++
+		}
+	}
+	return n
+}
+
+// Tail is the last n console lines, indented, for error messages.
+func (d *Device) Tail(n int) string {
+	lines := d.Lines(0)
+	return "  " + strings.Join(lines[max(0, len(lines)-n):], "\n  ")
+}
+
+// Crashed returns the first panic or fault the firmware reported, if any.
+func (d *Device) Crashed() string {
+	for _, l := range d.Lines(0) {
+		if crashPattern.MatchString(l) {
+			return l
+		}
+	}
+	return ""
+}
+
+// Done is closed when the emulator has ended.
+func (d *Device) Done() <-chan struct{} { return d.exited }
+
+// Wait waits for a console line matching re at or after line from (a Mark)
+// and returns it with its index. It fails on a panic or fault report, on the
+// emulator ending first, and when ctx ends.
+func (d *Device) Wait(ctx context.Context, from int, re *regexp.Regexp) (string, int, error) {
+	for {
+		d.mu.Lock()
+		changed := d.changed
+		for i := max(from, 0); i < len(d.lines); i++ {
+			if re.MatchString(d.lines[i]) {
+				d.mu.Unlock()
+				return d.lines[i], i, nil
+			}
+		}
+		d.mu.Unlock()
+		if c := d.Crashed(); c != "" {
+			return "", -1, fmt.Errorf("%s crashed: %s\n%s", d.label, c, d.Tail(20))
+		}
+		select {
+		case <-changed:
+		case <-d.exited:
+			if l, i := d.find(re, from); i >= 0 {
+				return l, i, nil
+			}
+			return "", -1, fmt.Errorf("%s: the emulator ended (%v) before a line matching %q\n%s", d.label, d.exitErr(), re, d.Tail(20))
+		case <-ctx.Done():
+			return "", -1, fmt.Errorf("%s: no line matching %q: %w\n%s", d.label, re, ctx.Err(), d.Tail(20))
+		}
+	}
+}
+
+func (d *Device) find(re *regexp.Regexp, from int) (string, int) {
+	for i, l := range d.Lines(from) {
+		if re.MatchString(l) {
+			return l, from + i
+		}
+	}
+	return "", -1
+}
+
+// Reset resets the board (RAM kept, the image loaded again), as a reset
+// button does. It needs Options.Reboot.
+func (d *Device) Reset() error {
+	if !d.reboot {
+		return errors.New("emulator: Reset needs Options.Reboot")
+	}
+	switch d.engine {
+	case QEMU:
+		c, err := net.DialTimeout("unix", d.monitor, 5*time.Second)
+		if err != nil {
+			return fmt.Errorf("emulator: %s: monitor: %w", d.label, err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("system_reset\n")); err != nil {
+			return fmt.Errorf("emulator: %s: monitor: %w", d.label, err)
+		}
+		// The monitor acts on the command once it has read it; give it that.
+		time.Sleep(200 * time.Millisecond)
+		return nil
+	default:
+		_, err := io.WriteString(d.stdin, "machine Reset\n")
+		return err
+	}
+}
+
+// Stop ends the emulator and the device's link, and removes its scratch
+// files. It is safe to call more than once.
+func (d *Device) Stop() error {
+	if d.cmd != nil && d.cmd.Process != nil {
+		d.cmd.Process.Kill()
+	}
+	if d.cancel != nil {
+		d.cancel()
+		<-d.linkDone
+	}
+	var err error
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		err = fmt.Errorf("emulator: %s did not end", d.label)
+	}
+	os.RemoveAll(d.dir)
+	return err
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// follow reads a file as it grows (Renode's UART file backend) until stop.
+func follow(path string, stop <-chan struct{}) (io.ReadCloser, error) {
+	pr, pw := io.Pipe()
+	go func() {
+		var f *os.File
+		for f == nil {
+			var err error
+			if f, err = os.Open(path); err != nil {
+				select {
+				case <-stop:
+					pw.Close()
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			}
+		}
+		defer f.Close()
+		buf := make([]byte, 4096)
+		for {
+			n, err := f.Read(buf)
+			if n > 0 {
+				if _, werr := pw.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err == io.EOF {
+				select {
+				case <-stop:
+					pw.Close()
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+			} else if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+	}()
+	return pr, nil
+}
