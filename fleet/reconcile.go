@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"sort"
 	"time"
 
@@ -104,13 +105,64 @@ func CountRollout(a *Application, deps []Deployment, now time.Time) RolloutCount
 	return c
 }
 
-// Admit reports whether a's rollout policy lets one more device start
-// updating, given the current count.
-func Admit(a *Application, c RolloutCount) bool {
+// Admit reports whether a's rollout policy lets one more device, d, start
+// updating, given the current count. With an Admission (Kubernetes mode)
+// a batched rollout admits exactly the devices the controller listed for
+// the current spec, whatever the count.
+func Admit(a *Application, d *Device, c RolloutCount) bool {
 	if a.Rollout.Strategy != RolloutBatched {
 		return true
 	}
+	if a.Admission != nil {
+		return a.Admission.SpecHash == SpecHash(a) && slices.Contains(a.Admission.Devices, d.Name)
+	}
 	return c.InProgress+c.Failed < max(a.Rollout.MaxUnavailable, 1)
+}
+
+// AdmitBatch is the controller's side of Admission: for a batched rollout
+// of a over devs (every device, with its deployments in deps), the devices
+// that may start updating now. Those already admitted and not yet started
+// keep their place; new ones (online, selected, not at the current spec,
+// by name) fill what MaxUnavailable leaves after the devices in progress,
+// failed, or admitted. prev is the last Admission written (nil: none).
+func AdmitBatch(a *Application, devs []Device, deps []Deployment, prev *Admission, now time.Time) []string {
+	h := SpecHash(a)
+	c := CountRollout(a, deps, now)
+	started := map[string]bool{}
+	for i := range deps {
+		d := &deps[i]
+		if d.App == a.Name && d.SpecHash == h && !d.Removing {
+			started[d.Device] = true
+		}
+	}
+	waiting := map[string]bool{} // selected, online, not started at this spec
+	var names []string
+	for i := range devs {
+		d := &devs[i]
+		if a.Selector.Matches(d) && !started[d.Name] && d.Status.Phase == PhaseOnline {
+			waiting[d.Name] = true
+			names = append(names, d.Name)
+		}
+	}
+	var out []string
+	if prev != nil && prev.SpecHash == h {
+		for _, n := range prev.Devices {
+			if waiting[n] {
+				out = append(out, n)
+				delete(waiting, n)
+			}
+		}
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if c.InProgress+c.Failed+len(out) >= max(a.Rollout.MaxUnavailable, 1) {
+			break
+		}
+		if waiting[n] {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Plan decides the commands device d needs: for each application selecting
@@ -120,7 +172,7 @@ func Admit(a *Application, c RolloutCount) bool {
 // not settled, so interrupted transfers continue. apps and deps (d's
 // deployments keyed by app) are read, never changed; the returned Steps carry
 // the updated deployments.
-func Plan(d *Device, apps []Application, deps map[string]Deployment, admit func(*Application) bool, resume bool) []Step {
+func Plan(d *Device, apps []Application, deps map[string]Deployment, admit func(*Application, *Device) bool, resume bool) []Step {
 	var steps []Step
 	wanted := map[string]bool{}
 	for i := range apps {
@@ -133,7 +185,7 @@ func Plan(d *Device, apps []Application, deps map[string]Deployment, admit func(
 		h := SpecHash(a)
 		switch {
 		case !exists || dep.SpecHash != h || dep.Removing:
-			if !admit(a) {
+			if !admit(a, d) {
 				continue
 			}
 			next := Deployment{App: a.Name, Device: d.Name, Generation: dep.Generation + 1, Version: a.Version,

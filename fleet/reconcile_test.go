@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -10,7 +11,7 @@ func app(name, version string, running bool, sel Selector) Application {
 		Limits: Limits{Fuel: 1000, Memory: 65536}}
 }
 
-func always(*Application) bool { return true }
+func always(*Application, *Device) bool { return true }
 
 func TestPlanDeploysSelectedApps(t *testing.T) {
 	d := &Device{Name: "d1", Board: "stm32f4-discovery", Labels: map[string]string{"site": "a"}}
@@ -53,7 +54,7 @@ func TestPlanTransitions(t *testing.T) {
 	if len(steps) != 1 || steps[0].Kind != StepDeploy || steps[0].Deployment.Generation != 4 || steps[0].Deployment.Version != "2.0" {
 		t.Fatalf("upgrade: %+v", steps)
 	}
-	if steps := Plan(d, []Application{v2}, deps, func(*Application) bool { return false }, false); len(steps) != 0 {
+	if steps := Plan(d, []Application{v2}, deps, func(*Application, *Device) bool { return false }, false); len(steps) != 0 {
 		t.Fatalf("rollout gate ignored: %+v", steps)
 	}
 
@@ -97,16 +98,77 @@ func TestBatchedRolloutAdmission(t *testing.T) {
 	if c != (RolloutCount{Updated: 1, InProgress: 1}) {
 		t.Fatalf("count %+v", c)
 	}
-	if !Admit(&a, c) {
+	d5 := &Device{Name: "d5"}
+	if !Admit(&a, d5, c) {
 		t.Fatal("one in progress of two allowed: refused")
 	}
 	deps = append(deps, Deployment{App: "sensor", Device: "d4", SpecHash: h, Running: true, State: "trapped"})
-	if c := CountRollout(&a, deps, time.Now()); Admit(&a, c) {
+	if c := CountRollout(&a, deps, time.Now()); Admit(&a, d5, c) {
 		t.Fatalf("admitted with %+v", c)
 	}
 	a.Rollout.Strategy = RolloutAllAtOnce
-	if !Admit(&a, CountRollout(&a, deps, time.Now())) {
+	if !Admit(&a, d5, CountRollout(&a, deps, time.Now())) {
 		t.Fatal("all-at-once refused")
+	}
+}
+
+// With an Admission (Kubernetes mode) a batched rollout admits the devices
+// the controller listed for the current spec, and only those; the
+// controller's AdmitBatch keeps in progress + failed + admitted within
+// MaxUnavailable, keeps earlier admissions, and skips offline devices.
+func TestAdmissionFromTheController(t *testing.T) {
+	a := app("sensor", "2.0", true, Selector{Labels: map[string]string{"role": "sensor"}})
+	a.Rollout = Rollout{Strategy: RolloutBatched, MaxUnavailable: 2}
+	h := SpecHash(&a)
+	online := func(name string) Device {
+		return Device{Name: name, Labels: map[string]string{"role": "sensor"}, Status: DeviceStatus{Phase: PhaseOnline}}
+	}
+	devs := []Device{online("d1"), online("d2"), online("d3"), online("d4"), online("d5"),
+		{Name: "d0", Labels: map[string]string{"role": "sensor"}, Status: DeviceStatus{Phase: PhaseOffline}},
+		{Name: "other", Status: DeviceStatus{Phase: PhaseOnline}}}
+	deps := []Deployment{
+		{App: "sensor", Device: "d1", SpecHash: h, Running: true, State: "downloading"},
+		{App: "sensor", Device: "d2", SpecHash: "old", Running: true, State: "running"},
+	}
+	// One in progress (d1): one more place, the first online waiting device.
+	got := AdmitBatch(&a, devs, deps, nil, time.Now())
+	if !slices.Equal(got, []string{"d2"}) {
+		t.Fatalf("admitted %v, want [d2]", got)
+	}
+	// d2 admitted, not started yet: it keeps its place, nobody else gets one.
+	adm := &Admission{SpecHash: h, Devices: got}
+	if got := AdmitBatch(&a, devs, deps, adm, time.Now()); !slices.Equal(got, []string{"d2"}) {
+		t.Fatalf("admitted %v, want [d2] again", got)
+	}
+	// An admission for another spec does not hold a place.
+	if got := AdmitBatch(&a, devs, deps, &Admission{SpecHash: "old", Devices: []string{"d5"}}, time.Now()); !slices.Equal(got, []string{"d2"}) {
+		t.Fatalf("admitted %v after a stale admission, want [d2]", got)
+	}
+	// d1 done, d2 started: d2 is in progress now, d3 is next.
+	deps[0].State, deps[0].UpdatedAt = "running", time.Now().Add(-time.Hour)
+	deps[1] = Deployment{App: "sensor", Device: "d2", SpecHash: h, Running: true, State: "downloading"}
+	if got := AdmitBatch(&a, devs, deps, adm, time.Now()); !slices.Equal(got, []string{"d3"}) {
+		t.Fatalf("admitted %v, want [d3]", got)
+	}
+	// A failure holds its place: with d2 in progress and d3 trapped, nothing.
+	deps = append(deps, Deployment{App: "sensor", Device: "d3", SpecHash: h, Running: true, State: "trapped"})
+	if got := AdmitBatch(&a, devs, deps, nil, time.Now()); len(got) != 0 {
+		t.Fatalf("admitted %v with the budget spent", got)
+	}
+
+	// The gateways' side: only listed devices, only for the current spec.
+	a.Admission = &Admission{SpecHash: h, Devices: []string{"d4"}}
+	c := RolloutCount{}
+	if !Admit(&a, &devs[3], c) || Admit(&a, &devs[4], c) {
+		t.Fatal("Admit does not follow the admission list")
+	}
+	a.Admission = &Admission{}
+	if Admit(&a, &devs[3], c) {
+		t.Fatal("an empty admission admitted a device")
+	}
+	a.Admission = &Admission{SpecHash: "old", Devices: []string{"d4"}}
+	if Admit(&a, &devs[3], c) {
+		t.Fatal("an admission for another spec admitted a device")
 	}
 }
 

@@ -122,6 +122,20 @@ type Application struct {
 	Generation int64             `json:"generation"`
 	CreatedAt  time.Time         `json:"created_at"`
 	UpdatedAt  time.Time         `json:"updated_at"`
+	// Admission, when not nil, decides which devices a batched rollout
+	// lets start updating, instead of each gateway's own count: in
+	// Kubernetes mode several gateways serve one application, and only the
+	// controller (one writer) can keep them together within MaxUnavailable.
+	// The Kubernetes store sets it (possibly empty: nothing admitted yet);
+	// the embedded store never does, and is not written with it.
+	Admission *Admission `json:"-"`
+}
+
+// Admission is the controller's list of devices a batched rollout of one
+// spec (SpecHash) may start updating now.
+type Admission struct {
+	SpecHash string
+	Devices  []string
 }
 
 // EnrollmentToken is a one-time token bound to a device. Only its hash is stored.

@@ -102,9 +102,9 @@ func (g *Gateway) reconcile(ctx context.Context) {
 	for i := range apps {
 		counts[apps[i].Name] = fleet.CountRollout(&apps[i], deps, time.Now())
 	}
-	admit := func(a *fleet.Application) bool {
+	admit := func(a *fleet.Application, d *fleet.Device) bool {
 		c := counts[a.Name]
-		if !fleet.Admit(a, c) {
+		if !fleet.Admit(a, d, c) {
 			return false
 		}
 		c.InProgress++

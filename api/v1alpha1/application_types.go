@@ -115,10 +115,26 @@ type ApplicationStatus struct {
 	// Converged: every selected device is updated.
 	// +optional
 	Converged bool `json:"converged"`
+	// Admission is, for a batched rollout, the devices the controller lets
+	// start updating now; gateways update no others, so together they keep
+	// within maxUnavailable.
+	// +optional
+	Admission *Admission `json:"admission,omitempty"`
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// Admission lists devices admitted to a batched rollout of one spec.
+type Admission struct {
+	// SpecHash identifies the spec (module, version, config, limits) the
+	// list is for.
+	SpecHash string `json:"specHash"`
+	// Devices admitted and not started yet.
+	// +optional
+	// +listType=set
+	Devices []string `json:"devices,omitempty"`
 }
 
 // Application is a WebAssembly application rolled out to selected devices.

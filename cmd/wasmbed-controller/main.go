@@ -69,6 +69,7 @@ func newRoot() *cobra.Command {
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "0", "Prometheus metrics listen address; 0: none")
 	f.StringVar(&o.HealthAddr, "health-addr", "0", "/healthz and /readyz listen address; 0: none")
 	f.DurationVar(&o.TokenRetention, "token-retention", 24*time.Hour, "how long used or expired enrollment tokens are kept")
+	f.DurationVar(&o.ReassignAfter, "reassign-after", 5*time.Minute, "move devices the controller assigned off a gateway that has not reported in for this long (negative: never)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -222,6 +222,12 @@ func ApplicationToFleet(o *v1alpha1.Application) fleet.Application {
 	for _, b := range s.Selector.Boards {
 		a.Selector.Boards = append(a.Selector.Boards, string(b))
 	}
+	// Never nil here: in Kubernetes mode the controller admits devices to
+	// batched rollouts, not the gateways' own counts.
+	a.Admission = &fleet.Admission{}
+	if adm := o.Status.Admission; adm != nil {
+		a.Admission.SpecHash, a.Admission.Devices = adm.SpecHash, slices.Clone(adm.Devices)
+	}
 	a.CreatedAt, a.UpdatedAt = createdUpdated(&o.ObjectMeta)
 	return a
 }

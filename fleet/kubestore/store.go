@@ -262,8 +262,21 @@ func RESTConfig(path, namespace string) (*rest.Config, string, error) {
 			namespace = "default"
 		}
 	}
+	if cfg.QPS == 0 {
+		// client-go's default (5 requests/s, bursts of 10) would hold a
+		// gateway rolling an application out to a thousand devices (a few
+		// status writes each) for minutes; the API server's priority and
+		// fairness is the limit that matters.
+		cfg.QPS, cfg.Burst = DefaultQPS, DefaultBurst
+	}
 	return cfg, namespace, nil
 }
+
+// The client rate limit RESTConfig sets when the kubeconfig sets none.
+const (
+	DefaultQPS   = 100
+	DefaultBurst = 200
+)
 
 // Namespace is the namespace of the fleet.
 func (s *Store) Namespace() string { return s.ns }

@@ -27,7 +27,7 @@ import (
 // harness is a gateway process started in-process on loopback ports with a
 // fresh data directory: the real store, the real embedded step-ca, real TLS.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	api    string // https://host:port
 	device string // host:port
@@ -39,12 +39,12 @@ type harness struct {
 	done   chan error
 }
 
-func startGateway(t *testing.T, cfg gateway.Config) *harness {
+func startGateway(t testing.TB, cfg gateway.Config) *harness {
 	t.Helper()
 	return startGatewayIn(t, t.TempDir(), cfg)
 }
 
-func startGatewayIn(t *testing.T, dir string, cfg gateway.Config) *harness {
+func startGatewayIn(t testing.TB, dir string, cfg gateway.Config) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, dir: dir, cancel: cancel, done: make(chan error, 1)}
@@ -169,7 +169,7 @@ func (h *harness) registerDevice(name, boardName string, labels map[string]strin
 // client with its own P-256 key, speaking the protocol package directly, so
 // tests can also send what a well-behaved device never would.
 type testDevice struct {
-	t      *testing.T
+	t      testing.TB
 	h      *harness
 	name   string
 	key    *ecdsa.PrivateKey
@@ -179,7 +179,7 @@ type testDevice struct {
 	nextID uint64
 }
 
-func newTestDevice(t *testing.T, h *harness, name string) *testDevice {
+func newTestDevice(t testing.TB, h *harness, name string) *testDevice {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -298,7 +298,7 @@ func expect[T protocol.Message](d *testDevice) T {
 }
 
 // eventually polls cond until it holds or 20 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {

@@ -84,7 +84,7 @@ func (f *kubeFleet) waitRunning(app, version string, n int) map[string]fleet.Dep
 	return out
 }
 
-func sessions(t *testing.T, hs ...*harness) int {
+func sessions(t testing.TB, hs ...*harness) int {
 	n := 0
 	for _, h := range hs {
 		var health struct{ Sessions int }
@@ -247,7 +247,7 @@ func TestKubernetesTwoGatewaysAgentsRestartAndOutage(t *testing.T) {
 	t.Logf("running 1.2.0: %v", devs)
 }
 
-func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+func eventuallyWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -255,5 +255,77 @@ func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bo
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A batched rollout across two gateways keeps to maxUnavailable in total,
+// not per gateway: the controller admits the devices (Application
+// status.admission) and each gateway updates only those. Sampled every
+// few milliseconds, the devices updating (in progress or failed at the new
+// spec) never exceed one, and the rollout still completes.
+func TestKubernetesBatchedRolloutAcrossGateways(t *testing.T) {
+	env := kubetest.Start(t)
+	f := newKubeFleet(t, env)
+	ctx := context.Background()
+	f.runController()
+	ha := f.startKubeGateway("gw-a", t.TempDir(), "")
+	hb := f.startKubeGateway("gw-b", t.TempDir(), "")
+	const n = 6
+	labels := map[string]string{"role": "sensor"}
+	tokens := map[string]string{}
+	for i := range n {
+		gw := "gw-a"
+		if i%2 == 1 {
+			gw = "gw-b"
+		}
+		tokens[sim.DefaultName(i)] = f.device(sim.DefaultName(i), "linux", gw, labels)
+	}
+	root := ha.readFile(CACertFile)
+	fl, err := sim.Start(ctx, sim.Config{Devices: n, Dir: t.TempDir(),
+		Bundle: func(name string) (*agent.Bundle, error) {
+			return &agent.Bundle{Gateways: []string{ha.device, hb.device}, CARoot: root, ServerName: "127.0.0.1",
+				Device: name, Token: tokens[name], Board: "linux"}, nil
+		},
+		Agent:  func(_ int, c *agent.Config) { c.MinBackoff, c.MaxBackoff = 50*time.Millisecond, 500*time.Millisecond },
+		Logger: testLogger()})
+	must(t, err)
+	t.Cleanup(func() { fl.Stop() })
+	eventually(t, "all agents online", func() bool {
+		devs, err := f.admin.Devices().List(ctx)
+		must(t, err)
+		k := 0
+		for _, d := range devs {
+			if d.Status.Phase == fleet.PhaseOnline {
+				k++
+			}
+		}
+		return fl.Connected() == n && k == n
+	})
+	sel := fleet.Selector{Labels: labels}
+	ro := fleet.Rollout{Strategy: fleet.RolloutBatched, MaxUnavailable: 1, MinReadySeconds: 1}
+	f.putAppRollout("sensor", "1.0.0", wasmtest.App(t, "sensor"), sel, 50, ro)
+
+	start := time.Now()
+	maxUpdating, samples := 0, 0
+	eventuallyWithin(t, 90*time.Second, "batched rollout converged", func() bool {
+		a, err := f.admin.Applications().Get(ctx, "sensor")
+		must(t, err)
+		deps, err := f.admin.Deployments().List(ctx)
+		must(t, err)
+		c := fleet.CountRollout(&a, deps, time.Now())
+		maxUpdating = max(maxUpdating, c.InProgress+c.Failed)
+		samples++
+		if c.InProgress+c.Failed > 1 {
+			t.Fatalf("%d devices updating at once (max_unavailable 1): %+v", c.InProgress+c.Failed, c)
+		}
+		return c.Updated == n && f.appStatus("sensor").Converged
+	})
+	t.Logf("batched rollout of %d devices behind 2 gateways in %v; at most %d updating in %d samples",
+		n, time.Since(start).Round(time.Millisecond), maxUpdating, samples)
+	if maxUpdating != 1 {
+		t.Fatalf("never saw a device updating (%d samples)", samples)
+	}
+	if st := f.appStatus("sensor"); st.Admission != nil {
+		t.Errorf("converged, yet an admission is left: %+v", st.Admission)
 	}
 }

@@ -31,13 +31,13 @@ import (
 // kubeFleet is a namespace of a real API server, with a client store for
 // what an operator (kubectl, Terraform) writes.
 type kubeFleet struct {
-	t     *testing.T
+	t     testing.TB
 	env   *kubetest.Env
 	ns    string
 	admin *kubestore.Store
 }
 
-func newKubeFleet(t *testing.T, env *kubetest.Env) *kubeFleet {
+func newKubeFleet(t testing.TB, env *kubetest.Env) *kubeFleet {
 	t.Helper()
 	ns := env.Namespace(t)
 	admin, err := kubestore.Open(context.Background(), env.Config, kubestore.Options{Namespace: ns, Component: "test"})
@@ -58,14 +58,15 @@ func testLogger() *slog.Logger {
 // startKubeGateway runs a gateway in Kubernetes mode as a user with exactly
 // the permissions of config/rbac/gateway_role.yaml, in dir (reused across
 // restarts), on deviceAddr ("": any port).
-func (f *kubeFleet) startKubeGateway(name, dir, deviceAddr string) *harness {
+// tune, if given, changes the test's options (short intervals) first.
+func (f *kubeFleet) startKubeGateway(name, dir, deviceAddr string, tune ...func(*Options)) *harness {
 	t := f.t
 	t.Helper()
 	cfg := f.env.UserWithRole(t, f.ns, "gateway_role.yaml", "gateway-"+name)
-	return startKubeGatewayAs(t, cfg, f.ns, name, dir, deviceAddr)
+	return startKubeGatewayAs(t, cfg, f.ns, name, dir, deviceAddr, tune...)
 }
 
-func startKubeGatewayAs(t *testing.T, cfg *rest.Config, ns, name, dir, deviceAddr string) *harness {
+func startKubeGatewayAs(t testing.TB, cfg *rest.Config, ns, name, dir, deviceAddr string, tune ...func(*Options)) *harness {
 	t.Helper()
 	if deviceAddr == "" {
 		deviceAddr = "127.0.0.1:0"
@@ -73,12 +74,14 @@ func startKubeGatewayAs(t *testing.T, cfg *rest.Config, ns, name, dir, deviceAdd
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, dir: dir, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan [2]net.Addr, 1)
-	go func() {
-		h.done <- Run(ctx, Options{DataDir: dir, APIAddr: "127.0.0.1:0", DeviceAddr: deviceAddr, Log: testLogger(),
-			Gateway: gateway.Config{Name: name, HeartbeatInterval: time.Second},
-			Store:   StoreKubernetes, KubeConfig: cfg, Namespace: ns, GatewayHeartbeat: 500 * time.Millisecond, LastSeenInterval: time.Second,
-			Ready: func(a, d net.Addr) { ready <- [2]net.Addr{a, d} }})
-	}()
+	o := Options{DataDir: dir, APIAddr: "127.0.0.1:0", DeviceAddr: deviceAddr, Log: testLogger(),
+		Gateway: gateway.Config{Name: name, HeartbeatInterval: time.Second},
+		Store:   StoreKubernetes, KubeConfig: cfg, Namespace: ns, GatewayHeartbeat: 500 * time.Millisecond, LastSeenInterval: time.Second,
+		Ready: func(a, d net.Addr) { ready <- [2]net.Addr{a, d} }}
+	for _, f := range tune {
+		f(&o)
+	}
+	go func() { h.done <- Run(ctx, o) }()
 	select {
 	case addrs := <-ready:
 		h.api, h.device = "https://"+addrs[0].String(), addrs[1].String()
@@ -128,6 +131,11 @@ func (f *kubeFleet) deployments(device string) []fleet.Deployment {
 
 func (f *kubeFleet) putApp(name, version string, wasm []byte, sel fleet.Selector, tickMS uint32) {
 	f.t.Helper()
+	f.putAppRollout(name, version, wasm, sel, tickMS, fleet.Rollout{Strategy: fleet.RolloutAllAtOnce})
+}
+
+func (f *kubeFleet) putAppRollout(name, version string, wasm []byte, sel fleet.Selector, tickMS uint32, ro fleet.Rollout) {
+	f.t.Helper()
 	ctx := context.Background()
 	sha := sha256hex(wasm)
 	if err := f.admin.PutModule(ctx, sha, wasm); err != nil {
@@ -135,7 +143,7 @@ func (f *kubeFleet) putApp(name, version string, wasm []byte, sel fleet.Selector
 	}
 	if err := f.admin.Applications().Put(ctx, name, fleet.Application{Name: name, Version: version, SHA256: sha, Size: len(wasm),
 		Limits: fleet.Limits{Fuel: 1_000_000, Memory: 65536, TickMS: tickMS}, Selector: sel, Running: true,
-		Rollout: fleet.Rollout{Strategy: fleet.RolloutAllAtOnce}}); err != nil {
+		Rollout: ro}); err != nil {
 		f.t.Fatal(err)
 	}
 }
@@ -247,7 +255,7 @@ func TestKubernetesGatewayServesItsDevices(t *testing.T) {
 	eventually(t, "dev-4 offline", func() bool { return f.get("dev-4").Status.Phase == fleet.PhaseOffline })
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

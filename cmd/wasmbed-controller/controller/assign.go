@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -17,11 +18,13 @@ import (
 	"github.com/wasmbed/wasmbed/fleet/kubestore"
 )
 
-// assigner gives unassigned devices a gateway.
+// assigner gives unassigned devices a gateway, and another one when the
+// gateway it gave them stops reporting in for longer than reassignAfter.
 type assigner struct {
-	c   client.Client
-	rec record.EventRecorder
-	ns  string
+	c             client.Client
+	rec           record.EventRecorder
+	ns            string
+	reassignAfter time.Duration // < 0: never
 
 	// assumed are assignments written but not yet in the cache, so that
 	// counts stay right between the write and its watch event (as a
@@ -91,11 +94,29 @@ func (r *assigner) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	for i := range gws.Items {
 		byName[gws.Items[i].Name] = &gws.Items[i]
 	}
+	now := time.Now()
+	reason := ""
 	if d.Spec.Gateway != "" {
-		if _, ok := byName[string(d.Spec.Gateway)]; ok {
-			return reconcile.Result{}, nil
+		gw, ok := byName[string(d.Spec.Gateway)]
+		switch {
+		case !ok:
+			reason = "gateway " + string(d.Spec.Gateway) + " was deleted"
+		case d.Annotations[kubestore.AnnotationAssignedBy] == "" || r.reassignAfter < 0:
+			return reconcile.Result{}, nil // given by name: it stays
+		default:
+			ready, left := gatewayReady(gw, now)
+			if ready {
+				return reconcile.Result{}, nil
+			}
+			down, since := r.reassignAfter, "ever" // never reported: as good as gone
+			if t := gw.Status.LastHeartbeatTime; t != nil {
+				down, since = -left, t.UTC().Format(time.RFC3339)
+			}
+			if wait := r.reassignAfter - down; wait > 0 {
+				return reconcile.Result{RequeueAfter: wait + time.Second}, nil
+			}
+			reason = fmt.Sprintf("gateway %s has not reported in since %s", gw.Name, since)
 		}
-		// Its gateway was deleted: assign another.
 	}
 
 	var devs v1alpha1.DeviceList
@@ -119,16 +140,19 @@ func (r *assigner) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	}
 	r.mu.Unlock()
 
-	now := time.Now()
 	var best *v1alpha1.Gateway
 	for i := range gws.Items {
 		gw := &gws.Items[i]
-		if !eligible(gw, &d, now) || gw.Spec.Capacity > 0 && count[gw.Name] >= int(gw.Spec.Capacity) {
+		if gw.Name == string(d.Spec.Gateway) || !eligible(gw, &d, now) || gw.Spec.Capacity > 0 && count[gw.Name] >= int(gw.Spec.Capacity) {
 			continue
 		}
 		if best == nil || better(gw, best, count) {
 			best = gw
 		}
+	}
+	if best == nil && reason != "" && d.Spec.Gateway != "" && byName[string(d.Spec.Gateway)] != nil {
+		// Nowhere else to go: it stays, and is looked at again.
+		return reconcile.Result{RequeueAfter: 30 * time.Second}, nil
 	}
 	if best == nil {
 		r.rec.Eventf(&d, corev1.EventTypeWarning, "NoGateway",
@@ -151,7 +175,7 @@ func (r *assigner) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	r.assumed[d.Name] = best.Name
 	r.mu.Unlock()
 	if prev != "" {
-		r.rec.Eventf(&d, corev1.EventTypeNormal, "Reassigned", "gateway %s was deleted; assigned to gateway %s", prev, best.Name)
+		r.rec.Eventf(&d, corev1.EventTypeNormal, "Reassigned", "%s; assigned to gateway %s", reason, best.Name)
 	} else {
 		r.rec.Eventf(&d, corev1.EventTypeNormal, "Assigned", "assigned to gateway %s", best.Name)
 	}

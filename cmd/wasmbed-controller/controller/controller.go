@@ -53,7 +53,12 @@ type Options struct {
 	// TokenRetention is how long used or expired enrollment tokens are kept
 	// (default 24h).
 	TokenRetention time.Duration
-	Log            *slog.Logger
+	// ReassignAfter: devices the controller assigned to a gateway that has
+	// not reported in for this long (after it stopped counting as Ready)
+	// go to another gateway (default 5m; negative: never). Devices given
+	// a gateway by name stay.
+	ReassignAfter time.Duration
+	Log           *slog.Logger
 }
 
 // fieldGateway indexes Devices by spec.gateway.
@@ -72,6 +77,9 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}
 	if o.TokenRetention <= 0 {
 		o.TokenRetention = 24 * time.Hour
+	}
+	if o.ReassignAfter == 0 {
+		o.ReassignAfter = 5 * time.Minute
 	}
 	if o.MetricsAddr == "" {
 		o.MetricsAddr = "0"
@@ -109,7 +117,7 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 		return nil, err
 	}
 	c, rec := mgr.GetClient(), mgr.GetEventRecorderFor("wasmbed-controller")
-	if err := (&assigner{c: c, rec: rec, ns: o.Namespace, assumed: map[string]string{}}).setup(mgr); err != nil {
+	if err := (&assigner{c: c, rec: rec, ns: o.Namespace, reassignAfter: o.ReassignAfter, assumed: map[string]string{}}).setup(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&applications{c: c, rec: rec, ns: o.Namespace}).setup(mgr); err != nil {

@@ -39,7 +39,8 @@ func startController(t *testing.T, env *kubetest.Env, ns string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- controller.Run(ctx, cfg, controller.Options{Namespace: ns, LeaderElection: true, Log: logger()})
+		done <- controller.Run(ctx, cfg, controller.Options{Namespace: ns, LeaderElection: true, Log: logger(),
+			ReassignAfter: 2 * time.Second})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -156,12 +157,26 @@ func TestAssignmentStatusAndCleanup(t *testing.T) {
 	})
 	hasEvent(t, c, ns, "Application", "sensor", "RolloutComplete", "version 1.0.0 runs on all 3 selected devices")
 
-	// A gateway that stops reporting is not Ready any more.
+	// A gateway that stops reporting is not Ready any more; ReassignAfter
+	// (2 s here) later, the devices the controller gave it move to a
+	// gateway that reports in, and a device given it by name stays.
+	onA := "d1"
+	if a["d2"] == "gw-a" {
+		onA = "d2"
+	}
+	must(t, c.Create(ctx, &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: "d5", Namespace: ns},
+		Spec: v1alpha1.DeviceSpec{Board: "linux", Gateway: "gw-a", Labels: v1alpha1.Labels{"site": "a"}}}))
 	heartbeat(t, c, ns, "gw-a", 1)
 	eventually(t, "gw-a not Ready 3 s after its last report", func() bool {
 		return meta.IsStatusConditionFalse(gwStatus("gw-a").Conditions, "Ready")
 	})
 	hasEvent(t, c, ns, "Gateway", "gw-a", "NotReporting", "last report at")
+	eventually(t, onA+" moved off gw-a", func() bool { return assigned()[onA] == "gw-b" })
+	hasEvent(t, c, ns, "Device", onA, "Reassigned", "gateway gw-a has not reported in since")
+	time.Sleep(time.Second)
+	if a := assigned(); a["d5"] != "gw-a" {
+		t.Fatalf("d5, given gw-a by name, moved: %v", a)
+	}
 
 	// A deleted gateway's devices are assigned again.
 	must(t, c.Delete(ctx, &v1alpha1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "gw-b", Namespace: ns}}))

@@ -75,8 +75,10 @@ func (r *applications) Reconcile(ctx context.Context, req reconcile.Request) (re
 	var deps []fleet.Deployment
 	selected := 0
 	var failed []string
+	fdevs := make([]fleet.Device, 0, len(devs.Items))
 	for i := range devs.Items {
 		fd := kubestore.DeviceToFleet(&devs.Items[i])
+		fdevs = append(fdevs, fd)
 		if a.Selector.Matches(&fd) {
 			selected++
 		}
@@ -98,6 +100,17 @@ func (r *applications) Reconcile(ctx context.Context, req reconcile.Request) (re
 	st.Converged = cnt.Updated == selected
 	pending := max(selected-cnt.Updated-cnt.InProgress-cnt.Failed, 0)
 	gen := app.Generation
+	// A batched rollout: the controller, one writer, admits the devices
+	// that may start updating, so gateways serving the same application
+	// together keep within maxUnavailable.
+	st.Admission = nil
+	if a.Rollout.Strategy == fleet.RolloutBatched && !st.Converged {
+		var prev *fleet.Admission
+		if p := app.Status.Admission; p != nil {
+			prev = &fleet.Admission{SpecHash: p.SpecHash, Devices: p.Devices}
+		}
+		st.Admission = &v1alpha1.Admission{SpecHash: hash, Devices: fleet.AdmitBatch(&a, fdevs, deps, prev, now)}
+	}
 
 	ready := metav1.Condition{Type: v1alpha1.ConditionReady, ObservedGeneration: gen}
 	switch {
