@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"time"
@@ -12,11 +13,46 @@ import (
 	"github.com/wasmbed/wasmbed/protocol"
 )
 
-// moduleCache keeps module bytes read from the store, by sha256.
+// moduleCache keeps module bytes read from the store, by sha256, and the
+// outcome of checking them for a board with given limits.
 type moduleCache struct {
-	store fleet.Store
-	mu    sync.Mutex
-	m     map[string][]byte
+	store   fleet.Store
+	mu      sync.Mutex
+	m       map[string][]byte
+	checked map[string]error // by sha256, board, limits
+}
+
+// check runs checkFn (if any) for module on device's board, once per
+// module, board and limits.
+func (c *moduleCache) check(ctx context.Context, checkFn func(context.Context, []byte, string, fleet.Limits) error,
+	store fleet.Store, device string, module []byte, sha string, lim fleet.Limits) error {
+	if checkFn == nil {
+		return nil
+	}
+	d, err := store.Devices().Get(ctx, device)
+	if err != nil {
+		return nil // the device's record is the session's business; the device checks too
+	}
+	key := fmt.Sprintf("%s/%s/%d/%d", sha, d.Board, lim.Memory, lim.Fuel)
+	c.mu.Lock()
+	err, ok := c.checked[key]
+	c.mu.Unlock()
+	if ok {
+		return err
+	}
+	if err = checkFn(ctx, module, d.Board, lim); err != nil {
+		if ctx.Err() != nil {
+			return nil // not a verdict: the gateway is stopping; the device checks too
+		}
+		err = fmt.Errorf("module cannot run on board %s: %w", d.Board, err)
+	}
+	c.mu.Lock()
+	if c.checked == nil {
+		c.checked = map[string]error{}
+	}
+	c.checked[key] = err
+	c.mu.Unlock()
+	return err
 }
 
 func (c *moduleCache) get(ctx context.Context, sha string) ([]byte, error) {
@@ -190,7 +226,14 @@ func (g *Gateway) send(ctx context.Context, s *session, st fleet.Step) {
 	case fleet.StepDeploy:
 		module, err := g.modules.get(ctx, dep.SHA256)
 		if err != nil {
+			// Not a failure: the module may arrive after its application
+			// (kubectl); the session's next resume sends it.
 			g.log.Error("deploy: module missing", "app", dep.App, "sha256", dep.SHA256, "err", err)
+			return
+		}
+		if err := g.modules.check(ctx, g.cfg.CheckModule, g.store, s.device, module, dep.SHA256, st.App.Limits); err != nil {
+			g.log.Warn("deploy: module cannot run on the device's board; not sent", "app", dep.App, "device", s.device, "err", err)
+			g.refuseDeploy(ctx, dep, err.Error())
 			return
 		}
 		sum, _ := hex.DecodeString(dep.SHA256)
@@ -209,6 +252,24 @@ func (g *Gateway) send(ctx context.Context, s *session, st fleet.Step) {
 	case fleet.StepRemove:
 		s.send((*protocol.Remove)(&cmd), s.id())
 	}
+}
+
+// refuseDeploy records a deploy the gateway did not send as failed, with
+// why: it counts as a failure in the rollout (a batched one halts).
+func (g *Gateway) refuseDeploy(ctx context.Context, dep fleet.Deployment, why string) {
+	key := fleet.DeploymentKey(dep.App, dep.Device)
+	if _, err := g.store.Deployments().Update(ctx, key, func(d *fleet.Deployment) error {
+		if d.Generation != dep.Generation {
+			return nil // superseded
+		}
+		d.State, d.Detail, d.UpdatedAt = protocol.AppStateFailed.String(), why, time.Now().UTC()
+		return nil
+	}); err != nil {
+		g.log.Error("record refused deploy", "app", dep.App, "device", dep.Device, "err", err)
+		return
+	}
+	g.Metrics.AppFailures.WithLabelValues(protocol.AppStateFailed.String()).Inc()
+	g.event(ctx, "app.failed", key, why)
 }
 
 // onProgress answers the device's resume offset with the next chunk.

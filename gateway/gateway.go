@@ -38,6 +38,12 @@ type Config struct {
 	// device (in Kubernetes mode: the devices assigned to it); its error is
 	// what the device is told. Nil: every registered device.
 	Serves func(*fleet.Device) error
+	// CheckModule, if set, vets a module for the device's board before it
+	// is sent (results kept per module, board and limits): a module that
+	// cannot run there is recorded as failed with the reason, never sent.
+	// The API checks modules when they are put; this catches those that
+	// arrive otherwise (a Kubernetes Application written with kubectl).
+	CheckModule func(ctx context.Context, wasm []byte, board string, lim fleet.Limits) error
 }
 
 func (c *Config) defaults() {

@@ -172,6 +172,9 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	if o.Gateway.CheckModule == nil {
+		o.Gateway.CheckModule = CheckModule
+	}
 	gw, err := gateway.New(o.Gateway, store, authority, log)
 	if err != nil {
 		return err

@@ -36,7 +36,7 @@ import (
 //     device, and are reported apart as lease-writes/hour.
 //
 // The steady window is time-compressed: the gateways write a device's
-// last-seen every LastSeen (30 min by default); here every
+// last-seen every LastSeen (45 min by default); here every
 // WASMBED_BENCH_K8S_LASTSEEN (default 30 s) over a window of two of those,
 // and the count is scaled to the default interval (writes per interval
 // times intervals per hour). Heartbeats run at the default period (5 s):
@@ -147,16 +147,21 @@ func BenchmarkKubernetesFleet(b *testing.B) {
 
 	// Steady state: every device heartbeating, nothing changing.
 	time.Sleep(5 * time.Second) // the rollout's last status writes
-	w0, l0 := apiServerWrites(b, env)
+	w0, l0, by0 := apiServerWrites(b, env)
 	window := 2 * lastSeen
 	time.Sleep(window)
-	w1, l1 := apiServerWrites(b, env)
+	w1, l1, by1 := apiServerWrites(b, env)
+	for k, v := range by1 {
+		if d := v - by0[k]; d > 0 {
+			b.Logf("  %s: %.0f", k, d)
+		}
+	}
 	if c := fl.Connected(); c != n {
 		b.Fatalf("%d of %d devices connected at the end of the steady window", c, n)
 	}
 	writes, leases := w1-w0, l1-l0
 	perInterval := writes / float64(n) / (float64(window) / float64(lastSeen))
-	perHour := perInterval * float64(time.Hour/DefaultLastSeenInterval)
+	perHour := perInterval * float64(time.Hour) / float64(DefaultLastSeenInterval)
 	b.Logf("steady window %v (last-seen every %v): %.0f writes (%.3f per device per last-seen interval), %.0f lease writes",
 		window, lastSeen, writes, perInterval, leases)
 	// Shutting down: the devices leave, then the gateways stop (each writes
@@ -192,8 +197,10 @@ var requestTotal = regexp.MustCompile(`^apiserver_request_total\{(.*)\} ([0-9.e+
 var label = regexp.MustCompile(`(\w+)="([^"]*)"`)
 
 // apiServerWrites reads the API server's request counters: mutating
-// requests on Wasmbed's resources and events, and on leases.
-func apiServerWrites(b testing.TB, env *kubetest.Env) (writes, leases float64) {
+// requests on Wasmbed's resources and events, and on leases, and all
+// mutating requests by resource/subresource and verb.
+func apiServerWrites(b testing.TB, env *kubetest.Env) (writes, leases float64, by map[string]float64) {
+	by = map[string]float64{}
 	cs, err := kubernetes.NewForConfig(env.Config)
 	must(b, err)
 	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
@@ -216,6 +223,7 @@ func apiServerWrites(b testing.TB, env *kubetest.Env) (writes, leases float64) {
 		}
 		v, err := strconv.ParseFloat(m[2], 64)
 		must(b, err)
+		by[l["resource"]+"/"+l["subresource"]+" "+l["verb"]] += v
 		switch {
 		case l["resource"] == "leases":
 			leases += v
@@ -224,7 +232,7 @@ func apiServerWrites(b testing.TB, env *kubetest.Env) (writes, leases float64) {
 		}
 	}
 	must(b, sc.Err())
-	return writes, leases
+	return writes, leases, by
 }
 
 func benchEnvInt(name string, def int) int {

@@ -213,6 +213,36 @@ func TestKubernetesGatewayServesItsDevices(t *testing.T) {
 		return len(deps) == 1 && deps[0].State == "running" && deps[0].Observed == "1.0.0"
 	})
 
+	// An application written straight into Kubernetes (as with kubectl: no
+	// API check) whose module needs more memory than the board has: the
+	// gateway checks it for the device's board, records it failed with the
+	// reason, and never sends it.
+	huge := wasmtest.WAT(t, `(module (memory (export "memory") 40) (func (export "tick")))`)
+	hugeSHA := sha256hex(huge)
+	must(t, f.admin.PutModule(ctx, hugeSHA, huge))
+	must(t, f.admin.Applications().Put(ctx, "huge", fleet.Application{Name: "huge", Version: "1.0.0", SHA256: hugeSHA, Size: len(huge),
+		Limits: fleet.Limits{Fuel: 1_000_000, Memory: 40 * 65536, TickMS: 100}, Running: true,
+		Selector: fleet.Selector{Labels: map[string]string{"role": "sensor"}}, Rollout: fleet.Rollout{Strategy: fleet.RolloutAllAtOnce}}))
+	eventually(t, "huge recorded failed on dev-1", func() bool {
+		for _, d := range f.deployments("dev-1") {
+			if d.App == "huge" && d.State == "failed" && strings.Contains(d.Detail, "cannot run on board stm32f4-discovery") {
+				return true
+			}
+		}
+		return false
+	})
+	must(t, f.admin.Applications().Delete(ctx, "huge"))
+	for { // up to the remove that follows the deletion: no deploy of huge
+		env, err := mine.recv()
+		must(t, err)
+		if d, ok := env.Msg.(*protocol.Deploy); ok && d.App == "huge" {
+			t.Fatalf("the gateway sent a module the board cannot run: %+v", d)
+		}
+		if r, ok := env.Msg.(*protocol.Remove); ok && r.App == "huge" {
+			break
+		}
+	}
+
 	// A coarse last-seen while online (every second here, 5 min by default).
 	first := f.get("dev-1").Status.LastSeen
 	time.Sleep(1100 * time.Millisecond)

@@ -44,7 +44,7 @@ const (
 
 // Defaults of the Kubernetes mode.
 const (
-	DefaultLastSeenInterval = 30 * time.Minute
+	DefaultLastSeenInterval = 45 * time.Minute
 	DefaultGatewayHeartbeat = 30 * time.Second
 )
 
