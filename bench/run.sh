@@ -19,6 +19,11 @@ record() {
 	jq --arg k "$1" --arg u "$3" --arg c "$4" --arg n "${5:-}" '.[$k] = {unit: $u, command: $c, note: $n}' "$meta" >"$tmp" && mv "$tmp" "$meta"
 }
 
+# BENCH_ONLY="protocol gateway kubernetes firmware" picks parts (default: all);
+# the figures of parts not run stay as they were in results.json.
+want() { [[ -z ${BENCH_ONLY:-} || " $BENCH_ONLY " == *" $1 "* ]]; }
+rc=0
+
 # go_bench PACKAGE REGEXP: prints "name ns/op MB/s B/op allocs/op" lines.
 go_bench() {
 	go test -run '^$' -bench "$2" -benchmem -count 1 -benchtime 2s "$1" |
@@ -34,6 +39,7 @@ go_bench() {
 		}'
 }
 
+if want protocol; then
 echo "bench: protocol codec"
 cmd="go test -run '^\$' -bench . -benchmem -benchtime 2s ./protocol"
 while read -r name ns mbs bop allocs; do
@@ -43,12 +49,14 @@ while read -r name ns mbs bop allocs; do
 	BenchmarkUnmarshalModuleChunk4K) record protocol_unmarshal_chunk_mb_per_s "$mbs" MB/s "$cmd" "4 KiB module_chunk messages" ;;
 	esac
 done < <(go_bench ./protocol .)
+fi
 
 # The gateway as a process, measured from outside by bench/gatewaybench:
 # device sessions held and their memory (against mosquitto with as many TLS
 # clients), heartbeat and enrollment rates, a 32 KiB fan-out. It prints
 # "RESULT<TAB>key<TAB>value<TAB>unit<TAB>note" lines on stdout, progress on
 # stderr. BENCH_GATEWAY_FLAGS adds flags (e.g. "-sessions 2000" for a quick run).
+if want gateway; then
 echo "bench: gateway (sessions, heartbeats, enrollments, fan-out; mosquitto for comparison)"
 gw_tmp=$(mktemp -d)
 gw_rc=0
@@ -80,6 +88,45 @@ if ((gw_rc != 0)); then
 fi
 cleanup_gateway_bench
 trap - EXIT
+((gw_rc == 0)) || rc=$gw_rc
+fi
+
+# Kubernetes mode at 1000 devices behind 10 gateways: the real kube-apiserver
+# and etcd, the controller, ten gateways and agent/sim devices in one test
+# binary (gateway/daemon/kube_bench_test.go says how each figure is made).
+if want kubernetes; then
+	echo "bench: kubernetes (1000 devices, 10 gateways, one application)"
+	cmd="go test -run '^\$' -bench BenchmarkKubernetesFleet -benchtime 1x -timeout 30m ./gateway/daemon"
+	if out=$(go test -run '^$' -bench BenchmarkKubernetesFleet -benchtime 1x -timeout 30m ./gateway/daemon 2>&1); then
+		line=$(grep '^BenchmarkKubernetesFleet' <<<"$out")
+		metric() { awk -v u="$1" '{for (i = 2; i < NF; i++) if ($(i+1) == u) print $i}' <<<"$line"; }
+		record k8s_reconcile_seconds "$(metric reconcile-s)" s "$cmd" \
+			"$(metric devices) devices behind 10 gateways: an Application written to the controller reporting it converged, every device running it"
+		record k8s_writes_per_device_hour "$(metric writes/device-hour)" writes "$cmd" \
+			"mutating requests on fleet.wasmbed.dev resources and events while every device heartbeats (5 s), time-compressed: last-seen every 30 s over 60 s, $(metric writes/device-interval) writes per device per last-seen interval, scaled to the default 45 min; leases apart: $(metric lease-writes/hour) per hour"
+		grep -E 'kube_bench_test.go' <<<"$out" | sed 's/^ */  /'
+	else
+		echo "bench: kubernetes benchmark FAILED:" >&2
+		tail -n 30 <<<"$out" >&2
+		rc=1
+	fi
+fi
+
+# The firmware: footprint of the images, and cycle counts under QEMU
+# -icount (bench/firmware.sh says how).
+if want firmware; then
+	echo "bench: firmware (footprint, TLS handshake, WASM instantiate, interpreter slowdown)"
+	fw_tmp=$(mktemp)
+	if bash bench/firmware.sh >"$fw_tmp"; then
+		while IFS=$'\t' read -r tag key value unit note; do
+			if [[ $tag == RESULT ]]; then record "$key" "$value" "$unit" "bash bench/firmware.sh" "$note"; fi
+		done <"$fw_tmp"
+	else
+		echo "bench: firmware benchmark FAILED" >&2
+		rc=1
+	fi
+	rm -f "$fw_tmp"
+fi
 
 # docs/benchmarks.md, from results.json and meta.json.
 {
@@ -93,4 +140,4 @@ trap - EXIT
 	jq -r --slurpfile m "$meta" 'to_entries | sort_by(.key)[] | "| `\(.key)` | \(.value) | \($m[0][.key].unit) | `\($m[0][.key].command)` | \($m[0][.key].note) |"' "$results"
 } >docs/benchmarks.md
 echo "bench: wrote $results and docs/benchmarks.md"
-exit "$gw_rc"
+exit "$rc"
