@@ -287,10 +287,19 @@ func (g *Gateway) Revoke(ctx context.Context, device, reason string) error {
 	return nil
 }
 
+func (g *Gateway) hasSession(device string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.sessions[device] != nil
+}
+
 func (g *Gateway) watchRevocations(ctx context.Context) {
 	for c := range g.store.Watch(ctx) {
 		if c.Kind != fleet.KindRevocation && c.Kind != "" {
-			if c.Kind == fleet.KindApplication || c.Kind == fleet.KindDevice {
+			// Planning concerns the devices holding a session here: a
+			// change to another device (an enrollment, a status written
+			// for a device elsewhere) would only cost a pass.
+			if c.Kind == fleet.KindApplication || c.Kind == fleet.KindDevice && g.hasSession(c.Key) {
 				g.Kick()
 			}
 			continue
