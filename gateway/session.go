@@ -77,7 +77,12 @@ func (s *session) close(reason string) {
 // handle runs one connection: the TLS handshake, hello, then an enrollment
 // or a device session.
 func (g *Gateway) handle(ctx context.Context, raw net.Conn) {
-	defer raw.Close()
+	held := false // a device session's own goroutine closes raw
+	defer func() {
+		if !held {
+			raw.Close()
+		}
+	}()
 	raw.SetDeadline(time.Now().Add(g.cfg.HandshakeTimeout))
 	conn := tls.Server(raw, g.tlsConfig)
 	hctx, cancel := context.WithTimeout(ctx, g.cfg.HandshakeTimeout)
@@ -113,7 +118,7 @@ func (g *Gateway) handle(ctx context.Context, raw net.Conn) {
 		g.enrollSession(ctx, s, env.RequestID)
 		return
 	}
-	g.deviceSession(ctx, s, env.RequestID, hello)
+	held = g.deviceSession(ctx, s, env.RequestID, hello)
 }
 
 func (g *Gateway) welcome(s *session, requestID uint64) error {
@@ -122,24 +127,29 @@ func (g *Gateway) welcome(s *session, requestID uint64) error {
 		Gateway: g.cfg.Name}, requestID)
 }
 
-func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64, hello *protocol.Hello) {
+// deviceSession admits a device session and, if admitted, serves it on a
+// goroutine of its own (which closes the connection) and returns true. The
+// admission (TLS handshake, store writes) grows this goroutine's stack; the
+// session's goroutine, which lives as long as the device stays, starts
+// with a small one.
+func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64, hello *protocol.Hello) bool {
 	dev, err := g.store.Devices().Get(ctx, s.device)
 	if err != nil || dev.Status.Phase == fleet.PhaseRevoked {
 		g.Metrics.Refused.WithLabelValues("unknown_device").Inc()
 		s.log.Warn("session refused: device unknown or revoked", "err", err)
 		s.sendError(helloID, protocol.CodeForbidden, "device not registered or revoked")
-		return
+		return false
 	}
 	if g.cfg.Serves != nil {
 		if err := g.cfg.Serves(&dev); err != nil {
 			g.Metrics.Refused.WithLabelValues("not_served_here").Inc()
 			s.log.Info("session refused: device not served by this gateway", "err", err)
 			s.sendError(helloID, protocol.CodeForbidden, err.Error())
-			return
+			return false
 		}
 	}
 	if err := g.welcome(s, helloID); err != nil {
-		return
+		return false
 	}
 	s.last.Store(time.Now().UnixNano())
 
@@ -167,7 +177,14 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 	g.event(ctx, "device.online", s.device, "session from "+s.conn.RemoteAddr().String())
 	g.adoptReportedApps(ctx, s.device, hello.Apps)
 	g.resumeSession(s)
+	go g.serveSession(ctx, s)
+	return true
+}
 
+// serveSession reads the session's messages until it ends, then records
+// the device offline (unless a newer session replaced this one).
+func (g *Gateway) serveSession(ctx context.Context, s *session) {
+	defer s.conn.Close()
 	reason := g.readLoop(ctx, s)
 
 	g.mu.Lock()

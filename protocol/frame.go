@@ -67,6 +67,11 @@ func ReadFrame(r io.Reader, buf []byte, limit int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return readPayload(r, buf, n)
+}
+
+// readPayload reads a frame's n-byte payload into buf (grown if needed).
+func readPayload(r io.Reader, buf []byte, n int) ([]byte, error) {
 	if cap(buf) < n {
 		buf = make([]byte, n)
 	}
@@ -142,9 +147,14 @@ func (s *Stream) Send(e Envelope) error {
 // ErrTruncated, ErrFrameTooLarge or ErrUnsupportedVersion the stream cannot
 // be resynchronised and should be closed; after the others it can go on).
 func (s *Stream) Receive() (Envelope, error) {
+	// The header first: an idle session waits here holding no buffer.
+	n, err := readHeader(s.rw, s.recvLimit)
+	if err != nil {
+		return Envelope{}, err
+	}
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
-	payload, err := ReadFrame(s.rw, *bp, s.recvLimit)
+	payload, err := readPayload(s.rw, *bp, n)
 	if err != nil {
 		return Envelope{}, err
 	}
