@@ -9,6 +9,8 @@
 #   scripts/firmware.sh test-qemu [BOARD...]
 #   scripts/firmware.sh test-e2e [REGEXP]  go test ./firmware/e2e under QEMU (-run REGEXP)
 #   scripts/firmware.sh size [BOARD...]    flash and static RAM per board (footprint.json)
+#   scripts/firmware.sh build-bench [BOARD...]  bin/firmware/<board>-bench.elf (feature
+#                                          `bench`: measurements at boot, bench/firmware.sh)
 #
 # Uses Debian's Rust (rustc-web/cargo-web 1.96, rust-web-src, lld-22: `make setup`),
 # which builds core and alloc from source for thumbv7em-none-eabihf
@@ -58,6 +60,12 @@ cmd_build() {
 	local boards=("$@")
 	[ ${#boards[@]} -gt 0 ] || boards=("${BOARDS_ALL[@]}")
 	for b in "${boards[@]}"; do build_one "$b" "" "$b"; done
+}
+
+cmd_build_bench() {
+	local boards=("$@")
+	[ ${#boards[@]} -gt 0 ] || boards=(stm32f4-discovery)
+	for b in "${boards[@]}"; do build_one "$b" ",bench" "$b-bench"; done
 }
 
 cmd_test_host() {
@@ -224,6 +232,7 @@ cmd=${1:-build}
 shift || true
 case $cmd in
 build) cmd_build "$@" ;;
+build-bench) cmd_build_bench "$@" ;;
 test) cmd_test "$@" ;;
 test-host) cmd_test_host ;;
 test-e2e)
@@ -238,7 +247,7 @@ test-qemu)
 	;;
 size) cmd_size "$@" ;;
 *)
-	echo "usage: $0 build|test|test-host|test-qemu|test-e2e|size [BOARD...]" >&2
+	echo "usage: $0 build|build-bench|test|test-host|test-qemu|test-e2e|size [BOARD...]" >&2
 	exit 2
 	;;
 esac

@@ -1,4 +1,5 @@
-//! Picks the board's memory map and, for the self-test, compiles the example apps.
+//! Picks the board's memory map and, for the self-test and the benchmarks, compiles the
+//! example apps (and the benchmark's kernel).
 use std::env;
 use std::fs;
 use std::path::PathBuf;
@@ -27,7 +28,8 @@ fn main() {
     // The self-test apps: examples/apps/*.wat, compiled to .wasm in OUT_DIR.
     let apps = dir.join("../../examples/apps");
     let mut list = String::new();
-    if env::var_os("CARGO_FEATURE_SELFTEST").is_some() {
+    let bench = env::var_os("CARGO_FEATURE_BENCH").is_some();
+    if env::var_os("CARGO_FEATURE_SELFTEST").is_some() || bench {
         let mut names: Vec<String> = fs::read_dir(&apps)
             .expect("examples/apps")
             .filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_suffix(".wat").map(str::to_owned))
@@ -36,18 +38,25 @@ fn main() {
         for name in names {
             let wat = apps.join(format!("{name}.wat"));
             let wasm = out.join(format!("{name}.wasm"));
-            let st = Command::new(env::var("WAT2WASM").unwrap_or_else(|_| "wat2wasm".into()))
-                .arg(&wat)
-                .arg("-o")
-                .arg(&wasm)
-                .status()
-                .expect("wat2wasm (apt-get install wabt)");
-            assert!(st.success(), "wat2wasm {}", wat.display());
-            println!("cargo:rerun-if-changed={}", wat.display());
+            wat2wasm(&wat, &wasm);
             list += &format!("(\"{name}\", include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.wasm\"))),\n");
         }
         println!("cargo:rerun-if-changed={}", apps.display());
     }
     fs::write(out.join("selftest_apps.rs"), format!("&[\n{list}]")).unwrap();
+    if bench {
+        wat2wasm(&dir.join("bench/kernel.wat"), &out.join("bench_kernel.wasm"));
+    }
     println!("cargo:rustc-env=WASMBED_BOARD={board}");
+}
+
+fn wat2wasm(wat: &std::path::Path, wasm: &std::path::Path) {
+    let st = Command::new(env::var("WAT2WASM").unwrap_or_else(|_| "wat2wasm".into()))
+        .arg(wat)
+        .arg("-o")
+        .arg(wasm)
+        .status()
+        .expect("wat2wasm (apt-get install wabt)");
+    assert!(st.success(), "wat2wasm {}", wat.display());
+    println!("cargo:rerun-if-changed={}", wat.display());
 }

@@ -57,7 +57,8 @@ type Bundle struct {
 	Key   []byte
 	Certs [][]byte
 	// Diag runs a diagnostic instead of the agent: "echo" (the link: open, echo,
-	// close) or "tls" (a TLS handshake and hello with the gateway).
+	// close), "tls" (a TLS handshake and hello with the gateway) or "tls-bench"
+	// (the same, counting the handshake's cycles: bench/firmware.sh).
 	Diag string
 }
 

@@ -21,7 +21,7 @@ use wasmbed_net::csr;
 use wasmbed_net::link::{Modem, Transport, TransportCtl};
 use wasmbed_proto::{
     AppCommand, AppOutput, AppReport, AppState, AppStatus, Certificate, Deploy, Enroll, Envelope, ErrorCode, Heartbeat,
-    Hello, Limits, LogRecord, Message, ModuleChunk, Renew, TransferProgress, ValueRecord, ABI_VERSION,
+    Hello, Limits, LogRecord, Message, ModuleChunk, MsgType, Renew, TransferProgress, ValueRecord, ABI_VERSION,
 };
 use wasmbed_runtime::transfer::{Chunk, Transfer};
 use wasmbed_runtime::{Record, Runtime, RuntimeError};
@@ -278,15 +278,15 @@ impl Agent {
         let mut ch = Channel::new(conn, &ctl);
         ch.send(1, Message::Hello(hello(self.rt.ram_free(), self.rt.storage_free(), Vec::new())))?;
         let p = ch.recv(ANSWER_TIMEOUT_MS)?;
-        match Envelope::decode(&p).map_err(NetError::Decode)?.msg {
-            Message::Welcome(w) => {
+        match tls::decode(&p)? {
+            Some(Message::Welcome(w)) => {
                 clock::set_unix_ms(w.time);
                 ch.peer_max = w.max_frame as usize;
                 if self.b.token_expires.is_some_and(|t| w.time > t) {
                     println!("enroll: the token expired at {}: the gateway will refuse it", self.b.token_expires.unwrap());
                 }
             }
-            Message::Error(e) => return Err(NetError::Refused(e.code, e.message.to_string())),
+            Some(Message::Error(e)) => return Err(NetError::Refused(e.code, e.message.to_string())),
             _ => return Err(NetError::Other("no welcome")),
         }
         if self.enroll_key.is_none() {
@@ -299,10 +299,9 @@ impl Agent {
         println!("enroll: key made, CSR {} B ({} ms)", req.len(), clock::uptime_ms() - t1);
         ch.send(2, Message::Enroll(Enroll { device: self.b.device, token: self.b.token, csr: &req }))?;
         let p = ch.recv(ANSWER_TIMEOUT_MS)?;
-        let env = Envelope::decode(&p).map_err(NetError::Decode)?;
-        let id = match env.msg {
-            Message::Certificate(c) => self.accept(key, &c)?,
-            Message::Error(e) => return Err(NetError::Refused(e.code, e.message.to_string())),
+        let id = match tls::decode(&p)? {
+            Some(Message::Certificate(c)) => self.accept(key, &c)?,
+            Some(Message::Error(e)) => return Err(NetError::Refused(e.code, e.message.to_string())),
             _ => return Err(NetError::Other("no certificate")),
         };
         println!("enroll: certificate for {} ({} B chain), not_after {}", self.b.device, id.chain.len(), id.not_after);
@@ -354,9 +353,9 @@ impl Agent {
         let mut ch = Channel::new(conn, &ctl);
         ch.send(1, Message::Hello(hello(self.rt.ram_free(), self.rt.storage_free(), self.app_reports())))?;
         let p = ch.recv(ANSWER_TIMEOUT_MS)?;
-        let w = match Envelope::decode(&p).map_err(NetError::Decode)?.msg {
-            Message::Welcome(w) => w,
-            Message::Error(e) => return Err(NetError::Refused(e.code, e.message.to_string())),
+        let w = match tls::decode(&p)? {
+            Some(Message::Welcome(w)) => w,
+            Some(Message::Error(e)) => return Err(NetError::Refused(e.code, e.message.to_string())),
             _ => return Err(NetError::Other("no welcome")),
         };
         clock::set_unix_ms(w.time);
@@ -444,8 +443,11 @@ impl Agent {
     }
 
     fn handle(&mut self, ch: &mut Channel<'_>, s: &mut Sess, payload: &[u8]) -> Result<(), NetError> {
-        let env = match Envelope::decode(payload) {
-            Ok(e) => e,
+        let env = match Envelope::decode_on_device(payload) {
+            Ok(Ok(e)) => e,
+            // Only devices send this type: not decoded (the Go agent decodes it, then
+            // answers the same).
+            Ok(Err((t, id))) => return Self::forbidden(ch, id, t),
             Err(e) if e.kind.recoverable() => {
                 let mut m = String::new();
                 let _ = write!(m, "{}", e);
@@ -482,12 +484,14 @@ impl Agent {
                 }
                 Ok(())
             }
-            m => {
-                let mut t = String::new();
-                let _ = write!(t, "a device does not accept {}", m.msg_type().name());
-                Self::error(ch, id, ErrorCode::Forbidden, &t)
-            }
+            m => Self::forbidden(ch, id, m.msg_type()),
         }
+    }
+
+    fn forbidden(ch: &mut Channel<'_>, id: u64, t: MsgType) -> Result<(), NetError> {
+        let mut m = String::new();
+        let _ = write!(m, "a device does not accept {}", t.name());
+        Self::error(ch, id, ErrorCode::Forbidden, &m)
     }
 
     /// A command older than what the device applied.
@@ -777,7 +781,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 pub fn describe(e: &NetError) -> String {
     let mut s = String::new();
     let _ = match e {
-        NetError::Tls(t) => write!(s, "TLS: {:?}", t),
+        NetError::Tls(t) => write!(s, "TLS: {}", crate::tls::TlsErr(t)),
         NetError::Decode(d) => write!(s, "bad frame: {}", d),
         NetError::Encode(d) => write!(s, "encode: {}", d),
         NetError::Closed => write!(s, "closed by the gateway"),

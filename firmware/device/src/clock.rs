@@ -12,6 +12,8 @@ use cortex_m_rt::exception;
 use critical_section::Mutex;
 
 static UPTIME: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
+/// Core clock cycles spent waiting for the link or in its interrupt (see `waited`).
+static WAITED: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
 static OFFSET: Mutex<Cell<i64>> = Mutex::new(Cell::new(0));
 static SYNCED: AtomicBool = AtomicBool::new(false);
 
@@ -57,6 +59,40 @@ pub fn synced() -> bool {
 pub fn phase() -> u32 {
     // SAFETY: a read-only register access.
     unsafe { (*cortex_m::peripheral::SYST::PTR).cvr.read() }
+}
+
+/// Core clock cycles since boot, counted by SysTick (which runs on the core clock), for
+/// measurements: the `tls` diagnostic, the `bench` feature. Under QEMU with `-icount
+/// shift=0` the virtual clock advances one nanosecond per instruction, so there
+/// `cycles * 1e9 / CORE_HZ` counts the instructions executed (bench/firmware.sh).
+pub fn cycles() -> u64 {
+    critical_section::with(|cs| {
+        let ms = UPTIME.borrow(cs).get();
+        // SAFETY: read-only register accesses.
+        let (reload, cvr, pending) = unsafe {
+            let syst = &*cortex_m::peripheral::SYST::PTR;
+            let icsr = (*cortex_m::peripheral::SCB::PTR).icsr.read();
+            (syst.rvr.read() + 1, syst.cvr.read(), icsr & (1 << 26) != 0)
+        };
+        // A wrap whose interrupt is still pending (masked here) is not in `ms` yet; the
+        // counter counts down, so a wrap before the read left it near the top.
+        let ms = if pending && cvr > reload / 2 { ms + 1 } else { ms };
+        ms * reload as u64 + (reload - 1 - cvr) as u64
+    })
+}
+
+/// Core clock cycles spent so far waiting for the link (asleep in `BoardPort::idle`) or
+/// in its receive interrupt: what a measurement of the firmware's own work subtracts,
+/// since when bytes arrive depends on the host, not on the firmware.
+pub fn waited() -> u64 {
+    critical_section::with(|cs| WAITED.borrow(cs).get())
+}
+
+pub fn add_waited(c: u64) {
+    critical_section::with(|cs| {
+        let w = WAITED.borrow(cs);
+        w.set(w.get() + c);
+    });
 }
 
 /// Busy-waits (and feeds the watchdog) for `ms` milliseconds.

@@ -6,6 +6,10 @@
 //!   check they come back, close.
 //! - `tls`: one server-authenticated TLS handshake with the gateway, `hello`, the
 //!   `welcome`, with the sizes and times that decide the buffers.
+//! - `tls-bench`: the same, and the core clock cycles of the handshake's own work, for
+//!   bench/firmware.sh: the link's bytes are taken in whole flights and the waits for
+//!   them left out (`link::SETTLE`, `clock::waited`), so under QEMU with `-icount` the
+//!   count does not depend on the host's timing.
 
 use alloc::vec::Vec;
 
@@ -23,7 +27,8 @@ use crate::{agent, clock, heap, link, stack};
 pub fn run(b: &Bundle<'static>) {
     match b.diag {
         "echo" => echo(b.gateways[0]),
-        "tls" => tls_hello(b),
+        "tls" => tls_hello(b, false),
+        "tls-bench" => tls_hello(b, true),
         other => println!("diag: unknown mode {}", other),
     }
     println!("diag: done");
@@ -34,12 +39,12 @@ fn echo(addr: &str) {
     match m.reset(10_000) {
         Ok(()) => println!("link: modem ready"),
         Err(e) => {
-            println!("link: no modem: {:?}", e);
+            println!("link: no modem: {}", e);
             return;
         }
     }
     if let Err(e) = m.open(addr, 10_000) {
-        println!("link: open {} failed: {:?} ({})", addr, e, m.reason());
+        println!("link: open {} failed: {} ({})", addr, e, m.reason());
         return;
     }
     println!("link: opened {}", addr);
@@ -95,7 +100,7 @@ fn round_trip<P: Port>(m: &mut Modem<P>, data: &[u8]) -> bool {
                 last = clock::uptime_ms();
             }
             Err(e) => {
-                println!("link: read failed: {:?} ({})", e, m.reason());
+                println!("link: read failed: {} ({})", e, m.reason());
                 return false;
             }
         }
@@ -107,12 +112,12 @@ fn round_trip<P: Port>(m: &mut Modem<P>, data: &[u8]) -> bool {
     true
 }
 
-fn tls_hello(b: &Bundle<'static>) {
+fn tls_hello(b: &Bundle<'static>, bench: bool) {
     let mut ent = Entropy::new(&b.seed, b.device);
     println!("entropy: hardware rng {}", if ent.hardware { "yes" } else { "no (jitter + seed)" });
     let mut m = link::modem();
     if let Err(e) = m.open(b.gateways[0], 10_000) {
-        println!("link: open {} failed: {:?} ({})", b.gateways[0], e, m.reason());
+        println!("link: open {} failed: {} ({})", b.gateways[0], e, m.reason());
         return;
     }
     let ctl = TransportCtl::default();
@@ -120,6 +125,8 @@ fn tls_hello(b: &Bundle<'static>) {
     let mut wbuf = alloc::vec![0u8; tls::WRITE_BUF];
     ent.reseed();
     let t0 = clock::uptime_ms();
+    link::SETTLE.store(bench, core::sync::atomic::Ordering::Relaxed);
+    let (c0, w0) = (clock::cycles(), clock::waited());
     let conn = match tls::handshake(
         Transport::new(&mut m, &ctl),
         &mut rbuf,
@@ -131,10 +138,20 @@ fn tls_hello(b: &Bundle<'static>) {
     ) {
         Ok(c) => c,
         Err(e) => {
-            println!("tls: handshake failed: {:?}", e);
+            link::SETTLE.store(false, core::sync::atomic::Ordering::Relaxed);
+            println!("tls: handshake failed: {}", agent::describe(&e));
             return;
         }
     };
+    let busy = (clock::cycles() - c0) - (clock::waited() - w0);
+    link::SETTLE.store(false, core::sync::atomic::Ordering::Relaxed);
+    if bench {
+        println!(
+            "tls: handshake cpu {} cycles of the {} Hz core clock (waiting for the link and its interrupt excluded)",
+            busy,
+            crate::board::CORE_HZ
+        );
+    }
     println!(
         "tls: handshake ok in {} ms: {} records, largest {} B (read buffer {} B, write buffer {} B)",
         clock::uptime_ms() - t0,
@@ -146,19 +163,20 @@ fn tls_hello(b: &Bundle<'static>) {
     let mut ch = Channel::new(conn, &ctl);
     let hello = agent::hello(crate::board::APP_RAM, crate::board::MODULE_STORAGE, alloc::vec::Vec::new());
     if let Err(e) = ch.send(1, Message::Hello(hello)) {
-        println!("tls: send hello: {:?}", e);
+        println!("tls: send hello: {}", agent::describe(&e));
         return;
     }
     match ch.recv(10_000) {
-        Ok(p) => match Envelope::decode(&p) {
-            Ok(Envelope { msg: Message::Welcome(w), .. }) => println!(
+        Ok(p) => match Envelope::decode_on_device(&p) {
+            Ok(Ok(Envelope { msg: Message::Welcome(w), .. })) => println!(
                 "tls: welcome from {} (device \"{}\", heartbeat {} ms, max_frame {})",
                 w.gateway, w.device, w.heartbeat_ms, w.max_frame
             ),
-            Ok(e) => println!("tls: answer to hello: {:?}", e.msg.msg_type()),
-            Err(e) => println!("tls: bad answer: {:?}", e),
+            Ok(Ok(e)) => println!("tls: answer to hello: {}", e.msg.msg_type().name()),
+            Ok(Err((t, _))) => println!("tls: answer to hello: {}", t.name()),
+            Err(e) => println!("tls: bad answer: {}", e),
         },
-        Err(e) => println!("tls: no welcome: {:?}", e),
+        Err(e) => println!("tls: no welcome: {}", agent::describe(&e)),
     }
     println!(
         "tls: records {}, largest {} B; heap peak {} B, stack peak {} B",

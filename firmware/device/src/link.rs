@@ -25,6 +25,12 @@ static BUF: Ring = Ring(UnsafeCell::new([0; RING]));
 static HEAD: AtomicUsize = AtomicUsize::new(0); // written by the producer
 static TAIL: AtomicUsize = AtomicUsize::new(0); // written by the consumer
 static PAUSED: AtomicBool = AtomicBool::new(false);
+/// Measurement mode (the `tls-bench` diagnostic): reads take what the peer sent whole.
+pub static SETTLE: AtomicBool = AtomicBool::new(false);
+/// HEAD when the ring last settled.
+static SETTLED: AtomicUsize = AtomicUsize::new(0);
+/// How long the link must be quiet for what arrived to count as whole.
+const QUIET_MS: u64 = 20;
 /// Arrival-time jitter of received bytes, for the entropy pool.
 pub static JITTER: AtomicU32 = AtomicU32::new(0);
 
@@ -48,8 +54,10 @@ fn push_pending() {
 
 /// The link UART's receive interrupt.
 pub fn on_irq() {
+    let t0 = clock::cycles();
     board::link_irq_ack();
     push_pending();
+    clock::add_waited(clock::cycles() - t0);
 }
 
 pub fn init() {
@@ -76,6 +84,63 @@ impl Port for BoardPort {
     }
 
     fn read(&mut self, buf: &mut [u8]) -> usize {
+        if !SETTLE.load(Ordering::Relaxed) {
+            return self.take(buf);
+        }
+        // Measuring the firmware's work (clock::waited): when bytes arrive, first wait
+        // until the link has been quiet a while, so that a flight of the peer's is taken
+        // whole, in the same pieces whatever the host's timing; a read that finds nothing
+        // is part of waiting too.
+        settle();
+        let (t0, w0) = (clock::cycles(), clock::waited());
+        let n = self.take(buf);
+        if n == 0 {
+            clock::add_waited((clock::cycles() - t0).saturating_sub(clock::waited() - w0));
+        }
+        n
+    }
+
+    fn now_ms(&self) -> u64 {
+        clock::uptime_ms()
+    }
+
+    fn idle(&mut self) {
+        board::watchdog_feed();
+        let (t0, w0) = (clock::cycles(), clock::waited());
+        // Woken by the next byte or the next SysTick (1 ms).
+        cortex_m::asm::wfi();
+        // Time asleep is waiting; the link interrupt, if it ran, counted itself.
+        let slept = (clock::cycles() - t0).saturating_sub(clock::waited() - w0);
+        clock::add_waited(slept);
+    }
+}
+
+/// Waits (counted as waiting) until no byte has arrived for QUIET_MS, if any arrived
+/// since the last time.
+fn settle() {
+    let mut last = HEAD.load(Ordering::Acquire);
+    if last == SETTLED.load(Ordering::Relaxed) {
+        return;
+    }
+    let (t0, w0) = (clock::cycles(), clock::waited());
+    let mut since = clock::uptime_ms();
+    // A full ring stops the modem until credits go back: take what is there.
+    while !PAUSED.load(Ordering::Relaxed) && clock::uptime_ms() - since < QUIET_MS {
+        board::watchdog_feed();
+        cortex_m::asm::wfi();
+        let head = HEAD.load(Ordering::Acquire);
+        if head != last {
+            last = head;
+            since = clock::uptime_ms();
+        }
+    }
+    SETTLED.store(last, Ordering::Relaxed);
+    clock::add_waited((clock::cycles() - t0).saturating_sub(clock::waited() - w0));
+}
+
+impl BoardPort {
+    /// What the ring holds, up to `buf.len()` bytes.
+    fn take(&mut self, buf: &mut [u8]) -> usize {
         if board::LINK_IRQ.is_none() {
             let mut n = 0;
             while n < buf.len() {
@@ -110,16 +175,6 @@ impl Port for BoardPort {
             });
         }
         n
-    }
-
-    fn now_ms(&self) -> u64 {
-        clock::uptime_ms()
-    }
-
-    fn idle(&mut self) {
-        board::watchdog_feed();
-        // Woken by the next byte or the next SysTick (1 ms).
-        cortex_m::asm::wfi();
     }
 }
 

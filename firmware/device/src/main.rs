@@ -19,6 +19,8 @@ mod heap;
 mod identity;
 mod link;
 mod reg;
+#[cfg(feature = "bench")]
+mod bench;
 #[cfg(feature = "selftest")]
 mod selftest;
 mod stack;
@@ -59,10 +61,12 @@ fn main() -> ! {
 
     #[cfg(feature = "selftest")]
     selftest::run(6);
+    #[cfg(feature = "bench")]
+    bench::run();
 
     match config::load() {
         Ok(None) => println!("config: not provisioned (wasmbed-provision writes a bundle into the image)"),
-        Err(e) => println!("config: bad bundle: {:?}", e),
+        Err(e) => println!("config: bad bundle: {}", e),
         Ok(Some(b)) if !b.board.is_empty() && b.board != board::NAME => {
             println!("config: the bundle is for board {}, this image for {}", b.board, board::NAME)
         }
@@ -82,9 +86,21 @@ fn main() -> ! {
     }
 }
 
+/// A fault, or a panic: the device build panics with `-Cpanic=immediate-abort`
+/// (.cargo/config.toml), so a panic is a trap instruction (`udf #254`), which faults
+/// here with no message in the image; `addr2line -f -e <the ELF> <pc>` names the function.
 #[exception]
 unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
-    println!("FAULT: hard fault at pc={:#010x} lr={:#010x}", ef.pc(), ef.lr());
+    extern "C" {
+        static __stext: u8;
+        static __etext: u8;
+    }
+    let pc = ef.pc();
+    // Only a pc inside the image's code is read (a jump elsewhere faults here too).
+    let text = core::ptr::addr_of!(__stext) as u32..core::ptr::addr_of!(__etext) as u32;
+    let trap = text.contains(&pc) && pc & 1 == 0 && core::ptr::read_volatile(pc as *const u16) == 0xdefe;
+    let what = if trap { "PANIC: trap" } else { "FAULT: hard fault" };
+    println!("{} at pc={:#010x} lr={:#010x}", what, pc, ef.lr());
     reset()
 }
 
@@ -100,6 +116,8 @@ unsafe fn DefaultHandler(irqn: i16) {
     }
 }
 
+/// Not called in the device build (panics trap, above); kept for a build without
+/// `-Cpanic=immediate-abort`.
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     println!("PANIC: {}", info);

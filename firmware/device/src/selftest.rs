@@ -47,7 +47,7 @@ pub fn run(seconds: u64) {
                 println!("selftest: app {} installed ({} bytes), {}", name, wasm.len(), st.name());
             }
             Err(RuntimeError::NoRoom(why)) => println!("selftest: app {} skipped: no_room: {}", name, why),
-            Err(e) => println!("selftest: app {} install: {:?}", name, e),
+            Err(e) => println!("selftest: app {} install: {}", name, e),
         }
     }
     let (used, apps_used) = heap::HEAP.used();

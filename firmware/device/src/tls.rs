@@ -3,7 +3,8 @@
 //!
 //! - Cipher suite TLS_AES_128_GCM_SHA256, key exchange and signatures on P-256 (the only
 //!   ones offered); the gateway's chain (leaf + intermediate) is checked against the
-//!   bundle's CA root and the bundle's server name (a DNS name of the certificate).
+//!   bundle's CA root and the bundle's server name (a DNS name of the certificate) by
+//!   [`Verifier`] (`wasmbed_net::x509`).
 //! - Certificate validity is checked once the device has the time from a gateway
 //!   (`welcome`, since boot); before that the boards have no trusted clock and validity
 //!   is not checked (firmware/README.md, "Time").
@@ -13,18 +14,21 @@
 //!   ticket fit too. The write buffer only bounds our records: larger frames are split.
 
 use alloc::boxed::Box;
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
 use embedded_io::ErrorKind;
 use embedded_tls::blocking::{
-    Aes128GcmSha256, Certificate, CryptoProvider, TlsClock, TlsConfig, TlsConnection, TlsContext, TlsError, TlsVerifier,
+    Aes128GcmSha256, Certificate, CertificateEntryRef, CertificateRef, CertificateVerifyRef, CryptoProvider,
+    TlsConfig, TlsConnection, TlsContext, TlsError, TlsVerifier,
 };
-use embedded_tls::pki::CertVerifier;
 use embedded_tls::{CryptoRngCore, SignatureScheme};
 use p256::ecdsa::{DerSignature, SigningKey};
+use sha2::{Digest, Sha256};
 use wasmbed_net::drbg::HmacDrbg;
 use wasmbed_net::link::{Transport, TransportCtl};
+use wasmbed_net::x509;
 use wasmbed_proto::frame;
 use wasmbed_proto::{DecodeError, EncodeError, Envelope, Message};
 
@@ -36,23 +40,65 @@ use crate::link::BoardPort;
 pub const READ_BUF: usize = board::MAX_FRAME as usize + frame::HEADER_SIZE + 5 + 1 + 16;
 /// Our records: frames larger than this are split into several records.
 pub const WRITE_BUF: usize = 2048;
-/// The server's Certificate message, kept by the verifier until CertificateVerify.
-const CERT_SIZE: usize = 2048;
 /// Our largest frame (app_output batches are cut to fit).
 pub const MAX_SEND: usize = 1536;
 
-/// The certificate verifier's clock: the gateway's time once a session told it.
-pub struct Clock;
+/// Checks the gateway's certificate chain against the bundle's CA root and server name
+/// (`wasmbed_net::x509::verify_chain`), with validity once the device has the time from
+/// a gateway, then its CertificateVerify with the leaf's key.
+pub struct Verifier<'a> {
+    ca_root: &'a [u8],
+    host: String,
+    /// The leaf's public key and the transcript up to the Certificate message, for
+    /// CertificateVerify.
+    leaf: Option<(Vec<u8>, Sha256)>,
+}
 
-impl TlsClock for Clock {
-    fn now() -> Option<u64> {
-        clock::synced().then(|| (clock::unix_ms() / 1000) as u64)
+impl TlsVerifier<Aes128GcmSha256> for Verifier<'_> {
+    fn set_hostname_verification(&mut self, hostname: &str) -> Result<(), TlsError> {
+        self.host = hostname.into();
+        Ok(())
+    }
+
+    fn verify_certificate(&mut self, transcript: &Sha256, cert: CertificateRef) -> Result<(), TlsError> {
+        let mut chain = Vec::with_capacity(cert.entries.len());
+        for e in &cert.entries {
+            match e {
+                CertificateEntryRef::X509(der) => chain.push(*der),
+                CertificateEntryRef::RawPublicKey(_) => return Err(TlsError::InvalidCertificate),
+            }
+        }
+        // The gateway's time, once a session told it (the boards have no trusted clock).
+        let now = clock::synced().then(|| (clock::unix_ms() / 1000).max(0) as u64);
+        let leaf = x509::verify_chain(self.ca_root, &chain, &self.host, now).map_err(x509_error)?;
+        self.leaf = Some((leaf.public_key.to_vec(), transcript.clone()));
+        Ok(())
+    }
+
+    fn verify_signature(&mut self, verify: CertificateVerifyRef) -> Result<(), TlsError> {
+        let (key, transcript) = self.leaf.take().ok_or(TlsError::InvalidHandshake)?;
+        if verify.signature_scheme != SignatureScheme::EcdsaSecp256r1Sha256 {
+            return Err(TlsError::InvalidSignatureScheme);
+        }
+        x509::verify_server_signature(&key, &transcript.finalize(), verify.signature).map_err(|e| match e {
+            x509::Error::BadSignature => TlsError::InvalidSignature,
+            e => x509_error(e),
+        })
+    }
+}
+
+/// The TlsError embedded-tls's own verifier gave for each case.
+fn x509_error(e: x509::Error) -> TlsError {
+    match e {
+        x509::Error::Malformed => TlsError::DecodeError,
+        x509::Error::UnsupportedAlgorithm => TlsError::InvalidSignatureScheme,
+        _ => TlsError::InvalidCertificate,
     }
 }
 
 pub struct Provider<'a> {
     rng: &'a mut HmacDrbg,
-    verifier: CertVerifier<'a, Aes128GcmSha256, Clock, CERT_SIZE>,
+    verifier: Verifier<'a>,
     key: Option<SigningKey>,
     chain: &'a [u8],
 }
@@ -81,7 +127,6 @@ impl CryptoProvider for Provider<'_> {
 }
 
 /// Why a session ended.
-#[derive(Debug)]
 pub enum NetError {
     Tls(TlsError),
     Decode(DecodeError),
@@ -105,6 +150,107 @@ impl From<TlsError> for NetError {
     }
 }
 
+/// A TLS error in words, as its Debug form would print it (`HandshakeAborted(Fatal,
+/// UnknownCa)`): the firmware is built with `-Zfmt-debug=none`, so `{:?}` prints nothing
+/// (and embedded-tls's Display is its Debug).
+pub struct TlsErr<'a>(pub &'a TlsError);
+
+impl core::fmt::Display for TlsErr<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        use embedded_tls::alert::{AlertDescription as D, AlertLevel};
+        let alert = |f: &mut core::fmt::Formatter<'_>, what: &str, l: &AlertLevel, d: &D| {
+            let level = match l {
+                AlertLevel::Warning => "Warning",
+                AlertLevel::Fatal => "Fatal",
+            };
+            let desc = match d {
+                D::CloseNotify => "CloseNotify",
+                D::UnexpectedMessage => "UnexpectedMessage",
+                D::BadRecordMac => "BadRecordMac",
+                D::RecordOverflow => "RecordOverflow",
+                D::HandshakeFailure => "HandshakeFailure",
+                D::BadCertificate => "BadCertificate",
+                D::UnsupportedCertificate => "UnsupportedCertificate",
+                D::CertificateRevoked => "CertificateRevoked",
+                D::CertificateExpired => "CertificateExpired",
+                D::CertificateUnknown => "CertificateUnknown",
+                D::IllegalParameter => "IllegalParameter",
+                D::UnknownCa => "UnknownCa",
+                D::AccessDenied => "AccessDenied",
+                D::DecodeError => "DecodeError",
+                D::DecryptError => "DecryptError",
+                D::ProtocolVersion => "ProtocolVersion",
+                D::InsufficientSecurity => "InsufficientSecurity",
+                D::InternalError => "InternalError",
+                D::InappropriateFallback => "InappropriateFallback",
+                D::UserCanceled => "UserCanceled",
+                D::MissingExtension => "MissingExtension",
+                D::UnsupportedExtension => "UnsupportedExtension",
+                D::UnrecognizedName => "UnrecognizedName",
+                D::BadCertificateStatusResponse => "BadCertificateStatusResponse",
+                D::UnknownPskIdentity => "UnknownPskIdentity",
+                D::CertificateRequired => "CertificateRequired",
+                D::NoApplicationProtocol => "NoApplicationProtocol",
+            };
+            write!(f, "{}({}, {})", what, level, desc)
+        };
+        let name = match self.0 {
+            TlsError::HandshakeAborted(l, d) => return alert(f, "HandshakeAborted", l, d),
+            TlsError::AbortHandshake(l, d) => return alert(f, "AbortHandshake", l, d),
+            TlsError::ParseError(_) => "ParseError", // its type is not exported
+            TlsError::Io(k) => {
+                let k = match k {
+                    ErrorKind::ConnectionReset => "ConnectionReset",
+                    ErrorKind::BrokenPipe => "BrokenPipe",
+                    ErrorKind::TimedOut => "TimedOut",
+                    ErrorKind::Interrupted => "Interrupted",
+                    ErrorKind::NotConnected => "NotConnected",
+                    ErrorKind::InvalidData => "InvalidData",
+                    ErrorKind::OutOfMemory => "OutOfMemory",
+                    _ => "Other",
+                };
+                return write!(f, "Io({})", k);
+            }
+            TlsError::ConnectionClosed => "ConnectionClosed",
+            TlsError::Unimplemented => "Unimplemented",
+            TlsError::MissingHandshake => "MissingHandshake",
+            TlsError::IoError => "IoError",
+            TlsError::InternalError => "InternalError",
+            TlsError::InvalidRecord => "InvalidRecord",
+            TlsError::UnknownContentType => "UnknownContentType",
+            TlsError::InvalidNonceLength => "InvalidNonceLength",
+            TlsError::InvalidTicketLength => "InvalidTicketLength",
+            TlsError::UnknownExtensionType => "UnknownExtensionType",
+            TlsError::InsufficientSpace => "InsufficientSpace",
+            TlsError::InvalidHandshake => "InvalidHandshake",
+            TlsError::InvalidCipherSuite => "InvalidCipherSuite",
+            TlsError::InvalidSignatureScheme => "InvalidSignatureScheme",
+            TlsError::InvalidSignature => "InvalidSignature",
+            TlsError::InvalidExtensionsLength => "InvalidExtensionsLength",
+            TlsError::InvalidSessionIdLength => "InvalidSessionIdLength",
+            TlsError::InvalidSupportedVersions => "InvalidSupportedVersions",
+            TlsError::InvalidApplicationData => "InvalidApplicationData",
+            TlsError::InvalidKeyShare => "InvalidKeyShare",
+            TlsError::InvalidCertificate => "InvalidCertificate",
+            TlsError::InvalidCertificateEntry => "InvalidCertificateEntry",
+            TlsError::InvalidCertificateRequest => "InvalidCertificateRequest",
+            TlsError::InvalidPrivateKey => "InvalidPrivateKey",
+            TlsError::UnableToInitializeCryptoEngine => "UnableToInitializeCryptoEngine",
+            TlsError::OutOfMemory => "OutOfMemory",
+            TlsError::CryptoError => "CryptoError",
+            TlsError::EncodeError => "EncodeError",
+            TlsError::DecodeError => "DecodeError",
+        };
+        f.write_str(name)
+    }
+}
+
+/// Decodes a payload from the gateway: `None` for a message of a type only devices send
+/// (a device decodes only the gateway's messages: `Envelope::decode_on_device`).
+pub fn decode(p: &[u8]) -> Result<Option<Message<'_>>, NetError> {
+    Ok(Envelope::decode_on_device(p).map_err(NetError::Decode)?.ok().map(|e| e.msg))
+}
+
 pub type Conn<'a> = TlsConnection<'a, Transport<'a, BoardPort>, Aes128GcmSha256>;
 
 /// Runs the TLS handshake over an open link connection: server-authenticated, or mutual
@@ -120,11 +266,10 @@ pub fn handshake<'a, 'p>(
 ) -> Result<Conn<'a>, NetError> {
     let mut tls = TlsConnection::new(transport, rbuf, wbuf);
     let config = TlsConfig::new().with_server_name(server_name);
-    // On the heap: the verifier keeps a copy of the server's certificates (2 KB), and
-    // the handshake is what takes the most stack.
+    // On the heap: the handshake is what takes the most stack.
     let mut provider = Box::new(Provider {
         rng,
-        verifier: CertVerifier::new(Certificate::X509(ca_root)),
+        verifier: Verifier { ca_root, host: String::new(), leaf: None },
         key: identity.map(|(k, _)| k.clone()),
         chain: identity.map(|(_, c)| c).unwrap_or(&[]),
     });
@@ -162,14 +307,17 @@ impl<'a> Channel<'a> {
     /// Sends one message in one frame (one TLS record when it fits the write buffer).
     pub fn send(&mut self, request_id: u64, msg: Message<'_>) -> Result<(), NetError> {
         let env = Envelope::new(request_id, msg);
-        let n = match env.encode_frame(&mut self.tx) {
+        let n = match env.encode_frame_from_device(&mut self.tx) {
             Ok(n) => n,
             Err(EncodeError::BufferFull) => {
-                // Rare (a long CSR): encode on the heap.
-                let payload = env.to_vec().map_err(NetError::Encode)?;
-                let mut big = frame::header(payload.len()).map_err(NetError::Encode)?.to_vec();
-                big.extend_from_slice(&payload);
-                return self.write(&big);
+                // Rare (a long CSR): encode on the heap, into the largest frame the
+                // gateway accepts (the same encoder: one copy of it in flash).
+                let mut big = vec![0; self.peer_max + frame::HEADER_SIZE];
+                return match env.encode_frame_from_device(&mut big) {
+                    Ok(n) => self.write(&big[..n]),
+                    Err(EncodeError::BufferFull) => Err(NetError::Other("frame larger than the gateway accepts")),
+                    Err(e) => Err(NetError::Encode(e)),
+                };
             }
             Err(e) => return Err(NetError::Encode(e)),
         };

@@ -55,6 +55,20 @@ pub enum BundleError {
     Missing(u8),
 }
 
+// Display, not Debug, for the console: the firmware is built with `-Zfmt-debug=none`.
+impl core::fmt::Display for BundleError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BundleError::BadMagic => f.write_str("not a bundle"),
+            BundleError::UnsupportedVersion => f.write_str("unsupported version"),
+            BundleError::Truncated => f.write_str("truncated"),
+            BundleError::Checksum => f.write_str("checksum mismatch"),
+            BundleError::BadField(t) => write!(f, "bad field (tag {})", t),
+            BundleError::Missing(t) => write!(f, "missing field (tag {})", t),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Bundle<'a> {
     pub gateways: Vec<&'a str>,

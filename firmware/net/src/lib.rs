@@ -7,6 +7,7 @@
 //! - [`bundle`]: the provisioning bundle a factory tool writes into the firmware image.
 //! - [`csr`]: the PKCS#10 certificate request for the device's P-256 key.
 //! - [`drbg`]: HMAC-DRBG (SHA-256) seeded from the board's entropy.
+//! - [`x509`]: the gateway's certificate chain and CertificateVerify, for the TLS client.
 #![no_std]
 
 extern crate alloc;
@@ -15,3 +16,4 @@ pub mod bundle;
 pub mod csr;
 pub mod drbg;
 pub mod link;
+pub mod x509;

@@ -88,6 +88,17 @@ pub enum Error {
     Closed,
 }
 
+// Display, not Debug, for the console: the firmware is built with `-Zfmt-debug=none`.
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Error::Timeout => "Timeout",
+            Error::Refused => "Refused",
+            Error::Closed => "Closed",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Conn {
     Idle,

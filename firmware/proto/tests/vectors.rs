@@ -208,6 +208,54 @@ fn invalid_inputs_fail_with_the_expected_kind() {
     }
 }
 
+/// A device decodes only what a gateway sends and encodes only what a device sends
+/// (`decode_on_device`, `encode_frame_from_device`): the same results as the full
+/// decoder and encoder for those, and the other direction refused without decoding.
+#[test]
+fn a_device_reads_and_writes_one_direction() {
+    let mut both = Vec::new();
+    for n in 1..=16u64 {
+        let t = MsgType::from_u64(n).unwrap();
+        assert!(t.to_device() || t.from_device(), "{}", t.name());
+        if t.to_device() && t.from_device() {
+            both.push(t.name());
+        }
+    }
+    assert_eq!(both, ["error"]);
+    for name in vector_names() {
+        let raw = fs::read(testdata().join(format!("{name}.cbor"))).unwrap();
+        let env = Envelope::decode(&raw).unwrap();
+        let t = env.msg.msg_type();
+        match Envelope::decode_on_device(&raw).unwrap() {
+            Ok(e) => assert!(t.to_device() && e == env, "{name}"),
+            Err((got, id)) => assert!(!t.to_device() && got == t && id == env.request_id, "{name}"),
+        }
+        let mut a = vec![0u8; raw.len() + 4];
+        let mut b = vec![0u8; raw.len() + 4];
+        let full = env.encode_frame(&mut a).unwrap();
+        match env.encode_frame_from_device(&mut b) {
+            Ok(n) => assert!(t.from_device() && a[..full] == b[..n], "{name}"),
+            Err(e) => assert!(!t.from_device() && matches!(e, EncodeError::Invalid(_)), "{name}: {e}"),
+        }
+    }
+    // Bad input: the same error, except a device does not read the body of a message
+    // only devices send.
+    let dir = testdata().join("invalid");
+    for e in fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "cbor") {
+            continue;
+        }
+        let b = fs::read(&path).unwrap();
+        let want = Envelope::decode(&b).unwrap_err();
+        match Envelope::decode_on_device(&b) {
+            Err(got) => assert_eq!(got.kind, want.kind, "{}", path.display()),
+            Ok(Err((t, _))) => assert!(!t.to_device(), "{}", path.display()),
+            Ok(Ok(_)) => panic!("{}: decoded on a device", path.display()),
+        }
+    }
+}
+
 #[test]
 fn encoder_refuses_what_a_decoder_would_refuse() {
     let bad = Envelope::new(1, Message::Start(AppCommand { app: "sensor", generation: 0 }));

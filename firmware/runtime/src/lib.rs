@@ -193,6 +193,18 @@ pub enum RuntimeError {
     OutOfMemory(String),
 }
 
+// Display, not Debug, for the console: the firmware is built with `-Zfmt-debug=none`.
+impl core::fmt::Display for RuntimeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            RuntimeError::NotFound => f.write_str("not found"),
+            RuntimeError::NoRoom(why) => write!(f, "no_room: {}", why),
+            RuntimeError::Failed(why) => write!(f, "failed: {}", why),
+            RuntimeError::OutOfMemory(why) => write!(f, "out_of_memory: {}", why),
+        }
+    }
+}
+
 /// The apps of one device.
 pub struct Runtime {
     engine: Engine,

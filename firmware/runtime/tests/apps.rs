@@ -149,6 +149,16 @@ fn bad_modules_fail_at_install() {
             "(module (import \"wasmbed\" \"log\" (func (param i64))) (memory (export \"memory\") 0) (func (export \"tick\")))",
             "",
         ),
+        // SIMD and threads operators: refused as they are read (the vendored wasmparser
+        // does not decode them; wasmi 0.31 runs neither).
+        (
+            "(module (memory (export \"memory\") 1) (func (export \"tick\") (drop (v128.const i64x2 0 0))))",
+            "SIMD support is not enabled",
+        ),
+        (
+            "(module (memory (export \"memory\") 1) (func (export \"tick\") (drop (i32.atomic.load (i32.const 0)))))",
+            "threads support is not enabled",
+        ),
     ];
     for (i, (src, why)) in cases.iter().enumerate() {
         let wasm = wat::parse_str(src).unwrap_or_else(|_| src.as_bytes().to_vec());
@@ -240,4 +250,38 @@ fn transfer_resumes_ignores_stray_chunks_and_checks_sha256() {
     let mut bad = Transfer::new("sensor", 3, [0; 32], module.len() as u32);
     assert_eq!(bad.chunk(0, &module), Chunk::Checksum);
     assert_eq!(bad.offset(), 0);
+}
+
+/// `f32.nearest` and `f64.nearest` (round half to even) in the vendored wasmi_core, which
+/// tells odd from even without fmod (vendor/wasmi_core/WASMBED-PATCH.md).
+#[test]
+fn nearest_rounds_ties_to_even() {
+    let wasm = wat::parse_str(
+        r#"(module
+            (func (export "n64") (param f64) (result f64) (f64.nearest (local.get 0)))
+            (func (export "n32") (param f32) (result f32) (f32.nearest (local.get 0))))"#,
+    )
+    .unwrap();
+    let engine = wasmi::Engine::default();
+    let module = wasmi::Module::new(&engine, &wasm[..]).unwrap();
+    let mut store = wasmi::Store::new(&engine, ());
+    let instance = wasmi::Linker::<()>::new(&engine).instantiate(&mut store, &module).unwrap().start(&mut store).unwrap();
+    use wasmi::core::{F32, F64};
+    let n64 = instance.get_typed_func::<F64, F64>(&store, "n64").unwrap();
+    let n32 = instance.get_typed_func::<F32, F32>(&store, "n32").unwrap();
+    let mut xs = vec![0.0, -0.0, 0.4, 0.5, 0.6, 1.5, 2.5, 3.5, -0.5, -1.5, -2.5, -3.5, 1e300, -1e300, 4503599627370495.5];
+    xs.extend([f64::INFINITY, f64::NEG_INFINITY, f64::MIN_POSITIVE, 5e-324, 8388607.5, -8388607.5, 8388608.5]);
+    for i in -40..=40 {
+        xs.push(i as f64 / 4.0);
+        xs.push(i as f64 * 12345.5);
+    }
+    for x in xs {
+        let (got, want) = (f64::from(n64.call(&mut store, F64::from(x)).unwrap()), x.round_ties_even());
+        assert_eq!(got.to_bits(), want.to_bits(), "f64.nearest({x})");
+        let y = x as f32;
+        let (got, want) = (f32::from(n32.call(&mut store, F32::from(y)).unwrap()), y.round_ties_even());
+        assert_eq!(got.to_bits(), want.to_bits(), "f32.nearest({y})");
+    }
+    assert!(f64::from(n64.call(&mut store, F64::from(f64::NAN)).unwrap()).is_nan());
+    assert!(f32::from(n32.call(&mut store, F32::from(f32::NAN)).unwrap()).is_nan());
 }

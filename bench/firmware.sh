@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Firmware figures for `make bench`: footprint and speed of the Rust firmware
+# (firmware/, issue #4). Builds what it needs through scripts/firmware.sh, measures,
+# and prints one line per figure on stdout:
+#
+#   RESULT<TAB>key<TAB>value<TAB>unit<TAB>note
+#
+# (progress on stderr). Exits non-zero, after the figures it did measure, if any
+# measurement fails: no figure is ever made up.
+#
+# Footprint: the shipped images' flash (text + data, the 4 KiB config area included)
+# and static RAM (data + bss: heap, link ring, kept state; the stack is the rest).
+#
+# Speed, under QEMU with `-icount shift=0`: QEMU then advances its virtual clock by
+# exactly 1 ns per guest instruction, and the firmware's SysTick (core clock, 168 MHz
+# on stm32f4-discovery) counts virtual time, so cycles * 1e9 / 168e6 is the number of
+# instructions executed. A "cycle" below is one such instruction (a core that runs one
+# instruction per cycle); QEMU models no caches, wait states or pipeline, and not the
+# DWT cycle counter (the bench image checks: it reads 0). The bench image calibrates
+# the conversion against a loop of known length first.
+#
+#   firmware_tls_handshake_cycles     a server-authenticated TLS 1.3 handshake (P-256
+#                                     ECDHE, the gateway's chain of 2 and its
+#                                     CertificateVerify checked) with the real gateway,
+#                                     waits for the link left out (firmware/e2e
+#                                     TestFirmwareBench, diag `tls-bench`); the median
+#                                     of FW_BENCH_HANDSHAKES (5) handshakes
+#   firmware_wasm_instantiate_cycles  examples/apps/sensor.wat from its bytes to running:
+#                                     install (parse, validate, translate), instantiate,
+#                                     init (firmware/device/src/bench.rs)
+#   firmware_interp_slowdown          a CRC-32 kernel (firmware/device/bench/kernel.wat)
+#                                     run by the device's runtime (wasmi 0.31, fuel
+#                                     metered) over the same compiled into the firmware
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$ROOT/bin/firmware
+HANDSHAKES=${FW_BENCH_HANDSHAKES:-5}
+[[ "$HANDSHAKES" =~ ^[1-9][0-9]*$ ]] || { echo "bench/firmware.sh: FW_BENCH_HANDSHAKES must be a positive number" >&2; exit 2; }
+export CARGO_BUILD_JOBS=${CARGO_BUILD_JOBS:-1}
+
+say() { echo "bench/firmware.sh: $*" >&2; }
+fail() {
+	say "FAILED: $*"
+	exit 1
+}
+result() { printf 'RESULT\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4"; }
+
+for t in qemu-system-arm go; do
+	command -v "$t" >/dev/null || fail "$t not found (make setup)"
+done
+SIZE=$(command -v llvm-size-22 || command -v size || true)
+[ -n "$SIZE" ] || fail "need llvm-size-22 or binutils' size"
+
+say "building the images (scripts/firmware.sh)"
+"$ROOT/scripts/firmware.sh" build stm32f4-discovery nano33ble >&2 || fail "firmware build"
+"$ROOT/scripts/firmware.sh" build-bench stm32f4-discovery >&2 || fail "bench image build"
+
+# --- footprint -------------------------------------------------------------------------
+
+footprint() { # footprint BOARD KEY_PREFIX
+	local elf=$OUT/$1.elf text data bss
+	read -r text data bss _ < <("$SIZE" "$elf" | tail -1) || true
+	[[ "${text:-}" =~ ^[0-9]+$ && "${data:-}" =~ ^[0-9]+$ && "${bss:-}" =~ ^[0-9]+$ ]] || fail "size of $elf"
+	result "${2}_flash_bytes" $((text + data)) bytes "$1 image: text + data, the 4 KiB config area included (target <= 262144)"
+	result "${2}_ram_bytes" $((data + bss)) bytes "$1 static RAM: data + bss, the heap included; the stack is the rest (target <= 131072)"
+}
+footprint stm32f4-discovery firmware
+footprint nano33ble firmware_nano33ble
+
+# --- the bench image: instantiation and the interpreter ---------------------------------
+
+LOG=$(mktemp)
+trap 'rm -f "$LOG" "$LOG.go"' EXIT
+say "bench image under QEMU (-icount shift=0)"
+qemu-system-arm -M netduinoplus2 -nographic -monitor none -no-reboot -icount shift=0 \
+	-serial "file:$LOG" -serial null -kernel "$OUT/stm32f4-discovery-bench.elf" >&2 &
+qpid=$!
+for ((i = 0; i < 600; i++)); do
+	grep -qaE 'bench: (done|FAIL)|PANIC|FAULT' "$LOG" 2>/dev/null && break
+	kill -0 "$qpid" 2>/dev/null || break
+	sleep 0.1
+done
+kill "$qpid" 2>/dev/null || true
+wait "$qpid" 2>/dev/null || true
+sed -i 's/\r$//' "$LOG"
+grep -a '^bench: ' "$LOG" >&2 || true
+grep -qa '^bench: done' "$LOG" && ! grep -qaE 'bench: FAIL|PANIC|FAULT' "$LOG" || fail "bench image did not finish (console: $(tail -5 "$LOG" | tr '\n' '|'))"
+
+hz=$(sed -nE 's/^clock: ([0-9]+) MHz core.*/\1/p' "$LOG")
+[ -n "$hz" ] || fail "no core clock line"
+hz=$((hz * 1000000))
+instr() { echo $(($1 * 1000000000 / hz)); } # core cycles -> instructions (icount)
+
+read -r cal_insns cal_cycles dwt < <(sed -nE 's/^bench: calibration ([0-9]+) instructions ([0-9]+) cycles dwt_cyccnt ([0-9]+).*/\1 \2 \3/p' "$LOG") || true
+[ -n "${cal_cycles:-}" ] || fail "no calibration line"
+got=$(instr "$cal_cycles")
+# The loop's instructions, plus the few of the clock reads around it: within 0.1 %.
+if ((got < cal_insns || got > cal_insns + cal_insns / 1000)); then
+	fail "calibration: a loop of $cal_insns instructions measured $got (is -icount in effect?)"
+fi
+say "calibration: $cal_insns instructions measured as $got; DWT CYCCNT advanced $dwt (0: not modelled)"
+
+inst=$(sed -nE 's/^bench: wasm_instantiate ([0-9]+) cycles \(([0-9]+) bytes, running\).*/\1 \2/p' "$LOG")
+[ -n "$inst" ] || fail "no wasm_instantiate line (or the sensor app is not running)"
+read -r inst_cycles inst_bytes <<<"$inst"
+result firmware_wasm_instantiate_cycles "$(instr "$inst_cycles")" cycles \
+	"stm32f4-discovery under QEMU -icount shift=0, 1 cycle = 1 instruction executed: examples/apps/sensor.wat ($inst_bytes B) install (parse, validate, translate) + instantiate + init"
+
+read -r crc wasm_cycles native_cycles < <(sed -nE 's/^bench: kernel crc32 (0x[0-9a-f]+) wasm ([0-9]+) cycles native ([0-9]+) cycles.*/\1 \2 \3/p' "$LOG") || true
+[ -n "${native_cycles:-}" ] && ((native_cycles > 0)) || fail "no kernel line"
+ratio=$(awk -v w="$wasm_cycles" -v n="$native_cycles" 'BEGIN { printf "%.1f", w / n }')
+result firmware_interp_slowdown "$ratio" x \
+	"CRC-32 of 4 KiB (firmware/device/bench/kernel.wat, crc $crc) in wasmi 0.31 with fuel metering: $(instr "$wasm_cycles") instructions, over the same in Rust compiled into the firmware (opt-level z): $(instr "$native_cycles"); QEMU -icount shift=0"
+
+# --- the TLS handshake with the real gateway ----------------------------------------------
+
+say "TLS handshakes with the real gateway under QEMU (-icount shift=0): $HANDSHAKES"
+if ! (cd "$ROOT" && WASMBED_QEMU_E2E=1 WASMBED_FIRMWARE_BENCH="$HANDSHAKES" WASMBED_FIRMWARE_DIR="$OUT" \
+	go test -tags qemu,firmwarebench -count=1 -timeout 10m -v -run '^TestFirmwareBench$' ./firmware/e2e) >"$LOG.go" 2>&1; then
+	tail -20 "$LOG.go" >&2
+	fail "go test -run TestFirmwareBench ./firmware/e2e"
+fi
+mapfile -t hs < <(sed -nE 's/^bench: tls_handshake_instructions ([0-9]+) .*/\1/p' "$LOG.go" | sort -n)
+grep '^bench: tls_handshake' "$LOG.go" >&2 || true
+((${#hs[@]} == HANDSHAKES)) || fail "expected $HANDSHAKES handshake figures, got ${#hs[@]}"
+median=${hs[$((HANDSHAKES / 2))]}
+spread=$(awk -v lo="${hs[0]}" -v hi="${hs[$((HANDSHAKES - 1))]}" -v m="$median" 'BEGIN { printf "%.2f", (hi - lo) * 100 / m }')
+result firmware_tls_handshake_cycles "$median" cycles \
+	"server-auth TLS 1.3 handshake (P-256 ECDHE; the gateway's 2-certificate chain and CertificateVerify checked) with the real gateway, stm32f4-discovery under QEMU -icount shift=0, 1 cycle = 1 instruction executed, waits for the link excluded; median of $HANDSHAKES, spread $spread % (random keys; ECDSA verification inverts in variable time)"
+say "done"
