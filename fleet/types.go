@@ -146,6 +146,12 @@ type EnrollmentToken struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	UsedAt    time.Time `json:"used_at,omitzero"`
 	CreatedAt time.Time `json:"created_at"`
+	// UsedKey is the hex sha256 of the public key (SubjectPublicKeyInfo) the
+	// token enrolled: the same device retrying with the same key (its first
+	// answer lost) is answered again, once more a certificate; UsedSerial is
+	// the certificate last issued, revoked when a retry supersedes it.
+	UsedKey    string `json:"used_key,omitempty"`
+	UsedSerial string `json:"used_serial,omitempty"`
 }
 
 // Deployment is one application on one device: what the core last asked of

@@ -62,32 +62,49 @@ func hashSecret(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// consumeToken marks the token used if it is valid for device now.
-func (g *Gateway) consumeToken(ctx context.Context, device, token string) (string, error) {
+// consumeToken marks the token used by the key whose hash is keyHash, if
+// it is valid for device now. A token already used by the same key (the
+// device retrying after losing the answer) is valid again until it expires:
+// retried is true, and prevSerial the certificate issued before.
+func (g *Gateway) consumeToken(ctx context.Context, device, token, keyHash string) (id string, retried bool, prevSerial string, err error) {
 	rest, ok := strings.CutPrefix(token, tokenPrefix)
 	id, secret, ok2 := strings.Cut(rest, "_")
 	if !ok || !ok2 {
-		return "", ErrTokenUnknown
+		return "", false, "", ErrTokenUnknown
 	}
 	now := time.Now().UTC()
-	_, err := g.store.Tokens().Update(ctx, id, func(t *fleet.EnrollmentToken) error {
+	_, err = g.store.Tokens().Update(ctx, id, func(t *fleet.EnrollmentToken) error {
+		retried, prevSerial = false, ""
 		switch {
 		case subtle.ConstantTimeCompare([]byte(t.Hash), []byte(hashSecret(secret))) != 1:
 			return ErrTokenUnknown
 		case t.Device != device:
 			return ErrTokenWrongDevice
-		case !t.UsedAt.IsZero():
-			return ErrTokenUsed
 		case now.After(t.ExpiresAt):
+			if !t.UsedAt.IsZero() {
+				return ErrTokenUsed
+			}
 			return ErrTokenExpired
+		case !t.UsedAt.IsZero():
+			if t.UsedKey == "" || subtle.ConstantTimeCompare([]byte(t.UsedKey), []byte(keyHash)) != 1 {
+				return ErrTokenUsed
+			}
+			retried, prevSerial = true, t.UsedSerial
+			return nil
 		}
-		t.UsedAt = now
+		t.UsedAt, t.UsedKey = now, keyHash
 		return nil
 	})
 	if errors.Is(err, fleet.ErrNotFound) {
-		return "", ErrTokenUnknown
+		return "", false, "", ErrTokenUnknown
 	}
-	return id, err
+	return id, retried, prevSerial, err
+}
+
+// keyHash is the hex sha256 of the CSR's public key (SubjectPublicKeyInfo).
+func keyHash(csr *x509.CertificateRequest) string {
+	sum := sha256.Sum256(csr.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:])
 }
 
 // Enroll checks a device's CSR and one-time token and has the CA sign the
@@ -97,22 +114,38 @@ func (g *Gateway) Enroll(ctx context.Context, device, token string, csrDER []byt
 	if err != nil {
 		return nil, err
 	}
-	id, err := g.consumeToken(ctx, device, token)
+	id, retried, prevSerial, err := g.consumeToken(ctx, device, token, keyHash(csr))
 	if err != nil {
 		return nil, err
 	}
 	chain, err := g.ca.SignDevice(ctx, csr, device, g.cfg.CertTTL)
 	if err != nil {
-		// Give the token back: the device did nothing wrong.
-		g.store.Tokens().Update(ctx, id, func(t *fleet.EnrollmentToken) error { t.UsedAt = time.Time{}; return nil })
+		if !retried {
+			// Give the token back: the device did nothing wrong.
+			g.store.Tokens().Update(ctx, id, func(t *fleet.EnrollmentToken) error {
+				t.UsedAt, t.UsedKey = time.Time{}, ""
+				return nil
+			})
+		}
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	leaf := chain[0]
+	serial := leaf.SerialNumber.Text(16)
+	if _, err := g.store.Tokens().Update(ctx, id, func(t *fleet.EnrollmentToken) error { t.UsedSerial = serial; return nil }); err != nil {
+		return nil, err
+	}
+	if retried && prevSerial != "" && prevSerial != serial {
+		// One certificate per enrollment: the one whose answer was lost goes.
+		g.log.Info("enrollment retried with the same key; the certificate issued before is revoked", "device", device, "revoked", prevSerial, "serial", serial)
+		if err := g.revokeSerial(ctx, device, prevSerial, "superseded by a retried enrollment"); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := g.store.Devices().Update(ctx, device, func(d *fleet.Device) error {
 		if d.Status.Phase == fleet.PhaseRegistered || d.Status.Phase == fleet.PhaseRevoked || d.Status.Phase == "" {
 			d.Status.Phase = fleet.PhaseOffline
 		}
-		d.Status.CertSerial = leaf.SerialNumber.Text(16)
+		d.Status.CertSerial = serial
 		d.Status.CertNotAfter = leaf.NotAfter.UTC()
 		d.Status.Message = ""
 		return nil

@@ -259,12 +259,10 @@ func (g *Gateway) Revoke(ctx context.Context, device, reason string) error {
 	if d.Status.CertSerial == "" {
 		return fmt.Errorf("device %q has no certificate to revoke", device)
 	}
-	rev := fleet.Revocation{Serial: d.Status.CertSerial, Device: device, Reason: reason, RevokedAt: time.Now().UTC()}
-	if err := g.store.Revocations().Put(ctx, rev.Serial, rev); err != nil {
+	if err := g.revokeSerial(ctx, device, d.Status.CertSerial, reason); err != nil {
 		return err
 	}
 	g.mu.Lock()
-	g.revoked[rev.Serial] = true
 	s := g.sessions[device]
 	g.mu.Unlock()
 	if s != nil {
@@ -278,7 +276,20 @@ func (g *Gateway) Revoke(ctx context.Context, device, reason string) error {
 	}); err != nil {
 		return err
 	}
-	g.event(ctx, "device.revoked", device, "certificate "+rev.Serial+" revoked: "+reason)
+	g.event(ctx, "device.revoked", device, "certificate "+d.Status.CertSerial+" revoked: "+reason)
+	return nil
+}
+
+// revokeSerial records the revocation of one certificate of device (hex
+// serial): the gateway refuses it from now on, and the CA is told.
+func (g *Gateway) revokeSerial(ctx context.Context, device, serialHex, reason string) error {
+	rev := fleet.Revocation{Serial: serialHex, Device: device, Reason: reason, RevokedAt: time.Now().UTC()}
+	if err := g.store.Revocations().Put(ctx, rev.Serial, rev); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.revoked[rev.Serial] = true
+	g.mu.Unlock()
 	if serial, ok := new(big.Int).SetString(rev.Serial, 16); ok {
 		if err := g.ca.Revoke(ctx, serial, reason); err != nil {
 			g.log.Warn("CA revocation failed; the gateway refuses the certificate anyway", "device", device, "err", err)

@@ -21,6 +21,15 @@ type EnrollmentTokenStatus struct {
 	// UsedAt is when a device enrolled with the token (unset: unused).
 	// +optional
 	UsedAt *metav1.Time `json:"usedAt,omitempty"`
+	// UsedKey is the hex sha256 of the public key that enrolled: a retry by
+	// the same device with the same key (its answer lost) is answered again.
+	// +optional
+	UsedKey string `json:"usedKey,omitempty"`
+	// UsedSerial is the certificate last issued with the token (hex); a
+	// retry revokes it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	UsedSerial string `json:"usedSerial,omitempty"`
 }
 
 // EnrollmentToken is a one-time token a device enrolls with.

@@ -273,7 +273,8 @@ func GatewayFromFleet(g fleet.Gateway, o *v1alpha1.Gateway) {
 // TokenToFleet converts an EnrollmentToken (named by the token's id).
 func TokenToFleet(o *v1alpha1.EnrollmentToken) fleet.EnrollmentToken {
 	return fleet.EnrollmentToken{ID: o.Name, Device: string(o.Spec.Device), Hash: string(o.Spec.Hash),
-		ExpiresAt: o.Spec.ExpiresAt.UTC(), UsedAt: toTime(o.Status.UsedAt), CreatedAt: o.CreationTimestamp.UTC()}
+		ExpiresAt: o.Spec.ExpiresAt.UTC(), UsedAt: toTime(o.Status.UsedAt), CreatedAt: o.CreationTimestamp.UTC(),
+		UsedKey: o.Status.UsedKey, UsedSerial: o.Status.UsedSerial}
 }
 
 // TokenFromFleet writes t into o.
@@ -281,6 +282,7 @@ func TokenFromFleet(t fleet.EnrollmentToken, o *v1alpha1.EnrollmentToken) {
 	o.Spec = v1alpha1.EnrollmentTokenSpec{Device: v1alpha1.Name(t.Device), Hash: v1alpha1.SHA256(t.Hash),
 		ExpiresAt: metav1.NewTime(t.ExpiresAt.UTC().Truncate(time.Second))}
 	o.Status.UsedAt = fromTime(t.UsedAt)
+	o.Status.UsedKey, o.Status.UsedSerial = t.UsedKey, t.UsedSerial
 }
 
 // RevocationToFleet converts a CertificateRevocation (named by the serial).

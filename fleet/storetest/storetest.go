@@ -107,7 +107,8 @@ func testRoundTrip(t *testing.T, s fleet.Store, _ Harness) {
 		// Admission is the Kubernetes controller's, not part of what is put.
 		func(a *fleet.Application) { a.CreatedAt, a.Generation, a.Admission = time.Time{}, 0, nil })
 	roundTrip(t, s.Tokens(), "00112233aabbccdd", fleet.EnrollmentToken{ID: "00112233aabbccdd", Device: "dev-1",
-		Hash: "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100", ExpiresAt: at(3600), UsedAt: at(60)},
+		Hash: "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100", ExpiresAt: at(3600), UsedAt: at(60),
+		UsedKey: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", UsedSerial: "1f2e3d4c"},
 		func(tok *fleet.EnrollmentToken) { tok.CreatedAt = time.Time{} })
 	roundTrip(t, s.Revocations(), "1f2e3d", fleet.Revocation{Serial: "1f2e3d", Device: "dev-1", Reason: "lost", RevokedAt: at(7)},
 		func(*fleet.Revocation) {})

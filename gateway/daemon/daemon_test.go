@@ -98,6 +98,24 @@ func TestEnrollmentTokensAreOneTimeAndBound(t *testing.T) {
 	if err := again.enroll(token); !isCode(err, protocol.CodeUnauthorized) {
 		t.Fatalf("reused token: %v, want unauthorized", err)
 	}
+	// The same device retrying with the same key (as if the certificate had
+	// been lost on the way) gets a new certificate; the first one is revoked,
+	// so one enrollment never leaves two certificates behind.
+	first := a.cert
+	a.cert = nil // an enrollment session: no client certificate
+	if err := a.enroll(token); err != nil {
+		t.Fatalf("retried enrollment with the same key: %v", err)
+	}
+	if a.cert.Leaf.SerialNumber.Cmp(first.Leaf.SerialNumber) == 0 {
+		t.Fatal("the retried enrollment returned the same certificate")
+	}
+	lost := newTestDevice(t, h, "dev-a")
+	lost.key, lost.cert = a.key, first
+	if _, err := lost.dial(nil); err == nil {
+		t.Fatal("the superseded certificate got a session")
+	} else {
+		t.Logf("the superseded certificate: %v", err)
+	}
 	var tok struct{ Token string }
 	h.must(http.StatusCreated, "POST", "/v1/devices/dev-b/tokens", map[string]any{"ttl_seconds": 1}, &tok)
 	time.Sleep(1100 * time.Millisecond)
