@@ -106,6 +106,7 @@ func newServe() *cobra.Command {
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubernetes store: kubeconfig file; unset: $KUBECONFIG, ~/.kube/config, else the pod's service account")
 	f.StringVar(&o.Namespace, "namespace", "", "kubernetes store: namespace of the fleet; unset: the kubeconfig context's")
 	f.DurationVar(&o.LastSeenInterval, "last-seen-interval", 0, "kubernetes store: how stale an online device's stored last-seen may get (default 45m)")
+	f.DurationVar(&o.KubeSyncTimeout, "kube-sync-timeout", 0, "kubernetes store: wait this long for the API server's first list before starting from <data-dir>/kube-snapshot.json (default 30s)")
 	f.DurationVar(&o.GatewayHeartbeat, "gateway-heartbeat", 0, "kubernetes store: how often the gateway reports in its Gateway status (default 30s)")
 	f.StringSliceVar(&o.Advertise, "advertise", nil, "device addresses (host:port) the gateway registers itself with when it is not registered; default: the device listener's")
 	f.StringVar(&ext.URL, "ca-url", "", "external step-ca URL; unset: the embedded authority")

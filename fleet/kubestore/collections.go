@@ -111,14 +111,14 @@ func (c *coll[T, O]) Get(ctx context.Context, key string) (T, error) {
 		return zero, fmt.Errorf("%s %q: %w", c.a.kind, key, fleet.ErrNotFound)
 	}
 	o := c.a.new()
-	if err := c.s.cache.Get(ctx, c.s.key(key), o); err != nil {
+	if err := c.s.rd().Get(ctx, c.s.key(key), o); err != nil {
 		return zero, mapErr(c.a.kind, key, err)
 	}
 	return c.a.toFleet(o), nil
 }
 
 func (c *coll[T, O]) List(ctx context.Context) ([]T, error) {
-	objs, err := c.a.list(ctx, c.s.cache, c.s.ns)
+	objs, err := c.a.list(ctx, c.s.rd(), c.s.ns)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +221,7 @@ func (c *coll[T, O]) modify(ctx context.Context, key string, mode writeMode, mut
 			time.Sleep(time.Duration(rand.IntN(20*attempt)) * time.Millisecond)
 		}
 		cur := c.a.new()
-		err := c.s.cache.Get(ctx, c.s.key(key), cur)
+		err := c.s.rd().Get(ctx, c.s.key(key), cur)
 		if attempt > 0 || apierrors.IsNotFound(err) {
 			cur = c.a.new()
 			err = c.s.c.Get(ctx, c.s.key(key), cur)

@@ -101,7 +101,7 @@ func (s *Store) deviceView(ctx context.Context, name string) (*v1alpha1.Device, 
 		return nil, fmt.Errorf("device %q: %w", name, fleet.ErrNotFound)
 	}
 	var o v1alpha1.Device
-	if err := s.cache.Get(ctx, s.key(name), &o); err != nil {
+	if err := s.rd().Get(ctx, s.key(name), &o); err != nil {
 		return nil, mapErr(fleet.KindDevice, name, err)
 	}
 	return overlay(&o, s.pendingMuts(name)), nil
@@ -109,7 +109,7 @@ func (s *Store) deviceView(ctx context.Context, name string) (*v1alpha1.Device, 
 
 func (s *Store) deviceViews(ctx context.Context) ([]*v1alpha1.Device, error) {
 	var l v1alpha1.DeviceList
-	if err := s.cache.List(ctx, &l, client.InNamespace(s.ns)); err != nil {
+	if err := s.rd().List(ctx, &l, client.InNamespace(s.ns)); err != nil {
 		return nil, err
 	}
 	sort.Slice(l.Items, func(i, j int) bool { return l.Items[i].Name < l.Items[j].Name })
@@ -147,7 +147,7 @@ func (s *Store) modifyDevice(ctx context.Context, name string, mode writeMode, b
 			time.Sleep(time.Duration(rand.IntN(20*attempt)) * time.Millisecond)
 		}
 		cur := &v1alpha1.Device{}
-		err := s.cache.Get(ctx, s.key(name), cur)
+		err := s.rd().Get(ctx, s.key(name), cur)
 		if attempt > 0 || apierrors.IsNotFound(err) {
 			cur = &v1alpha1.Device{}
 			err = s.c.Get(ctx, s.key(name), cur)
@@ -307,7 +307,7 @@ func (s *Store) flushDevice(ctx context.Context, name string) bool {
 			// An API server just started may not serve the resource yet:
 			// the device is gone only when the informer says so too.
 			var cached v1alpha1.Device
-			if s.cache.Get(ctx, s.key(name), &cached) == nil {
+			if s.rd().Get(ctx, s.key(name), &cached) == nil {
 				return false
 			}
 			s.log.Info("device deleted; dropping its status kept in memory", "device", name)

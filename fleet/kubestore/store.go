@@ -45,14 +45,18 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -105,6 +109,12 @@ type Options struct {
 	// RetryInterval is how often writes kept in memory are retried;
 	// default 1s.
 	RetryInterval time.Duration
+	// SnapshotFile, if set, keeps the last state the informers saw (every
+	// 10 s when it changed, and on Close). When the informers cannot list
+	// within SyncTimeout, Open starts from it instead of failing: reads
+	// answer from the snapshot, device status writes wait in memory as in
+	// an outage, and once the API server answers the store follows it again.
+	SnapshotFile string
 }
 
 // Store is the Kubernetes store.
@@ -113,9 +123,14 @@ type Store struct {
 	log    *slog.Logger
 	c      client.Client // direct to the API server
 	cache  cache.Cache
+	reader storeReader // the cache, or a snapshot until the cache has synced
 	scheme *k8sruntime.Scheme
 	cancel context.CancelFunc
 	done   chan struct{}
+
+	snapshotFile  string
+	snapshotDirty atomic.Bool
+	snapshotDone  chan struct{}
 
 	events     record.EventBroadcaster
 	recorder   record.EventRecorder
@@ -172,11 +187,34 @@ func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
 	}
 	scheme := Scheme()
 	log := o.Log.With("component", "kubestore", "namespace", o.Namespace)
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	// A fixed REST mapping of the kinds the store uses: no discovery, so the
+	// store can be made (and start from a snapshot) while the API server is
+	// unreachable.
+	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{v1alpha1.GroupVersion, corev1.SchemeGroupVersion})
+	for _, k := range []struct {
+		gv     schema.GroupVersion
+		kind   string
+		plural string
+	}{
+		{v1alpha1.GroupVersion, "Device", "devices"},
+		{v1alpha1.GroupVersion, "Application", "applications"},
+		{v1alpha1.GroupVersion, "Gateway", "gateways"},
+		{v1alpha1.GroupVersion, "EnrollmentToken", "enrollmenttokens"},
+		{v1alpha1.GroupVersion, "CertificateRevocation", "certificaterevocations"},
+		{corev1.SchemeGroupVersion, "ConfigMap", "configmaps"},
+		{corev1.SchemeGroupVersion, "Secret", "secrets"},
+		{corev1.SchemeGroupVersion, "Event", "events"},
+	} {
+		for _, kind := range []string{k.kind, k.kind + "List"} {
+			mapper.AddSpecific(k.gv.WithKind(kind), k.gv.WithResource(k.plural),
+				k.gv.WithResource(strings.ToLower(k.kind)), meta.RESTScopeNamespace)
+		}
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme, Mapper: mapper})
 	if err != nil {
 		return nil, fmt.Errorf("kubestore: client: %w", err)
 	}
-	ca, err := cache.New(cfg, cache.Options{Scheme: scheme, Mapper: c.RESTMapper(),
+	ca, err := cache.New(cfg, cache.Options{Scheme: scheme, Mapper: mapper,
 		DefaultNamespaces: map[string]cache.Config{o.Namespace: {}},
 		DefaultTransform:  cache.TransformStripManagedFields(),
 		DefaultWatchErrorHandler: func(_ context.Context, _ *toolscache.Reflector, err error) {
@@ -187,7 +225,9 @@ func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
 	}
 	s := &Store{ns: o.Namespace, log: log, c: c, cache: ca, scheme: scheme, retryEvery: o.RetryInterval,
 		watchers: map[*watcher]struct{}{}, pending: map[string]*pendingDevice{}, kickc: make(chan struct{}, 1),
-		output: map[string][]fleet.OutputRecord{}, done: make(chan struct{})}
+		output: map[string][]fleet.OutputRecord{}, done: make(chan struct{}), snapshotFile: o.SnapshotFile,
+		snapshotDone: make(chan struct{})}
+	s.reader.Store(&readerBox{ca})
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
@@ -210,21 +250,47 @@ func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
 	go func() { cacheDone <- ca.Start(rctx) }()
 	sctx, scancel := context.WithTimeout(ctx, o.SyncTimeout)
 	defer scancel()
-	if !ca.WaitForCacheSync(sctx) {
-		cancel()
-		select {
-		case err := <-cacheDone:
-			if err != nil {
-				return nil, fmt.Errorf("kubestore: informers: %w", err)
+	synced := func() {
+		for _, r := range regs {
+			for !r.HasSynced() {
+				time.Sleep(time.Millisecond)
 			}
-		default:
 		}
-		return nil, fmt.Errorf("kubestore: no first list of the fleet's resources in namespace %s within %v (API server unreachable, CRDs not installed, or not allowed to list them)", o.Namespace, o.SyncTimeout)
 	}
-	for _, r := range regs {
-		for !r.HasSynced() {
-			time.Sleep(time.Millisecond)
+	if ca.WaitForCacheSync(sctx) {
+		synced()
+	} else {
+		var snap *snapshotReader
+		var savedAt time.Time
+		var serr error = errors.New("no snapshot file configured")
+		if o.SnapshotFile != "" {
+			snap, savedAt, serr = loadSnapshot(o.SnapshotFile, o.Namespace)
 		}
+		if serr != nil {
+			cancel()
+			select {
+			case err := <-cacheDone:
+				if err != nil {
+					return nil, fmt.Errorf("kubestore: informers: %w", err)
+				}
+			default:
+			}
+			return nil, fmt.Errorf("kubestore: no first list of the fleet's resources in namespace %s within %v (API server unreachable, CRDs not installed, or not allowed to list them), and no snapshot to start from (%v)", o.Namespace, o.SyncTimeout, serr)
+		}
+		// Start from the snapshot; follow the API server once it answers.
+		s.reader.Store(&readerBox{snap})
+		log.Warn("API server unreachable: serving from the last snapshot until it answers",
+			"snapshot", o.SnapshotFile, "saved_at", savedAt)
+		go func() {
+			if !ca.WaitForCacheSync(rctx) {
+				return // closed first
+			}
+			synced()
+			s.reader.Store(&readerBox{ca})
+			s.snapshotDirty.Store(true)
+			log.Info("API server reachable: following it again")
+			s.notify(fleet.Change{}) // watchers look at everything again
+		}()
 	}
 
 	core, err := typedcorev1.NewForConfig(cfg)
@@ -240,6 +306,15 @@ func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
 		defer close(s.done)
 		s.retryLoop(rctx)
 	}()
+	if s.snapshotFile != "" {
+		s.snapshotDirty.Store(s.rd() == client.Reader(ca))
+		go func() {
+			defer close(s.snapshotDone)
+			s.snapshotLoop(rctx)
+		}()
+	} else {
+		close(s.snapshotDone)
+	}
 	return s, nil
 }
 
@@ -286,7 +361,7 @@ func (s *Store) Namespace() string { return s.ns }
 func (s *Store) Client() client.Client { return s.c }
 
 // Reader reads from the informers' cache.
-func (s *Store) Reader() client.Reader { return s.cache }
+func (s *Store) Reader() client.Reader { return s.rd() }
 
 // Close stops the informers, after a last attempt (a few seconds) to write
 // device status kept in memory; watchers' channels are closed.
@@ -303,6 +378,7 @@ func (s *Store) Close() error {
 	cancel()
 	s.cancel()
 	<-s.done
+	<-s.snapshotDone
 	s.events.Shutdown()
 	s.mu.Lock()
 	for w := range s.watchers {
@@ -384,7 +460,7 @@ func (s *Store) waitCache(ctx context.Context, obj client.Object, deleted bool) 
 	fresh := obj.DeepCopyObject().(client.Object)
 	deadline := time.Now().Add(5 * time.Second)
 	for delay := 200 * time.Microsecond; time.Now().Before(deadline) && ctx.Err() == nil; delay = min(delay*2, 20*time.Millisecond) {
-		err := s.cache.Get(ctx, client.ObjectKeyFromObject(obj), fresh)
+		err := s.rd().Get(ctx, client.ObjectKeyFromObject(obj), fresh)
 		switch {
 		case deleted && (apierrors.IsNotFound(err) || err == nil && fresh.GetUID() != obj.GetUID()):
 			return
@@ -493,7 +569,7 @@ func (s *Store) AppendEvent(ctx context.Context, e fleet.Event) (fleet.Event, er
 		app, device = a, d
 	}
 	var dev v1alpha1.Device
-	if checkName("device", device) == nil && s.cache.Get(ctx, s.key(device), &dev) == nil {
+	if checkName("device", device) == nil && s.rd().Get(ctx, s.key(device), &dev) == nil {
 		typ := corev1.EventTypeNormal
 		if warning(e.Kind) {
 			typ = corev1.EventTypeWarning

@@ -45,6 +45,7 @@ func (s *Store) notify(cs ...fleet.Change) {
 	if len(cs) == 0 {
 		return
 	}
+	s.snapshotDirty.Store(true)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for w := range s.watchers {

@@ -46,6 +46,9 @@ const (
 	CACertFile      = "ca.crt"
 	AdminTokenFile  = "admin.token"
 	ReaderTokenFile = "reader.token"
+	// KubeSnapshotFile keeps, in Kubernetes mode, the last state seen of the
+	// fleet's resources, to start from while the API server is unreachable.
+	KubeSnapshotFile = "kube-snapshot.json"
 )
 
 // Options configure a gateway process.
@@ -75,6 +78,10 @@ type Options struct {
 	// LastSeenInterval is how stale an online device's stored last-seen may
 	// get before it is written again (Kubernetes mode; default 5m).
 	LastSeenInterval time.Duration
+	// KubeSyncTimeout bounds the wait for the first list from the API server
+	// (default 30s); past it the gateway starts from its snapshot
+	// (KubeSnapshotFile in the data directory), if it has one.
+	KubeSyncTimeout time.Duration
 	// GatewayHeartbeat is how often the gateway reports in its Gateway's
 	// status (Kubernetes mode; default 30s).
 	GatewayHeartbeat time.Duration

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -15,9 +17,11 @@ import (
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/cmd/wasmbed-controller/controller"
 	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/fleet/kubestore"
 	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 	"github.com/wasmbed/wasmbed/module/wasmtest"
+	"github.com/wasmbed/wasmbed/protocol"
 )
 
 // runController runs the controller (leader election on) as a user with
@@ -328,4 +332,70 @@ func TestKubernetesBatchedRolloutAcrossGateways(t *testing.T) {
 	if st := f.appStatus("sensor"); st.Admission != nil {
 		t.Errorf("converged, yet an admission is left: %+v", st.Admission)
 	}
+}
+
+// A gateway that (re)starts while the API server is unreachable starts from
+// the snapshot it kept (kube-snapshot.json in its data directory) and the CA
+// in its data directory: its devices reconnect and are served with the last
+// known desired state, nothing redeployed; when the API server answers
+// again, the gateway follows it and writes what it observed meanwhile.
+func TestKubernetesGatewayStartsDuringAnOutage(t *testing.T) {
+	env := kubetest.Start(t)
+	f := newKubeFleet(t, env)
+	ctx := context.Background()
+	dir := t.TempDir()
+	h := f.startKubeGateway("gw-1", dir, "")
+	dev := newTestDevice(t, h, "dev-1")
+	must(t, dev.enroll(f.device("dev-1", "stm32f4-discovery", "gw-1", map[string]string{"role": "sensor"})))
+	dev.connect()
+	eventually(t, "dev-1 online", func() bool { return f.get("dev-1").Status.Phase == fleet.PhaseOnline })
+	f.putApp("sensor", "1.0.0", wasmtest.App(t, "sensor"), fleet.Selector{Labels: map[string]string{"role": "sensor"}}, 100)
+	d := expect[*protocol.Deploy](dev)
+	dev.send(&protocol.AppStatus{App: "sensor", Generation: d.Generation, State: protocol.AppStateRunning, Version: "1.0.0"})
+	eventually(t, "sensor running in dev-1's record", func() bool {
+		deps := f.deployments("dev-1")
+		return len(deps) == 1 && deps[0].State == "running"
+	})
+
+	// The gateway stops (writing its snapshot), then the API server goes away.
+	devAddr := h.device
+	cfg := f.env.UserWithRole(t, f.ns, "gateway_role.yaml", "gateway-gw-1")
+	h.stop()
+	if _, err := os.Stat(filepath.Join(dir, KubeSnapshotFile)); err != nil {
+		t.Fatalf("no snapshot after the gateway stopped: %v", err)
+	}
+	env.StopAPIServer(t)
+	start := time.Now()
+	h2 := startKubeGatewayAs(t, cfg, f.ns, "gw-1", dir, devAddr, func(o *Options) { o.KubeSyncTimeout = 2 * time.Second })
+	t.Logf("gateway started without the API server in %v", time.Since(start).Round(time.Millisecond))
+	dev.h = h2
+	w := dev.connect()
+	if w.Device != "dev-1" {
+		t.Fatalf("welcome %+v", w)
+	}
+	// Its app is known: the session is not sent a new deploy.
+	dev.send(&protocol.Heartbeat{Seq: 1})
+	for {
+		env, err := dev.recv()
+		must(t, err)
+		if _, ok := env.Msg.(*protocol.Deploy); ok {
+			t.Fatalf("redeployed while starting from the snapshot: %+v", env.Msg)
+		}
+		if _, ok := env.Msg.(*protocol.HeartbeatAck); ok {
+			break
+		}
+	}
+	if s := sessions(t, h2); s != 1 {
+		t.Fatalf("%d sessions, want 1", s)
+	}
+
+	// The API server returns: the gateway follows it and writes dev-1 online.
+	env.StartAPIServer(t)
+	eventuallyWithin(t, time.Minute, "dev-1 online in its Device resource after the outage", func() bool {
+		var o v1alpha1.Device
+		if env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: "dev-1"}, &o) != nil {
+			return false
+		}
+		return kubestore.DeviceToFleet(&o).Status.Phase == fleet.PhaseOnline
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -64,6 +65,40 @@ type kubeMode struct {
 	name  string
 	log   *slog.Logger
 	o     Options
+
+	// What a start from the snapshot left for when the API server answers.
+	mu         sync.Mutex
+	laterRoot  []byte
+	laterAddrs []string
+}
+
+// catchUp does what a start from the snapshot left for later, once the API
+// server answers.
+func (k *kubeMode) catchUp(ctx context.Context) {
+	if k.store.Offline() {
+		return
+	}
+	k.mu.Lock()
+	root, addrs := k.laterRoot, k.laterAddrs
+	k.mu.Unlock()
+	if root != nil {
+		if err := k.publishRoot(ctx, root); err != nil {
+			k.log.Warn("CA root not published yet", "err", err)
+		} else {
+			k.mu.Lock()
+			k.laterRoot = nil
+			k.mu.Unlock()
+		}
+	}
+	if addrs != nil {
+		if err := k.register(ctx, addrs); err != nil {
+			k.log.Warn("gateway not registered yet", "err", err)
+		} else {
+			k.mu.Lock()
+			k.laterAddrs = nil
+			k.mu.Unlock()
+		}
+	}
 }
 
 func openKube(ctx context.Context, o Options, log *slog.Logger) (*kubeMode, error) {
@@ -78,7 +113,8 @@ func openKube(ctx context.Context, o Options, log *slog.Logger) (*kubeMode, erro
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "wasmbed-gateway/" + o.Gateway.Name
-	store, err := kubestore.Open(ctx, cfg, kubestore.Options{Namespace: ns, Component: "wasmbed-gateway", Host: o.Gateway.Name, Log: log})
+	store, err := kubestore.Open(ctx, cfg, kubestore.Options{Namespace: ns, Component: "wasmbed-gateway", Host: o.Gateway.Name, Log: log,
+		SnapshotFile: filepath.Join(o.DataDir, KubeSnapshotFile), SyncTimeout: o.KubeSyncTimeout})
 	if err != nil {
 		return nil, err
 	}
@@ -102,6 +138,14 @@ func (k *kubeMode) serves(d *fleet.Device) error {
 // is then published in that Secret. Two gateways starting at once agree:
 // the one whose Secret is created first wins, the other adopts it.
 func (k *kubeMode) shareCA(ctx context.Context, dir string) error {
+	if k.store.Offline() {
+		// Started from the snapshot: the CA this gateway used last time.
+		if _, err := os.Stat(filepath.Join(dir, ca.FileConfig)); err != nil {
+			return fmt.Errorf("the API server is unreachable and %s holds no CA from an earlier start: %w", dir, err)
+		}
+		k.log.Warn("API server unreachable: using the CA kept in the data directory", "dir", dir)
+		return nil
+	}
 	var sec corev1.Secret
 	err := k.c.Get(ctx, client.ObjectKey{Namespace: k.ns, Name: CASecret}, &sec)
 	switch {
@@ -167,8 +211,15 @@ func (k *kubeMode) adoptCA(dir string, sec *corev1.Secret) error {
 	return nil
 }
 
-// publishRoot keeps the ConfigMap wasmbed-ca holding the CA root.
+// publishRoot keeps the ConfigMap wasmbed-ca holding the CA root. While the
+// store answers from its snapshot it is left for later (catchUp).
 func (k *kubeMode) publishRoot(ctx context.Context, root []byte) error {
+	if k.store.Offline() {
+		k.mu.Lock()
+		k.laterRoot = root
+		k.mu.Unlock()
+		return nil
+	}
 	var cm corev1.ConfigMap
 	err := k.c.Get(ctx, client.ObjectKey{Namespace: k.ns, Name: CAConfigMap}, &cm)
 	switch {
@@ -194,6 +245,12 @@ func (k *kubeMode) publishRoot(ctx context.Context, root []byte) error {
 // register creates the Gateway resource if absent (an operator's or
 // Terraform's registration is kept as it is).
 func (k *kubeMode) register(ctx context.Context, addrs []string) error {
+	if k.store.Offline() {
+		k.mu.Lock()
+		k.laterAddrs = addrs
+		k.mu.Unlock()
+		return nil
+	}
 	var gw v1alpha1.Gateway
 	err := k.c.Get(ctx, client.ObjectKey{Namespace: k.ns, Name: k.name}, &gw)
 	if !apierrors.IsNotFound(err) {
@@ -251,6 +308,7 @@ func (k *kubeMode) run(ctx context.Context, gw *gateway.Gateway) {
 		case <-ctx.Done():
 			return
 		case <-hb.C:
+			k.catchUp(ctx)
 			k.reportGateway(ctx, gw, heartbeat)
 		case <-ls.C:
 			k.touchLastSeen(ctx, gw, lastSeen)
