@@ -22,29 +22,25 @@ type moduleCache struct {
 	checked map[string]error // by sha256, board, limits
 }
 
-// check runs checkFn (if any) for module on device's board, once per
-// module, board and limits.
+// check runs checkFn (if any) for module on board, once per module, board
+// and limits.
 func (c *moduleCache) check(ctx context.Context, checkFn func(context.Context, []byte, string, fleet.Limits) error,
-	store fleet.Store, device string, module []byte, sha string, lim fleet.Limits) error {
+	board string, module []byte, sha string, lim fleet.Limits) error {
 	if checkFn == nil {
 		return nil
 	}
-	d, err := store.Devices().Get(ctx, device)
-	if err != nil {
-		return nil // the device's record is the session's business; the device checks too
-	}
-	key := fmt.Sprintf("%s/%s/%d/%d", sha, d.Board, lim.Memory, lim.Fuel)
+	key := fmt.Sprintf("%s/%s/%d/%d", sha, board, lim.Memory, lim.Fuel)
 	c.mu.Lock()
 	err, ok := c.checked[key]
 	c.mu.Unlock()
 	if ok {
 		return err
 	}
-	if err = checkFn(ctx, module, d.Board, lim); err != nil {
+	if err = checkFn(ctx, module, board, lim); err != nil {
 		if ctx.Err() != nil {
 			return nil // not a verdict: the gateway is stopping; the device checks too
 		}
-		err = fmt.Errorf("module cannot run on board %s: %w", d.Board, err)
+		err = fmt.Errorf("module cannot run on board %s: %w", board, err)
 	}
 	c.mu.Lock()
 	if c.checked == nil {
@@ -172,6 +168,7 @@ func (g *Gateway) reconcile(ctx context.Context) {
 
 	type work struct {
 		s     *session
+		board string
 		steps []fleet.Step
 	}
 	var todo []work
@@ -197,7 +194,7 @@ func (g *Gateway) reconcile(ctx context.Context) {
 		for _, st := range steps {
 			toPersist[fleet.DeploymentKey(st.Deployment.App, st.Deployment.Device)] = st.Deployment
 		}
-		todo = append(todo, work{s, steps})
+		todo = append(todo, work{s, dev.Board, steps})
 	}
 	if len(todo) == 0 {
 		return
@@ -213,13 +210,14 @@ func (g *Gateway) reconcile(ctx context.Context) {
 	}
 	for _, w := range todo {
 		for _, st := range w.steps {
-			g.send(ctx, w.s, st)
+			g.send(ctx, w.s, w.board, st)
 		}
 	}
 }
 
-// send turns a planned step into a protocol command on s.
-func (g *Gateway) send(ctx context.Context, s *session, st fleet.Step) {
+// send turns a planned step into a protocol command on s, whose device has
+// board.
+func (g *Gateway) send(ctx context.Context, s *session, board string, st fleet.Step) {
 	dep := st.Deployment
 	cmd := protocol.AppCommand{App: dep.App, Generation: dep.Generation}
 	switch st.Kind {
@@ -231,7 +229,7 @@ func (g *Gateway) send(ctx context.Context, s *session, st fleet.Step) {
 			g.log.Error("deploy: module missing", "app", dep.App, "sha256", dep.SHA256, "err", err)
 			return
 		}
-		if err := g.modules.check(ctx, g.cfg.CheckModule, g.store, s.device, module, dep.SHA256, st.App.Limits); err != nil {
+		if err := g.modules.check(ctx, g.cfg.CheckModule, board, module, dep.SHA256, st.App.Limits); err != nil {
 			g.log.Warn("deploy: module cannot run on the device's board; not sent", "app", dep.App, "device", s.device, "err", err)
 			g.refuseDeploy(ctx, dep, err.Error())
 			return

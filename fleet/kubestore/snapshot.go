@@ -11,6 +11,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
@@ -97,12 +98,13 @@ func (s *Store) snapshotLoop(ctx context.Context) {
 // snapshotReader answers reads from a snapshot: the store's reader until the
 // informers have listed from the API server.
 type snapshotReader struct {
-	objs map[string]json.RawMessage // "Kind/name"
-	kind map[string][]string        // Kind -> keys, in order
-	ns   string
+	objs   map[string]json.RawMessage // "Kind/name"
+	kind   map[string][]string        // Kind -> keys, in order
+	ns     string
+	scheme *k8sruntime.Scheme
 }
 
-func loadSnapshot(path, ns string) (*snapshotReader, time.Time, error) {
+func loadSnapshot(path, ns string, scheme *k8sruntime.Scheme) (*snapshotReader, time.Time, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, time.Time{}, err
@@ -114,7 +116,7 @@ func loadSnapshot(path, ns string) (*snapshotReader, time.Time, error) {
 	if snap.Namespace != ns {
 		return nil, time.Time{}, fmt.Errorf("kubestore: snapshot %s is of namespace %q, not %q", path, snap.Namespace, ns)
 	}
-	r := &snapshotReader{objs: map[string]json.RawMessage{}, kind: map[string][]string{}, ns: ns}
+	r := &snapshotReader{objs: map[string]json.RawMessage{}, kind: map[string][]string{}, ns: ns, scheme: scheme}
 	add := func(kind, name string, o any) error {
 		raw, err := json.Marshal(o)
 		if err != nil {
@@ -146,8 +148,8 @@ func loadSnapshot(path, ns string) (*snapshotReader, time.Time, error) {
 	return r, snap.SavedAt, nil
 }
 
-func kindOf(o client.Object) (string, error) {
-	gvks, _, err := Scheme().ObjectKinds(o)
+func (r *snapshotReader) kindOf(o client.Object) (string, error) {
+	gvks, _, err := r.scheme.ObjectKinds(o)
 	if err != nil || len(gvks) == 0 {
 		return "", fmt.Errorf("kubestore: snapshot: kind of %T: %v", o, err)
 	}
@@ -155,7 +157,7 @@ func kindOf(o client.Object) (string, error) {
 }
 
 func (r *snapshotReader) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
-	kind, err := kindOf(obj)
+	kind, err := r.kindOf(obj)
 	if err != nil {
 		return err
 	}
@@ -169,7 +171,7 @@ func (r *snapshotReader) Get(_ context.Context, key client.ObjectKey, obj client
 func (r *snapshotReader) List(_ context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	var lo client.ListOptions
 	lo.ApplyOptions(opts)
-	gvks, _, err := Scheme().ObjectKinds(list)
+	gvks, _, err := r.scheme.ObjectKinds(list)
 	if err != nil || len(gvks) == 0 {
 		return fmt.Errorf("kubestore: snapshot: kind of %T: %v", list, err)
 	}

@@ -264,7 +264,7 @@ func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
 		var savedAt time.Time
 		var serr error = errors.New("no snapshot file configured")
 		if o.SnapshotFile != "" {
-			snap, savedAt, serr = loadSnapshot(o.SnapshotFile, o.Namespace)
+			snap, savedAt, serr = loadSnapshot(o.SnapshotFile, o.Namespace, scheme)
 		}
 		if serr != nil {
 			cancel()
