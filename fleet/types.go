@@ -6,7 +6,10 @@
 package fleet
 
 import (
+	"fmt"
 	"time"
+
+	"github.com/wasmbed/wasmbed/protocol"
 )
 
 // Gateway is a gateway's registration.
@@ -57,6 +60,43 @@ type Limits struct {
 	Fuel   uint64 `json:"fuel"`    // instructions per init or tick call
 	Memory uint32 `json:"memory"`  // bytes of linear memory
 	TickMS uint32 `json:"tick_ms"` // tick period
+}
+
+// Defaults of an application's limits: the API, the provider and the CRD's
+// defaults (api/v1alpha1) all use these.
+const (
+	DefaultFuel   = 1_000_000
+	DefaultMemory = 65536
+	DefaultTickMS = 1000
+)
+
+// SetDefaults gives the limits left at zero their defaults.
+func (l *Limits) SetDefaults() {
+	if l.Fuel == 0 {
+		l.Fuel = DefaultFuel
+	}
+	if l.Memory == 0 {
+		l.Memory = DefaultMemory
+	}
+	if l.TickMS == 0 {
+		l.TickMS = DefaultTickMS
+	}
+}
+
+// ValidateLabels checks that label keys, and values when set, are names
+// (protocol.ValidName).
+func ValidateLabels(labels map[string]string) error {
+	for k, v := range labels {
+		if err := protocol.ValidName(k); err != nil {
+			return fmt.Errorf("label key: %w", err)
+		}
+		if v != "" {
+			if err := protocol.ValidName(v); err != nil {
+				return fmt.Errorf("label %s value: %w", k, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Selector picks the devices an application runs on: all of Labels must

@@ -140,7 +140,7 @@ func (b *kubeBackend) PutGateway(ctx context.Context, name string, spec apiv1.Ga
 			return fleet.Gateway{}, badRequest("addresses: %q: %v", a, err)
 		}
 	}
-	if err := validLabels(spec.Labels); err != nil {
+	if err := labelsValid(spec.Labels); err != nil {
 		return fleet.Gateway{}, err
 	}
 	now := time.Now().UTC()
@@ -201,7 +201,7 @@ func (b *kubeBackend) PutDevice(ctx context.Context, name string, spec apiv1.Dev
 	if !slices.Contains(board.Names(), spec.Board) {
 		return fleet.Device{}, badRequest("board %q: unknown; known boards: %s", spec.Board, strings.Join(board.Names(), ", "))
 	}
-	if err := validLabels(spec.Labels); err != nil {
+	if err := labelsValid(spec.Labels); err != nil {
 		return fleet.Device{}, err
 	}
 	if spec.Gateway != "" {
@@ -332,18 +332,6 @@ func checkBoards(ctx context.Context, wasm []byte, boards []string, lim fleet.Li
 	return nil
 }
 
-func defaultLimitsOf(l *fleet.Limits) {
-	if l.Fuel == 0 {
-		l.Fuel = defaultFuel
-	}
-	if l.Memory == 0 {
-		l.Memory = defaultMemory
-	}
-	if l.TickMS == 0 {
-		l.TickMS = defaultTickMS
-	}
-}
-
 func (b *kubeBackend) CheckModule(ctx context.Context, req apiv1.CheckRequest) (apiv1.CheckResponse, error) {
 	wasm := req.Module
 	switch {
@@ -357,7 +345,7 @@ func (b *kubeBackend) CheckModule(ctx context.Context, req apiv1.CheckRequest) (
 	case len(wasm) == 0:
 		return apiv1.CheckResponse{}, badRequest("no module: give sha256 or module")
 	}
-	defaultLimitsOf(&req.Limits)
+	req.Limits.SetDefaults()
 	boards, err := b.landingBoards(ctx, req.Selector)
 	if err != nil {
 		return apiv1.CheckResponse{}, err
@@ -395,7 +383,7 @@ func (b *kubeBackend) PutApplication(ctx context.Context, name string, spec apiv
 			return fleet.Application{}, badRequest("config %q: value longer than %d bytes", k, protocol.MaxTextLen)
 		}
 	}
-	if err := validLabels(spec.Selector.Labels); err != nil {
+	if err := labelsValid(spec.Selector.Labels); err != nil {
 		return fleet.Application{}, err
 	}
 	switch spec.Rollout.Strategy {
@@ -409,7 +397,7 @@ func (b *kubeBackend) PutApplication(ctx context.Context, name string, spec apiv
 	default:
 		return fleet.Application{}, badRequest("rollout.strategy %q: want %s or %s", spec.Rollout.Strategy, fleet.RolloutAllAtOnce, fleet.RolloutBatched)
 	}
-	defaultLimitsOf(&spec.Limits)
+	spec.Limits.SetDefaults()
 	wasm, err := b.store.GetModule(ctx, spec.SHA256)
 	if errors.Is(err, fleet.ErrNotFound) {
 		return fleet.Application{}, badRequest("sha256 %q: no such module; upload it first", spec.SHA256)
@@ -479,16 +467,10 @@ func validName(what, s string) error {
 	return nil
 }
 
-func validLabels(labels map[string]string) error {
-	for k, v := range labels {
-		if err := protocol.ValidName(k); err != nil {
-			return badRequest("label key: %v", err)
-		}
-		if v != "" {
-			if err := protocol.ValidName(v); err != nil {
-				return badRequest("label %s value: %v", k, err)
-			}
-		}
+// labelsValid is fleet.ValidateLabels as a bad request.
+func labelsValid(labels map[string]string) error {
+	if err := fleet.ValidateLabels(labels); err != nil {
+		return badRequest("%v", err)
 	}
 	return nil
 }

@@ -138,7 +138,7 @@ func TestKubernetesBackend(t *testing.T) {
 	}
 	a, err := b.PutApplication(ctx, "sensor", apiv1.ApplicationSpec{Version: "1.0.0", SHA256: mod.SHA256, Selector: sel})
 	must(err)
-	if a.Generation != 1 || a.Limits.Fuel != defaultFuel || a.Rollout.Strategy != fleet.RolloutAllAtOnce || !a.Running || a.Size != len(sensor) {
+	if a.Generation != 1 || a.Limits.Fuel != fleet.DefaultFuel || a.Rollout.Strategy != fleet.RolloutAllAtOnce || !a.Running || a.Size != len(sensor) {
 		t.Fatalf("application: %+v", a)
 	}
 	a, err = b.PutApplication(ctx, "sensor", apiv1.ApplicationSpec{Version: "1.0.0", SHA256: mod.SHA256, Selector: sel})

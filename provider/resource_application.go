@@ -35,13 +35,6 @@ import (
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
-// Defaults, as the gateway applies them.
-const (
-	defaultFuel   = 1_000_000
-	defaultMemory = 65536
-	defaultTickMS = 1000
-)
-
 // applicationResource is wasmbed_application: a WASM module version, where
 // it runs and how it rolls out.
 type applicationResource struct{ backend Backend }
@@ -118,13 +111,13 @@ func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaReque
 			"limits": schema.SingleNestedAttribute{Optional: true, Computed: true,
 				Description: "What the app may use on each device.",
 				Default: objectdefault.StaticValue(types.ObjectValueMust(limitsTypes, map[string]attr.Value{
-					"fuel": types.Int64Value(defaultFuel), "memory": types.Int64Value(defaultMemory), "tick_ms": types.Int64Value(defaultTickMS)})),
+					"fuel": types.Int64Value(fleet.DefaultFuel), "memory": types.Int64Value(fleet.DefaultMemory), "tick_ms": types.Int64Value(fleet.DefaultTickMS)})),
 				Attributes: map[string]schema.Attribute{
-					"fuel": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(defaultFuel),
+					"fuel": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(fleet.DefaultFuel),
 						Validators: []validator.Int64{int64validator.AtLeast(1)}, Description: "Fuel (instructions) per init or tick call."},
-					"memory": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(defaultMemory),
+					"memory": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(fleet.DefaultMemory),
 						Validators: []validator.Int64{int64validator.Between(1, 1<<32-1)}, Description: "Bytes of linear memory."},
-					"tick_ms": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(defaultTickMS),
+					"tick_ms": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(fleet.DefaultTickMS),
 						Validators: []validator.Int64{int64validator.Between(1, 1<<32-1)}, Description: "Period of the tick export, milliseconds."},
 				}},
 			"selector": schema.SingleNestedAttribute{Required: true,

@@ -23,6 +23,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/board"
+	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"
 )
 
@@ -71,7 +72,7 @@ func TestValidObjectsAcceptedWithDefaults(t *testing.T) {
 	if err := c.Get(ctx, client.ObjectKeyFromObject(app), &got); err != nil {
 		t.Fatal(err)
 	}
-	if l := got.Spec.Limits; l.Fuel != 1_000_000 || l.Memory != 65536 || l.TickMS != 1000 {
+	if l := got.Spec.Limits; l.Fuel != fleet.DefaultFuel || l.Memory != fleet.DefaultMemory || l.TickMS != fleet.DefaultTickMS {
 		t.Errorf("limits not defaulted: %+v", l)
 	}
 	if r := got.Spec.Rollout; r.Strategy != v1alpha1.RolloutAllAtOnce || r.MaxUnavailable != 1 || r.MinReadySeconds != 0 {

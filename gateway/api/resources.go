@@ -21,13 +21,6 @@ import (
 	"github.com/wasmbed/wasmbed/protocol"
 )
 
-// Defaults for an application's limits.
-const (
-	DefaultFuel   = 1_000_000
-	DefaultMemory = 65536
-	DefaultTickMS = 1000
-)
-
 func (s *Server) getCA(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
 	root := s.gw.CARoot()
 	return writeJSON(w, http.StatusOK, apiv1.CAResponse{RootPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}))})
@@ -65,7 +58,7 @@ func (s *Server) putGateway(w http.ResponseWriter, r *http.Request, who *hashedT
 			return badRequest("addresses: %q: %v", a, err)
 		}
 	}
-	if err := validLabels(spec.Labels); err != nil {
+	if err := labelsValid(spec.Labels); err != nil {
 		return err
 	}
 	now := time.Now().UTC()
@@ -179,7 +172,7 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request, who *hashedTo
 	if !slices.Contains(s.boards(), spec.Board) {
 		return badRequest("board %q: unknown; known boards: %s", spec.Board, strings.Join(s.boards(), ", "))
 	}
-	if err := validLabels(spec.Labels); err != nil {
+	if err := labelsValid(spec.Labels); err != nil {
 		return err
 	}
 	now := time.Now().UTC()
@@ -340,7 +333,7 @@ func (s *Server) checkModule(w http.ResponseWriter, r *http.Request, _ *hashedTo
 	case len(wasm) == 0:
 		return badRequest("no module: give sha256 or module")
 	}
-	defaultLimits(&req.Limits)
+	req.Limits.SetDefaults()
 	boards, err := s.landingBoards(r, req.Selector)
 	if err != nil {
 		return err
@@ -381,18 +374,6 @@ func (s *Server) checkBoards(w http.ResponseWriter, r *http.Request, wasm []byte
 	return ok()
 }
 
-func defaultLimits(l *fleet.Limits) {
-	if l.Fuel == 0 {
-		l.Fuel = DefaultFuel
-	}
-	if l.Memory == 0 {
-		l.Memory = DefaultMemory
-	}
-	if l.TickMS == 0 {
-		l.TickMS = DefaultTickMS
-	}
-}
-
 func (s *Server) listApplications(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
 	apps, err := s.store.Applications().List(r.Context())
 	if err != nil {
@@ -430,7 +411,7 @@ func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *has
 			return badRequest("config %q: value longer than %d bytes", k, protocol.MaxTextLen)
 		}
 	}
-	if err := validLabels(spec.Selector.Labels); err != nil {
+	if err := labelsValid(spec.Selector.Labels); err != nil {
 		return err
 	}
 	switch spec.Rollout.Strategy {
@@ -444,7 +425,7 @@ func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *has
 	default:
 		return badRequest("rollout.strategy %q: want %s or %s", spec.Rollout.Strategy, fleet.RolloutAllAtOnce, fleet.RolloutBatched)
 	}
-	defaultLimits(&spec.Limits)
+	spec.Limits.SetDefaults()
 	wasm, err := s.store.GetModule(ctx, spec.SHA256)
 	if errors.Is(err, fleet.ErrNotFound) {
 		return badRequest("sha256 %q: no such module; upload it with POST /v1/modules first", spec.SHA256)
@@ -567,23 +548,17 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ *hashedToke
 	return writeJSON(w, http.StatusOK, apiv1.AuditList{Audit: nonNil(recs)})
 }
 
-func validLabels(labels map[string]string) error {
-	for k, v := range labels {
-		if err := protocol.ValidName(k); err != nil {
-			return badRequest("label key: %v", err)
-		}
-		if v != "" {
-			if err := protocol.ValidName(v); err != nil {
-				return badRequest("label %s value: %v", k, err)
-			}
-		}
-	}
-	return nil
-}
-
 func nonNil[T any](s []T) []T {
 	if s == nil {
 		return []T{}
 	}
 	return s
+}
+
+// labelsValid is fleet.ValidateLabels as a bad request.
+func labelsValid(labels map[string]string) error {
+	if err := fleet.ValidateLabels(labels); err != nil {
+		return badRequest("%v", err)
+	}
+	return nil
 }
