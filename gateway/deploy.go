@@ -237,6 +237,9 @@ func (g *Gateway) send(ctx context.Context, s *session, board string, st fleet.S
 		sum, _ := hex.DecodeString(dep.SHA256)
 		a := st.App
 		s.mu.Lock()
+		if s.transfers == nil {
+			s.transfers = map[string]*transfer{}
+		}
 		s.transfers[dep.App] = &transfer{generation: dep.Generation, module: module}
 		s.mu.Unlock()
 		g.Metrics.Deploys.Inc()
@@ -303,10 +306,10 @@ func (g *Gateway) onAppStatus(ctx context.Context, s *session, m *protocol.AppSt
 	case errors.Is(err, errStale):
 		return
 	case errors.Is(err, fleet.ErrNotFound):
-		s.log.Info("status for an app the gateway does not track", "app", m.App)
+		s.log().Info("status for an app the gateway does not track", "app", m.App)
 		return
 	case err != nil:
-		s.log.Error("record app status", "app", m.App, "err", err)
+		s.log().Error("record app status", "app", m.App, "err", err)
 		return
 	}
 	if m.State != protocol.AppStateDownloading {
@@ -342,6 +345,9 @@ func (g *Gateway) onAppOutput(ctx context.Context, s *session, m *protocol.AppOu
 		s.mu.Unlock()
 		return
 	}
+	if s.outSeq == nil {
+		s.outSeq = map[string]uint64{}
+	}
 	s.outSeq[m.App] = m.Seq
 	s.mu.Unlock()
 	recs := make([]fleet.OutputRecord, 0, len(m.Logs)+len(m.Values))
@@ -358,7 +364,7 @@ func (g *Gateway) onAppOutput(ctx context.Context, s *session, m *protocol.AppOu
 	}
 	g.Metrics.OutputRecords.Add(float64(len(recs)))
 	if err := g.store.AppendOutput(ctx, recs); err != nil {
-		s.log.Warn("store app output", "app", m.App, "err", err)
+		s.log().Warn("store app output", "app", m.App, "err", err)
 	}
 }
 

@@ -187,7 +187,7 @@ func (g *Gateway) enrollSession(ctx context.Context, s *session, helloID uint64)
 	}
 	env, err := s.stream.Receive()
 	if err != nil {
-		s.log.Info("enrollment session ended before enroll", "err", err)
+		s.log().Info("enrollment session ended before enroll", "err", err)
 		return
 	}
 	m, ok := env.Msg.(*protocol.Enroll)
@@ -199,7 +199,7 @@ func (g *Gateway) enrollSession(ctx context.Context, s *session, helloID uint64)
 	chain, err := g.Enroll(ctx, m.Device, m.Token, m.CSR)
 	if err != nil {
 		g.Metrics.Enrollments.WithLabelValues("refused").Inc()
-		s.log.Warn("enrollment refused", "claimed_device", m.Device, "err", err)
+		s.log().Warn("enrollment refused", "claimed_device", m.Device, "err", err)
 		g.event(ctx, "enrollment.refused", m.Device, err.Error())
 		code, msg := protocol.CodeUnauthorized, "enrollment refused"
 		if errors.Is(err, ErrBadCSR) {
@@ -222,7 +222,7 @@ func (g *Gateway) onRenew(ctx context.Context, s *session, requestID uint64, m *
 	}
 	chain, err := g.ca.SignDevice(ctx, csr, s.device, g.cfg.CertTTL)
 	if err != nil {
-		s.log.Error("renewal failed", "err", err)
+		s.log().Error("renewal failed", "err", err)
 		s.sendError(requestID, protocol.CodeInternal, "renewal failed")
 		return
 	}

@@ -327,7 +327,7 @@ func (g *Gateway) watchRevocations(ctx context.Context) {
 		// the session holding that certificate, as Revoke does here.
 		var gone []*session
 		for _, s := range g.sessions {
-			if pcs := s.conn.ConnectionState().PeerCertificates; len(pcs) > 0 && g.revoked[pcs[0].SerialNumber.Text(16)] {
+			if s.serial != "" && g.revoked[s.serial] {
 				gone = append(gone, s)
 			}
 		}

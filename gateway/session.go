@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/gateway/tlsrecord"
 	"github.com/wasmbed/wasmbed/protocol"
 )
 
@@ -23,20 +23,27 @@ const maxDecodeErrors = 8
 // session is one device connection.
 type session struct {
 	g      *Gateway
-	conn   *tls.Conn
-	stream *protocol.Stream
-	device string // from the client certificate; "" in an enrollment session
-	log    *slog.Logger
+	conn   *tlsrecord.Conn
+	stream *protocol.Stream // sends; and receives in the request-and-answer parts
+	device string           // from the client certificate; "" in an enrollment session
+	serial string           // of that certificate, hex
 
 	nextID   atomic.Uint64
 	last     atomic.Int64 // unix nanoseconds of the last message
 	closed   atomic.Bool
 	resume   atomic.Bool // plan this session with resume in the next reconcile pass
 	maxFrame int
+	bad      int // bad messages so far; only the reading goroutine touches it
 
 	mu        sync.Mutex
-	transfers map[string]*transfer // by app
-	outSeq    map[string]uint64    // last app_output seq per app
+	transfers map[string]*transfer // by app; made when first needed
+	outSeq    map[string]uint64    // last app_output seq per app; made when first needed
+}
+
+// log is the session's logger. It is made when needed, not kept: held
+// sessions outnumber log lines.
+func (s *session) log() *slog.Logger {
+	return s.g.log.With("device", s.device, "remote", s.conn.RemoteAddr().String())
 }
 
 // transfer is a module being sent to the device, one chunk per progress report.
@@ -56,7 +63,7 @@ func (s *session) send(m protocol.Message, requestID uint64) error {
 	s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.HandshakeTimeout))
 	err := s.stream.Send(protocol.Envelope{RequestID: requestID, Msg: m})
 	if err != nil {
-		s.log.Debug("send failed", "type", m.Type(), "err", err)
+		s.log().Debug("send failed", "type", m.Type(), "err", err)
 		s.close("send failed: " + err.Error())
 	}
 	return err
@@ -69,7 +76,7 @@ func (s *session) sendError(requestID uint64, code protocol.ErrorCode, msg strin
 
 func (s *session) close(reason string) {
 	if s.closed.CompareAndSwap(false, true) {
-		s.log.Debug("closing session", "reason", reason)
+		s.log().Debug("closing session", "reason", reason)
 		s.conn.Close()
 	}
 }
@@ -77,16 +84,15 @@ func (s *session) close(reason string) {
 // handle runs one connection: the TLS handshake, hello, then an enrollment
 // or a device session.
 func (g *Gateway) handle(ctx context.Context, raw net.Conn) {
-	held := false // a device session's own goroutine closes raw
+	held := false // a device session's reading closes raw
 	defer func() {
 		if !held {
 			raw.Close()
 		}
 	}()
 	raw.SetDeadline(time.Now().Add(g.cfg.HandshakeTimeout))
-	conn := tls.Server(raw, g.tlsConfig)
 	hctx, cancel := context.WithTimeout(ctx, g.cfg.HandshakeTimeout)
-	err := conn.HandshakeContext(hctx)
+	conn, st, err := tlsrecord.Server(hctx, raw, g.tlsConfig)
 	cancel()
 	if err != nil {
 		g.Metrics.Handshakes.WithLabelValues("failed").Inc()
@@ -94,17 +100,15 @@ func (g *Gateway) handle(ctx context.Context, raw net.Conn) {
 		return
 	}
 	g.Metrics.Handshakes.WithLabelValues("ok").Inc()
-	s := &session{g: g, conn: conn, stream: protocol.NewStream(conn, protocol.MaxFrameSize),
-		transfers: map[string]*transfer{}, outSeq: map[string]uint64{}}
-	if pcs := conn.ConnectionState().PeerCertificates; len(pcs) > 0 {
-		s.device = pcs[0].Subject.CommonName
+	s := &session{g: g, conn: conn, stream: protocol.NewStream(conn, protocol.MaxFrameSize)}
+	if pcs := st.PeerCertificates; len(pcs) > 0 {
+		s.device, s.serial = pcs[0].Subject.CommonName, pcs[0].SerialNumber.Text(16)
 	}
-	s.log = g.log.With("device", s.device, "remote", raw.RemoteAddr().String())
 
 	env, err := s.stream.Receive()
 	if err != nil {
 		g.Metrics.Errors.WithLabelValues("hello").Inc()
-		s.log.Info("no hello", "err", err)
+		s.log().Info("no hello", "err", err)
 		return
 	}
 	hello, ok := env.Msg.(*protocol.Hello)
@@ -127,23 +131,20 @@ func (g *Gateway) welcome(s *session, requestID uint64) error {
 		Gateway: g.cfg.Name}, requestID)
 }
 
-// deviceSession admits a device session and, if admitted, serves it on a
-// goroutine of its own (which closes the connection) and returns true. The
-// admission (TLS handshake, store writes) grows this goroutine's stack; the
-// session's goroutine, which lives as long as the device stays, starts
-// with a small one.
+// deviceSession admits a device session and, if admitted, starts reading
+// it (see awaitMessages) and returns true.
 func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64, hello *protocol.Hello) bool {
 	dev, err := g.store.Devices().Get(ctx, s.device)
 	if err != nil || dev.Status.Phase == fleet.PhaseRevoked {
 		g.Metrics.Refused.WithLabelValues("unknown_device").Inc()
-		s.log.Warn("session refused: device unknown or revoked", "err", err)
+		s.log().Warn("session refused: device unknown or revoked", "err", err)
 		s.sendError(helloID, protocol.CodeForbidden, "device not registered or revoked")
 		return false
 	}
 	if g.cfg.Serves != nil {
 		if err := g.cfg.Serves(&dev); err != nil {
 			g.Metrics.Refused.WithLabelValues("not_served_here").Inc()
-			s.log.Info("session refused: device not served by this gateway", "err", err)
+			s.log().Info("session refused: device not served by this gateway", "err", err)
 			s.sendError(helloID, protocol.CodeForbidden, err.Error())
 			return false
 		}
@@ -161,7 +162,7 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 		old.close("replaced by a new session")
 	}
 	g.Metrics.Sessions.Inc()
-	s.log.Info("device online", "board", hello.Board, "firmware", hello.Firmware)
+	s.log().Info("device online", "board", hello.Board, "firmware", hello.Firmware)
 	if _, err := g.store.Devices().Update(ctx, s.device, func(d *fleet.Device) error {
 		d.Status.Phase = fleet.PhaseOnline
 		d.Status.LastSeen = time.Now().UTC()
@@ -172,21 +173,99 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 		}
 		return nil
 	}); err != nil {
-		s.log.Warn("record device online", "err", err)
+		s.log().Warn("record device online", "err", err)
 	}
 	g.event(ctx, "device.online", s.device, "session from "+s.conn.RemoteAddr().String())
 	g.adoptReportedApps(ctx, s.device, hello.Apps)
 	g.resumeSession(s)
-	go g.serveSession(ctx, s)
+	go g.awaitMessages(ctx, s)
 	return true
 }
 
-// serveSession reads the session's messages until it ends, then records
-// the device offline (unless a newer session replaced this one).
-func (g *Gateway) serveSession(ctx context.Context, s *session) {
-	defer s.conn.Close()
-	reason := g.readLoop(ctx, s)
+// A device session is read by a chain of short-lived goroutines instead of
+// one that lives as long as the session: awaitMessages parks, with a
+// minimal stack and no buffer, until the device sends; drainMessages
+// decrypts and dispatches everything that arrived, and hands back to a
+// fresh awaitMessages. An idle session so costs its keys and a small
+// goroutine, which is what lets one gateway hold many of them.
 
+// awaitMessages waits until the device sends, for at most the heartbeat
+// window, then drains what it sent.
+func (g *Gateway) awaitMessages(ctx context.Context, s *session) {
+	s.conn.SetReadDeadline(time.Now().Add(g.cfg.HeartbeatInterval * time.Duration(g.cfg.MissedHeartbeats)))
+	if err := s.conn.WaitReadable(); err != nil {
+		g.endSession(ctx, s, g.readFailure(s, err))
+		return
+	}
+	go g.drainMessages(ctx, s)
+}
+
+// drainMessages dispatches the whole messages the device has sent, until
+// the connection has nothing more for now.
+func (g *Gateway) drainMessages(ctx context.Context, s *session) {
+	for {
+		err := s.conn.Fill()
+		if reason, ok := g.dispatchBuffered(ctx, s); !ok {
+			g.endSession(ctx, s, reason)
+			return
+		}
+		switch {
+		case err == tlsrecord.ErrWouldBlock:
+			go g.awaitMessages(ctx, s)
+			return
+		case err != nil:
+			g.endSession(ctx, s, g.readFailure(s, err))
+			return
+		}
+	}
+}
+
+// dispatchBuffered dispatches each whole message among the bytes received;
+// a message cut short waits for the rest. It says why the session must end
+// when it must.
+func (g *Gateway) dispatchBuffered(ctx context.Context, s *session) (string, bool) {
+	for {
+		payload, n, err := protocol.ParseFrame(s.conn.Buffered(), protocol.MaxFrameSize)
+		if err == nil && n == 0 {
+			return "", true
+		}
+		var env protocol.Envelope
+		if err == nil {
+			env, err = protocol.Unmarshal(payload) // copies what it keeps
+		}
+		if n > 0 {
+			s.conn.Discard(n)
+		}
+		if err != nil {
+			g.Metrics.Errors.WithLabelValues("decode_" + protocol.KindName(err)).Inc()
+			s.log().Warn("bad message from device", "err", err)
+			s.sendError(0, protocol.CodeFor(err), err.Error())
+			if s.bad++; s.bad >= maxDecodeErrors || n == 0 {
+				return "protocol error: " + err.Error(), false
+			}
+			continue
+		}
+		s.last.Store(time.Now().UnixNano())
+		g.dispatch(ctx, s, env)
+	}
+}
+
+// readFailure says why reading a session ended.
+func (g *Gateway) readFailure(s *session, err error) string {
+	switch {
+	case s.closed.Load():
+		return "closed by gateway"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		g.Metrics.Errors.WithLabelValues("missed_heartbeats").Inc()
+		return "missed " + strconv.Itoa(g.cfg.MissedHeartbeats) + " heartbeats"
+	default:
+		return "connection: " + err.Error()
+	}
+}
+
+// endSession closes a device session and records the device offline
+// (unless a newer session replaced this one).
+func (g *Gateway) endSession(ctx context.Context, s *session, reason string) {
 	g.mu.Lock()
 	current := g.sessions[s.device] == s
 	if current {
@@ -198,7 +277,7 @@ func (g *Gateway) serveSession(ctx context.Context, s *session) {
 	if !current {
 		return // replaced: the new session owns the status
 	}
-	s.log.Info("device offline", "reason", reason)
+	s.log().Info("device offline", "reason", reason)
 	// A fresh context: the gateway may be stopping, the status must still be written.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -210,40 +289,6 @@ func (g *Gateway) serveSession(ctx context.Context, s *session) {
 		return nil
 	})
 	g.event(wctx, "device.offline", s.device, reason)
-}
-
-// readLoop dispatches messages until the session ends and says why.
-func (g *Gateway) readLoop(ctx context.Context, s *session) string {
-	liveness := g.cfg.HeartbeatInterval * time.Duration(g.cfg.MissedHeartbeats)
-	bad := 0
-	for {
-		s.conn.SetReadDeadline(time.Now().Add(liveness))
-		env, err := s.stream.Receive()
-		if err != nil {
-			var de *protocol.DecodeError
-			switch {
-			case s.closed.Load():
-				return "closed by gateway"
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				g.Metrics.Errors.WithLabelValues("missed_heartbeats").Inc()
-				return "missed " + strconv.Itoa(g.cfg.MissedHeartbeats) + " heartbeats"
-			case errors.As(err, &de):
-				g.Metrics.Errors.WithLabelValues("decode_" + protocol.KindName(err)).Inc()
-				s.log.Warn("bad message from device", "err", err)
-				s.sendError(0, protocol.CodeFor(err), err.Error())
-				bad++
-				if bad >= maxDecodeErrors || errors.Is(err, protocol.ErrTruncated) ||
-					errors.Is(err, protocol.ErrFrameTooLarge) || errors.Is(err, protocol.ErrUnsupportedVersion) {
-					return "protocol error: " + err.Error()
-				}
-				continue
-			default:
-				return "connection: " + err.Error()
-			}
-		}
-		s.last.Store(time.Now().UnixNano())
-		g.dispatch(ctx, s, env)
-	}
 }
 
 func (g *Gateway) dispatch(ctx context.Context, s *session, env protocol.Envelope) {
@@ -261,7 +306,7 @@ func (g *Gateway) dispatch(ctx context.Context, s *session, env protocol.Envelop
 		g.onRenew(ctx, s, env.RequestID, m)
 	case *protocol.Error:
 		g.Metrics.Errors.WithLabelValues("device_" + m.Code.String()).Inc()
-		s.log.Warn("device reported an error", "request", env.RequestID, "code", m.Code, "message", m.Message)
+		s.log().Warn("device reported an error", "request", env.RequestID, "code", m.Code, "message", m.Message)
 		g.event(ctx, "device.error", s.device, m.Message)
 	default:
 		s.sendError(env.RequestID, protocol.CodeForbidden, m.Type().String()+" is not accepted from a device in this session")

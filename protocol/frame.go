@@ -44,6 +44,11 @@ func readHeader(r io.Reader, limit int) (int, error) {
 		}
 		return 0, err
 	}
+	return checkHeader(h[:], limit)
+}
+
+// checkHeader checks a frame header, returning the payload length.
+func checkHeader(h []byte, limit int) (int, error) {
 	if h[0] != FrameVersion || h[1] != 0 {
 		return 0, decodeErr(ErrUnsupportedVersion, 0, nil, "frame version %d, flags %#x (want version %d, flags 0)", h[0], h[1], FrameVersion)
 	}
@@ -55,6 +60,29 @@ func readHeader(r io.Reader, limit int) (int, error) {
 		return 0, decodeErr(ErrFrameTooLarge, 0, nil, "%d bytes announced, limit %d", n, limit)
 	}
 	return n, nil
+}
+
+// ParseFrame finds the frame at the start of b, for a reader that gathers
+// bytes as they arrive instead of blocking on a stream. It returns the
+// frame's payload (aliasing b) and the frame's length; a length of 0 with a
+// nil error means b does not hold a whole frame yet. A bad header is a
+// *DecodeError, as from ReadFrame, and n is what to skip to go on: the
+// header of an empty frame, or 0 when the stream cannot be resynchronised.
+func ParseFrame(b []byte, limit int) (payload []byte, n int, err error) {
+	if len(b) < HeaderSize {
+		return nil, 0, nil
+	}
+	size, err := checkHeader(b, min(limit, MaxFrameSize))
+	if err != nil {
+		if errors.Is(err, ErrMalformed) {
+			return nil, HeaderSize, err
+		}
+		return nil, 0, err
+	}
+	if len(b) < HeaderSize+size {
+		return nil, 0, nil
+	}
+	return b[HeaderSize : HeaderSize+size], HeaderSize + size, nil
 }
 
 // ReadFrame reads one frame from r into buf (grown if needed) and returns its

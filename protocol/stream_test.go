@@ -194,3 +194,48 @@ func BenchmarkUnmarshalModuleChunk4K(b *testing.B) {
 		}
 	}
 }
+
+func TestParseFrame(t *testing.T) {
+	hb, err := AppendMarshal(nil, Envelope{RequestID: 7, Msg: &Heartbeat{Seq: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := AppendFrame(nil, hb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := append(append([]byte{}, one...), one...)
+	// Every proper prefix of a frame is "not yet".
+	for i := range len(one) {
+		if p, n, err := ParseFrame(two[:i], MaxFrameSize); p != nil || n != 0 || err != nil {
+			t.Fatalf("prefix of %d bytes: %v, %d, %v", i, p, n, err)
+		}
+	}
+	p, n, err := ParseFrame(two, MaxFrameSize)
+	if err != nil || n != len(one) || !bytes.Equal(p, hb) {
+		t.Fatalf("whole frame: %x, %d, %v", p, n, err)
+	}
+	if p, n, err = ParseFrame(two[n:], MaxFrameSize); err != nil || n != len(one) || !bytes.Equal(p, hb) {
+		t.Fatalf("second frame: %x, %d, %v", p, n, err)
+	}
+
+	cases := []struct {
+		name  string
+		b     []byte
+		limit int
+		kind  error
+		skip  int
+	}{
+		{"too large for the limit", one, len(hb) - 1, ErrFrameTooLarge, 0},
+		{"unknown version", append([]byte{2, 0}, one[2:]...), MaxFrameSize, ErrUnsupportedVersion, 0},
+		{"flags set", append([]byte{1, 1}, one[2:]...), MaxFrameSize, ErrUnsupportedVersion, 0},
+		{"empty frame", append([]byte{1, 0, 0, 0}, one...), MaxFrameSize, ErrMalformed, HeaderSize},
+	}
+	for _, c := range cases {
+		_, n, err := ParseFrame(c.b, c.limit)
+		var de *DecodeError
+		if !errors.As(err, &de) || !errors.Is(err, c.kind) || n != c.skip {
+			t.Errorf("%s: n %d, err %v; want %v and skip %d", c.name, n, err, c.kind, c.skip)
+		}
+	}
+}
