@@ -93,6 +93,7 @@ type Gateway struct {
 	planMu  sync.Mutex
 	modules moduleCache
 	kick    chan struct{} // asks the reconcile loop for a pass
+	readers *readerPool   // reads device sessions that have something to read
 	Metrics *Metrics
 }
 
@@ -105,6 +106,7 @@ func New(cfg Config, store fleet.Store, authority ca.Authority, log *slog.Logger
 	g := &Gateway{cfg: cfg, store: store, ca: authority, log: log.With("component", "gateway"),
 		roots: x509.NewCertPool(), sessions: map[string]*session{}, revoked: map[string]bool{},
 		kick: make(chan struct{}, 1), Metrics: newMetrics()}
+	g.readers = newReaderPool(g.readMessages)
 	g.roots.AddCert(authority.Root())
 	g.modules.store = store
 	revs, err := store.Revocations().List(context.Background())

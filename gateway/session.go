@@ -23,6 +23,7 @@ const maxDecodeErrors = 8
 // session is one device connection.
 type session struct {
 	g      *Gateway
+	ctx    context.Context // the gateway's, while it serves
 	conn   *tlsrecord.Conn
 	stream *protocol.Stream // sends; and receives in the request-and-answer parts
 	device string           // from the client certificate; "" in an enrollment session
@@ -100,7 +101,7 @@ func (g *Gateway) handle(ctx context.Context, raw net.Conn) {
 		return
 	}
 	g.Metrics.Handshakes.WithLabelValues("ok").Inc()
-	s := &session{g: g, conn: conn, stream: protocol.NewStream(conn, protocol.MaxFrameSize)}
+	s := &session{g: g, ctx: ctx, conn: conn, stream: protocol.NewStream(conn, protocol.MaxFrameSize)}
 	if pcs := st.PeerCertificates; len(pcs) > 0 {
 		s.device, s.serial = pcs[0].Subject.CommonName, pcs[0].SerialNumber.Text(16)
 	}
@@ -178,43 +179,79 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 	g.event(ctx, "device.online", s.device, "session from "+s.conn.RemoteAddr().String())
 	g.adoptReportedApps(ctx, s.device, hello.Apps)
 	g.resumeSession(s)
-	go g.awaitMessages(ctx, s)
+	go g.awaitMessages(s)
 	return true
 }
 
-// A device session is read by a chain of short-lived goroutines instead of
-// one that lives as long as the session: awaitMessages parks, with a
-// minimal stack and no buffer, until the device sends; drainMessages
-// decrypts and dispatches everything that arrived, and hands back to a
-// fresh awaitMessages. An idle session so costs its keys and a small
-// goroutine, which is what lets one gateway hold many of them.
+// A device session has no goroutine of its own. While idle it is waited
+// on by a fresh goroutine, which parks with a minimal stack and no buffer
+// until the device sends; what arrived is then read and dispatched by a
+// worker of the gateway's reader pool, whose stack has grown already, and
+// a fresh goroutine waits again. An idle session so costs its keys and a
+// goroutine whose stack never grew, which is what lets one gateway hold
+// many of them.
 
 // awaitMessages waits until the device sends, for at most the heartbeat
-// window, then drains what it sent.
-func (g *Gateway) awaitMessages(ctx context.Context, s *session) {
+// window, and hands the session to a reader.
+func (g *Gateway) awaitMessages(s *session) {
 	s.conn.SetReadDeadline(time.Now().Add(g.cfg.HeartbeatInterval * time.Duration(g.cfg.MissedHeartbeats)))
 	if err := s.conn.WaitReadable(); err != nil {
-		g.endSession(ctx, s, g.readFailure(s, err))
+		g.endSession(s.ctx, s, g.readFailure(s, err))
 		return
 	}
-	go g.drainMessages(ctx, s)
+	g.readers.run(s)
 }
 
-// drainMessages dispatches the whole messages the device has sent, until
-// the connection has nothing more for now.
-func (g *Gateway) drainMessages(ctx context.Context, s *session) {
+// readMessages dispatches every whole message that has arrived, on a
+// reader, then has a fresh goroutine wait for more.
+func (g *Gateway) readMessages(s *session) {
+	err := s.conn.Fill()
+	if reason, ok := g.dispatchBuffered(s.ctx, s); !ok {
+		g.endSession(s.ctx, s, reason)
+		return
+	}
+	if err != nil && err != tlsrecord.ErrWouldBlock {
+		g.endSession(s.ctx, s, g.readFailure(s, err))
+		return
+	}
+	// Whatever else the device sent, the next wait finds at once.
+	go g.awaitMessages(s)
+}
+
+// readerPool runs work on goroutines kept from one session's messages to
+// the next. Fresh goroutines would do, but growing their stacks (record
+// decryption, CBOR, the answer) cost a tenth of the gateway's CPU in a
+// heartbeat storm. The pool grows with the load and shrinks when idle.
+type readerPool struct {
+	work func(*session)
+	idle chan *session // workers waiting for a session receive here
+}
+
+// readerIdle is how long a worker waits for work before it ends.
+const readerIdle = 10 * time.Second
+
+func newReaderPool(work func(*session)) *readerPool {
+	return &readerPool{work: work, idle: make(chan *session)}
+}
+
+// run gives s to a waiting worker, or to a new one.
+func (p *readerPool) run(s *session) {
+	select {
+	case p.idle <- s:
+	default:
+		go p.worker(s)
+	}
+}
+
+func (p *readerPool) worker(s *session) {
+	t := time.NewTimer(readerIdle)
+	defer t.Stop()
 	for {
-		err := s.conn.Fill()
-		if reason, ok := g.dispatchBuffered(ctx, s); !ok {
-			g.endSession(ctx, s, reason)
-			return
-		}
-		switch {
-		case err == tlsrecord.ErrWouldBlock:
-			go g.awaitMessages(ctx, s)
-			return
-		case err != nil:
-			g.endSession(ctx, s, g.readFailure(s, err))
+		p.work(s)
+		t.Reset(readerIdle)
+		select {
+		case s = <-p.idle:
+		case <-t.C:
 			return
 		}
 	}

@@ -506,7 +506,16 @@ func (c *Conn) WaitReadable() error {
 	if c.rerr != nil {
 		return c.rerr
 	}
+	// The first call peeks: data may be there already, which the poller
+	// will not report again (RawRead forgets a readiness it saw before).
+	// The calls after the poller woke us check nothing: a wake-up that
+	// proves spurious is Fill's ErrWouldBlock.
+	first := true
 	return c.rc.Read(func(fd uintptr) bool {
+		if !first {
+			return true
+		}
+		first = false
 		var b [1]byte
 		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		// Data, the end of the stream or an error: Fill tells which.

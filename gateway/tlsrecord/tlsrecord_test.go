@@ -205,6 +205,21 @@ func TestFillAndWait(t *testing.T) {
 	if err := s.WaitReadable(); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("WaitReadable past the deadline: %v", err)
 	}
+	// Data that arrived after Fill found nothing, before WaitReadable was
+	// called: the poller has reported it already and will not again.
+	if _, err := client.Write([]byte("early")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if err := s.WaitReadable(); err != nil {
+		t.Fatalf("WaitReadable with data already there: %v", err)
+	}
+	if err := s.Fill(); err != nil || string(s.Buffered()) != "early" {
+		t.Fatalf("Fill: %q, %v", s.Buffered(), err)
+	}
+	s.Discard(len(s.Buffered()))
+
 	s.SetReadDeadline(time.Now().Add(20 * time.Second))
 	for round := range 3 {
 		msg := pattern(300+round, byte(round))
