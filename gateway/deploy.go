@@ -81,6 +81,7 @@ func (g *Gateway) Kick() {
 func (g *Gateway) reconcileLoop(ctx context.Context) {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
+	var took time.Duration // by the last pass
 	for {
 		select {
 		case <-ctx.Done():
@@ -88,13 +89,18 @@ func (g *Gateway) reconcileLoop(ctx context.Context) {
 		case <-g.kick:
 		case <-t.C:
 		}
-		// Let a burst of changes (a fan-out's acks) arrive before planning.
+		// Let a burst of changes (a fan-out's acks) arrive before planning,
+		// and at least as long as a pass takes: a pass reads every device,
+		// and under a stream of changes back-to-back passes would take a
+		// core from the sessions.
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(max(20*time.Millisecond, took)):
 		}
+		start := time.Now()
 		g.reconcile(ctx)
+		took = time.Since(start)
 	}
 }
 
