@@ -355,7 +355,9 @@ func TestBadRecords(t *testing.T) {
 		{"flipped bit", func(b []byte) []byte { b[len(b)-1] ^= 1; return b }, "authentication failed", "bad record MAC"},
 		{"change_cipher_spec", func([]byte) []byte { return []byte{typeChangeCipherSpec, 3, 3, 0, 1, 1} }, "type 20", "unexpected message"},
 		{"plaintext alert", func([]byte) []byte { return []byte{typeAlert, 3, 3, 0, 2, 2, 40} }, "type 21", "unexpected message"},
-		{"oversized", func(b []byte) []byte { return append([]byte{typeApplicationData, 3, 3, 0x50, 0}, make([]byte, 0x5000)...) }, "record of 20480 bytes", "record overflow"},
+		{"oversized", func(b []byte) []byte {
+			return append([]byte{typeApplicationData, 3, 3, 0x50, 0}, make([]byte, 0x5000)...)
+		}, "record of 20480 bytes", "record overflow"},
 		{"wrong version", func(b []byte) []byte { b[2] = 1; return b }, "record version", "error decoding message"},
 		{"too short", func([]byte) []byte { return []byte{typeApplicationData, 3, 3, 0, 3, 1, 2, 3} }, "too short", "error decoding message"},
 	}
