@@ -329,11 +329,6 @@ func (g *Gateway) onAppStatus(ctx context.Context, s *session, m *protocol.AppSt
 		g.event(ctx, "app."+m.State.String(), key, m.Detail)
 	case protocol.AppStateRunning:
 		g.event(ctx, "app.running", key, "version "+dep.Observed)
-		// The device counts as updated once the app has stayed up for the
-		// application's min-ready time: plan again then.
-		if a, err := g.store.Applications().Get(ctx, m.App); err == nil {
-			time.AfterFunc(a.MinReady()+10*time.Millisecond, g.Kick)
-		}
 	}
 	if removed {
 		// The record stays as a tombstone: it keeps the generation, so a
@@ -341,7 +336,16 @@ func (g *Gateway) onAppStatus(ctx context.Context, s *session, m *protocol.AppSt
 		// everything the device has applied.
 		g.event(ctx, "app.removed", key, "")
 	}
-	g.Kick() // a batched rollout may admit the next device
+	// A batched rollout may admit the next device now, or once this one
+	// has stayed up for the min-ready time (then it counts as updated).
+	// Other rollouts planned every device already: a pass per status would
+	// only decode the fleet again.
+	if a, err := g.store.Applications().Get(ctx, m.App); err == nil && a.Rollout.Strategy == fleet.RolloutBatched {
+		if m.State == protocol.AppStateRunning {
+			time.AfterFunc(a.MinReady()+10*time.Millisecond, g.Kick)
+		}
+		g.Kick()
+	}
 }
 
 // onAppOutput keeps what an app logged and published, dropping repeats.

@@ -86,8 +86,15 @@ func (s *session) close(reason string) {
 // or a device session.
 func (g *Gateway) handle(ctx context.Context, raw net.Conn) {
 	held := false // a device session's reading closes raw
+	var s *session
 	defer func() {
-		if !held {
+		switch {
+		case held:
+		case s != nil:
+			// An enrollment done, or a session refused: let the device
+			// read the last answer before the connection goes.
+			s.conn.Shutdown(time.Second)
+		default:
 			raw.Close()
 		}
 	}()
@@ -101,7 +108,7 @@ func (g *Gateway) handle(ctx context.Context, raw net.Conn) {
 		return
 	}
 	g.Metrics.Handshakes.WithLabelValues("ok").Inc()
-	s := &session{g: g, ctx: ctx, conn: conn, stream: protocol.NewStream(conn, protocol.MaxFrameSize)}
+	s = &session{g: g, ctx: ctx, conn: conn, stream: protocol.NewStream(conn, protocol.MaxFrameSize)}
 	if pcs := st.PeerCertificates; len(pcs) > 0 {
 		s.device, s.serial = pcs[0].Subject.CommonName, pcs[0].SerialNumber.Text(16)
 	}

@@ -77,6 +77,8 @@ const (
 	maxUselessRecords = 16
 	// closeNotifyTimeout bounds the close_notify that Close sends.
 	closeNotifyTimeout = time.Second
+	// lingerTimeout bounds the wait for the peer to close after a refusal.
+	lingerTimeout = 500 * time.Millisecond
 )
 
 // keyUpdateAfter is the number of records sent under one key before the
@@ -220,6 +222,12 @@ func Server(ctx context.Context, raw net.Conn, config *tls.Config) (*Conn, tls.C
 	rr := &recordReader{Conn: raw}
 	tc := tls.Server(rr, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
+		if ctx.Err() == nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			// crypto/tls sent its alert, maybe before reading the rest of
+			// the client's flight: read that, so that closing raw does not
+			// reset the connection and lose the alert.
+			linger(raw, lingerTimeout)
+		}
 		return nil, tls.ConnectionState{}, err
 	}
 	st := tc.ConnectionState()
@@ -627,6 +635,37 @@ func (c *Conn) Close() error {
 		c.wmu.Unlock()
 	}
 	return c.raw.Close()
+}
+
+// Shutdown ends the connection so that what was last sent (an error
+// saying why) reaches the peer: close_notify, the end of our stream, then
+// whatever the peer still sends is read and dropped, for up to d or until
+// it closes, before the socket is closed. Closing a socket with unread data
+// resets the connection, and a reset can discard what the peer had yet to
+// read.
+func (c *Conn) Shutdown(d time.Duration) error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return net.ErrClosed
+	}
+	c.wmu.Lock()
+	if c.werr == nil {
+		c.raw.SetWriteDeadline(time.Now().Add(closeNotifyTimeout))
+		c.writeLocked(c.out.seal(nil, typeAlert, []byte{1, alertCloseNotify}))
+		c.werr = net.ErrClosed
+	}
+	c.wmu.Unlock()
+	linger(c.raw, d)
+	return c.raw.Close()
+}
+
+// linger ends the writing side of raw and reads what the peer sends, for
+// up to d or until it closes.
+func linger(raw net.Conn, d time.Duration) {
+	if cw, ok := raw.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	raw.SetReadDeadline(time.Now().Add(d))
+	io.Copy(io.Discard, io.LimitReader(raw, 1<<20))
 }
 
 // RemoteAddr is the peer's address.

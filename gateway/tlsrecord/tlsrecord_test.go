@@ -399,6 +399,31 @@ func TestServerRefuses(t *testing.T) {
 		t.Errorf("net.Pipe: %v", err)
 	}
 
+	// A client certificate from another CA: the client, done with its
+	// side of the handshake, hears why, not a reset (crypto/tls refuses
+	// the certificate before it reads the rest of the client's flight).
+	other := newPKI(t)
+	addr0, conns0 := listen(t, p.serverConfig())
+	for i := range 20 {
+		cfg := p.clientConfig()
+		cfg.Certificates = []tls.Certificate{other.client}
+		c, err := tls.Dial("tcp", addr0, cfg)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			time.Sleep(20 * time.Millisecond) // the gateway has refused by now
+			if _, err = c.Write([]byte("hello")); err == nil {
+				_, err = c.Read(make([]byte, 1))
+			}
+			c.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "unknown certificate authority") {
+			t.Fatalf("attempt %d: client saw %v, want the unknown certificate authority alert", i, err)
+		}
+		if a := accept(t, conns0); a.err == nil {
+			t.Fatal("a certificate from another CA was accepted")
+		}
+	}
+
 	// TLS 1.2 is refused even when the given config allows it.
 	addr, conns := listen(t, p.serverConfig())
 	cfg := p.clientConfig()
