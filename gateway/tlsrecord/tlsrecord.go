@@ -596,6 +596,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 
 // keyUpdateLocked sends a KeyUpdate and moves to the next write key.
 func (c *Conn) keyUpdateLocked(requestPeer bool) error {
+	if c.werr != nil {
+		return c.werr
+	}
 	req := byte(0)
 	if requestPeer {
 		req = 1
