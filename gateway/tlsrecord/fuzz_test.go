@@ -33,7 +33,7 @@ func fuzzConn(t *testing.T) (c *Conn, peer *half) {
 func FuzzRecords(f *testing.F) {
 	f.Add([]byte("hello\x17"), uint8(0))
 	f.Add([]byte("hello\x17\x00\x00\x00"), uint8(3))
-	f.Add([]byte{0x18, 0, 0, 1, 1, typeHandshake}, uint8(0))           // a key update, requested
+	f.Add([]byte{0x18, 0, 0, 1, 1, typeHandshake}, uint8(0))            // a key update, requested
 	f.Add([]byte{0x18, 0, 0, 1, 0, typeHandshake, 'x', 0x17}, uint8(6)) // a key update, then data
 	f.Add([]byte{1, 0, typeAlert}, uint8(0))                            // close_notify
 	f.Add([]byte{2, 40, typeAlert}, uint8(0))
