@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -94,4 +95,23 @@ func FuzzCiphertext(f *testing.F) {
 			t.Fatal("a whole record's worth of bytes neither read nor refused")
 		}
 	})
+}
+
+// TestPlaintextLimit: a record may hold 2^14 bytes of content, and its
+// content, type and padding together 2^14 + 1 bytes (RFC 8446 section 5.4).
+func TestPlaintextLimit(t *testing.T) {
+	full := bytes.Repeat([]byte{'a'}, maxPlaintext)
+	c, peer := fuzzConn(t)
+	c.rbuf = peer.seal(nil, typeApplicationData, full)
+	if err := c.records(); err != nil || len(c.Buffered()) != maxPlaintext {
+		t.Fatalf("a full record: %d bytes, %v", len(c.Buffered()), err)
+	}
+
+	// The same content with padding: the seal's type byte is padding too.
+	c, peer = fuzzConn(t)
+	padded := append(append(append([]byte{}, full...), typeApplicationData), make([]byte, 9)...)
+	c.rbuf = peer.seal(nil, 0, padded)
+	if err := c.records(); err == nil || !strings.Contains(err.Error(), "plaintext bytes") || len(c.Buffered()) != 0 {
+		t.Fatalf("an overlong padded record: %d bytes, %v", len(c.Buffered()), err)
+	}
 }

@@ -410,6 +410,10 @@ func (c *Conn) record(hdr, body []byte) error {
 		return c.fail(alertBadRecordMAC, errors.New("record authentication failed"))
 	}
 	c.in.seq++
+	// Content, content type and padding together: at most 2^14 + 1 bytes.
+	if len(out)-before > maxPlaintext+1 {
+		return c.fail(alertRecordOverflow, fmt.Errorf("record of %d plaintext bytes", len(out)-before))
+	}
 	// Strip the padding: the content type is the last non-zero byte.
 	i := len(out) - 1
 	for i >= before && out[i] == 0 {
@@ -419,9 +423,6 @@ func (c *Conn) record(hdr, body []byte) error {
 		return c.fail(alertUnexpectedMessage, errors.New("record without a content type"))
 	}
 	typ, content := out[i], out[before:i]
-	if len(content) > maxPlaintext {
-		return c.fail(alertRecordOverflow, fmt.Errorf("record of %d plaintext bytes", len(content)))
-	}
 	if typ == typeApplicationData && len(content) > 0 {
 		c.plain, c.useless = out[:i], 0
 		return nil
