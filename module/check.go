@@ -334,6 +334,7 @@ func NewAllocator(limit uint64, onRefuse func(size uint64)) experimental.MemoryA
 
 type linearMemory struct {
 	buf      []byte
+	high     int // the most of buf ever handed out: beyond it, buf is as make left it, zero
 	limit    uint64
 	onRefuse func(uint64)
 }
@@ -349,13 +350,17 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 		old := len(m.buf)
 		m.buf = m.buf[:size]
 		if int(size) > old {
-			clear(m.buf[old:])
+			// Grown memory reads zero. Only what was handed out before
+			// (were a memory ever to shrink) needs clearing: the rest is
+			// zero from make.
+			clear(m.buf[old:max(old, min(int(size), m.high))])
 		}
+		m.high = max(m.high, int(size))
 		return m.buf
 	}
 	nb := make([]byte, size, min(max(size, 2*uint64(cap(m.buf))), m.limit))
 	copy(nb, m.buf)
-	m.buf = nb
+	m.buf, m.high = nb, int(size)
 	return m.buf
 }
 
