@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
@@ -48,6 +49,7 @@ type runConfig struct {
 	profileDir    string
 	only          string
 	fanoutDevices string
+	fanoutRounds  int
 	simEnroll     bool
 	simSpread     time.Duration
 	reconnect     bool
@@ -90,6 +92,7 @@ func cmdRun(args []string) error {
 	fs.IntVar(&c.registerConc, "register-concurrency", 32, "API requests in flight while registering devices")
 	fs.StringVar(&c.profileDir, "profile-dir", "", "run the gateway variant with pprof (gatewaybench gateway) and save CPU profiles of each phase here")
 	fs.StringVar(&c.fanoutDevices, "fanout-devices", "sim", "fan-out device side: sim (agent/sim, real agents) or builtin (the light protocol client of devices.go)")
+	fs.IntVar(&c.fanoutRounds, "fanout-rounds", 3, "fan-outs of a new version each, the median recorded (the builtin device side does one)")
 	fs.BoolVar(&c.simEnroll, "sim-enroll", false, "agent/sim devices enroll themselves with fresh tokens (instead of starting with the enrollment phase's certificates)")
 	fs.DurationVar(&c.simSpread, "sim-spread", 10*time.Second, "agent/sim devices' first connections spread over this long")
 	fs.BoolVar(&c.reconnect, "reconnect", false, "with -fanout-devices builtin: after the fan-out, close and reopen every session (an experiment, not recorded)")
@@ -816,36 +819,106 @@ func fanoutModule(work string, size int) ([]byte, error) {
 	return nil, fmt.Errorf("could not make a module of exactly %d bytes", size)
 }
 
+// fanoutRun is one fan-out's figures.
+type fanoutRun struct {
+	version             string
+	acked, converged    time.Duration // the last app_status running recorded; the status converged
+	allRunning, putDone time.Duration
+	running, failures   int64
+	updated, selected   int
+	polls               int
+	cpuNote             string
+}
+
 // fanoutPhase deploys a 32 KiB module to the devices labelled
 // bench-group=fanout, held by the children hs (side says which device side
-// they run), and measures until the API reports the rollout converged.
+// they run), and measures until the API reports the rollout converged: a
+// new version (a new module) each round, the median round recorded. The
+// device side shares the 2 cores, so single fan-outs vary by a second or two.
 func fanoutPhase(c *runConfig, g *gatewayProc, hs []*childHandle, held int, side string) error {
+	rounds := max(c.fanoutRounds, 1)
+	if side != "sim" {
+		rounds = 1 // the builtin devices count any version as running
+	}
+	cond := conditions(c.work)
+	var runs []fanoutRun
+	for r := range rounds {
+		run, err := fanoutRound(c, g, hs, held, side, fmt.Sprintf("1.0.%d", r), r == 0)
+		if err != nil {
+			return err
+		}
+		runs = append(runs, run)
+	}
+	var times []string
+	for _, r := range runs {
+		times = append(times, fmt.Sprintf("%s %.2f s", r.version, r.acked.Seconds()))
+	}
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b fanoutRun) int { return cmp.Compare(a.acked, b.acked) })
+	m := sorted[len(sorted)/2]
+	var devNote string
+	switch side {
+	case "sim":
+		devNote = "Device side: agent/sim, the project's fleet simulator (real agents: mutual TLS, resumable transfer, sha256 check, " +
+			"module instantiated and started on one shared wazero runtime per process), " + strconv.Itoa(len(hs)) + " processes, state directories on tmpfs, a call budget of 10 s instead of the wall-clock fuel budget (100 ms for the default fuel), because here 5000 devices per process and the gateway share 2 cores"
+		if !c.simEnroll {
+			devNote += ", the agents starting enrolled (their keys and certificates from the enrollment phase written to identity.pem)"
+		}
+	default:
+		devNote = "Device side: the bench tool's own protocol implementation (deploy -> transfer_progress -> module_chunk ... -> sha256 check -> " +
+			"app_status running, max_frame 4096), which does not instantiate the module"
+	}
+	result("gateway_fanout_seconds", m.acked.Seconds(), "s", fmt.Sprintf(
+		"median of %d fan-outs (%s), each a PUT /v1/applications/fanout of a new %d-byte module and version (wat2wasm: 1 page of memory, init, tick every 1 s, a data segment) selecting %d connected devices "+
+			"(%d sessions held by the gateway) until the gateway had recorded app_status running from all of them (latest updated_at in "+
+			"GET /v1/applications/fanout/status). The median one (%s): every device ran the app by %s as seen on the device side, polled every 250 ms; the status said converged at %.2f s, "+
+			"which includes the rollout's readiness hold (min_ready_seconds 1, the shortest) and 250 ms polling (started only once all devices ran the app; "+
+			"updated %d of %d); PUT answered after %s; %s until converged. %s; %s",
+		len(runs), strings.Join(times, ", "), 32*1024, c.fanout, held, m.version, m.allRunning.Round(time.Millisecond), m.converged.Seconds(), m.updated, m.selected,
+		m.putDone.Round(time.Millisecond), m.cpuNote, devNote, cond))
+	return nil
+}
+
+// fanoutRound rolls out one version to the fan-out devices and measures it.
+func fanoutRound(c *runConfig, g *gatewayProc, hs []*childHandle, held int, side, version string, first bool) (fanoutRun, error) {
+	run := fanoutRun{version: version}
 	wasm, err := fanoutModule(c.work, 32*1024)
 	if err != nil {
-		return err
+		return run, err
 	}
 	sum256 := sha256.Sum256(wasm)
 	sha := hex.EncodeToString(sum256[:])
 	if err := g.api.call("POST", "/v1/modules", wasm, http.StatusCreated, nil); err != nil {
-		return err
+		return run, err
+	}
+	if side == "sim" {
+		if _, err := command(hs, "version "+version, 30*time.Second); err != nil {
+			return run, err
+		}
 	}
 	quiet := waitQuiet(g.p.pid(), 0.2, 3*time.Minute)
-	logf("fan-out: the gateway went quiet (under 20%% of a core) after %s", quiet.Round(time.Second))
-	logf("fan-out: deploying a %d-byte module to the %d devices labelled bench-group=fanout (%d sessions held, device side: %s)", len(wasm), c.fanout, held, side)
+	logf("fan-out %s: the gateway went quiet (under 20%% of a core) after %s", version, quiet.Round(time.Second))
+	logf("fan-out %s: deploying a %d-byte module to the %d devices labelled bench-group=fanout (%d sessions held, device side: %s)", version, len(wasm), c.fanout, held, side)
 	// min_ready_seconds 1, the shortest: the status only counts a device as
 	// updated once its app has run that long.
-	spec := map[string]any{"version": "1.0.0", "sha256": sha, "limits": map[string]any{"memory": 65536, "tick_ms": 1000},
+	spec := map[string]any{"version": version, "sha256": sha, "limits": map[string]any{"memory": 65536, "tick_ms": 1000},
 		"selector": map[string]any{"labels": map[string]string{"bench-group": "fanout"}},
 		"rollout":  map[string]any{"strategy": "all_at_once", "min_ready_seconds": 1}}
-	cond := conditions(c.work)
-	wait := c.profile(g, "fanout", 15*time.Second)
+	wait := func() {}
+	if first {
+		wait = c.profile(g, "fanout", 15*time.Second)
+	}
 	cpu := startCPU(g.p.pid(), hs)
 	t0 := time.Now()
-	if err := g.api.call("PUT", "/v1/applications/fanout", spec, http.StatusCreated, nil); err != nil {
-		return err
+	want := http.StatusCreated
+	if !first {
+		want = http.StatusOK
 	}
-	putDone := time.Since(t0)
-	if c.profileDir != "" {
+	if err := g.api.call("PUT", "/v1/applications/fanout", spec, want, nil); err != nil {
+		return run, err
+	}
+	run.putDone = time.Since(t0)
+	if c.profileDir != "" && first {
 		// Where the gateway's goroutines wait, 3 s into the fan-out.
 		go func() {
 			time.Sleep(3 * time.Second)
@@ -864,7 +937,7 @@ func fanoutPhase(c *runConfig, g *gatewayProc, hs []*childHandle, held int, side
 	for {
 		es, err := command(hs, "stats", 30*time.Second)
 		if err != nil {
-			return err
+			return run, err
 		}
 		s = sum(es)
 		if s.Running+s.Failures >= int64(c.fanout) {
@@ -875,7 +948,7 @@ func fanoutPhase(c *runConfig, g *gatewayProc, hs []*childHandle, held int, side
 		}
 		if time.Now().After(deadline) || time.Since(lastChange) > time.Minute {
 			fanoutDiagnostics(g, hs, side)
-			return fmt.Errorf("fan-out: %d of %d devices running after %s, none more in the last %s", s.Running, c.fanout,
+			return run, fmt.Errorf("fan-out %s: %d of %d devices running after %s, none more in the last %s", version, s.Running, c.fanout,
 				time.Since(t0).Round(time.Second), time.Since(lastChange).Round(time.Second))
 		}
 		if time.Since(lastLog) > 3*time.Second {
@@ -884,9 +957,9 @@ func fanoutPhase(c *runConfig, g *gatewayProc, hs []*childHandle, held int, side
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	allRunning := time.Since(t0)
+	run.allRunning = time.Since(t0)
 	if s.LastRunning != 0 {
-		allRunning = time.Unix(0, s.LastRunning).Sub(t0)
+		run.allRunning = time.Unix(0, s.LastRunning).Sub(t0)
 	}
 	var status struct {
 		Selected, Updated, InProgress, Failed int
@@ -899,25 +972,24 @@ func fanoutPhase(c *runConfig, g *gatewayProc, hs []*childHandle, held int, side
 	// Every device runs the app; now wait for the gateway to say so. The
 	// status call decodes every device and deployment, so it is polled only
 	// from here on, and not too often.
-	polls := 0
 	for {
 		if err := g.api.call("GET", "/v1/applications/fanout/status", nil, http.StatusOK, &status); err != nil {
-			return err
+			return run, err
 		}
-		polls++
+		run.polls++
 		if status.Converged {
 			break
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("fan-out: status not converged after %s: %+v", time.Since(t0).Round(time.Second), status)
+			return run, fmt.Errorf("fan-out %s: status not converged after %s: %+v", version, time.Since(t0).Round(time.Second), status)
 		}
-		if polls%4 == 0 {
+		if run.polls%4 == 0 {
 			logf("  status at %.1fs: %d of %d updated, %d in progress", time.Since(t0).Seconds(), status.Updated, status.Selected, status.InProgress)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	converged := time.Since(t0)
-	cpuNote := cpu.stop()
+	run.converged = time.Since(t0)
+	run.cpuNote = cpu.stop()
 	wait()
 	// When the gateway recorded the last device's app_status running: the
 	// latest updated_at of the status rows (same machine, same clock).
@@ -927,32 +999,13 @@ func fanoutPhase(c *runConfig, g *gatewayProc, hs []*childHandle, held int, side
 			lastAck = d.UpdatedAt
 		}
 	}
-	acked := lastAck.Sub(t0)
-	logf("fan-out: the gateway recorded the last app_status running %.2fs after the PUT; status converged (min_ready_seconds 1) at %.2fs "+
+	run.acked = lastAck.Sub(t0)
+	run.running, run.failures, run.updated, run.selected = s.Running, s.Failures, status.Updated, status.Selected
+	logf("fan-out %s: the gateway recorded the last app_status running %.2fs after the PUT; status converged (min_ready_seconds 1) at %.2fs "+
 		"(PUT answered in %s, all devices running by %s on the device side; %d running, %d failed, selected %d; %d status polls)",
-		acked.Seconds(), converged.Seconds(), putDone.Round(time.Millisecond), allRunning.Round(time.Millisecond), s.Running, s.Failures, status.Selected, polls)
-	logf("fan-out: %s", cpuNote)
-	var devNote string
-	switch side {
-	case "sim":
-		devNote = "Device side: agent/sim, the project's fleet simulator (real agents: mutual TLS, resumable transfer, sha256 check, " +
-			"module instantiated and started on one shared wazero runtime per process), " + strconv.Itoa(len(hs)) + " processes, state directories on tmpfs, a call budget of 10 s instead of the wall-clock fuel budget (100 ms for the default fuel), because here 5000 devices per process and the gateway share 2 cores"
-		if !c.simEnroll {
-			devNote += ", the agents starting enrolled (their keys and certificates from the enrollment phase written to identity.pem)"
-		}
-	default:
-		devNote = "Device side: the bench tool's own protocol implementation (deploy -> transfer_progress -> module_chunk ... -> sha256 check -> " +
-			"app_status running, max_frame 4096), which does not instantiate the module"
-	}
-	result("gateway_fanout_seconds", acked.Seconds(), "s", fmt.Sprintf(
-		"PUT /v1/applications/fanout of a %d-byte module (wat2wasm: 1 page of memory, init, tick every 1 s, a data segment) selecting %d connected devices "+
-			"(%d sessions held by the gateway) until the gateway had recorded app_status running from all of them (latest updated_at in "+
-			"GET /v1/applications/fanout/status; every device ran the app by %s as seen on the device side, polled every 250 ms); the status said converged at %.2f s, "+
-			"which includes the rollout's readiness hold (min_ready_seconds 1, the shortest) and 250 ms polling (started only once all devices ran the app; "+
-			"updated %d of %d); PUT answered after %s; %s until converged. %s; %s",
-		len(wasm), c.fanout, held, allRunning.Round(time.Millisecond), converged.Seconds(), status.Updated, status.Selected,
-		putDone.Round(time.Millisecond), cpuNote, devNote, cond))
-	return nil
+		version, run.acked.Seconds(), run.converged.Seconds(), run.putDone.Round(time.Millisecond), run.allRunning.Round(time.Millisecond), s.Running, s.Failures, status.Selected, run.polls)
+	logf("fan-out %s: %s", version, run.cpuNote)
+	return run, nil
 }
 
 // reconnectPhase (-reconnect, not part of make bench) closes every held

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -117,13 +118,18 @@ func cmdSimFleet(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The version counted as running ("version V" sets it; "" counts any),
+	// so that one run can measure several roll-outs of the app.
+	var version atomic.Pointer[string]
+	version.Store(new(string))
 	running := func() (run, failed int64) {
+		want := *version.Load()
 		for _, a := range fleet.Agents() {
 			d := a.Device()
 			if d == nil {
 				continue
 			}
-			if info, ok := d.App(*app); ok {
+			if info, ok := d.App(*app); ok && (want == "" || info.Version == want) {
 				switch info.State {
 				case protocol.AppStateRunning:
 					run++
@@ -160,9 +166,11 @@ func cmdSimFleet(args []string) error {
 	// a loop of its own: reading an agent's state waits for its locks, which
 	// an agent installing a module holds for a while.
 	var snap atomic.Pointer[childEvent]
+	var snapMu sync.Mutex // a count is taken and stored for one version
 	snap.Store(&e)
 	go func() {
 		for ctx.Err() == nil {
+			snapMu.Lock()
 			s := stats("stats")
 			if s.Running == int64(len(devs)) {
 				s.LastRunning = time.Now().UnixNano() // all running by the end of this pass
@@ -171,6 +179,7 @@ func cmdSimFleet(args []string) error {
 				}
 			}
 			snap.Store(&s)
+			snapMu.Unlock()
 			time.Sleep(100 * time.Millisecond)
 		}
 	}()
@@ -185,7 +194,17 @@ func cmdSimFleet(args []string) error {
 	}
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
-		switch strings.TrimSpace(in.Text()) {
+		line := strings.TrimSpace(in.Text())
+		if v, ok := strings.CutPrefix(line, "version "); ok {
+			snapMu.Lock()
+			version.Store(&v)
+			s := stats("stats") // LastRunning starts over
+			snap.Store(&s)
+			snapMu.Unlock()
+			c.emit(s)
+			continue
+		}
+		switch line {
 		case "stats", "mark":
 			c.emit(*snap.Load())
 		case "stuck": // names and states of devices not running the app
