@@ -483,11 +483,7 @@ func (c *Conn) handshake(b []byte) error {
 // fail sends alert (best effort) and returns err as the reason reading ended.
 func (c *Conn) fail(alert byte, err error) error {
 	if c.wmu.TryLock() {
-		if c.werr == nil {
-			c.raw.SetWriteDeadline(time.Now().Add(closeNotifyTimeout))
-			c.writeLocked(c.out.seal(nil, typeAlert, []byte{2, alert}))
-			c.werr = fmt.Errorf("tlsrecord: connection failed: %w", err)
-		}
+		c.lastAlertLocked(2, alert, fmt.Errorf("tlsrecord: connection failed: %w", err))
 		c.wmu.Unlock()
 	}
 	return fmt.Errorf("tlsrecord: %w", err)
@@ -624,6 +620,17 @@ func (c *Conn) writeLocked(b []byte) error {
 	return nil
 }
 
+// lastAlertLocked sends an alert (best effort, bounded by
+// closeNotifyTimeout) unless writing has ended, and ends writing with then.
+func (c *Conn) lastAlertLocked(level, desc byte, then error) {
+	if c.werr != nil {
+		return
+	}
+	c.raw.SetWriteDeadline(time.Now().Add(closeNotifyTimeout))
+	c.writeLocked(c.out.seal(nil, typeAlert, []byte{level, desc}))
+	c.werr = then
+}
+
 // Close sends close_notify, unless a write is under way or writing has
 // failed, and closes the socket.
 func (c *Conn) Close() error {
@@ -631,11 +638,7 @@ func (c *Conn) Close() error {
 		return net.ErrClosed
 	}
 	if c.wmu.TryLock() {
-		if c.werr == nil {
-			c.raw.SetWriteDeadline(time.Now().Add(closeNotifyTimeout))
-			c.writeLocked(c.out.seal(nil, typeAlert, []byte{1, alertCloseNotify}))
-			c.werr = net.ErrClosed
-		}
+		c.lastAlertLocked(1, alertCloseNotify, net.ErrClosed)
 		c.wmu.Unlock()
 	}
 	return c.raw.Close()
@@ -652,11 +655,7 @@ func (c *Conn) Shutdown(d time.Duration) error {
 		return net.ErrClosed
 	}
 	c.wmu.Lock()
-	if c.werr == nil {
-		c.raw.SetWriteDeadline(time.Now().Add(closeNotifyTimeout))
-		c.writeLocked(c.out.seal(nil, typeAlert, []byte{1, alertCloseNotify}))
-		c.werr = net.ErrClosed
-	}
+	c.lastAlertLocked(1, alertCloseNotify, net.ErrClosed)
 	c.wmu.Unlock()
 	linger(c.raw, d)
 	return c.raw.Close()
