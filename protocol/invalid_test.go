@@ -70,6 +70,10 @@ var invalidVectors = []invalidVector{
 	{"bad_app_name.cbor", mustMarshalUnchecked(Envelope{1, &Stop{App: "../etc", Generation: 1}}), ErrInvalid},
 	{"unassigned_state.cbor", mustMarshalUnchecked(Envelope{0, &AppStatus{App: "a", State: 200}}), ErrInvalid},
 	{"nan_value.cbor", []byte{0x83, 0x0f, 0x00, 0xa2, 0x01, 0x61, 0x61, 0x04, 0x81, 0xa3, 0x01, 0x00, 0x02, 0x61, 0x6b, 0x03, 0xf9, 0x7e, 0x00}, ErrInvalid},
+	{"unassigned_reset_cause.cbor", mustMarshalUnchecked(Envelope{1, &Hello{ABIVersion: 1, Board: "b", MaxFrame: 512,
+		Reset: &ResetReport{Cause: 200, Boots: 1}}}), ErrInvalid},
+	{"zero_boots.cbor", mustMarshalUnchecked(Envelope{1, &Hello{ABIVersion: 1, Board: "b", MaxFrame: 512,
+		Reset: &ResetReport{Cause: ResetPowerOn}}}), ErrInvalid},
 	{"max_frame_too_small.cbor", mustMarshalUnchecked(Envelope{1, &Hello{ABIVersion: 1, Board: "b", MaxFrame: 16}}), ErrInvalid},
 }
 

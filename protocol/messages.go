@@ -73,6 +73,47 @@ func (s AppState) String() string {
 	return "app_state(" + strconv.FormatUint(uint64(s), 10) + ")"
 }
 
+// ResetCause says why a device last reset, as its Hello reports it.
+type ResetCause uint8
+
+// Reset causes. Watchdog, Panic, HardFault and BrownOut are unexpected: the
+// firmware did not choose to reset.
+const (
+	ResetUnknown   ResetCause = 0
+	ResetPowerOn   ResetCause = 1 // power applied (boots counts from here)
+	ResetRequested ResetCause = 2 // the firmware reset itself on purpose (an update, a command)
+	ResetPin       ResetCause = 3 // the external reset pin
+	ResetWatchdog  ResetCause = 4 // the watchdog was not fed in time
+	ResetPanic     ResetCause = 5 // the firmware panicked
+	ResetHardFault ResetCause = 6 // a CPU fault (bad memory access, undefined instruction)
+	ResetBrownOut  ResetCause = 7 // the supply voltage dropped
+)
+
+var resetCauseNames = [...]string{
+	"unknown", "power_on", "requested", "pin", "watchdog", "panic", "hard_fault", "brown_out",
+}
+
+func (c ResetCause) String() string {
+	if int(c) < len(resetCauseNames) {
+		return resetCauseNames[c]
+	}
+	return "reset_cause(" + strconv.FormatUint(uint64(c), 10) + ")"
+}
+
+// Unexpected reports whether the cause is one the firmware did not choose:
+// watchdog, panic, hard fault or brown-out.
+func (c ResetCause) Unexpected() bool {
+	switch c {
+	case ResetWatchdog, ResetPanic, ResetHardFault, ResetBrownOut:
+		return true
+	}
+	return false
+}
+
+// SafeModeAfter is how many unexpected resets in a row send a device into
+// safe mode (see docs/protocol.md, "Resets and safe mode").
+const SafeModeAfter = 3
+
 // LogLevel is the severity of an app's log line.
 type LogLevel uint8
 
@@ -113,13 +154,30 @@ func (c ErrorCode) String() string {
 	return "error_code(" + strconv.FormatUint(uint64(c), 10) + ")"
 }
 
-// AppReport is what a device says of one installed app in its Hello.
+// AppReport is what a device says of one installed app in its Hello. An app
+// that was running or being installed when the device reset unexpectedly is
+// reported Failed, with a Detail such as "crashed: watchdog in tick".
 type AppReport struct {
 	App        string   `cbor:"1,keyasint" json:"app"`
 	Version    string   `cbor:"2,keyasint" json:"version"`
 	Generation uint64   `cbor:"3,keyasint" json:"generation"`
 	State      AppState `cbor:"4,keyasint" json:"state"`
 	SHA256     []byte   `cbor:"5,keyasint" json:"sha256"`
+	Detail     string   `cbor:"6,keyasint,omitempty" json:"detail,omitempty"` // why the app is in its state
+}
+
+// ResetReport is what a device says in its Hello of its last reset.
+type ResetReport struct {
+	Cause  ResetCause `cbor:"1,keyasint" json:"cause"`
+	Detail string     `cbor:"2,keyasint,omitempty" json:"detail,omitempty"` // e.g. the panic message, the app that ran
+	// Boots counts boots since the last power-on, this one included (at least 1).
+	Boots uint32 `cbor:"3,keyasint" json:"boots"`
+	// Unexpected counts unexpected resets in a row without a stable period
+	// in between; 0 when the last reset was expected.
+	Unexpected uint32 `cbor:"4,keyasint" json:"unexpected"`
+	// SafeMode: the device booted in safe mode (SafeModeAfter unexpected
+	// resets in a row): it runs no app until a newer generation arrives.
+	SafeMode bool `cbor:"5,keyasint,omitempty" json:"safe_mode,omitempty"`
 }
 
 // Hello opens every session, enrollment sessions included: what the device is
@@ -134,6 +192,8 @@ type Hello struct {
 	MaxFrame   uint32      `cbor:"6,keyasint" json:"max_frame"`  // largest frame payload the device accepts
 	Features   []string    `cbor:"7,keyasint" json:"features"`   // host ABI features: log, time, gpio, publish, config
 	Apps       []AppReport `cbor:"8,keyasint,omitempty" json:"apps,omitempty"`
+	// Reset is why the device last reset; nil from devices that do not say.
+	Reset *ResetReport `cbor:"9,keyasint,omitempty" json:"reset,omitempty"`
 }
 
 // Welcome answers Hello. Devices without a clock take the time from it.

@@ -99,7 +99,18 @@ func (s AppState) valid() error {
 
 func (a *AppReport) validate() error {
 	return errors.Join(field("app", ValidName(a.App)), field("version", ValidVersion(a.Version)),
-		a.State.valid(), sha256Len(a.SHA256))
+		a.State.valid(), sha256Len(a.SHA256), maxLen("detail", len(a.Detail), MaxTextLen))
+}
+
+func (r *ResetReport) validate() error {
+	errs := []error{maxLen("detail", len(r.Detail), MaxTextLen)}
+	if int(r.Cause) >= len(resetCauseNames) {
+		errs = append(errs, fmt.Errorf("cause: %d not assigned", r.Cause))
+	}
+	if r.Boots == 0 {
+		errs = append(errs, errors.New("boots: must be at least 1"))
+	}
+	return errors.Join(errs...)
 }
 
 func (m *Hello) Validate() error {
@@ -119,6 +130,9 @@ func (m *Hello) Validate() error {
 	}
 	for i := range m.Apps {
 		errs = append(errs, field(fmt.Sprintf("apps[%d]", i), m.Apps[i].validate()))
+	}
+	if m.Reset != nil {
+		errs = append(errs, field("reset", m.Reset.validate()))
 	}
 	return errors.Join(errs...)
 }

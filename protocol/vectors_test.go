@@ -35,6 +35,18 @@ var goldenVectors = map[string]Envelope{
 	"hello_with_apps": {1, &Hello{ABIVersion: 1, Board: "mps2-an386", Firmware: "0.1.0", RAMFree: 131072,
 		FlashFree: 1048576, MaxFrame: 4096, Features: []string{"log", "publish"},
 		Apps: []AppReport{{App: "sensor", Version: "1.2.0", Generation: 3, State: AppStateRunning, SHA256: sha}}}},
+	// After an unexpected reset: why, and the app that was running then, failed.
+	"hello_after_crash": {1, &Hello{ABIVersion: 1, Board: "stm32f4-discovery", Firmware: "0.2.0", RAMFree: 65536,
+		FlashFree: 262144, MaxFrame: 4096, Features: []string{"log", "time", "gpio", "publish", "config"},
+		Apps: []AppReport{{App: "sensor", Version: "1.3.0", Generation: 4, State: AppStateFailed, SHA256: sha,
+			Detail: "crashed: watchdog in tick"}},
+		Reset: &ResetReport{Cause: ResetWatchdog, Detail: "app sensor in tick", Boots: 3, Unexpected: 1}}},
+	// The third unexpected reset in a row: safe mode (the optional detail left out).
+	"hello_safe_mode": {1, &Hello{ABIVersion: 1, Board: "mps2-an386", Firmware: "0.2.0", RAMFree: 1048576,
+		FlashFree: 524288, MaxFrame: 16384, Features: []string{"log", "publish"},
+		Apps: []AppReport{{App: "crasher", Version: "0.1.0", Generation: 2, State: AppStateFailed, SHA256: sha,
+			Detail: "crashed: panic during install"}},
+		Reset: &ResetReport{Cause: ResetPanic, Boots: 5, Unexpected: 3, SafeMode: true}}},
 	"welcome":            {1, &Welcome{Device: "dev-01", Time: 1795000000000, HeartbeatMS: 5000, MaxFrame: 16384, Gateway: "gw-1"}},
 	"welcome_enrollment": {1, &Welcome{Time: 1795000000000, HeartbeatMS: 5000, MaxFrame: 16384, Gateway: "gw-1"}},
 	"enroll":             {2, &Enroll{Device: "dev-01", Token: "wbt_Zm9vYmFyYmF6cXV4", CSR: fakeCSR}},
@@ -207,5 +219,33 @@ func writeFile(t *testing.T, path string, b []byte) {
 	}
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestResetCauses(t *testing.T) {
+	want := map[ResetCause][2]string{ // name, unexpected
+		ResetUnknown: {"unknown", ""}, ResetPowerOn: {"power_on", ""}, ResetRequested: {"requested", ""}, ResetPin: {"pin", ""},
+		ResetWatchdog: {"watchdog", "y"}, ResetPanic: {"panic", "y"}, ResetHardFault: {"hard_fault", "y"}, ResetBrownOut: {"brown_out", "y"},
+	}
+	for c, w := range want {
+		if c.String() != w[0] || c.Unexpected() != (w[1] != "") {
+			t.Errorf("cause %d: %s unexpected=%v, want %s %v", c, c, c.Unexpected(), w[0], w[1] != "")
+		}
+	}
+	if s := ResetCause(8).String(); s != "reset_cause(8)" {
+		t.Errorf("unassigned cause: %s", s)
+	}
+	// An older device says nothing of resets: Reset stays nil, and a
+	// report without its optional fields keeps them zero.
+	env, err := Unmarshal(readFile(t, "testdata/hello.cbor"))
+	if err != nil || env.Msg.(*Hello).Reset != nil {
+		t.Fatalf("hello without reset: %v %+v", err, env.Msg)
+	}
+	env, err = Unmarshal(readFile(t, "testdata/hello_safe_mode.cbor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := env.Msg.(*Hello).Reset; r.Detail != "" || !r.SafeMode || r.Unexpected != SafeModeAfter {
+		t.Fatalf("safe mode reset: %+v", r)
 	}
 }

@@ -54,6 +54,7 @@ pub fn hello<'a>(ram_free: u32, flash_free: u32, apps: Vec<AppReport<'a>>) -> He
         max_frame: board::MAX_FRAME,
         features: wasmbed_runtime::FEATURES.to_vec(),
         apps,
+        reset: None,
     }
 }
 
@@ -221,6 +222,7 @@ impl Agent {
                 generation: self.gens.get(&a.name).copied().unwrap_or(a.generation),
                 state: a.state,
                 sha256: &a.sha256,
+                detail: "",
             })
             .collect();
         // Lost in a reset: the module must come again (the gateway resumes the deploy).
@@ -230,6 +232,7 @@ impl Agent {
             generation: a.generation,
             state: AppState::Downloading,
             sha256: &a.sha256,
+            detail: "",
         }));
         r.truncate(wasmbed_proto::limits::MAX_APPS);
         r

@@ -144,6 +144,61 @@ impl AppState {
     }
 }
 
+/// Why a device last reset (`hello.reset.cause`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(u8)]
+pub enum ResetCause {
+    #[default]
+    Unknown = 0,
+    PowerOn = 1,
+    Requested = 2,
+    Pin = 3,
+    Watchdog = 4,
+    Panic = 5,
+    HardFault = 6,
+    BrownOut = 7,
+}
+
+impl ResetCause {
+    pub const fn from_u8(n: u8) -> Option<Self> {
+        use ResetCause::*;
+        Some(match n {
+            0 => Unknown,
+            1 => PowerOn,
+            2 => Requested,
+            3 => Pin,
+            4 => Watchdog,
+            5 => Panic,
+            6 => HardFault,
+            7 => BrownOut,
+            _ => return None,
+        })
+    }
+
+    pub const fn name(self) -> &'static str {
+        use ResetCause::*;
+        match self {
+            Unknown => "unknown",
+            PowerOn => "power_on",
+            Requested => "requested",
+            Pin => "pin",
+            Watchdog => "watchdog",
+            Panic => "panic",
+            HardFault => "hard_fault",
+            BrownOut => "brown_out",
+        }
+    }
+
+    /// Whether the firmware did not choose this reset (watchdog, panic, hard fault,
+    /// brown-out).
+    pub const fn unexpected(self) -> bool {
+        matches!(self, ResetCause::Watchdog | ResetCause::Panic | ResetCause::HardFault | ResetCause::BrownOut)
+    }
+}
+
+/// Unexpected resets in a row after which a device boots in safe mode.
+pub const SAFE_MODE_AFTER: u32 = 3;
+
 /// Log levels (the host ABI's and `app_output`'s).
 pub mod level {
     pub const ERROR: u8 = 1;
@@ -159,6 +214,23 @@ pub struct AppReport<'a> {
     pub generation: u64,
     pub state: AppState,
     pub sha256: &'a [u8],
+    /// Optional: left out when empty. Why the app is in its state.
+    pub detail: &'a str,
+}
+
+/// `hello.reset`: why the device last reset.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ResetReport<'a> {
+    pub cause: ResetCause,
+    /// Optional: left out when empty.
+    pub detail: &'a str,
+    /// Boots since the last power-on, this one included; at least 1.
+    pub boots: u32,
+    /// Unexpected resets in a row without a stable period in between; 0 after an
+    /// expected reset.
+    pub unexpected: u32,
+    /// Optional: left out when false.
+    pub safe_mode: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -172,6 +244,8 @@ pub struct Hello<'a> {
     pub features: Vec<&'a str>,
     /// Optional: left out when empty.
     pub apps: Vec<AppReport<'a>>,
+    /// Optional: left out when `None`.
+    pub reset: Option<ResetReport<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -478,6 +552,29 @@ fn app_report<'a>(d: &mut Decoder<'a>, deferred: &mut Option<DecodeError>) -> Re
             3 => r.generation = cbor::u64_(d)?,
             4 => r.state = state(d, deferred)?,
             5 => r.sha256 = cbor::bytes(d)?,
+            6 => r.detail = cbor::text(d)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(r)
+}
+
+fn reset_report<'a>(d: &mut Decoder<'a>, deferred: &mut Option<DecodeError>) -> Result<ResetReport<'a>, DecodeError> {
+    let mut r = ResetReport::default();
+    fields(d, |k, d| {
+        match k {
+            1 => {
+                let n = cbor::uint(d, u8::MAX as u64)? as u8;
+                r.cause = ResetCause::from_u8(n).unwrap_or_else(|| {
+                    deferred.get_or_insert(DecodeError::invalid("reset: cause not assigned"));
+                    ResetCause::Unknown
+                })
+            }
+            2 => r.detail = cbor::text(d)?,
+            3 => r.boots = cbor::u32_(d)?,
+            4 => r.unexpected = cbor::u32_(d)?,
+            5 => r.safe_mode = cbor::boolean(d)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -579,12 +676,32 @@ fn n_present(flags: &[bool]) -> u64 {
 
 impl AppReport<'_> {
     fn encode<W: Write>(&self, e: &mut Enc<W>) -> Result<(), EncodeError> {
-        let mut m = MapOut::start(e, 5)?;
+        let mut m = MapOut::start(e, 5 + n_present(&[!self.detail.is_empty()]))?;
         m.text(1, self.app)?;
         m.text(2, self.version)?;
         m.uint(3, self.generation)?;
         m.uint(4, self.state as u64)?;
-        m.bytes(5, self.sha256)
+        m.bytes(5, self.sha256)?;
+        if !self.detail.is_empty() {
+            m.text(6, self.detail)?;
+        }
+        Ok(())
+    }
+}
+
+impl ResetReport<'_> {
+    fn encode<W: Write>(&self, e: &mut Enc<W>) -> Result<(), EncodeError> {
+        let mut m = MapOut::start(e, 3 + n_present(&[!self.detail.is_empty(), self.safe_mode]))?;
+        m.uint(1, self.cause as u64)?;
+        if !self.detail.is_empty() {
+            m.text(2, self.detail)?;
+        }
+        m.uint(3, self.boots as u64)?;
+        m.uint(4, self.unexpected as u64)?;
+        if self.safe_mode {
+            m.boolean(5, true)?;
+        }
+        Ok(())
     }
 }
 
@@ -635,6 +752,7 @@ impl<'a> Message<'a> {
                         6 => m.max_frame = cbor::u32_(d)?,
                         7 => m.features = list(d, cbor::text)?,
                         8 => m.apps = list(d, |d| app_report(d, deferred))?,
+                        9 => m.reset = Some(reset_report(d, deferred)?),
                         _ => return Ok(false),
                     }
                     Ok(true)
@@ -866,6 +984,13 @@ impl<'a> Message<'a> {
                     v::name(a.app, "apps: app not a name")?;
                     v::version(a.version, "apps: version not a version")?;
                     v::sha256(a.sha256)?;
+                    v::max_len(a.detail.len(), MAX_TEXT_LEN, "apps: detail too long")?;
+                }
+                if let Some(r) = &m.reset {
+                    v::max_len(r.detail.len(), MAX_TEXT_LEN, "reset: detail too long")?;
+                    if r.boots == 0 {
+                        return Err(DecodeError::invalid("reset: boots must be at least 1"));
+                    }
                 }
             }
             Message::Welcome(m) if const { handles(SIDE, MsgType::Welcome) } => {
@@ -964,7 +1089,7 @@ impl<'a> Message<'a> {
     fn encode_body<W: Write, const SIDE: u8>(&self, e: &mut Enc<W>) -> Result<(), EncodeError> {
         match self {
             Message::Hello(h) if const { handles(SIDE, MsgType::Hello) } => {
-                let mut m = MapOut::start(e, 7 + n_present(&[!h.apps.is_empty()]))?;
+                let mut m = MapOut::start(e, 7 + n_present(&[!h.apps.is_empty(), h.reset.is_some()]))?;
                 m.uint(1, h.abi_version as u64)?;
                 m.text(2, h.board)?;
                 m.text(3, h.firmware)?;
@@ -982,6 +1107,9 @@ impl<'a> Message<'a> {
                     for a in &h.apps {
                         a.encode(e)?;
                     }
+                }
+                if let Some(r) = &h.reset {
+                    r.encode(m.key(9)?)?;
                 }
             }
             Message::Welcome(w) if const { handles(SIDE, MsgType::Welcome) } => {

@@ -33,10 +33,24 @@ fn to_json(e: &Envelope) -> Value {
                     .apps
                     .iter()
                     .map(|a| {
-                        json!({"app": a.app, "version": a.version, "generation": a.generation,
-                               "state": a.state as u8, "sha256": b64(a.sha256)})
+                        let mut r = json!({"app": a.app, "version": a.version, "generation": a.generation,
+                               "state": a.state as u8, "sha256": b64(a.sha256)});
+                        if !a.detail.is_empty() {
+                            r["detail"] = json!(a.detail);
+                        }
+                        r
                     })
                     .collect();
+            }
+            if let Some(r) = &m.reset {
+                let mut j = json!({"cause": r.cause as u8, "boots": r.boots, "unexpected": r.unexpected});
+                if !r.detail.is_empty() {
+                    j["detail"] = json!(r.detail);
+                }
+                if r.safe_mode {
+                    j["safe_mode"] = json!(true);
+                }
+                o["reset"] = j;
             }
             o
         }
@@ -343,6 +357,65 @@ fn config_is_written_in_deterministic_key_order() {
     let keys: Vec<&str> = d.config.iter().map(|c| c.0).collect();
     assert_eq!(keys, ["b", "zz", "pin", "period_ms"]);
     assert_eq!(back.request_id, 1);
+}
+
+#[test]
+fn reset_reports_and_app_details() {
+    // The hello a device sends after a crash, as the golden vector pins it.
+    let sha = [0xab; 32];
+    let hello = Hello {
+        abi_version: 1,
+        board: "stm32f4-discovery",
+        firmware: "0.2.0",
+        ram_free: 65536,
+        flash_free: 262144,
+        max_frame: 4096,
+        features: vec!["log", "time", "gpio", "publish", "config"],
+        apps: vec![AppReport {
+            app: "sensor",
+            version: "1.3.0",
+            generation: 4,
+            state: AppState::Failed,
+            sha256: &sha,
+            detail: "crashed: watchdog in tick",
+        }],
+        reset: Some(ResetReport {
+            cause: ResetCause::Watchdog,
+            detail: "app sensor in tick",
+            boots: 3,
+            unexpected: 1,
+            safe_mode: false,
+        }),
+    };
+    let env = Envelope::new(1, Message::Hello(hello));
+    let mut buf = [0u8; 512];
+    let n = env.encode_frame_from_device(&mut buf).unwrap();
+    let want = fs::read(testdata().join("hello_after_crash.cbor")).unwrap();
+    assert_eq!(hex(&buf[4..n]), hex(&want));
+
+    // Without the optional fields: an older device's hello, byte for byte.
+    let raw = fs::read(testdata().join("hello_with_apps.cbor")).unwrap();
+    let Message::Hello(h) = Envelope::decode(&raw).unwrap().msg else { panic!() };
+    assert!(h.reset.is_none() && h.apps[0].detail.is_empty());
+
+    // boots 0 is refused when encoding too.
+    let bad = Envelope::new(
+        1,
+        Message::Hello(Hello {
+            abi_version: 1,
+            board: "b",
+            max_frame: 512,
+            reset: Some(ResetReport { cause: ResetCause::PowerOn, boots: 0, ..Default::default() }),
+            ..Default::default()
+        }),
+    );
+    assert!(matches!(bad.to_vec(), Err(EncodeError::Invalid(e)) if e.kind == ErrorKind::Invalid));
+
+    let names: Vec<&str> = (0..8).map(|n| ResetCause::from_u8(n).unwrap().name()).collect();
+    assert_eq!(names, ["unknown", "power_on", "requested", "pin", "watchdog", "panic", "hard_fault", "brown_out"]);
+    let unexpected: Vec<bool> = (0..8).map(|n| ResetCause::from_u8(n).unwrap().unexpected()).collect();
+    assert_eq!(unexpected, [false, false, false, false, true, true, true, true]);
+    assert!(ResetCause::from_u8(8).is_none());
 }
 
 #[test]
