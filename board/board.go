@@ -34,6 +34,11 @@ type Profile struct {
 	MaxApps int
 	// MaxFrame is the largest frame payload the device accepts (its max_frame).
 	MaxFrame uint32
+	// MaxFuel is the largest fuel per init or tick call the board's firmware
+	// accepts: what one call can burn well within the firmware's watchdog
+	// (8 s), so an app can never reset the board. 0 means no cap. Admission
+	// refuses an application whose limits.fuel exceeds it.
+	MaxFuel uint64
 	// Features are the host ABI features the board's runtime offers.
 	Features []abi.Feature
 	// GPIOPins is the number of pins gpio_read and gpio_write accept (0 to GPIOPins-1).
@@ -83,6 +88,18 @@ const (
 	mib = 1024 * kib
 )
 
+// Fuel per call each board's firmware accepts (Profile.MaxFuel), in one
+// place: provisional, to be replaced by measured figures (the slowest
+// instruction mix at the board's clock, with a margin under its 8 s
+// watchdog). The Go agent on Linux has no watchdog: no cap.
+const (
+	maxFuelLinux            = 0
+	maxFuelMPS2AN386        = 3_000_000
+	maxFuelNano33BLE        = 15_000_000
+	maxFuelSTM32F4Discovery = 20_000_000
+	maxFuelUnoR4            = 3_000_000
+)
+
 // profiles are the known boards, in Names order. The sizes are provisional
 // estimates (see the package comment).
 var profiles = []Profile{
@@ -94,6 +111,7 @@ var profiles = []Profile{
 		ModuleFlash: 256 * mib,
 		MaxApps:     32, // protocol.MaxApps: a Hello lists at most 32
 		MaxFrame:    16384,
+		MaxFuel:     maxFuelLinux,
 		Features:    abi.Features(),
 		GPIOPins:    64,
 		Pins:        "an in-memory array of 64 pins (no hardware)",
@@ -110,6 +128,7 @@ var profiles = []Profile{
 		ModuleFlash: 512 * kib,
 		MaxApps:     8,
 		MaxFrame:    16384,
+		MaxFuel:     maxFuelMPS2AN386,
 		Features:    abi.Features(),
 		GPIOPins:    4,
 		InputPins:   []int{2, 3},
@@ -126,6 +145,7 @@ var profiles = []Profile{
 		ModuleFlash: 256 * kib, // of 1 MiB flash
 		MaxApps:     4,
 		MaxFrame:    4096,
+		MaxFuel:     maxFuelNano33BLE,
 		Features:    abi.Features(),
 		GPIOPins:    4,
 		Pins:        "0: LED_BUILTIN (P0.13), 1-3: RGB LED red, green, blue",
@@ -142,6 +162,7 @@ var profiles = []Profile{
 		ModuleFlash: 256 * kib, // of 1 MiB flash
 		MaxApps:     4,
 		MaxFrame:    4096,
+		MaxFuel:     maxFuelSTM32F4Discovery,
 		Features:    abi.Features(),
 		GPIOPins:    5,
 		InputPins:   []int{4},
@@ -160,6 +181,7 @@ var profiles = []Profile{
 		ModuleFlash: 32 * kib, // of 256 KiB code flash
 		MaxApps:     2,
 		MaxFrame:    1024,
+		MaxFuel:     maxFuelUnoR4,
 		Features:    abi.Features(),
 		GPIOPins:    14,
 		Pins:        "0-13: digital pins D0-D13 (13: LED_BUILTIN)",

@@ -91,9 +91,13 @@ func TestDocTable(t *testing.T) {
 	}
 	doc := string(b)
 	for _, p := range board.All() {
-		row := fmt.Sprintf("| `%s` | %s | %s | %d | %s | %d | %d | %d |", p.Name, p.Part,
+		fuel := "no cap"
+		if p.MaxFuel != 0 {
+			fuel = fmt.Sprint(p.MaxFuel)
+		}
+		row := fmt.Sprintf("| `%s` | %s | %s | %d | %s | %d | %d | %d | %s |", p.Name, p.Part,
 			board.FormatBytes(uint64(p.AppRAM)), p.MaxPages(), board.FormatBytes(uint64(p.ModuleFlash)),
-			p.MaxApps, p.MaxFrame, p.GPIOPins)
+			p.MaxApps, p.MaxFrame, p.GPIOPins, fuel)
 		if !strings.Contains(doc, row) {
 			t.Errorf("docs/abi.md lacks the row\n%s", row)
 		}

@@ -271,6 +271,10 @@ func Inspect(cm wazero.CompiledModule, wasm []byte, prof board.Profile, lim Limi
 		return fail(ReasonLimits, "", "the memory limit of %s exceeds the %s of RAM board %s has for apps",
 			board.FormatBytes(uint64(lim.Memory)), board.FormatBytes(uint64(prof.AppRAM)), prof.Name)
 	}
+	if prof.MaxFuel != 0 && lim.Fuel > prof.MaxFuel {
+		return fail(ReasonLimits, "", "limits.fuel %d exceeds what board %s can run within its watchdog (%d)",
+			lim.Fuel, prof.Name, prof.MaxFuel)
+	}
 	if minBytes > uint64(lim.Memory) {
 		return fail(ReasonMemory, "", "needs %s of memory at start (%s of 64 KiB); the memory limit is %s",
 			board.FormatBytes(minBytes), pages(info.MemoryMinPages), board.FormatBytes(uint64(lim.Memory)))

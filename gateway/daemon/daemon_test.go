@@ -455,6 +455,14 @@ func TestModuleRefusedBeforeRollout(t *testing.T) {
 	if code != http.StatusUnprocessableEntity || !strings.Contains(out.Error, "stm32f4-discovery") {
 		t.Fatalf("1 MiB of memory on a small board: %d %+v", code, out)
 	}
+	// Fuel per call beyond what the board's firmware runs within its watchdog.
+	h.must(http.StatusCreated, "POST", "/v1/modules", wasmtest.App(t, "sensor"), &mod)
+	code = h.call(h.admin, "PUT", "/v1/applications/z", map[string]any{"version": "1", "sha256": mod.SHA256,
+		"limits": map[string]any{"fuel": 50_000_000}, "selector": map[string]any{"boards": []string{"stm32f4-discovery"}}}, &out)
+	if code != http.StatusUnprocessableEntity || out.Board != "stm32f4-discovery" ||
+		!strings.Contains(out.Error, "limits.fuel 50000000 exceeds what board stm32f4-discovery can run within its watchdog (20000000)") {
+		t.Fatalf("fuel over the board's cap: %d %+v", code, out)
+	}
 	// The plan-time check: inline module, nothing stored.
 	h.registerDevice("nano", "nano33ble", map[string]string{"role": "x"})
 	code = h.call(h.reader, "POST", "/v1/modules/check", map[string]any{"module": bad, "selector": map[string]any{"labels": map[string]string{"role": "x"}}}, &out)
