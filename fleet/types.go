@@ -53,6 +53,35 @@ type DeviceStatus struct {
 	CertSerial   string    `json:"cert_serial,omitempty"`
 	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
 	Message      string    `json:"message,omitempty"`
+	// Reset is what the device said, in its last hello, of its last reset;
+	// nil until a device reports one (older firmware and the Go agent do not).
+	Reset *ResetStatus `json:"reset,omitempty"`
+}
+
+// ResetStatus is a device's last reset, as it reported it (protocol
+// ResetReport).
+type ResetStatus struct {
+	// Cause: unknown, power_on, requested, pin, or the unexpected ones:
+	// watchdog, panic, hard_fault, brown_out.
+	Cause  string `json:"cause"`
+	Detail string `json:"detail,omitempty"`
+	// Time is when a gateway first heard of this boot (the session that
+	// followed it): a device cannot tell the time of its reset.
+	Time time.Time `json:"time"`
+	// Boots counts the device's boots since it was last powered on.
+	Boots uint32 `json:"boots"`
+	// Unexpected counts unexpected resets in a row; 0 when the last reset
+	// was expected.
+	Unexpected uint32 `json:"unexpected"`
+	// SafeMode: after 3 unexpected resets in a row the device runs no app
+	// and refuses the generations it had; a newer generation ends it.
+	SafeMode bool `json:"safe_mode"`
+}
+
+// SameBoot reports whether r describes the boot s already records: the
+// same boot count, cause and detail (a reconnect, not a new reset).
+func (s *ResetStatus) SameBoot(r *ResetStatus) bool {
+	return s != nil && r != nil && s.Boots == r.Boots && s.Cause == r.Cause && s.Detail == r.Detail
 }
 
 // Limits bound an app on a device.

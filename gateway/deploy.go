@@ -323,13 +323,7 @@ func (g *Gateway) onAppStatus(ctx context.Context, s *session, m *protocol.AppSt
 		delete(s.transfers, m.App)
 		s.mu.Unlock()
 	}
-	switch m.State {
-	case protocol.AppStateTrapped, protocol.AppStateFuelExhausted, protocol.AppStateOutOfMemory, protocol.AppStateFailed:
-		g.Metrics.AppFailures.WithLabelValues(m.State.String()).Inc()
-		g.event(ctx, "app."+m.State.String(), key, m.Detail)
-	case protocol.AppStateRunning:
-		g.event(ctx, "app.running", key, "version "+dep.Observed)
-	}
+	g.observedApp(ctx, key, m.State, m.Detail, dep.Observed)
 	if removed {
 		// The record stays as a tombstone: it keeps the generation, so a
 		// later deploy of the same app to this device is newer than
@@ -345,6 +339,19 @@ func (g *Gateway) onAppStatus(ctx context.Context, s *session, m *protocol.AppSt
 			time.AfterFunc(a.MinReady()+10*time.Millisecond, g.Kick)
 		}
 		g.Kick()
+	}
+}
+
+// observedApp counts and records an app state a device reported (in an
+// app_status, or a hello after a reset): the runtime stopping an app, a
+// module that failed to install, an app that crashed the device.
+func (g *Gateway) observedApp(ctx context.Context, key string, state protocol.AppState, detail, version string) {
+	switch state {
+	case protocol.AppStateTrapped, protocol.AppStateFuelExhausted, protocol.AppStateOutOfMemory, protocol.AppStateFailed:
+		g.Metrics.AppFailures.WithLabelValues(state.String()).Inc()
+		g.event(ctx, "app."+state.String(), key, detail)
+	case protocol.AppStateRunning:
+		g.event(ctx, "app.running", key, "version "+version)
 	}
 }
 
@@ -395,27 +402,95 @@ func logLevel(l protocol.LogLevel) string {
 // says it holds: an app the gateway does not track gets a record (so the
 // plan removes or replaces it), and a generation above the gateway's (its
 // store was restored from an older copy) is taken over, so the next command
-// is newer than anything the device applied.
-func (g *Gateway) adoptReportedApps(ctx context.Context, device string, apps []protocol.AppReport) {
+// is newer than anything the device applied. A report at the record's
+// generation sets its state and detail: an app that crashed the device comes
+// back failed ("crashed: watchdog in tick"), counted and recorded once, and
+// like any failed deployment is not sent again until the application changes.
+//
+// After a reset (newBoot) the hello is the whole truth about the device's
+// apps: a deployment it does not list is no longer claimed installed or
+// running, and its module is sent again at the same generation, unless it
+// had failed.
+func (g *Gateway) adoptReportedApps(ctx context.Context, device string, apps []protocol.AppReport, newBoot bool) {
+	reported := map[string]bool{}
 	for _, r := range apps {
+		reported[r.App] = true
 		key := fleet.DeploymentKey(r.App, device)
+		var changed bool
 		_, err := g.store.Deployments().Update(ctx, key, func(d *fleet.Deployment) error {
+			changed = false
 			if r.Generation > d.Generation {
 				d.Generation = r.Generation
 				d.SpecHash = "" // unknown spec: plan a fresh deploy or a remove
 			}
 			if r.Generation == d.Generation {
-				d.State, d.Observed = r.State.String(), r.Version
+				state := r.State.String()
+				changed = d.State != state || d.Detail != r.Detail
+				if changed {
+					d.UpdatedAt = time.Now().UTC()
+				}
+				d.State, d.Observed, d.Detail = state, r.Version, r.Detail
 			}
 			return nil
 		})
 		if errors.Is(err, fleet.ErrNotFound) {
+			changed = true
 			err = g.store.Deployments().Create(ctx, key, fleet.Deployment{App: r.App, Device: device, Generation: r.Generation,
 				Version: r.Version, SHA256: hex.EncodeToString(r.SHA256), State: r.State.String(), Observed: r.Version,
-				Command: fleet.StepDeploy.String(), UpdatedAt: time.Now().UTC()})
+				Detail: r.Detail, Command: fleet.StepDeploy.String(), UpdatedAt: time.Now().UTC()})
 		}
 		if err != nil {
 			g.log.Warn("adopt reported app", "device", device, "app", r.App, "err", err)
+			continue
+		}
+		if changed && r.State != protocol.AppStateRunning { // running: said when it started
+			g.observedApp(ctx, key, r.State, r.Detail, r.Version)
 		}
 	}
+	if !newBoot {
+		return
+	}
+	deps, err := g.store.Deployments().List(ctx)
+	if err != nil {
+		g.log.Warn("deployments after a reset", "device", device, "err", err)
+		return
+	}
+	for _, dep := range deps {
+		if dep.Device != device || reported[dep.App] || dep.Removing || dep.Failed() || dep.State == protocol.AppStateUnknown.String() {
+			continue
+		}
+		key := fleet.DeploymentKey(dep.App, device)
+		if _, err := g.store.Deployments().Update(ctx, key, func(d *fleet.Deployment) error {
+			if d.Removing || d.Failed() || reported[d.App] {
+				return nil
+			}
+			d.State, d.Detail = protocol.AppStateUnknown.String(), "not reported by the device after its reset"
+			d.Command = fleet.StepDeploy.String()
+			d.UpdatedAt = time.Now().UTC()
+			return nil
+		}); err != nil {
+			g.log.Warn("deployment after a reset", "device", device, "app", dep.App, "err", err)
+		}
+	}
+}
+
+// recordReset counts a boot a device reports for the first time, by cause,
+// and when the reset was unexpected (watchdog, panic, hard fault,
+// brown-out) records a device.reset event saying why.
+func (g *Gateway) recordReset(ctx context.Context, s *session, r *protocol.ResetReport) {
+	g.Metrics.DeviceResets.WithLabelValues(r.Cause.String()).Inc()
+	if !r.Cause.Unexpected() {
+		return
+	}
+	msg := "unexpected reset: " + r.Cause.String()
+	if r.Detail != "" {
+		msg += ": " + r.Detail
+	}
+	msg += fmt.Sprintf(" (boot %d since power-on, %d unexpected in a row)", r.Boots, r.Unexpected)
+	if r.SafeMode {
+		msg += "; safe mode: no app runs until a newer generation is deployed"
+	}
+	s.log().Warn("device reset unexpectedly", "cause", r.Cause.String(), "detail", r.Detail, "boots", r.Boots,
+		"unexpected", r.Unexpected, "safe_mode", r.SafeMode)
+	g.event(ctx, "device.reset", s.device, msg)
 }

@@ -14,6 +14,7 @@ type Metrics struct {
 	Enrollments   *prometheus.CounterVec
 	Deploys       prometheus.Counter
 	AppFailures   *prometheus.CounterVec
+	DeviceResets  *prometheus.CounterVec
 	OutputRecords prometheus.Counter
 	Errors        *prometheus.CounterVec
 	Refused       *prometheus.CounterVec
@@ -34,6 +35,9 @@ func newMetrics() *Metrics {
 			Help: "Deploy commands sent to devices."}),
 		AppFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_gateway_app_failures_total",
 			Help: "Apps stopped or refused on devices, by state."}, []string{"state"}),
+		DeviceResets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_gateway_device_resets_total",
+			Help: "Device boots first reported in a hello, by reset cause (watchdog, panic, hard_fault and brown_out are unexpected)."},
+			[]string{"cause"}),
 		OutputRecords: prometheus.NewCounter(prometheus.CounterOpts{Name: "wasmbed_gateway_app_output_records_total",
 			Help: "Log lines and published values received from apps."}),
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_gateway_errors_total",
@@ -42,7 +46,7 @@ func newMetrics() *Metrics {
 			Help: "Sessions refused, by reason."}, []string{"reason"}),
 	}
 	m.Registry.MustRegister(m.Sessions, m.Handshakes, m.Heartbeats, m.Enrollments, m.Deploys, m.AppFailures,
-		m.OutputRecords, m.Errors, m.Refused,
+		m.DeviceResets, m.OutputRecords, m.Errors, m.Refused,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -171,20 +171,37 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 	}
 	g.Metrics.Sessions.Inc()
 	s.log().Info("device online", "board", hello.Board, "firmware", hello.Firmware)
+	now := time.Now().UTC()
+	var reset *fleet.ResetStatus // set when the hello reports a boot not recorded yet
 	if _, err := g.store.Devices().Update(ctx, s.device, func(d *fleet.Device) error {
 		d.Status.Phase = fleet.PhaseOnline
-		d.Status.LastSeen = time.Now().UTC()
+		d.Status.LastSeen = now
 		d.Status.Firmware, d.Status.RAMFree, d.Status.FlashFree = hello.Firmware, hello.RAMFree, hello.FlashFree
 		d.Status.MaxFrame, d.Status.Features, d.Status.Message = hello.MaxFrame, hello.Features, ""
 		if hello.Board != d.Board {
 			d.Status.Message = "device reports board " + hello.Board + ", registered as " + d.Board
 		}
+		reset = nil // the update may run again
+		if r := hello.Reset; r != nil {
+			next := &fleet.ResetStatus{Cause: r.Cause.String(), Detail: r.Detail, Time: now, Boots: r.Boots,
+				Unexpected: r.Unexpected, SafeMode: r.SafeMode}
+			if d.Status.Reset.SameBoot(next) {
+				next.Time = d.Status.Reset.Time // a reconnect: the same boot, perhaps out of safe mode since
+			} else {
+				reset = next
+			}
+			d.Status.Reset = next
+		}
 		return nil
 	}); err != nil {
 		s.log().Warn("record device online", "err", err)
+		reset = nil
 	}
 	g.event(ctx, "device.online", s.device, "session from "+s.conn.RemoteAddr().String())
-	g.adoptReportedApps(ctx, s.device, hello.Apps)
+	if reset != nil {
+		g.recordReset(ctx, s, hello.Reset)
+	}
+	g.adoptReportedApps(ctx, s.device, hello.Apps, reset != nil)
 	g.resumeSession(s)
 	go g.awaitMessages(s)
 	return true

@@ -56,6 +56,9 @@ type DeviceStatus struct {
 	CertNotAfter *metav1.Time `json:"certNotAfter,omitempty"`
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Reset is what the device said, in its last hello, of its last reset.
+	// +optional
+	Reset *ResetStatus `json:"reset,omitempty"`
 
 	// Deployments are the applications on the device: what the gateway last
 	// sent (with its protocol generation) and what the device reported.
@@ -68,6 +71,30 @@ type DeviceStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ResetStatus is a device's last reset, as it reported it (fleet.ResetStatus).
+type ResetStatus struct {
+	// Cause: unknown, power_on, requested, pin, or the unexpected ones:
+	// watchdog, panic, hard_fault, brown_out.
+	Cause string `json:"cause"`
+	// +optional
+	Detail string `json:"detail,omitempty"`
+	// Time is when a gateway first heard of this boot.
+	// +optional
+	Time *metav1.MicroTime `json:"time,omitempty"`
+	// Boots counts the device's boots since it was last powered on.
+	// +kubebuilder:validation:Minimum=0
+	Boots int64 `json:"boots"`
+	// Unexpected counts unexpected resets in a row; 0 when the last reset
+	// was expected.
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Unexpected int64 `json:"unexpected,omitempty"`
+	// SafeMode: after 3 unexpected resets in a row the device runs no app
+	// until a newer generation is deployed.
+	// +optional
+	SafeMode bool `json:"safeMode,omitempty"`
 }
 
 // DeploymentRecord is one application on one device (fleet.Deployment).

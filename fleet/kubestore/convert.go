@@ -109,7 +109,8 @@ func DeviceToFleet(o *v1alpha1.Device) fleet.Device {
 	d := fleet.Device{Name: o.Name, Board: string(o.Spec.Board), Labels: toLabels(o.Spec.Labels), Gateway: string(o.Spec.Gateway),
 		Status: fleet.DeviceStatus{Phase: string(st.Phase), LastSeen: toMicro(st.LastSeen), Firmware: st.Firmware,
 			RAMFree: uint32(st.RAMFree), FlashFree: uint32(st.FlashFree), MaxFrame: uint32(st.MaxFrame),
-			Features: slices.Clone(st.Features), CertSerial: st.CertSerial, CertNotAfter: toTime(st.CertNotAfter), Message: st.Message}}
+			Features: slices.Clone(st.Features), CertSerial: st.CertSerial, CertNotAfter: toTime(st.CertNotAfter), Message: st.Message,
+			Reset: resetToFleet(st.Reset)}}
 	d.CreatedAt, d.UpdatedAt = createdUpdated(&o.ObjectMeta)
 	return d
 }
@@ -127,7 +128,8 @@ func DeviceFromFleet(d fleet.Device, o *v1alpha1.Device) {
 	deps, conds := o.Status.Deployments, o.Status.Conditions
 	o.Status = v1alpha1.DeviceStatus{Phase: v1alpha1.DevicePhase(s.Phase), LastSeen: fromMicro(s.LastSeen), Firmware: s.Firmware,
 		RAMFree: int64(s.RAMFree), FlashFree: int64(s.FlashFree), MaxFrame: int64(s.MaxFrame), Features: slices.Clone(s.Features),
-		CertSerial: s.CertSerial, CertNotAfter: fromTime(s.CertNotAfter), Message: s.Message, Deployments: deps, Conditions: conds}
+		CertSerial: s.CertSerial, CertNotAfter: fromTime(s.CertNotAfter), Message: s.Message, Reset: resetFromFleet(s.Reset),
+		Deployments: deps, Conditions: conds}
 	if s.Phase != "" && s.Phase != fleet.PhaseRegistered {
 		c := metav1.Condition{Type: v1alpha1.ConditionOnline, Status: metav1.ConditionFalse, Reason: reason(s.Phase),
 			Message: s.Message, ObservedGeneration: o.Generation}
@@ -136,6 +138,22 @@ func DeviceFromFleet(d fleet.Device, o *v1alpha1.Device) {
 		}
 		meta.SetStatusCondition(&o.Status.Conditions, c)
 	}
+}
+
+func resetToFleet(r *v1alpha1.ResetStatus) *fleet.ResetStatus {
+	if r == nil {
+		return nil
+	}
+	return &fleet.ResetStatus{Cause: r.Cause, Detail: r.Detail, Time: toMicro(r.Time), Boots: uint32(r.Boots),
+		Unexpected: uint32(r.Unexpected), SafeMode: r.SafeMode}
+}
+
+func resetFromFleet(r *fleet.ResetStatus) *v1alpha1.ResetStatus {
+	if r == nil {
+		return nil
+	}
+	return &v1alpha1.ResetStatus{Cause: r.Cause, Detail: r.Detail, Time: fromMicro(r.Time), Boots: int64(r.Boots),
+		Unexpected: int64(r.Unexpected), SafeMode: r.SafeMode}
 }
 
 // reason makes a condition reason (CamelCase) of a fleet word.

@@ -114,17 +114,21 @@ func TestResources(t *testing.T) {
 	// Events: a Kubernetes Event on the device, and the in-memory history.
 	_, err = s.AppendEvent(ctx, fleet.Event{Kind: "app.trapped", Object: "sensor/dev-1", Message: "unreachable executed"})
 	must(t, err)
-	eventually(t, "a Warning event on Device dev-1", func() bool {
-		var evs corev1.EventList
-		must(t, c.List(ctx, &evs, client.InNamespace(ns)))
-		for _, e := range evs.Items {
-			if e.InvolvedObject.Kind == "Device" && e.InvolvedObject.Name == "dev-1" && e.Type == "Warning" &&
-				e.Reason == "AppTrapped" && strings.Contains(e.Message, "app sensor: unreachable executed") {
-				return true
+	_, err = s.AppendEvent(ctx, fleet.Event{Kind: "device.reset", Object: "dev-1", Message: "unexpected reset: watchdog"})
+	must(t, err)
+	for reason, msg := range map[string]string{"AppTrapped": "app sensor: unreachable executed", "DeviceReset": "unexpected reset: watchdog"} {
+		eventually(t, "a Warning event "+reason+" on Device dev-1", func() bool {
+			var evs corev1.EventList
+			must(t, c.List(ctx, &evs, client.InNamespace(ns)))
+			for _, e := range evs.Items {
+				if e.InvolvedObject.Kind == "Device" && e.InvolvedObject.Name == "dev-1" && e.Type == "Warning" &&
+					e.Reason == reason && strings.Contains(e.Message, msg) {
+					return true
+				}
 			}
-		}
-		return false
-	})
+			return false
+		})
+	}
 
 	// Another client's change arrives on Watch.
 	wctx, cancel := context.WithCancel(ctx)

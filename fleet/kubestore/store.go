@@ -596,7 +596,7 @@ func cutLast(s string) (before, after string, ok bool) {
 }
 
 func warning(kind string) bool {
-	for _, w := range []string{"refused", "trapped", "fuel_exhausted", "out_of_memory", "failed", "error", "revoked"} {
+	for _, w := range []string{"refused", "trapped", "fuel_exhausted", "out_of_memory", "failed", "error", "revoked", "reset"} {
 		if len(kind) >= len(w) && kind[len(kind)-len(w):] == w {
 			return true
 		}

@@ -177,6 +177,7 @@ type testDevice struct {
 	conn   *tls.Conn
 	stream *protocol.Stream
 	nextID uint64
+	hello  *protocol.Hello // what dial says, when set; a plain stm32f4-discovery hello otherwise
 }
 
 func newTestDevice(t testing.TB, h *harness, name string) *testDevice {
@@ -211,8 +212,12 @@ func (d *testDevice) dial(cfg *tls.Config) (*protocol.Welcome, error) {
 	d.conn = conn
 	d.t.Cleanup(func() { conn.Close() }) // also keeps the connection from being collected (and closed) mid-test
 	d.stream = protocol.NewStream(conn, 4096)
-	d.send(&protocol.Hello{ABIVersion: 1, Board: "stm32f4-discovery", Firmware: "test", RAMFree: 65536, FlashFree: 262144,
-		MaxFrame: 4096, Features: []string{"log", "time", "gpio", "publish", "config"}})
+	hello := d.hello
+	if hello == nil {
+		hello = &protocol.Hello{ABIVersion: 1, Board: "stm32f4-discovery", Firmware: "test", RAMFree: 65536, FlashFree: 262144,
+			MaxFrame: 4096, Features: []string{"log", "time", "gpio", "publish", "config"}}
+	}
+	d.send(hello)
 	env, err := d.recv()
 	if err != nil {
 		return nil, err
