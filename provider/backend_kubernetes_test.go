@@ -132,6 +132,12 @@ func TestKubernetesBackend(t *testing.T) {
 		!strings.Contains(err.Error(), "board linux") {
 		t.Fatalf("check of a module the board cannot run: %v", err)
 	}
+	// Fuel per call beyond what a board's firmware runs within its watchdog.
+	if _, err := b.CheckModule(ctx, apiv1.CheckRequest{SHA256: mod.SHA256, Selector: fleet.Selector{Boards: []string{"stm32f4-discovery"}},
+		Limits: fleet.Limits{Fuel: 50_000_000}}); status(err) != http.StatusUnprocessableEntity ||
+		!strings.Contains(err.Error(), "limits.fuel 50000000 exceeds what board stm32f4-discovery can run within its watchdog (20000000)") {
+		t.Fatalf("check of a fuel limit over the board's: %v", err)
+	}
 	chk, err := b.CheckModule(ctx, apiv1.CheckRequest{SHA256: mod.SHA256, Selector: sel})
 	if err != nil || !chk.OK || len(chk.Boards) != 1 {
 		t.Fatalf("check: %+v %v", chk, err)
@@ -159,6 +165,18 @@ func TestKubernetesBackend(t *testing.T) {
 	must(err)
 	if st.Selected != 1 || st.Converged || len(st.Devices) != 1 || st.Devices[0].State != "pending" {
 		t.Fatalf("status: %+v", st)
+	}
+	// The app crashed the device (its gateway recorded the report): the
+	// rollout has failed there, with why.
+	must(c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "dev-1"}, &o))
+	o.Status.Deployments = []v1alpha1.DeploymentRecord{{App: "sensor", Generation: 2, Command: "deploy", Version: "1.1.0",
+		SHA256: mod.SHA256, SpecHash: fleet.SpecHash(&a), Running: true, State: "failed", Detail: "crashed: watchdog in tick"}}
+	must(c.Status().Update(ctx, &o))
+	time.Sleep(200 * time.Millisecond) // the backend's informer
+	st, err = b.ApplicationStatus(ctx, "sensor")
+	must(err)
+	if st.Converged || st.Failed != 1 || st.Devices[0].State != "failed" || st.Devices[0].Detail != "crashed: watchdog in tick" {
+		t.Fatalf("status after a crash: %+v", st)
 	}
 
 	// Deleting an enrolled device revokes its certificate.

@@ -31,6 +31,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/wasmbed/wasmbed/board"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
@@ -114,7 +115,8 @@ func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaReque
 					"fuel": types.Int64Value(fleet.DefaultFuel), "memory": types.Int64Value(fleet.DefaultMemory), "tick_ms": types.Int64Value(fleet.DefaultTickMS)})),
 				Attributes: map[string]schema.Attribute{
 					"fuel": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(fleet.DefaultFuel),
-						Validators: []validator.Int64{int64validator.AtLeast(1)}, Description: "Fuel (instructions) per init or tick call."},
+						Validators:  []validator.Int64{int64validator.AtLeast(1)},
+						Description: "Fuel (instructions) per init or tick call; at most what each board the application lands on runs within its watchdog (checked at plan; see the board table in docs/abi.md)."},
 					"memory": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(fleet.DefaultMemory),
 						Validators: []validator.Int64{int64validator.Between(1, 1<<32-1)}, Description: "Bytes of linear memory."},
 					"tick_ms": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(fleet.DefaultTickMS),
@@ -292,6 +294,11 @@ func (r *applicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 	_, err := r.backend.CheckModule(ctx, apiv1.CheckRequest{Module: wasm, Selector: spec.Selector, Limits: spec.Limits})
 	var apiErr *apiv1.Error
 	switch {
+	case errors.As(err, &apiErr) && apiErr.Board != "" && overFuel(apiErr.Board, spec.Limits.Fuel):
+		// The gateway's check refused the limit, not the module.
+		resp.Diagnostics.AddAttributeError(path.Root("limits").AtName("fuel"), "Fuel limit too high for board "+apiErr.Board,
+			fmt.Sprintf("Application %s would land on board %s: %s", m.Name.ValueString(), apiErr.Board,
+				strings.TrimPrefix(apiErr.Message, "module cannot run on board "+apiErr.Board+": ")))
 	case errors.As(err, &apiErr) && apiErr.Board != "":
 		resp.Diagnostics.AddAttributeError(modulePathOf(&m), "Module cannot run on board "+apiErr.Board,
 			fmt.Sprintf("Application %s would land on board %s, which cannot run this module: %s", m.Name.ValueString(), apiErr.Board, apiErr.Message))
@@ -305,6 +312,13 @@ func modulePathOf(m *applicationModel) path.Path {
 		return path.Root("module_base64")
 	}
 	return path.Root("module_path")
+}
+
+// overFuel reports whether fuel exceeds what the board's firmware runs per
+// call (board.Profile.MaxFuel).
+func overFuel(boardName string, fuel uint64) bool {
+	p, ok := board.Lookup(boardName)
+	return ok && p.MaxFuel != 0 && fuel > p.MaxFuel
 }
 
 func (r *applicationResource) apply(ctx context.Context, m *applicationModel, timeout time.Duration, diags *diag.Diagnostics) {

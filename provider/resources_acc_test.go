@@ -128,6 +128,19 @@ data "wasmbed_devices" "sensors" {
 		},
 		Steps: []resource.TestStep{
 			{Config: cfg("1.0.0", bad), ExpectError: regexp.MustCompile(`(?s)Module cannot run on board linux.*teleport`)},
+			// More fuel per call than a board it targets runs within its
+			// watchdog: refused at plan time, naming the board and both numbers.
+			{Config: g.providerBlock() + fmt.Sprintf(`
+resource "wasmbed_application" "fuel" {
+  name        = "fuel"
+  version     = "1.0.0"
+  module_path = %q
+  limits      = { fuel = 50000000 }
+  selector    = { boards = ["stm32f4-discovery"] }
+}
+`, sensor), PlanOnly: true, ExpectError: regexp.MustCompile(strings.ReplaceAll(
+				`(?s)Fuel limit too high for board stm32f4-discovery.*limits\.fuel 50000000 exceeds what board stm32f4-discovery can run within its watchdog \(20000000\)`,
+				" ", `\s+`))},
 			{Config: withData("1.0.0", sensor), Check: resource.ComposeAggregateTestCheckFunc(
 				resource.TestCheckResourceAttr("wasmbed_application.sensor", "generation", "1"),
 				resource.TestCheckResourceAttr("wasmbed_application.sensor", "limits.fuel", "1000000"),
