@@ -55,6 +55,7 @@ SIZE=$(command -v llvm-size-22 || command -v size || true)
 say "building the images (scripts/firmware.sh)"
 "$ROOT/scripts/firmware.sh" build stm32f4-discovery nano33ble >&2 || fail "firmware build"
 "$ROOT/scripts/firmware.sh" build-bench stm32f4-discovery >&2 || fail "bench image build"
+"$ROOT/scripts/firmware.sh" build-test stm32f4-discovery >&2 || fail "test image build (diag tls-bench)"
 
 # --- footprint -------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@
 #   scripts/firmware.sh test-qemu [BOARD...]
 #   scripts/firmware.sh test-e2e [REGEXP]  go test ./firmware/e2e under QEMU (-run REGEXP)
 #   scripts/firmware.sh size [BOARD...]    flash and static RAM per board (footprint.json)
+#   scripts/firmware.sh build-test [BOARD...]   bin/firmware/<board>-selftest.elf (the
+#                                          test image: self-test, diag modes, faults)
 #   scripts/firmware.sh build-bench [BOARD...]  bin/firmware/<board>-bench.elf (feature
 #                                          `bench`: measurements at boot, bench/firmware.sh)
 #
@@ -62,6 +64,13 @@ cmd_build() {
 	for b in "${boards[@]}"; do build_one "$b" "" "$b"; done
 }
 
+# build-test: the test image (self-test, diag modes, fault injection) per board.
+cmd_build_test() {
+	local boards=("$@")
+	[ ${#boards[@]} -gt 0 ] || boards=("${BOARDS_QEMU[@]}")
+	for b in "${boards[@]}"; do build_one "$b" ",selftest" "$b-selftest"; done
+}
+
 cmd_build_bench() {
 	local boards=("$@")
 	[ ${#boards[@]} -gt 0 ] || boards=(stm32f4-discovery)
@@ -84,7 +93,8 @@ cmd_test_e2e() {
 	need go qemu-system-arm
 	local b
 	for b in "${BOARDS_QEMU[@]}"; do
-		[[ " $FRESH " == *" $b "* ]] || build_one "$b" "" "$b"
+		# The shipped image, and the test image (self-test, diag modes, faults).
+		[[ " $FRESH " == *" $b "* ]] || { build_one "$b" "" "$b"; build_one "$b" ",selftest" "$b-selftest"; }
 	done
 	[ -d "$ROOT/bin/apps" ] || echo "firmware: no bin/apps (make apps): the test compiles examples/apps with wat2wasm"
 	mkdir -p "$OUT/logs/e2e"
@@ -233,6 +243,7 @@ shift || true
 case $cmd in
 build) cmd_build "$@" ;;
 build-bench) cmd_build_bench "$@" ;;
+build-test) cmd_build_test "$@" ;;
 test) cmd_test "$@" ;;
 test-host) cmd_test_host ;;
 test-e2e)

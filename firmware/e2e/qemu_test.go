@@ -45,10 +45,22 @@ func firmwareDir() string {
 	return filepath.Join("..", "..", "bin", "firmware")
 }
 
-// image provisions a copy of the board's firmware image with b.
+// image provisions a copy of the board's firmware image with b: the shipped image, or
+// for a bundle with a diag mode the test image (`<board>-selftest.elf`, which has
+// them; the shipped one leaves them out for flash).
 func image(t *testing.T, board string, b *provision.Bundle) string {
 	t.Helper()
-	src := filepath.Join(firmwareDir(), board+".elf")
+	name := board
+	if b.Diag != "" {
+		name = board + "-selftest"
+	}
+	return provisioned(t, name, board, b)
+}
+
+// provisioned provisions a copy of bin/firmware/<name>.elf, built for board, with b.
+func provisioned(t *testing.T, name, board string, b *provision.Bundle) string {
+	t.Helper()
+	src := filepath.Join(firmwareDir(), name+".elf")
 	img, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatalf("firmware image: %v (scripts/firmware.sh build)", err)

@@ -21,15 +21,17 @@ use wasmbed_net::csr;
 use wasmbed_net::link::{Modem, Transport, TransportCtl};
 use wasmbed_proto::{
     AppCommand, AppOutput, AppReport, AppState, AppStatus, Certificate, Deploy, Enroll, Envelope, ErrorCode, Heartbeat,
-    Hello, Limits, LogRecord, Message, ModuleChunk, MsgType, Renew, TransferProgress, ValueRecord, ABI_VERSION,
+    Hello, Limits, LogRecord, Message, ModuleChunk, MsgType, Renew, ResetReport, TransferProgress, ValueRecord,
+    ABI_VERSION,
 };
-use wasmbed_runtime::transfer::{Chunk, Transfer};
-use wasmbed_runtime::{Record, Runtime, RuntimeError};
+use wasmbed_runtime::transfer::Chunk;
+use wasmbed_runtime::{Incoming, Record, Runtime, RuntimeError};
 
 use crate::entropy::Entropy;
 use crate::identity::{self, AppRecord, Identity, KeptRef};
 use crate::link::{self, BoardPort};
 use crate::tls::{self, Channel, NetError};
+use crate::reset::{self, Phase, Report};
 use crate::{apps, board, clock, heap, stack};
 
 const MIN_BACKOFF_MS: u64 = 1_000;
@@ -44,7 +46,7 @@ const ANSWER_TIMEOUT_MS: u64 = 20_000;
 const OUTPUT_BUDGET: usize = tls::MAX_SEND - 128;
 
 /// The hello every session starts with.
-pub fn hello<'a>(ram_free: u32, flash_free: u32, apps: Vec<AppReport<'a>>) -> Hello<'a> {
+pub fn hello<'a>(ram_free: u32, flash_free: u32, apps: Vec<AppReport<'a>>, reset: Option<ResetReport<'a>>) -> Hello<'a> {
     Hello {
         abi_version: ABI_VERSION,
         board: board::NAME,
@@ -54,13 +56,13 @@ pub fn hello<'a>(ram_free: u32, flash_free: u32, apps: Vec<AppReport<'a>>) -> He
         max_frame: board::MAX_FRAME,
         features: wasmbed_runtime::FEATURES.to_vec(),
         apps,
-        reset: None,
+        reset,
     }
 }
 
-/// A module being received, and the deploy it answers.
+/// A module being received (into its app's arena), and the deploy it answers.
 struct Pending {
-    tr: Transfer,
+    inc: Incoming,
     deploy_id: u64,
     version: String,
     limits: Limits,
@@ -85,6 +87,14 @@ pub struct Agent {
     renewal: Option<(u64, SigningKey)>,
     renew_after: u64,
     pub sessions: u32,
+    /// Why this boot began (hello's `reset`).
+    boot: Report,
+    /// An app a crash took down (the reset's culprit), reported `failed` with the words
+    /// for it until the gateway sends it again.
+    crashed: Option<(AppRecord, String)>,
+    /// Safe mode (after too many unexpected resets): only a generation newer than the
+    /// app's last applied one runs.
+    safe: bool,
 }
 
 /// What one mutual-TLS session keeps.
@@ -107,7 +117,7 @@ impl Sess {
 
 impl Agent {
     #[inline(never)]
-    pub fn new(b: Bundle<'static>) -> Self {
+    pub fn new(b: Bundle<'static>, boot: Report) -> Self {
         let ent = Entropy::new(&b.seed, b.device);
         let kept = identity::load(b.device, b.ca_root).unwrap_or_default();
         let mut id = kept.id;
@@ -130,6 +140,12 @@ impl Agent {
             "entropy: {}",
             if ent.hardware { "hardware RNG + jitter + bundle seed" } else { "no hardware RNG: timing jitter + bundle seed" }
         );
+        let mut lost = kept.apps;
+        let crashed = boot.culprit.as_ref().and_then(|(app, words)| {
+            let i = lost.iter().position(|a| &a.name == app)?;
+            Some((lost.remove(i), words.clone()))
+        });
+        let safe = boot.safe_mode;
         Agent {
             b,
             ent,
@@ -137,13 +153,35 @@ impl Agent {
             id,
             enroll_key: None,
             gens: kept.gens,
-            lost: kept.apps,
+            lost,
             pending: Vec::new(),
             attempt: 0,
             renewal: None,
             renew_after: 0,
             sessions: 0,
+            boot,
+            crashed,
+            safe,
         }
+    }
+
+    fn reset_report(&self) -> ResetReport<'_> {
+        ResetReport {
+            cause: self.boot.cause,
+            detail: &self.boot.detail,
+            boots: self.boot.boots,
+            unexpected: self.boot.unexpected,
+            safe_mode: self.safe,
+        }
+    }
+
+    /// The runtime's ticks that are due; the watchdog is fed between calls (each is
+    /// bounded by its fuel).
+    fn poll_apps(&mut self) -> Vec<wasmbed_runtime::Event> {
+        if clock::uptime_ms() > reset::STABLE_MS {
+            reset::stable();
+        }
+        self.rt.poll(clock::uptime_ms(), &mut |_| board::watchdog_feed())
     }
 
     /// Runs the device for good.
@@ -200,7 +238,7 @@ impl Agent {
         let end = clock::uptime_ms() + ms;
         while clock::uptime_ms() < end {
             board::watchdog_feed();
-            for ev in self.rt.poll(clock::uptime_ms()) {
+            for ev in self.poll_apps() {
                 println!("app: {} {} ({}) while offline", ev.app, ev.state.name(), ev.detail);
             }
             cortex_m::asm::wfi();
@@ -222,9 +260,18 @@ impl Agent {
                 generation: self.gens.get(&a.name).copied().unwrap_or(a.generation),
                 state: a.state,
                 sha256: &a.sha256,
-                detail: "",
+                detail: &a.detail,
             })
             .collect();
+        // Taken down by the last reset: failed, with the reason, until deployed again.
+        r.extend(self.crashed.iter().map(|(a, words)| AppReport {
+            app: &a.name,
+            version: &a.version,
+            generation: a.generation,
+            state: AppState::Failed,
+            sha256: &a.sha256,
+            detail: words,
+        }));
         // Lost in a reset: the module must come again (the gateway resumes the deploy).
         r.extend(self.lost.iter().map(|a| AppReport {
             app: &a.name,
@@ -248,6 +295,7 @@ impl Agent {
             .map(|a| AppRecord { name: a.name.clone(), version: a.version.clone(), generation: a.generation, sha256: a.sha256 })
             .collect();
         apps.extend(self.lost.iter().cloned());
+        apps.extend(self.crashed.iter().map(|(a, _)| a.clone()));
         let k = KeptRef { id: self.id.as_ref(), gens: &self.gens, apps: &apps };
         if !identity::save(&k, self.b.device, self.b.ca_root) {
             println!("agent: the state to keep does not fit its area; nothing kept");
@@ -279,7 +327,7 @@ impl Agent {
         )?;
         println!("enroll: TLS up in {} ms (server authenticated, largest record {} B)", clock::uptime_ms() - t0, ctl.largest_record.get());
         let mut ch = Channel::new(conn, &ctl);
-        ch.send(1, Message::Hello(hello(self.rt.ram_free(), self.rt.storage_free(), Vec::new())))?;
+        ch.send(1, Message::Hello(hello(self.rt.ram_free(), self.rt.storage_free(), Vec::new(), Some(self.reset_report()))))?;
         let p = ch.recv(ANSWER_TIMEOUT_MS)?;
         match tls::decode(&p)? {
             Some(Message::Welcome(w)) => {
@@ -354,7 +402,10 @@ impl Agent {
         )?;
         println!("session: mutual TLS up in {} ms", clock::uptime_ms() - t0);
         let mut ch = Channel::new(conn, &ctl);
-        ch.send(1, Message::Hello(hello(self.rt.ram_free(), self.rt.storage_free(), self.app_reports())))?;
+        ch.send(
+            1,
+            Message::Hello(hello(self.rt.ram_free(), self.rt.storage_free(), self.app_reports(), Some(self.reset_report()))),
+        )?;
         let p = ch.recv(ANSWER_TIMEOUT_MS)?;
         let w = match tls::decode(&p)? {
             Some(Message::Welcome(w)) => w,
@@ -404,8 +455,7 @@ impl Agent {
                 busy = true;
                 self.handle(ch, s, &payload)?;
             }
-            let now = clock::uptime_ms();
-            for ev in self.rt.poll(now) {
+            for ev in self.poll_apps() {
                 println!("app: {} {} ({})", ev.app, ev.state.name(), ev.detail);
                 let gen = self.gens.get(&ev.app).copied().unwrap_or(ev.generation);
                 ch.send(
@@ -419,6 +469,7 @@ impl Agent {
                     }),
                 )?;
             }
+            let now = clock::uptime_ms();
             if now >= s.next_heartbeat {
                 if now - s.last_ack > HEARTBEAT_MISSES * s.heartbeat_ms {
                     return Err(NetError::Other("no heartbeat_ack"));
@@ -433,8 +484,6 @@ impl Agent {
                 self.send_output(ch)?;
             }
             self.maybe_renew(ch, s)?;
-            if s.seq == 3 && now >= s.next_heartbeat - 10 {
-            }
             if !busy {
                 cortex_m::asm::wfi();
             }
@@ -519,17 +568,43 @@ impl Agent {
         ch.send(id, Message::AppStatus(AppStatus { app, generation: gen, state, version, detail: &d }))
     }
 
+    /// In safe mode, only a generation newer than the app had when the device entered
+    /// it runs: the gateway's new intent. Refused otherwise (true), and reported.
+    fn safe_refuses(&mut self, ch: &mut Channel<'_>, id: u64, app: &str, gen: u64, version: &str) -> Result<bool, NetError> {
+        if !self.safe {
+            return Ok(false);
+        }
+        if gen > self.gens.get(app).copied().unwrap_or(0) {
+            println!("safe mode: ends with generation {} of {}", gen, app);
+            self.safe = false;
+            return Ok(false);
+        }
+        let mut m = String::new();
+        let _ = write!(
+            m,
+            "safe mode: {} unexpected resets in a row (last: {}); send a newer generation",
+            self.boot.unexpected,
+            self.boot.cause.name()
+        );
+        Self::error(ch, id, ErrorCode::Busy, &m)?;
+        Self::status(ch, id, app, gen, AppState::Failed, version, &m)?;
+        Ok(true)
+    }
+
     fn deploy(&mut self, ch: &mut Channel<'_>, id: u64, d: &Deploy<'_>) -> Result<(), NetError> {
-        if self.stale(ch, id, d.app, d.generation)? {
+        if self.stale(ch, id, d.app, d.generation)? || self.safe_refuses(ch, id, d.app, d.generation, d.version)? {
             return Ok(());
         }
         let Ok(sha) = <[u8; 32]>::try_from(d.sha256) else {
             return Self::error(ch, id, ErrorCode::Invalid, "sha256 must be 32 bytes");
         };
         self.gens.insert(d.app.to_string(), d.generation);
+        if self.crashed.as_ref().is_some_and(|(a, _)| a.name == d.app) {
+            self.crashed = None; // the gateway sends it again: its call
+        }
         // Installed already: the gateway repeats a deploy after a reconnect.
         if let Some(a) = self.rt.app(d.app) {
-            if a.generation == d.generation && a.sha256 == sha && a.state != AppState::Failed {
+            if a.generation == d.generation && a.sha256 == sha && a.has_module() {
                 let (size, version) = (a.size, a.version.clone());
                 Self::progress(ch, id, d.app, d.generation, size)?;
                 let mut state = a.state;
@@ -541,30 +616,44 @@ impl Agent {
                 return Self::status(ch, id, d.app, d.generation, state, &version, &detail);
             }
         }
-        if let Err(RuntimeError::NoRoom(why)) = self.rt.admit(d.app, d.size, &d.limits) {
-            let mut m = String::new();
-            let _ = write!(m, "app {}: {}", d.app, why);
-            Self::error(ch, id, ErrorCode::NoRoom, &m)?;
-            return Self::status(ch, id, d.app, d.generation, AppState::Failed, d.version, why);
-        }
         let config: Vec<(String, String)> = d.config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let i = match self.pending.iter().position(|p| p.tr.app == d.app) {
-            Some(i) if self.pending[i].tr.same(d.app, d.generation, d.sha256, d.size) => i,
+        let cfg_bytes = config.iter().map(|(k, v)| (k.len() + v.len()) as u32).sum();
+        let i = match self.pending.iter().position(|p| p.inc.tr.app == d.app) {
+            Some(i) if self.pending[i].inc.tr.same(d.app, d.generation, d.sha256, d.size) => Some(i),
             Some(i) => {
-                self.pending[i].tr = Transfer::new(d.app, d.generation, sha, d.size);
-                i
+                // Another module for the app: the one being received goes.
+                let p = self.pending.remove(i);
+                self.rt.abandon(p.inc);
+                None
             }
-            None => {
-                self.pending.push(Pending {
-                    tr: Transfer::new(d.app, d.generation, sha, d.size),
-                    deploy_id: id,
-                    version: String::new(),
-                    limits: d.limits,
-                    config: Vec::new(),
-                    start: false,
-                });
-                self.pending.len() - 1
-            }
+            None => None,
+        };
+        let i = match i {
+            Some(i) => i,
+            None => match self.rt.receive(d.app, d.generation, sha, d.size, &d.limits, cfg_bytes) {
+                Ok(inc) => {
+                    if inc.replaced {
+                        println!("deploy: {}: no room for two versions; the old one was removed first", d.app);
+                    }
+                    self.pending.push(Pending {
+                        inc,
+                        deploy_id: id,
+                        version: String::new(),
+                        limits: d.limits,
+                        config: Vec::new(),
+                        start: false,
+                    });
+                    self.pending.len() - 1
+                }
+                Err(e) => {
+                    let mut m = String::new();
+                    let _ = write!(m, "app {}: {}", d.app, e);
+                    println!("deploy: {}", m);
+                    let code = if matches!(e, RuntimeError::Limit(_)) { ErrorCode::Invalid } else { ErrorCode::NoRoom };
+                    Self::error(ch, id, code, &m)?;
+                    return Self::status(ch, id, d.app, d.generation, AppState::Failed, d.version, &e.detail());
+                }
+            },
         };
         let p = &mut self.pending[i];
         p.deploy_id = id;
@@ -572,7 +661,7 @@ impl Agent {
         p.limits = d.limits;
         p.config = config;
         p.start = d.start;
-        let offset = p.tr.offset();
+        let offset = p.inc.tr.offset();
         println!("deploy: {} generation {} ({} B), resuming at {}", d.app, d.generation, d.size, offset);
         self.keep();
         Self::progress(ch, id, d.app, d.generation, offset)
@@ -582,7 +671,7 @@ impl Agent {
         if self.stale(ch, id, c.app, c.generation)? {
             return Ok(());
         }
-        let Some(i) = self.pending.iter().position(|p| p.tr.app == c.app && p.tr.generation == c.generation) else {
+        let Some(i) = self.pending.iter().position(|p| p.inc.tr.app == c.app && p.inc.tr.generation == c.generation) else {
             if let Some(a) = self.rt.app(c.app) {
                 if a.generation == c.generation {
                     return Self::progress(ch, id, c.app, c.generation, a.size);
@@ -592,55 +681,45 @@ impl Agent {
             let _ = write!(m, "app {}: no transfer of generation {} (send deploy first)", c.app, c.generation);
             return Self::error(ch, id, ErrorCode::NotFound, &m);
         };
-        let (before, size) = (self.pending[i].tr.offset(), self.pending[i].tr.size);
+        let (before, size) = (self.pending[i].inc.tr.offset(), self.pending[i].inc.tr.size);
         if c.offset == before && before as u64 + c.data.len() as u64 > size as u64 {
             let mut m = String::new();
             let _ = write!(m, "app {}: chunk beyond the module's {} bytes", c.app, size);
             return Self::error(ch, id, ErrorCode::Invalid, &m);
         }
-        match self.pending[i].tr.chunk(c.offset, c.data) {
-            Chunk::Progress(n) => {
-                if c.offset == before && n == before && !c.data.is_empty() {
-                    // The chunk was ours but no memory could hold the module.
-                    let p = self.pending.remove(i);
-                    Self::error(ch, id, ErrorCode::NoRoom, "no memory for the module")?;
-                    return Self::status(ch, p.deploy_id, c.app, c.generation, AppState::Failed, &p.version, "no memory for the module");
-                }
-                Self::progress(ch, id, c.app, c.generation, n)
-            }
+        reset::activity(c.app, Phase::Download);
+        let r = self.pending[i].inc.tr.chunk(c.offset, c.data);
+        reset::activity("", Phase::None);
+        match r {
+            Chunk::Progress(n) => Self::progress(ch, id, c.app, c.generation, n),
             Chunk::Checksum => {
                 let p = self.pending.remove(i);
+                self.rt.abandon(p.inc);
                 Self::error(ch, id, ErrorCode::Checksum, "the module does not match its sha256")?;
                 Self::status(ch, p.deploy_id, c.app, c.generation, AppState::Failed, &p.version, "checksum mismatch")
             }
             Chunk::Complete => {
                 let p = self.pending.remove(i);
-                Self::progress(ch, id, c.app, c.generation, p.tr.size)?;
+                Self::progress(ch, id, c.app, c.generation, p.inc.tr.size)?;
                 self.install(ch, p)
             }
         }
     }
 
     fn install(&mut self, ch: &mut Channel<'_>, p: Pending) -> Result<(), NetError> {
-        let (app, gen) = (p.tr.app.clone(), p.tr.generation);
-        let r = self.rt.install(&app, &p.version, gen, p.tr.sha256, p.limits, p.config, p.tr.bytes());
-        drop(p.tr);
+        let (app, gen) = (p.inc.tr.app.clone(), p.inc.tr.generation);
         self.lost.retain(|a| a.name != app);
+        let r = self.rt.install(p.inc, &p.version, p.limits, &p.config, p.start, clock::uptime_ms());
         let (state, detail) = match r {
-            Ok(()) if p.start => {
-                let st = self.rt.start(&app, clock::uptime_ms()).unwrap_or(AppState::Failed);
-                (st, self.rt.app(&app).map(|a| a.detail.clone()).unwrap_or_default())
+            Ok(st) => (st, self.rt.app(&app).map(|a| a.detail.clone()).unwrap_or_default()),
+            Err(e) => {
+                if matches!(e, RuntimeError::NoRoom(_)) {
+                    Self::error(ch, p.deploy_id, ErrorCode::NoRoom, &e.detail())?;
+                }
+                (e.state(), e.detail())
             }
-            Ok(()) => (AppState::Installed, String::new()),
-            Err(RuntimeError::NoRoom(why)) => {
-                Self::error(ch, p.deploy_id, ErrorCode::NoRoom, why)?;
-                (AppState::Failed, why.to_string())
-            }
-            Err(RuntimeError::Failed(why)) => (AppState::Failed, why),
-            Err(RuntimeError::OutOfMemory(why)) => (AppState::OutOfMemory, why),
-            Err(RuntimeError::NotFound) => (AppState::Failed, "not found".to_string()),
         };
-        println!("app: {} generation {} {} {}", app, gen, state.name(), detail);
+        self.applied(&app, gen, state, &detail);
         self.keep();
         Self::status(ch, p.deploy_id, &app, gen, state, &p.version, &detail)
     }
@@ -648,6 +727,12 @@ impl Agent {
     fn command(&mut self, ch: &mut Channel<'_>, id: u64, c: &AppCommand<'_>, kind: u8) -> Result<(), NetError> {
         if self.stale(ch, id, c.app, c.generation)? {
             return Ok(());
+        }
+        if kind == 11 {
+            let version = self.rt.app(c.app).map(|a| a.version.clone()).unwrap_or_default();
+            if self.safe_refuses(ch, id, c.app, c.generation, &version)? {
+                return Ok(());
+            }
         }
         if kind != 13 && self.rt.app(c.app).is_none() {
             let mut m = String::new();
@@ -667,70 +752,69 @@ impl Agent {
                 (st, a.version.clone(), String::new())
             }
             _ => {
-                self.pending.retain(|p| p.tr.app != c.app);
+                if let Some(i) = self.pending.iter().position(|p| p.inc.tr.app == c.app) {
+                    let p = self.pending.remove(i);
+                    self.rt.abandon(p.inc);
+                }
                 self.lost.retain(|a| a.name != c.app);
-                let version = self.rt.remove(c.app).map(|a| a.version).unwrap_or_default();
+                if self.crashed.as_ref().is_some_and(|(a, _)| a.name == c.app) {
+                    self.crashed = None;
+                }
+                let version = self.rt.remove(c.app).unwrap_or_default();
                 (AppState::Removed, version, String::new())
             }
         };
-        println!("app: {} generation {} {}", c.app, c.generation, state.name());
+        self.applied(c.app, c.generation, state, "");
         self.keep();
         Self::status(ch, id, c.app, c.generation, state, &version, &detail)
     }
 
-    /// Sends queued logs and values, one app_output per app per round, cut to a frame.
+    /// The console line for what a command did, with the memory left: the firmware's
+    /// heap, the largest module that would fit, the page pool.
+    #[inline(never)]
+    fn applied(&self, app: &str, gen: u64, state: AppState, detail: &str) {
+        println!(
+            "app: {} generation {} {} {}; heap: free {} {} {}",
+            app,
+            gen,
+            state.name(),
+            detail,
+            heap::HEAP.free(),
+            self.rt.storage_free(),
+            self.rt.ram_free()
+        );
+    }
+
+    /// Sends queued logs and values, one app_output per app per round, cut to a frame;
+    /// the records leave the queue once sent (they stay for the next session if not).
     fn send_output(&mut self, ch: &mut Channel<'_>) -> Result<(), NetError> {
         for i in 0..self.rt.apps().len() {
-            let name = self.rt.apps()[i].name.clone();
-            let out = self.rt.apps_mut()[i].output();
+            let app = &self.rt.apps()[i];
+            let out = app.output_ref();
             if out.records.is_empty() {
                 continue;
             }
-            let mut taken: Vec<Record> = Vec::new();
-            let (mut logs, mut values, mut size) = (0, 0, 0);
-            while let Some(r) = out.records.front() {
-                let (n, is_log) = match r {
+            let (mut logs, mut values, mut size, mut n) = (Vec::new(), Vec::new(), 0, 0);
+            for r in out.records.iter() {
+                let (len, is_log) = match r {
                     Record::Log { text, .. } => (16 + text.len(), true),
                     Record::Value { key, .. } => (24 + key.len(), false),
                 };
-                if size + n > OUTPUT_BUDGET || (is_log && logs == 64) || (!is_log && values == 64) {
+                if size + len > OUTPUT_BUDGET || (is_log && logs.len() == 64) || (!is_log && values.len() == 64) {
                     break;
                 }
-                size += n;
-                if is_log {
-                    logs += 1
-                } else {
-                    values += 1
+                size += len;
+                n += 1;
+                match r {
+                    Record::Log { time, level, text } => logs.push(LogRecord { time: *time, level: *level, text }),
+                    Record::Value { time, key, value } => values.push(ValueRecord { time: *time, key, value: *value }),
                 }
-                taken.push(out.records.pop_front().unwrap());
             }
-            out.seq += 1;
-            let seq = out.seq;
-            let msg = AppOutput {
-                app: &name,
-                seq,
-                logs: taken
-                    .iter()
-                    .filter_map(|r| match r {
-                        Record::Log { time, level, text } => Some(LogRecord { time: *time, level: *level, text }),
-                        _ => None,
-                    })
-                    .collect(),
-                values: taken
-                    .iter()
-                    .filter_map(|r| match r {
-                        Record::Value { time, key, value } => Some(ValueRecord { time: *time, key, value: *value }),
-                        _ => None,
-                    })
-                    .collect(),
-            };
-            if let Err(e) = ch.send(0, Message::AppOutput(msg)) {
-                // Keep the records for the next session.
-                let out = self.rt.apps_mut()[i].output();
-                for r in taken.into_iter().rev() {
-                    out.records.push_front(r);
-                }
-                return Err(e);
+            let seq = out.seq + 1;
+            ch.send(0, Message::AppOutput(AppOutput { app: &app.name, seq, logs, values }))?;
+            if let Some(out) = self.rt.apps_mut()[i].output() {
+                out.seq = seq;
+                out.consume(n);
             }
         }
         Ok(())

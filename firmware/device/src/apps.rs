@@ -1,20 +1,61 @@
-//! The device's runtime: wasmbed-runtime wired to this board's clock and GPIO.
+//! The device's runtime: wasmbed-runtime wired to this board's clock, GPIO, app pools
+//! (heap.rs) and reset record (reset.rs).
 
 use wasmbed_runtime::{Capacity, Hooks, Runtime};
 
-use crate::{board, clock};
+use crate::heap::POOLS;
+use crate::{board, clock, reset};
 
-/// Output records queued per app before `publish` answers busy.
+/// Output records queued per app before `publish` answers busy, and the bytes of text
+/// they may hold.
 pub const QUEUE_RECORDS: usize = 64;
+pub const QUEUE_BYTES: usize = 4096;
+
+/// Code-pool bytes every app needs whatever its module: wasmi's engine, linker, store
+/// and instance (about 3 KiB on the STM32F4), the value stack (4 KiB), the output
+/// queue (`QUEUE_BYTES` and its records), with room to spare.
+pub const CODE_BASE: u32 = 10 * 1024;
+/// Code-pool bytes per module byte, in sixteenths: the module itself while it is
+/// compiled (1) and wasmi 0.31's code, whose vector of 8-byte instructions grows by
+/// doubling while a module is translated (measured up to 6.3x the module, host tests).
+pub const CODE_PER_BYTE_16: u32 = 8 * 16;
+
+/// The cycles one unit of fuel may cost at most (an interpreted instruction is about
+/// 45; host functions charge fuel for the bytes they copy): `max_fuel` keeps a call
+/// well inside the watchdog's period.
+pub const CYCLES_PER_FUEL: u64 = 150;
+
+pub const fn capacity() -> Capacity {
+    Capacity {
+        max_apps: board::MAX_APPS,
+        app_ram: board::APP_RAM,
+        code_pool: board::CODE_POOL as u32,
+        code_base: CODE_BASE,
+        code_per_byte_16: CODE_PER_BYTE_16,
+        // Three quarters of the watchdog's period.
+        max_fuel: board::CORE_HZ as u64 * (crate::WATCHDOG_MS as u64 * 3 / 4) / 1000 / CYCLES_PER_FUEL,
+        queue_records: QUEUE_RECORDS,
+        queue_bytes: QUEUE_BYTES,
+    }
+}
+
+fn activity(app: &str, phase: u8) {
+    reset::activity(
+        app,
+        match phase {
+            wasmbed_runtime::phase::INSTALL => reset::Phase::Install,
+            wasmbed_runtime::phase::START => reset::Phase::Start,
+            wasmbed_runtime::phase::TICK => reset::Phase::Tick,
+            wasmbed_runtime::phase::STOP => reset::Phase::Stop,
+            _ => reset::Phase::None,
+        },
+    )
+}
 
 pub fn runtime() -> Runtime {
     Runtime::new(
-        Hooks { now_ms: clock::unix_ms, gpio_write: board::gpio_write, gpio_read: board::gpio_read },
-        Capacity {
-            max_apps: board::MAX_APPS,
-            app_ram: board::APP_RAM,
-            module_storage: board::MODULE_STORAGE,
-            queue_records: QUEUE_RECORDS,
-        },
+        Hooks { now_ms: clock::unix_ms, gpio_write: board::gpio_write, gpio_read: board::gpio_read, activity },
+        capacity(),
+        &POOLS,
     )
 }

@@ -58,7 +58,7 @@ fn instantiate() {
     let mut rt = apps::runtime();
     let config = vec![("offset".into(), "20".into())];
     let c0 = clock::cycles();
-    let installed = rt.install("sensor", "0.1.0", 1, sha, limits, config, wasm);
+    let installed = rt.install_bytes("sensor", "0.1.0", 1, sha, limits, config, wasm);
     let started = rt.start("sensor", clock::uptime_ms());
     let c = clock::cycles() - c0;
     match (installed, started) {
@@ -72,7 +72,7 @@ fn kernel() {
     let sha: [u8; 32] = Sha256::digest(KERNEL).into();
     let limits = Limits { fuel: 1 << 40, memory: 65536, tick_ms: 1000 };
     let mut rt = apps::runtime();
-    if let Err(e) = rt.install("kernel", "0.1.0", 1, sha, limits, vec![], KERNEL) {
+    if let Err(e) = rt.install_bytes("kernel", "0.1.0", 1, sha, limits, vec![], KERNEL) {
         println!("bench: FAIL kernel install: {}", e);
         return;
     }

@@ -65,6 +65,14 @@ pub fn phase() -> u32 {
 /// measurements: the `tls` diagnostic, the `bench` feature. Under QEMU with `-icount
 /// shift=0` the virtual clock advances one nanosecond per instruction, so there
 /// `cycles * 1e9 / CORE_HZ` counts the instructions executed (bench/firmware.sh).
+/// Only in images with the measurements (feature `diag`); 0 in the shipped one.
+#[cfg(not(feature = "diag"))]
+#[inline(always)]
+pub fn cycles() -> u64 {
+    0
+}
+
+#[cfg(feature = "diag")]
 pub fn cycles() -> u64 {
     critical_section::with(|cs| {
         let ms = UPTIME.borrow(cs).get();
@@ -88,6 +96,11 @@ pub fn waited() -> u64 {
     critical_section::with(|cs| WAITED.borrow(cs).get())
 }
 
+#[cfg(not(feature = "diag"))]
+#[inline(always)]
+pub fn add_waited(_: u64) {}
+
+#[cfg(feature = "diag")]
 pub fn add_waited(c: u64) {
     critical_section::with(|cs| {
         let w = WAITED.borrow(cs);

@@ -13,12 +13,14 @@ mod apps;
 mod board;
 mod clock;
 mod config;
+#[cfg(feature = "diag")]
 mod diag;
 mod entropy;
 mod heap;
 mod identity;
 mod link;
 mod reg;
+mod reset;
 #[cfg(feature = "bench")]
 mod bench;
 #[cfg(feature = "selftest")]
@@ -29,13 +31,14 @@ mod tls;
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-const WATCHDOG_MS: u32 = 8000;
+pub const WATCHDOG_MS: u32 = 8000;
 
 #[entry]
 fn main() -> ! {
     stack::paint();
     let mut cp = cortex_m::Peripherals::take().unwrap();
     board::init();
+    let boot = reset::boot();
     heap::init();
     clock::init(&mut cp.SYST, board::CORE_HZ);
     // Every loop feeds it; an app call is bounded by its fuel, so a stuck firmware (not a
@@ -44,11 +47,11 @@ fn main() -> ! {
 
     println!("");
     println!("wasmbed-firmware {} board={} ({})", VERSION, board::NAME, board::PART);
-    let (heap_free, app_free) = heap::HEAP.free();
     println!(
-        "memory: heap {} KiB, app region {} KiB, stack {} KiB, max_frame {}",
-        heap_free / 1024,
-        app_free / 1024,
+        "memory: heap {} KiB, code pool {} KiB, page pool {} KiB, stack {} KiB, max_frame {}",
+        heap::HEAP.free() / 1024,
+        board::CODE_POOL / 1024,
+        board::APP_RAM / 1024,
         stack::size() / 1024,
         board::MAX_FRAME
     );
@@ -56,11 +59,25 @@ fn main() -> ! {
     clock::delay_ms(20);
     println!("clock: {} MHz core, uptime {} ms", board::CORE_HZ / 1_000_000, clock::uptime_ms() - t0);
     println!("watchdog: {} ms", WATCHDOG_MS);
+    println!(
+        "reset: {}{}{} (boot {}, {} unexpected in a row{})",
+        boot.cause.name(),
+        if boot.detail.is_empty() { "" } else { " " },
+        boot.detail,
+        boot.boots,
+        boot.unexpected,
+        if boot.safe_mode { "; safe mode: no app runs until the gateway sends a newer generation" } else { "" }
+    );
+    if let Some((app, words)) = &boot.culprit {
+        println!("reset: app {} {}", app, words);
+    }
     link::init();
     println!("boot: ok");
 
     #[cfg(feature = "selftest")]
-    selftest::run(6);
+    if matches!(config::load(), Ok(None)) {
+        selftest::run(6);
+    }
     #[cfg(feature = "bench")]
     bench::run();
 
@@ -73,9 +90,12 @@ fn main() -> ! {
         Ok(Some(b)) => {
             println!("config: device {} gateway {} ({} more)", b.device, b.gateways[0], b.gateways.len() - 1);
             if !b.diag.is_empty() {
+                #[cfg(feature = "diag")]
                 diag::run(&b);
+                #[cfg(not(feature = "diag"))]
+                println!("config: diag modes are in the test image (feature diag), not this one");
             } else {
-                agent::Agent::new(b).run();
+                agent::Agent::new(b, boot).run();
             }
         }
     }
@@ -101,7 +121,19 @@ unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
     let trap = text.contains(&pc) && pc & 1 == 0 && core::ptr::read_volatile(pc as *const u16) == 0xdefe;
     let what = if trap { "PANIC: trap" } else { "FAULT: hard fault" };
     println!("{} at pc={:#010x} lr={:#010x}", what, pc, ef.lr());
-    reset()
+    reset::note_fault(trap, pc, ef.lr());
+    cortex_m::peripheral::SCB::sys_reset()
+}
+
+/// The watchdog's early warning (the MPS2's CMSDK watchdog raises NMI on its first
+/// expiry and resets on the second): noted, so the next boot knows why.
+#[exception]
+unsafe fn NonMaskableInt() {
+    reset::note_watchdog();
+    println!("WATCHDOG: expired; resetting");
+    loop {
+        cortex_m::asm::nop();
+    }
 }
 
 /// Interrupts: the link UART's receive interrupt; any other is masked.
@@ -121,10 +153,12 @@ unsafe fn DefaultHandler(irqn: i16) {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo) -> ! {
     println!("PANIC: {}", info);
-    reset()
+    reset::note_fault(true, 0, 0);
+    cortex_m::peripheral::SCB::sys_reset()
 }
 
-/// Resets the board (QEMU with `-no-reboot` exits instead).
+/// Resets the board on purpose (QEMU with `-no-reboot` exits instead).
 pub fn reset() -> ! {
+    reset::note_requested();
     cortex_m::peripheral::SCB::sys_reset()
 }

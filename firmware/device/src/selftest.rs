@@ -41,24 +41,24 @@ pub fn run(seconds: u64) {
         let (limits, config) = deploy(name);
         let sha: [u8; 32] = Sha256::digest(wasm).into();
         let config = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        match rt.install(name, "0.1.0", 1, sha, limits, config, wasm) {
+        match rt.install_bytes(name, "0.1.0", 1, sha, limits, config, wasm) {
             Ok(()) => {
                 let st = rt.start(name, clock::uptime_ms()).unwrap_or(AppState::Unknown);
-                println!("selftest: app {} installed ({} bytes), {}", name, wasm.len(), st.name());
+                let used = rt.arena_used(name).unwrap_or(0);
+                println!("selftest: app {} installed ({} bytes), {}, arena {} B in use", name, wasm.len(), st.name(), used);
             }
             Err(RuntimeError::NoRoom(why)) => println!("selftest: app {} skipped: no_room: {}", name, why),
             Err(e) => println!("selftest: app {} install: {}", name, e),
         }
     }
-    let (used, apps_used) = heap::HEAP.used();
-    println!("selftest: heap used {} B, app region used {} B", used, apps_used);
+    println!("selftest: heap used {} B, code pool free {} B, page pool free {} B", heap::HEAP.used(), rt.storage_free(), rt.ram_free());
 
     let end = clock::uptime_ms() + seconds * 1000;
     let mut next_report = clock::uptime_ms() + 1000;
     while clock::uptime_ms() < end {
         board::watchdog_feed();
         let now = clock::uptime_ms();
-        for ev in rt.poll(now) {
+        for ev in rt.poll(now, &mut |_| board::watchdog_feed()) {
             println!("selftest: app {} stopped: {} ({})", ev.app, ev.state.name(), ev.detail);
         }
         if now >= next_report {
@@ -71,12 +71,11 @@ pub fn run(seconds: u64) {
     for app in rt.apps() {
         println!("selftest: final {} {}", app.name, app.state.name());
     }
-    let (used, apps_used) = heap::HEAP.used();
     println!(
-        "selftest: heap used {} B (peak {} B), app region used {} B, stack peak {} B",
-        used,
+        "selftest: heap used {} B (peak {} B), page pool free {} B, stack peak {} B",
+        heap::HEAP.used(),
         heap::HEAP.peak(),
-        apps_used,
+        rt.ram_free(),
         stack::peak()
     );
     println!("selftest: done");
@@ -85,7 +84,7 @@ pub fn run(seconds: u64) {
 fn drain(rt: &mut wasmbed_runtime::Runtime) {
     for app in rt.apps_mut() {
         let name = app.name.clone();
-        let out = app.output();
+        let Some(out) = app.output() else { continue };
         while let Some(r) = out.records.pop_front() {
             match r {
                 Record::Log { level, text, .. } => println!("selftest: out {} log {} {}", name, level, text),

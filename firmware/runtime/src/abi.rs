@@ -22,7 +22,8 @@ const TOO_SMALL: i32 = -3;
 const BUSY: i32 = -4;
 
 /// Copies `[ptr, ptr+len)` of the app's memory, trapping if it is not inside it.
-fn read(caller: &Caller<'_, AppCtx>, func: &str, ptr: i32, len: i32) -> Result<Vec<u8>, Error> {
+/// At most `keep` bytes are copied (a longer key is no name; a log line is cut to 256).
+fn read(caller: &Caller<'_, AppCtx>, func: &str, ptr: i32, len: i32, keep: usize) -> Result<Vec<u8>, Error> {
     let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
     let mem = caller.data().memory;
     let data: &[u8] = match mem {
@@ -30,9 +31,15 @@ fn read(caller: &Caller<'_, AppCtx>, func: &str, ptr: i32, len: i32) -> Result<V
         None => &[],
     };
     match data.get(ptr..ptr.wrapping_add(len)) {
-        Some(b) if ptr.checked_add(len).is_some() => Ok(b.to_vec()),
+        Some(b) if ptr.checked_add(len).is_some() => Ok(b[..b.len().min(keep)].to_vec()),
         _ => Err(out_of_bounds(func, ptr, len, data.len())),
     }
+}
+
+/// Host functions cost fuel for their work (the bytes they copy), so that a call's fuel
+/// bounds its time whatever it calls.
+fn charge(caller: &mut Caller<'_, AppCtx>, bytes: usize) -> Result<(), Error> {
+    caller.consume_fuel(32 + bytes as u64).map(|_| ()).map_err(|_| Error::from(wasmi::core::TrapCode::OutOfFuel))
 }
 
 fn out_of_bounds(func: &str, ptr: usize, len: usize, size: usize) -> Error {
@@ -45,7 +52,8 @@ fn out_of_bounds(func: &str, ptr: usize, len: usize, size: usize) -> Error {
 }
 
 fn push(ctx: &mut AppCtx, r: Record) -> bool {
-    if ctx.out.records.len() >= ctx.cap {
+    let bytes: usize = ctx.out.records.iter().map(Record::bytes).sum();
+    if ctx.out.records.len() >= ctx.cap || bytes + r.bytes() > ctx.cap_bytes {
         return false;
     }
     ctx.out.records.push_back(r);
@@ -56,7 +64,9 @@ pub(crate) fn define(linker: &mut Linker<AppCtx>) {
     let m = "wasmbed";
     linker
         .func_wrap(m, "log", |mut caller: Caller<'_, AppCtx>, level: i32, ptr: i32, len: i32| -> Result<(), Error> {
-            let bytes = read(&caller, "log", ptr, len)?;
+            // The whole range must be inside memory; only what is kept is copied.
+            let bytes = read(&caller, "log", ptr, len, 260)?;
+            charge(&mut caller, bytes.len())?;
             let mut text = String::from_utf8_lossy(&bytes).into_owned();
             truncate(&mut text, 256);
             let ctx = caller.data_mut();
@@ -83,13 +93,24 @@ pub(crate) fn define(linker: &mut Linker<AppCtx>) {
             "publish",
             |mut caller: Caller<'_, AppCtx>, key_ptr: i32, key_len: i32, value: wasmi::core::F64| -> Result<i32, Error> {
                 let value = f64::from(value);
-                let key = read(&caller, "publish", key_ptr, key_len)?;
+                let key = read(&caller, "publish", key_ptr, key_len, 65)?;
+                charge(&mut caller, key.len())?;
                 let Some(key) = core::str::from_utf8(&key).ok().filter(|k| valid_name(k)) else {
                     return Ok(INVALID);
                 };
                 if !value.is_finite() {
                     return Ok(INVALID);
                 }
+                #[cfg(feature = "faults")]
+                match key {
+                    "__panic" => panic!("the app asked for a panic"),
+                    // SAFETY: none; a deliberate bus fault (test images only).
+                    "__fault" => unsafe { core::ptr::read_volatile(0xFFFF_FFF0 as *const u32) },
+                    "__hang" => loop {
+                        core::hint::spin_loop()
+                    },
+                    _ => 0,
+                };
                 let ctx = caller.data_mut();
                 let time = (ctx.hooks.now_ms)();
                 if !push(ctx, Record::Value { time, key: key.to_string(), value }) {
@@ -105,7 +126,8 @@ pub(crate) fn define(linker: &mut Linker<AppCtx>) {
             m,
             "config_get",
             |mut caller: Caller<'_, AppCtx>, key_ptr: i32, key_len: i32, buf_ptr: i32, buf_cap: i32| -> Result<i32, Error> {
-                let key = read(&caller, "config_get", key_ptr, key_len)?;
+                let key = read(&caller, "config_get", key_ptr, key_len, 65)?;
+                charge(&mut caller, key.len() + buf_cap.clamp(0, 4096) as usize)?;
                 // The buffer must be inside memory too, whatever the answer.
                 let size = caller.data().memory.map(|m| m.data(&caller).len()).unwrap_or(0);
                 let (bp, bc) = (buf_ptr as u32 as usize, buf_cap as u32 as usize);

@@ -11,6 +11,7 @@
 extern crate alloc;
 
 mod abi;
+pub mod pool;
 pub mod transfer;
 
 pub use abi::FEATURES;
@@ -20,7 +21,9 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt::Write as _;
 
-use alloc::rc::Rc;
+use alloc::boxed::Box;
+
+use transfer::Transfer;
 
 use wasmi::core::TrapCode;
 use wasmi::{Config, Engine, ExternType, Linker, Module, StackLimits, Store, TypedFunc};
@@ -39,19 +42,89 @@ pub struct Hooks {
     pub gpio_write: fn(i32, i32) -> i32,
     /// `gpio_read` with ABI semantics: 0, 1 or -1.
     pub gpio_read: fn(i32) -> i32,
+    /// What the runtime does for which app now ([`phase`]; `phase::NONE` and "" when
+    /// done): the firmware keeps it across a reset, to name the app a crash took down.
+    pub activity: fn(&str, u8),
 }
 
-/// What a board can give apps.
+/// What the runtime is doing for an app ([`Hooks::activity`]).
+pub mod phase {
+    pub const NONE: u8 = 0;
+    pub const INSTALL: u8 = 2;
+    pub const START: u8 = 3;
+    pub const TICK: u8 = 4;
+    pub const STOP: u8 = 5;
+}
+
+/// What a board can give apps. Every app gets a budget when it is admitted, reserved
+/// from the board's two pools ([`Pools`]): its linear memory (its limit in whole 64 KiB
+/// pages) from the page pool, and everything else of it (the module while it is
+/// received, the compiled code, wasmi's engine, store and instance, the value stack,
+/// its config and output queue) from the code pool, [`Capacity::code_budget`] bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Capacity {
     /// Apps installed at once.
     pub max_apps: usize,
-    /// Bytes of linear memory for all apps together (whole pages count).
+    /// Bytes of the page pool (linear memories, whole pages).
     pub app_ram: u32,
-    /// Bytes of module storage for all apps together.
-    pub module_storage: u32,
+    /// Bytes of the code pool.
+    pub code_pool: u32,
+    /// Code-pool bytes every app needs whatever its module (engine, linker, store,
+    /// instance, value stack, output queue).
+    pub code_base: u32,
+    /// Code-pool bytes per module byte, in sixteenths: the module itself while it is
+    /// compiled, and the interpreter's code (wasmi 0.31 keeps 8-byte instructions).
+    pub code_per_byte_16: u32,
+    /// The most fuel one call may have: a call that uses it all ends well before the
+    /// watchdog would reset the board.
+    pub max_fuel: u64,
     /// Output records queued per app (log lines and values) before `publish` says busy.
     pub queue_records: usize,
+    /// Bytes of text those records may hold together.
+    pub queue_bytes: usize,
+}
+
+impl Capacity {
+    /// Code-pool bytes an app whose module has `size` bytes and whose config has
+    /// `config` bytes is given.
+    pub fn code_budget(&self, size: u32, config: u32) -> u32 {
+        let per = (size as u64 * self.code_per_byte_16 as u64).div_ceil(16);
+        (self.code_base as u64 + per + config as u64 * 2).min(u32::MAX as u64) as u32
+    }
+
+    /// The largest module one app could have with the whole code pool.
+    pub fn max_module(&self) -> u32 {
+        let room = self.code_pool.saturating_sub(self.code_base) as u64;
+        (room * 16 / self.code_per_byte_16.max(1) as u64) as u32
+    }
+}
+
+/// An app's reservation in the board's pools.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arena(pub u8);
+
+/// Where apps' memory comes from. On a device, the global allocator: while code runs
+/// in [`Pools::enter`], every allocation comes from that arena, and one that does not
+/// fit abandons the work (the arena is then garbage and must be released, its objects
+/// forgotten, never dropped). On the host, the tests' accounting allocator.
+pub trait Pools {
+    /// Reserves `code` bytes of the code pool and `pages` bytes (whole pages) of the
+    /// page pool for one app, or None if either pool has no such room.
+    fn reserve(&self, code: u32, pages: u32) -> Option<Arena>;
+    /// Returns an arena's memory to the pools.
+    fn release(&self, arena: Arena);
+    /// Runs `f` with its allocations charged to `arena`; false if the arena ran out
+    /// and `f` was abandoned where it was.
+    fn enter(&self, arena: Arena, f: &mut dyn FnMut()) -> bool;
+    /// Bytes of the arena's code part in use.
+    fn used(&self, arena: Arena) -> u32;
+    /// Whether `code` and `pages` could be reserved now, or once `ignoring` were
+    /// released.
+    fn fits(&self, code: u32, pages: u32, ignoring: Option<Arena>) -> bool;
+    /// Page-pool bytes not reserved.
+    fn pages_free(&self) -> u32;
+    /// The largest code-pool block not reserved.
+    fn code_free(&self) -> u32;
 }
 
 /// One queued output record.
@@ -59,6 +132,15 @@ pub struct Capacity {
 pub enum Record {
     Log { time: i64, level: u8, text: String },
     Value { time: i64, key: String, value: f64 },
+}
+
+impl Record {
+    fn bytes(&self) -> usize {
+        match self {
+            Record::Log { text, .. } => text.len(),
+            Record::Value { key, .. } => key.len(),
+        }
+    }
 }
 
 /// An app's output queue.
@@ -73,6 +155,15 @@ pub struct Output {
     pub seq: u64,
 }
 
+impl Output {
+    /// Takes the first `n` records off the queue (after they were sent).
+    pub fn consume(&mut self, n: usize) {
+        for _ in 0..n.min(self.records.len()) {
+            self.records.pop_front();
+        }
+    }
+}
+
 /// The state of a running app's store: what host functions see.
 pub(crate) struct AppCtx {
     pub(crate) hooks: Hooks,
@@ -80,6 +171,7 @@ pub(crate) struct AppCtx {
     pub(crate) config: Vec<(String, String)>,
     pub(crate) out: Output,
     pub(crate) cap: usize,
+    pub(crate) cap_bytes: usize,
     /// Bytes of linear memory this app may have.
     pub(crate) memory_limit: usize,
     /// Set when the app tried to grow its memory past the limit.
@@ -128,7 +220,19 @@ struct Live {
     tick: TypedFunc<(), ()>,
 }
 
-/// One installed app.
+/// Everything of an app that lives in its arena.
+struct Inner {
+    engine: Engine,
+    linker: Linker<AppCtx>,
+    module: Module,
+    config: Vec<(String, String)>,
+    live: Option<Live>,
+    /// Output kept while the app is not running (a stopped app's last lines).
+    out: Output,
+}
+
+/// One installed app. Its name, version, state and detail are the firmware's (main
+/// heap); its module, instance and output are in its arena.
 pub struct App {
     pub name: String,
     pub version: String,
@@ -139,20 +243,31 @@ pub struct App {
     pub state: AppState,
     /// Why the app is in its state (trap message, failure), empty otherwise.
     pub detail: String,
-    config: Vec<(String, String)>,
-    module: Option<Rc<Module>>,
-    live: Option<Live>,
-    /// Output kept while the app is not running (a stopped app's last lines).
-    out: Output,
+    arena: Option<Arena>,
+    inner: Option<Box<Inner>>,
     next_tick: u64,
 }
 
+static NO_OUTPUT: Output = Output { records: VecDeque::new(), dropped_logs: 0, dropped_values: 0, seq: 0 };
+
 impl App {
     /// The app's output queue, wherever it is.
-    pub fn output(&mut self) -> &mut Output {
-        match &mut self.live {
+    pub fn output(&mut self) -> Option<&mut Output> {
+        let inner = self.inner.as_mut()?;
+        Some(match &mut inner.live {
             Some(l) => &mut l.store.data_mut().out,
-            None => &mut self.out,
+            None => &mut inner.out,
+        })
+    }
+
+    /// The app's output queue to read.
+    pub fn output_ref(&self) -> &Output {
+        match &self.inner {
+            Some(inner) => match &inner.live {
+                Some(l) => &l.store.data().out,
+                None => &inner.out,
+            },
+            None => &NO_OUTPUT,
         }
     }
 
@@ -164,9 +279,18 @@ impl App {
         }
     }
 
+    /// Whether the app holds a compiled module (it can be started).
+    pub fn has_module(&self) -> bool {
+        self.inner.is_some()
+    }
+
     /// Linear memory currently used by the running instance, in bytes.
     pub fn memory_used(&self) -> usize {
-        self.live.as_ref().and_then(|l| l.store.data().memory.map(|m| m.data(&l.store).len())).unwrap_or(0)
+        self.inner
+            .as_ref()
+            .and_then(|i| i.live.as_ref())
+            .and_then(|l| l.store.data().memory.map(|m| m.data(&l.store).len()))
+            .unwrap_or(0)
     }
 }
 
@@ -186,7 +310,9 @@ pub enum RuntimeError {
     /// No such app.
     NotFound,
     /// The module or its memory does not fit (error `no_room`).
-    NoRoom(&'static str),
+    NoRoom(String),
+    /// A limit the board cannot honour (error `invalid`).
+    Limit(String),
     /// The module is not a valid app (state `failed`), with the reason.
     Failed(String),
     /// Its initial memory is larger than its limit (state `out_of_memory`).
@@ -199,37 +325,100 @@ impl core::fmt::Display for RuntimeError {
         match self {
             RuntimeError::NotFound => f.write_str("not found"),
             RuntimeError::NoRoom(why) => write!(f, "no_room: {}", why),
+            RuntimeError::Limit(why) => write!(f, "invalid: {}", why),
             RuntimeError::Failed(why) => write!(f, "failed: {}", why),
             RuntimeError::OutOfMemory(why) => write!(f, "out_of_memory: {}", why),
         }
     }
 }
 
+impl RuntimeError {
+    /// The app state a deploy that failed this way is reported in.
+    pub fn state(&self) -> AppState {
+        match self {
+            RuntimeError::OutOfMemory(_) => AppState::OutOfMemory,
+            _ => AppState::Failed,
+        }
+    }
+
+    /// The same error with its text in the caller's heap (made outside any arena).
+    fn rehome(self) -> Self {
+        let copy = |s: &String| String::from(s.as_str());
+        match &self {
+            RuntimeError::NotFound => RuntimeError::NotFound,
+            RuntimeError::NoRoom(s) => RuntimeError::NoRoom(copy(s)),
+            RuntimeError::Limit(s) => RuntimeError::Limit(copy(s)),
+            RuntimeError::Failed(s) => RuntimeError::Failed(copy(s)),
+            RuntimeError::OutOfMemory(s) => RuntimeError::OutOfMemory(copy(s)),
+        }
+    }
+
+    /// The reason, for `app_status`'s detail.
+    pub fn detail(&self) -> String {
+        let mut s = String::new();
+        let _ = write!(s, "{}", self);
+        truncate(&mut s, 256);
+        s
+    }
+}
+
+/// How a new module will take an app's place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fit {
+    /// A new app, or a new version next to the old one, which runs until the new one
+    /// has been compiled and started (and runs on if the new one fails).
+    Beside,
+    /// The pools cannot hold both versions: the old one is removed first.
+    Replace,
+}
+
+/// A module being received into its own arena (see [`Runtime::receive`]).
+pub struct Incoming {
+    pub tr: Transfer,
+    arena: Arena,
+    /// The old version was removed to make room.
+    pub replaced: bool,
+}
+
+/// Something an app-scoped operation produced.
+enum Outcome<T> {
+    Done(T),
+    /// The app's arena ran out: the work was abandoned.
+    Exhausted,
+}
+
+fn no_memory(app: &str, arena_bytes: u32, during: &str) -> String {
+    let mut s = String::new();
+    let _ = write!(s, "no_memory: {} needs more than its budget of {} bytes {}", app, arena_bytes, during);
+    truncate(&mut s, 256);
+    s
+}
+
 /// The apps of one device.
 pub struct Runtime {
-    engine: Engine,
-    linker: Linker<AppCtx>,
     hooks: Hooks,
     cap: Capacity,
+    pools: &'static dyn Pools,
     apps: Vec<App>,
 }
 
 impl Runtime {
-    pub fn new(hooks: Hooks, cap: Capacity) -> Self {
+    pub fn new(hooks: Hooks, cap: Capacity, pools: &'static dyn Pools) -> Self {
+        Runtime { hooks, cap, pools, apps: Vec::new() }
+    }
+
+    fn engine() -> Engine {
         let mut config = Config::default();
         config
             .consume_fuel(true)
-            // Small value stacks (in 8-byte values: 2 KiB growing to 16 KiB) and call
-            // depth: a microcontroller has a few hundred KiB of RAM at most.
-            .set_stack_limits(StackLimits::new(256, 2048, 64).unwrap())
+            // A value stack of 512 values (4 KiB), allocated once, and a call depth of
+            // 64: part of every app's budget (Capacity::code_base).
+            .set_stack_limits(StackLimits::new(512, 512, 64).unwrap())
             .set_cached_stacks(1)
             .wasm_reference_types(false)
             .wasm_tail_call(false)
             .wasm_extended_const(false);
-        let engine = Engine::new(&config);
-        let mut linker = Linker::new(&engine);
-        abi::define(&mut linker);
-        Runtime { engine, linker, hooks, cap, apps: Vec::new() }
+        Engine::new(&config)
     }
 
     pub fn apps(&self) -> &[App] {
@@ -252,50 +441,241 @@ impl Runtime {
         self.cap
     }
 
-    /// Linear-memory bytes promised to installed apps, other than `except`: each app's
-    /// limit in whole pages (a memory only ever has whole 64 KiB pages, so a limit below
-    /// one page promises none, as for the 0-page apps boards without a spare page run).
-    pub fn ram_committed(&self, except: &str) -> u64 {
-        self.apps.iter().filter(|a| a.name != except).map(|a| pages_bytes(a.limits.memory)).sum()
-    }
-
-    /// Module bytes held by installed apps, other than `except`.
-    pub fn storage_used(&self, except: &str) -> u64 {
-        self.apps.iter().filter(|a| a.name != except).map(|a| a.size as u64).sum()
-    }
-
-    /// RAM for apps not promised to any (hello's and heartbeat's `ram_free`).
+    /// Page-pool bytes not reserved (hello's and heartbeat's `ram_free`).
     pub fn ram_free(&self) -> u32 {
-        (self.cap.app_ram as u64).saturating_sub(self.ram_committed("")) as u32
+        self.pools.pages_free()
     }
 
-    /// Module storage left (hello's `flash_free`).
+    /// The largest module a new app could have now (hello's `flash_free`).
     pub fn storage_free(&self) -> u32 {
-        (self.cap.module_storage as u64).saturating_sub(self.storage_used("")) as u32
+        let room = self.pools.code_free().saturating_sub(self.cap.code_base) as u64;
+        (room * 16 / self.cap.code_per_byte_16.max(1) as u64) as u32
+    }
+
+    /// Bytes in use in an app's arena (code part), for the console and tests.
+    pub fn arena_used(&self, name: &str) -> Option<u32> {
+        self.app(name)?.arena.map(|a| self.pools.used(a))
     }
 
     /// Checks whether a module of `size` bytes with these limits may replace (or join)
-    /// the apps, before any byte of it is transferred.
-    pub fn admit(&self, app: &str, size: u32, limits: &Limits) -> Result<(), RuntimeError> {
-        let replacing = self.apps.iter().any(|a| a.name == app);
-        if !replacing && self.apps.len() >= self.cap.max_apps {
-            return Err(RuntimeError::NoRoom("too many apps"));
+    /// the apps, before any byte of it is transferred, and how.
+    pub fn admit(&self, app: &str, size: u32, limits: &Limits, config: u32) -> Result<Fit, RuntimeError> {
+        if limits.fuel > self.cap.max_fuel {
+            let mut s = String::new();
+            let _ = write!(s, "fuel {} exceeds the board's {} per call", limits.fuel, self.cap.max_fuel);
+            return Err(RuntimeError::Limit(s));
         }
-        if self.ram_committed(app) + pages_bytes(limits.memory) > self.cap.app_ram as u64 {
-            return Err(RuntimeError::NoRoom("memory limits of all apps exceed the RAM for apps"));
+        let pages = pages_bytes(limits.memory).min(u32::MAX as u64) as u32;
+        let code = self.cap.code_budget(size, config);
+        if pages > self.cap.app_ram || code > self.cap.code_pool {
+            let mut s = String::new();
+            let _ = write!(
+                s,
+                "needs {} bytes of code pool and {} of app RAM; the board has {} and {}",
+                code, pages, self.cap.code_pool, self.cap.app_ram
+            );
+            return Err(RuntimeError::NoRoom(s));
         }
-        if self.storage_used(app) + size as u64 > self.cap.module_storage as u64 {
-            return Err(RuntimeError::NoRoom("module storage full"));
+        let old = self.app(app);
+        if old.is_none() && self.apps.len() >= self.cap.max_apps {
+            return Err(RuntimeError::NoRoom("too many apps".into()));
         }
-        Ok(())
+        if self.pools.fits(code, pages, None) {
+            return Ok(Fit::Beside);
+        }
+        if let Some(a) = old.and_then(|o| o.arena) {
+            if self.pools.fits(code, pages, Some(a)) {
+                return Ok(Fit::Replace);
+            }
+        }
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "needs {} bytes of code pool and {} of app RAM; {} and {} are free",
+            code,
+            pages,
+            self.pools.code_free(),
+            self.pools.pages_free()
+        );
+        Err(RuntimeError::NoRoom(s))
     }
 
-    /// Installs (or replaces) an app from a complete, checked module. The app is
-    /// `installed`, not started. A module that does not validate, imports what the ABI
-    /// does not offer, or lacks the exports is `Failed`; one whose initial memory exceeds
-    /// its limit is `OutOfMemory`. In both cases the app is kept with that state, so it
-    /// can be reported, and holds no module.
+    /// Reserves the arena a new module is received into (after [`Runtime::admit`]).
+    /// When the pools cannot hold both versions the old one is removed now
+    /// (`Incoming::replaced`).
+    pub fn receive(
+        &mut self,
+        app: &str,
+        generation: u64,
+        sha256: [u8; 32],
+        size: u32,
+        limits: &Limits,
+        config: u32,
+    ) -> Result<Incoming, RuntimeError> {
+        let fit = self.admit(app, size, limits, config)?;
+        if fit == Fit::Replace {
+            self.remove(app);
+        }
+        let pages = pages_bytes(limits.memory) as u32;
+        let code = self.cap.code_budget(size, config);
+        let arena = self.pools.reserve(code, pages).ok_or_else(|| RuntimeError::NoRoom("the pools changed".into()))?;
+        let mut tr = Transfer::new(app, generation, sha256, size);
+        let mut ok = false;
+        if !self.pools.enter(arena, &mut || ok = tr.reserve()) || !ok {
+            // The allocation never happened: the transfer holds nothing of the arena.
+            drop(tr);
+            self.pools.release(arena);
+            return Err(RuntimeError::NoRoom(no_memory(app, code, "to hold the module")));
+        }
+        Ok(Incoming { tr, arena, replaced: fit == Fit::Replace })
+    }
+
+    /// Gives up a module being received: its arena goes back to the pools.
+    pub fn abandon(&mut self, inc: Incoming) {
+        let Incoming { tr, arena, .. } = inc;
+        drop(tr);
+        self.pools.release(arena);
+    }
+
+    /// Installs an app from a complete, checked module, and starts it if asked: the
+    /// module is compiled and checked in its own arena while the old version (if any)
+    /// runs on; then the old version stops and the new one starts, or, if it fails to,
+    /// the old one starts again. Returns the new version's state; on an error the old
+    /// version (if any) is as it was, and an app without one is kept `failed` so it can
+    /// be reported.
+    #[allow(clippy::too_many_arguments)]
     pub fn install(
+        &mut self,
+        inc: Incoming,
+        version: &str,
+        limits: Limits,
+        config: &[(String, String)],
+        start: bool,
+        now_ms: u64,
+    ) -> Result<AppState, RuntimeError> {
+        let Incoming { mut tr, arena, .. } = inc;
+        let name = tr.app.clone();
+        let (generation, sha256, size) = (tr.generation, tr.sha256, tr.size);
+        let budget = self.cap.code_budget(size, config.iter().map(|(k, v)| (k.len() + v.len()) as u32).sum());
+        let mut res: Option<Result<Box<Inner>, RuntimeError>> = None;
+        (self.hooks.activity)(&name, phase::INSTALL);
+        let completed = self.pools.enter(arena, &mut || {
+            let r = Self::compile(tr.bytes(), &limits, config);
+            tr.free();
+            res = Some(r);
+        });
+        (self.hooks.activity)("", phase::NONE);
+        let inner = match (completed, res) {
+            (true, Some(Ok(inner))) => inner,
+            (true, Some(Err(e))) => {
+                // Its strings were made in the arena: copied out before it goes.
+                let e = e.rehome();
+                drop(tr);
+                self.pools.release(arena);
+                self.failed_new(&name, version, generation, sha256, limits, size, &e);
+                return Err(e);
+            }
+            (_, res) => {
+                // Abandoned in the middle: nothing of it may be dropped.
+                core::mem::forget(res);
+                core::mem::forget(tr);
+                self.pools.release(arena);
+                let e = RuntimeError::NoRoom(no_memory(&name, budget, "to compile"));
+                self.failed_new(&name, version, generation, sha256, limits, size, &e);
+                return Err(e);
+            }
+        };
+        drop(tr);
+        let app = App {
+            name: name.clone(),
+            version: version.to_string(),
+            generation,
+            sha256,
+            limits,
+            size,
+            state: AppState::Installed,
+            detail: String::new(),
+            arena: Some(arena),
+            inner: Some(inner),
+            next_tick: 0,
+        };
+        let old = self.apps.iter().position(|a| a.name == name).map(|i| self.apps.remove(i));
+        self.apps.push(app);
+        let idx = self.apps.len() - 1;
+        if !start {
+            if let Some(old) = old {
+                self.drop_app(old);
+            }
+            return Ok(AppState::Installed);
+        }
+        // Start the new version; its memory may need the old one's pages.
+        let mut old = old;
+        let pages_needed = pages_bytes(limits.memory) > 0;
+        if pages_needed {
+            if let Some(o) = old.as_mut() {
+                self.halt_in(o);
+            }
+        }
+        let state = self.start_at(idx, now_ms);
+        if state == AppState::Running {
+            if let Some(o) = old {
+                self.drop_app(o);
+            }
+            return Ok(state);
+        }
+        let detail = self.apps[idx].detail.clone();
+        let e = if state == AppState::OutOfMemory {
+            RuntimeError::OutOfMemory(detail)
+        } else {
+            RuntimeError::Failed(detail)
+        };
+        if let Some(o) = old {
+            // The new version does not start: the old one runs again.
+            let failed = self.apps.remove(idx);
+            self.drop_app(failed);
+            let was_running = o.state == AppState::Running;
+            self.apps.push(o);
+            if was_running {
+                let i = self.apps.len() - 1;
+                self.start_at(i, now_ms);
+            }
+        }
+        Err(e)
+    }
+
+    /// Keeps a failed install reportable when there is no older version to fall back to.
+    #[allow(clippy::too_many_arguments)]
+    fn failed_new(
+        &mut self,
+        name: &str,
+        version: &str,
+        generation: u64,
+        sha256: [u8; 32],
+        limits: Limits,
+        size: u32,
+        e: &RuntimeError,
+    ) {
+        if self.app(name).is_some() {
+            return;
+        }
+        self.apps.push(App {
+            name: name.to_string(),
+            version: version.to_string(),
+            generation,
+            sha256,
+            limits,
+            size,
+            state: e.state(),
+            detail: e.detail(),
+            arena: None,
+            inner: None,
+            next_tick: 0,
+        });
+    }
+
+    /// Installs from bytes at hand (self-test, benchmarks, tests): receive + install.
+    #[allow(clippy::too_many_arguments)]
+    pub fn install_bytes(
         &mut self,
         name: &str,
         version: &str,
@@ -305,46 +685,24 @@ impl Runtime {
         config: Vec<(String, String)>,
         wasm: &[u8],
     ) -> Result<(), RuntimeError> {
-        self.admit(name, wasm.len() as u32, &limits)?;
-        self.remove(name);
-        let mut app = App {
-            name: name.to_string(),
-            version: version.to_string(),
-            generation,
-            sha256,
-            limits,
-            size: wasm.len() as u32,
-            state: AppState::Installed,
-            detail: String::new(),
-            config,
-            module: None,
-            live: None,
-            out: Output::default(),
-            next_tick: 0,
-        };
-        let res = self.check_module(wasm, &limits);
-        match &res {
-            Ok(_) => {}
-            Err(RuntimeError::Failed(why)) => {
-                app.state = AppState::Failed;
-                app.detail = why.clone();
+        let cfg = config.iter().map(|(k, v)| (k.len() + v.len()) as u32).sum();
+        let mut inc = self.receive(name, generation, sha256, wasm.len() as u32, &limits, cfg)?;
+        match inc.tr.chunk(0, wasm) {
+            transfer::Chunk::Complete => {}
+            _ => {
+                self.abandon(inc);
+                return Err(RuntimeError::Failed("checksum mismatch".into()));
             }
-            Err(RuntimeError::OutOfMemory(why)) => {
-                app.state = AppState::OutOfMemory;
-                app.detail = why.clone();
-            }
-            Err(_) => {}
         }
-        let res = res.map(|m| app.module = Some(Rc::new(m)));
-        self.apps.push(app);
-        res
+        self.install(inc, version, limits, &config, false, 0).map(|_| ())
     }
 
-    fn check_module(&self, wasm: &[u8], limits: &Limits) -> Result<Module, RuntimeError> {
+    fn compile(wasm: &[u8], limits: &Limits, config: &[(String, String)]) -> Result<Box<Inner>, RuntimeError> {
         if has_start_section(wasm) {
             return Err(RuntimeError::Failed("the module has a start function".into()));
         }
-        let module = Module::new(&self.engine, wasm).map_err(|e| RuntimeError::Failed(msg("invalid module", &e)))?;
+        let engine = Self::engine();
+        let module = Module::new(&engine, wasm).map_err(|e| RuntimeError::Failed(msg("invalid module", &e)))?;
         for imp in module.imports() {
             if imp.module() != "wasmbed" || !abi::NAMES.contains(&imp.name()) {
                 let mut s = String::from("unknown import ");
@@ -372,91 +730,195 @@ impl Runtime {
             }
             _ => return Err(RuntimeError::Failed("missing export memory".into())),
         }
-        Ok(module)
+        let mut linker = Linker::new(&engine);
+        abi::define(&mut linker);
+        let config = config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        Ok(Box::new(Inner { engine, linker, module, config, live: None, out: Output::default() }))
+    }
+
+    /// Runs `f` on app `idx` inside its arena. When the arena runs out, the app's
+    /// module and instance are forgotten (never dropped) and its arena released: the
+    /// app is `out_of_memory`, without a module.
+    fn scoped<T>(&mut self, idx: usize, during: &str, ph: u8, f: impl FnOnce(&mut App) -> T) -> Outcome<T> {
+        let pools = self.pools;
+        let activity = self.hooks.activity;
+        let app = &mut self.apps[idx];
+        activity(&app.name, ph);
+        let mut f = Some(f);
+        let mut out = None;
+        let done = Self::scoped_in(pools, app, &mut |app| {
+            if let Some(f) = f.take() {
+                out = Some(f(app));
+            }
+        });
+        activity("", phase::NONE);
+        let r = match (done, out) {
+            (true, Some(v)) => Outcome::Done(v),
+            (_, out) => {
+                core::mem::forget(out);
+                Outcome::Exhausted
+            }
+        };
+        if matches!(r, Outcome::Exhausted) {
+            let app = &mut self.apps[idx];
+            let budget = self.cap.code_budget(app.size, 0);
+            app.detail = no_memory(&app.name, budget, during);
+        }
+        r
+    }
+
+    /// Runs `f` on `app` inside its arena; false if the arena ran out (then the app's
+    /// module and instance are forgotten, never dropped, and its arena released).
+    #[inline(never)]
+    fn scoped_in(pools: &'static dyn Pools, app: &mut App, f: &mut dyn FnMut(&mut App)) -> bool {
+        let Some(arena) = app.arena else {
+            f(app);
+            return true;
+        };
+        // The app's detail is the firmware's: what `f` writes there is made in the
+        // arena and copied out afterwards.
+        let saved = core::mem::take(&mut app.detail);
+        let before = app.state;
+        let completed = pools.enter(arena, &mut || f(&mut *app));
+        if completed {
+            let written = core::mem::take(&mut app.detail);
+            app.detail = if !written.is_empty() {
+                String::from(written.as_str())
+            } else if app.state == before {
+                saved
+            } else {
+                String::new()
+            };
+            drop(written);
+            return true;
+        }
+        core::mem::forget(core::mem::take(&mut app.detail));
+        drop(saved);
+        core::mem::forget(app.inner.take());
+        app.arena = None;
+        pools.release(arena);
+        app.state = AppState::OutOfMemory;
+        false
     }
 
     /// Starts an installed or stopped app: a fresh instance, `init`, then ticks. The
     /// returned state is `running`, or the reason it stopped during `init`.
     pub fn start(&mut self, name: &str, now_ms: u64) -> Result<AppState, RuntimeError> {
-        let hooks = self.hooks;
-        let cap = self.cap.queue_records;
         let idx = self.apps.iter().position(|a| a.name == name).ok_or(RuntimeError::NotFound)?;
-        let app = &mut self.apps[idx];
-        let Some(module) = app.module.clone() else {
-            return Ok(app.state); // failed at install: nothing to start
-        };
-        Self::halt(app);
-        let ctx = AppCtx {
-            hooks,
-            memory: None,
-            config: app.config.clone(),
-            out: core::mem::take(&mut app.out),
-            cap,
-            memory_limit: app.limits.memory as usize,
-            oom: false,
-        };
-        let mut store = Store::new(&self.engine, ctx);
-        store.limiter(|ctx| ctx as &mut dyn wasmi::ResourceLimiter);
-        set_fuel(&mut store, app.limits.fuel);
-        let instance = match self.linker.instantiate(&mut store, &module).and_then(|pre| pre.start(&mut store)) {
-            Ok(i) => i,
-            Err(e) => {
-                let oom = store.data().oom;
-                app.out = core::mem::take(&mut store.data_mut().out);
-                let (state, detail) = if oom {
-                    (AppState::OutOfMemory, "memory exceeds the limit at instantiation".to_string())
-                } else {
-                    (AppState::Failed, msg("instantiate", &e))
-                };
-                app.state = state;
-                app.detail = detail;
-                return Ok(state);
-            }
-        };
-        let memory = instance.get_memory(&store, "memory");
-        store.data_mut().memory = memory;
-        let tick = match instance.get_typed_func::<(), ()>(&store, "tick") {
-            Ok(t) => t,
-            Err(e) => {
-                app.state = AppState::Failed;
-                app.detail = msg("tick", &e);
-                return Ok(AppState::Failed);
-            }
-        };
-        let init = instance.get_typed_func::<(), ()>(&store, "init").ok();
-        app.live = Some(Live { store, instance, tick });
-        app.state = AppState::Running;
-        app.detail.clear();
-        if let Some(init) = init {
-            let live = app.live.as_mut().unwrap();
-            set_fuel(&mut live.store, app.limits.fuel);
-            let r = init.call(&mut live.store, ());
-            if let Err(e) = r {
-                Self::stop_for(app, &e.into(), "init");
-                return Ok(app.state);
-            }
-        }
-        app.next_tick = now_ms + app.tick_ms();
-        Ok(AppState::Running)
+        Ok(self.start_at(idx, now_ms))
     }
 
-    /// Drops an app's instance, keeping its output.
+    fn start_at(&mut self, idx: usize, now_ms: u64) -> AppState {
+        let hooks = self.hooks;
+        let (cap, cap_bytes) = (self.cap.queue_records, self.cap.queue_bytes);
+        if self.apps[idx].inner.is_none() {
+            return self.apps[idx].state; // failed at install: nothing to start
+        }
+        let r = self.scoped(idx, "to start", phase::START, |app| {
+            Self::halt(app);
+            let inner = app.inner.as_mut().unwrap();
+            let ctx = AppCtx {
+                hooks,
+                memory: None,
+                config: inner.config.clone(),
+                out: core::mem::take(&mut inner.out),
+                cap,
+                cap_bytes,
+                memory_limit: app.limits.memory as usize,
+                oom: false,
+            };
+            let mut store = Store::new(&inner.engine, ctx);
+            store.limiter(|ctx| ctx as &mut dyn wasmi::ResourceLimiter);
+            set_fuel(&mut store, app.limits.fuel);
+            let instance =
+                match inner.linker.instantiate(&mut store, &inner.module).and_then(|pre| pre.start(&mut store)) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        let oom = store.data().oom;
+                        inner.out = core::mem::take(&mut store.data_mut().out);
+                        let (state, detail) = if oom {
+                            (AppState::OutOfMemory, "memory exceeds the limit at instantiation".to_string())
+                        } else {
+                            (AppState::Failed, msg("instantiate", &e))
+                        };
+                        app.state = state;
+                        app.detail = detail;
+                        return state;
+                    }
+                };
+            let memory = instance.get_memory(&store, "memory");
+            store.data_mut().memory = memory;
+            let tick = match instance.get_typed_func::<(), ()>(&store, "tick") {
+                Ok(t) => t,
+                Err(e) => {
+                    app.state = AppState::Failed;
+                    app.detail = msg("tick", &e);
+                    return AppState::Failed;
+                }
+            };
+            let init = instance.get_typed_func::<(), ()>(&store, "init").ok();
+            inner.live = Some(Live { store, instance, tick });
+            app.state = AppState::Running;
+            app.detail.clear();
+            if let Some(init) = init {
+                let live = inner.live.as_mut().unwrap();
+                set_fuel(&mut live.store, app.limits.fuel);
+                let r = init.call(&mut live.store, ());
+                if let Err(e) = r {
+                    Self::stop_for(app, &e.into(), "init");
+                    return app.state;
+                }
+            }
+            app.next_tick = now_ms + app.tick_ms();
+            AppState::Running
+        });
+        match r {
+            Outcome::Done(s) => s,
+            Outcome::Exhausted => self.apps[idx].state,
+        }
+    }
+
+    /// Drops an app's instance, keeping its output (inside the app's arena).
+    #[inline(never)]
     fn halt(app: &mut App) {
-        if let Some(mut live) = app.live.take() {
+        let Some(inner) = app.inner.as_mut() else { return };
+        if let Some(mut live) = inner.live.take() {
             let out = core::mem::take(&mut live.store.data_mut().out);
+            drop(live);
             // Records queued before the restart go first.
-            let mut merged = core::mem::take(&mut app.out);
+            let mut merged = core::mem::take(&mut inner.out);
             merged.records.extend(out.records);
             merged.dropped_logs += out.dropped_logs;
             merged.dropped_values += out.dropped_values;
             merged.seq = merged.seq.max(out.seq);
-            app.out = merged;
+            inner.out = merged;
+        }
+    }
+
+    fn halt_in(&mut self, app: &mut App) {
+        let Some(arena) = app.arena else { return };
+        let pools = self.pools;
+        if !pools.enter(arena, &mut || Self::halt(app)) {
+            core::mem::forget(app.inner.take());
+            app.arena = None;
+            pools.release(arena);
+            app.state = AppState::OutOfMemory;
+        }
+    }
+
+    /// Drops an app and returns its arena to the pools.
+    fn drop_app(&mut self, mut app: App) {
+        let arena = app.arena.take();
+        drop(app.inner.take());
+        if let Some(a) = arena {
+            self.pools.release(a);
         }
     }
 
     /// Classifies a failed call and stops the app.
+    #[inline(never)]
     fn stop_for(app: &mut App, e: &wasmi::Error, during: &str) {
-        let oom = app.live.as_ref().is_some_and(|l| l.store.data().oom);
+        let oom = app.inner.as_ref().and_then(|i| i.live.as_ref()).is_some_and(|l| l.store.data().oom);
         let (state, detail) = if oom {
             (AppState::OutOfMemory, {
                 let mut s = String::new();
@@ -482,30 +944,34 @@ impl Runtime {
 
     /// Stops a running app (state `stopped`); the module stays installed.
     pub fn stop(&mut self, name: &str) -> Result<AppState, RuntimeError> {
-        let app = self.app_mut(name).ok_or(RuntimeError::NotFound)?;
-        Self::halt(app);
-        if app.module.is_some() {
-            app.state = AppState::Stopped;
-            app.detail.clear();
-        }
-        Ok(app.state)
+        let idx = self.apps.iter().position(|a| a.name == name).ok_or(RuntimeError::NotFound)?;
+        let _ = self.scoped(idx, "to stop", phase::STOP, |app| {
+            Self::halt(app);
+            if app.inner.is_some() {
+                app.state = AppState::Stopped;
+                app.detail.clear();
+            }
+        });
+        Ok(self.apps[idx].state)
     }
 
-    /// Removes an app and its module; returns it (its last output may still be sent).
-    pub fn remove(&mut self, name: &str) -> Option<App> {
+    /// Removes an app, its module and everything in its arena. Returns its version.
+    pub fn remove(&mut self, name: &str) -> Option<String> {
         let idx = self.apps.iter().position(|a| a.name == name)?;
-        let mut app = self.apps.remove(idx);
-        Self::halt(&mut app);
-        app.module = None;
-        app.state = AppState::Removed;
-        Some(app)
+        let app = self.apps.remove(idx);
+        let version = app.version.clone();
+        self.drop_app(app);
+        Some(version)
     }
 
     /// Runs every tick that is due at `now_ms` (uptime). Returns the apps that stopped.
-    /// A tick that is due while another is late is run once, not queued.
-    pub fn poll(&mut self, now_ms: u64) -> Vec<Event> {
+    /// A tick that is due while another is late is run once, not queued. `between`
+    /// is called after each call (the firmware feeds its watchdog: each call is
+    /// bounded by its fuel).
+    pub fn poll(&mut self, now_ms: u64, between: &mut dyn FnMut(&str)) -> Vec<Event> {
         let mut events = Vec::new();
-        for app in self.apps.iter_mut() {
+        for idx in 0..self.apps.len() {
+            let app = &mut self.apps[idx];
             if app.state != AppState::Running || now_ms < app.next_tick {
                 continue;
             }
@@ -515,12 +981,20 @@ impl Runtime {
             if app.next_tick <= now_ms {
                 app.next_tick = now_ms + period;
             }
-            let fuel = app.limits.fuel;
-            let Some(live) = app.live.as_mut() else { continue };
-            set_fuel(&mut live.store, fuel);
-            let tick = live.tick;
-            if let Err(e) = tick.call(&mut live.store, ()) {
-                Self::stop_for(app, &e.into(), "tick");
+            between(&app.name);
+            let r = self.scoped(idx, "in tick", phase::TICK, |app| {
+                let fuel = app.limits.fuel;
+                let Some(live) = app.inner.as_mut().and_then(|i| i.live.as_mut()) else { return false };
+                set_fuel(&mut live.store, fuel);
+                let tick = live.tick;
+                if let Err(e) = tick.call(&mut live.store, ()) {
+                    Self::stop_for(app, &e.into(), "tick");
+                    return true;
+                }
+                false
+            });
+            let app = &self.apps[idx];
+            if matches!(r, Outcome::Done(true) | Outcome::Exhausted) {
                 events.push(Event {
                     app: app.name.clone(),
                     generation: app.generation,
@@ -530,6 +1004,7 @@ impl Runtime {
                 });
             }
         }
+        between("");
         events
     }
 
@@ -538,23 +1013,30 @@ impl Runtime {
     /// failure stops the app like a failing tick and returns its detail.
     #[doc(hidden)]
     pub fn call_export_for_test(&mut self, app: &str, name: &str) -> Result<Option<i64>, String> {
-        let app = self.app_mut(app).ok_or("no such app")?;
-        let fuel = app.limits.fuel;
-        let live = app.live.as_mut().ok_or("not running")?;
-        let f = live.instance.get_func(&live.store, name).ok_or("no such export")?;
-        let n = f.ty(&live.store).results().len();
-        let mut out = [wasmi::Value::I32(0)];
-        set_fuel(&mut live.store, fuel);
-        match f.call(&mut live.store, &[], &mut out[..n]) {
-            Ok(()) => Ok((n == 1).then(|| match out[0] {
-                wasmi::Value::I32(v) => v as i64,
-                wasmi::Value::I64(v) => v,
-                _ => 0,
-            })),
-            Err(e) => {
-                Self::stop_for(app, &e, name);
-                Err(app.detail.clone())
+        let idx = self.apps.iter().position(|a| a.name == app).ok_or("no such app")?;
+        let r = self.scoped(idx, "in a call", phase::TICK, |app| {
+            let fuel = app.limits.fuel;
+            let live = app.inner.as_mut().and_then(|i| i.live.as_mut()).ok_or_else(|| String::from("not running"))?;
+            let f = live.instance.get_func(&live.store, name).ok_or_else(|| String::from("no such export"))?;
+            let n = f.ty(&live.store).results().len();
+            let mut out = [wasmi::Value::I32(0)];
+            set_fuel(&mut live.store, fuel);
+            match f.call(&mut live.store, &[], &mut out[..n]) {
+                Ok(()) => Ok((n == 1).then(|| match out[0] {
+                    wasmi::Value::I32(v) => v as i64,
+                    wasmi::Value::I64(v) => v,
+                    _ => 0,
+                })),
+                Err(e) => {
+                    Self::stop_for(app, &e, name);
+                    Err(app.detail.clone())
+                }
             }
+        });
+        match r {
+            Outcome::Done(Ok(v)) => Ok(v),
+            Outcome::Done(Err(e)) => Err(e),
+            Outcome::Exhausted => Err(self.apps[idx].detail.clone()),
         }
     }
 
@@ -565,6 +1047,15 @@ impl Runtime {
             .filter(|a| a.state == AppState::Running)
             .map(|a| a.next_tick.saturating_sub(now_ms))
             .min()
+    }
+}
+
+impl Drop for Runtime {
+    /// Every app's arena goes back to the pools.
+    fn drop(&mut self) {
+        for app in core::mem::take(&mut self.apps) {
+            self.drop_app(app);
+        }
     }
 }
 

@@ -38,6 +38,17 @@ impl Transfer {
         self.app == app && self.generation == generation && self.sha256[..] == *sha256 && self.size == size
     }
 
+    /// Allocates the buffer for the whole module, at once (run in the app's arena).
+    /// False: no memory for it.
+    pub fn reserve(&mut self) -> bool {
+        self.buf.try_reserve_exact(self.size as usize).is_ok()
+    }
+
+    /// Frees the module's bytes (once compiled).
+    pub fn free(&mut self) {
+        self.buf = Vec::new();
+    }
+
     /// Bytes held.
     pub fn offset(&self) -> u32 {
         self.buf.len() as u32
@@ -48,12 +59,9 @@ impl Transfer {
         if offset != self.offset() || self.offset() + data.len() as u32 > self.size {
             return Chunk::Progress(self.offset());
         }
-        if self.buf.capacity() == 0 {
-            // One allocation for the whole module (try_reserve: a failure is no_room,
-            // not a crash).
-            if self.buf.try_reserve_exact(self.size as usize).is_err() {
-                return Chunk::Progress(self.offset());
-            }
+        if self.buf.capacity() < self.size as usize {
+            // Never allocates here: the buffer was reserved in the app's arena.
+            return Chunk::Progress(self.offset());
         }
         self.buf.extend_from_slice(data);
         if self.offset() < self.size {

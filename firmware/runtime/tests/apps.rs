@@ -1,10 +1,16 @@
 //! The runtime on the host: the example apps of examples/apps side by side, the three
 //! ways a misbehaving app is stopped, the host ABI's edge cases, and module transfer.
+//! The apps' memory comes from the runtime's own pools (`pool::ArenaPools`), as on a
+//! device: this test binary's global allocator sends a runtime's allocations there
+//! while it works for an app.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use sha2::{Digest, Sha256};
+use wasmbed_runtime::pool::{ArenaPools, Region};
 use wasmbed_runtime::transfer::{Chunk, Transfer};
 use wasmbed_runtime::*;
 
@@ -13,6 +19,102 @@ static PIN0: AtomicI32 = AtomicI32::new(0);
 
 thread_local! {
     static WRITES: Cell<u32> = const { Cell::new(0) };
+    /// This thread is the one working for an app (other test threads allocate as usual).
+    static MINE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The pools' RAM: 4 MiB, page aligned.
+#[repr(C, align(65536))]
+struct Ram([u8; 4 << 20]);
+static mut RAM: Ram = Ram([0; 4 << 20]);
+
+static POOLS: ArenaPools<16> = ArenaPools::new();
+static SERIAL: Mutex<()> = Mutex::new(());
+
+struct TestAlloc;
+
+#[global_allocator]
+static ALLOC: TestAlloc = TestAlloc;
+
+fn routed() -> bool {
+    POOLS.active() && MINE.with(|m| m.get())
+}
+
+unsafe impl GlobalAlloc for TestAlloc {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if routed() {
+            return POOLS.alloc(l);
+        }
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe {
+            if !POOLS.dealloc(p, l) {
+                System.dealloc(p, l)
+            }
+        }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
+        unsafe {
+            if POOLS.owns(p) {
+                return POOLS.realloc(p, l, n);
+            }
+            if routed() {
+                let q = POOLS.alloc(Layout::from_size_align_unchecked(n, l.align()));
+                std::ptr::copy_nonoverlapping(p, q, l.size().min(n));
+                System.dealloc(p, l);
+                return q;
+            }
+            System.realloc(p, l, n)
+        }
+    }
+}
+
+/// The test pools, marking this thread as the runtime's while it works for an app.
+struct TestPools;
+
+impl Pools for TestPools {
+    fn reserve(&self, code: u32, pages: u32) -> Option<Arena> {
+        POOLS.reserve(code, pages)
+    }
+    fn release(&self, a: Arena) {
+        POOLS.release(a)
+    }
+    fn enter(&self, a: Arena, f: &mut dyn FnMut()) -> bool {
+        MINE.with(|m| m.set(true));
+        let r = POOLS.enter(a, f);
+        MINE.with(|m| m.set(false));
+        r
+    }
+    fn used(&self, a: Arena) -> u32 {
+        POOLS.used(a)
+    }
+    fn fits(&self, code: u32, pages: u32, ignoring: Option<Arena>) -> bool {
+        POOLS.fits(code, pages, ignoring)
+    }
+    fn pages_free(&self) -> u32 {
+        POOLS.pages_free()
+    }
+    fn code_free(&self) -> u32 {
+        POOLS.code_free()
+    }
+}
+
+static TEST_POOLS: TestPools = TestPools;
+
+/// A runtime over the pools, sized by `cap`; the guard keeps other tests off them.
+fn runtime(cap: Capacity) -> (MutexGuard<'static, ()>, Runtime) {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let base = &raw mut RAM as usize;
+    let pages = (cap.app_ram as usize).min(2 << 20);
+    unsafe {
+        POOLS.init(
+            Region { start: base + (2 << 20), len: (cap.code_pool as usize).min(2 << 20) },
+            Region { start: base, len: pages },
+        )
+    };
+    assert_eq!(POOLS.code_free(), cap.code_pool.min(2 << 20), "every arena was released by the test before");
+    (guard, Runtime::new(hooks(), cap, &TEST_POOLS))
 }
 
 fn hooks() -> Hooks {
@@ -27,11 +129,21 @@ fn hooks() -> Hooks {
             0
         },
         gpio_read: |pin| if pin == 0 { PIN0.load(Ordering::Relaxed) } else { -1 },
+        activity: |_, _| {},
     }
 }
 
 fn cap() -> Capacity {
-    Capacity { max_apps: 8, app_ram: 4 * 65536, module_storage: 512 * 1024, queue_records: 16 }
+    Capacity {
+        max_apps: 8,
+        app_ram: 4 * 65536,
+        code_pool: 1 << 20,
+        code_base: 16 * 1024,
+        code_per_byte_16: 128,
+        max_fuel: 10_000_000,
+        queue_records: 16,
+        queue_bytes: 4096,
+    }
 }
 
 fn example(name: &str) -> Vec<u8> {
@@ -46,13 +158,13 @@ fn limits(fuel: u64, memory: u32, tick_ms: u32) -> Limits {
 fn install(rt: &mut Runtime, name: &str, wasm: &[u8], l: Limits, config: &[(&str, &str)]) -> Result<(), RuntimeError> {
     let sha: [u8; 32] = Sha256::digest(wasm).into();
     let config = config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    rt.install(name, "1.0.0", 1, sha, l, config, wasm)
+    rt.install_bytes(name, "1.0.0", 1, sha, l, config, wasm)
 }
 
 fn values(rt: &mut Runtime, app: &str) -> Vec<f64> {
-    rt.app_mut(app)
+    rt.app(app)
         .unwrap()
-        .output()
+        .output_ref()
         .records
         .iter()
         .filter_map(|r| match r {
@@ -63,9 +175,9 @@ fn values(rt: &mut Runtime, app: &str) -> Vec<f64> {
 }
 
 fn logs(rt: &mut Runtime, app: &str) -> Vec<(u8, String)> {
-    rt.app_mut(app)
+    rt.app(app)
         .unwrap()
-        .output()
+        .output_ref()
         .records
         .iter()
         .filter_map(|r| match r {
@@ -77,7 +189,7 @@ fn logs(rt: &mut Runtime, app: &str) -> Vec<(u8, String)> {
 
 #[test]
 fn example_apps_side_by_side_misbehaving_ones_are_stopped() {
-    let mut rt = Runtime::new(hooks(), cap());
+    let (_g, mut rt) = runtime(cap());
     install(&mut rt, "sensor", &example("sensor"), limits(10_000, 65536, 100), &[("offset", "20")]).unwrap();
     install(&mut rt, "blinker", &example("blinker"), limits(1_000, 4096, 50), &[]).unwrap();
     install(&mut rt, "spin", &example("spin"), limits(5_000, 4096, 100), &[]).unwrap();
@@ -92,7 +204,7 @@ fn example_apps_side_by_side_misbehaving_ones_are_stopped() {
 
     let mut stopped = Vec::new();
     for now in (0..=1000).step_by(10) {
-        stopped.extend(rt.poll(now));
+        stopped.extend(rt.poll(now, &mut |_| {}));
     }
     let by = |n: &str| stopped.iter().find(|e| e.app == n).unwrap_or_else(|| panic!("{n} not stopped: {stopped:?}"));
     assert_eq!(by("spin").state, AppState::FuelExhausted);
@@ -106,14 +218,14 @@ fn example_apps_side_by_side_misbehaving_ones_are_stopped() {
     assert_eq!(rt.app("blinker").unwrap().state, AppState::Running);
     assert!(WRITES.with(|w| w.get()) >= 20, "blinker ticked");
     // A stopped app stays stopped; start gives it a fresh instance.
-    assert!(rt.poll(2000).is_empty());
+    assert!(rt.poll(2000, &mut |_| {}).is_empty());
     assert_eq!(rt.start("trap", 2000).unwrap(), AppState::Running);
     assert_eq!(logs(&mut rt, "trap").len(), 2, "init ran again");
 }
 
 #[test]
 fn initial_memory_over_the_limit_is_out_of_memory_at_install() {
-    let mut rt = Runtime::new(hooks(), cap());
+    let (_g, mut rt) = runtime(cap());
     let err = install(&mut rt, "sensor", &example("sensor"), limits(1000, 4096, 100), &[]).unwrap_err();
     assert!(matches!(err, RuntimeError::OutOfMemory(_)), "{err:?}");
     assert_eq!(rt.app("sensor").unwrap().state, AppState::OutOfMemory);
@@ -121,24 +233,31 @@ fn initial_memory_over_the_limit_is_out_of_memory_at_install() {
 }
 
 #[test]
-fn admission_counts_apps_ram_and_storage() {
-    let mut rt = Runtime::new(hooks(), Capacity { max_apps: 2, app_ram: 65536, module_storage: 4096, queue_records: 4 });
+fn admission_reserves_pages_and_code_from_the_pools() {
+    let small = Capacity { max_apps: 2, app_ram: 65536, code_pool: 64 * 1024, queue_records: 4, ..cap() };
+    let (_g, mut rt) = runtime(small);
     install(&mut rt, "a", &example("sensor"), limits(1000, 65536, 100), &[]).unwrap();
     // A second page does not fit; a 0-page app (limit below a page) does.
     let e = install(&mut rt, "b", &example("trap"), limits(1000, 65536, 100), &[]).unwrap_err();
-    assert_eq!(e, RuntimeError::NoRoom("memory limits of all apps exceed the RAM for apps"));
+    assert!(matches!(&e, RuntimeError::NoRoom(m) if m.contains("0 are free")), "{e:?}");
     install(&mut rt, "b", &example("blinker"), limits(1000, 1024, 100), &[]).unwrap();
     let e = install(&mut rt, "c", &example("spin"), limits(1000, 1024, 100), &[]).unwrap_err();
-    assert_eq!(e, RuntimeError::NoRoom("too many apps"));
+    assert_eq!(e, RuntimeError::NoRoom("too many apps".into()));
     // Replacing an app is not a new one.
     install(&mut rt, "b", &example("spin"), limits(1000, 1024, 100), &[]).unwrap();
     assert_eq!(rt.apps().len(), 2);
     assert_eq!(rt.ram_free(), 0);
+    // Fuel beyond what the board runs within its watchdog is refused before any byte.
+    let e = rt.admit("c", 100, &limits(small.max_fuel + 1, 0, 100), 0).unwrap_err();
+    assert!(matches!(&e, RuntimeError::Limit(m) if m.contains("exceeds the board")), "{e:?}");
+    // A module larger than the whole code pool is refused before any byte.
+    let e = rt.admit("c", small.max_module() + 1, &limits(1000, 0, 100), 0).unwrap_err();
+    assert!(matches!(&e, RuntimeError::NoRoom(_)), "{e:?}");
 }
 
 #[test]
 fn bad_modules_fail_at_install() {
-    let mut rt = Runtime::new(hooks(), cap());
+    let (_g, mut rt) = runtime(cap());
     let cases: &[(&str, &str)] = &[
         ("not wasm", "garbage"),
         ("(module (memory (export \"memory\") 0))", "missing export tick"),
@@ -208,7 +327,7 @@ fn host_abi_edge_cases() {
     let wasm = wat::parse_str(src).unwrap();
     // The ABI functions through the runtime's own engine: drive them with a tiny
     // harness that starts the app and calls exports by name.
-    let mut rt = Runtime::new(hooks(), Capacity { queue_records: 3, ..cap() });
+    let (_g, mut rt) = runtime(Capacity { queue_records: 3, ..cap() });
     install(&mut rt, "abi", &wasm, limits(10_000, 65536, 100), &[("key", "value")]).unwrap();
     assert_eq!(rt.start("abi", 0).unwrap(), AppState::Running);
     let mut call = |f: &str| rt.call_export_for_test("abi", f).unwrap_or_else(|e| panic!("{f}: {e}"));
@@ -225,7 +344,7 @@ fn host_abi_edge_cases() {
     // The queue (3 records) is full now: publish is busy, a log line is dropped.
     assert_eq!(call("publish_ok"), Some(-4));
     call("log_lossy");
-    let out = rt.app_mut("abi").unwrap().output();
+    let out = rt.app("abi").unwrap().output_ref();
     assert_eq!((out.dropped_values, out.dropped_logs), (1, 1));
     assert!(matches!(&out.records[1], Record::Log { level: 4, text, .. } if text == "\u{FFFD}\u{FFFD} ok"));
     // A pointer outside memory traps the app, for log as for config_get's buffer.
@@ -241,6 +360,8 @@ fn transfer_resumes_ignores_stray_chunks_and_checks_sha256() {
     let module = example("sensor");
     let sha: [u8; 32] = Sha256::digest(&module).into();
     let mut t = Transfer::new("sensor", 3, sha, module.len() as u32);
+    assert_eq!(t.chunk(0, &module[..10]), Chunk::Progress(0), "no buffer reserved: nothing taken");
+    assert!(t.reserve());
     assert!(t.same("sensor", 3, &sha, module.len() as u32));
     assert_eq!(t.chunk(0, &module[..10]), Chunk::Progress(10));
     assert_eq!(t.chunk(5, &module[5..20]), Chunk::Progress(10), "stray chunk ignored");
@@ -248,6 +369,7 @@ fn transfer_resumes_ignores_stray_chunks_and_checks_sha256() {
     assert_eq!(t.bytes(), &module[..]);
 
     let mut bad = Transfer::new("sensor", 3, [0; 32], module.len() as u32);
+    assert!(bad.reserve());
     assert_eq!(bad.chunk(0, &module), Chunk::Checksum);
     assert_eq!(bad.offset(), 0);
 }
@@ -284,4 +406,155 @@ fn nearest_rounds_ties_to_even() {
     }
     assert!(f64::from(n64.call(&mut store, F64::from(f64::NAN)).unwrap()).is_nan());
     assert!(f32::from(n32.call(&mut store, F32::from(f32::NAN)).unwrap()).is_nan());
+}
+
+fn sha(wasm: &[u8]) -> [u8; 32] {
+    Sha256::digest(wasm).into()
+}
+
+/// A module whose compiled code is about `funcs` times a small loop.
+fn sized(funcs: usize, value: f64) -> Vec<u8> {
+    let mut s = String::from(
+        r#"(module (import "wasmbed" "publish" (func $p (param i32 i32 f64) (result i32)))
+           (memory (export "memory") 1) (data (i32.const 0) "v")"#,
+    );
+    for i in 0..funcs {
+        s += &format!(
+            "(func $f{i} (param $a i32) (result i32) (local $j i32)
+               (block $o (loop $l (local.set $j (i32.add (local.get $j) (i32.const {})))
+                 (br_if $o (i32.ge_u (local.get $j) (local.get $a))) (br $l)))
+               (local.get $j))",
+            i + 1
+        );
+    }
+    s += &format!("(func (export \"tick\") (drop (call $p (i32.const 0) (i32.const 1) (f64.const {value}))))");
+    if funcs > 0 {
+        s += "(func (export \"init\") (drop (call $f0 (i32.const 5))))";
+    }
+    s += ")";
+    wat::parse_str(&s).unwrap()
+}
+
+#[test]
+fn escape_returns_to_catch_and_the_caller_goes_on() {
+    use wasmbed_runtime::pool::escape;
+    let mut buf = escape::JmpBuf::new();
+    let bufp: *mut escape::JmpBuf = &mut buf;
+    let mut reached = 0;
+    let done = unsafe {
+        escape::catch(bufp, &mut || {
+            reached = 1;
+            escape::throw(bufp);
+        })
+    };
+    assert!(!done);
+    assert_eq!(reached, 1);
+    assert!(unsafe { escape::catch(bufp, &mut || reached = 2) });
+    assert_eq!(reached, 2);
+}
+
+#[test]
+fn a_module_too_big_for_its_budget_fails_cleanly_and_returns_everything() {
+    // The budget assumes 1 byte of code pool per module byte: far too little for wasmi.
+    let tight = Capacity { code_base: 40 * 1024, code_per_byte_16: 16, ..cap() };
+    let (_g, mut rt) = runtime(tight);
+    let (code0, pages0) = (rt.capacity().code_pool, rt.ram_free());
+    let wasm = sized(200, 1.0);
+    let e = install(&mut rt, "big", &wasm, limits(10_000, 65536, 100), &[]).unwrap_err();
+    assert!(matches!(&e, RuntimeError::NoRoom(m) if m.contains("no_memory") && m.contains("to compile")), "{e:?}");
+    assert_eq!(rt.app("big").unwrap().state, AppState::Failed);
+    assert!(rt.app("big").unwrap().detail.contains("no_memory"));
+    assert_eq!((POOLS.code_free(), rt.ram_free()), (code0, pages0), "the arena went back whole");
+    assert!(POOLS.refused.get() > 0);
+    // The runtime goes on: a small app installs and runs in the same pools.
+    rt.remove("big");
+    install(&mut rt, "small", &sized(0, 2.0), limits(10_000, 65536, 100), &[]).unwrap();
+    assert_eq!(rt.start("small", 0).unwrap(), AppState::Running);
+    rt.poll(100, &mut |_| {});
+    assert_eq!(values(&mut rt, "small"), [2.0]);
+}
+
+#[test]
+fn no_room_to_start_is_out_of_memory_not_a_crash() {
+    // Enough to compile the sensor, not to instantiate it with its value stack.
+    let (_g, mut rt) = runtime(Capacity { code_base: 3000, code_per_byte_16: 16 * 16, ..cap() });
+    let wasm = example("sensor");
+    install(&mut rt, "sensor", &wasm, limits(10_000, 65536, 100), &[]).unwrap();
+    assert_eq!(rt.start("sensor", 0).unwrap(), AppState::OutOfMemory);
+    let app = rt.app("sensor").unwrap();
+    assert!(app.detail.contains("no_memory") && app.detail.contains("to start"), "{}", app.detail);
+    assert!(!app.has_module(), "its arena was released");
+    assert_eq!(POOLS.code_free(), rt.capacity().code_pool);
+}
+
+#[test]
+fn hundred_updates_leave_the_pools_as_after_the_first() {
+    let (_g, mut rt) = runtime(cap());
+    let (v1, v2) = (sized(20, 1.0), sized(25, 2.0));
+    // Per version (their budgets differ): pools and arena after its first install.
+    let mut after_first = [None, None];
+    for n in 0..100u64 {
+        let (wasm, want) = if n % 2 == 0 { (&v1, 1.0) } else { (&v2, 2.0) };
+        let l = limits(100_000, 65536, 10);
+        let mut inc = rt.receive("app", n + 1, sha(wasm), wasm.len() as u32, &l, 0).unwrap();
+        assert!(!inc.replaced, "both versions fit these pools");
+        assert_eq!(inc.tr.chunk(0, wasm), Chunk::Complete);
+        assert_eq!(rt.install(inc, &format!("1.0.{n}"), l, &[], true, 0).unwrap(), AppState::Running);
+        rt.poll(1_000_000 * (n + 1), &mut |_| {});
+        let out = values(&mut rt, "app");
+        assert_eq!(out.last(), Some(&want), "update {n}: the new version runs");
+        let free = (POOLS.code_free(), rt.ram_free(), rt.arena_used("app").unwrap());
+        match after_first[n as usize % 2] {
+            None => after_first[n as usize % 2] = Some(free),
+            Some(f) => assert_eq!(free, f, "update {n}: nothing leaked"),
+        }
+    }
+    assert_eq!(rt.apps().len(), 1);
+}
+
+#[test]
+fn a_new_version_that_fails_leaves_the_old_one_running() {
+    let (_g, mut rt) = runtime(cap());
+    let good = sized(3, 1.0);
+    let traps_in_init = wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "init") unreachable) (func (export "tick")))"#).unwrap();
+    let l = limits(100_000, 65536, 10);
+    install(&mut rt, "app", &good, l, &[]).unwrap();
+    assert_eq!(rt.start("app", 0).unwrap(), AppState::Running);
+    // Start fails: the old version starts again (a fresh instance).
+    let mut inc = rt.receive("app", 2, sha(&traps_in_init), traps_in_init.len() as u32, &l, 0).unwrap();
+    assert_eq!(inc.tr.chunk(0, &traps_in_init), Chunk::Complete);
+    let e = rt.install(inc, "2.0.0", l, &[], true, 0).unwrap_err();
+    assert!(matches!(&e, RuntimeError::Failed(m) if m.contains("init")), "{e:?}");
+    let app = rt.app("app").unwrap();
+    assert_eq!((app.version.as_str(), app.generation, app.state), ("1.0.0", 1, AppState::Running));
+    // Compile fails: the old version never stopped.
+    let bad = b"\0asm\x01\0\0\0\x01".to_vec();
+    let mut inc = rt.receive("app", 3, sha(&bad), bad.len() as u32, &l, 0).unwrap();
+    assert_eq!(inc.tr.chunk(0, &bad), Chunk::Complete);
+    assert!(matches!(rt.install(inc, "3.0.0", l, &[], true, 0), Err(RuntimeError::Failed(_))));
+    assert_eq!(rt.app("app").unwrap().state, AppState::Running);
+    rt.poll(1000, &mut |_| {});
+    assert_eq!(values(&mut rt, "app").last(), Some(&1.0));
+}
+
+#[test]
+fn pools_too_small_for_both_versions_replace_in_place() {
+    let one = Capacity { code_pool: 40 * 1024, app_ram: 65536, ..cap() };
+    let (_g, mut rt) = runtime(one);
+    let v = sized(3, 1.0);
+    let l = limits(100_000, 65536, 10);
+    install(&mut rt, "app", &v, l, &[]).unwrap();
+    assert_eq!(rt.admit("app", v.len() as u32, &l, 0), Ok(Fit::Replace));
+    let inc = rt.receive("app", 2, sha(&v), v.len() as u32, &l, 0).unwrap();
+    assert!(inc.replaced);
+    assert!(rt.app("app").is_none(), "the old version went first");
+    rt.abandon(inc);
+    assert_eq!(POOLS.code_free(), one.code_pool);
+}
+
+#[test]
+fn a_limit_the_board_cannot_honour_is_refused() {
+    let (_g, rt) = runtime(cap());
+    let e = rt.admit("x", 100, &limits(50_000_000_000, 65536, 100), 0).unwrap_err();
+    assert!(matches!(&e, RuntimeError::Limit(m) if m.contains("50000000000")), "{e:?}");
 }

@@ -1,7 +1,8 @@
 //! Board support: everything that differs between boards lives in one module per board
 //! (memory map in `boards/<board>/memory.x`). Each module provides the same items:
 //!
-//! - `NAME`, `PART`, `CORE_HZ`, `MAX_FRAME`, `HEAP_SIZE`, `APP_RAM`, `MAX_APPS`, `GPIO_PINS`
+//! - `NAME`, `PART`, `CORE_HZ`, `MAX_FRAME`, `HEAP_SIZE`, `CODE_POOL`, `APP_RAM`, `MAX_APPS`,
+//!   `GPIO_PINS`
 //! - `init()`: clocks, console and link UARTs, GPIO, entropy source
 //! - `console_write(&[u8])`: the log console (first UART)
 //! - `link_write(&[u8])`, `link_read() -> Option<u8>`: the link UART to the modem
@@ -9,7 +10,8 @@
 //!   receive interrupt (`None`: polled) and the size of the receive ring (the link's window)
 //! - `gpio_write(pin, value) -> i32`, `gpio_read(pin) -> i32` (host ABI semantics)
 //! - `hw_entropy(&mut [u8]) -> bool`: fills from a hardware RNG, false if there is none
-//! - `app_region() -> Option<(usize, usize)>`: a separate RAM region for app memories
+//! - `page_pool() -> (usize, usize)`: the RAM for apps' linear memories
+//! - `reset_cause() -> Option<reset::Cause>`: what the part's reset flags say
 //! - `watchdog_start(ms)`, `watchdog_feed()`
 //!
 //! The rest of the firmware (clock, heap, runtime, session) is shared.

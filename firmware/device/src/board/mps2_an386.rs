@@ -15,12 +15,13 @@ pub const NAME: &str = "mps2-an386";
 pub const PART: &str = "ARM MPS2 AN386 (Cortex-M4)";
 pub const CORE_HZ: u32 = 25_000_000;
 pub const MAX_FRAME: u32 = 16384;
-/// The firmware's heap, apps' linear memories included (no separate region here).
-pub const HEAP_SIZE: usize = 3 * 1024 * 1024;
+/// The firmware's own heap (sessions, TLS buffers, protocol).
+pub const HEAP_SIZE: usize = 512 * 1024;
+/// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
+pub const CODE_POOL: usize = 1024 * 1024;
+/// The apps' page pool: linear memories, whole 64 KiB pages.
 pub const APP_RAM: u32 = 1024 * 1024;
 pub const MAX_APPS: usize = 8;
-/// Module storage announced as flash_free (no flash: modules are held in RAM).
-pub const MODULE_STORAGE: u32 = 512 * 1024;
 pub const GPIO_PINS: u32 = 4;
 /// UART1's receive interrupt (IRQ 2 on the AN385/AN386: UARTn RX is 0, 2, 4) and the
 /// receive ring it fills.
@@ -102,7 +103,18 @@ pub fn hw_entropy(_out: &mut [u8]) -> bool {
     false
 }
 
-pub fn app_region() -> Option<(usize, usize)> {
+#[repr(C, align(8))]
+struct Pages([core::mem::MaybeUninit<u8>; APP_RAM as usize]);
+static mut PAGES: Pages = Pages([core::mem::MaybeUninit::uninit(); APP_RAM as usize]);
+
+/// The page pool: a static array (no separate RAM region on this board).
+pub fn page_pool() -> (usize, usize) {
+    (&raw mut PAGES as usize, APP_RAM as usize)
+}
+
+/// No reset-cause register is modelled: the firmware's own record says (the
+/// watchdog's first expiry raises NMI, which notes it).
+pub fn reset_cause() -> Option<crate::reset::Cause> {
     None
 }
 

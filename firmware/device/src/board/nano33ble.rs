@@ -17,11 +17,13 @@ pub const NAME: &str = "nano33ble";
 pub const PART: &str = "nRF52840 (Cortex-M4F)";
 pub const CORE_HZ: u32 = 64_000_000;
 pub const MAX_FRAME: u32 = 4096;
-pub const HEAP_SIZE: usize = 96 * 1024;
-pub const APP_RAM: u32 = 128 * 1024;
+/// The firmware's own heap (sessions, TLS buffers, protocol).
+pub const HEAP_SIZE: usize = 40 * 1024;
+/// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
+pub const CODE_POOL: usize = 64 * 1024;
+/// The apps' page pool: linear memories, whole 64 KiB pages.
+pub const APP_RAM: u32 = 64 * 1024;
 pub const MAX_APPS: usize = 4;
-/// Module storage announced as flash_free (modules are held in the heap once compiled).
-pub const MODULE_STORAGE: u32 = 256 * 1024;
 pub const GPIO_PINS: u32 = 4;
 /// The link is polled here (UARTE1 with one-byte EasyDMA transfers; no interrupt wired).
 pub const LINK_IRQ: Option<u16> = None;
@@ -143,8 +145,34 @@ pub fn hw_entropy(out: &mut [u8]) -> bool {
     true
 }
 
-pub fn app_region() -> Option<(usize, usize)> {
-    None
+#[repr(C, align(8))]
+struct Pages([core::mem::MaybeUninit<u8>; APP_RAM as usize]);
+static mut PAGES: Pages = Pages([core::mem::MaybeUninit::uninit(); APP_RAM as usize]);
+
+/// The page pool: a static array, one page.
+pub fn page_pool() -> (usize, usize) {
+    (&raw mut PAGES as usize, APP_RAM as usize)
+}
+
+/// Why the part last reset, from POWER.RESETREAS (cleared for the next one).
+pub fn reset_cause() -> Option<crate::reset::Cause> {
+    use crate::reset::Cause;
+    const RESETREAS: usize = 0x4000_0400;
+    let r = read(RESETREAS);
+    write(RESETREAS, r);
+    Some(if r & 1 << 1 != 0 {
+        Cause::Watchdog
+    } else if r & 1 << 3 != 0 {
+        Cause::HardFault // CPU lock-up
+    } else if r & 1 << 2 != 0 {
+        Cause::Requested
+    } else if r & 1 != 0 {
+        Cause::Pin
+    } else if r == 0 {
+        Cause::PowerOn
+    } else {
+        return None;
+    })
 }
 
 pub fn watchdog_start(ms: u32) {

@@ -25,13 +25,13 @@ pub const PART: &str = "STM32F407VG (QEMU: netduinoplus2, STM32F405)";
 pub const CORE_HZ: u32 = 168_000_000;
 /// Largest frame payload the device accepts (announced as max_frame).
 pub const MAX_FRAME: u32 = 4096;
-/// The firmware's heap in main SRAM (TLS buffers, interpreter, compiled modules).
-pub const HEAP_SIZE: usize = 72 * 1024;
-/// RAM for apps' linear memories: the CCM.
+/// The firmware's own heap (sessions, TLS buffers, protocol).
+pub const HEAP_SIZE: usize = 40 * 1024;
+/// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
+pub const CODE_POOL: usize = 52 * 1024;
+/// The apps' page pool: linear memories, whole 64 KiB pages.
 pub const APP_RAM: u32 = 64 * 1024;
 pub const MAX_APPS: usize = 4;
-/// Module storage announced as flash_free (modules are held in the heap once compiled).
-pub const MODULE_STORAGE: u32 = 256 * 1024;
 pub const GPIO_PINS: u32 = 5;
 /// USART2's interrupt (the link's receive interrupt) and the receive ring it fills.
 pub const LINK_IRQ: Option<u16> = Some(38);
@@ -194,9 +194,32 @@ pub fn hw_entropy(out: &mut [u8]) -> bool {
     true
 }
 
-pub fn app_region() -> Option<(usize, usize)> {
+/// The page pool: the CCM (under QEMU, the top 64 KiB of its larger SRAM).
+pub fn page_pool() -> (usize, usize) {
     let base = if emulated() { 0x2002_0000 } else { 0x1000_0000 };
-    Some((base, APP_RAM as usize))
+    (base, APP_RAM as usize)
+}
+
+/// Why the part last reset, from RCC_CSR (flags cleared for the next one); None when
+/// the flags say nothing (QEMU does not model the RCC).
+pub fn reset_cause() -> Option<crate::reset::Cause> {
+    use crate::reset::Cause;
+    let csr = read(RCC + 0x74);
+    write(RCC + 0x74, csr | 1 << 24); // RMVF
+    // Most specific first: a watchdog or software reset also sets PINRSTF.
+    Some(if csr & (3 << 29) != 0 {
+        Cause::Watchdog
+    } else if csr & 1 << 28 != 0 {
+        Cause::Requested
+    } else if csr & 1 << 27 != 0 {
+        Cause::PowerOn
+    } else if csr & 1 << 25 != 0 {
+        Cause::BrownOut
+    } else if csr & 1 << 26 != 0 {
+        Cause::Pin
+    } else {
+        return None;
+    })
 }
 
 pub fn watchdog_start(ms: u32) {
