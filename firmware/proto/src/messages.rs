@@ -676,7 +676,7 @@ fn n_present(flags: &[bool]) -> u64 {
 
 impl AppReport<'_> {
     fn encode<W: Write>(&self, e: &mut Enc<W>) -> Result<(), EncodeError> {
-        let mut m = MapOut::start(e, 5 + n_present(&[!self.detail.is_empty()]))?;
+        let mut m = MapOut::start(e, 5 + !self.detail.is_empty() as u64)?;
         m.text(1, self.app)?;
         m.text(2, self.version)?;
         m.uint(3, self.generation)?;
@@ -691,7 +691,7 @@ impl AppReport<'_> {
 
 impl ResetReport<'_> {
     fn encode<W: Write>(&self, e: &mut Enc<W>) -> Result<(), EncodeError> {
-        let mut m = MapOut::start(e, 3 + n_present(&[!self.detail.is_empty(), self.safe_mode]))?;
+        let mut m = MapOut::start(e, 3 + !self.detail.is_empty() as u64 + self.safe_mode as u64)?;
         m.uint(1, self.cause as u64)?;
         if !self.detail.is_empty() {
             m.text(2, self.detail)?;
@@ -984,10 +984,10 @@ impl<'a> Message<'a> {
                     v::name(a.app, "apps: app not a name")?;
                     v::version(a.version, "apps: version not a version")?;
                     v::sha256(a.sha256)?;
-                    v::max_len(a.detail.len(), MAX_TEXT_LEN, "apps: detail too long")?;
+                    v::max_len(a.detail.len(), MAX_TEXT_LEN, "detail: too long")?;
                 }
                 if let Some(r) = &m.reset {
-                    v::max_len(r.detail.len(), MAX_TEXT_LEN, "reset: detail too long")?;
+                    v::max_len(r.detail.len(), MAX_TEXT_LEN, "detail: too long")?;
                     if r.boots == 0 {
                         return Err(DecodeError::invalid("reset: boots must be at least 1"));
                     }
@@ -1089,7 +1089,7 @@ impl<'a> Message<'a> {
     fn encode_body<W: Write, const SIDE: u8>(&self, e: &mut Enc<W>) -> Result<(), EncodeError> {
         match self {
             Message::Hello(h) if const { handles(SIDE, MsgType::Hello) } => {
-                let mut m = MapOut::start(e, 7 + n_present(&[!h.apps.is_empty(), h.reset.is_some()]))?;
+                let mut m = MapOut::start(e, 7 + !h.apps.is_empty() as u64 + h.reset.is_some() as u64)?;
                 m.uint(1, h.abi_version as u64)?;
                 m.text(2, h.board)?;
                 m.text(3, h.firmware)?;
