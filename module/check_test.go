@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -165,8 +166,9 @@ func TestBadModules(t *testing.T) {
 		{name: "limit over the board", wat: `(module ` + tick + `)`, prof: stm,
 			lim: module.Limits{Memory: 1 << 20, Fuel: 1}, reason: module.ReasonLimits, fragments: []string{"1 MiB exceeds the 64 KiB"}},
 		{name: "fuel over the board's watchdog", wat: `(module ` + tick + `)`, prof: stm,
-			lim: module.Limits{Memory: 65536, Fuel: 50_000_000}, reason: module.ReasonLimits,
-			fragments: []string{"module cannot run on board stm32f4-discovery: limits.fuel 50000000 exceeds what board stm32f4-discovery can run within its watchdog (20000000)"}},
+			lim: module.Limits{Memory: 65536, Fuel: stm.MaxFuel + 1}, reason: module.ReasonLimits,
+			fragments: []string{fmt.Sprintf("module cannot run on board stm32f4-discovery: limits.fuel %d exceeds what board stm32f4-discovery can run within its watchdog (%d)",
+				stm.MaxFuel+1, stm.MaxFuel)}},
 		{name: "zero fuel", wat: `(module ` + tick + `)`, lim: module.Limits{Memory: 65536},
 			reason: module.ReasonLimits, fragments: []string{"positive memory and fuel"}},
 		{name: "missing tick", wat: `(module (memory (export "memory") 1) (func (export "init")))`,

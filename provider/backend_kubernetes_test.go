@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/board"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/fleet/kubestore"
 	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"
@@ -133,9 +135,10 @@ func TestKubernetesBackend(t *testing.T) {
 		t.Fatalf("check of a module the board cannot run: %v", err)
 	}
 	// Fuel per call beyond what a board's firmware runs within its watchdog.
+	stm, _ := board.Lookup("stm32f4-discovery")
 	if _, err := b.CheckModule(ctx, apiv1.CheckRequest{SHA256: mod.SHA256, Selector: fleet.Selector{Boards: []string{"stm32f4-discovery"}},
-		Limits: fleet.Limits{Fuel: 50_000_000}}); status(err) != http.StatusUnprocessableEntity ||
-		!strings.Contains(err.Error(), "limits.fuel 50000000 exceeds what board stm32f4-discovery can run within its watchdog (20000000)") {
+		Limits: fleet.Limits{Fuel: stm.MaxFuel + 1}}); status(err) != http.StatusUnprocessableEntity || !strings.Contains(err.Error(),
+		fmt.Sprintf("limits.fuel %d exceeds what board stm32f4-discovery can run within its watchdog (%d)", stm.MaxFuel+1, stm.MaxFuel)) {
 		t.Fatalf("check of a fuel limit over the board's: %v", err)
 	}
 	chk, err := b.CheckModule(ctx, apiv1.CheckRequest{SHA256: mod.SHA256, Selector: sel})

@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
 	"github.com/wasmbed/wasmbed/agent"
+	"github.com/wasmbed/wasmbed/board"
 	"github.com/wasmbed/wasmbed/module/wasmtest"
 )
 
@@ -90,6 +91,7 @@ func TestAccApplication(t *testing.T) {
 	sensor := writeModule(t, "sensor", wasmtest.App(t, "sensor"))
 	// Imports a function the ABI lacks: refused at plan time, naming the board.
 	bad := writeModule(t, "bad", wasmtest.WAT(t, `(module (import "wasmbed" "teleport" (func)) (memory (export "memory") 1) (func (export "tick")))`))
+	stm, _ := board.Lookup("stm32f4-discovery")
 	cfg := func(version, module string) string {
 		return g.providerBlock() + fmt.Sprintf(`
 resource "wasmbed_application" "sensor" {
@@ -135,12 +137,12 @@ resource "wasmbed_application" "fuel" {
   name        = "fuel"
   version     = "1.0.0"
   module_path = %q
-  limits      = { fuel = 50000000 }
+  limits      = { fuel = %d }
   selector    = { boards = ["stm32f4-discovery"] }
 }
-`, sensor), PlanOnly: true, ExpectError: regexp.MustCompile(strings.ReplaceAll(
-				`(?s)Fuel limit too high for board stm32f4-discovery.*limits\.fuel 50000000 exceeds what board stm32f4-discovery can run within its watchdog \(20000000\)`,
-				" ", `\s+`))},
+`, sensor, stm.MaxFuel+1), PlanOnly: true, ExpectError: regexp.MustCompile(strings.ReplaceAll(fmt.Sprintf(
+				`(?s)Fuel limit too high for board stm32f4-discovery.*limits\.fuel %d exceeds what board stm32f4-discovery can run within its watchdog \(%d\)`,
+				stm.MaxFuel+1, stm.MaxFuel), " ", `\s+`))},
 			{Config: withData("1.0.0", sensor), Check: resource.ComposeAggregateTestCheckFunc(
 				resource.TestCheckResourceAttr("wasmbed_application.sensor", "generation", "1"),
 				resource.TestCheckResourceAttr("wasmbed_application.sensor", "limits.fuel", "1000000"),

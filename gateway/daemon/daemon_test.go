@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -24,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/board"
 	"github.com/wasmbed/wasmbed/ca"
 	"github.com/wasmbed/wasmbed/ca/stepcatest"
 	"github.com/wasmbed/wasmbed/fleet"
@@ -456,11 +458,12 @@ func TestModuleRefusedBeforeRollout(t *testing.T) {
 		t.Fatalf("1 MiB of memory on a small board: %d %+v", code, out)
 	}
 	// Fuel per call beyond what the board's firmware runs within its watchdog.
+	stm, _ := board.Lookup("stm32f4-discovery")
 	h.must(http.StatusCreated, "POST", "/v1/modules", wasmtest.App(t, "sensor"), &mod)
 	code = h.call(h.admin, "PUT", "/v1/applications/z", map[string]any{"version": "1", "sha256": mod.SHA256,
-		"limits": map[string]any{"fuel": 50_000_000}, "selector": map[string]any{"boards": []string{"stm32f4-discovery"}}}, &out)
-	if code != http.StatusUnprocessableEntity || out.Board != "stm32f4-discovery" ||
-		!strings.Contains(out.Error, "limits.fuel 50000000 exceeds what board stm32f4-discovery can run within its watchdog (20000000)") {
+		"limits": map[string]any{"fuel": stm.MaxFuel + 1}, "selector": map[string]any{"boards": []string{"stm32f4-discovery"}}}, &out)
+	if code != http.StatusUnprocessableEntity || out.Board != "stm32f4-discovery" || !strings.Contains(out.Error,
+		fmt.Sprintf("limits.fuel %d exceeds what board stm32f4-discovery can run within its watchdog (%d)", stm.MaxFuel+1, stm.MaxFuel)) {
 		t.Fatalf("fuel over the board's cap: %d %+v", code, out)
 	}
 	// The plan-time check: inline module, nothing stored.
