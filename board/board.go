@@ -4,10 +4,10 @@
 // size). The gateway's module check, the Go agent and the fleet simulator all
 // read these profiles.
 //
-// The numbers are provisional estimates until the firmware measures them on
-// each board (the firmware's RAM and flash use is not known yet): they are
-// chosen to leave the firmware, its TLS buffers and the interpreter room, and
-// will be corrected from measurements.
+// For the boards the firmware is built for (stm32f4-discovery, mps2-an386,
+// nano33ble) the numbers are the firmware's own: its page pool, the largest
+// module its code pool takes, its fuel cap; TestFirmwareConstants derives them
+// from the firmware's sources. linux and uno-r4 are estimates.
 package board
 
 import (
@@ -89,15 +89,17 @@ const (
 )
 
 // Fuel per call each board's firmware accepts (Profile.MaxFuel), in one
-// place: provisional, to be replaced by measured figures (the slowest
-// instruction mix at the board's clock, with a margin under its 8 s
-// watchdog). The Go agent on Linux has no watchdog: no cap.
+// place: the firmware's own figure (firmware/device/src/apps.rs, capacity()),
+// three quarters of its 8 s watchdog at the board's core clock, at 150 cycles
+// per unit of fuel at most (interpreted instructions take about 45; host calls
+// charge fuel for the bytes they copy). TestFirmwareConstants checks them
+// against the firmware's sources. The Go agent on Linux has no watchdog: no cap.
 const (
 	maxFuelLinux            = 0
-	maxFuelMPS2AN386        = 3_000_000
-	maxFuelNano33BLE        = 15_000_000
-	maxFuelSTM32F4Discovery = 20_000_000
-	maxFuelUnoR4            = 3_000_000
+	maxFuelMPS2AN386        = 1_000_000 // 25 MHz
+	maxFuelNano33BLE        = 2_560_000 // 64 MHz
+	maxFuelSTM32F4Discovery = 6_720_000 // 168 MHz
+	maxFuelUnoR4            = 1_920_000 // 48 MHz (not built)
 )
 
 // profiles are the known boards, in Names order. The sizes are provisional
@@ -125,7 +127,9 @@ var profiles = []Profile{
 		// Generous: the data SSRAM minus the firmware's heap, stack and TLS buffers.
 		AppRAM: 1 * mib,
 		// No flash: modules are kept in RAM and lost on reset.
-		ModuleFlash: 512 * kib,
+		// The largest module its code pool takes (firmware apps.rs: 1 MiB pool,
+		// 11 KiB per app, 13 bytes per module byte while compiling).
+		ModuleFlash: 79_793,
 		MaxApps:     8,
 		MaxFrame:    16384,
 		MaxFuel:     maxFuelMPS2AN386,
@@ -133,7 +137,7 @@ var profiles = []Profile{
 		GPIOPins:    4,
 		InputPins:   []int{2, 3},
 		Pins:        "0-1: FPGAIO LED0-LED1, 2-3: FPGAIO BUTTON0-BUTTON1 (read only)",
-		Provisional: true,
+		Provisional: false,
 	},
 	{
 		Name:        "nano33ble",
@@ -141,15 +145,15 @@ var profiles = []Profile{
 		Description: "Arduino Nano 33 BLE",
 		RAM:         256 * kib,
 		// Two pages: half the RAM, the rest for firmware, TLS and the interpreter.
-		AppRAM:      128 * kib,
-		ModuleFlash: 256 * kib, // of 1 MiB flash
+		AppRAM:      64 * kib,
+		ModuleFlash: 6_695, // the largest module its 96 KiB code pool takes
 		MaxApps:     4,
 		MaxFrame:    4096,
 		MaxFuel:     maxFuelNano33BLE,
 		Features:    abi.Features(),
 		GPIOPins:    4,
 		Pins:        "0: LED_BUILTIN (P0.13), 1-3: RGB LED red, green, blue",
-		Provisional: true,
+		Provisional: false,
 	},
 	{
 		Name:        "stm32f4-discovery",
@@ -159,7 +163,7 @@ var profiles = []Profile{
 		// The 64 KiB core-coupled RAM holds exactly one page of linear memory
 		// (no DMA needs it); the 128 KiB main SRAM is the firmware's.
 		AppRAM:      64 * kib,
-		ModuleFlash: 256 * kib, // of 1 MiB flash
+		ModuleFlash: 3_702, // the largest module its 58 KiB code pool takes
 		MaxApps:     4,
 		MaxFrame:    4096,
 		MaxFuel:     maxFuelSTM32F4Discovery,
@@ -167,7 +171,7 @@ var profiles = []Profile{
 		GPIOPins:    5,
 		InputPins:   []int{4},
 		Pins:        "0-3: LD4 green, LD3 orange, LD5 red, LD6 blue (PD12-PD15), 4: user button (PA0, read only)",
-		Provisional: true,
+		Provisional: false,
 	},
 	{
 		Name:        "uno-r4",

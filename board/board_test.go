@@ -51,8 +51,11 @@ func TestProfilesAreConsistent(t *testing.T) {
 		if p.Writable(-1) || p.Readable(p.GPIOPins) {
 			t.Errorf("%s: pins outside 0..%d accepted", p.Name, p.GPIOPins-1)
 		}
-		if !p.Provisional {
-			t.Errorf("%s: numbers not measured yet, must be marked provisional", p.Name)
+		// The firmware's boards carry the firmware's own numbers (TestFirmwareConstants);
+		// the others are estimates and say so.
+		firmware := p.Name == "stm32f4-discovery" || p.Name == "mps2-an386" || p.Name == "nano33ble"
+		if p.Provisional == firmware {
+			t.Errorf("%s: provisional %v; want %v", p.Name, p.Provisional, !firmware)
 		}
 		got, ok := board.Lookup(p.Name)
 		if !ok || got.Name != p.Name {
@@ -66,7 +69,7 @@ func TestProfilesAreConsistent(t *testing.T) {
 
 // The numbers the brief of each board implies: which boards can hold a page.
 func TestPages(t *testing.T) {
-	for name, want := range map[string]uint32{"stm32f4-discovery": 1, "nano33ble": 2, "uno-r4": 0, "mps2-an386": 16} {
+	for name, want := range map[string]uint32{"stm32f4-discovery": 1, "nano33ble": 1, "uno-r4": 0, "mps2-an386": 16} {
 		p, _ := board.Lookup(name)
 		if p.MaxPages() != want {
 			t.Errorf("%s: %d pages, want %d", name, p.MaxPages(), want)

@@ -225,17 +225,21 @@ cmd_size() {
 			local ram ram_total heap
 			ram=$((data + bss))
 			case $b in
-			stm32f4-discovery) ram_total=$((128 * 1024)) heap=$((72 * 1024)) ;;
-			mps2-an386) ram_total=$((4096 * 1024)) heap=$((3072 * 1024)) ;;
-			nano33ble) ram_total=$((256 * 1024)) heap=$((96 * 1024)) ;;
+			stm32f4-discovery) ram_total=$((128 * 1024)) ;;
+			mps2-an386) ram_total=$((4096 * 1024)) ;;
+			nano33ble) ram_total=$((256 * 1024)) ;;
 			esac
+			# The firmware heap, from the board's own constant (the apps' pools are
+			# static RAM too: firmware/README.md, Memory).
+			heap=$(sed -nE 's/^pub const HEAP_SIZE: usize = ([0-9 *]+);/\1/p' "$FW/device/src/board/${b//-/_}.rs")
+			heap=$((heap))
 			printf '%-30s %10d %12d %10d %10d\n' "$v" $((text + data)) $ram $heap $((ram_total - ram))
 			json+="\"$v\":{\"flash\":$((text + data)),\"static_ram\":$ram,\"heap\":$heap,\"stack\":$((ram_total - ram)),\"ram\":$ram_total},"
 		done
 	done
 	json="${json%,}}"
 	echo "$json" >"$OUT/footprint.json"
-	echo "firmware: wrote $OUT/footprint.json (stm32f4-discovery also has a 64 KiB app region outside these)"
+	echo "firmware: wrote $OUT/footprint.json (stm32f4-discovery's page pool, the 64 KiB CCM, is outside these)"
 }
 
 cmd=${1:-build}

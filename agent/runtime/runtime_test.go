@@ -144,7 +144,7 @@ func start(t *testing.T, d *runtime.Device, name string) runtime.AppInfo {
 func TestSensorPublishesWithConfig(t *testing.T) {
 	e := newEngine(t, runtime.Config{})
 	rec := newRecorder()
-	d := e.NewDevice(runtime.DeviceConfig{Board: profile(t, "nano33ble"), Sink: rec})
+	d := e.NewDevice(runtime.DeviceConfig{Board: profile(t, "mps2-an386"), Sink: rec})
 	wasm := wasmtest.App(t, "sensor")
 	install(t, d, spec("s1", 5, 1_000_000, map[string]string{"offset": "40"}), wasm)
 	install(t, d, spec("s2", 5, 1_000_000, nil), wasm)

@@ -21,6 +21,9 @@ fn main() {
     let board = boards[0];
     fs::copy(dir.join("boards").join(board).join("memory.x"), out.join("memory.x")).unwrap();
     fs::copy(dir.join("wasmbed-sections.x"), out.join("wasmbed-sections.x")).unwrap();
+    // cortex-m-rt's `device` feature includes a device.x: the vectors are all
+    // DefaultHandler (src/vectors.rs), which needs no names.
+    fs::write(out.join("device.x"), "/* interrupt vectors: src/vectors.rs */\n").unwrap();
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=boards/{board}/memory.x");
     println!("cargo:rerun-if-changed=wasmbed-sections.x");

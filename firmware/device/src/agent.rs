@@ -9,7 +9,6 @@
 //! interrupt. Apps keep running between sessions, and their output waits (up to the
 //! runtime's queue) for the next one.
 
-use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -32,7 +31,7 @@ use crate::identity::{self, AppRecord, Identity, KeptRef};
 use crate::link::{self, BoardPort};
 use crate::tls::{self, Channel, NetError};
 use crate::reset::{self, Phase, Report};
-use crate::{apps, board, clock, heap, stack};
+use crate::{apps, board, clock, heap};
 
 const MIN_BACKOFF_MS: u64 = 1_000;
 const MAX_BACKOFF_MS: u64 = 30_000;
@@ -77,7 +76,7 @@ pub struct Agent {
     id: Option<Identity>,
     /// The key an enrollment will certify (made once per boot, kept across attempts).
     enroll_key: Option<SigningKey>,
-    gens: BTreeMap<String, u64>,
+    gens: identity::Gens,
     /// Apps installed before a reset whose modules are gone: reported `downloading`
     /// until the gateway deploys them again.
     lost: Vec<AppRecord>,
@@ -87,11 +86,13 @@ pub struct Agent {
     renewal: Option<(u64, SigningKey)>,
     renew_after: u64,
     pub sessions: u32,
+    /// A command was applied: print the heap once its frame is freed.
+    heap_line: bool,
     /// Why this boot began (hello's `reset`).
     boot: Report,
     /// An app a crash took down (the reset's culprit), reported `failed` with the words
     /// for it until the gateway sends it again.
-    crashed: Option<(AppRecord, String)>,
+    crashed: Vec<AppRecord>,
     /// Safe mode (after too many unexpected resets): only a generation newer than the
     /// app's last applied one runs.
     safe: bool,
@@ -136,15 +137,18 @@ impl Agent {
                 Err(_) => println!("identity: the bundle's key is not a P-256 scalar"),
             }
         }
-        println!(
-            "entropy: {}",
-            if ent.hardware { "hardware RNG + jitter + bundle seed" } else { "no hardware RNG: timing jitter + bundle seed" }
-        );
-        let mut lost = kept.apps;
-        let crashed = boot.culprit.as_ref().and_then(|(app, words)| {
-            let i = lost.iter().position(|a| &a.name == app)?;
-            Some((lost.remove(i), words.clone()))
-        });
+        println!("entropy: timing jitter + bundle seed{}", if ent.hardware { " + hardware RNG" } else { "" });
+        // Apps a crash took down (this reset's, and earlier ones the gateway has not sent
+        // again) stay failed; the others' modules are fetched again.
+        let (mut crashed, mut lost): (Vec<AppRecord>, Vec<AppRecord>) =
+            kept.apps.into_iter().partition(|a| !a.detail.is_empty());
+        if let Some((app, words)) = &boot.culprit {
+            if let Some(i) = lost.iter().position(|a| &a.name == app) {
+                let mut a = lost.remove(i);
+                a.detail = words.clone();
+                crashed.push(a);
+            }
+        }
         let safe = boot.safe_mode;
         Agent {
             b,
@@ -159,6 +163,7 @@ impl Agent {
             renewal: None,
             renew_after: 0,
             sessions: 0,
+            heap_line: false,
             boot,
             crashed,
             safe,
@@ -257,20 +262,20 @@ impl Agent {
             .map(|a| AppReport {
                 app: &a.name,
                 version: &a.version,
-                generation: self.gens.get(&a.name).copied().unwrap_or(a.generation),
+                generation: self.gens.get(&a.name).unwrap_or(a.generation),
                 state: a.state,
                 sha256: &a.sha256,
                 detail: &a.detail,
             })
             .collect();
         // Taken down by the last reset: failed, with the reason, until deployed again.
-        r.extend(self.crashed.iter().map(|(a, words)| AppReport {
+        r.extend(self.crashed.iter().map(|a| AppReport {
             app: &a.name,
             version: &a.version,
             generation: a.generation,
             state: AppState::Failed,
             sha256: &a.sha256,
-            detail: words,
+            detail: &a.detail,
         }));
         // Lost in a reset: the module must come again (the gateway resumes the deploy).
         r.extend(self.lost.iter().map(|a| AppReport {
@@ -292,10 +297,10 @@ impl Agent {
             .apps()
             .iter()
             .filter(|a| a.state != AppState::Failed)
-            .map(|a| AppRecord { name: a.name.clone(), version: a.version.clone(), generation: a.generation, sha256: a.sha256 })
+            .map(|a| AppRecord { name: a.name.clone(), version: a.version.clone(), generation: a.generation, sha256: a.sha256, detail: String::new() })
             .collect();
         apps.extend(self.lost.iter().cloned());
-        apps.extend(self.crashed.iter().map(|(a, _)| a.clone()));
+        apps.extend(self.crashed.iter().cloned());
         let k = KeptRef { id: self.id.as_ref(), gens: &self.gens, apps: &apps };
         if !identity::save(&k, self.b.device, self.b.ca_root) {
             println!("agent: the state to keep does not fit its area; nothing kept");
@@ -325,7 +330,7 @@ impl Agent {
             &mut self.ent.drbg,
             None,
         )?;
-        println!("enroll: TLS up in {} ms (server authenticated, largest record {} B)", clock::uptime_ms() - t0, ctl.largest_record.get());
+        println!("enroll: TLS up in {} ms (server authenticated)", clock::uptime_ms() - t0);
         let mut ch = Channel::new(conn, &ctl);
         ch.send(1, Message::Hello(hello(self.rt.ram_free(), self.rt.storage_free(), Vec::new(), Some(self.reset_report()))))?;
         let p = ch.recv(ANSWER_TIMEOUT_MS)?;
@@ -345,9 +350,7 @@ impl Agent {
             self.enroll_key = Some(SigningKey::random(&mut self.ent.drbg));
         }
         let key = self.enroll_key.clone().unwrap();
-        let t1 = clock::uptime_ms();
         let req = csr::build(&key, self.b.device);
-        println!("enroll: key made, CSR {} B ({} ms)", req.len(), clock::uptime_ms() - t1);
         ch.send(2, Message::Enroll(Enroll { device: self.b.device, token: self.b.token, csr: &req }))?;
         let p = ch.recv(ANSWER_TIMEOUT_MS)?;
         let id = match tls::decode(&p)? {
@@ -425,24 +428,10 @@ impl Agent {
             acked: false,
         };
         self.sessions += 1;
-        println!(
-            "session: online as {} with {} (heartbeat {} ms; heap peak {} B, stack peak {} B)",
-            w.device,
-            w.gateway,
-            s.heartbeat_ms,
-            heap::HEAP.peak(),
-            stack::peak()
-        );
+        println!("session: online as {} with {} (heartbeat {} ms)", w.device, w.gateway, s.heartbeat_ms);
         drop(p);
         ctl.nonblocking.set(true);
         let r = self.serve(&mut ch, &mut s);
-        println!(
-            "session: {} frames sent, {} received, largest record {} B; heap peak {} B",
-            ch.sent,
-            ch.received,
-            ctl.largest_record.get(),
-            heap::HEAP.peak()
-        );
         self.renewal = None;
         r.map(|_| s.acked)
     }
@@ -454,10 +443,17 @@ impl Agent {
             if let Some(payload) = ch.poll()? {
                 busy = true;
                 self.handle(ch, s, &payload)?;
+                drop(payload);
+                if core::mem::take(&mut self.heap_line) {
+                    // After a command, once its frame is freed: the firmware heap and the
+                    // largest module that would fit now; the same after every update
+                    // (firmware/e2e TestUpdateLoop).
+                    println!("heap: free {} {}", heap::HEAP.free(), self.rt.storage_free());
+                }
             }
             for ev in self.poll_apps() {
                 println!("app: {} {} ({})", ev.app, ev.state.name(), ev.detail);
-                let gen = self.gens.get(&ev.app).copied().unwrap_or(ev.generation);
+                let gen = self.gens.get(&ev.app).unwrap_or(ev.generation);
                 ch.send(
                     0,
                     Message::AppStatus(AppStatus {
@@ -548,7 +544,7 @@ impl Agent {
 
     /// A command older than what the device applied.
     fn stale(&self, ch: &mut Channel<'_>, id: u64, app: &str, gen: u64) -> Result<bool, NetError> {
-        let have = self.gens.get(app).copied().unwrap_or(0);
+        let have = self.gens.get(app).unwrap_or(0);
         if gen < have {
             let mut m = String::new();
             let _ = write!(m, "app {}: generation {} is older than {}", app, gen, have);
@@ -574,20 +570,14 @@ impl Agent {
         if !self.safe {
             return Ok(false);
         }
-        if gen > self.gens.get(app).copied().unwrap_or(0) {
-            println!("safe mode: ends with generation {} of {}", gen, app);
+        if gen > self.gens.get(app).unwrap_or(0) {
             self.safe = false;
             return Ok(false);
         }
-        let mut m = String::new();
-        let _ = write!(
-            m,
-            "safe mode: {} unexpected resets in a row (last: {}); send a newer generation",
-            self.boot.unexpected,
-            self.boot.cause.name()
-        );
-        Self::error(ch, id, ErrorCode::Busy, &m)?;
-        Self::status(ch, id, app, gen, AppState::Failed, version, &m)?;
+        // hello's reset says why (cause, unexpected resets in a row).
+        let m = "safe mode after unexpected resets: send a newer generation";
+        Self::error(ch, id, ErrorCode::Busy, m)?;
+        Self::status(ch, id, app, gen, AppState::Failed, version, m)?;
         Ok(true)
     }
 
@@ -598,10 +588,8 @@ impl Agent {
         let Ok(sha) = <[u8; 32]>::try_from(d.sha256) else {
             return Self::error(ch, id, ErrorCode::Invalid, "sha256 must be 32 bytes");
         };
-        self.gens.insert(d.app.to_string(), d.generation);
-        if self.crashed.as_ref().is_some_and(|(a, _)| a.name == d.app) {
-            self.crashed = None; // the gateway sends it again: its call
-        }
+        self.applied_gen(d.app, d.generation);
+        self.crashed.retain(|a| a.name != d.app); // the gateway sends it again: its call
         // Installed already: the gateway repeats a deploy after a reconnect.
         if let Some(a) = self.rt.app(d.app) {
             if a.generation == d.generation && a.sha256 == sha && a.has_module() {
@@ -648,7 +636,6 @@ impl Agent {
                 Err(e) => {
                     let mut m = String::new();
                     let _ = write!(m, "app {}: {}", d.app, e);
-                    println!("deploy: {}", m);
                     let code = if matches!(e, RuntimeError::Limit(_)) { ErrorCode::Invalid } else { ErrorCode::NoRoom };
                     Self::error(ch, id, code, &m)?;
                     return Self::status(ch, id, d.app, d.generation, AppState::Failed, d.version, &e.detail());
@@ -739,7 +726,7 @@ impl Agent {
             let _ = write!(m, "app {} is not installed", c.app);
             return Self::error(ch, id, ErrorCode::NotFound, &m);
         }
-        self.gens.insert(c.app.to_string(), c.generation);
+        self.applied_gen(c.app, c.generation);
         let (state, version, detail) = match kind {
             11 => {
                 let st = self.rt.start(c.app, clock::uptime_ms()).unwrap_or(AppState::Failed);
@@ -757,9 +744,7 @@ impl Agent {
                     self.rt.abandon(p.inc);
                 }
                 self.lost.retain(|a| a.name != c.app);
-                if self.crashed.as_ref().is_some_and(|(a, _)| a.name == c.app) {
-                    self.crashed = None;
-                }
+                self.crashed.retain(|a| a.name != c.app);
                 let version = self.rt.remove(c.app).unwrap_or_default();
                 (AppState::Removed, version, String::new())
             }
@@ -769,20 +754,20 @@ impl Agent {
         Self::status(ch, id, c.app, c.generation, state, &version, &detail)
     }
 
-    /// The console line for what a command did, with the memory left: the firmware's
-    /// heap, the largest module that would fit, the page pool.
+    /// Remembers the generation applied for an app. A removed app's stays (a stale
+    /// command for it is still refused), up to twice as many apps as the board holds;
+    /// beyond that an app the device no longer has is forgotten first, so names that
+    /// come and go cannot fill the memory.
+    fn applied_gen(&mut self, app: &str, gen: u64) {
+        let rt = &self.rt;
+        self.gens.set(app, gen, 2 * board::MAX_APPS, |a| rt.app(a).is_some());
+    }
+
+    /// The console line for what a command did (the heap line follows it).
     #[inline(never)]
-    fn applied(&self, app: &str, gen: u64, state: AppState, detail: &str) {
-        println!(
-            "app: {} generation {} {} {}; heap: free {} {} {}",
-            app,
-            gen,
-            state.name(),
-            detail,
-            heap::HEAP.free(),
-            self.rt.storage_free(),
-            self.rt.ram_free()
-        );
+    fn applied(&mut self, app: &str, gen: u64, state: AppState, detail: &str) {
+        println!("app: {} generation {} {} {}", app, gen, state.name(), detail);
+        self.heap_line = true;
     }
 
     /// Sends queued logs and values, one app_output per app per round, cut to a frame;

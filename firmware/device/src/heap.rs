@@ -11,21 +11,32 @@
 //!   boards without a separate region), each app's block sized to its limit.
 
 use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use embedded_alloc::LlffHeap;
+use linked_list_allocator::Heap;
 use wasmbed_runtime::pool::{ArenaPools, Region};
 
 use crate::{board, reset};
 
+/// The firmware heap, and the app pools beside it. No allocation happens in an
+/// interrupt handler (the link's fills a static ring), and the core is single, so the
+/// heap is used without a lock.
 pub struct Heaps {
-    main: LlffHeap,
+    main: UnsafeCell<Heap>,
     peak: AtomicUsize,
+    /// Bytes the firmware asked for and holds (sizes as requested: the allocator's
+    /// padding depends on where a block lands, so this is the figure to watch for leaks).
+    held: AtomicUsize,
 }
 
+// SAFETY: single core, never used from an interrupt (above).
+unsafe impl Sync for Heaps {}
+
 #[global_allocator]
-pub static HEAP: Heaps = Heaps { main: LlffHeap::empty(), peak: AtomicUsize::new(0) };
+pub static HEAP: Heaps = Heaps { main: UnsafeCell::new(Heap::empty()), peak: AtomicUsize::new(0), held: AtomicUsize::new(0) };
 
 /// The app pools: an arena per app, and one more per app for a new version received
 /// while the old one runs.
@@ -40,21 +51,28 @@ static mut CODE_POOL: CodePool = CodePool([MaybeUninit::uninit(); board::CODE_PO
 pub fn init() {
     // SAFETY: called once at boot, before any allocation; the regions are ours.
     unsafe {
-        HEAP.main.init(&raw mut MAIN_HEAP as usize, board::HEAP_SIZE);
+        (*HEAP.main.get()).init(&raw mut MAIN_HEAP as *mut u8, board::HEAP_SIZE);
         let (start, len) = board::page_pool();
         POOLS.init(Region { start: &raw mut CODE_POOL as usize, len: board::CODE_POOL }, Region { start, len });
     }
 }
 
+#[allow(dead_code)] // used, peak: the self-test and diag images
 impl Heaps {
-    /// Firmware heap bytes in use.
-    pub fn used(&self) -> usize {
-        self.main.used()
+    #[allow(clippy::mut_from_ref)]
+    fn heap(&self) -> &mut Heap {
+        // SAFETY: short, non-reentrant uses only (see Heaps).
+        unsafe { &mut *self.main.get() }
     }
 
-    /// Firmware heap bytes free.
+    /// Firmware heap bytes in use.
+    pub fn used(&self) -> usize {
+        self.heap().used()
+    }
+
+    /// Firmware heap bytes free: its size less the bytes held (as requested).
     pub fn free(&self) -> usize {
-        self.main.free()
+        board::HEAP_SIZE - self.held.load(Ordering::Relaxed)
     }
 
     /// Most firmware heap bytes ever in use.
@@ -69,14 +87,16 @@ unsafe impl GlobalAlloc for Heaps {
             // The app's arena, or the end of the work done for the app.
             return POOLS.alloc(layout);
         }
-        // SAFETY: forwarding the caller's layout.
-        let p = unsafe { self.main.alloc(layout) };
-        if p.is_null() {
+        let p = self.heap().allocate_first_fit(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr());
+        if !p.is_null() {
+            self.held.fetch_add(layout.size(), Ordering::Relaxed);
+        } else {
             // The firmware's own heap is sized for its worst case: this is a bug, and
             // the panic that follows resets the board. Say why after the reset.
             reset::note_oom(layout.size());
         }
-        self.peak.fetch_max(self.main.used(), Ordering::Relaxed);
+        #[cfg(feature = "diag")]
+        self.peak.fetch_max(self.heap().used(), Ordering::Relaxed);
         p
     }
 
@@ -84,7 +104,8 @@ unsafe impl GlobalAlloc for Heaps {
         // SAFETY: ptr came from the heap it is in.
         unsafe {
             if !POOLS.dealloc(ptr, layout) {
-                self.main.dealloc(ptr, layout)
+                self.held.fetch_sub(layout.size(), Ordering::Relaxed);
+                self.heap().deallocate(NonNull::new_unchecked(ptr), layout)
             }
         }
     }
@@ -99,7 +120,7 @@ unsafe impl GlobalAlloc for Heaps {
             let q = self.alloc(new);
             if !q.is_null() {
                 core::ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size));
-                self.main.dealloc(ptr, layout);
+                self.dealloc(ptr, layout);
             }
             q
         }

@@ -13,7 +13,6 @@
 //! the apps are reported `downloading` at their generation, and the gateway sends
 //! their deploys again (a resumed transfer from offset 0).
 
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
@@ -31,6 +30,38 @@ pub struct Identity {
     pub renew_at: i64,
 }
 
+/// Each app's applied generation (a few apps: a list, not a map).
+#[derive(Default)]
+pub struct Gens(Vec<(String, u64)>);
+
+impl Gens {
+    pub fn get(&self, app: &str) -> Option<u64> {
+        self.0.iter().find(|(a, _)| a == app).map(|(_, g)| *g)
+    }
+
+    /// Sets an app's generation. Beyond `most` apps, one that `held` says the device
+    /// no longer has is forgotten first, so names that come and go cannot fill memory.
+    pub fn set(&mut self, app: &str, gen: u64, most: usize, held: impl Fn(&str) -> bool) {
+        match self.0.iter_mut().find(|(a, _)| a == app) {
+            Some(e) => e.1 = gen,
+            None => self.0.push((String::from(app), gen)),
+        }
+        if self.0.len() > most {
+            if let Some(i) = self.0.iter().position(|(a, _)| a != app && !held(a)) {
+                self.0.swap_remove(i);
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &(String, u64)> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
 /// An app that was installed.
 #[derive(Clone, Debug)]
 pub struct AppRecord {
@@ -38,25 +69,28 @@ pub struct AppRecord {
     pub version: String,
     pub generation: u64,
     pub sha256: [u8; 32],
+    /// Why a crash took it down (`crashed: panic in tick ...`), empty if none: such an
+    /// app stays reported `failed` across later resets until the gateway sends it again.
+    pub detail: String,
 }
 
 /// Everything kept.
 #[derive(Default)]
 pub struct Kept {
     pub id: Option<Identity>,
-    pub gens: BTreeMap<String, u64>,
+    pub gens: Gens,
     pub apps: Vec<AppRecord>,
 }
 
 /// What to keep, borrowed.
 pub struct KeptRef<'a> {
     pub id: Option<&'a Identity>,
-    pub gens: &'a BTreeMap<String, u64>,
+    pub gens: &'a Gens,
     pub apps: &'a [AppRecord],
 }
 
 const SIZE: usize = 3072;
-const MAGIC: &[u8; 4] = b"WBK1";
+const MAGIC: &[u8; 4] = b"WBK2";
 
 #[unsafe(link_section = ".uninit.wasmbed_kept")]
 static mut STORE: MaybeUninit<[u8; SIZE]> = MaybeUninit::uninit();
@@ -108,6 +142,7 @@ pub fn save(k: &KeptRef<'_>, device: &str, ca_root: &[u8]) -> bool {
         put_str(&mut rec, &a.version);
         rec.extend_from_slice(&a.generation.to_le_bytes());
         rec.extend_from_slice(&a.sha256);
+        put_str(&mut rec, &a.detail);
     }
     let sum = Sha256::digest(&rec);
     rec.extend_from_slice(&sum);
@@ -163,14 +198,15 @@ pub fn load(device: &str, ca_root: &[u8]) -> Option<Kept> {
     for _ in 0..r.u8()? {
         let name = r.str()?;
         let gen = r.u64()?;
-        k.gens.insert(name, gen);
+        k.gens.0.push((name, gen));
     }
     for _ in 0..r.u8()? {
         let name = r.str()?;
         let version = r.str()?;
         let generation = r.u64()?;
         let sha256 = r.take(32)?.try_into().ok()?;
-        k.apps.push(AppRecord { name, version, generation, sha256 });
+        let detail = r.str()?;
+        k.apps.push(AppRecord { name, version, generation, sha256, detail });
     }
     let end = r.p;
     if Sha256::digest(&raw[..end])[..] != *r.take(32)? {

@@ -27,6 +27,7 @@ mod bench;
 mod selftest;
 mod stack;
 mod tls;
+mod vectors;
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 
@@ -38,8 +39,9 @@ fn main() -> ! {
     stack::paint();
     let mut cp = cortex_m::Peripherals::take().unwrap();
     board::init();
-    let boot = reset::boot();
     heap::init();
+    // After the heap: the report's words are made there.
+    let boot = reset::boot();
     clock::init(&mut cp.SYST, board::CORE_HZ);
     // Every loop feeds it; an app call is bounded by its fuel, so a stuck firmware (not a
     // stuck app) resets the board.
@@ -47,30 +49,23 @@ fn main() -> ! {
 
     println!("");
     println!("wasmbed-firmware {} board={} ({})", VERSION, board::NAME, board::PART);
+    // The SysTick clock is checked against a 20 ms delay (the uptime it shows).
+    let t0 = clock::uptime_ms();
+    clock::delay_ms(20);
     println!(
-        "memory: heap {} KiB, code pool {} KiB, page pool {} KiB, stack {} KiB, max_frame {}",
+        "memory: heap {} KiB, code pool {} KiB, page pool {} KiB, stack {} KiB, max_frame {}\r\nclock: {} MHz core, uptime {} ms, watchdog {} ms",
         heap::HEAP.free() / 1024,
         board::CODE_POOL / 1024,
         board::APP_RAM / 1024,
         stack::size() / 1024,
-        board::MAX_FRAME
+        board::MAX_FRAME,
+        board::CORE_HZ / 1_000_000,
+        clock::uptime_ms() - t0,
+        WATCHDOG_MS
     );
-    let t0 = clock::uptime_ms();
-    clock::delay_ms(20);
-    println!("clock: {} MHz core, uptime {} ms", board::CORE_HZ / 1_000_000, clock::uptime_ms() - t0);
-    println!("watchdog: {} ms", WATCHDOG_MS);
-    println!(
-        "reset: {}{}{} (boot {}, {} unexpected in a row{})",
-        boot.cause.name(),
-        if boot.detail.is_empty() { "" } else { " " },
-        boot.detail,
-        boot.boots,
-        boot.unexpected,
-        if boot.safe_mode { "; safe mode: no app runs until the gateway sends a newer generation" } else { "" }
-    );
-    if let Some((app, words)) = &boot.culprit {
-        println!("reset: app {} {}", app, words);
-    }
+    // The cause, its detail (a pc, the app), boots since power-on, unexpected resets in
+    // a row (safe mode from wasmbed_proto::SAFE_MODE_AFTER on).
+    println!("reset: {} {} (boot {}, {} unexpected in a row)", boot.cause.name(), boot.detail, boot.boots, boot.unexpected);
     link::init();
     println!("boot: ok");
 
@@ -82,7 +77,7 @@ fn main() -> ! {
     bench::run();
 
     match config::load() {
-        Ok(None) => println!("config: not provisioned (wasmbed-provision writes a bundle into the image)"),
+        Ok(None) => println!("config: not provisioned"),
         Err(e) => println!("config: bad bundle: {}", e),
         Ok(Some(b)) if !b.board.is_empty() && b.board != board::NAME => {
             println!("config: the bundle is for board {}, this image for {}", b.board, board::NAME)
@@ -93,7 +88,7 @@ fn main() -> ! {
                 #[cfg(feature = "diag")]
                 diag::run(&b);
                 #[cfg(not(feature = "diag"))]
-                println!("config: diag modes are in the test image (feature diag), not this one");
+                println!("config: diag modes are in the test image");
             } else {
                 agent::Agent::new(b, boot).run();
             }
@@ -129,8 +124,9 @@ unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
 /// expiry and resets on the second): noted, so the next boot knows why.
 #[exception]
 unsafe fn NonMaskableInt() {
+    // Noted for the next boot's report; no printing here (the firmware may be stuck
+    // inside the console itself).
     reset::note_watchdog();
-    println!("WATCHDOG: expired; resetting");
     loop {
         cortex_m::asm::nop();
     }

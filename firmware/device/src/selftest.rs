@@ -44,8 +44,8 @@ pub fn run(seconds: u64) {
         match rt.install_bytes(name, "0.1.0", 1, sha, limits, config, wasm) {
             Ok(()) => {
                 let st = rt.start(name, clock::uptime_ms()).unwrap_or(AppState::Unknown);
-                let used = rt.arena_used(name).unwrap_or(0);
-                println!("selftest: app {} installed ({} bytes), {}, arena {} B in use", name, wasm.len(), st.name(), used);
+                let (used, peak) = (rt.arena_used(name).unwrap_or(0), rt.arena_peak(name).unwrap_or(0));
+                println!("selftest: app {} installed ({} bytes), {}, arena {} B in use, code peak {} B", name, wasm.len(), st.name(), used, peak);
             }
             Err(RuntimeError::NoRoom(why)) => println!("selftest: app {} skipped: no_room: {}", name, why),
             Err(e) => println!("selftest: app {} install: {}", name, e),

@@ -163,34 +163,17 @@ impl core::fmt::Display for TlsErr<'_> {
                 AlertLevel::Warning => "Warning",
                 AlertLevel::Fatal => "Fatal",
             };
+            // The alerts a session meets by name; any other by its number (RFC 8446, 6).
             let desc = match d {
                 D::CloseNotify => "CloseNotify",
-                D::UnexpectedMessage => "UnexpectedMessage",
-                D::BadRecordMac => "BadRecordMac",
-                D::RecordOverflow => "RecordOverflow",
                 D::HandshakeFailure => "HandshakeFailure",
                 D::BadCertificate => "BadCertificate",
-                D::UnsupportedCertificate => "UnsupportedCertificate",
                 D::CertificateRevoked => "CertificateRevoked",
                 D::CertificateExpired => "CertificateExpired",
-                D::CertificateUnknown => "CertificateUnknown",
-                D::IllegalParameter => "IllegalParameter",
                 D::UnknownCa => "UnknownCa",
-                D::AccessDenied => "AccessDenied",
-                D::DecodeError => "DecodeError",
                 D::DecryptError => "DecryptError",
-                D::ProtocolVersion => "ProtocolVersion",
-                D::InsufficientSecurity => "InsufficientSecurity",
-                D::InternalError => "InternalError",
-                D::InappropriateFallback => "InappropriateFallback",
-                D::UserCanceled => "UserCanceled",
-                D::MissingExtension => "MissingExtension",
-                D::UnsupportedExtension => "UnsupportedExtension",
-                D::UnrecognizedName => "UnrecognizedName",
-                D::BadCertificateStatusResponse => "BadCertificateStatusResponse",
-                D::UnknownPskIdentity => "UnknownPskIdentity",
                 D::CertificateRequired => "CertificateRequired",
-                D::NoApplicationProtocol => "NoApplicationProtocol",
+                _ => return write!(f, "{}({}, alert {})", what, level, *d as u8),
             };
             write!(f, "{}({}, {})", what, level, desc)
         };

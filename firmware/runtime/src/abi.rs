@@ -95,22 +95,23 @@ pub(crate) fn define(linker: &mut Linker<AppCtx>) {
                 let value = f64::from(value);
                 let key = read(&caller, "publish", key_ptr, key_len, 65)?;
                 charge(&mut caller, key.len())?;
+                // Test images: keys no app can publish (not names) crash the firmware.
+                #[cfg(feature = "faults")]
+                match &key[..] {
+                    b"__panic" => panic!("the app asked for a panic"),
+                    // SAFETY: none; a deliberate bus fault (test images only).
+                    b"__fault" => unsafe { core::ptr::read_volatile(0xFFFF_FFF0 as *const u32) },
+                    b"__hang" => loop {
+                        core::hint::spin_loop()
+                    },
+                    _ => 0,
+                };
                 let Some(key) = core::str::from_utf8(&key).ok().filter(|k| valid_name(k)) else {
                     return Ok(INVALID);
                 };
                 if !value.is_finite() {
                     return Ok(INVALID);
                 }
-                #[cfg(feature = "faults")]
-                match key {
-                    "__panic" => panic!("the app asked for a panic"),
-                    // SAFETY: none; a deliberate bus fault (test images only).
-                    "__fault" => unsafe { core::ptr::read_volatile(0xFFFF_FFF0 as *const u32) },
-                    "__hang" => loop {
-                        core::hint::spin_loop()
-                    },
-                    _ => 0,
-                };
                 let ctx = caller.data_mut();
                 let time = (ctx.hooks.now_ms)();
                 if !push(ctx, Record::Value { time, key: key.to_string(), value }) {

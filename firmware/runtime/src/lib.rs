@@ -118,6 +118,8 @@ pub trait Pools {
     fn enter(&self, arena: Arena, f: &mut dyn FnMut()) -> bool;
     /// Bytes of the arena's code part in use.
     fn used(&self, arena: Arena) -> u32;
+    /// Most bytes of the arena's code part ever in use.
+    fn peak(&self, arena: Arena) -> u32;
     /// Whether `code` and `pages` could be reserved now, or once `ignoring` were
     /// released.
     fn fits(&self, code: u32, pages: u32, ignoring: Option<Arena>) -> bool;
@@ -251,6 +253,33 @@ pub struct App {
 static NO_OUTPUT: Output = Output { records: VecDeque::new(), dropped_logs: 0, dropped_values: 0, seq: 0 };
 
 impl App {
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn new(
+        name: &str,
+        version: &str,
+        generation: u64,
+        sha256: [u8; 32],
+        limits: Limits,
+        size: u32,
+        state: AppState,
+        detail: String,
+    ) -> App {
+        App {
+            name: name.to_string(),
+            version: version.to_string(),
+            generation,
+            sha256,
+            limits,
+            size,
+            state,
+            detail,
+            arena: None,
+            inner: None,
+            next_tick: 0,
+        }
+    }
+
     /// The app's output queue, wherever it is.
     pub fn output(&mut self) -> Option<&mut Output> {
         let inner = self.inner.as_mut()?;
@@ -317,6 +346,9 @@ pub enum RuntimeError {
     Failed(String),
     /// Its initial memory is larger than its limit (state `out_of_memory`).
     OutOfMemory(String),
+    /// It installed but stopped as it started (`init` trapped or ran out of fuel, its
+    /// memory could not be had), in that state.
+    Stopped(AppState, String),
 }
 
 // Display, not Debug, for the console: the firmware is built with `-Zfmt-debug=none`.
@@ -328,6 +360,7 @@ impl core::fmt::Display for RuntimeError {
             RuntimeError::Limit(why) => write!(f, "invalid: {}", why),
             RuntimeError::Failed(why) => write!(f, "failed: {}", why),
             RuntimeError::OutOfMemory(why) => write!(f, "out_of_memory: {}", why),
+            RuntimeError::Stopped(state, why) => write!(f, "{}: {}", state.name(), why),
         }
     }
 }
@@ -337,6 +370,7 @@ impl RuntimeError {
     pub fn state(&self) -> AppState {
         match self {
             RuntimeError::OutOfMemory(_) => AppState::OutOfMemory,
+            RuntimeError::Stopped(state, _) => *state,
             _ => AppState::Failed,
         }
     }
@@ -350,6 +384,7 @@ impl RuntimeError {
             RuntimeError::Limit(s) => RuntimeError::Limit(copy(s)),
             RuntimeError::Failed(s) => RuntimeError::Failed(copy(s)),
             RuntimeError::OutOfMemory(s) => RuntimeError::OutOfMemory(copy(s)),
+            RuntimeError::Stopped(st, s) => RuntimeError::Stopped(*st, copy(s)),
         }
     }
 
@@ -378,6 +413,8 @@ pub struct Incoming {
     arena: Arena,
     /// The old version was removed to make room.
     pub replaced: bool,
+    /// The removed version's output seq, carried on.
+    seq: u64,
 }
 
 /// Something an app-scoped operation produced.
@@ -385,6 +422,13 @@ enum Outcome<T> {
     Done(T),
     /// The app's arena ran out: the work was abandoned.
     Exhausted,
+}
+
+#[inline(never)]
+fn needs(code: u32, pages: u32, what: &str, has_code: u32, has_pages: u32) -> RuntimeError {
+    let mut s = String::new();
+    let _ = write!(s, "needs {} bytes of code pool and {} of app RAM; {} {} and {}", code, pages, what, has_code, has_pages);
+    RuntimeError::NoRoom(s)
 }
 
 fn no_memory(app: &str, arena_bytes: u32, during: &str) -> String {
@@ -457,6 +501,11 @@ impl Runtime {
         self.app(name)?.arena.map(|a| self.pools.used(a))
     }
 
+    /// Most bytes of an app's code budget it ever used (compiling included).
+    pub fn arena_peak(&self, name: &str) -> Option<u32> {
+        self.app(name)?.arena.map(|a| self.pools.peak(a))
+    }
+
     /// Checks whether a module of `size` bytes with these limits may replace (or join)
     /// the apps, before any byte of it is transferred, and how.
     pub fn admit(&self, app: &str, size: u32, limits: &Limits, config: u32) -> Result<Fit, RuntimeError> {
@@ -468,13 +517,7 @@ impl Runtime {
         let pages = pages_bytes(limits.memory).min(u32::MAX as u64) as u32;
         let code = self.cap.code_budget(size, config);
         if pages > self.cap.app_ram || code > self.cap.code_pool {
-            let mut s = String::new();
-            let _ = write!(
-                s,
-                "needs {} bytes of code pool and {} of app RAM; the board has {} and {}",
-                code, pages, self.cap.code_pool, self.cap.app_ram
-            );
-            return Err(RuntimeError::NoRoom(s));
+            return Err(needs(code, pages, "the board has", self.cap.code_pool, self.cap.app_ram));
         }
         let old = self.app(app);
         if old.is_none() && self.apps.len() >= self.cap.max_apps {
@@ -488,16 +531,7 @@ impl Runtime {
                 return Ok(Fit::Replace);
             }
         }
-        let mut s = String::new();
-        let _ = write!(
-            s,
-            "needs {} bytes of code pool and {} of app RAM; {} and {} are free",
-            code,
-            pages,
-            self.pools.code_free(),
-            self.pools.pages_free()
-        );
-        Err(RuntimeError::NoRoom(s))
+        Err(needs(code, pages, "free:", self.pools.code_free(), self.pools.pages_free()))
     }
 
     /// Reserves the arena a new module is received into (after [`Runtime::admit`]).
@@ -513,6 +547,7 @@ impl Runtime {
         config: u32,
     ) -> Result<Incoming, RuntimeError> {
         let fit = self.admit(app, size, limits, config)?;
+        let seq = self.app(app).map_or(0, |a| a.output_ref().seq);
         if fit == Fit::Replace {
             self.remove(app);
         }
@@ -527,7 +562,7 @@ impl Runtime {
             self.pools.release(arena);
             return Err(RuntimeError::NoRoom(no_memory(app, code, "to hold the module")));
         }
-        Ok(Incoming { tr, arena, replaced: fit == Fit::Replace })
+        Ok(Incoming { tr, arena, replaced: fit == Fit::Replace, seq })
     }
 
     /// Gives up a module being received: its arena goes back to the pools.
@@ -553,7 +588,7 @@ impl Runtime {
         start: bool,
         now_ms: u64,
     ) -> Result<AppState, RuntimeError> {
-        let Incoming { mut tr, arena, .. } = inc;
+        let Incoming { mut tr, arena, seq, .. } = inc;
         let name = tr.app.clone();
         let (generation, sha256, size) = (tr.generation, tr.sha256, tr.size);
         let budget = self.cap.code_budget(size, config.iter().map(|(k, v)| (k.len() + v.len()) as u32).sum());
@@ -586,20 +621,16 @@ impl Runtime {
             }
         };
         drop(tr);
-        let app = App {
-            name: name.clone(),
-            version: version.to_string(),
-            generation,
-            sha256,
-            limits,
-            size,
-            state: AppState::Installed,
-            detail: String::new(),
-            arena: Some(arena),
-            inner: Some(inner),
-            next_tick: 0,
-        };
+        let mut app = App::new(&name, version, generation, sha256, limits, size, AppState::Installed, String::new());
+        app.arena = Some(arena);
+        app.inner = Some(inner);
         let old = self.apps.iter().position(|a| a.name == name).map(|i| self.apps.remove(i));
+        // app_output's seq counts per app, across versions: the gateway drops what it
+        // has seen.
+        let seq = old.as_ref().map_or(seq, |o| o.output_ref().seq);
+        if let Some(out) = app.output() {
+            out.seq = seq;
+        }
         self.apps.push(app);
         let idx = self.apps.len() - 1;
         if !start {
@@ -624,10 +655,9 @@ impl Runtime {
             return Ok(state);
         }
         let detail = self.apps[idx].detail.clone();
-        let e = if state == AppState::OutOfMemory {
-            RuntimeError::OutOfMemory(detail)
-        } else {
-            RuntimeError::Failed(detail)
+        let e = match state {
+            AppState::Failed => RuntimeError::Failed(detail),
+            _ => RuntimeError::Stopped(state, detail),
         };
         if let Some(o) = old {
             // The new version does not start: the old one runs again.
@@ -658,19 +688,7 @@ impl Runtime {
         if self.app(name).is_some() {
             return;
         }
-        self.apps.push(App {
-            name: name.to_string(),
-            version: version.to_string(),
-            generation,
-            sha256,
-            limits,
-            size,
-            state: e.state(),
-            detail: e.detail(),
-            arena: None,
-            inner: None,
-            next_tick: 0,
-        });
+        self.apps.push(App::new(name, version, generation, sha256, limits, size, e.state(), e.detail()));
     }
 
     /// Installs from bytes at hand (self-test, benchmarks, tests): receive + install.

@@ -14,7 +14,7 @@
 //! Single core, and no allocation from interrupts: the state is in `Cell`s.
 
 use core::alloc::Layout;
-use core::cell::{Cell, RefCell};
+use core::cell::{Cell, UnsafeCell};
 use core::ptr::NonNull;
 
 use linked_list_allocator::Heap;
@@ -46,6 +46,8 @@ struct Slot {
     pages: Region,
     /// Bytes of the page block in use (one allocation: the linear memory).
     pages_used: usize,
+    /// Most bytes of the code block ever in use.
+    peak: usize,
 }
 
 /// The pools of one board, with room for `N` arenas (apps, plus a new version of
@@ -53,7 +55,7 @@ struct Slot {
 pub struct ArenaPools<const N: usize> {
     code: Cell<Region>,
     pages: Cell<Region>,
-    slots: RefCell<[Slot; N]>,
+    slots: UnsafeCell<[Slot; N]>,
     /// The arena allocations go to, while the runtime works for an app.
     current: Cell<Option<u8>>,
     /// Where [`escape`] goes.
@@ -95,13 +97,22 @@ impl<const N: usize> ArenaPools<N> {
         ArenaPools {
             code: Cell::new(EMPTY),
             pages: Cell::new(EMPTY),
-            slots: RefCell::new(
-                [const { Slot { in_use: false, code: EMPTY, heap: Heap::empty(), pages: EMPTY, pages_used: 0 } }; N],
+            slots: UnsafeCell::new(
+                [const { Slot { in_use: false, code: EMPTY, heap: Heap::empty(), pages: EMPTY, pages_used: 0, peak: 0 } }; N],
             ),
             current: Cell::new(None),
             jump: Cell::new(core::ptr::null_mut()),
             refused: Cell::new(0),
         }
+    }
+
+    /// The arenas' state. Never held across a call that could come back here: every
+    /// use is a short, non-reentrant access (single core, no allocation from
+    /// interrupts), so one mutable reference exists at a time.
+    #[allow(clippy::mut_from_ref)]
+    fn slots_mut(&self) -> &mut [Slot; N] {
+        // SAFETY: see above.
+        unsafe { &mut *self.slots.get() }
     }
 
     /// Gives the pools their RAM.
@@ -117,7 +128,7 @@ impl<const N: usize> ArenaPools<N> {
     /// `ignoring`, sorted; unused entries are (usize::MAX, 0).
     #[inline(never)]
     fn blocks(&self, pages: bool, ignoring: Option<u8>) -> [(usize, usize); N] {
-        let slots = self.slots.borrow();
+        let slots = self.slots_mut();
         let mut used: [(usize, usize); N] = [(usize::MAX, 0); N];
         for (i, s) in slots.iter().enumerate() {
             let r = if pages { s.pages } else { s.code };
@@ -176,7 +187,7 @@ impl<const N: usize> ArenaPools<N> {
     pub fn alloc(&self, layout: Layout) -> *mut u8 {
         let Some(cur) = self.current.get() else { return core::ptr::null_mut() };
         let p = {
-            let mut slots = self.slots.borrow_mut();
+            let slots = self.slots_mut();
             let s = &mut slots[cur as usize];
             if layout.size() >= PAGE && layout.size() % PAGE == 0 && s.pages_used == 0 && layout.size() <= s.pages.len {
                 // A linear memory: the app's page block.
@@ -184,7 +195,10 @@ impl<const N: usize> ArenaPools<N> {
                 s.pages.start as *mut u8
             } else {
                 match s.heap.allocate_first_fit(layout) {
-                    Ok(p) => p.as_ptr(),
+                    Ok(p) => {
+                        s.peak = s.peak.max(s.heap.used());
+                        p.as_ptr()
+                    }
                     Err(()) => core::ptr::null_mut(),
                 }
             }
@@ -206,7 +220,7 @@ impl<const N: usize> ArenaPools<N> {
             return false;
         }
         let a = p as usize;
-        let mut slots = self.slots.borrow_mut();
+        let slots = self.slots_mut();
         for s in slots.iter_mut().filter(|s| s.in_use) {
             if s.pages.len > 0 && a == s.pages.start {
                 s.pages_used = 0;
@@ -227,7 +241,7 @@ impl<const N: usize> ArenaPools<N> {
     /// As [`ArenaPools::dealloc`]; `p` is in an arena.
     pub unsafe fn realloc(&self, p: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         {
-            let mut slots = self.slots.borrow_mut();
+            let slots = self.slots_mut();
             if let Some(s) = slots.iter_mut().find(|s| s.in_use && s.pages.len > 0 && s.pages.start == p as usize) {
                 if new_size <= s.pages.len {
                     s.pages_used = new_size;
@@ -256,12 +270,13 @@ impl<const N: usize> Pools for ArenaPools<N> {
         let plen = pages as usize;
         let cstart = self.place(false, clen, None)?;
         let pstart = self.place(true, plen, None)?;
-        let mut slots = self.slots.borrow_mut();
+        let slots = self.slots_mut();
         let (i, s) = slots.iter_mut().enumerate().find(|(_, s)| !s.in_use)?;
         s.in_use = true;
         s.code = Region { start: cstart, len: clen };
         s.pages = Region { start: pstart, len: plen };
         s.pages_used = 0;
+        s.peak = 0;
         s.heap = Heap::empty();
         if clen > 0 {
             // SAFETY: the block is ours (carved above) until released.
@@ -271,7 +286,7 @@ impl<const N: usize> Pools for ArenaPools<N> {
     }
 
     fn release(&self, arena: Arena) {
-        let mut slots = self.slots.borrow_mut();
+        let slots = self.slots_mut();
         let s = &mut slots[arena.0 as usize];
         s.in_use = false;
         s.heap = Heap::empty();
@@ -291,14 +306,18 @@ impl<const N: usize> Pools for ArenaPools<N> {
     }
 
     fn used(&self, arena: Arena) -> u32 {
-        let slots = self.slots.borrow();
+        let slots = self.slots_mut();
         let s = &slots[arena.0 as usize];
         (s.heap.used() + s.pages_used) as u32
     }
 
+    fn peak(&self, arena: Arena) -> u32 {
+        self.slots_mut()[arena.0 as usize].peak as u32
+    }
+
     fn fits(&self, code: u32, pages: u32, ignoring: Option<Arena>) -> bool {
         let ig = ignoring.map(|a| a.0);
-        let free_slot = self.slots.borrow().iter().any(|s| !s.in_use);
+        let free_slot = self.slots_mut().iter().any(|s| !s.in_use);
         free_slot && self.place(false, Self::code_len(code), ig).is_some() && self.place(true, pages as usize, ig).is_some()
     }
 

@@ -25,6 +25,8 @@ pub const MAX_APPS: usize = 8;
 pub const GPIO_PINS: u32 = 4;
 /// UART1's receive interrupt (IRQ 2 on the AN385/AN386: UARTn RX is 0, 2, 4) and the
 /// receive ring it fills.
+/// Interrupt vectors the part has (the AN386 NVIC (QEMU: 32)).
+pub const IRQS: usize = 32;
 pub const LINK_IRQ: Option<u16> = Some(2);
 pub const LINK_RING: usize = 8192;
 

@@ -20,12 +20,14 @@ pub const MAX_FRAME: u32 = 4096;
 /// The firmware's own heap (sessions, TLS buffers, protocol).
 pub const HEAP_SIZE: usize = 40 * 1024;
 /// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
-pub const CODE_POOL: usize = 64 * 1024;
+pub const CODE_POOL: usize = 96 * 1024;
 /// The apps' page pool: linear memories, whole 64 KiB pages.
 pub const APP_RAM: u32 = 64 * 1024;
 pub const MAX_APPS: usize = 4;
 pub const GPIO_PINS: u32 = 4;
 /// The link is polled here (UARTE1 with one-byte EasyDMA transfers; no interrupt wired).
+/// Interrupt vectors the part has (nRF52840: 48 interrupts).
+pub const IRQS: usize = 48;
 pub const LINK_IRQ: Option<u16> = None;
 pub const LINK_RING: usize = 2048;
 

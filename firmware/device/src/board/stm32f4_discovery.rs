@@ -26,14 +26,16 @@ pub const CORE_HZ: u32 = 168_000_000;
 /// Largest frame payload the device accepts (announced as max_frame).
 pub const MAX_FRAME: u32 = 4096;
 /// The firmware's own heap (sessions, TLS buffers, protocol).
-pub const HEAP_SIZE: usize = 40 * 1024;
+pub const HEAP_SIZE: usize = 36 * 1024;
 /// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
-pub const CODE_POOL: usize = 52 * 1024;
+pub const CODE_POOL: usize = 58 * 1024;
 /// The apps' page pool: linear memories, whole 64 KiB pages.
 pub const APP_RAM: u32 = 64 * 1024;
 pub const MAX_APPS: usize = 4;
 pub const GPIO_PINS: u32 = 5;
 /// USART2's interrupt (the link's receive interrupt) and the receive ring it fills.
+/// Interrupt vectors the part has (STM32F407: 82 interrupts).
+pub const IRQS: usize = 82;
 pub const LINK_IRQ: Option<u16> = Some(38);
 pub const LINK_RING: usize = 2048;
 
