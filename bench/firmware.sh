@@ -19,6 +19,9 @@
 # DWT cycle counter (the bench image checks: it reads 0). The bench image calibrates
 # the conversion against a loop of known length first.
 #
+#   firmware_update_resets_<board>, firmware_heap_free_after_100_updates_<board>,
+#   firmware_max_module_bytes_<board> firmware/e2e TestUpdateLoop and TestFirmwareMaxModule
+#                                     under QEMU (issue #11)
 #   firmware_tls_handshake_cycles     a server-authenticated TLS 1.3 handshake (P-256
 #                                     ECDHE, the gateway's chain of 2 and its
 #                                     CertificateVerify checked) with the real gateway,
@@ -129,4 +132,29 @@ median=${hs[$((HANDSHAKES / 2))]}
 spread=$(awk -v lo="${hs[0]}" -v hi="${hs[$((HANDSHAKES - 1))]}" -v m="$median" 'BEGIN { printf "%.2f", (hi - lo) * 100 / m }')
 result firmware_tls_handshake_cycles "$median" cycles \
 	"server-auth TLS 1.3 handshake (P-256 ECDHE; the gateway's 2-certificate chain and CertificateVerify checked) with the real gateway, stm32f4-discovery under QEMU -icount shift=0, 1 cycle = 1 instruction executed, waits for the link excluded; median of $HANDSHAKES, spread $spread % (random keys; ECDSA verification inverts in variable time)"
+# --- apps under load (issue #11): 100 updates, the largest module ---------------------------
+
+say "100 updates per QEMU board, and the largest corpus module that runs (firmware/e2e)"
+"$ROOT/scripts/firmware.sh" build mps2-an386 >&2 || fail "firmware build"
+if ! (cd "$ROOT" && WASMBED_QEMU_E2E=1 WASMBED_FIRMWARE_DIR="$OUT" \
+	go test -tags qemu,firmwarebench -count=1 -timeout 20m -v -run '^(TestUpdateLoop|TestFirmwareMaxModule)$' ./firmware/e2e) >"$LOG.apps" 2>&1; then
+	tail -30 "$LOG.apps" >&2
+	fail "go test -run 'TestUpdateLoop|TestFirmwareMaxModule' ./firmware/e2e"
+fi
+grep '^bench: firmware_' "$LOG.apps" >&2 || true
+for board in stm32f4-discovery mps2-an386; do
+	key=${board//-/_}
+	n=$(sed -nE "s/^bench: firmware_update_resets $board ([0-9]+)$/\1/p" "$LOG.apps")
+	[ -n "$n" ] || fail "no update figure for $board"
+	result "firmware_update_resets_$key" "$n" resets \
+		"$board under QEMU: unexpected resets over 100 updates alternating two versions of a 3.4 KB corpus app through the gateway API (firmware/e2e TestUpdateLoop; target 0)"
+	read -r updates first last < <(sed -nE "s/^bench: firmware_heap_free_after_updates $board ([0-9]+) ([0-9]+) ([0-9]+)$/\1 \2 \3/p" "$LOG.apps") || true
+	[ -n "${last:-}" ] || fail "no heap figure for $board"
+	result "firmware_heap_free_after_100_updates_$key" "$last" bytes \
+		"$board: the firmware heap free after the last of $updates updates; after the first: $first (target: equal)"
+	m=$(sed -nE "s/^bench: firmware_max_module_bytes $board ([0-9]+) .*/\1/p" "$LOG.apps")
+	[ -n "$m" ] || fail "no largest-module figure for $board"
+	result "firmware_max_module_bytes_$key" "$m" bytes \
+		"$board under QEMU: the largest corpus module (firmware/corpus, bisected) that installs and runs; wasmi 0.31 needs up to 13 B of RAM per module byte while compiling (firmware/README.md, Memory)"
+done
 say "done"
