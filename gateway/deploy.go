@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -405,7 +406,8 @@ func logLevel(l protocol.LogLevel) string {
 // is newer than anything the device applied. A report at the record's
 // generation sets its state and detail: an app that crashed the device comes
 // back failed ("crashed: watchdog in tick"), counted and recorded once, and
-// like any failed deployment is not sent again until the application changes.
+// like any failed deployment is not sent again until the application changes,
+// even when a later hello (after another reset) lists it `downloading`.
 //
 // After a reset (newBoot) the hello is the whole truth about the device's
 // apps: a deployment it does not list is no longer claimed installed or
@@ -424,6 +426,11 @@ func (g *Gateway) adoptReportedApps(ctx context.Context, device string, apps []p
 				d.SpecHash = "" // unknown spec: plan a fresh deploy or a remove
 			}
 			if r.Generation == d.Generation {
+				if r.State == protocol.AppStateDownloading && d.State == protocol.AppStateFailed.String() && strings.HasPrefix(d.Detail, "crashed: ") {
+					// A device that lost this module (a reset) asks for it again: it took
+					// the device down, and stays failed until the application changes.
+					return nil
+				}
 				state := r.State.String()
 				changed = d.State != state || d.Detail != r.Detail
 				if changed {

@@ -161,13 +161,24 @@ func TestDeviceResetAndCrashedApp(t *testing.T) {
 		t.Fatal("a reconnect counted the reset again")
 	}
 
+	// Another reset, and the device lists the crashed app as downloading at its
+	// generation (it lost the module and the crash's record): it stays failed and
+	// is not sent again (reconnect fails on a deploy of sensor).
+	lost := crashed(3, 2, protocol.ResetPanic, false)
+	lost.Apps[0].State, lost.Apps[0].Detail = protocol.AppStateDownloading, ""
+	reconnect(lost)
+	h.must(http.StatusOK, "GET", "/v1/applications/sensor/status", nil, &st)
+	if st.Converged || st.Failed != 1 || st.Devices[0].State != "failed" || !strings.HasPrefix(st.Devices[0].Detail, "crashed: watchdog") {
+		t.Fatalf("the crashed deployment after a later reset listing it downloading: %+v", st)
+	}
+
 	// The third unexpected reset in a row: safe mode.
-	reconnect(crashed(3, 3, protocol.ResetHardFault, true))
+	reconnect(crashed(4, 3, protocol.ResetHardFault, true))
 	h.must(http.StatusOK, "GET", "/v1/devices/dev-r", nil, &dev)
-	if r := dev.Status.Reset; r == nil || r.Cause != "hard_fault" || !r.SafeMode || r.Unexpected != 3 || r.Boots != 3 {
+	if r := dev.Status.Reset; r == nil || r.Cause != "hard_fault" || !r.SafeMode || r.Unexpected != 3 || r.Boots != 4 {
 		t.Fatalf("device status in safe mode: %+v", r)
 	}
-	if resets, _, msgs := counts(); resets != 2 || !strings.Contains(msgs[1], "hard_fault") || !strings.Contains(msgs[1], "safe mode") {
+	if resets, _, msgs := counts(); resets != 3 || !strings.Contains(msgs[2], "hard_fault") || !strings.Contains(msgs[2], "safe mode") {
 		t.Fatalf("safe mode events: %q", msgs)
 	}
 
