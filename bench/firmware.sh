@@ -62,15 +62,15 @@ say "building the images (scripts/firmware.sh)"
 
 # --- footprint -------------------------------------------------------------------------
 
-footprint() { # footprint BOARD KEY_PREFIX
+footprint() { # footprint BOARD KEY_PREFIX RAM_NOTE
 	local elf=$OUT/$1.elf text data bss
 	read -r text data bss _ < <("$SIZE" "$elf" | tail -1) || true
 	[[ "${text:-}" =~ ^[0-9]+$ && "${data:-}" =~ ^[0-9]+$ && "${bss:-}" =~ ^[0-9]+$ ]] || fail "size of $elf"
 	result "${2}_flash_bytes" $((text + data)) bytes "$1 image: text + data, the 4 KiB config area included (target <= 262144)"
-	result "${2}_ram_bytes" $((data + bss)) bytes "$1 static RAM: data + bss, the heap included; the stack is the rest (target <= 131072)"
+	result "${2}_ram_bytes" $((data + bss)) bytes "$1 static RAM: data + bss, the firmware heap and the apps' code pool included; the stack is the rest ($3)"
 }
-footprint stm32f4-discovery firmware
-footprint nano33ble firmware_nano33ble
+footprint stm32f4-discovery firmware "target <= 131072; the 64 KiB page pool is the CCM, outside"
+footprint nano33ble firmware_nano33ble "of 262144; the 64 KiB page pool included"
 
 # --- the bench image: instantiation and the interpreter ---------------------------------
 

@@ -70,7 +70,8 @@ fn instantiate() {
 
 fn kernel() {
     let sha: [u8; 32] = Sha256::digest(KERNEL).into();
-    let limits = Limits { fuel: 1 << 40, memory: 65536, tick_ms: 1000 };
+    // The most fuel the board allows per call (the kernel needs far less).
+    let limits = Limits { fuel: crate::apps::capacity().max_fuel, memory: 65536, tick_ms: 1000 };
     let mut rt = apps::runtime();
     if let Err(e) = rt.install_bytes("kernel", "0.1.0", 1, sha, limits, vec![], KERNEL) {
         println!("bench: FAIL kernel install: {}", e);
