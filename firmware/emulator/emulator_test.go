@@ -22,7 +22,7 @@ func firmwareImage(t *testing.T, board string) string {
 	t.Helper()
 	p := filepath.Join("..", "..", "bin", "firmware", board+".elf")
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("firmware image: %v (make firmware)", err)
+		t.Fatalf("firmware image: %v (make firmware firmware-test)", err)
 	}
 	return p
 }
@@ -62,7 +62,8 @@ func wait(t *testing.T, d *emulator.Device, from int, pattern string) int {
 func TestBootLinkReset(t *testing.T) {
 	t.Parallel()
 	echo := echoServer(t)
-	img, err := os.ReadFile(firmwareImage(t, "mps2-an386"))
+	// The test image: the shipped one has no diag modes (flash).
+	img, err := os.ReadFile(firmwareImage(t, "mps2-an386-selftest"))
 	if err != nil {
 		t.Fatal(err)
 	}
