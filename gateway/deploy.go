@@ -426,7 +426,7 @@ func (g *Gateway) adoptReportedApps(ctx context.Context, device string, apps []p
 				d.SpecHash = "" // unknown spec: plan a fresh deploy or a remove
 			}
 			if r.Generation == d.Generation {
-				if r.State == protocol.AppStateDownloading && d.State == protocol.AppStateFailed.String() && strings.HasPrefix(d.Detail, "crashed: ") {
+				if r.State == protocol.AppStateDownloading && d.State == protocol.AppStateFailed.String() && strings.HasPrefix(d.Detail, protocol.CrashedPrefix) {
 					// A device that lost this module (a reset) asks for it again: it took
 					// the device down, and stays failed until the application changes.
 					return nil

@@ -154,9 +154,14 @@ func (c ErrorCode) String() string {
 	return "error_code(" + strconv.FormatUint(uint64(c), 10) + ")"
 }
 
+// CrashedPrefix starts the Detail of an app a device reports Failed because it
+// was running or being installed when the device reset unexpectedly
+// ("crashed: watchdog in tick").
+const CrashedPrefix = "crashed: "
+
 // AppReport is what a device says of one installed app in its Hello. An app
 // that was running or being installed when the device reset unexpectedly is
-// reported Failed, with a Detail such as "crashed: watchdog in tick".
+// reported Failed, with a Detail starting with CrashedPrefix.
 type AppReport struct {
 	App        string   `cbor:"1,keyasint" json:"app"`
 	Version    string   `cbor:"2,keyasint" json:"version"`

@@ -67,7 +67,7 @@ var (
 	reBanner = regexp.MustCompile(`^wasmbed-firmware `)
 	reCrash  = regexp.MustCompile(`PANIC|FAULT`)
 	// reHeap: the firmware's heap figures after an install or a removal,
-	// `heap: free <main> <apps>` (more numbers are kept, all compared).
+	// `heap: free <firmware heap> <largest module>` (more numbers are kept, all compared).
 	reHeap = regexp.MustCompile(`heap: free ([0-9]+(?: [0-9]+)*)`)
 )
 

@@ -21,7 +21,7 @@ const updates = 100
 // other published values), each through the API and waited until the API
 // shows the new version running on the device (every tenth also until it
 // publishes that version's values). The board must never reset, and its heap
-// (the console's `heap: free <main> <apps>` after each install) must be the
+// (the console's `heap: free <firmware heap> <largest module>` after each install) must be the
 // same after the last install of version 1 as after the first.
 func TestUpdateLoop(t *testing.T) {
 	needQEMU(t)
@@ -102,7 +102,7 @@ func TestUpdateLoop(t *testing.T) {
 			}
 			switch {
 			case heapFirst == nil || heapLast == nil:
-				t.Errorf("%s: no `heap: free <main> <apps>` line after the installs (first %v, last %v); the boot line: %q",
+				t.Errorf("%s: no `heap: free <firmware heap> <largest module>` line after the installs (first %v, last %v); the boot line: %q",
 					bd.name, heapFirst, heapLast, b.q.dev.Lines(0)[min(3, len(b.q.dev.Lines(0))-1)])
 			case !slices.Equal(heapFirst, heapLast):
 				t.Errorf("%s: heap free after the first install %v, after the last %v (bytes; main heap first): lost over %d updates",

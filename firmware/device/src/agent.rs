@@ -30,7 +30,7 @@ use crate::entropy::Entropy;
 use crate::identity::{self, AppRecord, Identity, KeptRef};
 use crate::link::{self, BoardPort};
 use crate::tls::{self, Channel, NetError};
-use crate::reset::{self, Phase, Report};
+use crate::reset::{self, Report};
 use crate::{apps, board, clock, heap};
 
 const MIN_BACKOFF_MS: u64 = 1_000;
@@ -674,9 +674,9 @@ impl Agent {
             let _ = write!(m, "app {}: chunk beyond the module's {} bytes", c.app, size);
             return Self::error(ch, id, ErrorCode::Invalid, &m);
         }
-        reset::activity(c.app, Phase::Download);
+        reset::activity(c.app, wasmbed_runtime::phase::DOWNLOAD);
         let r = self.pending[i].inc.tr.chunk(c.offset, c.data);
-        reset::activity("", Phase::None);
+        reset::activity("", wasmbed_runtime::phase::NONE);
         match r {
             Chunk::Progress(n) => Self::progress(ch, id, c.app, c.generation, n),
             Chunk::Checksum => {

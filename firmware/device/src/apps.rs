@@ -42,22 +42,9 @@ pub const fn capacity() -> Capacity {
     }
 }
 
-fn activity(app: &str, phase: u8) {
-    reset::activity(
-        app,
-        match phase {
-            wasmbed_runtime::phase::INSTALL => reset::Phase::Install,
-            wasmbed_runtime::phase::START => reset::Phase::Start,
-            wasmbed_runtime::phase::TICK => reset::Phase::Tick,
-            wasmbed_runtime::phase::STOP => reset::Phase::Stop,
-            _ => reset::Phase::None,
-        },
-    )
-}
-
 pub fn runtime() -> Runtime {
     Runtime::new(
-        Hooks { now_ms: clock::unix_ms, gpio_write: board::gpio_write, gpio_read: board::gpio_read, activity },
+        Hooks { now_ms: clock::unix_ms, gpio_write: board::gpio_write, gpio_read: board::gpio_read, activity: reset::activity },
         capacity(),
         &POOLS,
     )

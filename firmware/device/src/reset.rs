@@ -21,6 +21,8 @@ use core::mem::MaybeUninit;
 pub use wasmbed_proto::ResetCause as Cause;
 use wasmbed_proto::SAFE_MODE_AFTER;
 
+use wasmbed_runtime::phase;
+
 use crate::board;
 
 /// Uptime after which a boot counts as stable (the streak of unexpected resets ends).
@@ -28,41 +30,6 @@ pub const STABLE_MS: u64 = 10 * 60 * 1000;
 
 const MAGIC: u32 = 0x5742_5231; // "WBR1"
 const NAME: usize = 64;
-
-/// What the firmware was doing for an app.
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Phase {
-    None = 0,
-    Download = 1,
-    Install = 2,
-    Start = 3,
-    Tick = 4,
-    Stop = 5,
-}
-
-impl Phase {
-    fn words(self) -> &'static str {
-        match self {
-            Phase::None => "",
-            Phase::Download => "during download",
-            Phase::Install => "during install",
-            Phase::Start => "in init",
-            Phase::Tick => "in tick",
-            Phase::Stop => "while stopping",
-        }
-    }
-    fn from(n: u8) -> Phase {
-        match n {
-            1 => Phase::Download,
-            2 => Phase::Install,
-            3 => Phase::Start,
-            4 => Phase::Tick,
-            5 => Phase::Stop,
-            _ => Phase::None,
-        }
-    }
-}
 
 #[repr(C)]
 struct Rec {
@@ -134,11 +101,10 @@ pub fn boot() -> Report {
     let mut culprit = None;
     if cause.unexpected() {
         r.unexpected = r.unexpected.saturating_add(1);
-        let phase = Phase::from(r.phase);
-        if r.name_len > 0 && phase != Phase::None {
+        if r.name_len > 0 && r.phase != phase::NONE {
             if let Ok(name) = core::str::from_utf8(&r.name[..r.name_len as usize]) {
                 let mut words = String::from("crashed: ");
-                let _ = write!(words, "{} {}", cause.name(), phase.words());
+                let _ = write!(words, "{} {}", cause.name(), phase::words(r.phase));
                 if !detail.is_empty() {
                     let _ = write!(words, " ({})", detail);
                 }
@@ -163,12 +129,13 @@ pub fn boot() -> Report {
     }
 }
 
-/// Notes what the firmware does for an app now (`Phase::None`: nothing).
-pub fn activity(app: &str, phase: Phase) {
+/// Notes what the firmware does for an app now (`wasmbed_runtime::phase`; `NONE`:
+/// nothing): the runtime's `Hooks::activity`.
+pub fn activity(app: &str, now: u8) {
     // SAFETY: as in boot.
     let r = unsafe { &mut *rec() };
-    if phase == Phase::None {
-        r.phase = 0;
+    if now == phase::NONE {
+        r.phase = now;
         return;
     }
     let n = app.len().min(NAME);
@@ -176,7 +143,7 @@ pub fn activity(app: &str, phase: Phase) {
         r.name[..n].copy_from_slice(&app.as_bytes()[..n]);
         r.name_len = n as u8;
     }
-    r.phase = phase as u8;
+    r.phase = now;
 }
 
 /// The boot has been up long enough: a later unexpected reset starts a new streak.

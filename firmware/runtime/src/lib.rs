@@ -47,13 +47,27 @@ pub struct Hooks {
     pub activity: fn(&str, u8),
 }
 
-/// What the runtime is doing for an app ([`Hooks::activity`]).
+/// What the firmware is doing for an app ([`Hooks::activity`]; `DOWNLOAD` is the
+/// caller's, while it receives a module).
 pub mod phase {
     pub const NONE: u8 = 0;
+    pub const DOWNLOAD: u8 = 1;
     pub const INSTALL: u8 = 2;
     pub const START: u8 = 3;
     pub const TICK: u8 = 4;
     pub const STOP: u8 = 5;
+
+    /// The words for a phase in a crash report (`crashed: panic in tick`).
+    pub fn words(phase: u8) -> &'static str {
+        match phase {
+            DOWNLOAD => "during download",
+            INSTALL => "during install",
+            START => "in init",
+            TICK => "in tick",
+            STOP => "while stopping",
+            _ => "",
+        }
+    }
 }
 
 /// What a board can give apps. Every app gets a budget when it is admitted, reserved
