@@ -89,6 +89,18 @@ var keyUpdateAfter uint64 = 1 << 24
 // ErrWouldBlock is Fill's answer when the connection had nothing to read.
 var ErrWouldBlock = errors.New("tlsrecord: nothing to read yet")
 
+// ErrWriteFailed wraps the error of a write made on the reading side (the
+// answer to a KeyUpdate request): reading ended because the peer could not
+// be written to, not because it stopped sending. A write timeout in it is
+// not the read deadline passing.
+var ErrWriteFailed = errors.New("tlsrecord: write failed")
+
+// controlWriteTimeout bounds a record the reading side writes on its own
+// (the answer to a KeyUpdate request), whatever write deadline the
+// application's last Write left behind: a session idle for longer than that
+// deadline must still be able to answer. A variable for tests.
+var controlWriteTimeout = 10 * time.Second
+
 // suite is one TLS 1.3 cipher suite.
 type suite struct {
 	keyLen int
@@ -457,16 +469,33 @@ func (c *Conn) alert(b []byte) error {
 	return fmt.Errorf("tlsrecord: the peer sent alert %w", tls.AlertError(b[1]))
 }
 
-// handshake acts on a post-handshake message from the peer; a client may
-// only send KeyUpdate (RFC 8446 section 4.6.3).
+// handshake acts on the content of a handshake record from the peer; after
+// the handshake a client may only send KeyUpdate (RFC 8446 section 4.6.3).
+//
+// RFC 8446 section 5.1 lets handshake messages be split across records and
+// coalesced in one, except those that immediately precede a key change,
+// which must align with a record boundary, or the connection is terminated
+// with unexpected_message. KeyUpdate is such a message (the peer's next
+// record is under its next key), and it is the only one a client may send
+// here: so a handshake record must hold exactly one whole KeyUpdate, and
+// one that holds part of a message, or a KeyUpdate and more, is refused
+// with unexpected_message.
 func (c *Conn) handshake(b []byte) error {
-	if len(b) < 4 || b[0] != handshakeKeyUpdate {
+	if len(b) < 4 {
+		return c.fail(alertUnexpectedMessage, errors.New("handshake message split across records"))
+	}
+	if b[0] != handshakeKeyUpdate {
 		return c.fail(alertUnexpectedMessage, errors.New("handshake message after the handshake that is not a key update"))
 	}
-	if len(b) != 5 || b[1] != 0 || b[2] != 0 || b[3] != 1 {
+	n := int(b[1])<<16 | int(b[2])<<8 | int(b[3])
+	switch {
+	case 4+n > len(b):
+		return c.fail(alertUnexpectedMessage, errors.New("key update split across records"))
+	case 4+n < len(b):
+		return c.fail(alertUnexpectedMessage, errors.New("key update not at the end of its record"))
+	case n != 1:
 		return c.fail(alertDecodeError, errors.New("malformed key update"))
-	}
-	if b[4] > 1 {
+	case b[4] > 1:
 		return c.fail(alertIllegalParameter, errors.New("key update request of an unknown kind"))
 	}
 	if err := c.in.update(); err != nil {
@@ -475,7 +504,16 @@ func (c *Conn) handshake(b []byte) error {
 	if b[4] == 1 {
 		c.wmu.Lock()
 		defer c.wmu.Unlock()
-		return c.keyUpdateLocked(false)
+		// The answer has a deadline of its own: the one the last Write
+		// left may have passed while the session was idle. (It stays for
+		// the next Write unless that sets its own, as the gateway's do;
+		// putting the old one back could undo a deadline set meanwhile.)
+		if c.werr == nil {
+			c.raw.SetWriteDeadline(time.Now().Add(controlWriteTimeout))
+		}
+		if err := c.keyUpdateLocked(false); err != nil {
+			return fmt.Errorf("%w: key update answer: %w", ErrWriteFailed, err)
+		}
 	}
 	return nil
 }
