@@ -39,6 +39,7 @@ const (
 	KindToken       = "token"
 	KindDeployment  = "deployment"
 	KindRevocation  = "revocation"
+	KindCertificate = "certificate"
 )
 
 // Change tells a watcher that an object was written or deleted.
@@ -55,6 +56,47 @@ type Revocation struct {
 	Reason    string    `json:"reason,omitempty"`
 	RevokedAt time.Time `json:"revoked_at"`
 }
+
+// States of a device certificate in the ledger (Store.Certificates).
+const (
+	// CertCurrent: the device's certificate; a session may open with it.
+	CertCurrent = "current"
+	// CertPending: issued by a renewal and not used yet. A session may open
+	// with it, which makes it current and supersedes the one before.
+	CertPending = "pending"
+	// CertSuperseded: replaced by a newer certificate (enrollment, renewal,
+	// a certificate signed through the API) or left by a deleted device;
+	// refused.
+	CertSuperseded = "superseded"
+	// CertRevoked: revoked; refused, and on the CA's revocation list.
+	CertRevoked = "revoked"
+)
+
+// Sources of a device certificate: the path that had the CA sign it.
+const (
+	SourceEnrollment = "enrollment" // one-time token, enrollment session
+	SourceRenewal    = "renewal"    // renew message in a device session
+	SourceAPI        = "api"        // POST /v1/certificates (wasmbed_certificate, factory identities)
+	SourceUnrecorded = "unrecorded" // issued before the ledger existed, found on the device's status
+)
+
+// Certificate is one device certificate the CA signed, by whichever path:
+// the ledger entry a session is checked against. It is keyed by its serial.
+type Certificate struct {
+	Serial    string    `json:"serial"` // lowercase hex
+	Device    string    `json:"device"`
+	Source    string    `json:"source"`
+	NotBefore time.Time `json:"not_before,omitzero"`
+	NotAfter  time.Time `json:"not_after"`
+	IssuedAt  time.Time `json:"issued_at"`
+	State     string    `json:"state"`
+	// Reason says why the certificate was superseded or revoked.
+	Reason    string    `json:"reason,omitempty"`
+	ChangedAt time.Time `json:"changed_at,omitzero"` // when State last changed
+}
+
+// Usable reports whether a session may open with c: pending or current.
+func (c *Certificate) Usable() bool { return c.State == CertCurrent || c.State == CertPending }
 
 // OutputRecord is one log line or published value of an app on a device.
 type OutputRecord struct {
@@ -85,6 +127,9 @@ type Store interface {
 	Tokens() Collection[EnrollmentToken]
 	Deployments() Collection[Deployment]
 	Revocations() Collection[Revocation]
+	// Certificates is the ledger of every device certificate the CA
+	// signed, keyed by serial (lowercase hex).
+	Certificates() Collection[Certificate]
 
 	// PutModule stores module bytes under their hex sha256; GetModule reads them.
 	PutModule(ctx context.Context, sha256 string, wasm []byte) error

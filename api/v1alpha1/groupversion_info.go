@@ -7,7 +7,8 @@
 //     by the gateway that serves the device.
 //   - EnrollmentToken (only the sha256 of the secret) and
 //     CertificateRevocation are the small records enrollment and revocation
-//     need.
+//     need; DeviceCertificate is the ledger of every device certificate
+//     signed, with its state (current, pending, superseded, revoked).
 //
 // All are namespaced: one namespace is one fleet. Module bytes live in
 // ConfigMaps (see package fleet/kubestore). The CRDs in config/crd are
@@ -44,6 +45,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&Gateway{}, &GatewayList{},
 		&EnrollmentToken{}, &EnrollmentTokenList{},
 		&CertificateRevocation{}, &CertificateRevocationList{},
+		&DeviceCertificate{}, &DeviceCertificateList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -38,6 +38,7 @@ var (
 	bTokens       = []byte("tokens")
 	bDeployments  = []byte("deployments")
 	bRevocations  = []byte("revocations")
+	bCertificates = []byte("certificates")
 	bModules      = []byte("modules")
 	bEvents       = []byte("events")
 	bOutput       = []byte("output")
@@ -67,7 +68,7 @@ func Open(path string) (*Store, error) {
 	// Concurrent writers are batched into one commit every few milliseconds.
 	db.MaxBatchDelay = 2 * time.Millisecond
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bGateways, bDevices, bApplications, bTokens, bDeployments, bRevocations, bModules, bEvents, bOutput, bAudit} {
+		for _, b := range [][]byte{bGateways, bDevices, bApplications, bTokens, bDeployments, bRevocations, bCertificates, bModules, bEvents, bOutput, bAudit} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -109,6 +110,9 @@ func (s *Store) Deployments() fleet.Collection[fleet.Deployment] {
 }
 func (s *Store) Revocations() fleet.Collection[fleet.Revocation] {
 	return &collection[fleet.Revocation]{s, bRevocations, fleet.KindRevocation}
+}
+func (s *Store) Certificates() fleet.Collection[fleet.Certificate] {
+	return &collection[fleet.Certificate]{s, bCertificates, fleet.KindCertificate}
 }
 
 type collection[T any] struct {

@@ -50,6 +50,9 @@ func (s *Store) Tokens() fleet.Collection[fleet.EnrollmentToken] {
 func (s *Store) Revocations() fleet.Collection[fleet.Revocation] {
 	return &coll[fleet.Revocation, *v1alpha1.CertificateRevocation]{s, &revocationAdapter}
 }
+func (s *Store) Certificates() fleet.Collection[fleet.Certificate] {
+	return &coll[fleet.Certificate, *v1alpha1.DeviceCertificate]{s, &certificateAdapter}
+}
 
 var gatewayAdapter = adapter[fleet.Gateway, *v1alpha1.Gateway]{
 	kind: fleet.KindGateway, new: func() *v1alpha1.Gateway { return &v1alpha1.Gateway{} },
@@ -95,6 +98,17 @@ var revocationAdapter = adapter[fleet.Revocation, *v1alpha1.CertificateRevocatio
 	},
 	toFleet: RevocationToFleet, fromFleet: RevocationFromFleet,
 	spec: func(o *v1alpha1.CertificateRevocation) any { return []any{o.Spec, o.Annotations, o.Labels} },
+}
+
+var certificateAdapter = adapter[fleet.Certificate, *v1alpha1.DeviceCertificate]{
+	kind: fleet.KindCertificate, new: func() *v1alpha1.DeviceCertificate { return &v1alpha1.DeviceCertificate{} },
+	list: func(ctx context.Context, r client.Reader, ns string) ([]*v1alpha1.DeviceCertificate, error) {
+		var l v1alpha1.DeviceCertificateList
+		err := r.List(ctx, &l, client.InNamespace(ns))
+		return ptrs(l.Items), err
+	},
+	toFleet: CertificateToFleet, fromFleet: CertificateFromFleet,
+	spec: func(o *v1alpha1.DeviceCertificate) any { return []any{o.Spec, o.Annotations, o.Labels} },
 }
 
 func ptrs[E any](items []E) []*E {

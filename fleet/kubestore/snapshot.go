@@ -29,6 +29,7 @@ type snapshot struct {
 	Gateways     []v1alpha1.Gateway               `json:"gateways"`
 	Tokens       []v1alpha1.EnrollmentToken       `json:"tokens"`
 	Revocations  []v1alpha1.CertificateRevocation `json:"revocations"`
+	Certificates []v1alpha1.DeviceCertificate     `json:"certificates"`
 }
 
 // snapshotEvery is how often a changed state is written to the snapshot.
@@ -45,13 +46,15 @@ func (s *Store) saveSnapshot(ctx context.Context) error {
 		gws  v1alpha1.GatewayList
 		toks v1alpha1.EnrollmentTokenList
 		revs v1alpha1.CertificateRevocationList
+		crts v1alpha1.DeviceCertificateList
 	)
-	for _, l := range []client.ObjectList{&devs, &apps, &gws, &toks, &revs} {
+	for _, l := range []client.ObjectList{&devs, &apps, &gws, &toks, &revs, &crts} {
 		if err := r.List(ctx, l, ns); err != nil {
 			return fmt.Errorf("kubestore: snapshot: %w", err)
 		}
 	}
 	snap.Devices, snap.Applications, snap.Gateways, snap.Tokens, snap.Revocations = devs.Items, apps.Items, gws.Items, toks.Items, revs.Items
+	snap.Certificates = crts.Items
 	b, err := json.Marshal(&snap)
 	if err != nil {
 		return err
@@ -141,6 +144,9 @@ func loadSnapshot(path, ns string, scheme *k8sruntime.Scheme) (*snapshotReader, 
 	}
 	for i := range snap.Revocations {
 		err = add("CertificateRevocation", snap.Revocations[i].Name, &snap.Revocations[i])
+	}
+	for i := range snap.Certificates {
+		err = add("DeviceCertificate", snap.Certificates[i].Name, &snap.Certificates[i])
 	}
 	if err != nil {
 		return nil, time.Time{}, err

@@ -8,8 +8,9 @@
 //   - gateways, devices, applications: Gateway, Device and Application
 //     resources; a device's deployments are records in its status, keyed by
 //     app, with their protocol generations;
-//   - enrollment tokens (only the hash of the secret) and revocations:
-//     EnrollmentToken and CertificateRevocation resources;
+//   - enrollment tokens (only the hash of the secret), revocations and the
+//     certificate ledger: EnrollmentToken, CertificateRevocation and
+//     DeviceCertificate resources;
 //   - modules: ConfigMaps named module-<sha256>, the bytes in binaryData
 //     under the key <sha256>, immutable. A ConfigMap holds at most 1 MiB,
 //     so modules are limited to MaxModuleSize in this mode;
@@ -201,6 +202,7 @@ func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
 		{v1alpha1.GroupVersion, "Gateway", "gateways"},
 		{v1alpha1.GroupVersion, "EnrollmentToken", "enrollmenttokens"},
 		{v1alpha1.GroupVersion, "CertificateRevocation", "certificaterevocations"},
+		{v1alpha1.GroupVersion, "DeviceCertificate", "devicecertificates"},
 		{corev1.SchemeGroupVersion, "ConfigMap", "configmaps"},
 		{corev1.SchemeGroupVersion, "Secret", "secrets"},
 		{corev1.SchemeGroupVersion, "Event", "events"},
@@ -233,7 +235,7 @@ func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
 	s.cancel = cancel
 	var regs []toolscache.ResourceEventHandlerRegistration
 	for _, obj := range []client.Object{&v1alpha1.Device{}, &v1alpha1.Application{}, &v1alpha1.Gateway{},
-		&v1alpha1.EnrollmentToken{}, &v1alpha1.CertificateRevocation{}} {
+		&v1alpha1.EnrollmentToken{}, &v1alpha1.CertificateRevocation{}, &v1alpha1.DeviceCertificate{}} {
 		inf, err := ca.GetInformer(rctx, obj)
 		if err != nil {
 			cancel()

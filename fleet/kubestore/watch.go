@@ -100,6 +100,8 @@ func changes(old, obj any, deleted bool) []fleet.Change {
 		return []fleet.Change{{Kind: fleet.KindToken, Key: o.Name, Deleted: deleted}}
 	case *v1alpha1.CertificateRevocation:
 		return []fleet.Change{{Kind: fleet.KindRevocation, Key: o.Name, Deleted: deleted}}
+	case *v1alpha1.DeviceCertificate:
+		return []fleet.Change{{Kind: fleet.KindCertificate, Key: o.Name, Deleted: deleted}}
 	}
 	return nil
 }

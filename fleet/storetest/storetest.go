@@ -46,6 +46,7 @@ func Run(t *testing.T, h Harness) {
 		{"DeploymentsOutliveDeviceWrites", testDeploymentsOutliveDeviceWrites},
 		{"HistoriesAreBounded", testHistories},
 		{"Watch", testWatch},
+		{"CertificateLedger", testCertificateLedger},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := h.New(t)
@@ -122,6 +123,9 @@ func testRoundTrip(t *testing.T, s fleet.Store, _ Harness) {
 		func(tok *fleet.EnrollmentToken) { tok.CreatedAt = time.Time{} })
 	roundTrip(t, s.Revocations(), "1f2e3d", fleet.Revocation{Serial: "1f2e3d", Device: "dev-1", Reason: "lost", RevokedAt: at(7)},
 		func(*fleet.Revocation) {})
+	roundTrip(t, s.Certificates(), "5e1a1c0ffee0ddba11", fleet.Certificate{Serial: "5e1a1c0ffee0ddba11", Device: "dev-1",
+		Source: fleet.SourceRenewal, NotBefore: at(8), NotAfter: at(86408), IssuedAt: at(9), State: fleet.CertSuperseded,
+		Reason: "superseded by 77aa", ChangedAt: at(10)}, func(*fleet.Certificate) {})
 	roundTrip(t, s.Deployments(), fleet.DeploymentKey("sensor", "dev-1"), fleet.Deployment{App: "sensor", Device: "dev-1",
 		Generation: 42, Command: "deploy", Version: "1.2.3+b4", SHA256: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 		SpecHash: "a1b2c3d4e5f60718", Running: true, State: "running", Observed: "1.2.3+b4", Detail: "up", Offset: 1234,
@@ -394,5 +398,74 @@ func testWatch(t *testing.T, s fleet.Store, _ Harness) {
 
 	cancel()
 	for range ch { // closed after cancel
+	}
+}
+
+// testCertificateLedger: a certificate's state moves (current, superseded,
+// revoked) with Update, a watcher hears of each change under the serial,
+// and the ledger lists every device's certificates.
+func testCertificateLedger(t *testing.T, s fleet.Store, _ Harness) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := s.Watch(ctx)
+	certs := s.Certificates()
+	first := fleet.Certificate{Serial: "a1", Device: "dev-1", Source: fleet.SourceEnrollment, NotBefore: at(0), NotAfter: at(3600),
+		IssuedAt: at(1), State: fleet.CertCurrent}
+	second := fleet.Certificate{Serial: "b2", Device: "dev-1", Source: fleet.SourceAPI, NotBefore: at(5), NotAfter: at(3605),
+		IssuedAt: at(6), State: fleet.CertCurrent}
+	other := fleet.Certificate{Serial: "c3", Device: "dev-2", Source: fleet.SourceRenewal, NotBefore: at(5), NotAfter: at(3605),
+		IssuedAt: at(6), State: fleet.CertPending}
+	must(t, certs.Create(ctx, first.Serial, first))
+	if err := certs.Create(ctx, first.Serial, first); !errors.Is(err, fleet.ErrExists) {
+		t.Fatalf("second create of one serial: %v, want ErrExists", err)
+	}
+	must(t, certs.PutMany(ctx, map[string]fleet.Certificate{second.Serial: second, other.Serial: other}))
+	got, err := certs.Update(ctx, first.Serial, func(c *fleet.Certificate) error {
+		c.State, c.Reason, c.ChangedAt = fleet.CertSuperseded, "superseded by b2", at(6)
+		return nil
+	})
+	must(t, err)
+	if got.State != fleet.CertSuperseded || got.Usable() {
+		t.Fatalf("after supersede: %+v", got)
+	}
+	_, err = certs.Update(ctx, other.Serial, func(c *fleet.Certificate) error {
+		c.State, c.Reason, c.ChangedAt = fleet.CertRevoked, "lost", at(7)
+		return nil
+	})
+	must(t, err)
+	all, err := certs.List(ctx)
+	must(t, err)
+	states := map[string]string{}
+	for _, c := range all {
+		states[c.Serial+"/"+c.Device] = c.State
+	}
+	want := map[string]string{"a1/dev-1": fleet.CertSuperseded, "b2/dev-1": fleet.CertCurrent, "c3/dev-2": fleet.CertRevoked}
+	if !maps.Equal(states, want) {
+		t.Fatalf("ledger %v, want %v", states, want)
+	}
+	c, err := certs.Get(ctx, "a1")
+	must(t, err)
+	if c.Reason != "superseded by b2" || !c.ChangedAt.Equal(at(6)) || !c.NotAfter.Equal(at(3600)) {
+		t.Fatalf("a1 read back as %+v", c)
+	}
+	must(t, certs.Delete(ctx, "a1"))
+	if _, err := certs.Get(ctx, "a1"); !errors.Is(err, fleet.ErrNotFound) {
+		t.Fatalf("get after delete: %v", err)
+	}
+
+	// Every write was a change of that certificate.
+	seen := map[string]bool{}
+	deadline := time.After(10 * time.Second)
+	for !seen["a1 deleted"] || !seen["b2"] || !seen["c3"] {
+		select {
+		case c := <-ch:
+			if c.Kind == fleet.KindCertificate {
+				seen[c.Key+map[bool]string{true: " deleted"}[c.Deleted]] = true
+			} else if c.Kind != "" {
+				t.Fatalf("unexpected change %+v", c)
+			}
+		case <-deadline:
+			t.Fatalf("changes seen within 10s: %v", seen)
+		}
 	}
 }
