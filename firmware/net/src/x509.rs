@@ -2,9 +2,11 @@
 //! parts a device uses): each certificate signed by the next with ECDSA P-256 / SHA-256,
 //! the last by the bundle's CA root; every certificate that signs another a CA (basic
 //! constraints cA, and keyCertSign when it has a key usage), so a device's own
-//! certificate from the same CA cannot vouch for a forged gateway; the leaf for server
-//! authentication when it says what it is for (extended key usage: device certificates
-//! are client-only); no critical extension the checker does not know; each within its
+//! certificate from the same CA cannot vouch for a forged gateway; no more intermediates
+//! below a CA (the root included) than its pathLenConstraint allows; every certificate
+//! (the root, intermediates and leaf) for server authentication when it says what it is
+//! for (extended key usage: device certificates and client-only intermediates are
+//! refused, the nesting Go's and browsers' verifiers apply); no critical extension the checker does not know; each within its
 //! validity once the device knows the time; the leaf naming the server (a SAN dNSName,
 //! or the subject's CN when the certificate has no dNSName, RFC 6125 6.4.4); and the
 //! TLS 1.3 CertificateVerify signature with the leaf's key.
@@ -36,8 +38,10 @@ pub enum Error {
     EmptyChain,
     /// A certificate that signs another is not a CA (basic constraints, key usage).
     NotCa,
-    /// The leaf's extended key usage does not allow server authentication.
+    /// A certificate's extended key usage does not allow server authentication.
     NotForServers,
+    /// More intermediates below a CA than its pathLenConstraint allows.
+    PathTooLong,
     /// A critical extension the checker does not process.
     UnknownCriticalExtension,
 }
@@ -53,6 +57,7 @@ impl core::fmt::Display for Error {
             Error::EmptyChain => "no certificate",
             Error::NotCa => "issuer is not a CA",
             Error::NotForServers => "certificate is not for server authentication",
+            Error::PathTooLong => "path length constraint exceeded",
             Error::UnknownCriticalExtension => "unknown critical extension",
         })
     }
@@ -274,34 +279,44 @@ fn signed_by(cert: &Cert<'_>, issuer_key: &[u8]) -> Result<(), Error> {
 }
 
 /// Checks a server's chain (leaf first, as TLS sends it) against the trusted `root`
-/// (DER): the last certificate is signed by the root's key, each other one by the next,
-/// and each one that signs another is a CA; no certificate has a critical extension
-/// the checks do not process; each is within its validity at `now` (Unix seconds;
-/// `None`: the time is not known, validity is not checked); the leaf is for server
-/// authentication and names `host`. Returns the leaf.
-pub fn verify_chain<'a>(root: &[u8], chain: &[&'a [u8]], host: &str, now: Option<u64>) -> Result<Cert<'a>, Error> {
-    let root = parse(root)?;
-    let mut issuer_key = root.public_key;
-    let mut leaf = None;
-    for (i, der) in chain.iter().enumerate().rev() {
-        let cert = parse(der)?;
-        signed_by(&cert, issuer_key)?;
+/// (DER): the last certificate is signed by the root's key, each other one by the next;
+/// the root and each certificate that signs another is a CA, and none has more
+/// intermediates below it than its pathLenConstraint allows; no certificate, the root
+/// included, has a critical extension the checks do not process, is outside its validity
+/// at `now` (Unix seconds; `None`: the time is not known, validity is not checked), or
+/// has an extended key usage without server authentication; the leaf names `host`.
+/// Returns the leaf.
+pub fn verify_chain<'a>(root: &'a [u8], chain: &[&'a [u8]], host: &str, now: Option<u64>) -> Result<Cert<'a>, Error> {
+    if chain.is_empty() {
+        return Err(Error::EmptyChain);
+    }
+    // From the root (the trust anchor: its own signature is not checked) down to the leaf.
+    let mut issuer_key = None;
+    // How many more intermediates may follow (RFC 5280 6.1.4 (l), (m)).
+    let mut path_left = u32::MAX;
+    let mut leaf = Err(Error::EmptyChain);
+    for i in (0..=chain.len()).rev() {
+        let cert = parse(chain.get(i).unwrap_or(&root))?;
+        if let Some(key) = issuer_key {
+            signed_by(&cert, key)?;
+        }
         known_critical_only(&cert)?;
-        if i > 0 && !is_ca(&cert)? {
-            return Err(Error::NotCa);
+        if i > 0 {
+            let own = ca_path_len(&cert)?.ok_or(Error::NotCa)?;
+            path_left = path_left.checked_sub(1).ok_or(Error::PathTooLong)?.min(own);
+        }
+        if !for_servers(&cert)? {
+            return Err(Error::NotForServers);
         }
         if let Some(now) = now {
             if now < cert.not_before || now > cert.not_after {
                 return Err(Error::NotValidNow);
             }
         }
-        issuer_key = cert.public_key;
-        leaf = Some(cert);
+        issuer_key = Some(cert.public_key);
+        leaf = Ok(cert);
     }
-    let leaf = leaf.ok_or(Error::EmptyChain)?;
-    if !for_servers(&leaf)? {
-        return Err(Error::NotForServers);
-    }
+    let leaf = leaf?;
     if !names(&leaf, host)? {
         return Err(Error::NameMismatch);
     }
@@ -355,18 +370,30 @@ fn known_critical_only(cert: &Cert<'_>) -> Result<(), Error> {
     }
 }
 
-/// Whether the certificate may sign certificates: basic constraints with cA true and,
-/// when it has a key usage, keyCertSign (RFC 5280 4.2.1.9, 4.2.1.3).
-fn is_ca(cert: &Cert<'_>) -> Result<bool, Error> {
+/// When the certificate may sign certificates (basic constraints with cA true and, when
+/// it has a key usage, keyCertSign: RFC 5280 4.2.1.9, 4.2.1.3), how many intermediates
+/// may follow it: its pathLenConstraint, `u32::MAX` without one or when it is over 127
+/// (no chain a device reads is that long). `None`: not a CA.
+fn ca_path_len(cert: &Cert<'_>) -> Result<Option<u32>, Error> {
     let Some(bc) = extension(cert, OID_BASIC_CONSTRAINTS)? else {
-        return Ok(false);
+        return Ok(None);
     };
     let mut v = Der(bc);
     let mut seq = Der(v.expect(SEQUENCE)?);
     v.end()?;
     let ca = seq.peek() == Some(BOOLEAN) && seq.expect(BOOLEAN)? == [0xFF];
     if !ca {
-        return Ok(false);
+        return Ok(None);
+    }
+    let mut max = u32::MAX;
+    if !seq.is_empty() {
+        // pathLenConstraint INTEGER (0..MAX): a negative one is malformed.
+        max = match seq.expect(INTEGER)? {
+            [n @ 0..=0x7F] => *n as u32,
+            [0, 0x80..=0xFF, ..] | [1..=0x7F, _, ..] => u32::MAX,
+            _ => return Err(Error::Malformed), // negative, or not in its shortest form
+        };
+        seq.end()?;
     }
     if let Some(ku) = extension(cert, OID_KEY_USAGE)? {
         let mut v = Der(ku);
@@ -375,14 +402,15 @@ fn is_ca(cert: &Cert<'_>) -> Result<bool, Error> {
         // The unused-bits count, then the bits from the most significant:
         // digitalSignature (0) ... keyCertSign (5) is 0x04 of the first byte.
         if bits.len() < 2 || bits[1] & 0x04 == 0 {
-            return Ok(false);
+            return Ok(None);
         }
     }
-    Ok(true)
+    Ok(Some(max))
 }
 
-/// Whether the leaf may authenticate a server: it has no extended key usage, or one
-/// listing serverAuth or anyExtendedKeyUsage (RFC 5280 4.2.1.12).
+/// Whether the certificate may take part in authenticating a server: it has no extended
+/// key usage, or one listing serverAuth or anyExtendedKeyUsage (RFC 5280 4.2.1.12; on a
+/// CA it limits what it may sign for, as Go's and browsers' verifiers read it).
 fn for_servers(cert: &Cert<'_>) -> Result<bool, Error> {
     let Some(eku) = extension(cert, OID_EXT_KEY_USAGE)? else {
         return Ok(true);

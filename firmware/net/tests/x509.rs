@@ -98,6 +98,58 @@ fn issuers_purposes_and_critical_extensions() {
     x509::verify_chain(&root, &[&load("leaf"), &inter], "localhost", NOW).unwrap();
 }
 
+/// pathLenConstraint (RFC 5280 4.2.1.9): each CA, the root included, bounds the
+/// intermediates below it.
+#[test]
+fn path_length() {
+    let (root, inter, inter2, leaf, leaf2) = (load("root"), load("inter"), load("inter2"), load("leaf"), load("leaf2"));
+    let (pl0, pl1, root0) = (load("inter_pathlen0"), load("inter_pathlen1"), load("root_pathlen0"));
+    let verify = |root: &[u8], chain: &[&[u8]]| x509::verify_chain(root, chain, "localhost", NOW).map(|_| ());
+    // Two intermediates under CAs without a constraint, or with room for one more.
+    verify(&root, &[&leaf2, &inter2, &inter]).unwrap();
+    verify(&root, &[&leaf2, &inter2, &pl1]).unwrap();
+    // pathLen 0: it may sign the leaf, not another CA.
+    verify(&root, &[&leaf, &pl0]).unwrap();
+    assert_eq!(verify(&root, &[&leaf2, &inter2, &pl0]), Err(Error::PathTooLong));
+    // The root's own constraint: pathLen 0 allows no intermediate at all.
+    assert_eq!(verify(&root0, &[&leaf, &inter]), Err(Error::PathTooLong));
+    assert_eq!(verify(&root0, &[&leaf2, &inter2, &inter]), Err(Error::PathTooLong));
+    // (the same root without one takes the chain)
+    verify(&root, &[&leaf, &inter]).unwrap();
+    // A negative pathLenConstraint is malformed: the root's 0 made -1 (the trust
+    // anchor's own signature is not checked, so the patched copy is still read).
+    let mut neg = root0.clone();
+    let at = find_path_len(&neg);
+    neg[at] = 0xFF;
+    assert_eq!(verify(&neg, &[&leaf, &inter]), Err(Error::Malformed));
+}
+
+/// The offset of the pathLenConstraint value in a certificate whose basic constraints
+/// are `30 06 01 01 FF 02 01 00` (cA true, pathLen 0).
+fn find_path_len(der: &[u8]) -> usize {
+    let pat = [0x30, 0x06, 0x01, 0x01, 0xFF, 0x02, 0x01, 0x00];
+    der.windows(pat.len()).position(|w| w == pat).expect("basic constraints with pathLen 0") + 7
+}
+
+/// An intermediate's extended key usage limits what it may sign for: a client-only one
+/// cannot vouch for a gateway, one that lists server authentication can.
+#[test]
+fn intermediate_purpose() {
+    let (root, leaf) = (load("root"), load("leaf"));
+    let verify = |inter: &[u8]| x509::verify_chain(&root, &[&leaf, inter], "localhost", NOW).map(|_| ());
+    assert_eq!(verify(&load("inter_client")), Err(Error::NotForServers));
+    verify(&load("inter_server")).unwrap();
+    verify(&load("inter")).unwrap(); // no extended key usage: any purpose
+    // A root limited to client authentication vouches for no gateway either (the
+    // intermediate itself as the trust anchor here).
+    let client = load("inter_client");
+    assert_eq!(
+        x509::verify_chain(&client, &[&leaf], "localhost", NOW).map(|_| ()),
+        Err(Error::NotForServers)
+    );
+    x509::verify_chain(&load("inter_server"), &[&leaf], "localhost", NOW).unwrap();
+}
+
 #[test]
 fn common_name_when_no_san() {
     let (root, inter) = (load("root"), load("inter"));

@@ -13,6 +13,13 @@
 // by inter: a device's client-only certificate, SAN DNS localhost), forged.der (a
 // gateway-like leaf for localhost signed with device.der's key: a device vouching for
 // a forged gateway), crit.der (like leaf.der, with an unknown critical extension).
+//
+// Path length and purpose: inter2.der (a CA signed by inter) and leaf2.der (signed by
+// inter2, SAN DNS localhost): a chain with two intermediates; inter_pathlen0.der and
+// inter_pathlen1.der (inter's subject and key, signed by root, pathLenConstraint 0 and
+// 1); root_pathlen0.der (root's subject and key, pathLenConstraint 0: no intermediate
+// may follow); inter_client.der (inter's subject and key, extended key usage client
+// authentication only) and inter_server.der (server and client authentication).
 package main
 
 import (
@@ -96,4 +103,23 @@ func main() {
 	crit := leaf("wasmbed-gateway", "localhost")
 	crit.ExtraExtensions = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 99999, 1}, Critical: true, Value: []byte{0x05, 0x00}}}
 	cert("crit.der", crit, inter, key().Public(), interKey)
+
+	inter2Key := key()
+	inter2 := cert("inter2.der", ca("Wasmbed Test Intermediate 2"), inter, inter2Key.Public(), interKey)
+	cert("leaf2.der", leaf("wasmbed-gateway", "localhost"), inter2, key().Public(), inter2Key)
+	pl0 := ca("Wasmbed Test Intermediate")
+	pl0.MaxPathLenZero = true
+	cert("inter_pathlen0.der", pl0, root, interKey.Public(), rootKey)
+	pl1 := ca("Wasmbed Test Intermediate")
+	pl1.MaxPathLen = 1
+	cert("inter_pathlen1.der", pl1, root, interKey.Public(), rootKey)
+	root0 := ca("Wasmbed Test Root")
+	root0.MaxPathLenZero = true
+	cert("root_pathlen0.der", root0, nil, rootKey.Public(), rootKey)
+	client := ca("Wasmbed Test Intermediate")
+	client.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	cert("inter_client.der", client, root, interKey.Public(), rootKey)
+	server := ca("Wasmbed Test Intermediate")
+	server.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+	cert("inter_server.der", server, root, interKey.Public(), rootKey)
 }
