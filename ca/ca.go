@@ -41,6 +41,10 @@ type Authority interface {
 	SignServer(ctx context.Context, hosts []string, ttl time.Duration) (tls.Certificate, error)
 	// Revoke records a revocation with the CA, best effort (the gateway also refuses revoked serials itself).
 	Revoke(ctx context.Context, serial *big.Int, reason string) error
+	// CRL is the CA's current certificate revocation list, DER, signed by
+	// the CA (step-ca's own CRL: every serial revoked with Revoke that has
+	// not expired).
+	CRL(ctx context.Context) ([]byte, error)
 	Close() error
 }
 

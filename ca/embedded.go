@@ -67,6 +67,11 @@ const deviceTemplate = `{
 	"extKeyUsage": ["clientAuth"]
 }`
 
+// crlLifetime is how long a CRL of the embedded authority is valid
+// (nextUpdate); step-ca makes a new one at two thirds of it, and on every
+// revocation.
+const crlLifetime = 24 * time.Hour
+
 // The embedded CA serves no HTTP; these only shape token audiences (and the
 // address a step-ca server would use if an operator served the directory).
 const (
@@ -306,6 +311,12 @@ func open(dir string, log *slog.Logger) (*Embedded, error) {
 	if len(cfg.DNSNames) == 0 {
 		return nil, errors.New("configuration has no dnsNames")
 	}
+	if cfg.CRL == nil {
+		// step-ca's CRL, regenerated on every revocation and before it
+		// expires; CRL serves it. Set here rather than in ca.json so that
+		// CAs created before get it too.
+		cfg.CRL = &config.CRLConfig{Enabled: true, GenerateOnRevoke: true, CacheDuration: &provisioner.Duration{Duration: crlLifetime}}
+	}
 
 	var key *jose.JSONWebKey
 	for _, name := range []string{DeviceProvisioner, ServerProvisioner} {
@@ -483,6 +494,19 @@ func (e *Embedded) Revoke(ctx context.Context, serial *big.Int, reason string) e
 	}
 	e.log.Info("ca: revoked certificate", "serial", sn, "reason", reason)
 	return nil
+}
+
+// CRL is step-ca's current revocation list (DER), signed by the
+// intermediate.
+func (e *Embedded) CRL(ctx context.Context) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ca: crl: %w", err)
+	}
+	info, err := e.auth.GetCertificateRevocationList()
+	if err != nil {
+		return nil, fmt.Errorf("ca: crl: %w", err)
+	}
+	return info.Data, nil
 }
 
 // IsRevoked reports whether serial has been revoked with this CA.

@@ -317,6 +317,13 @@ func TestEmbeddedRevoke(t *testing.T) {
 	if ok, err := e.IsRevoked(sn); err != nil || ok {
 		t.Fatalf("before revoke: %v, %v", ok, err)
 	}
+	crl, err := e.CRL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crlLists(t, crl, chain[1], sn) {
+		t.Fatal("the CRL lists the serial before its revocation")
+	}
 	// step-ca renews the certificate before revocation...
 	if _, err := e.auth.RenewContext(ctx, chain[0], nil); err != nil {
 		t.Fatalf("renew before revoke: %v", err)
@@ -326,6 +333,13 @@ func TestEmbeddedRevoke(t *testing.T) {
 	}
 	if ok, err := e.IsRevoked(sn); err != nil || !ok {
 		t.Fatalf("after revoke: %v, %v", ok, err)
+	}
+	// step-ca's CRL, signed by the intermediate, lists it at once.
+	if crl, err = e.CRL(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !crlLists(t, crl, chain[1], sn) {
+		t.Fatal("the CRL does not list the revoked serial")
 	}
 	// ... and refuses to after it.
 	_, err = e.auth.RenewContext(ctx, chain[0], nil)

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -44,6 +45,8 @@ type External struct {
 	minter         tokenMinter
 	signAudience   string
 	revokeAudience string
+	crlURL         string
+	http           *http.Client // trusts the CA's root; for the CRL
 	log            *slog.Logger
 }
 
@@ -109,6 +112,10 @@ func newExternal(ctx context.Context, cfg ExternalConfig) (*External, error) {
 		return nil, fmt.Errorf("provisioner %s: %w", cfg.Provisioner, err)
 	}
 	base := strings.TrimRight(cfg.URL, "/")
+	pool := x509.NewCertPool()
+	for _, r := range roots {
+		pool.AddCert(r)
+	}
 	x := &External{
 		client:         client,
 		root:           roots[0],
@@ -116,7 +123,10 @@ func newExternal(ctx context.Context, cfg ExternalConfig) (*External, error) {
 		minter:         tokenMinter{key: key, sha: x509util.Fingerprint(roots[0])},
 		signAudience:   base + "/1.0/sign",
 		revokeAudience: base + "/1.0/revoke",
-		log:            log,
+		crlURL:         base + "/1.0/crl",
+		http: &http.Client{Timeout: timeout, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}},
+		log: log,
 	}
 	log.Info("ca: using external CA", "url", cfg.URL, "provisioner", cfg.Provisioner, "root_fingerprint", x.minter.sha)
 	return x, nil
@@ -243,8 +253,42 @@ func (x *External) Revoke(ctx context.Context, serial *big.Int, reason string) e
 	return nil
 }
 
+// CRL fetches the step-ca server's revocation list (GET /1.0/crl, DER).
+// The server must have its CRL enabled ("crl": {"enabled": true} in its
+// ca.json); it lists what was revoked through it, which includes every
+// revocation the gateway made with Revoke.
+func (x *External) CRL(ctx context.Context) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, x.crlURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ca: crl: %w", err)
+	}
+	resp, err := x.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("ca: crl: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxCRLSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("ca: crl: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("ca: crl: %s answered %s: %s (is the CRL enabled in its ca.json?)", x.crlURL, resp.Status, strings.TrimSpace(string(body)))
+	}
+	if len(body) > maxCRLSize {
+		return nil, fmt.Errorf("ca: crl: %s sent more than %d bytes", x.crlURL, maxCRLSize)
+	}
+	if _, err := x509.ParseRevocationList(body); err != nil {
+		return nil, fmt.Errorf("ca: crl: %s: %w", x.crlURL, err)
+	}
+	return body, nil
+}
+
+// maxCRLSize bounds the CRL read from an external CA.
+const maxCRLSize = 16 << 20
+
 // Close releases idle connections to the CA.
 func (x *External) Close() error {
 	x.client.CloseIdleConnections()
+	x.http.CloseIdleConnections()
 	return nil
 }

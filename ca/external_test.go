@@ -92,8 +92,22 @@ func TestExternal(t *testing.T) {
 	if err := renew(); err != nil {
 		t.Fatalf("renew before revoke: %v", err)
 	}
+	crl, err := x.CRL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crlLists(t, crl, chain[1], chain[0].SerialNumber) {
+		t.Fatal("the CRL lists the serial before its revocation")
+	}
 	if err := x.Revoke(ctx, chain[0].SerialNumber, "keyCompromise"); err != nil {
 		t.Fatal(err)
+	}
+	// The server's own CRL lists it at once (generateOnRevoke).
+	if crl, err = x.CRL(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !crlLists(t, crl, chain[1], chain[0].SerialNumber) {
+		t.Fatal("the external CA's CRL does not list the revoked serial")
 	}
 	// step-ca logs "certificate has been revoked"; its client only sees 401.
 	var apiErr *errs.Error

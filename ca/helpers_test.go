@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"log/slog"
+	"math/big"
 	"net/url"
 	"slices"
 	"strings"
@@ -173,4 +174,23 @@ func wantErr(t *testing.T, err error, fragments ...string) {
 			t.Fatalf("error %q does not contain %q", err, f)
 		}
 	}
+}
+
+// crlLists parses a DER CRL, checks its signature by issuer, and reports
+// whether it lists serial.
+func crlLists(t *testing.T, der []byte, issuer *x509.Certificate, serial *big.Int) bool {
+	t.Helper()
+	crl, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatalf("parse CRL: %v", err)
+	}
+	if err := crl.CheckSignatureFrom(issuer); err != nil {
+		t.Fatalf("CRL signature: %v", err)
+	}
+	for _, e := range crl.RevokedCertificateEntries {
+		if e.SerialNumber.Cmp(serial) == 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"net"
 	"net/http"
 	"os"
@@ -82,8 +83,30 @@ func Start(t testing.TB) Server {
 		t.Fatalf("step ca init: %v\n%s", err, out)
 	}
 	root := filepath.Join(steppath, "certs", "root_ca.crt")
+	enableCRL(t, filepath.Join(steppath, "config", "ca.json"))
 	Run(t, filepath.Join(steppath, "config", "ca.json"), pw, root, "https://"+addr, steppath)
 	return Server{URL: "https://" + addr, Root: root, PasswordFile: pw, Provisioner: "admin"}
+}
+
+// enableCRL turns on step-ca's CRL (GET /1.0/crl), regenerated on every
+// revocation, in the configuration `step ca init` wrote.
+func enableCRL(t testing.TB, config string) {
+	t.Helper()
+	raw, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatalf("%s: %v", config, err)
+	}
+	cfg["crl"] = map[string]any{"enabled": true, "generateOnRevoke": true}
+	if raw, err = json.MarshalIndent(cfg, "", "\t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(config, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // FreeAddr is a loopback address with a port free right now.
