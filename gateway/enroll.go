@@ -24,7 +24,9 @@ import (
 const tokenPrefix = "wbt_"
 
 // Reasons an enrollment is refused. The device only ever hears
-// "unauthorized"; the reason goes to the gateway's log and events.
+// "unauthorized"; the reason goes to the gateway's metrics
+// (wasmbed_gateway_enrollments_refused_total) and, at most every 10 s, its
+// log: never to events, which anyone could flush by trying.
 var (
 	ErrTokenUnknown     = errors.New("enrollment token unknown")
 	ErrTokenUsed        = errors.New("enrollment token already used")
@@ -135,21 +137,14 @@ func (g *Gateway) Enroll(ctx context.Context, device, token string, csrDER []byt
 		return nil, err
 	}
 	if retried && prevSerial != "" && prevSerial != serial {
-		// One certificate per enrollment: the one whose answer was lost goes.
-		g.log.Info("enrollment retried with the same key; the certificate issued before is revoked", "device", device, "revoked", prevSerial, "serial", serial)
-		if err := g.revokeSerial(ctx, device, prevSerial, "superseded by a retried enrollment"); err != nil {
-			return nil, err
-		}
+		// One certificate per enrollment: the one whose answer was lost is
+		// superseded below, like any certificate before an enrollment.
+		g.log.Info("enrollment retried with the same key; the certificate issued before is superseded", "device", device, "superseded", prevSerial, "serial", serial)
 	}
-	if _, err := g.store.Devices().Update(ctx, device, func(d *fleet.Device) error {
-		if d.Status.Phase == fleet.PhaseRegistered || d.Status.Phase == fleet.PhaseRevoked || d.Status.Phase == "" {
-			d.Status.Phase = fleet.PhaseOffline
-		}
-		d.Status.CertSerial = serial
-		d.Status.CertNotAfter = leaf.NotAfter.UTC()
-		d.Status.Message = ""
-		return nil
-	}); err != nil {
+	// The device's certificate from now on, in the ledger; the ones before
+	// are superseded.
+	if err := g.recordCertificate(ctx, device, leaf, fleet.SourceEnrollment, fleet.CertCurrent); err != nil {
+		g.caRevoke(ctx, device, serial, "unrecorded")
 		return nil, err
 	}
 	return chain, nil
@@ -180,37 +175,58 @@ func chainDER(chain []*x509.Certificate) [][]byte {
 }
 
 // enrollSession serves a session without a client certificate: welcome,
-// one enroll, the certificate, then the session ends.
-func (g *Gateway) enrollSession(ctx context.Context, s *session, helloID uint64) {
+// one enroll, the certificate, then the session ends. It reports whether
+// the device enrolled.
+func (g *Gateway) enrollSession(ctx context.Context, s *session, helloID uint64) bool {
 	if err := g.welcome(s, helloID); err != nil {
-		return
+		return false
 	}
 	env, err := s.stream.Receive()
 	if err != nil {
-		s.log().Info("enrollment session ended before enroll", "err", err)
-		return
+		s.log().Debug("enrollment session ended before enroll", "err", err)
+		return false
 	}
 	m, ok := env.Msg.(*protocol.Enroll)
 	if !ok {
 		g.Metrics.Refused.WithLabelValues("no_client_certificate").Inc()
 		s.sendError(env.RequestID, protocol.CodeForbidden, "only enroll is allowed without a client certificate")
-		return
+		return false
 	}
 	chain, err := g.Enroll(ctx, m.Device, m.Token, m.CSR)
 	if err != nil {
+		// Anyone can be refused, as often as they like: counted, and
+		// logged at most every 10 s, never an event.
+		reason := enrollRefusal(err)
 		g.Metrics.Enrollments.WithLabelValues("refused").Inc()
-		s.log().Warn("enrollment refused", "claimed_device", m.Device, "err", err)
-		g.event(ctx, "enrollment.refused", m.Device, err.Error())
+		g.Metrics.EnrollRefused.WithLabelValues(reason).Inc()
+		g.adm.log.Log("enrollment_refused", "enrollment refused", "claimed_device", m.Device, "remote", s.conn.RemoteAddr().String(), "err", err)
 		code, msg := protocol.CodeUnauthorized, "enrollment refused"
 		if errors.Is(err, ErrBadCSR) {
 			code, msg = protocol.CodeInvalid, err.Error()
 		}
 		s.sendError(env.RequestID, code, msg)
-		return
+		return false
 	}
 	g.Metrics.Enrollments.WithLabelValues("ok").Inc()
 	g.event(ctx, "device.enrolled", m.Device, "certificate "+chain[0].SerialNumber.Text(16))
-	s.send(&protocol.Certificate{Chain: chainDER(chain), NotAfter: chain[0].NotAfter.UnixMilli()}, env.RequestID)
+	return s.send(&protocol.Certificate{Chain: chainDER(chain), NotAfter: chain[0].NotAfter.UnixMilli()}, env.RequestID) == nil
+}
+
+// enrollRefusal is the metric label of why an enrollment was refused.
+func enrollRefusal(err error) string {
+	switch {
+	case errors.Is(err, ErrTokenUnknown):
+		return "token_unknown"
+	case errors.Is(err, ErrTokenUsed):
+		return "token_used"
+	case errors.Is(err, ErrTokenExpired):
+		return "token_expired"
+	case errors.Is(err, ErrTokenWrongDevice):
+		return "token_wrong_device"
+	case errors.Is(err, ErrBadCSR):
+		return "bad_csr"
+	}
+	return "other"
 }
 
 // onRenew signs a new certificate for the session's device.
@@ -227,10 +243,14 @@ func (g *Gateway) onRenew(ctx context.Context, s *session, requestID uint64, m *
 		return
 	}
 	leaf := chain[0]
-	g.store.Devices().Update(ctx, s.device, func(d *fleet.Device) error {
-		d.Status.CertSerial, d.Status.CertNotAfter = leaf.SerialNumber.Text(16), leaf.NotAfter.UTC()
-		return nil
-	})
-	g.event(ctx, "certificate.renewed", s.device, "certificate "+leaf.SerialNumber.Text(16))
+	// Pending until the device opens a session with it; then it is current
+	// and this session's certificate superseded.
+	if err := g.recordCertificate(ctx, s.device, leaf, fleet.SourceRenewal, fleet.CertPending); err != nil {
+		g.caRevoke(ctx, s.device, serialHex(leaf), "unrecorded")
+		s.log().Error("renewal failed", "err", err)
+		s.sendError(requestID, protocol.CodeInternal, "renewal failed")
+		return
+	}
+	g.event(ctx, "certificate.renewed", s.device, "certificate "+leaf.SerialNumber.Text(16)+" pending until the device uses it")
 	s.send(&protocol.Certificate{Chain: chainDER(chain), NotAfter: leaf.NotAfter.UnixMilli()}, requestID)
 }

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -28,10 +27,23 @@ type Config struct {
 	HeartbeatInterval time.Duration // expected device heartbeat period; default 5s
 	MissedHeartbeats  int           // heartbeats missed before a device is offline; default 3
 	CertTTL           time.Duration // device certificate lifetime; default 24h
-	HandshakeTimeout  time.Duration // TLS handshake + hello; default 10s
+	HandshakeTimeout  time.Duration // from accept to a device session or an enrollment's end (TLS handshake, hello, enroll); default 10s
 	ChunkSize         int           // module chunk payload; default 4096, capped by the device's max_frame
 	ServerHosts       []string      // names/IPs in the device listener's certificate; default localhost, 127.0.0.1
 	ServerCertTTL     time.Duration // lifetime of that certificate, renewed at 2/3 of it; default 24h (step-ca's default maximum)
+
+	// Bounds on unauthenticated work (admission.go says how they act).
+	MaxPreAuth          int     // connections held before authentication; default 4096
+	MaxHandshakes       int     // of them past their ClientHello (TLS handshake, hello, enrollment) at once; default 256
+	MaxEnrollments      int     // enrollment sessions at once; default 64
+	MaxPreAuthPerSource int     // pre-auth connections held per source address (IPv6: per /64); default 128
+	SourceFailureRate   float64 // failed pre-auth connections per second a source may keep making; default 2
+	SourceFailureBurst  int     // and in a burst; default 100
+	// MaxFDs caps the descriptors the gateway counts on (0: RLIMIT_NOFILE,
+	// and never more than that); FDReserve of them are kept from device
+	// connections for the API, the store and the CA; default 256.
+	MaxFDs    int
+	FDReserve int
 	// Clock, if set, is the time certificates are checked against (tests).
 	Clock func() time.Time
 	// Serves, if set, says whether this gateway may hold the session of a
@@ -71,6 +83,21 @@ func (c *Config) defaults() {
 	if len(c.ServerHosts) == 0 {
 		c.ServerHosts = []string{"localhost", "127.0.0.1"}
 	}
+	setDefault(&c.MaxPreAuth, 4096)
+	setDefault(&c.MaxHandshakes, 256)
+	setDefault(&c.MaxEnrollments, 64)
+	setDefault(&c.MaxPreAuthPerSource, 128)
+	setDefault(&c.SourceFailureBurst, 100)
+	setDefault(&c.FDReserve, 256)
+	if c.SourceFailureRate == 0 {
+		c.SourceFailureRate = 2
+	}
+}
+
+func setDefault(v *int, def int) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // Gateway serves device sessions.
@@ -94,6 +121,7 @@ type Gateway struct {
 	modules moduleCache
 	kick    chan struct{} // asks the reconcile loop for a pass
 	readers *readerPool   // reads device sessions that have something to read
+	adm     *admission    // bounds unauthenticated connections
 	Metrics *Metrics
 }
 
@@ -107,6 +135,7 @@ func New(cfg Config, store fleet.Store, authority ca.Authority, log *slog.Logger
 		roots: x509.NewCertPool(), sessions: map[string]*session{}, revoked: map[string]bool{},
 		kick: make(chan struct{}, 1), Metrics: newMetrics()}
 	g.readers = newReaderPool(g.readMessages)
+	g.adm = newAdmission(&g.cfg, g.Metrics, g.log)
 	g.roots.AddCert(authority.Root())
 	g.modules.store = store
 	revs, err := store.Revocations().List(context.Background())
@@ -120,6 +149,10 @@ func New(cfg Config, store fleet.Store, authority ca.Authority, log *slog.Logger
 		return nil, err
 	}
 	g.tlsConfig = g.TLSConfig()
+	if err := g.backfillLedger(context.Background()); err != nil {
+		// In Kubernetes mode the API server may be out of reach at start.
+		g.log.Warn("certificate ledger not backfilled; devices enrolled before it are refused until it is", "err", err)
+	}
 	return g, nil
 }
 
@@ -229,6 +262,8 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 		g.mu.Unlock()
 		wg.Wait()
 	}()
+	g.adm.start()
+	defer g.adm.stop()
 	var delay time.Duration
 	for {
 		conn, err := l.Accept()
@@ -239,30 +274,49 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 			if errors.Is(err, net.ErrClosed) {
 				return fmt.Errorf("gateway: accept: %w", err)
 			}
-			// Out of file descriptors under a connection flood, and the
-			// like: back off, keep serving the sessions already held.
+			// Out of file descriptors: the spare one accepts and closes
+			// the connection waiting. Otherwise, and if that did not
+			// work, back off and keep serving the sessions held.
+			if g.adm.acceptFailed(l, err) {
+				continue
+			}
 			delay = min(max(delay*2, 5*time.Millisecond), time.Second)
-			g.log.Warn("accept failed; backing off", "err", err, "retry_in", delay)
+			g.adm.log.Log("accept", "accept failed; backing off", "err", err, "retry_in", delay)
 			time.Sleep(delay)
 			continue
 		}
 		delay = 0
-		go g.handle(ctx, conn)
+		if p := g.adm.admit(conn); p != nil {
+			go g.preauth(ctx, p)
+		}
 	}
 }
 
-// Revoke revokes the current certificate of device: the serial is refused
-// from now on, the session (if any) is closed at once, and the CA is told.
+// ErrNoCertificate: the device has no certificate to revoke.
+var ErrNoCertificate = errors.New("no certificate to revoke")
+
+// Revoke revokes every certificate of device, whichever path issued it
+// (current, pending, superseded): each serial is refused from now on, the
+// session (if any) is closed at once, and the CA is told (its CRL lists
+// them). Revoking a device whose certificates are all revoked already
+// succeeds; one that never had any fails with ErrNoCertificate.
 func (g *Gateway) Revoke(ctx context.Context, device, reason string) error {
 	d, err := g.store.Devices().Get(ctx, device)
 	if err != nil {
 		return err
 	}
-	if d.Status.CertSerial == "" {
-		return fmt.Errorf("device %q has no certificate to revoke", device)
-	}
-	if err := g.revokeSerial(ctx, device, d.Status.CertSerial, reason); err != nil {
+	serials, err := g.revokeCertificates(ctx, device, reason, nil)
+	if err != nil {
 		return err
+	}
+	if len(serials) == 0 {
+		certs, err := g.deviceCertificates(ctx, device)
+		if err != nil {
+			return err
+		}
+		if len(certs) == 0 && d.Status.CertSerial == "" {
+			return fmt.Errorf("device %q: %w", device, ErrNoCertificate)
+		}
 	}
 	g.mu.Lock()
 	s := g.sessions[device]
@@ -278,7 +332,7 @@ func (g *Gateway) Revoke(ctx context.Context, device, reason string) error {
 	}); err != nil {
 		return err
 	}
-	g.event(ctx, "device.revoked", device, "certificate "+d.Status.CertSerial+" revoked: "+reason)
+	g.event(ctx, "device.revoked", device, fmt.Sprintf("certificates %v revoked: %s", serials, reason))
 	return nil
 }
 
@@ -292,11 +346,7 @@ func (g *Gateway) revokeSerial(ctx context.Context, device, serialHex, reason st
 	g.mu.Lock()
 	g.revoked[rev.Serial] = true
 	g.mu.Unlock()
-	if serial, ok := new(big.Int).SetString(rev.Serial, 16); ok {
-		if err := g.ca.Revoke(ctx, serial, reason); err != nil {
-			g.log.Warn("CA revocation failed; the gateway refuses the certificate anyway", "device", device, "err", err)
-		}
-	}
+	g.caRevoke(ctx, device, rev.Serial, reason)
 	return nil
 }
 
@@ -308,6 +358,10 @@ func (g *Gateway) hasSession(device string) bool {
 
 func (g *Gateway) watchRevocations(ctx context.Context) {
 	for c := range g.store.Watch(ctx) {
+		if c.Kind == fleet.KindCertificate {
+			g.certificateChanged(ctx, c)
+			continue
+		}
 		if c.Kind != fleet.KindRevocation && c.Kind != "" {
 			// Planning concerns the devices holding a session here: a
 			// change to another device (an enrollment, a status written
@@ -373,6 +427,7 @@ func (g *Gateway) CARoot() *x509.Certificate { return g.ca.Root() }
 
 // SignDeviceCSR signs a CSR for a registered device outside a device session
 // (the API's certificates endpoint), with the configured lifetime when ttl is 0.
+// The certificate becomes the device's current one in the ledger.
 func (g *Gateway) SignDeviceCSR(ctx context.Context, device string, csrDER []byte, ttl time.Duration) ([]*x509.Certificate, error) {
 	csr, err := parseCSR(csrDER)
 	if err != nil {
@@ -381,5 +436,15 @@ func (g *Gateway) SignDeviceCSR(ctx context.Context, device string, csrDER []byt
 	if ttl <= 0 {
 		ttl = g.cfg.CertTTL
 	}
-	return g.ca.SignDevice(ctx, csr, device, ttl)
+	chain, err := g.ca.SignDevice(ctx, csr, device, ttl)
+	if err != nil {
+		return nil, err
+	}
+	// The device's certificate from now on: the one before is superseded.
+	if err := g.recordCertificate(ctx, device, chain[0], fleet.SourceAPI, fleet.CertCurrent); err != nil {
+		g.caRevoke(ctx, device, serialHex(chain[0]), "unrecorded")
+		return nil, err
+	}
+	g.event(ctx, "certificate.signed", device, "certificate "+serialHex(chain[0])+" signed through the API")
+	return chain, nil
 }

@@ -18,6 +18,13 @@ type Metrics struct {
 	OutputRecords prometheus.Counter
 	Errors        *prometheus.CounterVec
 	Refused       *prometheus.CounterVec
+
+	// Unauthenticated work (admission.go) and the API's authentication.
+	PreAuth         prometheus.Gauge
+	PreAuthRefused  *prometheus.CounterVec
+	PreAuthEvicted  prometheus.Counter
+	EnrollRefused   *prometheus.CounterVec
+	APIAuthFailures *prometheus.CounterVec
 }
 
 func newMetrics() *Metrics {
@@ -44,9 +51,21 @@ func newMetrics() *Metrics {
 			Help: "Protocol errors, by kind."}, []string{"kind"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_gateway_refused_total",
 			Help: "Sessions refused, by reason."}, []string{"reason"}),
+		PreAuth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wasmbed_gateway_preauth_connections",
+			Help: "Device listener connections held before authentication (waiting for a ClientHello, in the TLS handshake, before hello, enrolling)."}),
+		PreAuthRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_gateway_preauth_refused_total",
+			Help: "Unauthenticated device listener connections refused or dropped, by reason: source_failures (the source's failure budget is spent), source_limit, capacity, fd_reserve, fd_exhausted (accepted on the spare descriptor and closed), garbage (not TLS), stalled (no whole ClientHello before the deadline), handshakes_busy, enrollments_busy."},
+			[]string{"reason"}),
+		PreAuthEvicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "wasmbed_gateway_preauth_evicted_total",
+			Help: "Connections still waiting for their ClientHello closed to make room for a new one (pre-auth or descriptor limit reached)."}),
+		EnrollRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_gateway_enrollments_refused_total",
+			Help: "Enrollments refused, by reason (token_unknown, token_used, token_expired, token_wrong_device, bad_csr, other)."}, []string{"reason"}),
+		APIAuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_gateway_api_auth_failures_total",
+			Help: "Management API requests refused for their credentials, by reason (missing, invalid, forbidden)."}, []string{"reason"}),
 	}
 	m.Registry.MustRegister(m.Sessions, m.Handshakes, m.Heartbeats, m.Enrollments, m.Deploys, m.AppFailures,
-		m.DeviceResets, m.OutputRecords, m.Errors, m.Refused,
+		m.DeviceResets, m.OutputRecords, m.Errors, m.Refused, m.PreAuth, m.PreAuthRefused, m.PreAuthEvicted, m.EnrollRefused,
+		m.APIAuthFailures,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

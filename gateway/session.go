@@ -64,6 +64,7 @@ func (s *session) send(m protocol.Message, requestID uint64) error {
 	s.conn.SetWriteDeadline(time.Now().Add(s.g.cfg.HandshakeTimeout))
 	err := s.stream.Send(protocol.Envelope{RequestID: requestID, Msg: m})
 	if err != nil {
+		s.g.Metrics.Errors.WithLabelValues("write_failed").Inc()
 		s.log().Debug("send failed", "type", m.Type(), "err", err)
 		s.close("send failed: " + err.Error())
 	}
@@ -82,10 +83,43 @@ func (s *session) close(reason string) {
 	}
 }
 
+// preauth serves a connection from accept until it holds a device session
+// or its enrollment is done, within the bounds of admission.go.
+func (g *Gateway) preauth(ctx context.Context, p *preauth) {
+	ok, held := false, false
+	defer func() {
+		g.adm.done(p, ok)
+		if !held {
+			g.adm.closed()
+		}
+	}()
+	if err := awaitClientHello(p.raw, p.deadline); err != nil || !g.adm.progressed(p) {
+		reason := "stalled"
+		switch {
+		case p.evicted.Load():
+			reason = "evicted" // counted when evicted
+		case errors.Is(err, errGarbage):
+			reason = "garbage"
+		}
+		if reason != "evicted" {
+			g.Metrics.PreAuthRefused.WithLabelValues(reason).Inc()
+		}
+		p.raw.Close()
+		return
+	}
+	if !acquire(ctx, g.adm.handshakes, p.deadline) {
+		g.Metrics.PreAuthRefused.WithLabelValues("handshakes_busy").Inc()
+		p.raw.Close()
+		return
+	}
+	defer func() { <-g.adm.handshakes }()
+	ok, held = g.handle(ctx, p.raw, p.deadline)
+}
+
 // handle runs one connection: the TLS handshake, hello, then an enrollment
-// or a device session.
-func (g *Gateway) handle(ctx context.Context, raw net.Conn) {
-	held := false // a device session's reading closes raw
+// or a device session. ok says whether it enrolled or became a device
+// session, held whether that session is being read (which closes raw).
+func (g *Gateway) handle(ctx context.Context, raw net.Conn, deadline time.Time) (ok, held bool) {
 	var s *session
 	defer func() {
 		switch {
@@ -98,14 +132,14 @@ func (g *Gateway) handle(ctx context.Context, raw net.Conn) {
 			raw.Close()
 		}
 	}()
-	raw.SetDeadline(time.Now().Add(g.cfg.HandshakeTimeout))
-	hctx, cancel := context.WithTimeout(ctx, g.cfg.HandshakeTimeout)
+	raw.SetDeadline(deadline)
+	hctx, cancel := context.WithDeadline(ctx, deadline)
 	conn, st, err := tlsrecord.Server(hctx, raw, g.tlsConfig)
 	cancel()
 	if err != nil {
 		g.Metrics.Handshakes.WithLabelValues("failed").Inc()
 		g.log.Debug("handshake failed", "remote", raw.RemoteAddr().String(), "err", err)
-		return
+		return false, false
 	}
 	g.Metrics.Handshakes.WithLabelValues("ok").Inc()
 	s = &session{g: g, ctx: ctx, conn: conn, stream: protocol.NewStream(conn, protocol.MaxFrameSize)}
@@ -116,21 +150,33 @@ func (g *Gateway) handle(ctx context.Context, raw net.Conn) {
 	env, err := s.stream.Receive()
 	if err != nil {
 		g.Metrics.Errors.WithLabelValues("hello").Inc()
-		s.log().Info("no hello", "err", err)
-		return
+		if s.device != "" {
+			s.log().Info("no hello", "err", err)
+		} else {
+			s.log().Debug("no hello", "err", err) // anyone can do that: not worth a line each
+		}
+		return false, false
 	}
-	hello, ok := env.Msg.(*protocol.Hello)
-	if !ok {
+	hello, isHello := env.Msg.(*protocol.Hello)
+	if !isHello {
 		s.sendError(env.RequestID, protocol.CodeForbidden, "the first message must be hello")
-		return
+		return false, false
 	}
 	s.stream.SetPeerMaxFrame(hello.MaxFrame)
 	s.maxFrame = int(hello.MaxFrame)
 	if s.device == "" {
-		g.enrollSession(ctx, s, env.RequestID)
-		return
+		select {
+		case g.adm.enrollments <- struct{}{}:
+		default:
+			g.Metrics.PreAuthRefused.WithLabelValues("enrollments_busy").Inc()
+			s.sendError(env.RequestID, protocol.CodeBusy, "too many enrollments in progress; try again later")
+			return false, false
+		}
+		defer func() { <-g.adm.enrollments }()
+		return g.enrollSession(ctx, s, env.RequestID), false
 	}
 	held = g.deviceSession(ctx, s, env.RequestID, hello)
+	return held, held
 }
 
 func (g *Gateway) welcome(s *session, requestID uint64) error {
@@ -156,6 +202,12 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 			s.sendError(helloID, protocol.CodeForbidden, err.Error())
 			return false
 		}
+	}
+	// Only with the device's certificate in the ledger (see ledger.go).
+	if code, err := g.admitCertificate(ctx, &dev, s.serial); err != nil {
+		s.log().Warn("session refused: certificate", "serial", s.serial, "err", err)
+		s.sendError(helloID, code, err.Error())
+		return false
 	}
 	if err := g.welcome(s, helloID); err != nil {
 		return false
@@ -218,6 +270,12 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 // awaitMessages waits until the device sends, for at most the heartbeat
 // window, and hands the session to a reader.
 func (g *Gateway) awaitMessages(s *session) {
+	// Messages decrypted already (a heartbeat that came with the hello)
+	// are not on the socket any more: no wait would ever report them.
+	if _, n, err := protocol.ParseFrame(s.conn.Buffered(), protocol.MaxFrameSize); n > 0 || err != nil {
+		g.readers.run(s)
+		return
+	}
 	s.conn.SetReadDeadline(time.Now().Add(g.cfg.HeartbeatInterval * time.Duration(g.cfg.MissedHeartbeats)))
 	if err := s.conn.WaitReadable(); err != nil {
 		g.endSession(s.ctx, s, g.readFailure(s, err))
@@ -316,6 +374,10 @@ func (g *Gateway) readFailure(s *session, err error) string {
 	switch {
 	case s.closed.Load():
 		return "closed by gateway"
+	case errors.Is(err, tlsrecord.ErrWriteFailed):
+		// A write timeout is not a missed heartbeat: the device sent.
+		g.Metrics.Errors.WithLabelValues("write_failed").Inc()
+		return "write failed: " + err.Error()
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		g.Metrics.Errors.WithLabelValues("missed_heartbeats").Inc()
 		return "missed " + strconv.Itoa(g.cfg.MissedHeartbeats) + " heartbeats"
@@ -327,6 +389,7 @@ func (g *Gateway) readFailure(s *session, err error) string {
 // endSession closes a device session and records the device offline
 // (unless a newer session replaced this one).
 func (g *Gateway) endSession(ctx context.Context, s *session, reason string) {
+	defer g.adm.closed()
 	g.mu.Lock()
 	current := g.sessions[s.device] == s
 	if current {
