@@ -1,0 +1,346 @@
+package gateway
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/protocol"
+)
+
+// The certificate ledger (Store.Certificates) holds every device
+// certificate the CA signed, whichever path asked for it: enrollment,
+// renewal, the management API. A device session opens only with a
+// certificate whose entry names that device and is current, or pending (the
+// successor a renewal issued, which then becomes current). A device has one
+// current certificate: a new one from enrollment or the API supersedes the
+// one before (and a pending one), and so does a renewal once the device uses
+// the new certificate. Superseded and revoked certificates are revoked with
+// the CA as well, so its CRL lists them for other verifiers.
+
+// ledgerRetention is how long an expired certificate stays in the ledger
+// (step-ca keeps an expired serial on its CRL for an hour too).
+const ledgerRetention = time.Hour
+
+// ErrCertificateRefused is wrapped by the reasons admitCertificate refuses
+// a session's certificate.
+var ErrCertificateRefused = errors.New("certificate refused")
+
+// serialHex is how the ledger and the store name a certificate.
+func serialHex(c *x509.Certificate) string { return c.SerialNumber.Text(16) }
+
+// recordCertificate enters a certificate just signed for device in the
+// ledger with state, and makes it the device's certificate when current:
+// the device's other usable certificates are superseded (a pending one
+// too), and its status names the new certificate. A pending certificate
+// (renewal) supersedes only an earlier pending one.
+func (g *Gateway) recordCertificate(ctx context.Context, device string, leaf *x509.Certificate, source, state string) error {
+	now := time.Now().UTC()
+	c := fleet.Certificate{Serial: serialHex(leaf), Device: device, Source: source, NotBefore: leaf.NotBefore.UTC(),
+		NotAfter: leaf.NotAfter.UTC(), IssuedAt: now, State: state, ChangedAt: now}
+	if err := g.store.Certificates().Create(ctx, c.Serial, c); err != nil {
+		return fmt.Errorf("record certificate %s of %s: %w", c.Serial, device, err)
+	}
+	g.log.Info("certificate recorded", "device", device, "serial", c.Serial, "source", source, "state", state, "not_after", c.NotAfter)
+	if state == fleet.CertCurrent {
+		if _, err := g.store.Devices().Update(ctx, device, func(d *fleet.Device) error {
+			if d.Status.Phase == fleet.PhaseRegistered || d.Status.Phase == fleet.PhaseRevoked || d.Status.Phase == "" {
+				d.Status.Phase = fleet.PhaseOffline
+			}
+			d.Status.CertSerial, d.Status.CertNotAfter = c.Serial, c.NotAfter
+			d.Status.Message = ""
+			return nil
+		}); err != nil {
+			return fmt.Errorf("record certificate %s of %s: %w", c.Serial, device, err)
+		}
+	}
+	onlyPending := state == fleet.CertPending
+	return g.supersede(ctx, device, func(o *fleet.Certificate) bool {
+		return o.Serial != c.Serial && (!onlyPending || o.State == fleet.CertPending)
+	}, "superseded by "+c.Serial+" ("+source+")")
+}
+
+// supersede marks superseded the usable certificates of device that which
+// selects, closes a session holding one, revokes them with the CA (reason
+// superseded) and drops the device's certificates that expired long ago.
+func (g *Gateway) supersede(ctx context.Context, device string, which func(*fleet.Certificate) bool, reason string) error {
+	certs, err := g.deviceCertificates(ctx, device)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	for _, c := range certs {
+		if c.NotAfter.Before(now.Add(-ledgerRetention)) && !c.Usable() {
+			if err := g.store.Certificates().Delete(ctx, c.Serial); err != nil && !errors.Is(err, fleet.ErrNotFound) {
+				g.log.Warn("drop expired certificate from the ledger", "device", device, "serial", c.Serial, "err", err)
+			}
+			continue
+		}
+		if !c.Usable() || !which(&c) {
+			continue
+		}
+		if _, err := g.store.Certificates().Update(ctx, c.Serial, func(o *fleet.Certificate) error {
+			if o.Usable() {
+				o.State, o.Reason, o.ChangedAt = fleet.CertSuperseded, reason, now
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("supersede certificate %s of %s: %w", c.Serial, device, err)
+		}
+		g.log.Info("certificate superseded", "device", device, "serial", c.Serial, "reason", reason)
+		g.closeSessionWith(c.Serial, protocol.CodeForbidden, "certificate superseded")
+		g.caRevoke(ctx, device, c.Serial, "superseded")
+	}
+	return nil
+}
+
+// deviceCertificates lists the ledger entries of device.
+func (g *Gateway) deviceCertificates(ctx context.Context, device string) ([]fleet.Certificate, error) {
+	all, err := g.store.Certificates().List(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list certificates of %s: %w", device, err)
+	}
+	out := all[:0]
+	for _, c := range all {
+		if c.Device == device {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// admitCertificate decides whether a session of dev may open with the
+// certificate serial (hex): its ledger entry must name dev and be current
+// (and the device's status name it: a device deleted and registered again
+// starts with none) or pending, which then becomes current. Errors wrap
+// ErrCertificateRefused, with the code to tell the device.
+func (g *Gateway) admitCertificate(ctx context.Context, dev *fleet.Device, serial string) (protocol.ErrorCode, error) {
+	c, err := g.store.Certificates().Get(ctx, serial)
+	switch {
+	case errors.Is(err, fleet.ErrNotFound):
+		g.Metrics.refused("unknown_certificate")
+		return protocol.CodeForbidden, fmt.Errorf("%w: %s is not in the ledger", ErrCertificateRefused, serial)
+	case err != nil:
+		return protocol.CodeInternal, fmt.Errorf("read certificate %s: %w", serial, err)
+	case c.Device != dev.Name:
+		g.Metrics.refused("unknown_certificate")
+		return protocol.CodeForbidden, fmt.Errorf("%w: %s was issued for %q", ErrCertificateRefused, serial, c.Device)
+	case c.State == fleet.CertRevoked:
+		g.Metrics.refused("revoked")
+		return protocol.CodeRevoked, fmt.Errorf("%w: %s is revoked: %s", ErrCertificateRefused, serial, c.Reason)
+	case c.State == fleet.CertSuperseded:
+		g.Metrics.refused("superseded")
+		return protocol.CodeForbidden, fmt.Errorf("%w: %s is superseded: %s", ErrCertificateRefused, serial, c.Reason)
+	case dev.Status.CertSerial == "" || c.State == fleet.CertCurrent && dev.Status.CertSerial != serial:
+		g.Metrics.refused("superseded")
+		return protocol.CodeForbidden, fmt.Errorf("%w: %s is not the device's certificate (%q)", ErrCertificateRefused, serial, dev.Status.CertSerial)
+	case c.State == fleet.CertPending:
+		// The renewal's certificate in use: it becomes the device's.
+		now := time.Now().UTC()
+		if _, err := g.store.Certificates().Update(ctx, serial, func(o *fleet.Certificate) error {
+			if o.State != fleet.CertPending && o.State != fleet.CertCurrent {
+				return fmt.Errorf("%w: %s is %s", ErrCertificateRefused, serial, o.State)
+			}
+			o.State, o.ChangedAt = fleet.CertCurrent, now
+			return nil
+		}); err != nil {
+			return protocol.CodeForbidden, err
+		}
+		d, err := g.store.Devices().Update(ctx, dev.Name, func(d *fleet.Device) error {
+			d.Status.CertSerial, d.Status.CertNotAfter = serial, c.NotAfter
+			return nil
+		})
+		if err != nil {
+			return protocol.CodeInternal, fmt.Errorf("promote certificate %s: %w", serial, err)
+		}
+		*dev = d
+		if err := g.supersede(ctx, dev.Name, func(o *fleet.Certificate) bool { return o.Serial != serial },
+			"superseded by "+serial+" (renewal, now in use)"); err != nil {
+			return protocol.CodeInternal, err
+		}
+		g.event(ctx, "certificate.current", dev.Name, "renewed certificate "+serial+" in use; the one before is superseded")
+	}
+	return 0, nil
+}
+
+// revokeCertificates revokes the certificates of device that which selects
+// (every one not revoked yet, when nil), and the serial its status names
+// if the ledger lacks it: each is refused from now on, a session holding
+// one closes at once, and the CA is told. It returns the serials revoked.
+func (g *Gateway) revokeCertificates(ctx context.Context, device, reason string, which func(*fleet.Certificate) bool) ([]string, error) {
+	certs, err := g.deviceCertificates(ctx, device)
+	if err != nil {
+		return nil, err
+	}
+	var serials []string
+	for _, c := range certs {
+		if c.State == fleet.CertRevoked || which != nil && !which(&c) {
+			continue
+		}
+		serials = append(serials, c.Serial)
+	}
+	if which == nil {
+		if d, err := g.store.Devices().Get(ctx, device); err == nil && d.Status.CertSerial != "" {
+			if _, err := g.store.Certificates().Get(ctx, d.Status.CertSerial); errors.Is(err, fleet.ErrNotFound) {
+				serials = append(serials, d.Status.CertSerial)
+			}
+		}
+	}
+	now := time.Now().UTC()
+	for _, serial := range serials {
+		if _, err := g.store.Certificates().Update(ctx, serial, func(o *fleet.Certificate) error {
+			o.State, o.Reason, o.ChangedAt = fleet.CertRevoked, reason, now
+			return nil
+		}); err != nil && !errors.Is(err, fleet.ErrNotFound) {
+			return nil, fmt.Errorf("revoke certificate %s of %s: %w", serial, device, err)
+		}
+		if err := g.revokeSerial(ctx, device, serial, reason); err != nil {
+			return nil, err
+		}
+		g.closeSessionWith(serial, protocol.CodeRevoked, "certificate revoked")
+	}
+	return serials, nil
+}
+
+// RevokeCertificate revokes one certificate, by serial (hex): it is refused
+// from now on, a session holding it closes at once, and the CA is told. The
+// device is marked revoked when it is left without a usable certificate.
+func (g *Gateway) RevokeCertificate(ctx context.Context, serial, reason string) (fleet.Certificate, error) {
+	c, err := g.store.Certificates().Get(ctx, serial)
+	if err != nil {
+		return fleet.Certificate{}, err
+	}
+	if _, err := g.revokeCertificates(ctx, c.Device, reason, func(o *fleet.Certificate) bool { return o.Serial == serial }); err != nil {
+		return fleet.Certificate{}, err
+	}
+	certs, err := g.deviceCertificates(ctx, c.Device)
+	if err != nil {
+		return fleet.Certificate{}, err
+	}
+	usable := false
+	for _, o := range certs {
+		usable = usable || o.Usable()
+	}
+	if !usable {
+		if _, err := g.store.Devices().Update(ctx, c.Device, func(d *fleet.Device) error {
+			if d.Status.CertSerial == serial {
+				d.Status.Phase, d.Status.Message = fleet.PhaseRevoked, "certificate revoked: "+reason
+			}
+			return nil
+		}); err != nil && !errors.Is(err, fleet.ErrNotFound) {
+			return fleet.Certificate{}, err
+		}
+	}
+	g.event(ctx, "certificate.revoked", c.Device, "certificate "+serial+" revoked: "+reason)
+	return g.store.Certificates().Get(ctx, serial)
+}
+
+// Certificates lists the ledger: every device certificate signed, with its
+// state; only device's when device is not empty.
+func (g *Gateway) Certificates(ctx context.Context, device string) ([]fleet.Certificate, error) {
+	if device != "" {
+		return g.deviceCertificates(ctx, device)
+	}
+	return g.store.Certificates().List(ctx)
+}
+
+// DeviceRegistered supersedes the certificates left in the ledger under the
+// name of a device registered anew (deleted without revocation, through
+// Kubernetes for instance): they belong to the device that was.
+func (g *Gateway) DeviceRegistered(ctx context.Context, device string) error {
+	return g.supersede(ctx, device, func(*fleet.Certificate) bool { return true }, "device registered anew")
+}
+
+// CRL is the CA's certificate revocation list (DER): every certificate
+// revoked or superseded through the gateway that has not expired.
+func (g *Gateway) CRL(ctx context.Context) ([]byte, error) { return g.ca.CRL(ctx) }
+
+// certificateChanged closes the session holding a certificate whose ledger
+// entry changed, elsewhere too (another gateway, Kubernetes), when the
+// certificate is no longer usable.
+func (g *Gateway) certificateChanged(ctx context.Context, ch fleet.Change) {
+	g.mu.Lock()
+	held := false
+	for _, s := range g.sessions {
+		if s.serial == ch.Key {
+			held = true
+			break
+		}
+	}
+	g.mu.Unlock()
+	if !held {
+		return
+	}
+	c, err := g.store.Certificates().Get(ctx, ch.Key)
+	switch {
+	case errors.Is(err, fleet.ErrNotFound):
+		g.closeSessionWith(ch.Key, protocol.CodeForbidden, "certificate no longer in the ledger")
+	case err != nil:
+		g.log.Warn("read certificate", "serial", ch.Key, "err", err)
+	case c.State == fleet.CertRevoked:
+		g.closeSessionWith(ch.Key, protocol.CodeRevoked, "certificate revoked")
+	case !c.Usable():
+		g.closeSessionWith(ch.Key, protocol.CodeForbidden, "certificate "+c.State)
+	}
+}
+
+// closeSessionWith closes the session holding the certificate serial, if
+// any, telling the device code.
+func (g *Gateway) closeSessionWith(serial string, code protocol.ErrorCode, msg string) {
+	g.mu.Lock()
+	var s *session
+	for _, o := range g.sessions {
+		if o.serial == serial {
+			s = o
+			break
+		}
+	}
+	g.mu.Unlock()
+	if s != nil {
+		s.sendError(0, code, msg)
+		s.close(msg)
+	}
+}
+
+// caRevoke tells the CA that a certificate is no longer valid (for its CRL
+// and its renewals); best effort, the ledger refuses it anyway.
+func (g *Gateway) caRevoke(ctx context.Context, device, serialHex, reason string) {
+	serial, ok := new(big.Int).SetString(serialHex, 16)
+	if !ok {
+		g.log.Warn("CA revocation skipped: serial is not hex", "device", device, "serial", serialHex)
+		return
+	}
+	if err := g.ca.Revoke(ctx, serial, reason); err != nil {
+		g.log.Warn("CA revocation failed; the gateway refuses the certificate anyway", "device", device, "serial", serialHex, "err", err)
+	}
+}
+
+// backfillLedger enters in the ledger, as current, the certificates that
+// devices' statuses name and the ledger lacks (issued before it existed),
+// so that upgrading the gateway locks no device out.
+func (g *Gateway) backfillLedger(ctx context.Context) error {
+	devs, err := g.store.Devices().List(ctx)
+	if err != nil {
+		return fmt.Errorf("gateway: backfill certificate ledger: %w", err)
+	}
+	for _, d := range devs {
+		if d.Status.CertSerial == "" || d.Status.Phase == fleet.PhaseRevoked {
+			continue
+		}
+		if _, err := g.store.Certificates().Get(ctx, d.Status.CertSerial); !errors.Is(err, fleet.ErrNotFound) {
+			continue
+		}
+		now := time.Now().UTC()
+		c := fleet.Certificate{Serial: d.Status.CertSerial, Device: d.Name, Source: fleet.SourceUnrecorded,
+			NotAfter: d.Status.CertNotAfter, IssuedAt: now, State: fleet.CertCurrent, ChangedAt: now}
+		if err := g.store.Certificates().Create(ctx, c.Serial, c); err != nil && !errors.Is(err, fleet.ErrExists) {
+			return fmt.Errorf("gateway: backfill certificate ledger: %w", err)
+		}
+		g.log.Info("certificate entered in the ledger from the device's status", "device", d.Name, "serial", c.Serial)
+	}
+	return nil
+}
