@@ -61,6 +61,7 @@ type Server struct {
 	mux     *http.ServeMux
 	docs    []routeDoc
 	started time.Time
+	authLog *gateway.LogLimiter // failed authentications, rate-limited
 }
 
 type hashedToken struct {
@@ -73,6 +74,7 @@ type hashedToken struct {
 func New(store fleet.Store, gw *gateway.Gateway, check ModuleChecker, boards func() []string, tokens []Token, log *slog.Logger) *Server {
 	s := &Server{store: store, gw: gw, check: check, boards: boards, log: log.With("component", "api"),
 		mux: http.NewServeMux(), started: time.Now()}
+	s.authLog = gateway.NewLogLimiter(s.log, authLogEvery)
 	for _, t := range tokens {
 		s.tokens = append(s.tokens, hashedToken{t.Name, t.Role, sha256.Sum256([]byte(t.Secret))})
 	}
@@ -93,11 +95,17 @@ func (s *Server) route(pattern, role, summary string, req, resp any, h handler) 
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		who := s.authenticate(r)
 		if who == nil {
+			reason := "invalid"
+			if r.Header.Get("Authorization") == "" {
+				reason = "missing"
+			}
+			s.authFailed(r, reason)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="wasmbed"`)
 			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
 			return
 		}
 		if role == RoleAdmin && who.role != RoleAdmin {
+			s.authFailed(r, "forbidden")
 			writeError(w, http.StatusForbidden, "token "+who.name+" is read-only")
 			return
 		}

@@ -20,6 +20,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, _ *hashedToken) e
 	if !ok {
 		return fmt.Errorf("streaming unsupported by this connection")
 	}
+	streaming(w) // for as long as the client stays
 	ctx := r.Context()
 	changes := s.store.Watch(ctx)
 	w.Header().Set("Content-Type", "text/event-stream")

@@ -15,7 +15,6 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
@@ -53,10 +52,13 @@ const (
 
 // Options configure a gateway process.
 type Options struct {
-	DataDir    string
-	APIAddr    string // default :8080
-	DeviceAddr string // default :8081
-	Gateway    gateway.Config
+	DataDir string
+	APIAddr string // default :8080
+	// APIMaxConns caps the API's open connections (default
+	// api.DefaultMaxConns); keep Gateway.FDReserve above it.
+	APIMaxConns int
+	DeviceAddr  string // default :8081
+	Gateway     gateway.Config
 	// ExternalCA, when set, signs through a running step-ca server instead
 	// of the embedded authority.
 	ExternalCA *ca.ExternalConfig
@@ -210,15 +212,10 @@ func Run(ctx context.Context, o Options) error {
 
 	handler := api.New(store, gw, CheckModule, board.Names,
 		[]api.Token{{Name: "admin", Role: adminRole, Secret: admin}, {Name: "reader", Role: api.RoleReader, Secret: reader}}, log)
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: gw.ServerCertificate},
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
+	srv := api.HTTPServer(handler, gw.ServerCertificate, log)
 	errc := make(chan error, 2)
 	go func() {
-		if err := srv.ServeTLS(apiL, "", ""); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.ServeTLS(api.Listener(apiL, o.APIMaxConns), "", ""); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("API: %w", err)
 		}
 	}()
