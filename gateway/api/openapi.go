@@ -102,6 +102,8 @@ func (s *Server) buildOpenAPI() []byte {
 		case nil:
 		case []byte:
 			resp.WithContent(openapi3.Content{"text/plain": &openapi3.MediaType{Schema: openapi3.NewStringSchema().NewRef()}})
+		case derCRL:
+			resp.WithContent(openapi3.Content{"application/pkix-crl": &openapi3.MediaType{Schema: openapi3.NewBytesSchema().NewRef()}})
 		default:
 			resp.WithContent(jsonContent(schemaOf(r.resp)))
 		}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/pem"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 
 	"github.com/wasmbed/wasmbed/fleet"
@@ -178,6 +180,13 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request, who *hashedTo
 	now := time.Now().UTC()
 	d := fleet.Device{Name: name, Board: spec.Board, Labels: spec.Labels, Gateway: spec.Gateway, CreatedAt: now, UpdatedAt: now,
 		Status: fleet.DeviceStatus{Phase: fleet.PhaseRegistered}}
+	if _, err := s.store.Devices().Get(r.Context(), name); errors.Is(err, fleet.ErrNotFound) {
+		// A device registered anew owns none of the certificates of one
+		// that had its name.
+		if err := s.gw.DeviceRegistered(r.Context(), name); err != nil {
+			return err
+		}
+	}
 	return upsert(s, w, r, who, fleet.KindDevice, name, s.store.Devices(), d, func(old, v *fleet.Device) {
 		v.CreatedAt, v.Status = old.CreatedAt, old.Status
 	})
@@ -186,15 +195,12 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request, who *hashedTo
 func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
 	ctx := r.Context()
 	name := r.PathValue("name")
-	d, err := s.store.Devices().Get(ctx, name)
-	if err != nil {
+	if _, err := s.store.Devices().Get(ctx, name); err != nil {
 		return err
 	}
 	// A deleted device must not keep a valid certificate or session.
-	if d.Status.CertSerial != "" && d.Status.Phase != fleet.PhaseRevoked {
-		if err := s.gw.Revoke(ctx, name, "device deleted"); err != nil {
-			return err
-		}
+	if err := s.gw.Revoke(ctx, name, "device deleted"); err != nil && !errors.Is(err, gateway.ErrNoCertificate) {
+		return err
 	}
 	deps, err := s.store.Deployments().List(ctx)
 	if err != nil {
@@ -255,7 +261,7 @@ func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, who *hashe
 		req.Reason = "revoked through the API"
 	}
 	if err := s.gw.Revoke(r.Context(), name, req.Reason); err != nil {
-		if !errors.Is(err, fleet.ErrNotFound) {
+		if errors.Is(err, gateway.ErrNoCertificate) {
 			return badRequest("%v", err)
 		}
 		return err
@@ -290,6 +296,65 @@ func (s *Server) signCertificate(w http.ResponseWriter, r *http.Request, who *ha
 	s.audit(r, who, "sign", "device/"+req.Device, "certificate "+chain[0].SerialNumber.Text(16))
 	return writeJSON(w, http.StatusCreated, apiv1.CertificateResponse{Serial: chain[0].SerialNumber.Text(16),
 		NotBefore: chain[0].NotBefore, NotAfter: chain[0].NotAfter, ChainPEM: pemChain.String()})
+}
+
+func (s *Server) listCertificates(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	q := r.URL.Query()
+	certs, err := s.gw.Certificates(r.Context(), q.Get("device"))
+	if err != nil {
+		return err
+	}
+	out := []fleet.Certificate{}
+	for _, c := range certs {
+		if st := q.Get("state"); st == "" || c.State == st {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b fleet.Certificate) int {
+		return cmp.Or(strings.Compare(a.Device, b.Device), a.IssuedAt.Compare(b.IssuedAt), strings.Compare(a.Serial, b.Serial))
+	})
+	return writeJSON(w, http.StatusOK, apiv1.CertificateList{Certificates: out})
+}
+
+func (s *Server) getCertificate(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	c, err := s.store.Certificates().Get(r.Context(), r.PathValue("serial"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, c)
+}
+
+func (s *Server) revokeCertificate(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	serial := r.PathValue("serial")
+	var req apiv1.RevokeRequest
+	if r.ContentLength != 0 {
+		if err := readJSON(r, &req); err != nil {
+			return err
+		}
+	}
+	if req.Reason == "" {
+		req.Reason = "revoked through the API"
+	}
+	c, err := s.gw.RevokeCertificate(r.Context(), serial, req.Reason)
+	if err != nil {
+		return err
+	}
+	s.audit(r, who, "revoke", "certificate/"+serial, "device "+c.Device+": "+req.Reason)
+	return writeJSON(w, http.StatusOK, c)
+}
+
+// derCRL is a DER certificate revocation list (for the OpenAPI document).
+type derCRL []byte
+
+func (s *Server) getCRL(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	crl, err := s.gw.CRL(r.Context())
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/pkix-crl")
+	w.Header().Set("Content-Disposition", `attachment; filename="wasmbed.crl"`)
+	_, err = w.Write(crl)
+	return err
 }
 
 // ---- modules and applications

@@ -186,6 +186,25 @@ func (c *Client) SignCertificate(ctx context.Context, req CertificateRequest) (C
 	return out, err
 }
 
+// ListCertificates lists the certificate ledger, only device's when device
+// is not empty.
+func (c *Client) ListCertificates(ctx context.Context, device string) ([]fleet.Certificate, error) {
+	var out CertificateList
+	var q url.Values
+	if device != "" {
+		q = url.Values{"device": {device}}
+	}
+	err := c.do(ctx, http.MethodGet, "/v1/certificates", q, nil, &out)
+	return out.Certificates, err
+}
+
+// RevokeCertificate revokes one certificate, by serial (hex).
+func (c *Client) RevokeCertificate(ctx context.Context, serial, reason string) (fleet.Certificate, error) {
+	var out fleet.Certificate
+	err := c.do(ctx, http.MethodPost, "/v1/certificates/"+url.PathEscape(serial)+"/revoke", nil, RevokeRequest{Reason: reason}, &out)
+	return out, err
+}
+
 func (c *Client) UploadModule(ctx context.Context, wasm []byte) (ModuleResponse, error) {
 	var out ModuleResponse
 	err := c.do(ctx, http.MethodPost, "/v1/modules", nil, wasm, &out)

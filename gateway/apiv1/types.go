@@ -67,6 +67,12 @@ type CertificateResponse struct {
 	ChainPEM  string    `json:"chain_pem"` // leaf first
 }
 
+// CertificateList is the certificate ledger: every device certificate the
+// CA signed (enrollment, renewal, POST /v1/certificates) with its state.
+type CertificateList struct {
+	Certificates []fleet.Certificate `json:"certificates"`
+}
+
 type ModuleResponse struct {
 	SHA256 string `json:"sha256"`
 	Size   int    `json:"size"`
