@@ -73,7 +73,7 @@ type source struct {
 type admission struct {
 	cfg     *Config
 	metrics *Metrics
-	log     *logLimiter
+	log     *LogLimiter
 
 	mu      sync.Mutex
 	sources map[string]*source
@@ -336,7 +336,7 @@ func awaitClientHello(raw net.Conn, deadline time.Time) error {
 			return true
 		}
 		if n < 5 {
-			return false
+			return partial(fd, &werr)
 		}
 		size := int(hdr[3])<<8 | int(hdr[4])
 		if size == 0 || size > 1<<14 {
@@ -346,12 +346,25 @@ func awaitClientHello(raw net.Conn, deadline time.Time) error {
 		bp := peekBufs.Get().(*[]byte)
 		n, _, e = syscall.Recvfrom(int(fd), (*bp)[:5+size], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		peekBufs.Put(bp)
-		return e == nil && n == 5+size
+		if e == nil && n == 5+size {
+			return true
+		}
+		return partial(fd, &werr)
 	})
 	if err != nil {
 		return err
 	}
 	return werr
+}
+
+// partial decides on a ClientHello that has arrived in part: wait for the
+// rest (false), unless the client has closed (no more data will wake us).
+func partial(fd uintptr, werr *error) bool {
+	if peerClosed(fd) {
+		*werr = errors.New("closed by the client")
+		return true
+	}
+	return false
 }
 
 // acquire takes a slot of sem until deadline or ctx ends.
@@ -373,9 +386,9 @@ func acquire(ctx context.Context, sem chan struct{}, deadline time.Time) bool {
 	}
 }
 
-// logLimiter logs a kind of line at most once per interval; the lines
+// LogLimiter logs a kind of line at most once per interval; the lines
 // dropped in between are counted in the next one.
-type logLimiter struct {
+type LogLimiter struct {
 	log   *slog.Logger
 	every time.Duration
 	mu    sync.Mutex
@@ -389,17 +402,17 @@ type logKind struct {
 
 // NewLogLimiter makes a logger of lines that may come from anyone (refused
 // clients, failed authentication): each kind at most once per every.
-func NewLogLimiter(log *slog.Logger, every time.Duration) *logLimiter {
+func NewLogLimiter(log *slog.Logger, every time.Duration) *LogLimiter {
 	return newLogLimiter(log, every)
 }
 
-func newLogLimiter(log *slog.Logger, every time.Duration) *logLimiter {
-	return &logLimiter{log: log, every: every, kinds: map[string]*logKind{}}
+func newLogLimiter(log *slog.Logger, every time.Duration) *LogLimiter {
+	return &LogLimiter{log: log, every: every, kinds: map[string]*logKind{}}
 }
 
 // Log logs msg at warning level unless a line of kind was logged less than
 // the interval ago.
-func (l *logLimiter) Log(kind, msg string, args ...any) {
+func (l *LogLimiter) Log(kind, msg string, args ...any) {
 	now := time.Now()
 	l.mu.Lock()
 	k := l.kinds[kind]
