@@ -26,6 +26,8 @@ type Backend interface {
 	DeleteDevice(ctx context.Context, name string) error
 	CreateToken(ctx context.Context, device string, ttl time.Duration) (apiv1.TokenResponse, error)
 	SignCertificate(ctx context.Context, req apiv1.CertificateRequest) (apiv1.CertificateResponse, error)
+	// RevokeCertificate revokes one certificate of the ledger, by serial.
+	RevokeCertificate(ctx context.Context, serial, reason string) (fleet.Certificate, error)
 
 	UploadModule(ctx context.Context, wasm []byte) (apiv1.ModuleResponse, error)
 	CheckModule(ctx context.Context, req apiv1.CheckRequest) (apiv1.CheckResponse, error)

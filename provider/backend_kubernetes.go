@@ -252,13 +252,59 @@ func (b *kubeBackend) DeleteDevice(ctx context.Context, name string) error {
 	if err != nil {
 		return kubeErr(err)
 	}
+	// Every certificate of the device in the ledger, and the one its status
+	// names (issued before the ledger).
+	serials := map[string]bool{}
 	if d.Status.CertSerial != "" && d.Status.Phase != fleet.PhaseRevoked {
-		rev := fleet.Revocation{Serial: d.Status.CertSerial, Device: name, Reason: "device deleted", RevokedAt: time.Now().UTC()}
-		if err := b.store.Revocations().Create(ctx, rev.Serial, rev); err != nil && !errors.Is(err, fleet.ErrExists) {
+		serials[d.Status.CertSerial] = true
+	}
+	certs, err := b.store.Certificates().List(ctx)
+	if err != nil {
+		return kubeErr(err)
+	}
+	for _, c := range certs {
+		if c.Device == name && c.State != fleet.CertRevoked {
+			serials[c.Serial] = true
+		}
+	}
+	for serial := range serials {
+		if _, err := b.revoke(ctx, serial, name, "device deleted"); err != nil && !errors.Is(err, fleet.ErrNotFound) {
 			return kubeErr(err)
 		}
 	}
 	return kubeErr(b.store.Devices().Delete(ctx, name))
+}
+
+// revoke marks serial revoked in the ledger (ErrNotFound if it is not
+// there) and records its CertificateRevocation, which every gateway
+// watches: they close the session holding it and refuse it from then on.
+func (b *kubeBackend) revoke(ctx context.Context, serial, device, reason string) (fleet.Certificate, error) {
+	now := time.Now().UTC()
+	c, lerr := b.store.Certificates().Update(ctx, serial, func(c *fleet.Certificate) error {
+		if c.State != fleet.CertRevoked {
+			c.State, c.Reason, c.ChangedAt = fleet.CertRevoked, reason, now
+		}
+		device = c.Device
+		return nil
+	})
+	if lerr != nil && !errors.Is(lerr, fleet.ErrNotFound) {
+		return fleet.Certificate{}, lerr
+	}
+	rev := fleet.Revocation{Serial: serial, Device: device, Reason: reason, RevokedAt: now}
+	if err := b.store.Revocations().Create(ctx, rev.Serial, rev); err != nil && !errors.Is(err, fleet.ErrExists) {
+		return fleet.Certificate{}, err
+	}
+	return c, lerr
+}
+
+// RevokeCertificate revokes one certificate of the ledger (what destroying a
+// wasmbed_certificate does).
+func (b *kubeBackend) RevokeCertificate(ctx context.Context, serial, reason string) (fleet.Certificate, error) {
+	if _, err := b.store.Certificates().Get(ctx, serial); err != nil {
+		return fleet.Certificate{}, kubeErr(err)
+	}
+	c, err := b.revoke(ctx, serial, "", reason)
+	return c, kubeErr(err)
 }
 
 func (b *kubeBackend) CreateToken(ctx context.Context, device string, ttl time.Duration) (apiv1.TokenResponse, error) {

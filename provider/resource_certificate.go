@@ -55,7 +55,14 @@ func (r *certificateResource) Schema(_ context.Context, _ resource.SchemaRequest
 	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
 	resp.Schema = schema.Schema{
 		Description: "A device certificate signed by the fleet's CA for a CSR (PEM) made where the private key lives. " +
-			"The certificate names the device, whatever the CSR asks. Within `early_renewal_hours` of expiry, a plan replaces it.",
+			"The certificate names the device, whatever the CSR asks. Within `early_renewal_hours` of expiry, a plan replaces it.\n\n" +
+			"The certificate is recorded in the gateway's certificate ledger and becomes the device's current certificate: " +
+			"the one the device had before (enrolled, renewed or signed here) is superseded, refused from then on, and a session " +
+			"holding it is closed. Replacing the resource therefore switches the device to the new certificate, whichever of " +
+			"the old one's destroy and the new one's create runs first. Destroying the resource revokes the certificate: the " +
+			"gateway refuses it at once, closes a session holding it, and the CA lists it on its CRL (`GET /v1/crl`); a device " +
+			"left with no usable certificate is marked `revoked` until it enrolls or gets a new one. " +
+			"Signing needs the standalone backend (with the kubernetes backend devices enroll with one-time tokens).",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, Description: "The certificate's serial (hex).", PlanModifiers: keep},
 			"device": schema.StringAttribute{Required: true, Validators: nameValidators, PlanModifiers: replace,
@@ -146,7 +153,20 @@ func (r *certificateResource) Update(ctx context.Context, req resource.UpdateReq
 	}
 }
 
-// Delete forgets the certificate; it expires on its own (revoke a device
-// with the API to refuse it at once).
-func (r *certificateResource) Delete(context.Context, resource.DeleteRequest, *resource.DeleteResponse) {
+// Delete revokes the certificate: the gateway refuses it at once, closes a
+// session holding it and the CA lists it on its CRL. A certificate the
+// ledger no longer knows (its device deleted long ago) is gone already.
+func (r *certificateResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var m certificateModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	serial := m.Serial.ValueString()
+	if serial == "" {
+		serial = m.ID.ValueString()
+	}
+	if _, err := r.backend.RevokeCertificate(ctx, serial, "wasmbed_certificate destroyed"); err != nil && !isNotFound(err) {
+		apiError(&resp.Diagnostics, "Cannot revoke certificate "+serial+" of "+m.Device.ValueString(), err)
+	}
 }

@@ -44,7 +44,9 @@ func (r *deviceResource) Metadata(_ context.Context, req resource.MetadataReques
 func (r *deviceResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
 	observed := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
 	resp.Schema = schema.Schema{
-		Description: "A device registered with the fleet. Registering makes it known; it joins by enrolling with a one-time token (the `wasmbed_enrollment_token` ephemeral resource).",
+		Description: "A device registered with the fleet. Registering makes it known; it joins by enrolling with a one-time token (the `wasmbed_enrollment_token` ephemeral resource).\n\n" +
+			"Destroying the device revokes every certificate it was given (enrolled, renewed, or signed with `wasmbed_certificate`) and closes its session; " +
+			"a device registered again under the same name (a replace) starts with none, so the old certificates stay refused and it must enroll again.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, Description: "The device name.", PlanModifiers: observed},
 			"name": schema.StringAttribute{Required: true, Validators: nameValidators,
@@ -59,7 +61,7 @@ func (r *deviceResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 			"phase": schema.StringAttribute{Computed: true,
 				Description: "Observed: `registered` (never enrolled), `online`, `offline` or `revoked`."},
 			"certificate_serial": schema.StringAttribute{Computed: true,
-				Description: "Observed: serial (hex) of the device's current certificate; empty before enrollment."},
+				Description: "Observed: serial (hex) of the device's current certificate; empty before enrollment. A renewed certificate becomes current when the device first opens a session with it."},
 			"certificate_not_after": schema.StringAttribute{Computed: true,
 				Description: "Observed: expiry of the device's current certificate (RFC 3339); empty before enrollment."},
 		},

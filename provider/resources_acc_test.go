@@ -23,6 +23,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/agent"
 	"github.com/wasmbed/wasmbed/board"
+	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/module/wasmtest"
 )
 
@@ -223,6 +224,22 @@ data "wasmbed_gateway" "self" {
 				resource.TestCheckResourceAttrSet("data.wasmbed_gateway.self", "addresses.0"),
 			)},
 			{ResourceName: "wasmbed_gateway.edge", ImportState: true, ImportStateId: "edge-2", ImportStateVerify: true},
+			// Destroying the certificate (the device stays) revokes it.
+			{Config: g.providerBlock() + `
+resource "wasmbed_device" "d" {
+  name  = "dev-cert"
+  board = "nano33ble"
+}
+`, Check: func(*terraform.State) error {
+				certs, err := g.client.ListCertificates(context.Background(), "dev-cert")
+				if err != nil {
+					return err
+				}
+				if len(certs) != 1 || certs[0].State != fleet.CertRevoked || certs[0].Reason != "wasmbed_certificate destroyed" {
+					return fmt.Errorf("ledger after destroy: %+v, want the one certificate revoked", certs)
+				}
+				return nil
+			}},
 		},
 	})
 }
