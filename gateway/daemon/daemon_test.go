@@ -582,6 +582,21 @@ func TestExternalStepCA(t *testing.T) {
 	}
 	d.send(&protocol.Heartbeat{Seq: 1})
 	expect[*protocol.HeartbeatAck](d)
+	// The ledger and revocation with an external CA (ledger_test.go has
+	// every path with the embedded one): a renewal, then the device
+	// revoked; the server's own CRL, served at /v1/crl, lists both.
+	pending := d.renew()
+	h.wantState("dev-ext", pending, fleet.CertPending, fleet.SourceRenewal)
+	if h.crlLists(d.cert) {
+		t.Fatal("the external CA's CRL lists the current certificate")
+	}
+	h.must(http.StatusOK, "POST", "/v1/devices/dev-ext/revoke", map[string]any{"reason": "stolen"}, nil)
+	d.closedWith(protocol.CodeRevoked)
+	d.refused(d.cert, "the revoked certificate (external CA)")
+	d.refused(pending, "the revoked pending certificate (external CA)")
+	if !h.crlLists(d.cert) || !h.crlLists(pending) {
+		t.Fatal("the external CA's CRL does not list the revoked certificates")
+	}
 }
 
 // The Go client (what the Terraform provider uses) against the real API.
