@@ -53,7 +53,8 @@ fi
 
 # The gateway as a process, measured from outside by bench/gatewaybench:
 # device sessions held and their memory (against mosquitto with as many TLS
-# clients), heartbeat and enrollment rates, a 32 KiB fan-out. It prints
+# clients), heartbeat and enrollment rates, a 32 KiB fan-out, and the memory
+# of a connection stalled before authentication (gateway_stalled_handshake_bytes). It prints
 # "RESULT<TAB>key<TAB>value<TAB>unit<TAB>note" lines on stdout, progress on
 # stderr. BENCH_GATEWAY_FLAGS adds flags (e.g. "-sessions 2000" for a quick run).
 if want gateway; then

@@ -1,8 +1,9 @@
 // Command gatewaybench measures a Wasmbed gateway process from the outside:
 // how many mutual-TLS device sessions it holds and what each costs in memory
 // (against Debian's mosquitto holding as many MQTT-over-TLS clients), how many
-// heartbeats and enrollments per second it sustains, and how long a 32 KiB
-// module takes to reach 10000 devices. bench/run.sh (make bench) runs it and
+// heartbeats and enrollments per second it sustains, how long a 32 KiB
+// module takes to reach 10000 devices, and what a connection stalled before
+// authentication costs it (stalled.go). bench/run.sh (make bench) runs it and
 // records what it prints.
 //
 //	gatewaybench run -gateway BIN -work DIR [flags]    the whole benchmark

@@ -53,6 +53,7 @@ type runConfig struct {
 	simEnroll     bool
 	simSpread     time.Duration
 	reconnect     bool
+	stalled       int
 }
 
 var started = time.Now()
@@ -96,7 +97,8 @@ func cmdRun(args []string) error {
 	fs.BoolVar(&c.simEnroll, "sim-enroll", false, "agent/sim devices enroll themselves with fresh tokens (instead of starting with the enrollment phase's certificates)")
 	fs.DurationVar(&c.simSpread, "sim-spread", 10*time.Second, "agent/sim devices' first connections spread over this long")
 	fs.BoolVar(&c.reconnect, "reconnect", false, "with -fanout-devices builtin: after the fan-out, close and reopen every session (an experiment, not recorded)")
-	fs.StringVar(&c.only, "only", "", "comma-separated phases to run: enroll,idle,heartbeat,fanout,mosquitto (default all)")
+	fs.StringVar(&c.only, "only", "", "comma-separated phases to run: stalled,enroll,idle,heartbeat,fanout,mosquitto (default all)")
+	fs.IntVar(&c.stalled, "stalled", 4000, "stalled pre-auth connections held for gateway_stalled_handshake_bytes")
 	fs.Parse(args)
 	if c.gatewayBin == "" && c.profileDir == "" {
 		return errors.New("-gateway is required")
@@ -137,9 +139,10 @@ type gatewayProc struct {
 	caFile     string
 }
 
-func startGateway(c *runConfig, dataDir, apiAddr, deviceAddr, pprofAddr string) (*gatewayProc, error) {
+func startGateway(c *runConfig, dataDir, apiAddr, deviceAddr, pprofAddr string, extra ...string) (*gatewayProc, error) {
 	args := []string{"serve", "--data-dir", dataDir, "--api-addr", apiAddr, "--device-addr", deviceAddr,
 		"--heartbeat-interval", c.heartbeat.String()}
+	args = append(args, extra...)
 	bin := c.gatewayBin
 	if c.profileDir != "" {
 		self, err := os.Executable()
@@ -249,6 +252,15 @@ func run(c *runConfig) error {
 	pprofAddr := fmt.Sprintf("127.0.0.1:%d", ports[2])
 	mqttAddr := fmt.Sprintf("127.0.0.1:%d", ports[3])
 	dataDir := filepath.Join(c.work, "gateway-data")
+
+	if c.want("stalled") {
+		if err := stalledPhase(c); err != nil {
+			return err
+		}
+		if c.only == "stalled" {
+			return nil
+		}
+	}
 
 	bin := c.gatewayBin
 	if c.profileDir != "" {
