@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -203,4 +204,53 @@ func TestFloodKeepsEnrollmentAndReconnection(t *testing.T) {
 	eventually(t, "pre-auth connections released", func() bool {
 		return metricValue(h.metrics(), "wasmbed_gateway_preauth_connections") == 0
 	})
+}
+
+// TestAPITransport: the API speaks TLS 1.3, or 1.2 with ECDHE and AEAD
+// only, and counts requests refused for their credentials.
+func TestAPITransport(t *testing.T) {
+	h := startGateway(t, gateway.Config{})
+	addr := strings.TrimPrefix(h.api, "https://")
+	dial := func(cfg *tls.Config) error {
+		cfg.RootCAs, cfg.ServerName = h.roots, "127.0.0.1"
+		c, err := tls.Dial("tcp", addr, cfg)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := dial(&tls.Config{MinVersion: tls.VersionTLS13}); err != nil {
+		t.Errorf("TLS 1.3: %v", err)
+	}
+	if err := dial(&tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}); err != nil {
+		t.Errorf("TLS 1.2 ECDHE-ECDSA-AES128-GCM: %v", err)
+	}
+	for _, suite := range []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, tls.TLS_RSA_WITH_AES_128_GCM_SHA256} {
+		if err := dial(&tls.Config{MaxVersion: tls.VersionTLS12, CipherSuites: []uint16{suite}}); err == nil {
+			t.Errorf("TLS 1.2 %s accepted", tls.CipherSuiteName(suite))
+		}
+	}
+	if err := dial(&tls.Config{MaxVersion: tls.VersionTLS11}); err == nil {
+		t.Error("TLS 1.1 accepted")
+	}
+
+	for _, token := range []string{"", "", "wba_wrong"} {
+		if st := h.call(token, "GET", "/v1/devices", nil, nil); st != http.StatusUnauthorized {
+			t.Fatalf("token %q: status %d", token, st)
+		}
+	}
+	if st := h.call(h.reader, "PUT", "/v1/devices/x", map[string]any{"board": "stm32f4-discovery"}, nil); st != http.StatusForbidden {
+		t.Fatalf("reader writing: status %d", st)
+	}
+	m := h.metrics()
+	for sample, want := range map[string]float64{
+		`wasmbed_gateway_api_auth_failures_total{reason="missing"}`:   2,
+		`wasmbed_gateway_api_auth_failures_total{reason="invalid"}`:   1,
+		`wasmbed_gateway_api_auth_failures_total{reason="forbidden"}`: 1,
+	} {
+		if got := metricValue(m, sample); got != want {
+			t.Errorf("%s = %v, want %v", sample, got, want)
+		}
+	}
 }
