@@ -340,12 +340,14 @@ func (g *Gateway) Revoke(ctx context.Context, device, reason string) error {
 // serial): the gateway refuses it from now on, and the CA is told.
 func (g *Gateway) revokeSerial(ctx context.Context, device, serialHex, reason string) error {
 	rev := fleet.Revocation{Serial: serialHex, Device: device, Reason: reason, RevokedAt: time.Now().UTC()}
-	if err := g.store.Revocations().Put(ctx, rev.Serial, rev); err != nil {
-		return err
-	}
+	// Refused here first: the watch then sees a revocation made here, not
+	// elsewhere.
 	g.mu.Lock()
 	g.revoked[rev.Serial] = true
 	g.mu.Unlock()
+	if err := g.store.Revocations().Put(ctx, rev.Serial, rev); err != nil {
+		return err
+	}
 	g.caRevoke(ctx, device, rev.Serial, reason)
 	return nil
 }
@@ -376,7 +378,11 @@ func (g *Gateway) watchRevocations(ctx context.Context) {
 			continue
 		}
 		g.mu.Lock()
+		var news []fleet.Revocation // made elsewhere
 		for _, r := range revs {
+			if !g.revoked[r.Serial] {
+				news = append(news, r)
+			}
 			g.revoked[r.Serial] = true
 		}
 		// A revocation made elsewhere (another gateway, Kubernetes) closes
@@ -392,6 +398,7 @@ func (g *Gateway) watchRevocations(ctx context.Context) {
 			s.sendError(0, protocol.CodeRevoked, "certificate revoked")
 			s.close("certificate revoked")
 		}
+		g.revokedElsewhere(ctx, news)
 		if c.Kind == "" {
 			g.Kick()
 		}

@@ -288,6 +288,22 @@ func (g *Gateway) certificateChanged(ctx context.Context, ch fleet.Change) {
 	}
 }
 
+// revokedElsewhere records in the ledger and with this gateway's CA (for
+// its CRL) revocations another gateway or Kubernetes made.
+func (g *Gateway) revokedElsewhere(ctx context.Context, revs []fleet.Revocation) {
+	for _, r := range revs {
+		g.caRevoke(ctx, r.Device, r.Serial, r.Reason) // first: a ledger that says revoked means the CRL lists it
+		if _, err := g.store.Certificates().Update(ctx, r.Serial, func(c *fleet.Certificate) error {
+			if c.State != fleet.CertRevoked {
+				c.State, c.Reason, c.ChangedAt = fleet.CertRevoked, r.Reason, r.RevokedAt
+			}
+			return nil
+		}); err != nil && !errors.Is(err, fleet.ErrNotFound) {
+			g.log.Warn("record a revocation in the ledger", "device", r.Device, "serial", r.Serial, "err", err)
+		}
+	}
+}
+
 // closeSessionWith closes the session holding the certificate serial, if
 // any, telling the device code.
 func (g *Gateway) closeSessionWith(serial string, code protocol.ErrorCode, msg string) {

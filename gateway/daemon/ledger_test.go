@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,7 +13,12 @@ import (
 	"net/http"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/protocol"
 )
@@ -355,4 +361,86 @@ func TestLedgerRevokeCoversEveryCertificate(t *testing.T) {
 	back.connect()
 	back.heartbeat()
 	d.refused(pending, "the revoked pending certificate, after enrolling again")
+}
+
+// Kubernetes mode: the ledger is DeviceCertificate resources, written by
+// the gateway (with exactly the permissions of its role); a renewal hands
+// over there too; a Device deleted and created again with kubectl (no
+// revocation) refuses the certificates of the one before; and a ledger
+// entry revoked in Kubernetes closes the session holding it at once.
+func TestKubernetesLedger(t *testing.T) {
+	env := kubetest.Start(t)
+	f := newKubeFleet(t, env)
+	ctx := context.Background()
+	h := f.startKubeGateway("gw-1", t.TempDir(), "")
+	state := func(cert *tls.Certificate) string {
+		t.Helper()
+		var o v1alpha1.DeviceCertificate
+		must(t, env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: serialOf(t, cert)}, &o))
+		if o.Spec.Device != "dev-k" || o.Spec.NotAfter.IsZero() {
+			t.Fatalf("DeviceCertificate %s: %+v", o.Name, o.Spec)
+		}
+		return o.Spec.State
+	}
+
+	d := newTestDevice(t, h, "dev-k")
+	must(t, d.enroll(f.device("dev-k", "stm32f4-discovery", "gw-1", nil)))
+	d.connect()
+	d.heartbeat()
+	old := d.cert
+	renewed := d.renew()
+	if s, p := state(old), state(renewed); s != fleet.CertCurrent || p != fleet.CertPending {
+		t.Fatalf("after renewal: %s %s, want current and pending", s, p)
+	}
+	next := d.withCert(renewed)
+	next.connect()
+	next.heartbeat()
+	if s, p := state(old), state(renewed); s != fleet.CertSuperseded || p != fleet.CertCurrent {
+		t.Fatalf("after the handover: %s %s, want superseded and current", s, p)
+	}
+	d.refused(old, "the superseded certificate (Kubernetes)")
+
+	// kubectl delete and create: the new Device has no certificate yet.
+	must(t, env.Client.Delete(ctx, &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: "dev-k", Namespace: f.ns}}))
+	for { // the gateway drops the session of a deleted device
+		if _, err := next.recv(); err != nil {
+			break
+		}
+	}
+	token := f.device("dev-k", "stm32f4-discovery", "gw-1", nil)
+	d.refused(renewed, "the certificate of the Device deleted with kubectl and created again")
+	fresh := newTestDevice(t, h, "dev-k")
+	must(t, fresh.enroll(token))
+	fresh.connect()
+	fresh.heartbeat()
+	if s := state(renewed); s != fleet.CertSuperseded {
+		t.Fatalf("the certificate of the Device before, after a new enrollment: %s, want superseded", s)
+	}
+
+	// Revoked in the ledger by someone else: the session closes at once.
+	_, err := f.admin.Certificates().Update(ctx, serialOf(t, fresh.cert), func(c *fleet.Certificate) error {
+		c.State, c.Reason = fleet.CertRevoked, "revoked in Kubernetes"
+		return nil
+	})
+	must(t, err)
+	fresh.closedWith(protocol.CodeRevoked)
+	d.refused(fresh.cert, "a certificate revoked in the ledger")
+
+	// A CertificateRevocation made in Kubernetes: the session closes, the
+	// ledger says revoked, and the gateway's CRL lists it.
+	other := newTestDevice(t, h, "dev-k2")
+	must(t, other.enroll(f.device("dev-k2", "stm32f4-discovery", "gw-1", nil)))
+	other.connect()
+	other.heartbeat()
+	sn := serialOf(t, other.cert)
+	must(t, env.Client.Create(ctx, &v1alpha1.CertificateRevocation{ObjectMeta: metav1.ObjectMeta{Name: sn, Namespace: f.ns},
+		Spec: v1alpha1.CertificateRevocationSpec{Device: "dev-k2", Reason: "stolen", RevokedAt: metav1.Now()}}))
+	other.closedWith(protocol.CodeRevoked)
+	eventually(t, "the ledger records the revocation made in Kubernetes", func() bool {
+		c, err := f.admin.Certificates().Get(ctx, sn)
+		return err == nil && c.State == fleet.CertRevoked && c.Reason == "stolen"
+	})
+	if !h.crlLists(other.cert) {
+		t.Fatal("the gateway's CRL does not list a certificate revoked in Kubernetes")
+	}
 }
