@@ -82,6 +82,7 @@ type admission struct {
 	conns   atomic.Int64
 	fdLimit int // descriptors the process may have open; 0: unknown
 	fdBase  int // descriptors open when serving started (store, CA, listeners)
+	reserve int // Config.FDReserve, or its default for fdLimit
 
 	handshakes  chan struct{} // a slot per stage-2 connection
 	enrollments chan struct{} // a slot per enrollment session
@@ -103,6 +104,10 @@ func (a *admission) start() {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && (a.fdLimit <= 0 || uint64(a.fdLimit) > rl.Cur) && rl.Cur < 1<<30 {
 		a.fdLimit = int(rl.Cur)
 	}
+	a.reserve = a.cfg.FDReserve
+	if a.reserve <= 0 {
+		a.reserve = min(512, a.fdLimit/4)
+	}
 	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
 		a.fdBase = len(ents)
 	} else {
@@ -120,13 +125,13 @@ func (a *admission) stop() {
 }
 
 // fdBudget is how many device connections (sessions and pre-auth) may be
-// open: the limit less what was open at start and Config.FDReserve, which
-// the API, the store and the sessions' own needs keep.
+// open: the limit less what was open at start and the reserve, which the
+// API, the store, the CA and the Kubernetes client keep.
 func (a *admission) fdBudget() int {
 	if a.fdLimit <= 0 {
 		return 1 << 30
 	}
-	return a.fdLimit - a.fdBase - a.cfg.FDReserve
+	return a.fdLimit - a.fdBase - a.reserve
 }
 
 // sourceKey is the address a source is known by: the IPv4 address, or the

@@ -41,7 +41,8 @@ type Config struct {
 	SourceFailureBurst  int     // and in a burst; default 100
 	// MaxFDs caps the descriptors the gateway counts on (0: RLIMIT_NOFILE,
 	// and never more than that); FDReserve of them are kept from device
-	// connections for the API (256 connections by default), the store, the CA and the Kubernetes client; default 512.
+	// connections for the API (256 connections by default), the store, the
+	// CA and the Kubernetes client; default a quarter of the limit, at most 512.
 	MaxFDs    int
 	FDReserve int
 	// Clock, if set, is the time certificates are checked against (tests).
@@ -88,7 +89,6 @@ func (c *Config) defaults() {
 	setDefault(&c.MaxEnrollments, 64)
 	setDefault(&c.MaxPreAuthPerSource, 128)
 	setDefault(&c.SourceFailureBurst, 100)
-	setDefault(&c.FDReserve, 512)
 	if c.SourceFailureRate == 0 {
 		c.SourceFailureRate = 2
 	}

@@ -1,11 +1,17 @@
 package daemon
 
 import (
+	"bufio"
+	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -252,5 +258,152 @@ func TestAPITransport(t *testing.T) {
 		if got := metricValue(m, sample); got != want {
 			t.Errorf("%s = %v, want %v", sample, got, want)
 		}
+	}
+}
+
+// fdLimitEnv names the data directory of TestDescriptorLimitHelper's
+// gateway; unset, that test does nothing.
+const fdLimitEnv = "WASMBED_TEST_FDLIMIT_GATEWAY"
+
+// TestDescriptorLimitHelper is the gateway process of
+// TestAtTheDescriptorLimit: RLIMIT_NOFILE lowered to 1024, then a gateway
+// with default bounds until stdin closes.
+func TestDescriptorLimitHelper(t *testing.T) {
+	dir := os.Getenv(fdLimitEnv)
+	if dir == "" {
+		t.Skip("the gateway process of TestAtTheDescriptorLimit")
+	}
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	rl.Cur = 1024
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { io.Copy(io.Discard, os.Stdin); cancel() }()
+	err := Run(ctx, Options{DataDir: dir, APIAddr: "127.0.0.1:0", DeviceAddr: "127.0.0.1:0",
+		Gateway: gateway.Config{HandshakeTimeout: time.Minute},
+		Log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Ready:   func(a, d net.Addr) { fmt.Printf("READY %s %s\n", a, d) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAtTheDescriptorLimit runs a gateway whose RLIMIT_NOFILE is 1024 (a
+// process of its own) and opens twice that many stalled connections to its
+// device port: the descriptors it keeps in reserve keep the API answering,
+// and a device still enrolls and another reconnects within 2 s (widened as
+// in TestFloodKeepsEnrollmentAndReconnection on a busy machine).
+func TestAtTheDescriptorLimit(t *testing.T) {
+	if os.Getenv(fdLimitEnv) != "" {
+		t.Skip("in the helper process")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestDescriptorLimitHelper$")
+	cmd.Env = append(os.Environ(), fdLimitEnv+"="+dir)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		stdin.Close()
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("gateway process log:\n%s", stderr.String())
+		}
+	})
+	ready := make(chan []string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) == 3 && f[0] == "READY" {
+				ready <- f[1:]
+			}
+		}
+	}()
+	h := &harness{t: t, dir: dir}
+	select {
+	case addrs := <-ready:
+		h.api, h.device = "https://"+addrs[0], addrs[1]
+	case <-exited:
+		t.Fatalf("gateway process ended: %s", stderr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatal("gateway process not ready in 60 s")
+	}
+	h.finishStart()
+
+	enrollee := newTestDevice(t, h, "limit-enrollee")
+	token := h.registerDevice(enrollee.name, "stm32f4-discovery", nil)
+	settled := newTestDevice(t, h, "limit-settled")
+	settled.connect()
+	settled.conn.Close()
+	t0 := time.Now()
+	if _, err := settled.dial(nil); err != nil {
+		t.Fatal(err)
+	}
+	bound := max(2*time.Second, 4*time.Since(t0))
+
+	_, port, _ := net.SplitHostPort(h.device)
+	const stalled, perSource = 2048, 100
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range stalled {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 3, byte(i/perSource+1))}, Timeout: 10 * time.Second}
+		c, err := d.Dial("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			t.Fatalf("stalled connection %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	// The last of them accepted: the API tells (through the reserve).
+	eventually(t, "every stalled connection accepted", func() bool {
+		m := h.metrics()
+		return metricValue(m, "wasmbed_gateway_preauth_connections")+metricValue(m, "wasmbed_gateway_preauth_evicted_total") >= stalled
+	})
+
+	t0 = time.Now()
+	if err := enrollee.enroll(token); err != nil {
+		t.Fatalf("enrollment at the descriptor limit: %v", err)
+	}
+	enrollTook := time.Since(t0)
+	settled.conn.Close()
+	t0 = time.Now()
+	if _, err := settled.dial(nil); err != nil {
+		t.Fatalf("reconnection at the descriptor limit: %v", err)
+	}
+	reconnectTook := time.Since(t0)
+	t0 = time.Now()
+	var list struct{ Devices []fleet.Device }
+	h.must(http.StatusOK, "GET", "/v1/devices", nil, &list)
+	apiTook := time.Since(t0)
+	m := h.metrics()
+	held, evicted := metricValue(m, "wasmbed_gateway_preauth_connections"), metricValue(m, "wasmbed_gateway_preauth_evicted_total")
+	t.Logf("RLIMIT_NOFILE 1024, %d stalled connections (%.0f held, %.0f evicted): enrollment %v, reconnection %v, GET /v1/devices %v; bound %v",
+		stalled, held, evicted, enrollTook.Round(time.Millisecond), reconnectTook.Round(time.Millisecond), apiTook.Round(time.Millisecond), bound)
+	if enrollTook > bound || reconnectTook > bound || apiTook > bound {
+		t.Errorf("over the %v bound at the descriptor limit", bound)
+	}
+	if held >= 1024 || evicted == 0 {
+		t.Errorf("%.0f pre-auth connections held, %.0f evicted: the descriptor budget did not hold", held, evicted)
+	}
+	if fe := metricValue(m, `wasmbed_gateway_preauth_refused_total{reason="fd_exhausted"}`); fe > 0 {
+		t.Errorf("the gateway ran out of descriptors %.0f times", fe)
 	}
 }
