@@ -249,16 +249,26 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ *hashedTok
 	return writeJSON(w, http.StatusOK, apiv1.TokenList{Tokens: nonNil(toks)})
 }
 
-func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
-	name := r.PathValue("name")
+// readRevokeRequest reads a revocation's optional body; the reason says
+// it came through the API when none is given.
+func readRevokeRequest(r *http.Request) (apiv1.RevokeRequest, error) {
 	var req apiv1.RevokeRequest
 	if r.ContentLength != 0 {
 		if err := readJSON(r, &req); err != nil {
-			return err
+			return req, err
 		}
 	}
 	if req.Reason == "" {
 		req.Reason = "revoked through the API"
+	}
+	return req, nil
+}
+
+func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	name := r.PathValue("name")
+	req, err := readRevokeRequest(r)
+	if err != nil {
+		return err
 	}
 	if err := s.gw.Revoke(r.Context(), name, req.Reason); err != nil {
 		if errors.Is(err, gateway.ErrNoCertificate) {
@@ -326,14 +336,9 @@ func (s *Server) getCertificate(w http.ResponseWriter, r *http.Request, _ *hashe
 
 func (s *Server) revokeCertificate(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
 	serial := r.PathValue("serial")
-	var req apiv1.RevokeRequest
-	if r.ContentLength != 0 {
-		if err := readJSON(r, &req); err != nil {
-			return err
-		}
-	}
-	if req.Reason == "" {
-		req.Reason = "revoked through the API"
+	req, err := readRevokeRequest(r)
+	if err != nil {
+		return err
 	}
 	c, err := s.gw.RevokeCertificate(r.Context(), serial, req.Reason)
 	if err != nil {
