@@ -35,9 +35,9 @@ type Config struct {
 	// Bounds on unauthenticated work (admission.go says how they act).
 	MaxPreAuth          int     // connections held before authentication; default 4096
 	MaxHandshakes       int     // of them past their ClientHello (TLS handshake, hello, enrollment) at once; default 256
-	MaxEnrollments      int     // enrollment sessions at once; default 64
+	MaxEnrollments      int     // enrollment sessions at once; default 128
 	MaxPreAuthPerSource int     // pre-auth connections held per source address (IPv6: per /64); default 128
-	SourceFailureRate   float64 // failed pre-auth connections per second a source may keep making; default 2
+	SourceFailureRate   float64 // failed handshakes and enrollments per second a source may keep making; default 2, negative: no limit
 	SourceFailureBurst  int     // and in a burst; default 100
 	// MaxFDs caps the descriptors the gateway counts on (0: RLIMIT_NOFILE,
 	// and never more than that); FDReserve of them are kept from device
@@ -86,7 +86,7 @@ func (c *Config) defaults() {
 	}
 	setDefault(&c.MaxPreAuth, 4096)
 	setDefault(&c.MaxHandshakes, 256)
-	setDefault(&c.MaxEnrollments, 64)
+	setDefault(&c.MaxEnrollments, 128)
 	setDefault(&c.MaxPreAuthPerSource, 128)
 	setDefault(&c.SourceFailureBurst, 100)
 	if c.SourceFailureRate == 0 {

@@ -105,7 +105,7 @@ func newServe() *cobra.Command {
 	f.DurationVar(&o.Gateway.HandshakeTimeout, "handshake-timeout", 0, "time from accept to a device session or an enrollment's end (TLS handshake, hello, enroll) (default 10s)")
 	f.IntVar(&o.Gateway.MaxPreAuth, "max-preauth", 0, "unauthenticated device connections held; past it the oldest still waiting for its ClientHello is closed (default 4096)")
 	f.IntVar(&o.Gateway.MaxHandshakes, "max-handshakes", 0, "device connections in the TLS handshake, hello or enrollment at once; more wait for a slot (default 256)")
-	f.IntVar(&o.Gateway.MaxEnrollments, "max-enrollments", 0, "enrollment sessions at once; more are answered busy (default 64)")
+	f.IntVar(&o.Gateway.MaxEnrollments, "max-enrollments", 0, "enrollment sessions at once; more are answered busy (default 128)")
 	f.IntVar(&o.Gateway.MaxPreAuthPerSource, "max-preauth-per-source", 0, "unauthenticated device connections held per source address, IPv6 per /64 (default 128)")
 	f.Float64Var(&o.Gateway.SourceFailureRate, "source-failure-rate", 0, "failed handshakes and enrollments per second a source address may keep making before it is refused; negative: no limit (default 2)")
 	f.IntVar(&o.Gateway.SourceFailureBurst, "source-failure-burst", 0, "failed handshakes and enrollments a source address may make in a burst (default 100)")
