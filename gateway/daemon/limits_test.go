@@ -407,3 +407,55 @@ func TestAtTheDescriptorLimit(t *testing.T) {
 		t.Errorf("the gateway ran out of descriptors %.0f times", fe)
 	}
 }
+
+// TestSourceBudgetAndEnrollmentSlots: a source whose handshakes keep
+// failing is refused at accept once its budget is spent, while another
+// source is served; and enrollment sessions past the cap are answered busy.
+func TestSourceBudgetAndEnrollmentSlots(t *testing.T) {
+	h := startGateway(t, gateway.Config{SourceFailureBurst: 3, SourceFailureRate: 0.01, MaxEnrollments: 1})
+	_, port, _ := net.SplitHostPort(h.device)
+	from := func(ip net.IP) *tls.Dialer {
+		return &tls.Dialer{NetDialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}, Timeout: 5 * time.Second},
+			Config: &tls.Config{RootCAs: h.roots, ServerName: "127.0.0.1", MaxVersion: tls.VersionTLS12}}
+	}
+	bad := from(net.IPv4(127, 0, 4, 1))
+	for i := range 3 { // TLS 1.2: the handshake fails, the source pays
+		if c, err := bad.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			c.Close()
+			t.Fatalf("attempt %d: a TLS 1.2 handshake succeeded", i)
+		}
+	}
+	eventually(t, "the failures counted", func() bool {
+		return metricValue(h.metrics(), `wasmbed_gateway_tls_handshakes_total{result="failed"}`) >= 3
+	})
+	bad.Config.MaxVersion = 0
+	if c, err := bad.Dial("tcp", "127.0.0.1:"+port); err == nil {
+		c.Close()
+		t.Fatal("a source with its failure budget spent got a handshake")
+	}
+	if got := metricValue(h.metrics(), `wasmbed_gateway_preauth_refused_total{reason="source_failures"}`); got != 1 {
+		t.Errorf("source_failures refusals: %v, want 1", got)
+	}
+	// Another source is served.
+	good := from(net.IPv4(127, 0, 4, 2))
+	good.Config.MaxVersion = 0
+	c, err := good.Dial("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatalf("another source: %v", err)
+	}
+	c.Close()
+
+	// One enrollment session at a time: a second one is told busy.
+	first := newTestDevice(t, h, "slot-a")
+	if _, err := first.dial(nil); err != nil {
+		t.Fatal(err)
+	}
+	second := newTestDevice(t, h, "slot-b")
+	if _, err := second.dial(nil); !isCode(err, protocol.CodeBusy) {
+		t.Fatalf("second enrollment session: %v, want busy", err)
+	}
+	// The slot comes back when the first session ends.
+	first.conn.Close()
+	token := h.registerDevice("slot-b", "stm32f4-discovery", nil)
+	eventually(t, "the enrollment slot back", func() bool { return second.enroll(token) == nil })
+}
