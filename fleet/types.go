@@ -52,6 +52,9 @@ type DeviceStatus struct {
 	Features     []string  `json:"features,omitempty"`
 	CertSerial   string    `json:"cert_serial,omitempty"`
 	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
+	// CertPending is the serial (hex) of the certificate a renewal issued
+	// and the device has not used yet; its first session makes it current.
+	CertPending string `json:"cert_pending,omitempty"`
 	Message      string    `json:"message,omitempty"`
 	// Reset is what the device said, in its last hello, of its last reset;
 	// nil until a device reports one (older firmware and the Go agent do not).

@@ -245,10 +245,11 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); g.reconcileLoop(ctx) }()
 	go func() { defer wg.Done(); g.watchRevocations(ctx) }()
 	go func() { defer wg.Done(); g.renewServerCertLoop(ctx) }()
+	go func() { defer wg.Done(); g.sweepLedgerLoop(ctx) }()
 	go func() {
 		<-ctx.Done()
 		l.Close()

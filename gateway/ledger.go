@@ -34,10 +34,10 @@ var ErrCertificateRefused = errors.New("certificate refused")
 func serialHex(c *x509.Certificate) string { return c.SerialNumber.Text(16) }
 
 // recordCertificate enters a certificate just signed for device in the
-// ledger with state, and makes it the device's certificate when current:
-// the device's other usable certificates are superseded (a pending one
-// too), and its status names the new certificate. A pending certificate
-// (renewal) supersedes only an earlier pending one.
+// ledger with state, and names it in the device's status: as its
+// certificate when current, superseding the ones before (a pending one
+// too); as its pending certificate (renewal), superseding an earlier
+// pending one.
 func (g *Gateway) recordCertificate(ctx context.Context, device string, leaf *x509.Certificate, source, state string) error {
 	now := time.Now().UTC()
 	c := fleet.Certificate{Serial: serialHex(leaf), Device: device, Source: source, NotBefore: leaf.NotBefore.UTC(),
@@ -45,60 +45,63 @@ func (g *Gateway) recordCertificate(ctx context.Context, device string, leaf *x5
 	if err := g.store.Certificates().Create(ctx, c.Serial, c); err != nil {
 		return fmt.Errorf("record certificate %s of %s: %w", c.Serial, device, err)
 	}
+	var old []string
+	if _, err := g.store.Devices().Update(ctx, device, func(d *fleet.Device) error {
+		old = old[:0]
+		if state == fleet.CertPending {
+			old = append(old, d.Status.CertPending)
+			d.Status.CertPending = c.Serial
+			return nil
+		}
+		old = append(old, d.Status.CertSerial, d.Status.CertPending)
+		if d.Status.Phase == fleet.PhaseRegistered || d.Status.Phase == fleet.PhaseRevoked || d.Status.Phase == "" {
+			d.Status.Phase = fleet.PhaseOffline
+		}
+		d.Status.CertSerial, d.Status.CertNotAfter, d.Status.CertPending = c.Serial, c.NotAfter, ""
+		d.Status.Message = ""
+		return nil
+	}); err != nil {
+		return fmt.Errorf("record certificate %s of %s: %w", c.Serial, device, err)
+	}
 	g.log.Info("certificate recorded", "device", device, "serial", c.Serial, "source", source, "state", state, "not_after", c.NotAfter)
-	if state == fleet.CertCurrent {
-		if _, err := g.store.Devices().Update(ctx, device, func(d *fleet.Device) error {
-			if d.Status.Phase == fleet.PhaseRegistered || d.Status.Phase == fleet.PhaseRevoked || d.Status.Phase == "" {
-				d.Status.Phase = fleet.PhaseOffline
-			}
-			d.Status.CertSerial, d.Status.CertNotAfter = c.Serial, c.NotAfter
-			d.Status.Message = ""
-			return nil
-		}); err != nil {
-			return fmt.Errorf("record certificate %s of %s: %w", c.Serial, device, err)
-		}
-	}
-	onlyPending := state == fleet.CertPending
-	return g.supersede(ctx, device, func(o *fleet.Certificate) bool {
-		return o.Serial != c.Serial && (!onlyPending || o.State == fleet.CertPending)
-	}, "superseded by "+c.Serial+" ("+source+")")
-}
-
-// supersede marks superseded the usable certificates of device that which
-// selects, closes a session holding one, revokes them with the CA (reason
-// superseded) and drops the device's certificates that expired long ago.
-func (g *Gateway) supersede(ctx context.Context, device string, which func(*fleet.Certificate) bool, reason string) error {
-	certs, err := g.deviceCertificates(ctx, device)
-	if err != nil {
-		return err
-	}
-	now := time.Now().UTC()
-	for _, c := range certs {
-		if c.NotAfter.Before(now.Add(-ledgerRetention)) && !c.Usable() {
-			if err := g.store.Certificates().Delete(ctx, c.Serial); err != nil && !errors.Is(err, fleet.ErrNotFound) {
-				g.log.Warn("drop expired certificate from the ledger", "device", device, "serial", c.Serial, "err", err)
-			}
-			continue
-		}
-		if !c.Usable() || !which(&c) {
-			continue
-		}
-		if _, err := g.store.Certificates().Update(ctx, c.Serial, func(o *fleet.Certificate) error {
-			if o.Usable() {
-				o.State, o.Reason, o.ChangedAt = fleet.CertSuperseded, reason, now
-			}
-			return nil
-		}); err != nil {
-			return fmt.Errorf("supersede certificate %s of %s: %w", c.Serial, device, err)
-		}
-		g.log.Info("certificate superseded", "device", device, "serial", c.Serial, "reason", reason)
-		g.closeSessionWith(c.Serial, protocol.CodeForbidden, "certificate superseded")
-		g.caRevoke(ctx, device, c.Serial, "superseded")
-	}
+	g.supersede(ctx, device, old, c.Serial, "superseded by "+c.Serial+" ("+source+")")
 	return nil
 }
 
-// deviceCertificates lists the ledger entries of device.
+// supersede marks superseded the certificates serials of device that are
+// usable (but not keep), closes a session holding one and revokes them
+// with the CA (reason superseded), so that its CRL lists them. The status
+// no longer names them: they are refused whatever happens here, which is
+// best effort.
+func (g *Gateway) supersede(ctx context.Context, device string, serials []string, keep, reason string) {
+	now := time.Now().UTC()
+	for _, serial := range serials {
+		if serial == "" || serial == keep {
+			continue
+		}
+		changed := false
+		_, err := g.store.Certificates().Update(ctx, serial, func(o *fleet.Certificate) error {
+			changed = o.Usable() && o.Device == device
+			if changed {
+				o.State, o.Reason, o.ChangedAt = fleet.CertSuperseded, reason, now
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, fleet.ErrNotFound) {
+			g.log.Warn("supersede certificate", "device", device, "serial", serial, "err", err)
+			continue
+		}
+		if !changed && err == nil {
+			continue
+		}
+		g.log.Info("certificate superseded", "device", device, "serial", serial, "reason", reason)
+		g.closeSessionWith(serial, protocol.CodeForbidden, "certificate superseded")
+		g.caRevoke(ctx, device, serial, "superseded")
+	}
+}
+
+// deviceCertificates lists the ledger entries of device (reading the
+// whole ledger: for revocations and the API, not for sessions).
 func (g *Gateway) deviceCertificates(ctx context.Context, device string) ([]fleet.Certificate, error) {
 	all, err := g.store.Certificates().List(ctx)
 	if err != nil {
@@ -115,8 +118,9 @@ func (g *Gateway) deviceCertificates(ctx context.Context, device string) ([]flee
 
 // admitCertificate decides whether a session of dev may open with the
 // certificate serial (hex): its ledger entry must name dev and be current
-// (and the device's status name it: a device deleted and registered again
-// starts with none) or pending, which then becomes current. Errors wrap
+// or pending, and the device's status must name it so (a device deleted
+// and registered again starts with none). A pending certificate then
+// becomes current and supersedes the one before. Errors wrap
 // ErrCertificateRefused, with the code to tell the device.
 func (g *Gateway) admitCertificate(ctx context.Context, dev *fleet.Device, serial string) (protocol.ErrorCode, error) {
 	c, err := g.store.Certificates().Get(ctx, serial)
@@ -135,35 +139,36 @@ func (g *Gateway) admitCertificate(ctx context.Context, dev *fleet.Device, seria
 	case c.State == fleet.CertSuperseded:
 		g.Metrics.refused("superseded")
 		return protocol.CodeForbidden, fmt.Errorf("%w: %s is superseded: %s", ErrCertificateRefused, serial, c.Reason)
-	case dev.Status.CertSerial == "" || c.State == fleet.CertCurrent && dev.Status.CertSerial != serial:
+	case c.State == fleet.CertCurrent && dev.Status.CertSerial == serial:
+		return 0, nil
+	case c.State != fleet.CertPending || dev.Status.CertPending != serial:
 		g.Metrics.refused("superseded")
-		return protocol.CodeForbidden, fmt.Errorf("%w: %s is not the device's certificate (%q)", ErrCertificateRefused, serial, dev.Status.CertSerial)
-	case c.State == fleet.CertPending:
-		// The renewal's certificate in use: it becomes the device's.
-		now := time.Now().UTC()
-		if _, err := g.store.Certificates().Update(ctx, serial, func(o *fleet.Certificate) error {
-			if o.State != fleet.CertPending && o.State != fleet.CertCurrent {
-				return fmt.Errorf("%w: %s is %s", ErrCertificateRefused, serial, o.State)
-			}
-			o.State, o.ChangedAt = fleet.CertCurrent, now
-			return nil
-		}); err != nil {
-			return protocol.CodeForbidden, err
-		}
-		d, err := g.store.Devices().Update(ctx, dev.Name, func(d *fleet.Device) error {
-			d.Status.CertSerial, d.Status.CertNotAfter = serial, c.NotAfter
-			return nil
-		})
-		if err != nil {
-			return protocol.CodeInternal, fmt.Errorf("promote certificate %s: %w", serial, err)
-		}
-		*dev = d
-		if err := g.supersede(ctx, dev.Name, func(o *fleet.Certificate) bool { return o.Serial != serial },
-			"superseded by "+serial+" (renewal, now in use)"); err != nil {
-			return protocol.CodeInternal, err
-		}
-		g.event(ctx, "certificate.current", dev.Name, "renewed certificate "+serial+" in use; the one before is superseded")
+		return protocol.CodeForbidden, fmt.Errorf("%w: %s is not the device's certificate (%q, pending %q)", ErrCertificateRefused,
+			serial, dev.Status.CertSerial, dev.Status.CertPending)
 	}
+	// The renewal's certificate in use: it becomes the device's.
+	var old string
+	d, err := g.store.Devices().Update(ctx, dev.Name, func(d *fleet.Device) error {
+		if d.Status.CertPending != serial {
+			return fmt.Errorf("%w: %s is no longer the device's pending certificate", ErrCertificateRefused, serial)
+		}
+		old = d.Status.CertSerial
+		d.Status.CertSerial, d.Status.CertNotAfter, d.Status.CertPending = serial, c.NotAfter, ""
+		return nil
+	})
+	if err != nil {
+		return protocol.CodeForbidden, fmt.Errorf("promote certificate %s: %w", serial, err)
+	}
+	*dev = d
+	now := time.Now().UTC()
+	if _, err := g.store.Certificates().Update(ctx, serial, func(o *fleet.Certificate) error {
+		o.State, o.ChangedAt = fleet.CertCurrent, now
+		return nil
+	}); err != nil {
+		return protocol.CodeInternal, fmt.Errorf("promote certificate %s: %w", serial, err)
+	}
+	g.supersede(ctx, dev.Name, []string{old}, serial, "superseded by "+serial+" (renewal, now in use)")
+	g.event(ctx, "certificate.current", dev.Name, "renewed certificate "+serial+" in use; the one before is superseded")
 	return 0, nil
 }
 
@@ -184,9 +189,11 @@ func (g *Gateway) revokeCertificates(ctx context.Context, device, reason string,
 		serials = append(serials, c.Serial)
 	}
 	if which == nil {
-		if d, err := g.store.Devices().Get(ctx, device); err == nil && d.Status.CertSerial != "" {
-			if _, err := g.store.Certificates().Get(ctx, d.Status.CertSerial); errors.Is(err, fleet.ErrNotFound) {
-				serials = append(serials, d.Status.CertSerial)
+		if d, err := g.store.Devices().Get(ctx, device); err == nil {
+			for _, sn := range []string{d.Status.CertSerial, d.Status.CertPending} {
+				if _, err := g.store.Certificates().Get(ctx, sn); sn != "" && errors.Is(err, fleet.ErrNotFound) {
+					serials = append(serials, sn)
+				}
 			}
 		}
 	}
@@ -217,23 +224,19 @@ func (g *Gateway) RevokeCertificate(ctx context.Context, serial, reason string) 
 	if _, err := g.revokeCertificates(ctx, c.Device, reason, func(o *fleet.Certificate) bool { return o.Serial == serial }); err != nil {
 		return fleet.Certificate{}, err
 	}
-	certs, err := g.deviceCertificates(ctx, c.Device)
-	if err != nil {
-		return fleet.Certificate{}, err
-	}
-	usable := false
-	for _, o := range certs {
-		usable = usable || o.Usable()
-	}
-	if !usable {
-		if _, err := g.store.Devices().Update(ctx, c.Device, func(d *fleet.Device) error {
-			if d.Status.CertSerial == serial {
+	// The device keeps a pending certificate; without one it is revoked.
+	if _, err := g.store.Devices().Update(ctx, c.Device, func(d *fleet.Device) error {
+		switch serial {
+		case d.Status.CertPending:
+			d.Status.CertPending = ""
+		case d.Status.CertSerial:
+			if d.Status.CertPending == "" {
 				d.Status.Phase, d.Status.Message = fleet.PhaseRevoked, "certificate revoked: "+reason
 			}
-			return nil
-		}); err != nil && !errors.Is(err, fleet.ErrNotFound) {
-			return fleet.Certificate{}, err
 		}
+		return nil
+	}); err != nil && !errors.Is(err, fleet.ErrNotFound) {
+		return fleet.Certificate{}, err
 	}
 	g.event(ctx, "certificate.revoked", c.Device, "certificate "+serial+" revoked: "+reason)
 	return g.store.Certificates().Get(ctx, serial)
@@ -246,13 +249,6 @@ func (g *Gateway) Certificates(ctx context.Context, device string) ([]fleet.Cert
 		return g.deviceCertificates(ctx, device)
 	}
 	return g.store.Certificates().List(ctx)
-}
-
-// DeviceRegistered supersedes the certificates left in the ledger under the
-// name of a device registered anew (deleted without revocation, through
-// Kubernetes for instance): they belong to the device that was.
-func (g *Gateway) DeviceRegistered(ctx context.Context, device string) error {
-	return g.supersede(ctx, device, func(*fleet.Certificate) bool { return true }, "device registered anew")
 }
 
 // CRL is the CA's certificate revocation list (DER): every certificate
@@ -333,6 +329,59 @@ func (g *Gateway) caRevoke(ctx context.Context, device, serialHex, reason string
 	if err := g.ca.Revoke(ctx, serial, reason); err != nil {
 		g.log.Warn("CA revocation failed; the gateway refuses the certificate anyway", "device", device, "serial", serialHex, "err", err)
 	}
+}
+
+// sweepLedgerLoop sweeps the ledger every ledgerRetention until ctx ends.
+func (g *Gateway) sweepLedgerLoop(ctx context.Context) {
+	t := time.NewTicker(ledgerRetention)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := g.sweepLedger(ctx, time.Now().UTC()); err != nil {
+			g.log.Warn("sweep the certificate ledger", "err", err)
+		}
+	}
+}
+
+// sweepLedger drops the certificates that expired more than
+// ledgerRetention before now, and marks superseded the usable ones no
+// device's status names (left by a device deleted without the gateway, in
+// Kubernetes, and registered again: refused anyway, as admission reads the
+// status). Entries younger than ledgerRetention are left alone: their
+// device's status may not have been written yet.
+func (g *Gateway) sweepLedger(ctx context.Context, now time.Time) error {
+	certs, err := g.store.Certificates().List(ctx)
+	if err != nil {
+		return err
+	}
+	devs, err := g.store.Devices().List(ctx)
+	if err != nil {
+		return err
+	}
+	named := map[string]string{} // serial -> device
+	for _, d := range devs {
+		named[d.Status.CertSerial], named[d.Status.CertPending] = d.Name, d.Name
+	}
+	dropped := 0
+	for _, c := range certs {
+		switch {
+		case c.NotAfter.Before(now.Add(-ledgerRetention)):
+			if err := g.store.Certificates().Delete(ctx, c.Serial); err != nil && !errors.Is(err, fleet.ErrNotFound) {
+				return err
+			}
+			dropped++
+		case c.Usable() && named[c.Serial] != c.Device && c.IssuedAt.Before(now.Add(-ledgerRetention)):
+			g.supersede(ctx, c.Device, []string{c.Serial}, "", "not the certificate of a registered device")
+		}
+	}
+	if dropped > 0 {
+		g.log.Info("expired certificates dropped from the ledger", "count", dropped)
+	}
+	return nil
 }
 
 // backfillLedger enters in the ledger, as current, the certificates that

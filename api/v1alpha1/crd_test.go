@@ -250,7 +250,7 @@ func TestConfigRendersAndValidates(t *testing.T) {
 			t.Errorf("%s %s/%s refused: %v", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 		}
 	}
-	want := map[string]int{"Namespace": 1, "CustomResourceDefinition": 5, "ServiceAccount": 2, "Role": 3, "RoleBinding": 2,
+	want := map[string]int{"Namespace": 1, "CustomResourceDefinition": 6, "ServiceAccount": 2, "Role": 3, "RoleBinding": 2,
 		"Service": 1, "Deployment": 1, "StatefulSet": 1}
 	for k, n := range want {
 		if kinds[k] != n {

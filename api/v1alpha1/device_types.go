@@ -54,6 +54,11 @@ type DeviceStatus struct {
 	CertSerial string `json:"certSerial,omitempty"`
 	// +optional
 	CertNotAfter *metav1.Time `json:"certNotAfter,omitempty"`
+	// CertPending is the serial (hex) of the certificate a renewal issued
+	// and the device has not used yet.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	CertPending string `json:"certPending,omitempty"`
 	// +optional
 	Message string `json:"message,omitempty"`
 	// Reset is what the device said, in its last hello, of its last reset.

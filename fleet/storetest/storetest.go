@@ -106,7 +106,7 @@ func testRoundTrip(t *testing.T, s fleet.Store, _ Harness) {
 	dev := fleet.Device{Name: "dev-1", Board: "stm32f4-discovery", Labels: map[string]string{"site": "a", "role": "sensor"},
 		Gateway: "gw-1", UpdatedAt: at(3), Status: fleet.DeviceStatus{Phase: fleet.PhaseOnline, LastSeen: at(4),
 			Firmware: "wasmbed-fw 0.3.1", RAMFree: 65536, FlashFree: 400000, MaxFrame: 4096, Features: []string{"gpio", "publish"},
-			CertSerial: "1f2e3d", CertNotAfter: at(86400), Message: "ok",
+			CertSerial: "1f2e3d", CertNotAfter: at(86400), CertPending: "4a5b6c", Message: "ok",
 			Reset: &fleet.ResetStatus{Cause: "watchdog", Detail: "app sensor in tick", Time: time.Unix(1_700_000_000, 123456000).UTC(),
 				Boots: 3, Unexpected: 2, SafeMode: true}}}
 	roundTrip(t, s.Devices(), "dev-1", dev, func(d *fleet.Device) { d.CreatedAt = time.Time{} })

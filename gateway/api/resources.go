@@ -180,13 +180,6 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request, who *hashedTo
 	now := time.Now().UTC()
 	d := fleet.Device{Name: name, Board: spec.Board, Labels: spec.Labels, Gateway: spec.Gateway, CreatedAt: now, UpdatedAt: now,
 		Status: fleet.DeviceStatus{Phase: fleet.PhaseRegistered}}
-	if _, err := s.store.Devices().Get(r.Context(), name); errors.Is(err, fleet.ErrNotFound) {
-		// A device registered anew owns none of the certificates of one
-		// that had its name.
-		if err := s.gw.DeviceRegistered(r.Context(), name); err != nil {
-			return err
-		}
-	}
 	return upsert(s, w, r, who, fleet.KindDevice, name, s.store.Devices(), d, func(old, v *fleet.Device) {
 		v.CreatedAt, v.Status = old.CreatedAt, old.Status
 	})
