@@ -181,6 +181,19 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// loopbackAddrs returns n loopback addresses (host:port) nobody listens on now.
+func loopbackAddrs(n int) ([]string, error) {
+	addrs := make([]string, n)
+	for i := range addrs {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = fmt.Sprintf("127.0.0.1:%d", p)
+	}
+	return addrs, nil
+}
+
 func waitPort(addr string, p *proc, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {

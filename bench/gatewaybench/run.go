@@ -239,18 +239,11 @@ func run(c *runConfig) error {
 			return err
 		}
 	}
-	ports := make([]int, 4)
-	for i := range ports {
-		p, err := freePort()
-		if err != nil {
-			return err
-		}
-		ports[i] = p
+	addrs, err := loopbackAddrs(4)
+	if err != nil {
+		return err
 	}
-	apiAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	devAddr := fmt.Sprintf("127.0.0.1:%d", ports[1])
-	pprofAddr := fmt.Sprintf("127.0.0.1:%d", ports[2])
-	mqttAddr := fmt.Sprintf("127.0.0.1:%d", ports[3])
+	apiAddr, devAddr, pprofAddr, mqttAddr := addrs[0], addrs[1], addrs[2], addrs[3]
 	dataDir := filepath.Join(c.work, "gateway-data")
 
 	if c.want("stalled") {

@@ -17,16 +17,11 @@ import (
 // the record), and records (VmRSS with them - VmRSS before) / connections
 // the gateway held.
 func stalledPhase(c *runConfig) error {
-	ports := make([]int, 2)
-	for i := range ports {
-		p, err := freePort()
-		if err != nil {
-			return err
-		}
-		ports[i] = p
+	addrs, err := loopbackAddrs(2)
+	if err != nil {
+		return err
 	}
-	apiAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
-	devAddr := fmt.Sprintf("127.0.0.1:%d", ports[1])
+	apiAddr, devAddr := addrs[0], addrs[1]
 	// The connections must outlive the measurement: a long handshake
 	// deadline here (the default, 10 s, would end them while RSS settles).
 	g, err := startGateway(c, filepath.Join(c.work, "stalled-data"), apiAddr, devAddr, "", "--handshake-timeout", "5m")
