@@ -246,7 +246,7 @@ func (a *Agent) boot(ctx context.Context) error {
 		a.mu.Lock()
 		if err != nil {
 			a.log.Error("reinstall app", "app", r.App, "err", err)
-			r.State, r.Detail, r.Running = protocol.AppStateFailed, clipText("reinstall: "+err.Error()), false
+			r.State, r.Detail, r.Running = protocol.AppStateFailed, protocol.ClipText("reinstall: "+err.Error()), false
 			a.mu.Unlock()
 			continue
 		}
@@ -323,7 +323,7 @@ func (a *Agent) hello() *protocol.Hello {
 	h := &protocol.Hello{
 		ABIVersion: protocol.ABIVersion,
 		Board:      a.board.Name,
-		Firmware:   clipText(a.cfg.Firmware),
+		Firmware:   protocol.ClipText(a.cfg.Firmware),
 		RAMFree:    a.dev.RAMFree(),
 		FlashFree:  a.dev.FlashFree(),
 		MaxFrame:   a.board.MaxFrame,
@@ -421,16 +421,4 @@ func expect[T protocol.Message](s *protocol.Stream, id uint64) (T, error) {
 			return zero, fmt.Errorf("got %s in answer to request %d", e.Msg.Type(), id)
 		}
 	}
-}
-
-// clipText cuts s to the protocol's text limit at a character boundary.
-func clipText(s string) string {
-	n := protocol.MaxTextLen
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }

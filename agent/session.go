@@ -41,7 +41,7 @@ func (ss *session) send(id uint64, m protocol.Message) {
 }
 
 func (ss *session) sendError(id uint64, code protocol.ErrorCode, format string, args ...any) {
-	ss.send(id, &protocol.Error{Code: code, Message: clipText(fmt.Sprintf(format, args...))})
+	ss.send(id, &protocol.Error{Code: code, Message: protocol.ClipText(fmt.Sprintf(format, args...))})
 }
 
 // session runs one mutual-TLS session until it fails or ctx is done.
@@ -235,7 +235,7 @@ func (ss *session) read() error {
 			var de *protocol.DecodeError
 			if errors.As(err, &de) && !errors.Is(err, protocol.ErrTruncated) &&
 				!errors.Is(err, protocol.ErrFrameTooLarge) && !errors.Is(err, protocol.ErrUnsupportedVersion) {
-				ss.sendError(0, protocol.CodeFor(err), "%v", err)
+				ss.sendError(de.RequestID, protocol.CodeFor(err), "%v", err)
 				continue
 			}
 			return err
@@ -401,7 +401,7 @@ func (ss *session) finish(tr *transfer, chunkID uint64) {
 	a := ss.a
 	status := func(state protocol.AppState, version, detail string) {
 		ss.send(tr.deployID, &protocol.AppStatus{App: tr.App, Generation: tr.Generation, State: state, Version: version,
-			Detail: clipText(detail)})
+			Detail: protocol.ClipText(detail)})
 	}
 	part, final := tr.partPath(a.cfg.Dir), modulePath(a.cfg.Dir, tr.SHA256)
 	wasm, err := os.ReadFile(part)
@@ -548,7 +548,7 @@ func (ss *session) command(id uint64, app string, gen uint64, kind protocol.Type
 		a.mu.Unlock()
 		info = runtime.AppInfo{Name: app, Version: version, State: protocol.AppStateRemoved}
 	}
-	ss.send(id, &protocol.AppStatus{App: app, Generation: gen, State: info.State, Version: info.Version, Detail: clipText(info.Detail)})
+	ss.send(id, &protocol.AppStatus{App: app, Generation: gen, State: info.State, Version: info.Version, Detail: protocol.ClipText(info.Detail)})
 }
 
 // events reports the runtime's own app stops (trap, fuel, memory): it
@@ -573,7 +573,7 @@ func (a *Agent) events(ctx context.Context) {
 			ss, gen, version := a.sess, a.st.Generations[ev.app], r.Version
 			a.mu.Unlock()
 			if ss != nil {
-				ss.send(0, &protocol.AppStatus{App: ev.app, Generation: gen, State: ev.state, Version: version, Detail: clipText(ev.detail)})
+				ss.send(0, &protocol.AppStatus{App: ev.app, Generation: gen, State: ev.state, Version: version, Detail: protocol.ClipText(ev.detail)})
 			}
 		}
 	}

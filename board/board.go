@@ -184,7 +184,7 @@ var profiles = []Profile{
 		AppRAM:      8 * kib,
 		ModuleFlash: 32 * kib, // of 256 KiB code flash
 		MaxApps:     2,
-		MaxFrame:    1024,
+		MaxFrame:    2048, // the protocol's minimum (a certificate answer fits it)
 		MaxFuel:     maxFuelUnoR4,
 		Features:    abi.Features(),
 		GPIOPins:    14,

@@ -89,8 +89,18 @@ func AppendMarshal(dst []byte, e Envelope) ([]byte, error) {
 }
 
 // Unmarshal decodes one message (no frame header). Every error is a
-// *DecodeError; see the package documentation.
+// *DecodeError, with the message's request id when it could be read (see
+// peekRequestID); see the package documentation.
 func Unmarshal(b []byte) (Envelope, error) {
+	e, de := unmarshal(b)
+	if de != nil {
+		de.RequestID = peekRequestID(b)
+		return Envelope{}, de
+	}
+	return e, nil
+}
+
+func unmarshal(b []byte) (Envelope, *DecodeError) {
 	var w wire
 	if err := decMode.Unmarshal(b, &w); err != nil {
 		return Envelope{}, classify(0, err, "envelope")
@@ -112,16 +122,49 @@ func Unmarshal(b []byte) (Envelope, error) {
 	return Envelope{RequestID: w.RequestID, Msg: m}, nil
 }
 
-// classify turns a CBOR library error into a DecodeError.
+// classify turns a CBOR library error into a DecodeError. A payload is a
+// whole frame: an item that ends before it is malformed, not truncated.
 func classify(t Type, err error, where string) *DecodeError {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return decodeErr(ErrTruncated, t, err, "%s", where)
+		return decodeErr(ErrMalformed, t, err, "%s: the CBOR item ends before the frame", where)
 	}
 	var typeErr *cbor.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
 		return decodeErr(ErrMalformed, t, err, "%s: wrong field type", where)
 	}
 	return decodeErr(ErrMalformed, t, err, "%s", where)
+}
+
+// peekRequestID reads the request id of a payload that does not decode,
+// when it starts as a message does: 0x83 (an array of three), an unsigned
+// type, an unsigned request id; whatever follows. It returns 0 otherwise.
+// The firmware (wasmbed_proto) reads it by the same rule.
+func peekRequestID(b []byte) uint64 {
+	if len(b) == 0 || b[0] != 0x83 {
+		return 0
+	}
+	b = b[1:]
+	for i := 0; ; i++ {
+		if len(b) == 0 || b[0]>>5 != 0 { // major type 0: unsigned integer
+			return 0
+		}
+		var v uint64
+		switch ai := int(b[0] & 0x1f); {
+		case ai < 24:
+			v, b = uint64(ai), b[1:]
+		case ai <= 27 && len(b) > 1<<(ai-24):
+			n := 1 << (ai - 24)
+			for _, c := range b[1 : 1+n] {
+				v = v<<8 | uint64(c)
+			}
+			b = b[1+n:]
+		default:
+			return 0
+		}
+		if i == 1 {
+			return v
+		}
+	}
 }
 
 // Diagnose renders encoded CBOR in diagnostic notation (RFC 8949 section 8).

@@ -9,7 +9,9 @@ import (
 // Stream.Receive return for bad input is a *DecodeError matching exactly one of
 // these with errors.Is.
 var (
-	// ErrTruncated: the stream or the CBOR item ended in the middle.
+	// ErrTruncated: the stream ended inside a frame (its header or its
+	// payload). A CBOR item that ends before its frame does is ErrMalformed:
+	// the frame was whole, the next one can be read.
 	ErrTruncated = errors.New("truncated")
 	// ErrFrameTooLarge: the frame header announces more than the allowed size.
 	ErrFrameTooLarge = errors.New("frame too large")
@@ -26,10 +28,14 @@ var (
 
 // DecodeError describes input that could not be decoded.
 type DecodeError struct {
-	Kind error  // one of the Err* sentinels above
-	Type Type   // the message type, when it was read before the failure
-	Msg  string // what was wrong, for humans
-	Err  error  // the underlying error, if any
+	Kind error // one of the Err* sentinels above
+	Type Type  // the message type, when it was read before the failure
+	// RequestID is the message's request id when it could be read (the
+	// payload starts [type, request_id, ...]), else 0: the id an error
+	// answer carries.
+	RequestID uint64
+	Msg       string // what was wrong, for humans
+	Err       error  // the underlying error, if any
 }
 
 func (e *DecodeError) Error() string {
@@ -53,6 +59,16 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 
 func decodeErr(kind error, t Type, err error, format string, args ...any) *DecodeError {
 	return &DecodeError{Kind: kind, Type: t, Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+// RequestIDOf is the request id an error answer to err carries: the one
+// read from the bad message, or 0.
+func RequestIDOf(err error) uint64 {
+	var de *DecodeError
+	if errors.As(err, &de) {
+		return de.RequestID
+	}
+	return 0
 }
 
 // CodeFor gives the ErrorCode a receiver should answer a decoding failure with.

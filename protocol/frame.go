@@ -146,6 +146,23 @@ func (s *Stream) PeerMaxFrame() int {
 	return s.sendLimit
 }
 
+// ErrPeerFrameLimit is why Send and Fits refuse a message: encoded, it is
+// larger than the peer's max_frame.
+var ErrPeerFrameLimit = errors.New("larger than the peer's max_frame")
+
+// Fits reports whether e, encoded, fits the peer's max_frame: nil, or an
+// error matching ErrPeerFrameLimit (or the encoding's error).
+func (s *Stream) Fits(e Envelope) error {
+	b, err := Marshal(e)
+	if err != nil {
+		return err
+	}
+	if limit := s.PeerMaxFrame(); len(b) > limit {
+		return fmt.Errorf("protocol: %s of %d bytes: %w (%d)", e.Msg.Type(), len(b), ErrPeerFrameLimit, limit)
+	}
+	return nil
+}
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // Send encodes e and writes it as one frame with a single Write, so over TLS
@@ -162,7 +179,7 @@ func (s *Stream) Send(e Envelope) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if n > s.sendLimit {
-		return fmt.Errorf("protocol: send %s: %d bytes exceed the peer's %d-byte frame limit", e.Msg.Type(), n, s.sendLimit)
+		return fmt.Errorf("protocol: send %s of %d bytes: %w (%d)", e.Msg.Type(), n, ErrPeerFrameLimit, s.sendLimit)
 	}
 	b[0], b[1] = FrameVersion, 0
 	binary.BigEndian.PutUint16(b[2:], uint16(n))
@@ -172,8 +189,10 @@ func (s *Stream) Send(e Envelope) error {
 
 // Receive reads and decodes the next message. io.EOF means the peer closed
 // the stream between frames; a *DecodeError means bad input (after
-// ErrTruncated, ErrFrameTooLarge or ErrUnsupportedVersion the stream cannot
-// be resynchronised and should be closed; after the others it can go on).
+// ErrTruncated, the stream ending inside a frame, ErrFrameTooLarge or
+// ErrUnsupportedVersion the stream cannot be resynchronised and should be
+// closed; after the others, the frame having been read whole, it can go on,
+// answering the error with the DecodeError's RequestID).
 func (s *Stream) Receive() (Envelope, error) {
 	// The header first: an idle session waits here holding no buffer.
 	n, err := readHeader(s.rw, s.recvLimit)

@@ -41,19 +41,26 @@ func TestSendRespectsPeerLimit(t *testing.T) {
 	}{strings.NewReader(""), &buf}, MaxFrameSize)
 	s.SetPeerMaxFrame(MinFrameSize)
 	err := s.Send(Envelope{1, &ModuleChunk{App: "a", Generation: 1, Data: make([]byte, MinFrameSize)}})
-	if err == nil || !strings.Contains(err.Error(), "frame limit") {
-		t.Fatalf("got %v, want a frame limit error", err)
+	if !errors.Is(err, ErrPeerFrameLimit) {
+		t.Fatalf("got %v, want ErrPeerFrameLimit", err)
+	}
+	if fits := s.Fits(Envelope{1, &ModuleChunk{App: "a", Generation: 1, Data: make([]byte, MinFrameSize)}}); !errors.Is(fits, ErrPeerFrameLimit) {
+		t.Fatalf("Fits: %v, want ErrPeerFrameLimit", fits)
 	}
 	if buf.Len() != 0 {
 		t.Fatalf("%d bytes written for a refused message", buf.Len())
 	}
-	if err := s.Send(Envelope{1, &ModuleChunk{App: "a", Generation: 1, Data: make([]byte, 64)}}); err != nil {
+	small := Envelope{1, &ModuleChunk{App: "a", Generation: 1, Data: make([]byte, 64)}}
+	if err := s.Fits(small); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(small); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestReceiveRespectsOwnLimit(t *testing.T) {
-	chunk := mustMarshal(Envelope{1, &ModuleChunk{App: "a", Generation: 1, Data: make([]byte, 1000)}})
+	chunk := mustMarshal(Envelope{1, &ModuleChunk{App: "a", Generation: 1, Data: make([]byte, MinFrameSize)}})
 	s := NewStream(struct {
 		io.Reader
 		io.Writer
@@ -237,5 +244,28 @@ func TestParseFrame(t *testing.T) {
 		if !errors.As(err, &de) || !errors.Is(err, c.kind) || n != c.skip {
 			t.Errorf("%s: n %d, err %v; want %v and skip %d", c.name, n, err, c.kind, c.skip)
 		}
+	}
+}
+
+// A frame whose CBOR item ends early was still read whole: malformed, with
+// the request id it carries, and the next frame reads. A stream that ends
+// inside a frame is truncated.
+func TestShortItemInWholeFrameVersusCutFrame(t *testing.T) {
+	short := heartbeatCBOR[:len(heartbeatCBOR)-2]
+	data := append(frame(short), frame(heartbeatCBOR)...)
+	data = append(data, frame(heartbeatCBOR)[:5]...)
+	s := NewStream(struct {
+		io.Reader
+		io.Writer
+	}{bytes.NewReader(data), io.Discard}, MaxFrameSize)
+	_, err := s.Receive()
+	if !errors.Is(err, ErrMalformed) || RequestIDOf(err) != 1 {
+		t.Fatalf("short item in a whole frame: %v (request id %d), want malformed with id 1", err, RequestIDOf(err))
+	}
+	if e, err := s.Receive(); err != nil || e.Msg.Type() != TypeHeartbeat {
+		t.Fatalf("the frame after: %v %v", e, err)
+	}
+	if _, err := s.Receive(); !errors.Is(err, ErrTruncated) || RequestIDOf(err) != 0 {
+		t.Fatalf("cut frame: %v, want truncated", err)
 	}
 }

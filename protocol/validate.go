@@ -18,7 +18,12 @@ const (
 	MaxFeatures    = 32   // features in a Hello
 	MaxConfigPairs = 64   // entries of a Deploy's config
 	MaxRecords     = 64   // log lines, and values, in one AppOutput
-	MinFrameSize   = 512  // the smallest max_frame a peer may announce
+	// MinFrameSize is the smallest max_frame a peer may announce. It holds
+	// the gateway's certificate answer whole: the embedded CA's chain (a
+	// P-256 leaf for a 64-byte device name and its intermediate) is a
+	// 1,107-byte message, and a TLS client buffers the gateway's own
+	// Certificate handshake message (about 1 KB) anyway.
+	MinFrameSize = 2048
 )
 
 // ValidName reports whether s may name a device, app, board, feature or key:
@@ -46,6 +51,19 @@ func plainText(what, s, punct string) error {
 		}
 	}
 	return nil
+}
+
+// ClipText cuts s to MaxTextLen bytes at a character boundary, for a text
+// field (an error's message, a detail) that carries a longer explanation.
+func ClipText(s string) string {
+	n := MaxTextLen
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
 }
 
 func field(name string, err error) error {

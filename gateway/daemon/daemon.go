@@ -55,7 +55,8 @@ type Options struct {
 	DataDir string
 	APIAddr string // default :8080
 	// APIMaxConns caps the API's open connections (default
-	// api.DefaultMaxConns); keep Gateway.FDReserve above it.
+	// api.DefaultMaxConns; past it the oldest not in a request is closed);
+	// keep Gateway.FDReserve above it.
 	APIMaxConns int
 	DeviceAddr  string // default :8081
 	Gateway     gateway.Config

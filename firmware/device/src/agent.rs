@@ -499,7 +499,7 @@ impl Agent {
             Err(e) if e.kind.recoverable() => {
                 let mut m = String::new();
                 let _ = write!(m, "{}", e);
-                return Self::error(ch, 0, e.kind.code(), &m);
+                return Self::error(ch, wasmbed_proto::peek_request_id(payload), e.kind.code(), &m);
             }
             Err(e) => return Err(NetError::Decode(e)),
         };

@@ -12,7 +12,8 @@ use crate::limits::{MAX_ARRAY_ITEMS, MAX_MAP_PAIRS, MAX_NESTING};
 /// Checks that `b` is exactly one well-formed CBOR item within the protocol's limits:
 /// definite lengths, no tags, valid UTF-8, at most `MAX_NESTING` levels, arrays of at
 /// most `MAX_ARRAY_ITEMS` and maps of at most `MAX_MAP_PAIRS`, no trailing bytes.
-/// Input that ends early is `truncated`; anything else wrong is `malformed`.
+/// Anything wrong, input that ends early included (the payload is a whole frame), is
+/// `malformed`.
 pub(crate) fn check_well_formed(b: &[u8]) -> Result<(), DecodeError> {
     let end = item(b, 0, 0)?;
     if end != b.len() {
@@ -23,7 +24,7 @@ pub(crate) fn check_well_formed(b: &[u8]) -> Result<(), DecodeError> {
 
 /// Reads a head at `pos`: (major type, argument, position after the head).
 fn head(b: &[u8], pos: usize) -> Result<(u8, u64, usize), DecodeError> {
-    let ib = *b.get(pos).ok_or(DecodeError::truncated("CBOR item"))?;
+    let ib = *b.get(pos).ok_or(DecodeError::malformed("CBOR item ends before the frame"))?;
     let major = ib >> 5;
     let ai = ib & 0x1f;
     let (n, len) = match ai {
@@ -36,7 +37,7 @@ fn head(b: &[u8], pos: usize) -> Result<(u8, u64, usize), DecodeError> {
         _ => return Err(DecodeError::malformed("reserved additional information")),
     };
     let _ = n;
-    let arg = b.get(pos + 1..pos + 1 + len).ok_or(DecodeError::truncated("CBOR head"))?;
+    let arg = b.get(pos + 1..pos + 1 + len).ok_or(DecodeError::malformed("CBOR item ends before the frame"))?;
     let mut v = 0u64;
     for &x in arg {
         v = v << 8 | x as u64;
@@ -52,9 +53,9 @@ fn item(b: &[u8], pos: usize, depth: usize) -> Result<usize, DecodeError> {
     match major {
         0 | 1 | 7 => Ok(p),
         2 | 3 => {
-            let n = usize::try_from(arg).map_err(|_| DecodeError::truncated("string"))?;
-            let s = b.get(p..p.checked_add(n).ok_or(DecodeError::truncated("string"))?);
-            let s = s.ok_or(DecodeError::truncated("string"))?;
+            let n = usize::try_from(arg).map_err(|_| DecodeError::malformed("CBOR item ends before the frame"))?;
+            let s = b.get(p..p.checked_add(n).ok_or(DecodeError::malformed("CBOR item ends before the frame"))?);
+            let s = s.ok_or(DecodeError::malformed("CBOR item ends before the frame"))?;
             if major == 3 && core::str::from_utf8(s).is_err() {
                 return Err(DecodeError::malformed("invalid UTF-8 in text"));
             }

@@ -3,7 +3,8 @@ use core::fmt;
 /// The kinds of decoding failure, as `protocol/testdata/invalid/expect.json` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
-    /// The stream or the CBOR item ended in the middle.
+    /// The stream ended inside a frame (its header or payload). A CBOR item that ends
+    /// before its frame does is `Malformed`: the frame was whole, the next one can be read.
     Truncated,
     /// The frame header announces more than the receiver's limit.
     FrameTooLarge,

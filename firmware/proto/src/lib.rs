@@ -48,8 +48,9 @@ pub mod limits {
     pub const MAX_CONFIG_PAIRS: usize = 64;
     /// Log lines, and values, in one app_output.
     pub const MAX_RECORDS: usize = 64;
-    /// The smallest max_frame a peer may announce.
-    pub const MIN_FRAME_SIZE: u32 = 512;
+    /// The smallest max_frame a peer may announce: the gateway's certificate answer fits it
+    /// whole (`docs/protocol.md`, Frames).
+    pub const MIN_FRAME_SIZE: u32 = 2048;
     /// The hard limit on a frame's payload.
     pub const MAX_FRAME_SIZE: u32 = 16384;
     /// CBOR nesting accepted by a decoder.

@@ -513,6 +513,37 @@ impl<'a> Envelope<'a> {
     }
 }
 
+/// The request id of a payload that does not decode, when it starts as a message does:
+/// `0x83` (an array of three), an unsigned type, an unsigned request id; 0 otherwise. An
+/// `error` answering bad input carries it (the Go reference reads it by the same rule,
+/// into its `DecodeError`; here it is asked for only when answering, which keeps the
+/// decoder's error small).
+pub fn peek_request_id(b: &[u8]) -> u64 {
+    if b.first() != Some(&0x83) {
+        return 0;
+    }
+    let (mut pos, mut v) = (1, 0);
+    for _ in 0..2 {
+        // An unsigned integer: its value in the head, or in the 1, 2, 4 or 8 bytes after.
+        let n = match b.get(pos) {
+            Some(&ib @ 0..=23) => {
+                v = ib as u64;
+                0
+            }
+            Some(&ib @ 24..=27) => 1 << (ib - 24),
+            _ => return 0,
+        };
+        let Some(arg) = b.get(pos + 1..pos + 1 + n) else {
+            return 0;
+        };
+        if n > 0 {
+            v = arg.iter().fold(0, |v, &x| v << 8 | x as u64);
+        }
+        pos += 1 + n;
+    }
+    v
+}
+
 // ---- decoding helpers ------------------------------------------------------------
 
 /// Calls `f(key, decoder)` for each unsigned-integer key of the map at the decoder's
@@ -971,7 +1002,7 @@ impl<'a> Message<'a> {
             Message::Hello(m) if const { handles(SIDE, MsgType::Hello) } => {
                 v::name(m.board, "board: not a name")?;
                 v::max_len(m.firmware.len(), MAX_TEXT_LEN, "firmware: too long")?;
-                v::frame_size(m.max_frame, "max_frame: outside [512, 16384]")?;
+                v::frame_size(m.max_frame, "max_frame: outside [2048, 16384]")?;
                 if m.abi_version == 0 {
                     return Err(DecodeError::invalid("abi_version: must be at least 1"));
                 }
@@ -1000,7 +1031,7 @@ impl<'a> Message<'a> {
                 if m.heartbeat_ms == 0 {
                     return Err(DecodeError::invalid("heartbeat_ms: must be positive"));
                 }
-                v::frame_size(m.max_frame, "max_frame: outside [512, 16384]")?;
+                v::frame_size(m.max_frame, "max_frame: outside [2048, 16384]")?;
                 v::name(m.gateway, "gateway: not a name")?;
             }
             Message::Enroll(m) if const { handles(SIDE, MsgType::Enroll) } => {

@@ -211,11 +211,19 @@ fn invalid_inputs_fail_with_the_expected_kind() {
     let expect: Map<String, Value> = serde_json::from_slice(&fs::read(dir.join("expect.json")).unwrap()).unwrap();
     let on_disk = fs::read_dir(&dir).unwrap().filter(|e| e.as_ref().unwrap().file_name() != "expect.json").count();
     assert_eq!(on_disk, expect.len(), "every file in invalid/ is listed in expect.json");
-    for (file, kind) in &expect {
+    for (file, want) in &expect {
         let b = fs::read(dir.join(file)).unwrap();
         let err = if file.ends_with(".bin") { read_stream(&b).err() } else { Envelope::decode(&b).err() };
         let err = err.unwrap_or_else(|| panic!("{file}: decoded without error"));
-        assert_eq!(err.kind.name(), kind.as_str().unwrap(), "{file}: {err}");
+        assert_eq!(err.kind.name(), want["kind"].as_str().unwrap(), "{file}: {err}");
+        // The request id an error answer echoes: the message's when it could be read (no
+        // message is read from a bad frame header or a cut frame).
+        let id = match frame::split(&b, limits::MAX_FRAME_SIZE as usize) {
+            _ if !file.ends_with(".bin") => peek_request_id(&b),
+            Ok((payload, _)) => peek_request_id(payload),
+            Err(_) => 0,
+        };
+        assert_eq!(id, want["request_id"].as_u64().unwrap(), "{file}: request id");
         // The code an answer would carry.
         let code = err.kind.code();
         assert!(matches!(code, ErrorCode::Malformed | ErrorCode::Unsupported | ErrorCode::Invalid));
@@ -404,7 +412,7 @@ fn reset_reports_and_app_details() {
         Message::Hello(Hello {
             abi_version: 1,
             board: "b",
-            max_frame: 512,
+            max_frame: limits::MIN_FRAME_SIZE,
             reset: Some(ResetReport { cause: ResetCause::PowerOn, boots: 0, ..Default::default() }),
             ..Default::default()
         }),
