@@ -146,6 +146,16 @@ func checkDevice(csr *x509.CertificateRequest, name string, ttl time.Duration) e
 	if ttl <= 0 {
 		return fmt.Errorf("lifetime %v must be positive", ttl)
 	}
+	return CheckDeviceCSR(csr, name)
+}
+
+// CheckDeviceCSR is the rule a device's CSR must follow for SignDevice to
+// sign it for name (docs/protocol.md, enroll): an ECDSA P-256 key, a valid
+// signature, a subject common name that is empty or name, and SANs that are
+// empty or exactly the ones the certificate carries (DNS name and URI
+// urn:wasmbed:device:name). The certificate's subject and SANs are set
+// here from name, whatever the CSR asks.
+func CheckDeviceCSR(csr *x509.CertificateRequest, name string) error {
 	if csr == nil {
 		return errors.New("no CSR")
 	}

@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -15,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmbed/wasmbed/ca"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/protocol"
 )
@@ -23,8 +22,9 @@ import (
 // secret's sha256 is stored.
 const tokenPrefix = "wbt_"
 
-// Reasons an enrollment is refused. The device only ever hears
-// "unauthorized"; the reason goes to the gateway's metrics
+// Reasons an enrollment is refused. For a token the device only ever
+// hears "unauthorized", for a CSR "invalid" with why (enrollErrorCode);
+// the reason goes to the gateway's metrics
 // (wasmbed_gateway_enrollments_refused_total) and, at most every 10 s, its
 // log: never to events, which anyone could flush by trying.
 var (
@@ -110,9 +110,12 @@ func keyHash(csr *x509.CertificateRequest) string {
 }
 
 // Enroll checks a device's CSR and one-time token and has the CA sign the
-// CSR for that device. It is what an enrollment session runs.
-func (g *Gateway) Enroll(ctx context.Context, device, token string, csrDER []byte) ([]*x509.Certificate, error) {
-	csr, err := parseCSR(csrDER)
+// CSR for that device. It is what an enrollment session runs. deliverable
+// (nil: any answer is) says whether the certificate answer reaches the
+// device; when it cannot, nothing is recorded: the certificate is revoked
+// with the CA, the token given back, and the error returned.
+func (g *Gateway) Enroll(ctx context.Context, device, token string, csrDER []byte, deliverable func([]*x509.Certificate) error) ([]*x509.Certificate, error) {
+	csr, err := parseCSR(csrDER, device)
 	if err != nil {
 		return nil, err
 	}
@@ -120,16 +123,27 @@ func (g *Gateway) Enroll(ctx context.Context, device, token string, csrDER []byt
 	if err != nil {
 		return nil, err
 	}
-	chain, err := g.ca.SignDevice(ctx, csr, device, g.cfg.CertTTL)
-	if err != nil {
+	// Give the token back when the device did nothing wrong (a token
+	// retried stays with the key that used it).
+	release := func() {
 		if !retried {
-			// Give the token back: the device did nothing wrong.
 			g.store.Tokens().Update(ctx, id, func(t *fleet.EnrollmentToken) error {
 				t.UsedAt, t.UsedKey = time.Time{}, ""
 				return nil
 			})
 		}
+	}
+	chain, err := g.ca.SignDevice(ctx, csr, device, g.cfg.CertTTL)
+	if err != nil {
+		release()
 		return nil, fmt.Errorf("sign: %w", err)
+	}
+	if deliverable != nil {
+		if err := deliverable(chain); err != nil {
+			g.caRevoke(ctx, device, serialHex(chain[0]), "undeliverable")
+			release()
+			return nil, err
+		}
 	}
 	leaf := chain[0]
 	serial := leaf.SerialNumber.Text(16)
@@ -150,28 +164,32 @@ func (g *Gateway) Enroll(ctx context.Context, device, token string, csrDER []byt
 	return chain, nil
 }
 
-// parseCSR accepts a DER PKCS#10 request with a valid signature over an ECDSA
-// P-256 key, the only key type devices use.
-func parseCSR(der []byte) (*x509.CertificateRequest, error) {
+// parseCSR reads a DER PKCS#10 request for device and checks it against
+// the rule the CA signs by (ca.CheckDeviceCSR: a P-256 key, a valid
+// signature, no other name than the device's); an error matches ErrBadCSR.
+func parseCSR(der []byte, device string) (*x509.CertificateRequest, error) {
 	csr, err := x509.ParseCertificateRequest(der)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadCSR, err)
 	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("%w: signature: %v", ErrBadCSR, err)
-	}
-	if k, ok := csr.PublicKey.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
-		return nil, fmt.Errorf("%w: key must be ECDSA P-256", ErrBadCSR)
+	if err := ca.CheckDeviceCSR(csr, device); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadCSR, err)
 	}
 	return csr, nil
 }
 
-func chainDER(chain []*x509.Certificate) [][]byte {
-	out := make([][]byte, len(chain))
+// certificateAnswer is the certificate message carrying chain.
+func certificateAnswer(chain []*x509.Certificate) *protocol.Certificate {
+	der := make([][]byte, len(chain))
 	for i, c := range chain {
-		out[i] = c.Raw
+		der[i] = c.Raw
 	}
-	return out
+	return &protocol.Certificate{Chain: der, NotAfter: chain[0].NotAfter.UnixMilli()}
+}
+
+// fits says whether m, answering requestID, fits the device's max_frame.
+func (s *session) fits(m protocol.Message, requestID uint64) error {
+	return s.stream.Fits(protocol.Envelope{RequestID: requestID, Msg: m})
 }
 
 // enrollSession serves a session without a client certificate: welcome,
@@ -183,6 +201,7 @@ func (g *Gateway) enrollSession(ctx context.Context, s *session, helloID uint64)
 	}
 	env, err := s.stream.Receive()
 	if err != nil {
+		s.answerDecodeError(err)
 		s.log().Debug("enrollment session ended before enroll", "err", err)
 		return false
 	}
@@ -192,7 +211,9 @@ func (g *Gateway) enrollSession(ctx context.Context, s *session, helloID uint64)
 		s.sendError(env.RequestID, protocol.CodeForbidden, "only enroll is allowed without a client certificate")
 		return false
 	}
-	chain, err := g.Enroll(ctx, m.Device, m.Token, m.CSR)
+	chain, err := g.Enroll(ctx, m.Device, m.Token, m.CSR, func(chain []*x509.Certificate) error {
+		return s.fits(certificateAnswer(chain), env.RequestID)
+	})
 	if err != nil {
 		// Anyone can be refused, as often as they like: counted, and
 		// logged at most every 10 s, never an event.
@@ -200,16 +221,28 @@ func (g *Gateway) enrollSession(ctx context.Context, s *session, helloID uint64)
 		g.Metrics.Enrollments.WithLabelValues("refused").Inc()
 		g.Metrics.EnrollRefused.WithLabelValues(reason).Inc()
 		g.adm.log.Log("enrollment_refused", "enrollment refused", "claimed_device", m.Device, "remote", s.conn.RemoteAddr().String(), "err", err)
-		code, msg := protocol.CodeUnauthorized, "enrollment refused"
-		if errors.Is(err, ErrBadCSR) {
-			code, msg = protocol.CodeInvalid, err.Error()
-		}
+		code, msg := enrollErrorCode(err)
 		s.sendError(env.RequestID, code, msg)
 		return false
 	}
 	g.Metrics.Enrollments.WithLabelValues("ok").Inc()
 	g.event(ctx, "device.enrolled", m.Device, "certificate "+chain[0].SerialNumber.Text(16))
-	return s.send(&protocol.Certificate{Chain: chainDER(chain), NotAfter: chain[0].NotAfter.UnixMilli()}, env.RequestID) == nil
+	return s.send(certificateAnswer(chain), env.RequestID) == nil
+}
+
+// enrollErrorCode is the answer to a refused enrollment (docs/protocol.md,
+// enroll): a token refused is only ever "unauthorized", whichever check
+// failed.
+func enrollErrorCode(err error) (protocol.ErrorCode, string) {
+	switch {
+	case errors.Is(err, ErrBadCSR):
+		return protocol.CodeInvalid, err.Error()
+	case errors.Is(err, protocol.ErrPeerFrameLimit):
+		return protocol.CodeNoRoom, err.Error()
+	case errors.Is(err, ErrTokenUnknown), errors.Is(err, ErrTokenUsed), errors.Is(err, ErrTokenExpired), errors.Is(err, ErrTokenWrongDevice):
+		return protocol.CodeUnauthorized, "enrollment refused"
+	}
+	return protocol.CodeInternal, "enrollment failed"
 }
 
 // enrollRefusal is the metric label of why an enrollment was refused.
@@ -225,13 +258,15 @@ func enrollRefusal(err error) string {
 		return "token_wrong_device"
 	case errors.Is(err, ErrBadCSR):
 		return "bad_csr"
+	case errors.Is(err, protocol.ErrPeerFrameLimit):
+		return "undeliverable"
 	}
 	return "other"
 }
 
 // onRenew signs a new certificate for the session's device.
 func (g *Gateway) onRenew(ctx context.Context, s *session, requestID uint64, m *protocol.Renew) {
-	csr, err := parseCSR(m.CSR)
+	csr, err := parseCSR(m.CSR, s.device)
 	if err != nil {
 		s.sendError(requestID, protocol.CodeInvalid, err.Error())
 		return
@@ -242,7 +277,14 @@ func (g *Gateway) onRenew(ctx context.Context, s *session, requestID uint64, m *
 		s.sendError(requestID, protocol.CodeInternal, "renewal failed")
 		return
 	}
-	leaf := chain[0]
+	leaf, answer := chain[0], certificateAnswer(chain)
+	// An answer the device cannot receive leaves nothing behind.
+	if err := s.fits(answer, requestID); err != nil {
+		g.caRevoke(ctx, s.device, serialHex(leaf), "undeliverable")
+		s.log().Warn("renewal refused: the certificate does not fit the device's max_frame", "err", err)
+		s.sendError(requestID, protocol.CodeNoRoom, err.Error())
+		return
+	}
 	// Pending until the device opens a session with it; then it is current
 	// and this session's certificate superseded.
 	if err := g.recordCertificate(ctx, s.device, leaf, fleet.SourceRenewal, fleet.CertPending); err != nil {
@@ -252,5 +294,5 @@ func (g *Gateway) onRenew(ctx context.Context, s *session, requestID uint64, m *
 		return
 	}
 	g.event(ctx, "certificate.renewed", s.device, "certificate "+leaf.SerialNumber.Text(16)+" pending until the device uses it")
-	s.send(&protocol.Certificate{Chain: chainDER(chain), NotAfter: leaf.NotAfter.UnixMilli()}, requestID)
+	s.send(answer, requestID)
 }

@@ -437,7 +437,7 @@ func (g *Gateway) CARoot() *x509.Certificate { return g.ca.Root() }
 // (the API's certificates endpoint), with the configured lifetime when ttl is 0.
 // The certificate becomes the device's current one in the ledger.
 func (g *Gateway) SignDeviceCSR(ctx context.Context, device string, csrDER []byte, ttl time.Duration) ([]*x509.Certificate, error) {
-	csr, err := parseCSR(csrDER)
+	csr, err := parseCSR(csrDER, device)
 	if err != nil {
 		return nil, err
 	}

@@ -65,7 +65,13 @@ func (s *session) send(m protocol.Message, requestID uint64) error {
 	err := s.stream.Send(protocol.Envelope{RequestID: requestID, Msg: m})
 	if err != nil {
 		s.g.Metrics.Errors.WithLabelValues("write_failed").Inc()
-		s.log().Debug("send failed", "type", m.Type(), "err", err)
+		if errors.Is(err, protocol.ErrPeerFrameLimit) {
+			// What may not fit is checked before it is sent (enroll.go):
+			// this is the gateway's fault, not the connection's.
+			s.log().Error("send failed", "type", m.Type(), "err", err)
+		} else {
+			s.log().Debug("send failed", "type", m.Type(), "err", err)
+		}
 		s.close("send failed: " + err.Error())
 	}
 	return err
@@ -73,7 +79,18 @@ func (s *session) send(m protocol.Message, requestID uint64) error {
 
 func (s *session) sendError(requestID uint64, code protocol.ErrorCode, msg string) {
 	s.g.Metrics.Errors.WithLabelValues("sent_" + code.String()).Inc()
-	s.send(&protocol.Error{Code: code, Message: msg}, requestID)
+	s.send(&protocol.Error{Code: code, Message: protocol.ClipText(msg)}, requestID)
+}
+
+// answerDecodeError answers a message that did not decode (err is bad
+// input, not the connection failing), with the request id it carried when
+// that could be read.
+func (s *session) answerDecodeError(err error) {
+	var de *protocol.DecodeError
+	if errors.As(err, &de) {
+		s.g.Metrics.Errors.WithLabelValues("decode_" + protocol.KindName(err)).Inc()
+		s.sendError(de.RequestID, protocol.CodeFor(err), err.Error())
+	}
 }
 
 func (s *session) close(reason string) {
@@ -150,6 +167,7 @@ func (g *Gateway) handle(ctx context.Context, raw net.Conn, deadline time.Time) 
 	env, err := s.stream.Receive()
 	if err != nil {
 		g.Metrics.Errors.WithLabelValues("hello").Inc()
+		s.answerDecodeError(err) // the first message must be hello: the session ends either way
 		if s.device != "" {
 			s.log().Info("no hello", "err", err)
 		} else {
@@ -209,6 +227,11 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 		s.sendError(helloID, code, err.Error())
 		return false
 	}
+	if hello.Board != dev.Board {
+		g.refuseBoard(ctx, s, &dev, hello.Board)
+		s.sendError(helloID, protocol.CodeForbidden, "board "+hello.Board+" is not the registered board "+dev.Board)
+		return false
+	}
 	if err := g.welcome(s, helloID); err != nil {
 		return false
 	}
@@ -230,9 +253,6 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 		d.Status.LastSeen = now
 		d.Status.Firmware, d.Status.RAMFree, d.Status.FlashFree = hello.Firmware, hello.RAMFree, hello.FlashFree
 		d.Status.MaxFrame, d.Status.Features, d.Status.Message = hello.MaxFrame, hello.Features, ""
-		if hello.Board != d.Board {
-			d.Status.Message = "device reports board " + hello.Board + ", registered as " + d.Board
-		}
 		reset = nil // the update may run again
 		if r := hello.Reset; r != nil {
 			next := &fleet.ResetStatus{Cause: r.Cause.String(), Detail: r.Detail, Time: now, Boots: r.Boots,
@@ -257,6 +277,27 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 	g.resumeSession(s)
 	go g.awaitMessages(s)
 	return true
+}
+
+// refuseBoard records that the device said, in its hello, that it is
+// another board than the registered one: the board decides which modules
+// and limits it gets, so its session is refused until the registration or
+// the firmware is put right. The status message says so, and an event when
+// it first does (a device retrying is not a new event).
+func (g *Gateway) refuseBoard(ctx context.Context, s *session, dev *fleet.Device, board string) {
+	g.Metrics.Refused.WithLabelValues("board_mismatch").Inc()
+	msg := "session refused: the device reports board " + board + ", registered as " + dev.Board
+	s.log().Warn("session refused: board mismatch", "board", board, "registered", dev.Board)
+	if dev.Status.Message == msg {
+		return
+	}
+	if _, err := g.store.Devices().Update(ctx, s.device, func(d *fleet.Device) error {
+		d.Status.Message = msg
+		return nil
+	}); err != nil {
+		s.log().Warn("record board mismatch", "err", err)
+	}
+	g.event(ctx, "device.board_mismatch", s.device, msg)
 }
 
 // A device session has no goroutine of its own. While idle it is waited
@@ -356,9 +397,8 @@ func (g *Gateway) dispatchBuffered(ctx context.Context, s *session) (string, boo
 			s.conn.Discard(n)
 		}
 		if err != nil {
-			g.Metrics.Errors.WithLabelValues("decode_" + protocol.KindName(err)).Inc()
 			s.log().Warn("bad message from device", "err", err)
-			s.sendError(0, protocol.CodeFor(err), err.Error())
+			s.answerDecodeError(err)
 			if s.bad++; s.bad >= maxDecodeErrors || n == 0 {
 				return "protocol error: " + err.Error(), false
 			}

@@ -65,8 +65,9 @@ type Server struct {
 }
 
 // Start initialises a CA with `step ca init` in a temporary STEPPATH
-// and runs step-ca on a free port until the test ends.
-func Start(t testing.TB) Server {
+// and runs step-ca on a free port until the test ends. Each edit changes
+// the configuration (ca.json, decoded) before step-ca starts.
+func Start(t testing.TB, edits ...func(config map[string]any)) Server {
 	t.Helper()
 	step := Bin(t, "step")
 	dir := t.TempDir()
@@ -83,14 +84,14 @@ func Start(t testing.TB) Server {
 		t.Fatalf("step ca init: %v\n%s", err, out)
 	}
 	root := filepath.Join(steppath, "certs", "root_ca.crt")
-	enableCRL(t, filepath.Join(steppath, "config", "ca.json"))
+	configure(t, filepath.Join(steppath, "config", "ca.json"), edits...)
 	Run(t, filepath.Join(steppath, "config", "ca.json"), pw, root, "https://"+addr, steppath)
 	return Server{URL: "https://" + addr, Root: root, PasswordFile: pw, Provisioner: "admin"}
 }
 
-// enableCRL turns on step-ca's CRL (GET /1.0/crl), regenerated on every
-// revocation, in the configuration `step ca init` wrote.
-func enableCRL(t testing.TB, config string) {
+// configure turns on step-ca's CRL (GET /1.0/crl), regenerated on every
+// revocation, in the configuration `step ca init` wrote, and applies edits.
+func configure(t testing.TB, config string, edits ...func(map[string]any)) {
 	t.Helper()
 	raw, err := os.ReadFile(config)
 	if err != nil {
@@ -101,6 +102,9 @@ func enableCRL(t testing.TB, config string) {
 		t.Fatalf("%s: %v", config, err)
 	}
 	cfg["crl"] = map[string]any{"enabled": true, "generateOnRevoke": true}
+	for _, edit := range edits {
+		edit(cfg)
+	}
 	if raw, err = json.MarshalIndent(cfg, "", "\t"); err != nil {
 		t.Fatal(err)
 	}

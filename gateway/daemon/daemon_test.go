@@ -13,8 +13,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -26,7 +24,6 @@ import (
 	"time"
 
 	"github.com/wasmbed/wasmbed/board"
-	"github.com/wasmbed/wasmbed/ca"
 	"github.com/wasmbed/wasmbed/ca/stepcatest"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway"
@@ -550,24 +547,7 @@ func TestExpiredCertificateRefused(t *testing.T) {
 // The same gateway signs through a real external step-ca server.
 func TestExternalStepCA(t *testing.T) {
 	srv := stepcatest.Start(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, dir: t.TempDir(), cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan [2]net.Addr, 1)
-	go func() {
-		h.done <- Run(ctx, Options{DataDir: h.dir, APIAddr: "127.0.0.1:0", DeviceAddr: "127.0.0.1:0",
-			Gateway:    gateway.Config{CertTTL: time.Hour},
-			ExternalCA: &ca.ExternalConfig{URL: srv.URL, RootFile: srv.Root, Provisioner: srv.Provisioner, PasswordFile: srv.PasswordFile},
-			Log:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Ready:      func(a, d net.Addr) { ready <- [2]net.Addr{a, d} }})
-	}()
-	select {
-	case a := <-ready:
-		h.api, h.device = "https://"+a[0].String(), a[1].String()
-	case err := <-h.done:
-		t.Fatalf("gateway with external CA did not start: %v", err)
-	}
-	t.Cleanup(h.stop)
-	h.finishStart()
+	h := startGatewayWith(t, Options{DataDir: t.TempDir(), Gateway: gateway.Config{CertTTL: time.Hour}, ExternalCA: externalCA(srv)})
 	rootPEM, _ := os.ReadFile(srv.Root)
 	if h.readFile(CACertFile) != strings.TrimSpace(string(rootPEM)) {
 		t.Fatal("ca.crt is not the external step-ca's root")

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/ca"
+	"github.com/wasmbed/wasmbed/ca/stepcatest"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/protocol"
 )
@@ -46,17 +48,23 @@ func startGateway(t testing.TB, cfg gateway.Config) *harness {
 
 func startGatewayIn(t testing.TB, dir string, cfg gateway.Config) *harness {
 	t.Helper()
+	return startGatewayWith(t, Options{DataDir: dir, Gateway: cfg})
+}
+
+// startGatewayWith starts a gateway with opts (data directory, gateway
+// configuration, external CA) on loopback ports.
+func startGatewayWith(t testing.TB, opts Options) *harness {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, dir: dir, cancel: cancel, done: make(chan error, 1)}
+	h := &harness{t: t, dir: opts.DataDir, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan [2]net.Addr, 1)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("WASMBED_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	go func() {
-		h.done <- Run(ctx, Options{DataDir: dir, APIAddr: "127.0.0.1:0", DeviceAddr: "127.0.0.1:0", Gateway: cfg, Log: log,
-			Ready: func(a, d net.Addr) { ready <- [2]net.Addr{a, d} }})
-	}()
+	opts.APIAddr, opts.DeviceAddr = "127.0.0.1:0", "127.0.0.1:0"
+	opts.Ready = func(a, d net.Addr) { ready <- [2]net.Addr{a, d} }
+	go func() { h.done <- Run(ctx, opts) }()
 	select {
 	case addrs := <-ready:
 		h.api, h.device = "https://"+addrs[0].String(), addrs[1].String()
@@ -68,6 +76,11 @@ func startGatewayIn(t testing.TB, dir string, cfg gateway.Config) *harness {
 	t.Cleanup(h.stop)
 	h.finishStart()
 	return h
+}
+
+// externalCA is how a gateway signs through a step-ca server started for a test.
+func externalCA(srv stepcatest.Server) *ca.ExternalConfig {
+	return &ca.ExternalConfig{URL: srv.URL, RootFile: srv.Root, Provisioner: srv.Provisioner, PasswordFile: srv.PasswordFile}
 }
 
 // finishStart reads the credentials the gateway wrote and makes the API client.
@@ -211,12 +224,13 @@ func (d *testDevice) dial(cfg *tls.Config) (*protocol.Welcome, error) {
 	}
 	d.conn = conn
 	d.t.Cleanup(func() { conn.Close() }) // also keeps the connection from being collected (and closed) mid-test
-	d.stream = protocol.NewStream(conn, 4096)
 	hello := d.hello
 	if hello == nil {
 		hello = &protocol.Hello{ABIVersion: 1, Board: "stm32f4-discovery", Firmware: "test", RAMFree: 65536, FlashFree: 262144,
 			MaxFrame: 4096, Features: []string{"log", "time", "gpio", "publish", "config"}}
 	}
+	// The device accepts no frame larger than it announces.
+	d.stream = protocol.NewStream(conn, int(hello.MaxFrame))
 	d.send(hello)
 	env, err := d.recv()
 	if err != nil {
