@@ -1,13 +1,14 @@
 package api
 
 import (
+	"container/list"
 	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/net/netutil"
 )
 
 // Transport limits of the management API. The API is reached by operators,
@@ -15,7 +16,7 @@ import (
 // plenty, and none may be held by a client that does not send.
 const (
 	// DefaultMaxConns is the default cap on the API's open connections;
-	// past it, new ones wait in the listen queue until one closes.
+	// past it, the oldest connection not in a request makes room.
 	DefaultMaxConns = 256
 	// ReadHeaderTimeout bounds the TLS handshake and a request's headers.
 	ReadHeaderTimeout = 10 * time.Second
@@ -62,15 +63,89 @@ func HTTPServer(handler http.Handler, getCert func(*tls.ClientHelloInfo) (*tls.C
 		MaxHeaderBytes:    maxHeaderBytes,
 		TLSConfig:         TLSConfig(getCert),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		ConnState:         trackState,
 	}
 }
 
-// Listener caps l at max open connections (DefaultMaxConns if max <= 0).
+// Listener caps l at max open connections (DefaultMaxConns if max <= 0),
+// for an http.Server from HTTPServer. At the cap, the oldest connection that
+// is not in a request (still in its TLS handshake or headers, or idle
+// between requests) is closed to make room, so that connections opened and
+// left silent cannot keep an operator out; if every one is in a request
+// (watch streams, uploads), the new connection is closed.
 func Listener(l net.Listener, max int) net.Listener {
 	if max <= 0 {
 		max = DefaultMaxConns
 	}
-	return netutil.LimitListener(l, max)
+	return &capListener{Listener: l, max: max, conns: list.New()}
+}
+
+type capListener struct {
+	net.Listener
+	max   int
+	mu    sync.Mutex
+	conns *list.List // *capConn, oldest first
+}
+
+// capConn is a connection of a capListener.
+type capConn struct {
+	net.Conn
+	l      *capListener
+	elem   *list.Element // nil once closed
+	active atomic.Bool   // in a request
+}
+
+func (l *capListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		cc := &capConn{Conn: c, l: l}
+		var evict *capConn
+		l.mu.Lock()
+		if l.conns.Len() >= l.max {
+			for e := l.conns.Front(); e != nil; e = e.Next() {
+				if o := e.Value.(*capConn); !o.active.Load() {
+					evict = o
+					break
+				}
+			}
+			if evict == nil {
+				l.mu.Unlock()
+				c.Close()
+				continue
+			}
+			l.conns.Remove(evict.elem)
+			evict.elem = nil
+		}
+		cc.elem = l.conns.PushBack(cc)
+		l.mu.Unlock()
+		if evict != nil {
+			evict.Conn.Close()
+		}
+		return cc, nil
+	}
+}
+
+func (c *capConn) Close() error {
+	c.l.mu.Lock()
+	if c.elem != nil {
+		c.l.conns.Remove(c.elem)
+		c.elem = nil
+	}
+	c.l.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// trackState marks a capConn active while the server is in a request on it.
+func trackState(c net.Conn, st http.ConnState) {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn()
+	}
+	if cc, ok := c.(*capConn); ok {
+		cc.active.Store(st == http.StateActive || st == http.StateHijacked)
+	}
 }
 
 // authFailed counts a request refused for its credentials (reason

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway"
+	"github.com/wasmbed/wasmbed/gateway/api"
 	"github.com/wasmbed/wasmbed/protocol"
 )
 
@@ -249,6 +251,36 @@ func TestAPITransport(t *testing.T) {
 	if st := h.call(h.reader, "PUT", "/v1/devices/x", map[string]any{"board": "stm32f4-discovery"}, nil); st != http.StatusForbidden {
 		t.Fatalf("reader writing: status %d", st)
 	}
+	// More silent connections than the API holds: the oldest make room,
+	// and a request is answered at once.
+	var silent []net.Conn
+	defer func() {
+		for _, c := range silent {
+			c.Close()
+		}
+	}()
+	for range api.DefaultMaxConns + 100 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		silent = append(silent, c)
+	}
+	t0 := time.Now()
+	if st := h.call(h.reader, "GET", "/v1/devices", nil, nil); st != http.StatusOK {
+		t.Fatalf("GET /v1/devices past the connection cap: %d", st)
+	}
+	took := time.Since(t0)
+	t.Logf("GET /v1/devices with %d silent connections open: %v", len(silent), took.Round(time.Millisecond))
+	if took > api.ReadHeaderTimeout/2 {
+		t.Errorf("GET /v1/devices waited %v: for silent connections to time out", took)
+	}
+	// The oldest were closed by the gateway.
+	silent[0].SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := silent[0].Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the oldest silent connection: %v, want it closed", err)
+	}
+
 	m := h.metrics()
 	for sample, want := range map[string]float64{
 		`wasmbed_gateway_api_auth_failures_total{reason="missing"}`:   2,
