@@ -353,6 +353,10 @@ func (g *Gateway) observedApp(ctx context.Context, key string, state protocol.Ap
 		g.event(ctx, "app."+state.String(), key, detail)
 	case protocol.AppStateRunning:
 		g.event(ctx, "app.running", key, "version "+version)
+	case protocol.AppStateDownloading:
+		if strings.HasPrefix(detail, protocol.ReplacedPrefix) {
+			g.event(ctx, "app.replaced", key, detail)
+		}
 	}
 }
 

@@ -159,6 +159,12 @@ func (c ErrorCode) String() string {
 // ("crashed: watchdog in tick").
 const CrashedPrefix = "crashed: "
 
+// ReplacedPrefix starts the Detail of the app_status (state downloading) a device
+// sends when it cannot hold two versions of an app: it stopped and removed the
+// running version before receiving the new one, so a failed install leaves no
+// version running ("replaced: no room for two versions").
+const ReplacedPrefix = "replaced: "
+
 // AppReport is what a device says of one installed app in its Hello. An app
 // that was running or being installed when the device reset unexpectedly is
 // reported Failed, with a Detail starting with CrashedPrefix.

@@ -4,7 +4,7 @@
 #   scripts/firmware.sh build [BOARD...]   ELFs into bin/firmware/<board>.elf
 #   scripts/firmware.sh test               host tests, QEMU boot and self-test, then the
 #                                          QEMU end-to-end tests (bridge, TLS, real gateway)
-#   scripts/firmware.sh test-host          cargo test of wasmbed-proto, -runtime, -net;
+#   scripts/firmware.sh test-host          cargo test of wasmbed-proto, -runtime, -net, -kept;
 #                                          go test of the bridge and provisioning packages
 #   scripts/firmware.sh test-qemu [BOARD...]
 #   scripts/firmware.sh test-e2e [REGEXP]  go test ./firmware/e2e under QEMU (-run REGEXP)
@@ -80,7 +80,7 @@ cmd_build_bench() {
 cmd_test_host() {
 	need "$CARGO" go
 	echo "firmware: host tests (wasmbed-proto, wasmbed-runtime, wasmbed-net)"
-	(cd "$ROOT" && "$CARGO" test -j"$JOBS" -q --manifest-path firmware/Cargo.toml -p wasmbed-proto -p wasmbed-runtime -p wasmbed-net)
+	(cd "$ROOT" && "$CARGO" test -j"$JOBS" -q --manifest-path firmware/Cargo.toml -p wasmbed-proto -p wasmbed-runtime -p wasmbed-net -p wasmbed-kept)
 	echo "firmware: go test (bridge, provisioning)"
 	(cd "$ROOT" && go test -count=1 ./firmware/bridge ./firmware/provision ./firmware/cmd/...)
 }

@@ -110,14 +110,20 @@ func boot(t *testing.T, name, board, elf string, br *bridge.Bridge) *qemu {
 // bootWith: resettable boards reboot on a reset, and q.reset resets them.
 func bootWith(t *testing.T, name, board, elf string, br *bridge.Bridge, resettable bool) *qemu {
 	t.Helper()
+	return bootOpts(t, emulator.Options{Board: board, Image: elf, Bridge: br, Name: name, Reboot: resettable})
+}
+
+// bootOpts boots with o under QEMU, the console kept in <o.Name>.console.log.
+func bootOpts(t *testing.T, o emulator.Options) *qemu {
+	t.Helper()
 	dir := os.Getenv("WASMBED_E2E_LOGS")
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	log := filepath.Join(dir, name+".console.log")
+	log := filepath.Join(dir, o.Name+".console.log")
 	os.Remove(log) // the emulator appends
-	d, err := emulator.Boot(context.Background(), emulator.Options{Board: board, Image: elf, Bridge: br, Engine: emulator.QEMU,
-		Name: name, ConsoleLog: log, Reboot: resettable})
+	o.Engine, o.ConsoleLog = emulator.QEMU, log
+	d, err := emulator.Boot(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

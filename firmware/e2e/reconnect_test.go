@@ -76,15 +76,16 @@ func TestReconnectRenewReset(t *testing.T) {
 	}
 	t.Logf("reconnected %v after the gateway came back", time.Since(back).Round(time.Millisecond))
 
-	// Renewal at two thirds of a one-minute certificate.
+	// Renewal at two thirds of a one-minute certificate. The gateway keeps the new
+	// certificate pending until the device opens a session with it.
 	t.Log(q.wait(`^renew: new certificate`, time.Until(enrolled.Add(90*time.Second))))
-	eventually(t, 10*time.Second, "a new serial", func() bool {
-		s := g.deviceStatus(name).Status.CertSerial
-		return s != "" && s != serial
-	})
+	if s := g.deviceStatus(name).Status.CertSerial; s != serial {
+		t.Fatalf("the device's certificate is %s before it used the renewed one, want %s", s, serial)
+	}
 
 	// A reset: the identity (with the renewed certificate) is kept in RAM, the module is
-	// not; the app is reported downloading and the gateway deploys it again.
+	// not; the app is reported downloading and the gateway deploys it again. The
+	// session opens with the renewed certificate, which becomes the device's.
 	mark = q.mark()
 	q.reset()
 	t.Log(q.waitFrom(mark, `^identity: kept across the reset`, 20*time.Second))
@@ -92,6 +93,10 @@ func TestReconnectRenewReset(t *testing.T) {
 	if l, _ := q.find(regexpEnroll, mark); l != "" {
 		t.Fatalf("enrolled again after the reset: %s", l)
 	}
+	eventually(t, 10*time.Second, "the renewed certificate in use", func() bool {
+		s := g.deviceStatus(name).Status.CertSerial
+		return s != "" && s != serial
+	})
 	t.Log(q.waitFrom(mark, `^app: sensor generation [0-9]+ running`, 30*time.Second))
 	afterReset := time.Now()
 	eventually(t, 20*time.Second, "sensor values after the reset", publishedAfter(afterReset))

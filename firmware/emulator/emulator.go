@@ -100,6 +100,12 @@ type Options struct {
 	Reboot bool
 	// Args are extra emulator arguments (QEMU: e.g. "-icount", "shift=0").
 	Args []string
+	// StateDir holds what the board keeps across power loss: under QEMU its
+	// flash, the file wasmbed-flash.img that the firmware reads and writes
+	// through semihosting (firmware/device/src/flash.rs), with its identity.
+	// Booting again with the same StateDir is a power cycle of the same board;
+	// empty: a directory of its own, removed with the device (a new board).
+	StateDir string
 }
 
 // Device is a running emulated board.
@@ -109,6 +115,7 @@ type Device struct {
 	cmd      *exec.Cmd
 	dir      string // scratch: sockets, Renode script
 	monitor  string // QEMU monitor socket
+	state    string // Options.StateDir, or a directory under dir
 	stdin    io.WriteCloser
 	reboot   bool
 	cancel   context.CancelFunc
@@ -153,8 +160,15 @@ func Boot(ctx context.Context, o Options) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
-	d := &Device{engine: engine, label: label, dir: dir, reboot: o.Reboot,
+	d := &Device{engine: engine, label: label, dir: dir, reboot: o.Reboot, state: o.StateDir,
 		linkDone: make(chan struct{}), changed: make(chan struct{}), exited: make(chan struct{})}
+	if d.state == "" {
+		d.state = filepath.Join(dir, "state")
+	}
+	if err := os.MkdirAll(d.state, 0o755); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("emulator: state directory: %w", err)
+	}
 	var dial func() (net.Conn, error)
 	switch engine {
 	case QEMU:
@@ -194,16 +208,25 @@ func (d *Device) startQEMU(b Board, o Options) (func() (net.Conn, error), error)
 	}
 	link := filepath.Join(d.dir, "link")
 	d.monitor = filepath.Join(d.dir, "monitor")
+	img, err := filepath.Abs(o.Image)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: firmware image: %w", err)
+	}
+	// Semihosting: the firmware's flash is a file in the state directory, QEMU's
+	// working directory (the firmware opens it by a relative name).
 	args := []string{"-M", b.QEMUMachine, "-nographic",
 		"-chardev", "socket,id=link,path=" + link + ",server=on,wait=on",
 		"-serial", "stdio", "-serial", "chardev:link",
 		"-monitor", "unix:" + d.monitor + ",server=on,wait=off",
-		"-kernel", o.Image}
+		"-semihosting-config", "enable=on,target=native",
+		"-kernel", img}
 	if !o.Reboot {
 		args = append(args, "-no-reboot")
 	}
 	args = append(args, o.Args...)
-	if err := d.start(exec.Command(bin, args...), o.ConsoleLog, nil); err != nil {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = d.state
+	if err := d.start(cmd, o.ConsoleLog, nil); err != nil {
 		return nil, err
 	}
 	return func() (net.Conn, error) { return net.Dial("unix", link) }, nil
@@ -344,6 +367,9 @@ func (d *Device) exitErr() error {
 
 // Name is the device's label (Options.Name).
 func (d *Device) Name() string { return d.label }
+
+// StateDir is where the board keeps what survives power loss (Options.StateDir).
+func (d *Device) StateDir() string { return d.state }
 
 // Engine is the emulator running the device.
 func (d *Device) Engine() Engine { return d.engine }

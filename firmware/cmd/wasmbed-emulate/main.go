@@ -2,8 +2,8 @@
 // (firmware/emulator: QEMU, or Renode where it is installed), with the modem
 // bridge in the same process, so each device's link reaches the gateway.
 //
-//	wasmbed-emulate [-logs DIR] [-allow 127.0.0.1:8081] IMAGE.elf...
-//	wasmbed-emulate -watch DIR [-logs DIR] [-allow ...]
+//	wasmbed-emulate [-logs DIR] [-state DIR] [-allow 127.0.0.1:8081] IMAGE.elf...
+//	wasmbed-emulate -watch DIR [-logs DIR] [-state DIR] [-allow ...]
 //
 // The board comes from the bundle written into each image
 // (wasmbed-provision, or wasmbed_provisioning_bundle.firmware_output in
@@ -12,6 +12,11 @@
 // removed: point it at where `terraform apply` writes images. A device's
 // console goes to DIR/<name>.console.log under -logs. Watchdog and fault
 // resets reboot the device, as on hardware. SIGINT/SIGTERM stop everything.
+//
+// What a board keeps across power loss (its flash, with its identity) lives in
+// DIR/<name>/ under -state (default: DIR/state under -watch, else nothing kept):
+// a device stopped and booted again comes back with its certificate, without a
+// new enrollment token.
 package main
 
 import (
@@ -37,7 +42,11 @@ func main() {
 	logs := flag.String("logs", "", "write each device's console to DIR/<name>.console.log")
 	allow := flag.String("allow", "", "comma-separated host:port list devices may open (default: any)")
 	engine := flag.String("engine", "", "qemu or renode (default: QEMU when it has a machine for the board)")
+	state := flag.String("state", "", "keep each device's flash in DIR/<name>/ (default: DIR/state under -watch)")
 	flag.Parse()
+	if *state == "" && *watch != "" {
+		*state = filepath.Join(*watch, "state")
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if (*watch == "") == (flag.NArg() == 0) {
 		fmt.Fprintln(os.Stderr, "wasmbed-emulate: give image files or -watch DIR (not both)")
@@ -50,7 +59,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	r := &runner{bridge: bridge.New(cfg), logs: *logs, engine: emulator.Engine(*engine), log: log, devices: map[string]*running{}}
+	r := &runner{bridge: bridge.New(cfg), logs: *logs, state: *state, engine: emulator.Engine(*engine), log: log, devices: map[string]*running{}}
 	defer r.stopAll()
 	if *watch == "" {
 		for _, img := range flag.Args() {
@@ -81,6 +90,7 @@ type running struct {
 type runner struct {
 	bridge  *bridge.Bridge
 	logs    string
+	state   string
 	engine  emulator.Engine
 	log     *slog.Logger
 	devices map[string]*running // by image path
@@ -141,6 +151,9 @@ func (r *runner) boot(ctx context.Context, img string) error {
 	o := emulator.Options{Board: b.Board, Image: img, Bridge: r.bridge, Engine: r.engine, Name: b.Device, Reboot: true}
 	if r.logs != "" {
 		o.ConsoleLog = filepath.Join(r.logs, b.Device+".console.log")
+	}
+	if r.state != "" {
+		o.StateDir = filepath.Join(r.state, b.Device)
 	}
 	d, err := emulator.Boot(ctx, o)
 	if err != nil {

@@ -27,11 +27,12 @@ use wasmbed_runtime::transfer::Chunk;
 use wasmbed_runtime::{Incoming, Record, Runtime, RuntimeError};
 
 use crate::entropy::Entropy;
-use crate::identity::{self, AppRecord, Identity, KeptRef};
+use crate::identity::{self, AppRecord, Identity, KeptFlash, KeptRef};
 use crate::link::{self, BoardPort};
 use crate::tls::{self, Channel, NetError};
 use crate::reset::{self, Report};
-use crate::{apps, board, clock, heap};
+use crate::{apps, board, clock, flash, heap};
+use wasmbed_kept::Log;
 
 const MIN_BACKOFF_MS: u64 = 1_000;
 const MAX_BACKOFF_MS: u64 = 30_000;
@@ -77,6 +78,8 @@ pub struct Agent {
     /// The key an enrollment will certify (made once per boot, kept across attempts).
     enroll_key: Option<SigningKey>,
     gens: identity::Gens,
+    /// Where the identity survives a power cut (None: RAM only).
+    flash: Option<KeptFlash>,
     /// Apps installed before a reset whose modules are gone: reported `downloading`
     /// until the gateway deploys them again.
     lost: Vec<AppRecord>,
@@ -120,7 +123,10 @@ impl Agent {
     #[inline(never)]
     pub fn new(b: Bundle<'static>, boot: Report) -> Self {
         let ent = Entropy::new(&b.seed, b.device);
-        let kept = identity::load(b.device, b.ca_root).unwrap_or_default();
+        let mut flash = flash::open().and_then(|f| {
+            Log::open(f).map_err(|e| println!("identity: the flash cannot be read: {}", e.words())).ok()
+        });
+        let kept = identity::load(&b).unwrap_or_default();
         let mut id = kept.id;
         if id.is_some() {
             println!(
@@ -128,6 +134,9 @@ impl Agent {
                 id.as_ref().unwrap().not_after,
                 kept.apps.len()
             );
+        } else if let Some(i) = flash.as_mut().and_then(|f| identity::recall(f, &b)) {
+            println!("identity: kept in flash (not_after {})", i.not_after);
+            id = Some(i);
         } else if let (Some(key), false) = (b.key, b.certs.is_empty()) {
             match SigningKey::from_slice(key) {
                 Ok(key) => {
@@ -157,6 +166,7 @@ impl Agent {
             id,
             enroll_key: None,
             gens: kept.gens,
+            flash,
             lost,
             pending: Vec::new(),
             attempt: 0,
@@ -291,7 +301,7 @@ impl Agent {
     }
 
     /// Keeps identity, generations and installed apps for after a reset.
-    fn keep(&self) {
+    fn keep(&mut self) {
         let mut apps: Vec<AppRecord> = self
             .rt
             .apps()
@@ -302,8 +312,15 @@ impl Agent {
         apps.extend(self.lost.iter().cloned());
         apps.extend(self.crashed.iter().cloned());
         let k = KeptRef { id: self.id.as_ref(), gens: &self.gens, apps: &apps };
-        if !identity::save(&k, self.b.device, self.b.ca_root) {
+        if !identity::save(&k, &self.b) {
             println!("agent: the state to keep does not fit its area; nothing kept");
+        }
+        if let Some(f) = &mut self.flash {
+            match identity::persist(f, self.id.as_ref(), &self.b) {
+                Ok(true) => println!("identity: written to flash"),
+                Ok(false) => {}
+                Err(e) => println!("identity: not written to flash: {}", e.words()),
+            }
         }
     }
 
@@ -621,7 +638,9 @@ impl Agent {
             None => match self.rt.receive(d.app, d.generation, sha, d.size, &d.limits, cfg_bytes) {
                 Ok(inc) => {
                     if inc.replaced {
+                        // Said plainly: a failed install now leaves no version running.
                         println!("deploy: {}: no room for two versions; the old one was removed first", d.app);
+                        Self::status(ch, id, d.app, d.generation, AppState::Downloading, d.version, wasmbed_proto::REPLACED)?;
                     }
                     self.pending.push(Pending {
                         inc,

@@ -1,24 +1,35 @@
-//! What the device keeps across a reset: its identity — the P-256 key (made on the
-//! device, never sent anywhere) and the certificate chain the gateway's CA issued for
-//! it — and what it had applied: each app's generation, and the apps that were
-//! installed (name, version, generation, sha256).
+//! What the device keeps: its identity — the P-256 key (made on the device, never sent
+//! anywhere) and the certificate chain the gateway's CA issued for it — and what it had
+//! applied: each app's generation, and the apps that were installed (name, version,
+//! generation, sha256, a crash's words).
 //!
-//! Where it lives (firmware/README.md, "What survives a reset"): in RAM, in a `.uninit`
-//! area the runtime does not clear at boot, with a checksum, tied to the bundle (device
-//! name and CA root). It survives a reset — watchdog, panic, a QEMU system reset — but
-//! not a power cycle or a restart of QEMU (a fresh process): the device then needs a
-//! new enrollment token. Writing it to flash (a sector of the config area on the
-//! STM32F4, the nRF52840's NVMC) is the step for silicon; QEMU models neither flash
-//! controller. Modules themselves are not kept (they live in the heap): after a reset
-//! the apps are reported `downloading` at their generation, and the gateway sends
-//! their deploys again (a resumed transfer from offset 0).
+//! Where it lives (firmware/README.md, "What survives a reset and a power cut"):
+//!
+//! - the identity in flash (flash.rs, `wasmbed_kept`: two sectors, a record log that a
+//!   power cut at any point leaves with the old identity or the new one), written when
+//!   it changes (enrollment, renewal, revocation);
+//! - everything, the identity included, in RAM, in a `.uninit` area the runtime does not
+//!   clear at boot, with a checksum: it survives a reset (watchdog, panic, a QEMU system
+//!   reset) but not a power cut; after one, the identity comes from flash and the apps
+//!   are deployed again.
+//!
+//! Both are tied to the bundle (device name, CA root, token): a device provisioned
+//! again, with a new token, enrolls again. The bundle itself (name, gateway addresses,
+//! CA root) is in the image's config area, in flash. Modules are not kept (they live in
+//! the code pool): after a reset the apps are reported `downloading` at their
+//! generation, and the gateway sends their deploys again.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
 
+use alloc::boxed::Box;
 use p256::ecdsa::SigningKey;
 use sha2::{Digest, Sha256};
+use wasmbed_net::bundle::Bundle;
+
+/// The identity's flash log.
+pub type KeptFlash = wasmbed_kept::Log<Box<dyn wasmbed_kept::Flash>>;
 
 pub struct Identity {
     pub key: SigningKey,
@@ -99,28 +110,19 @@ fn store() -> *mut u8 {
     core::ptr::addr_of_mut!(STORE) as *mut u8
 }
 
-/// What ties the kept state to the bundle: the device name and the CA root.
-fn owner(device: &str, ca_root: &[u8]) -> [u8; 32] {
+/// What ties the kept state to the bundle: the device name, the CA root, the token.
+fn owner(b: &Bundle<'_>) -> [u8; 32] {
     let mut h = Sha256::new();
-    h.update(device.as_bytes());
+    h.update(b.device.as_bytes());
     h.update([0]);
-    h.update(ca_root);
+    h.update(b.token.as_bytes());
+    h.update([0]);
+    h.update(b.ca_root);
     h.finalize().into()
 }
 
-fn put_str(rec: &mut Vec<u8>, s: &str) {
-    let n = s.len().min(255);
-    rec.push(n as u8);
-    rec.extend_from_slice(&s.as_bytes()[..n]);
-}
-
-/// Keeps the state for after a reset. Returns false if it does not fit (then nothing
-/// is kept: better no state than a partial one).
-pub fn save(k: &KeptRef<'_>, device: &str, ca_root: &[u8]) -> bool {
-    let mut rec = Vec::with_capacity(256);
-    rec.extend_from_slice(MAGIC);
-    rec.extend_from_slice(&owner(device, ca_root));
-    match k.id {
+fn put_id(rec: &mut Vec<u8>, id: Option<&Identity>) {
+    match id {
         Some(id) => {
             rec.push(1);
             rec.extend_from_slice(&id.key.to_bytes());
@@ -131,6 +133,38 @@ pub fn save(k: &KeptRef<'_>, device: &str, ca_root: &[u8]) -> bool {
         }
         None => rec.push(0),
     }
+}
+
+/// Writes the identity (or its absence) to flash; Ok(false): unchanged, nothing written.
+pub fn persist(log: &mut KeptFlash, id: Option<&Identity>, b: &Bundle<'_>) -> Result<bool, wasmbed_kept::Error> {
+    let mut rec = Vec::with_capacity(64 + id.map_or(0, |i| i.chain.len()));
+    rec.extend_from_slice(&owner(b));
+    put_id(&mut rec, id);
+    log.write(&rec)
+}
+
+/// The identity in flash, if there is one for this bundle.
+pub fn recall(log: &mut KeptFlash, b: &Bundle<'_>) -> Option<Identity> {
+    let v = log.load().ok()??;
+    if v.get(..32)? != owner(b) {
+        return None;
+    }
+    get_id(&mut Reader { b: &v, p: 32 })?
+}
+
+fn put_str(rec: &mut Vec<u8>, s: &str) {
+    let n = s.len().min(255);
+    rec.push(n as u8);
+    rec.extend_from_slice(&s.as_bytes()[..n]);
+}
+
+/// Keeps the state for after a reset. Returns false if it does not fit (then nothing
+/// is kept: better no state than a partial one).
+pub fn save(k: &KeptRef<'_>, b: &Bundle<'_>) -> bool {
+    let mut rec = Vec::with_capacity(256);
+    rec.extend_from_slice(MAGIC);
+    rec.extend_from_slice(&owner(b));
+    put_id(&mut rec, k.id);
     rec.push(k.gens.len().min(255) as u8);
     for (name, gen) in k.gens.iter().take(255) {
         put_str(&mut rec, name);
@@ -178,23 +212,28 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// An identity as put_id wrote it: None if malformed, Some(None) if there was none.
+fn get_id(r: &mut Reader<'_>) -> Option<Option<Identity>> {
+    if r.u8()? != 1 {
+        return Some(None);
+    }
+    let key = SigningKey::from_slice(r.take(32)?).ok()?;
+    let not_after = r.u64()? as i64;
+    let renew_at = r.u64()? as i64;
+    let n = u16::from_le_bytes(r.take(2)?.try_into().ok()?) as usize;
+    let chain = r.take(n)?.to_vec();
+    Some(Some(Identity { key, chain, not_after, renew_at }))
+}
+
 /// The state kept before a reset, if there is some for this device and CA.
-pub fn load(device: &str, ca_root: &[u8]) -> Option<Kept> {
+pub fn load(b: &Bundle<'_>) -> Option<Kept> {
     // SAFETY: reading our own RAM; whatever it holds is checked below.
     let raw: &[u8] = unsafe { core::slice::from_raw_parts(store(), SIZE) };
-    if &raw[..4] != MAGIC || raw[4..36] != owner(device, ca_root) {
+    if &raw[..4] != MAGIC || raw[4..36] != owner(b) {
         return None;
     }
     let mut r = Reader { b: raw, p: 36 };
-    let mut k = Kept::default();
-    if r.u8()? == 1 {
-        let key = SigningKey::from_slice(r.take(32)?).ok()?;
-        let not_after = r.u64()? as i64;
-        let renew_at = r.u64()? as i64;
-        let n = u16::from_le_bytes(r.take(2)?.try_into().ok()?) as usize;
-        let chain = r.take(n)?.to_vec();
-        k.id = Some(Identity { key, chain, not_after, renew_at });
-    }
+    let mut k = Kept { id: get_id(&mut r)?, ..Kept::default() };
     for _ in 0..r.u8()? {
         let name = r.str()?;
         let gen = r.u64()?;

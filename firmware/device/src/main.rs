@@ -16,6 +16,7 @@ mod config;
 #[cfg(feature = "diag")]
 mod diag;
 mod entropy;
+mod flash;
 mod heap;
 mod identity;
 mod link;
@@ -84,6 +85,17 @@ fn main() -> ! {
         }
         Ok(Some(b)) => {
             println!("config: device {} gateway {} ({} more)", b.device, b.gateways[0], b.gateways.len() - 1);
+            // Test images: `powercut <n>` runs the agent with a power cut at the kept
+            // flash's n-th operation (flash.rs).
+            #[cfg(feature = "selftest")]
+            let b = match b.diag.strip_prefix("powercut ").map(str::parse::<u32>) {
+                Some(Ok(n)) => {
+                    println!("flash: a power cut is due at operation {}", n);
+                    flash::CUT.store(n, core::sync::atomic::Ordering::Relaxed);
+                    wasmbed_net::bundle::Bundle { diag: "", ..b }
+                }
+                _ => b,
+            };
             if !b.diag.is_empty() {
                 #[cfg(feature = "diag")]
                 diag::run(&b);
@@ -101,11 +113,38 @@ fn main() -> ! {
     }
 }
 
+// The HardFault vector: the `bkpt` of a semihosting call no host answered
+// (flash::WASMBED_SEMIHOSTING set) is skipped with -1 in r0, as a failed call; any
+// other fault goes to `hard_fault` with the stacked frame.
+core::arch::global_asm!(
+    ".section .HardFault.wasmbed,\"ax\",%progbits",
+    ".global HardFault",
+    ".type HardFault,%function",
+    ".thumb_func",
+    "HardFault:",
+    "tst lr, #4",
+    "ite eq",
+    "mrseq r0, msp",
+    "mrsne r0, psp",
+    "ldr r2, ={flag}",
+    "ldr r3, [r2]",
+    "cbz r3, 1f",
+    "ldr r1, [r0, #24]",
+    "adds r1, #2",
+    "str r1, [r0, #24]",
+    "mov r1, #-1",
+    "str r1, [r0]",
+    "bx lr",
+    "1:",
+    "b {handler}",
+    flag = sym flash::WASMBED_SEMIHOSTING,
+    handler = sym hard_fault,
+);
+
 /// A fault, or a panic: the device build panics with `-Cpanic=immediate-abort`
 /// (.cargo/config.toml), so a panic is a trap instruction (`udf #254`), which faults
 /// here with no message in the image; `addr2line -f -e <the ELF> <pc>` names the function.
-#[exception]
-unsafe fn HardFault(ef: &ExceptionFrame) -> ! {
+unsafe extern "C" fn hard_fault(ef: &ExceptionFrame) -> ! {
     extern "C" {
         static __stext: u8;
         static __etext: u8;

@@ -24,7 +24,7 @@ use embedded_tls::blocking::{
     TlsConfig, TlsConnection, TlsContext, TlsError, TlsVerifier,
 };
 use embedded_tls::{CryptoRngCore, SignatureScheme};
-use p256::ecdsa::{DerSignature, SigningKey};
+use p256::ecdsa::SigningKey;
 use sha2::{Digest, Sha256};
 use wasmbed_net::drbg::HmacDrbg;
 use wasmbed_net::link::{Transport, TransportCtl};
@@ -105,7 +105,7 @@ pub struct Provider<'a> {
 
 impl CryptoProvider for Provider<'_> {
     type CipherSuite = Aes128GcmSha256;
-    type Signature = DerSignature;
+    type Signature = wasmbed_net::sig::Der;
 
     fn rng(&mut self) -> impl CryptoRngCore {
         &mut *self.rng
@@ -115,9 +115,9 @@ impl CryptoProvider for Provider<'_> {
         Ok(&mut self.verifier)
     }
 
-    fn signer(&mut self) -> Result<(impl signature::SignerMut<DerSignature>, SignatureScheme), TlsError> {
+    fn signer(&mut self) -> Result<(impl signature::SignerMut<wasmbed_net::sig::Der>, SignatureScheme), TlsError> {
         let key = self.key.clone().ok_or(TlsError::InvalidPrivateKey)?;
-        Ok((key, SignatureScheme::EcdsaSecp256r1Sha256))
+        Ok((wasmbed_net::sig::Signer(key), SignatureScheme::EcdsaSecp256r1Sha256))
     }
 
     fn client_cert(&mut self) -> Option<Certificate<impl AsRef<[u8]>>> {

@@ -3,7 +3,7 @@
 //! checks the signature and the key type and names the device itself (CN and URI SAN).
 
 use alloc::vec::Vec;
-use p256::ecdsa::{signature::Signer, DerSignature, SigningKey};
+use p256::ecdsa::{signature::Signer, SigningKey};
 
 const OID_CN: &[u8] = &[0x55, 0x04, 0x03];
 const OID_EC_PUBLIC_KEY: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
@@ -56,10 +56,10 @@ pub fn info(cn: &str, public_key_sec1: &[u8]) -> Vec<u8> {
 pub fn build(key: &SigningKey, cn: &str) -> Vec<u8> {
     let public = key.verifying_key().to_encoded_point(false);
     let info = info(cn, public.as_bytes());
-    let sig: DerSignature = key.sign(&info);
+    let sig = crate::sig::encode(&key.sign(&info));
     let alg = seq(&[&prim(0x06, OID_ECDSA_SHA256)]);
-    let mut bits = Vec::with_capacity(sig.as_bytes().len() + 1);
+    let mut bits = Vec::with_capacity(sig.as_ref().len() + 1);
     bits.push(0);
-    bits.extend_from_slice(sig.as_bytes());
+    bits.extend_from_slice(sig.as_ref());
     seq(&[&info, &alg, &prim(0x03, &bits)])
 }

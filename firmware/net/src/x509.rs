@@ -19,7 +19,7 @@
 //! "Footprint").
 
 use p256::ecdsa::signature::Verifier;
-use p256::ecdsa::{Signature, VerifyingKey};
+use p256::ecdsa::VerifyingKey;
 
 /// Why a certificate or chain is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,7 +274,7 @@ fn signed_by(cert: &Cert<'_>, issuer_key: &[u8]) -> Result<(), Error> {
         return Err(Error::UnsupportedAlgorithm);
     }
     let key = VerifyingKey::from_sec1_bytes(issuer_key).map_err(|_| Error::UnsupportedAlgorithm)?;
-    let sig = Signature::from_der(cert.signature).map_err(|_| Error::Malformed)?;
+    let sig = crate::sig::decode(cert.signature).ok_or(Error::Malformed)?;
     key.verify(cert.tbs, &sig).map_err(|_| Error::BadSignature)
 }
 
@@ -500,6 +500,6 @@ pub fn verify_server_signature(key: &[u8], transcript_hash: &[u8], signature: &[
     msg[64..64 + CONTEXT.len()].copy_from_slice(CONTEXT);
     msg[64 + CONTEXT.len()..].copy_from_slice(transcript_hash);
     let key = VerifyingKey::from_sec1_bytes(key).map_err(|_| Error::UnsupportedAlgorithm)?;
-    let sig = Signature::from_der(signature).map_err(|_| Error::Malformed)?;
+    let sig = crate::sig::decode(signature).ok_or(Error::Malformed)?;
     key.verify(&msg, &sig).map_err(|_| Error::BadSignature)
 }

@@ -25,6 +25,10 @@ pub use error::{DecodeError, EncodeError, ErrorCode, ErrorKind};
 pub use messages::*;
 pub use validate::{valid_name, valid_version};
 
+/// The detail of the `app_status` (downloading) a device sends when it cannot hold two
+/// versions of an app and removed the running one first (Go: `protocol.ReplacedPrefix`).
+pub const REPLACED: &str = "replaced: no room for two versions; the running one was removed first";
+
 /// Version of the `wasmbed` host ABI this protocol revision describes (`hello.abi_version`).
 pub const ABI_VERSION: u32 = 1;
 

@@ -258,6 +258,20 @@ fn admission_reserves_pages_and_code_from_the_pools() {
     assert!(matches!(&e, RuntimeError::NoRoom(_)), "{e:?}");
 }
 
+/// Constant expressions of the kinds wasmi runs: globals of each number type, a data
+/// offset (reference types are off: `ref.null` and `ref.func` are refused; wasmbed
+/// offers no global imports).
+#[test]
+fn constant_expressions_install() {
+    let (_g, mut rt) = runtime(cap());
+    let src = r#"(module (memory (export "memory") 1)
+        (global i32 (i32.const -7)) (global i64 (i64.const 1)) (global f32 (f32.const 1.5))
+        (global f64 (f64.const 2.5)) (global (mut i32) (i32.const 0))
+        (data (i32.const 16) "wasmbed") (func $t (export "tick")))"#;
+    install(&mut rt, "consts", &wat::parse_str(src).unwrap(), limits(1000, 65536, 100), &[]).unwrap();
+    assert_eq!(rt.start("consts", 0).unwrap(), AppState::Running);
+}
+
 #[test]
 fn bad_modules_fail_at_install() {
     let (_g, mut rt) = runtime(cap());
@@ -280,6 +294,28 @@ fn bad_modules_fail_at_install() {
         (
             "(module (memory (export \"memory\") 1) (func (export \"tick\") (drop (i32.atomic.load (i32.const 0)))))",
             "threads support is not enabled",
+        ),
+        // Constant expressions (the vendored wasmparser matches them on its operator
+        // reader): operators outside MVP constants, extended-const, a local global.
+        (
+            "(module (memory (export \"memory\") 1) (global i32 (i32.add (i32.const 1) (i32.const 2))) (func (export \"tick\")))",
+            "constant expression required: non-constant operator",
+        ),
+        (
+            "(module (memory (export \"memory\") 1) (data (i32.load (i32.const 0)) \"x\") (func (export \"tick\")))",
+            "constant expression required: non-constant operator",
+        ),
+        (
+            "(module (memory (export \"memory\") 1) (global $a i32 (i32.const 1)) (global i32 (global.get $a)) (func (export \"tick\")))",
+            "constant expression required: global.get of locally defined global",
+        ),
+        (
+            "(module (memory (export \"memory\") 1) (global i32 (i64.const 1)) (func (export \"tick\")))",
+            "type mismatch",
+        ),
+        (
+            "(module (memory (export \"memory\") 1) (global funcref (ref.null func)) (func (export \"tick\")))",
+            "reference types support is not enabled",
         ),
     ];
     for (i, (src, why)) in cases.iter().enumerate() {

@@ -133,3 +133,13 @@ pub fn watchdog_feed() {
     write(WDOG + 0x0C, 1); // clear the interrupt, reload
     write(WDOG + 0xC00, 0);
 }
+
+/// Only ever emulated (QEMU).
+pub fn emulated() -> bool {
+    true
+}
+
+/// No flash: under QEMU the identity is kept in the emulator's file (flash.rs).
+pub fn kept_flash() -> Option<alloc::boxed::Box<dyn wasmbed_kept::Flash>> {
+    None
+}

@@ -187,3 +187,52 @@ pub fn watchdog_start(ms: u32) {
 pub fn watchdog_feed() {
     write(WDT + 0x600, 0x6E52_4635);
 }
+
+pub fn emulated() -> bool {
+    false
+}
+
+/// The identity's flash (flash.rs): the two 4 KiB pages below the config page
+/// (0xF5000, 0xF6000), outside the image (memory.x), through the NVMC.
+pub fn kept_flash() -> Option<alloc::boxed::Box<dyn wasmbed_kept::Flash>> {
+    Some(alloc::boxed::Box::new(NvmcPages))
+}
+
+struct NvmcPages;
+
+const NVMC: usize = 0x4001_E000;
+const KEPT: u32 = 0x000F_5000;
+
+impl NvmcPages {
+    /// With NVMC CONFIG = `mode` (1 write, 2 erase), runs `op` and waits until ready.
+    fn run(&self, mode: u32, op: impl FnOnce()) {
+        write(NVMC + 0x504, mode);
+        op();
+        wait(u32::MAX, || read(NVMC + 0x400) & 1 != 0);
+        write(NVMC + 0x504, 0);
+    }
+}
+
+impl wasmbed_kept::Flash for NvmcPages {
+    fn sector_size(&self) -> u32 {
+        4096
+    }
+    fn read(&mut self, off: u32, buf: &mut [u8]) -> Result<(), wasmbed_kept::Error> {
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: inside the two kept pages, memory-mapped flash.
+            *b = unsafe { core::ptr::read_volatile((KEPT + off + i as u32) as *const u8) };
+        }
+        Ok(())
+    }
+    fn erase(&mut self, sector: u32) -> Result<(), wasmbed_kept::Error> {
+        self.run(2, || write(NVMC + 0x508, KEPT + sector * 4096));
+        Ok(())
+    }
+    fn program(&mut self, off: u32, data: &[u8]) -> Result<(), wasmbed_kept::Error> {
+        for (i, w) in data.chunks(4).enumerate() {
+            let word = u32::from_le_bytes(w.try_into().map_err(|_| wasmbed_kept::Error::Flash("unaligned"))?);
+            self.run(1, || write((KEPT + off) as usize + 4 * i, word));
+        }
+        Ok(())
+    }
+}

@@ -234,3 +234,75 @@ pub fn watchdog_start(ms: u32) {
 pub fn watchdog_feed() {
     write(IWDG, 0xAAAA);
 }
+
+/// The identity's flash (flash.rs) on silicon: sectors 9 and 10 (128 KiB each at
+/// 0x080A0000), outside the image (memory.x), through the flash controller, 32-bit
+/// programming (2.7-3.6 V). Not exercised under QEMU, which does not model the
+/// controller (the emulator uses a semihosting file instead).
+pub fn kept_flash() -> Option<alloc::boxed::Box<dyn wasmbed_kept::Flash>> {
+    Some(alloc::boxed::Box::new(Sectors))
+}
+
+struct Sectors;
+
+const KEPT: u32 = 0x080A_0000;
+const KEPT_SECTOR: u32 = 9;
+const SECTOR: u32 = 128 * 1024;
+const FLASH_KEYR: usize = FLASH_ACR + 0x04;
+const FLASH_SR: usize = FLASH_ACR + 0x0C;
+const FLASH_CR: usize = FLASH_ACR + 0x10;
+const CR_PSIZE32: u32 = 2 << 8;
+const SR_ERRORS: u32 = 0xF0; // WRPERR, PGAERR, PGPERR, PGSERR
+
+impl Sectors {
+    /// Unlocks the controller, runs `op` with CR = `cr` (PSIZE x32), locks again.
+    fn run(&self, cr: u32, op: impl FnOnce()) -> Result<(), wasmbed_kept::Error> {
+        write(FLASH_KEYR, 0x4567_0123);
+        write(FLASH_KEYR, 0xCDEF_89AB);
+        write(FLASH_SR, SR_ERRORS | 1); // clear
+        write(FLASH_CR, cr | CR_PSIZE32);
+        op();
+        let sr = read(FLASH_SR);
+        write(FLASH_CR, 1 << 31); // LOCK
+        // The ART data cache may hold what was there before: reset it.
+        modify(FLASH_ACR, |v| v & !(1 << 10));
+        modify(FLASH_ACR, |v| v | 1 << 12);
+        modify(FLASH_ACR, |v| (v & !(1 << 12)) | 1 << 10);
+        if sr & SR_ERRORS != 0 {
+            return Err(wasmbed_kept::Error::Flash("stm32 flash controller error"));
+        }
+        Ok(())
+    }
+}
+
+/// Waits while the controller is busy.
+fn flash_idle() {
+    wait(u32::MAX, || read(FLASH_SR) & 1 << 16 == 0);
+}
+
+impl wasmbed_kept::Flash for Sectors {
+    fn sector_size(&self) -> u32 {
+        SECTOR
+    }
+    fn read(&mut self, off: u32, buf: &mut [u8]) -> Result<(), wasmbed_kept::Error> {
+        // SAFETY: inside the two kept sectors, memory-mapped flash.
+        let src = unsafe { core::slice::from_raw_parts((KEPT + off) as *const u8, buf.len()) };
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+    fn erase(&mut self, sector: u32) -> Result<(), wasmbed_kept::Error> {
+        watchdog_feed(); // a 128 KiB erase takes 1-2 s
+        self.run(1 << 1 | (KEPT_SECTOR + sector) << 3, || {
+            modify(FLASH_CR, |v| v | 1 << 16);
+            flash_idle();
+        })
+    }
+    fn program(&mut self, off: u32, data: &[u8]) -> Result<(), wasmbed_kept::Error> {
+        self.run(1, || {
+            for (i, w) in data.chunks_exact(4).enumerate() {
+                write((KEPT + off) as usize + 4 * i, u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
+                flash_idle();
+            }
+        })
+    }
+}

@@ -266,10 +266,39 @@ impl ModuleState {
             },
         };
 
+        // Wasmbed patch (WASMBED-PATCH.md, 2.): the operators a constant expression
+        // may hold are matched on the `Operator` reader instead of a visitor that
+        // implements every operator; the checks and messages are upstream's.
         let mut ops = expr.get_operators_reader();
         while !ops.eof() {
             validator.offset = ops.original_position();
-            ops.visit_operator(&mut validator)??;
+            use crate::Operator as O;
+            let v = &mut validator;
+            match ops.read()? {
+                O::I32Const { value } => v.validator().visit_i32_const(value),
+                O::I64Const { value } => v.validator().visit_i64_const(value),
+                O::F32Const { value } => v.validator().visit_f32_const(value),
+                O::F64Const { value } => v.validator().visit_f64_const(value),
+                O::RefNull { ty } => v.validator().visit_ref_null(ty),
+                O::End => v.validator().visit_end(),
+                O::I32Add => v.validate_extended_const().and_then(|()| v.validator().visit_i32_add()),
+                O::I32Sub => v.validate_extended_const().and_then(|()| v.validator().visit_i32_sub()),
+                O::I32Mul => v.validate_extended_const().and_then(|()| v.validator().visit_i32_mul()),
+                O::I64Add => v.validate_extended_const().and_then(|()| v.validator().visit_i64_add()),
+                O::I64Sub => v.validate_extended_const().and_then(|()| v.validator().visit_i64_sub()),
+                O::I64Mul => v.validate_extended_const().and_then(|()| v.validator().visit_i64_mul()),
+                O::GlobalGet { global_index } => {
+                    v.validate_global(global_index).and_then(|()| v.validator().visit_global_get(global_index))
+                }
+                O::RefFunc { function_index } => {
+                    v.insert_ref_func(function_index);
+                    v.validator().visit_ref_func(function_index)
+                }
+                _ => Err(BinaryReaderError::new(
+                    "constant expression required: non-constant operator",
+                    v.offset,
+                )),
+            }?;
         }
         validator.ops.finish(ops.original_position())?;
 
@@ -352,92 +381,6 @@ impl ModuleState {
             }
         }
 
-        macro_rules! define_visit_operator {
-            ($(@$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident)*) => {
-                $(
-                    #[allow(unused_variables)]
-                    fn $visit(&mut self $($(,$arg: $argty)*)?) -> Self::Output {
-                        define_visit_operator!(@visit self $visit $($($arg)*)?)
-                    }
-                )*
-            };
-
-            // These are always valid in const expressions
-            (@visit $self:ident visit_i32_const $val:ident) => {{
-                $self.validator().visit_i32_const($val)
-            }};
-            (@visit $self:ident visit_i64_const $val:ident) => {{
-                $self.validator().visit_i64_const($val)
-            }};
-            (@visit $self:ident visit_f32_const $val:ident) => {{
-                $self.validator().visit_f32_const($val)
-            }};
-            (@visit $self:ident visit_f64_const $val:ident) => {{
-                $self.validator().visit_f64_const($val)
-            }};
-            (@visit $self:ident visit_v128_const $val:ident) => {{
-                $self.validator().visit_v128_const($val)
-            }};
-            (@visit $self:ident visit_ref_null $val:ident) => {{
-                $self.validator().visit_ref_null($val)
-            }};
-            (@visit $self:ident visit_end) => {{
-                $self.validator().visit_end()
-            }};
-
-
-            // These are valid const expressions when the extended-const proposal is enabled.
-            (@visit $self:ident visit_i32_add) => {{
-                $self.validate_extended_const()?;
-                $self.validator().visit_i32_add()
-            }};
-            (@visit $self:ident visit_i32_sub) => {{
-                $self.validate_extended_const()?;
-                $self.validator().visit_i32_sub()
-            }};
-            (@visit $self:ident visit_i32_mul) => {{
-                $self.validate_extended_const()?;
-                $self.validator().visit_i32_mul()
-            }};
-            (@visit $self:ident visit_i64_add) => {{
-                $self.validate_extended_const()?;
-                $self.validator().visit_i64_add()
-            }};
-            (@visit $self:ident visit_i64_sub) => {{
-                $self.validate_extended_const()?;
-                $self.validator().visit_i64_sub()
-            }};
-            (@visit $self:ident visit_i64_mul) => {{
-                $self.validate_extended_const()?;
-                $self.validator().visit_i64_mul()
-            }};
-
-            // `global.get` is a valid const expression for imported, immutable
-            // globals.
-            (@visit $self:ident visit_global_get $idx:ident) => {{
-                $self.validate_global($idx)?;
-                $self.validator().visit_global_get($idx)
-            }};
-            // `ref.func`, if it's in a `global` initializer, will insert into
-            // the set of referenced functions so it's processed here.
-            (@visit $self:ident visit_ref_func $idx:ident) => {{
-                $self.insert_ref_func($idx);
-                $self.validator().visit_ref_func($idx)
-            }};
-
-            (@visit $self:ident $op:ident $($args:tt)*) => {{
-                Err(BinaryReaderError::new(
-                    "constant expression required: non-constant operator",
-                    $self.offset,
-                ))
-            }}
-        }
-
-        impl<'a> VisitOperator<'a> for VisitConstOperator<'a> {
-            type Output = Result<()>;
-
-            for_each_operator!(define_visit_operator);
-        }
     }
 }
 

@@ -1,0 +1,121 @@
+//go:build qemu
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/wasmbed/wasmbed/firmware/emulator"
+	"github.com/wasmbed/wasmbed/firmware/provision"
+	"github.com/wasmbed/wasmbed/gateway"
+)
+
+// A board's identity survives power loss: the emulator process is killed and a new
+// one started on the same state directory (the board's flash, a semihosting file),
+// and the device opens its session with the certificate it had, without enrolling
+// again (its token is spent). On stm32f4-discovery the power is also cut in the middle
+// of writing a renewed certificate to flash: the board comes back with the previous
+// certificate, renews again, and keeps the new one across the next power cycle.
+func TestIdentitySurvivesPowerCycle(t *testing.T) {
+	needQEMU(t)
+	for _, b := range boards {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			powerCycle(t, b.name, b.name == "stm32f4-discovery")
+		})
+	}
+}
+
+func powerCycle(t *testing.T, board string, renewal bool) {
+	// A one-minute certificate (step-ca's minimum) renews 40 s after it was issued.
+	cfg := gateway.Config{HeartbeatInterval: 2 * time.Second, CertTTL: time.Minute}
+	g := startGateway(t, cfg)
+	br := startBridge(t)
+	name := "cycle-" + board
+	token := g.register(name, board, nil)
+	bundle := func(diag string) *provision.Bundle {
+		return &provision.Bundle{Gateways: []string{g.device}, ServerName: "localhost", CARoot: g.caDER,
+			Device: name, Token: token, Diag: diag}
+	}
+	plain := image(t, board, bundle(""))
+	state := t.TempDir()
+	boots := 0
+	power := func(elf string) *qemu {
+		boots++
+		return bootOpts(t, emulator.Options{Board: board, Image: elf, Bridge: br, Name: fmt.Sprintf("%s-%d", name, boots),
+			Reboot: true, StateDir: state})
+	}
+	cut := func(q *qemu) {
+		t.Helper()
+		if err := q.dev.Stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// online: the board came back with its identity from flash, without enrolling.
+	online := func(q *qemu) {
+		t.Helper()
+		t.Log(q.wait(`^identity: kept in flash`, 60*time.Second))
+		t.Log(q.wait(`^session: online as `+name, 60*time.Second))
+		if l, _ := q.find(regexpEnroll, 0); l != "" {
+			t.Fatalf("enrolled again after a power cycle: %s", l)
+		}
+	}
+
+	q := power(plain)
+	q.wait(`^session: online as `+name, 90*time.Second)
+	q.wait(`^identity: written to flash`, 10*time.Second)
+	enrolled := time.Now()
+	serial := g.deviceStatus(name).Status.CertSerial
+	if img, err := os.Stat(filepath.Join(state, "wasmbed-flash.img")); err != nil || img.Size() != 8192 {
+		t.Fatalf("the emulated flash: %v, %v", img, err)
+	}
+
+	cut(q)
+	q = power(plain)
+	online(q)
+	if got := g.deviceStatus(name).Status.CertSerial; got != serial {
+		t.Fatalf("certificate serial %s after the power cycle, want %s", got, serial)
+	}
+	if !renewal {
+		return
+	}
+
+	// The power goes at the 100th word of the renewed certificate's record (the record
+	// is about 300 words): the new certificate was issued, the flash holds a torn record
+	// after the old one. The test image cuts it (diag `powercut <n>`, firmware flash.rs).
+	cut(q)
+	q = power(image(t, board, bundle("powercut 100")))
+	t.Log(q.wait(`^identity: kept in flash`, 60*time.Second))
+	t.Log(q.wait(`^renew: new certificate`, time.Until(enrolled.Add(2*time.Minute))))
+	t.Log(q.wait(`^flash: power cut$`, 20*time.Second))
+	select {
+	case <-q.dev.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the board did not stop at the power cut")
+	}
+	cut(q)
+
+	// Back with the old certificate, which the gateway still accepts (a renewal's
+	// certificate is pending until the device uses it); it renews again.
+	q = power(plain)
+	online(q)
+	if got := g.deviceStatus(name).Status.CertSerial; got != serial {
+		t.Fatalf("certificate serial %s after the cut renewal, want the old %s", got, serial)
+	}
+	t.Log(q.wait(`^renew: new certificate`, 60*time.Second))
+	t.Log(q.wait(`^identity: written to flash`, 10*time.Second))
+
+	// The next power cycle opens the session with the renewed certificate, which
+	// becomes the device's.
+	cut(q)
+	q = power(plain)
+	online(q)
+	eventually(t, 10*time.Second, "the renewed certificate in use", func() bool {
+		s := g.deviceStatus(name).Status.CertSerial
+		return s != "" && s != serial
+	})
+}
