@@ -118,9 +118,21 @@ func (a *admission) start() {
 	}
 }
 
+// stop gives the spare descriptor back and closes the connections still
+// waiting for their ClientHello (those past it end with the gateway's
+// context).
 func (a *admission) stop() {
 	if a.spare != nil {
 		a.spare.Close()
+	}
+	a.mu.Lock()
+	var waiting []net.Conn
+	for e := a.waiting.Front(); e != nil; e = e.Next() {
+		waiting = append(waiting, e.Value.(*preauth).raw)
+	}
+	a.mu.Unlock()
+	for _, c := range waiting {
+		c.Close()
 	}
 }
 
