@@ -84,10 +84,11 @@ func (s *session) sendError(requestID uint64, code protocol.ErrorCode, msg strin
 
 // answerDecodeError answers a message that did not decode (err is bad
 // input, not the connection failing), with the request id it carried when
-// that could be read.
+// that could be read. A stream that ended inside a frame (truncated) is not
+// answered: it is over.
 func (s *session) answerDecodeError(err error) {
 	var de *protocol.DecodeError
-	if errors.As(err, &de) {
+	if errors.As(err, &de) && !errors.Is(err, protocol.ErrTruncated) {
 		s.g.Metrics.Errors.WithLabelValues("decode_" + protocol.KindName(err)).Inc()
 		s.sendError(de.RequestID, protocol.CodeFor(err), err.Error())
 	}

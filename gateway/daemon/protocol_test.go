@@ -262,6 +262,13 @@ func TestErrorsEchoTheRequestID(t *testing.T) {
 	if id, e := first.answer(); e == nil || e.Code != protocol.CodeMalformed || id != 300 {
 		t.Fatalf("undecodable first message: id %d error %+v, want malformed with id 300", id, e)
 	}
+	// A stream that ends inside a frame is over: nothing is answered.
+	cut := rawSession(t, h)
+	cut.conn.Write(frameOf(t, heartbeat)[:5])
+	cut.conn.CloseWrite()
+	if env, err := cut.recv(); err == nil {
+		t.Fatalf("a frame cut by the end of the stream was answered: %#v", env.Msg)
+	}
 	e := newTestDevice(t, h, "enrolling")
 	if _, err := e.dial(nil); err != nil {
 		t.Fatal(err)
