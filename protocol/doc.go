@@ -11,7 +11,9 @@
 // Decoding never panics on untrusted input: every failure is a *DecodeError
 // whose Kind is one of the sentinel errors (ErrTruncated, ErrFrameTooLarge,
 // ErrUnsupportedVersion, ErrUnknownType, ErrMalformed, ErrInvalid), so callers
-// can answer with the matching ErrorCode and keep the session.
+// can answer with the matching ErrorCode (CodeFor) and the request id read
+// from the bad message (DecodeError.RequestID), and keep the session unless
+// the stream cannot be resynchronised.
 //
 // The specification for humans is docs/protocol.md; this package is the
 // reference implementation and must agree with it.
