@@ -182,14 +182,45 @@ func TestKubernetesBackend(t *testing.T) {
 		t.Fatalf("status after a crash: %+v", st)
 	}
 
-	// Deleting an enrolled device revokes its certificate.
+	// Deleting an enrolled device revokes its certificate, and every other
+	// one the ledger holds for it (a pending renewal); one certificate can
+	// be revoked alone (wasmbed_certificate destroyed).
 	must(c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "dev-1"}, &o))
 	o.Status.CertSerial, o.Status.Phase = "abc123", "online"
 	must(c.Status().Update(ctx, &o))
-	time.Sleep(200 * time.Millisecond)
+	for sn, st := range map[string]string{"abc123": fleet.CertCurrent, "def456": fleet.CertPending, "c0ffee": fleet.CertSuperseded} {
+		must(c.Create(ctx, &v1alpha1.DeviceCertificate{ObjectMeta: metav1.ObjectMeta{Name: sn, Namespace: ns},
+			Spec: v1alpha1.DeviceCertificateSpec{Device: "dev-1", Source: fleet.SourceEnrollment, NotAfter: metav1.NewTime(time.Now().Add(time.Hour)),
+				IssuedAt: metav1.Now(), State: st}}))
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) { // the backend's informers
+		d, derr := b.store.Devices().Get(ctx, "dev-1")
+		_, cerr := b.store.Certificates().Get(ctx, "c0ffee")
+		if derr == nil && cerr == nil && d.Status.CertSerial == "abc123" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the backend does not see the device's certificates")
+		}
+	}
+	revoked, err := b.RevokeCertificate(ctx, "c0ffee", "wasmbed_certificate destroyed")
+	must(err)
+	if revoked.State != fleet.CertRevoked || revoked.Reason != "wasmbed_certificate destroyed" {
+		t.Fatalf("revoked certificate: %+v", revoked)
+	}
+	if _, err := b.RevokeCertificate(ctx, "0bad", ""); !isNotFound(err) {
+		t.Fatalf("revoking a certificate not in the ledger: %v", err)
+	}
 	must(b.DeleteDevice(ctx, "dev-1"))
 	var rev v1alpha1.CertificateRevocation
-	must(c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "abc123"}, &rev))
+	for _, sn := range []string{"abc123", "def456", "c0ffee"} {
+		must(c.Get(ctx, client.ObjectKey{Namespace: ns, Name: sn}, &rev))
+		var dc v1alpha1.DeviceCertificate
+		must(c.Get(ctx, client.ObjectKey{Namespace: ns, Name: sn}, &dc))
+		if dc.Spec.State != fleet.CertRevoked {
+			t.Fatalf("certificate %s of the deleted device is %s", sn, dc.Spec.State)
+		}
+	}
 	if _, err := b.GetDevice(ctx, "dev-1"); !isNotFound(err) {
 		t.Fatalf("deleted device: %v", err)
 	}
