@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Unauthenticated work on the device listener is bounded. A connection is
@@ -90,8 +92,16 @@ type admission struct {
 }
 
 func newAdmission(cfg *Config, m *Metrics, log *slog.Logger) *admission {
-	return &admission{cfg: cfg, metrics: m, log: newLogLimiter(log, logEvery), sources: map[string]*source{}, waiting: list.New(),
+	a := &admission{cfg: cfg, metrics: m, log: newLogLimiter(log, logEvery), sources: map[string]*source{}, waiting: list.New(),
 		handshakes: make(chan struct{}, cfg.MaxHandshakes), enrollments: make(chan struct{}, cfg.MaxEnrollments)}
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wasmbed_gateway_handshake_slots_used",
+			Help: "Handshake slots taken (TLS handshake, hello, enrollment), of --max-handshakes."},
+			func() float64 { return float64(len(a.handshakes)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wasmbed_gateway_enrollment_slots_used",
+			Help: "Enrollment sessions in progress, of --max-enrollments."},
+			func() float64 { return float64(len(a.enrollments)) }))
+	return a
 }
 
 // logEvery is how often refusals of unauthenticated clients are logged at most.

@@ -56,10 +56,20 @@ func metricValue(text, sample string) float64 {
 	return 0
 }
 
+// mute is a connection that writes but never reads until quit closes:
+// a client that stalls once it has sent its ClientHello.
+type mute struct {
+	net.Conn
+	quit chan struct{}
+}
+
+func (m mute) Read([]byte) (int, error) { <-m.quit; return 0, io.EOF }
+
 // TestFloodKeepsEnrollmentAndReconnection holds thousands of connections
 // that stall before or inside their ClientHello (from 30 source addresses,
 // twice what the gateway's descriptor budget of 1500 device connections
-// allows, so the oldest are evicted) while garbage connections keep coming, and meanwhile a device
+// allows, so the oldest are evicted) and 100 handshakes stalled after their
+// ClientHello while garbage connections keep coming, and meanwhile a device
 // enrolls and another reconnects, each within 2 s (the gateway's
 // requirement). The 2 s is widened to 4x the same operation measured on an
 // idle gateway when the machine is so busy that even that is above 500 ms,
@@ -135,6 +145,23 @@ func TestFloodKeepsEnrollmentAndReconnection(t *testing.T) {
 			conns = append(conns, c)
 		}
 	}
+	// Handshakes that stall after the ClientHello (the gateway's flight
+	// sent, the client's never comes): they hold handshake slots.
+	const handshakeStallers = 100
+	quit := make(chan struct{})
+	defer close(quit)
+	for i := range handshakeStallers {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 5, byte(i/50+1))}, Timeout: 10 * time.Second}
+		c, err := d.Dial("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		go tls.Client(mute{c, quit}, &tls.Config{InsecureSkipVerify: true}).Handshake()
+	}
+	eventually(t, "the handshake stallers in their handshakes", func() bool {
+		return metricValue(h.metrics(), "wasmbed_gateway_handshake_slots_used") >= handshakeStallers
+	})
 	// Garbage, again and again, from other sources.
 	stop := make(chan struct{})
 	var garbage atomic.Int64
@@ -186,8 +213,8 @@ func TestFloodKeepsEnrollmentAndReconnection(t *testing.T) {
 	m := h.metrics()
 	apiTook := time.Since(t0)
 	held := metricValue(m, "wasmbed_gateway_preauth_connections")
-	t.Logf("under %d stalled connections (the gateway holding %.0f of them) and %d garbage connections so far: enrollment %v (idle %v), reconnection %v (idle %v), GET /metrics %v; bound %v",
-		stalled, held, garbage.Load(), floodEnroll.Round(time.Millisecond), baseEnroll.Round(time.Millisecond),
+	t.Logf("under %d stalled connections and %d stalled handshakes (the gateway holding %.0f of them) and %d garbage connections so far: enrollment %v (idle %v), reconnection %v (idle %v), GET /metrics %v; bound %v",
+		stalled, handshakeStallers, held, garbage.Load(), floodEnroll.Round(time.Millisecond), baseEnroll.Round(time.Millisecond),
 		floodReconnect.Round(time.Millisecond), baseReconnect.Round(time.Millisecond), apiTook.Round(time.Millisecond), bound)
 	if floodEnroll > bound || floodReconnect > bound || apiTook > bound {
 		t.Errorf("over the %v bound under the flood", bound)
