@@ -197,6 +197,8 @@ func (g *Gateway) revokeCertificates(ctx context.Context, device, reason string,
 			}
 		}
 	}
+	// The ledger refuses them and their sessions close first; then the
+	// revocation records and the CA, which regenerates its CRL each time.
 	now := time.Now().UTC()
 	for _, serial := range serials {
 		if _, err := g.store.Certificates().Update(ctx, serial, func(o *fleet.Certificate) error {
@@ -205,10 +207,12 @@ func (g *Gateway) revokeCertificates(ctx context.Context, device, reason string,
 		}); err != nil && !errors.Is(err, fleet.ErrNotFound) {
 			return nil, fmt.Errorf("revoke certificate %s of %s: %w", serial, device, err)
 		}
+		g.closeSessionWith(serial, protocol.CodeRevoked, "certificate revoked")
+	}
+	for _, serial := range serials {
 		if err := g.revokeSerial(ctx, device, serial, reason); err != nil {
 			return nil, err
 		}
-		g.closeSessionWith(serial, protocol.CodeRevoked, "certificate revoked")
 	}
 	return serials, nil
 }

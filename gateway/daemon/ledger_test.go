@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net/http"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -345,8 +346,15 @@ func TestLedgerRevokeCoversEveryCertificate(t *testing.T) {
 	d := newTestDevice(t, h, "dev-v")
 	d.connect()
 	pending := d.renew()
-	h.must(http.StatusOK, "POST", "/v1/devices/dev-v/revoke", map[string]any{"reason": "stolen"}, nil)
+	start := time.Now()
+	answered := make(chan int, 1)
+	go func() { answered <- h.call(h.admin, "POST", "/v1/devices/dev-v/revoke", map[string]any{"reason": "stolen"}, nil) }()
 	d.closedWith(protocol.CodeRevoked)
+	closed := time.Since(start)
+	if code := <-answered; code != http.StatusOK {
+		t.Fatalf("revoke: %d", code)
+	}
+	t.Logf("revoke request: session closed after %v, answered after %v (two certificates revoked with the CA)", closed, time.Since(start))
 	d.refused(d.cert, "the revoked current certificate")
 	d.refused(pending, "the revoked pending certificate")
 	if !h.crlLists(d.cert) || !h.crlLists(pending) {
