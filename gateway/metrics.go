@@ -59,7 +59,7 @@ func newMetrics() *Metrics {
 		PreAuthEvicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "wasmbed_gateway_preauth_evicted_total",
 			Help: "Connections still waiting for their ClientHello closed to make room for a new one (pre-auth or descriptor limit reached)."}),
 		EnrollRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_gateway_enrollments_refused_total",
-			Help: "Enrollments refused, by reason (token_unknown, token_used, token_expired, token_wrong_device, bad_csr, other)."}, []string{"reason"}),
+			Help: "Enrollments refused, by reason (token_unknown, token_used, token_expired, token_wrong_device, bad_csr, undeliverable: the certificate would not fit the device's max_frame, other)."}, []string{"reason"}),
 		APIAuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_gateway_api_auth_failures_total",
 			Help: "Management API requests refused for their credentials, by reason (missing, invalid, forbidden)."}, []string{"reason"}),
 	}
