@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 	"time"
 
 	"github.com/wasmbed/wasmbed/fleet"
@@ -316,11 +317,21 @@ func (g *Gateway) closeSessionWith(serial string, code protocol.ErrorCode, msg s
 		}
 	}
 	g.mu.Unlock()
-	if s != nil {
+	if s == nil {
+		return
+	}
+	closeMu.Lock()
+	defer closeMu.Unlock()
+	if !s.closed.Load() {
 		s.sendError(0, code, msg)
 		s.close(msg)
 	}
 }
+
+// closeMu makes telling a device why and closing its session one step, so
+// that two paths closing it at once (a change made here and the watch
+// seeing it) send one error.
+var closeMu sync.Mutex
 
 // caRevoke tells the CA that a certificate is no longer valid (for its CRL
 // and its renewals); best effort, the ledger refuses it anyway.
