@@ -181,6 +181,25 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// gatewayMem is the gateway's memory after 5 s of settling: its
+// /proc/PID/status figures and the Go runtime's own.
+type gatewayMem struct {
+	memStatus
+	heap, stack, goroutines float64 // heap and stacks in use, bytes
+}
+
+func (g *gatewayProc) settledMemory() (gatewayMem, error) {
+	m, err := settledMem(g.p.pid(), 5*time.Second)
+	if err != nil {
+		return gatewayMem{}, err
+	}
+	gm := gatewayMem{memStatus: m}
+	gm.heap, _ = g.api.metric("go_memstats_heap_inuse_bytes")
+	gm.stack, _ = g.api.metric("go_memstats_stack_inuse_bytes")
+	gm.goroutines, _ = g.api.metric("go_goroutines")
+	return gm, nil
+}
+
 // loopbackAddrs returns n loopback addresses (host:port) nobody listens on now.
 func loopbackAddrs(n int) ([]string, error) {
 	addrs := make([]string, n)

@@ -667,14 +667,12 @@ func sessionPhases(c *runConfig, g *gatewayProc, credsFile string) error {
 		return err
 	}
 	defer g.p.stop(30 * time.Second)
-	idle, err := settledMem(g.p.pid(), 5*time.Second)
+	idle, err := g.settledMemory()
 	if err != nil {
 		return err
 	}
-	idleHeap, _ := g.api.metric("go_memstats_heap_inuse_bytes")
-	idleStack, _ := g.api.metric("go_memstats_stack_inuse_bytes")
 	logf("gateway idle: VmRSS %.1f MiB (anon %.1f, file %.1f), heap in use %.1f MiB, %d fds", mib(idle.RSS), mib(idle.Anon), mib(idle.File),
-		mib(int64(idleHeap)), countFDs(g.p.pid()))
+		mib(int64(idle.heap)), countFDs(g.p.pid()))
 
 	n := c.sessions
 	cond := conditions(c.work)
@@ -707,22 +705,19 @@ func sessionPhases(c *runConfig, g *gatewayProc, credsFile string) error {
 		return err
 	}
 	logf("all %d sessions answered within %s; %d lost, %d protocol errors", st.Acked, took.Round(time.Second), st.Lost, st.Errors)
-	loaded, err := settledMem(g.p.pid(), 5*time.Second)
+	loaded, err := g.settledMemory()
 	if err != nil {
 		return err
 	}
 	heldAfter, _ := g.sessions()
-	loadedHeap, _ := g.api.metric("go_memstats_heap_inuse_bytes")
-	loadedStack, _ := g.api.metric("go_memstats_stack_inuse_bytes")
-	goroutines, _ := g.api.metric("go_goroutines")
 	c.heapProfile(g, "sessions-heap")
 	fds := countFDs(g.p.pid())
 	perSession := float64(loaded.RSS-idle.RSS) / float64(heldAfter)
 	perAnon := float64(loaded.Anon-idle.Anon) / float64(heldAfter)
-	perHeap := (loadedHeap - idleHeap) / float64(heldAfter)
-	perStack := (loadedStack - idleStack) / float64(heldAfter)
+	perHeap := (loaded.heap - idle.heap) / float64(heldAfter)
+	perStack := (loaded.stack - idle.stack) / float64(heldAfter)
 	logf("gateway with %d sessions: VmRSS %.1f MiB (anon %.1f, file %.1f), heap in use %.1f MiB, %.0f goroutines, %d fds",
-		heldAfter, mib(loaded.RSS), mib(loaded.Anon), mib(loaded.File), mib(int64(loadedHeap)), goroutines, fds)
+		heldAfter, mib(loaded.RSS), mib(loaded.Anon), mib(loaded.File), mib(int64(loaded.heap)), loaded.goroutines, fds)
 	if c.want("idle") {
 		result("gateway_idle_sessions", float64(heldAfter), "sessions", fmt.Sprintf(
 			"mutual-TLS 1.3 device sessions held at once by one gateway process (healthz sessions), every one of them answered a heartbeat within %s at --heartbeat-interval %s "+
@@ -734,7 +729,7 @@ func sessionPhases(c *runConfig, g *gatewayProc, credsFile string) error {
 		result("gateway_bytes_per_session", perSession, "bytes", fmt.Sprintf(
 			"(VmRSS with %d sessions - VmRSS idle) / %d, from /proc/PID/status of the wasmbed-gateway process, read after 5 s of settling: %.1f -> %.1f MiB "+
 				"(anonymous memory %.0f B/session, of which Go heap in use %.0f B and goroutine stacks %.0f B per session; %.0f goroutines); sessions heartbeat every %s",
-			heldAfter, heldAfter, mib(idle.RSS), mib(loaded.RSS), perAnon, perHeap, perStack, goroutines, c.heartbeat))
+			heldAfter, heldAfter, mib(idle.RSS), mib(loaded.RSS), perAnon, perHeap, perStack, loaded.goroutines, c.heartbeat))
 	}
 
 	if c.want("heartbeat") {

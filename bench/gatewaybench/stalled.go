@@ -29,12 +29,10 @@ func stalledPhase(c *runConfig) error {
 		return err
 	}
 	defer g.p.stop(30 * time.Second)
-	idle, err := settledMem(g.p.pid(), 5*time.Second)
+	idle, err := g.settledMemory()
 	if err != nil {
 		return err
 	}
-	idleHeap, _ := g.api.metric("go_memstats_heap_inuse_bytes")
-	idleStack, _ := g.api.metric("go_memstats_stack_inuse_bytes")
 	cond := conditions(c.work)
 	// From many loopback sources, under the per-source cap (default 128).
 	const perSource = 100
@@ -60,7 +58,7 @@ func stalledPhase(c *runConfig) error {
 		}
 		conns = append(conns, cn)
 	}
-	loaded, err := settledMem(g.p.pid(), 5*time.Second)
+	loaded, err := g.settledMemory()
 	if err != nil {
 		return err
 	}
@@ -71,9 +69,6 @@ func stalledPhase(c *runConfig) error {
 	if held < float64(c.stalled)/2 {
 		return fmt.Errorf("the gateway holds %.0f of %d stalled connections", held, c.stalled)
 	}
-	heap, _ := g.api.metric("go_memstats_heap_inuse_bytes")
-	stack, _ := g.api.metric("go_memstats_stack_inuse_bytes")
-	goroutines, _ := g.api.metric("go_goroutines")
 	per := float64(loaded.RSS-idle.RSS) / held
 	logf("gateway with %.0f stalled connections: VmRSS %.1f -> %.1f MiB, %d fds", held, mib(idle.RSS), mib(loaded.RSS), countFDs(g.p.pid()))
 	result("gateway_stalled_handshake_bytes", per, "bytes", fmt.Sprintf(
@@ -82,7 +77,7 @@ func stalledPhase(c *runConfig) error {
 			"(anonymous memory %.0f B/connection, of which Go heap in use %.0f B and goroutine stacks %.0f B; %.0f goroutines); "+
 			"a third of the connections send nothing, a third 2 bytes of a record header, a third a header and 100 of its 512 bytes, "+
 			"from %d loopback addresses (target <= 8192); the kernel's socket buffers are not in the process's RSS; %s",
-		held, held, mib(idle.RSS), mib(loaded.RSS), float64(loaded.Anon-idle.Anon)/held, (heap-idleHeap)/held, (stack-idleStack)/held,
-		goroutines, (c.stalled+perSource-1)/perSource, cond))
+		held, held, mib(idle.RSS), mib(loaded.RSS), float64(loaded.Anon-idle.Anon)/held, (loaded.heap-idle.heap)/held, (loaded.stack-idle.stack)/held,
+		loaded.goroutines, (c.stalled+perSource-1)/perSource, cond))
 	return nil
 }
