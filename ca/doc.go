@@ -22,6 +22,13 @@
 //     revoke endpoints through step-ca's own client (package ca of
 //     smallstep/certificates).
 //
+// Revocation is step-ca's own in both: [Authority.Revoke] records a passive
+// revocation (the embedded authority in its database, an external server
+// through its revoke endpoint), and [Authority.CRL] is step-ca's signed CRL
+// of those serials (the embedded authority enables and regenerates it on
+// every revocation; an external server must have "crl" enabled in its
+// ca.json).
+//
 // Why github.com/smallstep/certificates rather than a hand-written CA: the
 // gateway must embed step-ca by default and use an external step-ca server by
 // configuration. Driving the same step-ca code (provisioners, token checks,
