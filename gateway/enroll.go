@@ -140,7 +140,7 @@ func (g *Gateway) Enroll(ctx context.Context, device, token string, csrDER []byt
 	}
 	if deliverable != nil {
 		if err := deliverable(chain); err != nil {
-			g.caRevoke(ctx, device, serialHex(chain[0]), "undeliverable")
+			g.discardCertificate(ctx, device, chain[0], fleet.SourceEnrollment, "undeliverable")
 			release()
 			return nil, err
 		}
@@ -158,7 +158,7 @@ func (g *Gateway) Enroll(ctx context.Context, device, token string, csrDER []byt
 	// The device's certificate from now on, in the ledger; the ones before
 	// are superseded.
 	if err := g.recordCertificate(ctx, device, leaf, fleet.SourceEnrollment, fleet.CertCurrent); err != nil {
-		g.caRevoke(ctx, device, serial, "unrecorded")
+		g.discardCertificate(ctx, device, leaf, fleet.SourceEnrollment, "unrecorded")
 		return nil, err
 	}
 	return chain, nil
@@ -280,7 +280,7 @@ func (g *Gateway) onRenew(ctx context.Context, s *session, requestID uint64, m *
 	leaf, answer := chain[0], certificateAnswer(chain)
 	// An answer the device cannot receive leaves nothing behind.
 	if err := s.fits(answer, requestID); err != nil {
-		g.caRevoke(ctx, s.device, serialHex(leaf), "undeliverable")
+		g.discardCertificate(ctx, s.device, leaf, fleet.SourceRenewal, "undeliverable")
 		s.log().Warn("renewal refused: the certificate does not fit the device's max_frame", "err", err)
 		s.sendError(requestID, protocol.CodeNoRoom, err.Error())
 		return
@@ -288,7 +288,7 @@ func (g *Gateway) onRenew(ctx context.Context, s *session, requestID uint64, m *
 	// Pending until the device opens a session with it; then it is current
 	// and this session's certificate superseded.
 	if err := g.recordCertificate(ctx, s.device, leaf, fleet.SourceRenewal, fleet.CertPending); err != nil {
-		g.caRevoke(ctx, s.device, serialHex(leaf), "unrecorded")
+		g.discardCertificate(ctx, s.device, leaf, fleet.SourceRenewal, "unrecorded")
 		s.log().Error("renewal failed", "err", err)
 		s.sendError(requestID, protocol.CodeInternal, "renewal failed")
 		return

@@ -333,6 +333,28 @@ func (g *Gateway) closeSessionWith(serial string, code protocol.ErrorCode, msg s
 // seeing it) send one error.
 var closeMu sync.Mutex
 
+// discardCertificate records in the ledger, revoked, a certificate signed
+// for device that will not be used (its answer could not reach the device,
+// or recording it as the device's failed) and revokes it with the CA: the
+// ledger keeps every certificate the CA signed. Best effort.
+func (g *Gateway) discardCertificate(ctx context.Context, device string, leaf *x509.Certificate, source, reason string) {
+	now := time.Now().UTC()
+	c := fleet.Certificate{Serial: serialHex(leaf), Device: device, Source: source, NotBefore: leaf.NotBefore.UTC(),
+		NotAfter: leaf.NotAfter.UTC(), IssuedAt: now, State: fleet.CertRevoked, Reason: reason, ChangedAt: now}
+	if err := g.store.Certificates().Create(ctx, c.Serial, c); errors.Is(err, fleet.ErrExists) {
+		_, err = g.store.Certificates().Update(ctx, c.Serial, func(o *fleet.Certificate) error {
+			o.State, o.Reason, o.ChangedAt = fleet.CertRevoked, reason, now
+			return nil
+		})
+		if err != nil {
+			g.log.Warn("record a discarded certificate", "device", device, "serial", c.Serial, "err", err)
+		}
+	} else if err != nil {
+		g.log.Warn("record a discarded certificate", "device", device, "serial", c.Serial, "err", err)
+	}
+	g.caRevoke(ctx, device, c.Serial, reason)
+}
+
 // caRevoke tells the CA that a certificate is no longer valid (for its CRL
 // and its renewals); best effort, the ledger refuses it anyway.
 func (g *Gateway) caRevoke(ctx context.Context, device, serialHex, reason string) {

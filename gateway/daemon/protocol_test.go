@@ -170,6 +170,15 @@ func TestUndeliverableCertificateLeavesNothing(t *testing.T) {
 	}
 	roomy.send(&protocol.Heartbeat{Seq: 1})
 	expect[*protocol.HeartbeatAck](roomy)
+	// The ledger still holds every certificate the CA signed: the two that
+	// could not be delivered revoked (and on the CA's CRL), the device's.
+	states := map[string]int{}
+	for _, c := range h.ledger("big") {
+		states[c.State+" "+c.Reason]++
+	}
+	if states["revoked undeliverable"] != 2 || states["current "] != 1 || len(states) != 2 {
+		t.Fatalf("ledger after two undeliverable certificates: %v", states)
+	}
 }
 
 // A CSR naming something else than the device is invalid, on enrollment
