@@ -55,7 +55,7 @@ type DeviceStatus struct {
 	// CertPending is the serial (hex) of the certificate a renewal issued
 	// and the device has not used yet; its first session makes it current.
 	CertPending string `json:"cert_pending,omitempty"`
-	Message      string    `json:"message,omitempty"`
+	Message     string `json:"message,omitempty"`
 	// Reset is what the device said, in its last hello, of its last reset;
 	// nil until a device reports one (older firmware and the Go agent do not).
 	Reset *ResetStatus `json:"reset,omitempty"`
@@ -170,6 +170,23 @@ type Rollout struct {
 	// before that device counts as updated (and a batched rollout moves on);
 	// 0 means two tick periods, at least one second.
 	MinReadySeconds int `json:"min_ready_seconds,omitempty"`
+
+	// Steps, when not empty, make the rollout progressive (rollout.go):
+	// cumulative device counts or percentages of the selected devices,
+	// each baked under health gates before the next.
+	Steps []RolloutStep `json:"steps,omitempty"`
+	// Canary, labels: the first step takes only devices that have them.
+	Canary map[string]string `json:"canary,omitempty"`
+	// BakeSeconds is each step's bake time unless the step sets its own;
+	// nil: DefaultBakeSeconds.
+	BakeSeconds *int `json:"bake_seconds,omitempty"`
+	// StepFailures and TotalFailures are the failures tolerated in a step
+	// (of its devices) and in the whole rollout (of the selected devices);
+	// StepFailures unset tolerates none, TotalFailures unset adds no limit.
+	StepFailures  FailureThreshold `json:"step_failures,omitzero"`
+	TotalFailures FailureThreshold `json:"total_failures,omitzero"`
+	// OnFailure: pause, or rollback (the default).
+	OnFailure string `json:"on_failure,omitempty"`
 }
 
 // MinReady is how long a running app must stay up to count as updated.
@@ -201,6 +218,14 @@ type Application struct {
 	// The Kubernetes store sets it (possibly empty: nothing admitted yet);
 	// the embedded store never does, and is not written with it.
 	Admission *Admission `json:"-"`
+	// Stable is the last spec whose rollout passed (completed, or had no
+	// steps): a progressive rollout that fails brings the devices that took
+	// the new spec back to it. Written when the spec changes.
+	Stable *Release `json:"stable,omitempty"`
+	// Progress is the progressive rollout of the current spec (or of an
+	// earlier one, until the gateway starts the next): status, written by
+	// the gateway or the controller and by the rollout actions.
+	Progress *RolloutProgress `json:"progress,omitempty"`
 }
 
 // Admission is the controller's list of devices a batched rollout of one

@@ -137,19 +137,6 @@ func (g *Gateway) reconcile(ctx context.Context) {
 		}
 		byDevice[d.Device][d.App] = d
 	}
-	counts := map[string]fleet.RolloutCount{}
-	for i := range apps {
-		counts[apps[i].Name] = fleet.CountRollout(&apps[i], deps, time.Now())
-	}
-	admit := func(a *fleet.Application, d *fleet.Device) bool {
-		c := counts[a.Name]
-		if !fleet.Admit(a, d, c) {
-			return false
-		}
-		c.InProgress++
-		counts[a.Name] = c
-		return true
-	}
 
 	var sessions []*session
 	g.mu.Lock()
@@ -167,6 +154,22 @@ func (g *Gateway) reconcile(ctx context.Context) {
 			}
 		}
 		return
+	}
+	// Progressive rollouts move on (or halt) first; a rolled-back one
+	// plans its stable release.
+	apps = g.advanceRollouts(ctx, apps, devices, deps)
+	counts := map[string]fleet.RolloutCount{}
+	for i := range apps {
+		counts[apps[i].Name] = fleet.CountRollout(&apps[i], deps, time.Now())
+	}
+	admit := func(a *fleet.Application, d *fleet.Device) bool {
+		c := counts[a.Name]
+		if !fleet.Admit(a, d, c) || !fleet.AdmitStep(a, d, c.Updated+c.InProgress+c.Failed) {
+			return false
+		}
+		c.InProgress++
+		counts[a.Name] = c
+		return true
 	}
 	byName := make(map[string]*fleet.Device, len(devices))
 	for i := range devices {
@@ -331,11 +334,12 @@ func (g *Gateway) onAppStatus(ctx context.Context, s *session, m *protocol.AppSt
 		// everything the device has applied.
 		g.event(ctx, "app.removed", key, "")
 	}
-	// A batched rollout may admit the next device now, or once this one
-	// has stayed up for the min-ready time (then it counts as updated).
+	// A batched or progressive rollout may admit the next device (or
+	// halt) now, or once this one has stayed up for the min-ready time
+	// (then it counts as updated).
 	// Other rollouts planned every device already: a pass per status would
 	// only decode the fleet again.
-	if a, err := g.store.Applications().Get(ctx, m.App); err == nil && a.Rollout.Strategy == fleet.RolloutBatched {
+	if a, err := g.store.Applications().Get(ctx, m.App); err == nil && (a.Rollout.Strategy == fleet.RolloutBatched || a.Rollout.Progressive()) {
 		if m.State == protocol.AppStateRunning {
 			time.AfterFunc(a.MinReady()+10*time.Millisecond, g.Kick)
 		}

@@ -120,9 +120,14 @@ type Gateway struct {
 	planMu  sync.Mutex
 	modules moduleCache
 	kick    chan struct{} // asks the reconcile loop for a pass
-	readers *readerPool   // reads device sessions that have something to read
-	adm     *admission    // bounds unauthenticated connections
-	Metrics *Metrics
+	// rollouts counts the progressive rollouts under way (the last pass's
+	// count): while there are any, a device going offline (a failed health
+	// gate) is a reason for a pass; wake schedules the pass a bake's end needs.
+	rollouts atomic.Int32
+	wake     rolloutWake
+	readers  *readerPool // reads device sessions that have something to read
+	adm      *admission  // bounds unauthenticated connections
+	Metrics  *Metrics
 }
 
 // New makes a gateway over store and authority. Call Serve to accept devices.
@@ -369,7 +374,7 @@ func (g *Gateway) watchRevocations(ctx context.Context) {
 			// Planning concerns the devices holding a session here: a
 			// change to another device (an enrollment, a status written
 			// for a device elsewhere) would only cost a pass.
-			if c.Kind == fleet.KindApplication || c.Kind == fleet.KindDevice && g.hasSession(c.Key) {
+			if c.Kind == fleet.KindApplication || c.Kind == fleet.KindDevice && (g.hasSession(c.Key) || g.rollouts.Load() > 0) {
 				g.Kick()
 			}
 			continue

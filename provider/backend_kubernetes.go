@@ -432,16 +432,12 @@ func (b *kubeBackend) PutApplication(ctx context.Context, name string, spec apiv
 	if err := labelsValid(spec.Selector.Labels); err != nil {
 		return fleet.Application{}, err
 	}
-	switch spec.Rollout.Strategy {
-	case "":
-		spec.Rollout.Strategy = fleet.RolloutAllAtOnce
-	case fleet.RolloutAllAtOnce:
-	case fleet.RolloutBatched:
-		if spec.Rollout.MaxUnavailable < 1 {
-			return fleet.Application{}, badRequest("rollout: batched needs max_unavailable >= 1")
-		}
-	default:
-		return fleet.Application{}, badRequest("rollout.strategy %q: want %s or %s", spec.Rollout.Strategy, fleet.RolloutAllAtOnce, fleet.RolloutBatched)
+	spec.Rollout.SetDefaults()
+	if err := spec.Rollout.Validate(); err != nil {
+		return fleet.Application{}, badRequest("%v", err)
+	}
+	if spec.Rollout.Progressive() {
+		return fleet.Application{}, badRequest("rollout.steps: progressive rollouts are not supported in Kubernetes mode yet")
 	}
 	spec.Limits.SetDefaults()
 	wasm, err := b.store.GetModule(ctx, spec.SHA256)
@@ -471,7 +467,7 @@ func (b *kubeBackend) PutApplication(ctx context.Context, name string, spec apiv
 
 func sameSpec(a, b *fleet.Application) bool {
 	return a.Version == b.Version && a.SHA256 == b.SHA256 && maps.Equal(a.Config, b.Config) && a.Limits == b.Limits &&
-		reflect.DeepEqual(a.Selector, b.Selector) && a.Rollout == b.Rollout && a.Running == b.Running
+		reflect.DeepEqual(a.Selector, b.Selector) && a.Rollout.Equal(&b.Rollout) && a.Running == b.Running
 }
 
 func (b *kubeBackend) DeleteApplication(ctx context.Context, name string) error {

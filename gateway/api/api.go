@@ -223,6 +223,7 @@ func (s *Server) routes() {
 	s.route("PUT /v1/applications/{name}", RoleAdmin, "Create (201) or update (200) an application; the module is checked against every board it can land on first (422 if it cannot run)", apiv1.ApplicationSpec{}, fleet.Application{}, s.putApplication)
 	s.route("DELETE /v1/applications/{name}", RoleAdmin, "Delete an application; devices remove it", nil, nil, s.deleteApplication)
 	s.route("GET /v1/applications/{name}/status", RoleReader, "Rollout status: counts and per-device state", nil, apiv1.ApplicationStatus{}, s.applicationStatus)
+	s.route("POST /v1/applications/{name}/rollout/{action}", RoleAdmin, "Act on the application's progressive rollout: pause (admit no more devices), resume (a paused rollout goes on, its failures accepted; a rolled-back one starts again at its first step), abort (roll back the devices that took the version), promote (skip the current step's bake and pause, accepting its failures); 409 if the rollout's phase does not allow it", nil, fleet.Application{}, s.rolloutAction)
 	s.route("GET /v1/applications/{name}/output", RoleReader, "Latest log lines and published values (?device=, ?limit=)", nil, apiv1.OutputList{}, s.applicationOutput)
 
 	s.route("GET /v1/deployments", RoleReader, "Deployments (an application on a device, as last commanded and reported), filtered by ?app= and ?device=; removed applications stay listed until their devices confirm", nil, apiv1.DeploymentList{}, s.listDeployments)

@@ -94,7 +94,7 @@ func (s *Server) buildOpenAPI() []byte {
 		switch {
 		case method == http.MethodDelete:
 			ok = http.StatusNoContent
-		case method == http.MethodPost && r.resp != nil && reflect.TypeOf(r.resp).Kind() == reflect.Struct && !strings.HasSuffix(path, "/check") && !strings.HasSuffix(path, "/revoke"):
+		case method == http.MethodPost && r.resp != nil && reflect.TypeOf(r.resp).Kind() == reflect.Struct && !strings.HasSuffix(path, "/check") && !strings.HasSuffix(path, "/revoke") && !strings.Contains(path, "/rollout/"):
 			ok = http.StatusCreated
 		}
 		resp := openapi3.NewResponse().WithDescription(http.StatusText(ok))
@@ -117,6 +117,10 @@ func (s *Server) buildOpenAPI() []byte {
 		if strings.Contains(path, "/applications/{name}") && method == http.MethodPut || strings.HasSuffix(path, "/check") {
 			op.AddResponse(http.StatusUnprocessableEntity, openapi3.NewResponse().
 				WithDescription("The module cannot run on a board it would land on").WithContent(jsonContent(errSchema)))
+		}
+		if strings.Contains(path, "/rollout/") {
+			op.AddResponse(http.StatusConflict, openapi3.NewResponse().
+				WithDescription("The rollout's phase does not allow the action").WithContent(jsonContent(errSchema)))
 		}
 		add(method, path, op)
 	}

@@ -477,16 +477,9 @@ func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *has
 	if err := labelsValid(spec.Selector.Labels); err != nil {
 		return err
 	}
-	switch spec.Rollout.Strategy {
-	case "":
-		spec.Rollout.Strategy = fleet.RolloutAllAtOnce
-	case fleet.RolloutAllAtOnce:
-	case fleet.RolloutBatched:
-		if spec.Rollout.MaxUnavailable < 1 {
-			return badRequest("rollout: batched needs max_unavailable >= 1")
-		}
-	default:
-		return badRequest("rollout.strategy %q: want %s or %s", spec.Rollout.Strategy, fleet.RolloutAllAtOnce, fleet.RolloutBatched)
+	spec.Rollout.SetDefaults()
+	if err := spec.Rollout.Validate(); err != nil {
+		return badRequest("%v", err)
 	}
 	spec.Limits.SetDefaults()
 	wasm, err := s.store.GetModule(ctx, spec.SHA256)
@@ -508,6 +501,12 @@ func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *has
 	return s.checkBoards(w, r, wasm, boards, spec.Limits, func() error {
 		return upsert(s, w, r, who, fleet.KindApplication, name, s.store.Applications(), app, func(old, v *fleet.Application) {
 			v.CreatedAt, v.Generation = old.CreatedAt, old.Generation
+			// The rollout's status stays; a new spec remembers the last
+			// one that passed, for a rollback.
+			v.Stable, v.Progress = old.Stable, old.Progress
+			if fleet.SpecHash(old) != fleet.SpecHash(v) {
+				v.Stable = fleet.NextStable(old)
+			}
 			if !sameSpec(old, v) {
 				v.Generation++
 			} else {
@@ -519,7 +518,7 @@ func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *has
 
 func sameSpec(a, b *fleet.Application) bool {
 	return a.Version == b.Version && a.SHA256 == b.SHA256 && maps.Equal(a.Config, b.Config) && a.Limits == b.Limits &&
-		reflect.DeepEqual(a.Selector, b.Selector) && a.Rollout == b.Rollout && a.Running == b.Running
+		reflect.DeepEqual(a.Selector, b.Selector) && a.Rollout.Equal(&b.Rollout) && a.Running == b.Running
 }
 
 func (s *Server) deleteApplication(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
@@ -554,6 +553,24 @@ func (s *Server) applicationStatus(w http.ResponseWriter, r *http.Request, _ *ha
 		return on
 	}
 	return writeJSON(w, http.StatusOK, apiv1.BuildApplicationStatus(&a, devs, deps, online, time.Now()))
+}
+
+func (s *Server) rolloutAction(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	name, action := r.PathValue("name"), r.PathValue("action")
+	switch action {
+	case fleet.ActionPause, fleet.ActionResume, fleet.ActionAbort, fleet.ActionPromote:
+	default:
+		return &httpError{http.StatusNotFound, fmt.Sprintf("rollout action %q: want %s, %s, %s or %s", action,
+			fleet.ActionPause, fleet.ActionResume, fleet.ActionAbort, fleet.ActionPromote)}
+	}
+	a, err := s.gw.RolloutAction(r.Context(), name, action, who.name)
+	if errors.Is(err, fleet.ErrRolloutState) {
+		return &httpError{http.StatusConflict, err.Error()}
+	} else if err != nil {
+		return err
+	}
+	s.audit(r, who, "rollout."+action, "application/"+name, "version "+a.Version)
+	return writeJSON(w, http.StatusOK, a)
 }
 
 func (s *Server) applicationOutput(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {

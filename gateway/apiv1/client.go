@@ -247,6 +247,15 @@ func (c *Client) ApplicationStatus(ctx context.Context, name string) (Applicatio
 	return out, err
 }
 
+// RolloutAction applies action (fleet.ActionPause, ActionResume,
+// ActionAbort, ActionPromote) to the application's progressive rollout;
+// a 409 *Error when the rollout's phase does not allow it.
+func (c *Client) RolloutAction(ctx context.Context, name, action string) (fleet.Application, error) {
+	var out fleet.Application
+	err := c.do(ctx, http.MethodPost, "/v1/applications/"+url.PathEscape(name)+"/rollout/"+url.PathEscape(action), nil, nil, &out)
+	return out, err
+}
+
 func (c *Client) ApplicationOutput(ctx context.Context, name, device string, limit int) ([]fleet.OutputRecord, error) {
 	q := url.Values{"limit": {strconv.Itoa(limit)}}
 	if device != "" {

@@ -45,8 +45,13 @@ func BuildApplicationStatus(a *fleet.Application, devs []fleet.Device, deps []fl
 		out = append(out, row)
 	}
 	count := fleet.CountRollout(a, deps, now)
-	return ApplicationStatus{Application: a.Name, Version: a.Version, Generation: a.Generation, Selected: selected,
-		Updated: count.Updated, InProgress: count.InProgress, Failed: count.Failed, Converged: count.Updated == selected, Devices: out}
+	st := ApplicationStatus{Application: a.Name, Version: a.Version, Generation: a.Generation, Selected: selected,
+		Updated: count.Updated, InProgress: count.InProgress, Failed: count.Failed, Converged: count.Updated == selected, Devices: out,
+		Rollout: a.CurrentProgress()}
+	if a.Stable != nil {
+		st.StableVersion = a.Stable.Version
+	}
+	return st
 }
 
 // FilterDeployments keeps the deployments of app and of device (when not

@@ -131,6 +131,13 @@ type ApplicationStatus struct {
 	Failed      int             `json:"failed"`
 	Converged   bool            `json:"converged"`
 	Devices     []DeviceRollout `json:"devices"`
+	// Rollout is the progressive rollout of the current version (phase
+	// rolling_out, paused, rolled_back or completed, step, failures and
+	// why); absent without rollout steps, or before the gateway starts it.
+	Rollout *fleet.RolloutProgress `json:"rollout,omitempty"`
+	// StableVersion is the last version whose rollout passed: where a
+	// rollback takes the devices.
+	StableVersion string `json:"stable_version,omitempty"`
 }
 
 type DeploymentList struct {

@@ -1,0 +1,108 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/wasmbed/wasmbed/fleet"
+)
+
+// rolloutWake schedules the reconcile pass a progressive rollout needs
+// next (a bake ending) with one timer, at the earliest time asked.
+type rolloutWake struct {
+	mu    sync.Mutex
+	at    time.Time
+	timer *time.Timer
+}
+
+func (w *rolloutWake) schedule(at time.Time, kick func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.at.IsZero() && !w.at.After(at) && time.Now().Before(w.at) {
+		return // an earlier wake is pending
+	}
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.at = at
+	w.timer = time.AfterFunc(time.Until(at)+5*time.Millisecond, kick)
+}
+
+// advanceRollouts evaluates every progressive rollout before a reconcile
+// pass plans (fleet.AdvanceRollout), writing the progress that changed
+// and recording its events, and returns the applications as the devices
+// must hold them now: after a rollback, at their stable release (or left
+// out, so that the devices that took a first version remove it).
+func (g *Gateway) advanceRollouts(ctx context.Context, apps []fleet.Application, devs []fleet.Device, deps []fleet.Deployment) []fleet.Application {
+	now := time.Now()
+	online := func(d *fleet.Device) bool { return g.hasSession(d.Name) }
+	active := int32(0)
+	out := make([]fleet.Application, 0, len(apps))
+	for i := range apps {
+		a := &apps[i]
+		if p, changed, evs := fleet.AdvanceRollout(a, devs, deps, online, now); changed {
+			if err := g.writeProgress(ctx, a, p); err != nil {
+				g.log.Warn("rollout: progress not written; the next pass evaluates again", "app", a.Name, "err", err)
+				g.Kick()
+			} else {
+				a.Progress = p
+				for _, ev := range evs {
+					g.log.Info("rollout", "app", a.Name, "event", ev.Kind, "msg", ev.Message)
+					g.event(ctx, ev.Kind, a.Name, ev.Message)
+				}
+			}
+		}
+		if p := a.CurrentProgress(); p != nil && p.Active() {
+			active++
+			if !p.BakeUntil.IsZero() {
+				g.wake.schedule(p.BakeUntil, g.Kick)
+			}
+		}
+		if e := a.Effective(); e != nil {
+			out = append(out, *e)
+		}
+	}
+	g.rollouts.Store(active)
+	return out
+}
+
+var errProgressMoved = errors.New("the application or its rollout changed meanwhile")
+
+// writeProgress stores p as a's progress, unless the stored application
+// changed spec or progress since a was read (an update or an operator's
+// action won; the next pass starts from it).
+func (g *Gateway) writeProgress(ctx context.Context, a *fleet.Application, p *fleet.RolloutProgress) error {
+	_, err := g.store.Applications().Update(ctx, a.Name, func(cur *fleet.Application) error {
+		if fleet.SpecHash(cur) != fleet.SpecHash(a) || !reflect.DeepEqual(cur.Progress, a.Progress) {
+			return errProgressMoved
+		}
+		cur.Progress = p
+		return nil
+	})
+	return err
+}
+
+// RolloutAction applies an operator's action (fleet.ActionPause, resume,
+// abort, promote) to app's progressive rollout, by actor, records it as
+// an event and has the devices follow. fleet.ErrRolloutState when the
+// rollout's phase does not allow it.
+func (g *Gateway) RolloutAction(ctx context.Context, app, action, actor string) (fleet.Application, error) {
+	var ev fleet.RolloutEvent
+	a, err := g.store.Applications().Update(ctx, app, func(a *fleet.Application) error {
+		p, e, err := fleet.Act(a, action, actor, time.Now())
+		if err != nil {
+			return err
+		}
+		a.Progress, ev = p, e
+		return nil
+	})
+	if err != nil {
+		return a, err
+	}
+	g.event(ctx, ev.Kind, app, ev.Message)
+	g.Kick()
+	return a, nil
+}
