@@ -348,7 +348,9 @@ func TestLedgerRevokeCoversEveryCertificate(t *testing.T) {
 	pending := d.renew()
 	start := time.Now()
 	answered := make(chan int, 1)
-	go func() { answered <- h.call(h.admin, "POST", "/v1/devices/dev-v/revoke", map[string]any{"reason": "stolen"}, nil) }()
+	go func() {
+		answered <- h.call(h.admin, "POST", "/v1/devices/dev-v/revoke", map[string]any{"reason": "stolen"}, nil)
+	}()
 	d.closedWith(protocol.CodeRevoked)
 	closed := time.Since(start)
 	if code := <-answered; code != http.StatusOK {
