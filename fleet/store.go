@@ -62,7 +62,10 @@ const (
 	// CertCurrent: the device's certificate; a session may open with it.
 	CertCurrent = "current"
 	// CertPending: issued by a renewal and not used yet. A session may open
-	// with it, which makes it current and supersedes the one before.
+	// with it while the certificate it renews is the device's current one;
+	// that makes it current and supersedes the one before and the other
+	// pending ones (a device that lost a renewal's answer still holds the
+	// certificate of the renewal before).
 	CertPending = "pending"
 	// CertSuperseded: replaced by a newer certificate (enrollment, renewal,
 	// a certificate signed through the API) or left by a deleted device;
@@ -90,6 +93,9 @@ type Certificate struct {
 	NotAfter  time.Time `json:"not_after"`
 	IssuedAt  time.Time `json:"issued_at"`
 	State     string    `json:"state"`
+	// Renews is the serial of the device's current certificate when a
+	// renewal issued this one: it is usable only while that one is current.
+	Renews string `json:"renews,omitempty"`
 	// Reason says why the certificate was superseded or revoked.
 	Reason    string    `json:"reason,omitempty"`
 	ChangedAt time.Time `json:"changed_at,omitzero"` // when State last changed

@@ -287,7 +287,7 @@ func (g *Gateway) onRenew(ctx context.Context, s *session, requestID uint64, m *
 	}
 	// Pending until the device opens a session with it; then it is current
 	// and this session's certificate superseded.
-	if err := g.recordCertificate(ctx, s.device, leaf, fleet.SourceRenewal, fleet.CertPending); err != nil {
+	if err := g.recordRenewal(ctx, s.device, s.serial, leaf); err != nil {
 		g.discardCertificate(ctx, s.device, leaf, fleet.SourceRenewal, "unrecorded")
 		s.log().Error("renewal failed", "err", err)
 		s.sendError(requestID, protocol.CodeInternal, "renewal failed")

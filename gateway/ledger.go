@@ -35,10 +35,8 @@ var ErrCertificateRefused = errors.New("certificate refused")
 func serialHex(c *x509.Certificate) string { return c.SerialNumber.Text(16) }
 
 // recordCertificate enters a certificate just signed for device in the
-// ledger with state, and names it in the device's status: as its
-// certificate when current, superseding the ones before (a pending one
-// too); as its pending certificate (renewal), superseding an earlier
-// pending one.
+// ledger as current (state), names it in the device's status, and
+// supersedes the ones before (the current and the pending one).
 func (g *Gateway) recordCertificate(ctx context.Context, device string, leaf *x509.Certificate, source, state string) error {
 	now := time.Now().UTC()
 	c := fleet.Certificate{Serial: serialHex(leaf), Device: device, Source: source, NotBefore: leaf.NotBefore.UTC(),
@@ -48,13 +46,7 @@ func (g *Gateway) recordCertificate(ctx context.Context, device string, leaf *x5
 	}
 	var old []string
 	if _, err := g.store.Devices().Update(ctx, device, func(d *fleet.Device) error {
-		old = old[:0]
-		if state == fleet.CertPending {
-			old = append(old, d.Status.CertPending)
-			d.Status.CertPending = c.Serial
-			return nil
-		}
-		old = append(old, d.Status.CertSerial, d.Status.CertPending)
+		old = append(old[:0], d.Status.CertSerial, d.Status.CertPending)
 		if d.Status.Phase == fleet.PhaseRegistered || d.Status.Phase == fleet.PhaseRevoked || d.Status.Phase == "" {
 			d.Status.Phase = fleet.PhaseOffline
 		}
@@ -66,6 +58,31 @@ func (g *Gateway) recordCertificate(ctx context.Context, device string, leaf *x5
 	}
 	g.log.Info("certificate recorded", "device", device, "serial", c.Serial, "source", source, "state", state, "not_after", c.NotAfter)
 	g.supersede(ctx, device, old, c.Serial, "superseded by "+c.Serial+" ("+source+")")
+	return nil
+}
+
+// recordRenewal enters a certificate a renewal signed for device in the
+// ledger as pending, the successor of renews (the session's certificate,
+// which must be the device's current one), and names it in the device's
+// status as its latest pending certificate. An earlier renewal's stays
+// pending too: the device may have lost this answer and hold that one.
+func (g *Gateway) recordRenewal(ctx context.Context, device, renews string, leaf *x509.Certificate) error {
+	now := time.Now().UTC()
+	c := fleet.Certificate{Serial: serialHex(leaf), Device: device, Source: fleet.SourceRenewal, NotBefore: leaf.NotBefore.UTC(),
+		NotAfter: leaf.NotAfter.UTC(), IssuedAt: now, State: fleet.CertPending, Renews: renews, ChangedAt: now}
+	if err := g.store.Certificates().Create(ctx, c.Serial, c); err != nil {
+		return fmt.Errorf("record renewal %s of %s: %w", c.Serial, device, err)
+	}
+	if _, err := g.store.Devices().Update(ctx, device, func(d *fleet.Device) error {
+		if d.Status.CertSerial != renews {
+			return fmt.Errorf("%w: the session's certificate %s is no longer the device's (%q)", ErrCertificateRefused, renews, d.Status.CertSerial)
+		}
+		d.Status.CertPending = c.Serial
+		return nil
+	}); err != nil {
+		return fmt.Errorf("record renewal %s of %s: %w", c.Serial, device, err)
+	}
+	g.log.Info("certificate recorded", "device", device, "serial", c.Serial, "source", c.Source, "state", c.State, "renews", renews, "not_after", c.NotAfter)
 	return nil
 }
 
@@ -118,10 +135,12 @@ func (g *Gateway) deviceCertificates(ctx context.Context, device string) ([]flee
 }
 
 // admitCertificate decides whether a session of dev may open with the
-// certificate serial (hex): its ledger entry must name dev and be current
-// or pending, and the device's status must name it so (a device deleted
-// and registered again starts with none). A pending certificate then
-// becomes current and supersedes the one before. Errors wrap
+// certificate serial (hex): its ledger entry must name dev and be current,
+// with the device's status naming it so (a device deleted and registered
+// again starts with none), or pending, renewing the device's current one.
+// A pending certificate then becomes current and supersedes the one before
+// and the latest pending one (other pending ones no longer renew the
+// current certificate: refused, and marked by the sweep). Errors wrap
 // ErrCertificateRefused, with the code to tell the device.
 func (g *Gateway) admitCertificate(ctx context.Context, dev *fleet.Device, serial string) (protocol.ErrorCode, error) {
 	c, err := g.store.Certificates().Get(ctx, serial)
@@ -142,18 +161,18 @@ func (g *Gateway) admitCertificate(ctx context.Context, dev *fleet.Device, seria
 		return protocol.CodeForbidden, fmt.Errorf("%w: %s is superseded: %s", ErrCertificateRefused, serial, c.Reason)
 	case c.State == fleet.CertCurrent && dev.Status.CertSerial == serial:
 		return 0, nil
-	case c.State != fleet.CertPending || dev.Status.CertPending != serial:
+	case c.State != fleet.CertPending || c.Renews == "" || c.Renews != dev.Status.CertSerial:
 		g.Metrics.refused("superseded")
-		return protocol.CodeForbidden, fmt.Errorf("%w: %s is not the device's certificate (%q, pending %q)", ErrCertificateRefused,
-			serial, dev.Status.CertSerial, dev.Status.CertPending)
+		return protocol.CodeForbidden, fmt.Errorf("%w: %s is not the device's certificate (%q) nor renews it", ErrCertificateRefused,
+			serial, dev.Status.CertSerial)
 	}
 	// The renewal's certificate in use: it becomes the device's.
-	var old string
+	var old []string
 	d, err := g.store.Devices().Update(ctx, dev.Name, func(d *fleet.Device) error {
-		if d.Status.CertPending != serial {
-			return fmt.Errorf("%w: %s is no longer the device's pending certificate", ErrCertificateRefused, serial)
+		if d.Status.CertSerial != c.Renews {
+			return fmt.Errorf("%w: %s no longer renews the device's certificate", ErrCertificateRefused, serial)
 		}
-		old = d.Status.CertSerial
+		old = append(old[:0], d.Status.CertSerial, d.Status.CertPending)
 		d.Status.CertSerial, d.Status.CertNotAfter, d.Status.CertPending = serial, c.NotAfter, ""
 		return nil
 	})
@@ -168,7 +187,7 @@ func (g *Gateway) admitCertificate(ctx context.Context, dev *fleet.Device, seria
 	}); err != nil {
 		return protocol.CodeInternal, fmt.Errorf("promote certificate %s: %w", serial, err)
 	}
-	g.supersede(ctx, dev.Name, []string{old}, serial, "superseded by "+serial+" (renewal, now in use)")
+	g.supersede(ctx, dev.Name, old, serial, "superseded by "+serial+" (renewal, now in use)")
 	g.event(ctx, "certificate.current", dev.Name, "renewed certificate "+serial+" in use; the one before is superseded")
 	return 0, nil
 }
@@ -218,26 +237,29 @@ func (g *Gateway) revokeCertificates(ctx context.Context, device, reason string,
 	return serials, nil
 }
 
-// RevokeCertificate revokes one certificate, by serial (hex): it is refused
-// from now on, a session holding it closes at once, and the CA is told. The
-// device is marked revoked when it is left without a usable certificate.
+// RevokeCertificate revokes one certificate, by serial (hex), and the
+// pending renewals it got: refused from now on, a session holding one
+// closes at once, and the CA is told. A device whose current certificate
+// is revoked is marked revoked.
 func (g *Gateway) RevokeCertificate(ctx context.Context, serial, reason string) (fleet.Certificate, error) {
 	c, err := g.store.Certificates().Get(ctx, serial)
 	if err != nil {
 		return fleet.Certificate{}, err
 	}
-	if _, err := g.revokeCertificates(ctx, c.Device, reason, func(o *fleet.Certificate) bool { return o.Serial == serial }); err != nil {
+	// With it go the renewals it got, which would otherwise succeed it.
+	if _, err := g.revokeCertificates(ctx, c.Device, reason, func(o *fleet.Certificate) bool {
+		return o.Serial == serial || o.State == fleet.CertPending && o.Renews == serial
+	}); err != nil {
 		return fleet.Certificate{}, err
 	}
-	// The device keeps a pending certificate; without one it is revoked.
+	// A device whose current certificate is revoked has none left.
 	if _, err := g.store.Devices().Update(ctx, c.Device, func(d *fleet.Device) error {
 		switch serial {
 		case d.Status.CertPending:
 			d.Status.CertPending = ""
 		case d.Status.CertSerial:
-			if d.Status.CertPending == "" {
-				d.Status.Phase, d.Status.Message = fleet.PhaseRevoked, "certificate revoked: "+reason
-			}
+			d.Status.CertPending = ""
+			d.Status.Phase, d.Status.Message = fleet.PhaseRevoked, "certificate revoked: "+reason
 		}
 		return nil
 	}); err != nil && !errors.Is(err, fleet.ErrNotFound) {
@@ -385,10 +407,11 @@ func (g *Gateway) sweepLedgerLoop(ctx context.Context) {
 }
 
 // sweepLedger drops the certificates that expired more than
-// ledgerRetention before now, and marks superseded the usable ones no
-// device's status names (left by a device deleted without the gateway, in
-// Kubernetes, and registered again: refused anyway, as admission reads the
-// status). Entries younger than ledgerRetention are left alone: their
+// ledgerRetention before now, and marks superseded the usable ones that
+// are no longer the device's (a pending one whose renewed certificate is
+// no longer current; a current one its device's status does not name, left
+// by a device deleted without the gateway, in Kubernetes, and registered
+// again): refused anyway, as admission reads the status. Entries younger than ledgerRetention are left alone: their
 // device's status may not have been written yet.
 func (g *Gateway) sweepLedger(ctx context.Context, now time.Time) error {
 	certs, err := g.store.Certificates().List(ctx)
@@ -399,9 +422,9 @@ func (g *Gateway) sweepLedger(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	named := map[string]string{} // serial -> device
+	current := map[string]string{} // device -> its current certificate
 	for _, d := range devs {
-		named[d.Status.CertSerial], named[d.Status.CertPending] = d.Name, d.Name
+		current[d.Name] = d.Status.CertSerial
 	}
 	dropped := 0
 	for _, c := range certs {
@@ -411,7 +434,8 @@ func (g *Gateway) sweepLedger(ctx context.Context, now time.Time) error {
 				return err
 			}
 			dropped++
-		case c.Usable() && named[c.Serial] != c.Device && c.IssuedAt.Before(now.Add(-ledgerRetention)):
+		case c.State == fleet.CertCurrent && current[c.Device] != c.Serial && c.IssuedAt.Before(now.Add(-ledgerRetention)),
+			c.State == fleet.CertPending && (c.Renews == "" || current[c.Device] != c.Renews) && c.IssuedAt.Before(now.Add(-ledgerRetention)):
 			g.supersede(ctx, c.Device, []string{c.Serial}, "", "not the certificate of a registered device")
 		}
 	}

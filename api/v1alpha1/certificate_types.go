@@ -27,6 +27,11 @@ type DeviceCertificateSpec struct {
 	// renewal, not used yet), superseded (replaced; refused) or revoked.
 	// +kubebuilder:validation:Enum=current;pending;superseded;revoked
 	State string `json:"state"`
+	// Renews is the serial of the device's current certificate when a
+	// renewal issued this one: it is usable only while that one is current.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Renews string `json:"renews,omitempty"`
 	// Reason says why the certificate was superseded or revoked.
 	// +optional
 	// +kubebuilder:validation:MaxLength=256

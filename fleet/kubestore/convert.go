@@ -318,13 +318,13 @@ func RevocationFromFleet(r fleet.Revocation, o *v1alpha1.CertificateRevocation) 
 func CertificateToFleet(o *v1alpha1.DeviceCertificate) fleet.Certificate {
 	return fleet.Certificate{Serial: o.Name, Device: string(o.Spec.Device), Source: o.Spec.Source,
 		NotBefore: toTime(o.Spec.NotBefore), NotAfter: o.Spec.NotAfter.UTC(), IssuedAt: o.Spec.IssuedAt.UTC(),
-		State: o.Spec.State, Reason: o.Spec.Reason, ChangedAt: toTime(o.Spec.ChangedAt)}
+		State: o.Spec.State, Renews: o.Spec.Renews, Reason: o.Spec.Reason, ChangedAt: toTime(o.Spec.ChangedAt)}
 }
 
 // CertificateFromFleet writes c into o.
 func CertificateFromFleet(c fleet.Certificate, o *v1alpha1.DeviceCertificate) {
 	o.Spec = v1alpha1.DeviceCertificateSpec{Device: v1alpha1.Name(c.Device), Source: c.Source,
 		NotBefore: fromTime(c.NotBefore), NotAfter: metav1.NewTime(c.NotAfter.UTC().Truncate(time.Second)),
-		IssuedAt: metav1.NewTime(c.IssuedAt.UTC().Truncate(time.Second)), State: c.State, Reason: c.Reason,
+		IssuedAt: metav1.NewTime(c.IssuedAt.UTC().Truncate(time.Second)), State: c.State, Renews: c.Renews, Reason: c.Reason,
 		ChangedAt: fromTime(c.ChangedAt)}
 }

@@ -125,7 +125,7 @@ func testRoundTrip(t *testing.T, s fleet.Store, _ Harness) {
 		func(*fleet.Revocation) {})
 	roundTrip(t, s.Certificates(), "5e1a1c0ffee0ddba11", fleet.Certificate{Serial: "5e1a1c0ffee0ddba11", Device: "dev-1",
 		Source: fleet.SourceRenewal, NotBefore: at(8), NotAfter: at(86408), IssuedAt: at(9), State: fleet.CertSuperseded,
-		Reason: "superseded by 77aa", ChangedAt: at(10)}, func(*fleet.Certificate) {})
+		Renews: "1f2e3d", Reason: "superseded by 77aa", ChangedAt: at(10)}, func(*fleet.Certificate) {})
 	roundTrip(t, s.Deployments(), fleet.DeploymentKey("sensor", "dev-1"), fleet.Deployment{App: "sensor", Device: "dev-1",
 		Generation: 42, Command: "deploy", Version: "1.2.3+b4", SHA256: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 		SpecHash: "a1b2c3d4e5f60718", Running: true, State: "running", Observed: "1.2.3+b4", Detail: "up", Offset: 1234,

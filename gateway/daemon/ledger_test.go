@@ -207,37 +207,47 @@ func TestLedgerEnrollmentSupersedes(t *testing.T) {
 
 // Renewal: the new certificate is pending while the old one's session goes
 // on; a session with it makes it current and supersedes the old one, which
-// is refused from then on. Of two renewals only the last can be used.
+// is refused from then on. After two renewals either can be used (the
+// device may have lost the second answer and hold the first); the one used
+// supersedes the other.
 func TestLedgerRenewalHandover(t *testing.T) {
 	h := startGateway(t, gateway.Config{})
 	d := newTestDevice(t, h, "dev-r")
 	d.connect()
 	old := d.cert
-	abandoned := d.renew()
-	renewed := d.renew()
+	held := d.renew()
+	lost := d.renew() // as if its answer never arrived
 	h.wantState("dev-r", old, fleet.CertCurrent, fleet.SourceEnrollment)
-	h.wantState("dev-r", abandoned, fleet.CertSuperseded, fleet.SourceRenewal)
-	h.wantState("dev-r", renewed, fleet.CertPending, fleet.SourceRenewal)
+	h.wantState("dev-r", held, fleet.CertPending, fleet.SourceRenewal)
+	h.wantState("dev-r", lost, fleet.CertPending, fleet.SourceRenewal)
 	d.heartbeat() // the session on the old certificate goes on
-	d.refused(abandoned, "a renewal's certificate replaced by a later renewal")
 
-	next := d.withCert(renewed)
+	next := d.withCert(held)
 	next.connect() // the handover: replaces the old session
 	next.heartbeat()
-	h.wantState("dev-r", renewed, fleet.CertCurrent, fleet.SourceRenewal)
+	h.wantState("dev-r", held, fleet.CertCurrent, fleet.SourceRenewal)
 	h.wantState("dev-r", old, fleet.CertSuperseded, fleet.SourceEnrollment)
+	h.wantState("dev-r", lost, fleet.CertSuperseded, fleet.SourceRenewal)
 	d.refused(old, "the certificate a renewal superseded")
-	if !h.crlLists(old) || !h.crlLists(abandoned) || h.crlLists(renewed) {
+	d.refused(lost, "the other renewal's certificate, after the handover")
+	if !h.crlLists(old) || !h.crlLists(lost) || h.crlLists(held) {
 		t.Fatal("the CRL must list the superseded certificates and not the current one")
 	}
-	// The renewed certificate stays the device's, reconnecting included.
+
+	// The next renewal, from the renewed certificate's session, hands over
+	// the same way; reconnecting keeps it.
+	renewed := next.renew()
 	again := d.withCert(renewed)
+	again.connect()
+	again.heartbeat()
+	d.refused(held, "the certificate the second renewal superseded")
+	again = d.withCert(renewed)
 	again.connect()
 	again.heartbeat()
 	var dev fleet.Device
 	h.must(http.StatusOK, "GET", "/v1/devices/dev-r", nil, &dev)
-	if dev.Status.CertSerial != serialOf(t, renewed) {
-		t.Fatalf("device status names %s, want %s", dev.Status.CertSerial, serialOf(t, renewed))
+	if dev.Status.CertSerial != serialOf(t, renewed) || dev.Status.CertPending != "" {
+		t.Fatalf("device status names %s (pending %q), want %s", dev.Status.CertSerial, dev.Status.CertPending, serialOf(t, renewed))
 	}
 }
 
