@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/wasmbed/wasmbed/protocol"
 )
 
 // A progressive rollout (Rollout.Steps not empty) brings a new spec of an
@@ -165,8 +167,8 @@ func (r *Rollout) Validate() error {
 	}
 	if !r.Progressive() {
 		if len(r.Canary) > 0 || r.BakeSeconds != nil || r.OnFailure != "" || r.StepFailures != (FailureThreshold{}) ||
-			r.TotalFailures != (FailureThreshold{}) {
-			errs = append(errs, errors.New("rollout: canary, bake_seconds, step_failures, total_failures and on_failure need steps"))
+			r.TotalFailures != (FailureThreshold{}) || r.Health != nil {
+			errs = append(errs, errors.New("rollout: canary, bake_seconds, step_failures, total_failures, health and on_failure need steps"))
 		}
 		return errors.Join(errs...)
 	}
@@ -202,6 +204,11 @@ func (r *Rollout) Validate() error {
 	for name, t := range map[string]FailureThreshold{"step_failures": r.StepFailures, "total_failures": r.TotalFailures} {
 		if t.Count < 0 || t.Percent < 0 || t.Percent > 100 || math.IsNaN(t.Percent) {
 			errs = append(errs, fmt.Errorf("rollout.%s: count must be >= 0, percent in [0, 100]", name))
+		}
+	}
+	if r.Health != nil {
+		if err := r.Health.validate(); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if r.OnFailure != OnFailurePause && r.OnFailure != OnFailureRollback {
@@ -338,26 +345,113 @@ func AdmitStep(a *Application, d *Device, took int) bool {
 	return p.Step > 1 || (Selector{Labels: a.Rollout.Canary}).Matches(d)
 }
 
-// gateFailure says why device d, holding deployment dep of the new spec,
-// fails a health gate, or "" if it does not.
-func gateFailure(d *Device, dep *Deployment, online bool, since time.Time) string {
+// Observations is what the health gates read besides the store.
+type Observations struct {
+	// Online reports whether a device holds a session (heartbeats).
+	Online func(*Device) bool
+	// Value is the latest value device published under key for app, the
+	// time the device stamped it with and when the gateway received it;
+	// nil or !ok: none known.
+	Value func(app, device, key string) (v float64, stamped, received time.Time, ok bool)
+}
+
+// gateFailure says why device d, holding deployment dep of a's new spec,
+// fails a health gate at now, or "" if it does not; healthy tells whether
+// the app-level gate (if any) passed: a value in range received since the
+// app started.
+func gateFailure(a *Application, d *Device, dep *Deployment, obs Observations, since, now time.Time) (why string, healthy bool) {
 	switch {
 	case dep.Failed():
 		if dep.Detail != "" {
-			return dep.State + ": " + dep.Detail
+			return dep.State + ": " + dep.Detail, false
 		}
-		return dep.State
+		return dep.State, false
 	case d.Status.Reset != nil && d.Status.Reset.Unexpected > 0 && !d.Status.Reset.Time.Before(since):
 		r := d.Status.Reset
 		msg := "unexpected reset: " + r.Cause
 		if r.Detail != "" {
 			msg += ": " + r.Detail
 		}
-		return msg
-	case !online:
-		return "stopped heartbeating (offline)"
+		return msg, false
+	case obs.Online != nil && !obs.Online(d):
+		return "stopped heartbeating (offline)", false
 	}
-	return ""
+	hv := a.Rollout.Health
+	if hv == nil {
+		return "", true
+	}
+	if dep.State != "running" || !a.Running {
+		return "", false // not started yet: nothing to judge
+	}
+	maxAge := hv.MaxAge()
+	var v float64
+	var stamped, at time.Time
+	ok := false
+	if obs.Value != nil {
+		v, stamped, at, ok = obs.Value(a.Name, d.Name, hv.Key)
+	}
+	switch {
+	// A value counts for this version when it was both stamped and
+	// received after the device said the version runs: output queued by
+	// the version before may arrive after that.
+	case !ok || at.Before(dep.UpdatedAt) || stamped.Before(dep.UpdatedAt):
+		if now.Sub(dep.UpdatedAt) > maxAge {
+			return fmt.Sprintf("published no %s in %s of running", hv.Key, maxAge), false
+		}
+		return "", false
+	case hv.Min != nil && v < *hv.Min:
+		return fmt.Sprintf("%s = %g, below %g", hv.Key, v, *hv.Min), false
+	case hv.Max != nil && v > *hv.Max:
+		return fmt.Sprintf("%s = %g, above %g", hv.Key, v, *hv.Max), false
+	case now.Sub(at) > maxAge:
+		return fmt.Sprintf("stopped publishing %s (last %s ago)", hv.Key, now.Sub(at).Round(time.Millisecond)), false
+	}
+	return "", true
+}
+
+// HealthValue is an app-level health gate: a value the app publishes
+// (the ABI's publish) under Key. Every device that took the new spec must
+// publish it within MaxAgeSeconds of starting the app and keep doing so
+// (the latest value at most MaxAgeSeconds old), within [Min, Max]; a
+// device counts as updated only once it did.
+type HealthValue struct {
+	Key           string   `json:"key"`
+	Min           *float64 `json:"min,omitempty"`
+	Max           *float64 `json:"max,omitempty"`
+	MaxAgeSeconds int      `json:"max_age_seconds,omitempty"` // default DefaultHealthMaxAge
+}
+
+// DefaultHealthMaxAge is HealthValue.MaxAgeSeconds's default.
+const DefaultHealthMaxAge = 30
+
+// MaxAge is how old the latest value may be.
+func (h *HealthValue) MaxAge() time.Duration {
+	if h.MaxAgeSeconds > 0 {
+		return time.Duration(h.MaxAgeSeconds) * time.Second
+	}
+	return DefaultHealthMaxAge * time.Second
+}
+
+func (h *HealthValue) validate() error {
+	var errs []error
+	if err := protocol.ValidName(h.Key); err != nil {
+		errs = append(errs, fmt.Errorf("rollout.health.key: %w", err))
+	}
+	if h.Min == nil && h.Max == nil {
+		errs = append(errs, errors.New("rollout.health: give min, max or both"))
+	}
+	if h.Min != nil && h.Max != nil && *h.Min > *h.Max {
+		errs = append(errs, errors.New("rollout.health: min above max"))
+	}
+	for _, v := range []*float64{h.Min, h.Max} {
+		if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) {
+			errs = append(errs, errors.New("rollout.health: min and max must be finite"))
+		}
+	}
+	if h.MaxAgeSeconds < 0 {
+		errs = append(errs, errors.New("rollout.health.max_age_seconds: must not be negative"))
+	}
+	return errors.Join(errs...)
 }
 
 // RolloutEvent is what AdvanceRollout reports happened, to be recorded.
@@ -367,12 +461,11 @@ type RolloutEvent struct {
 }
 
 // AdvanceRollout evaluates a's progressive rollout over every device
-// (devs) and deployment (deps) at now, online telling which devices hold
-// a session: it starts the progress of a new spec, records gate failures,
+// (devs) and deployment (deps) at now, with what obs tells of them: it starts the progress of a new spec, records gate failures,
 // halts on a threshold, and moves to the next step once a step has baked.
 // It returns the new progress (nil when a's rollout is not progressive),
 // whether it changed, and the events to record. a is not changed.
-func AdvanceRollout(a *Application, devs []Device, deps []Deployment, online func(*Device) bool, now time.Time) (*RolloutProgress, bool, []RolloutEvent) {
+func AdvanceRollout(a *Application, devs []Device, deps []Deployment, obs Observations, now time.Time) (*RolloutProgress, bool, []RolloutEvent) {
 	if !a.Rollout.Progressive() {
 		return nil, false, nil
 	}
@@ -426,11 +519,11 @@ func AdvanceRollout(a *Application, devs []Device, deps []Deployment, online fun
 			continue
 		}
 		took++
-		why := gateFailure(d, dep, online(d), p.StartedAt)
+		why, healthy := gateFailure(a, d, dep, obs, p.StartedAt, now)
 		switch {
 		case why != "":
 			failing++
-		case dep.Settled() && dep.Running == a.Running && (dep.State != "running" || now.Sub(dep.UpdatedAt) >= ready):
+		case healthy && dep.Settled() && dep.Running == a.Running && (dep.State != "running" || now.Sub(dep.UpdatedAt) >= ready):
 			updated++
 		}
 		if why == "" || !p.Active() || seen[fmt.Sprint(d.Name, "/", dep.Generation)] {

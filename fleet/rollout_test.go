@@ -110,6 +110,17 @@ type rolloutSim struct {
 	now  time.Time
 	evs  []RolloutEvent
 	next Rollout // the policy update puts
+	// health: device -> the value it publishes (none when absent), each
+	// pass, while running a version in publishing.
+	health     map[string]float64
+	publishing map[string]bool
+	published  map[string]time.Time // by device: when it last published
+	values     map[string]float64
+}
+
+func (s *rolloutSim) value(app, device, key string) (float64, time.Time, time.Time, bool) {
+	at, ok := s.published[device]
+	return s.values[device], at, at, ok
 }
 
 func (s *rolloutSim) pass() {
@@ -118,7 +129,7 @@ func (s *rolloutSim) pass() {
 	for _, d := range s.deps {
 		deps = append(deps, d)
 	}
-	if p, changed, evs := AdvanceRollout(&s.a, s.devs, deps, online, s.now); changed {
+	if p, changed, evs := AdvanceRollout(&s.a, s.devs, deps, Observations{Online: online, Value: s.value}, s.now); changed {
 		s.a.Progress = p
 		s.evs = append(s.evs, evs...)
 	}
@@ -152,6 +163,11 @@ func (s *rolloutSim) pass() {
 			}
 			s.deps[d.Name] = dep
 		}
+		if dep, ok := s.deps[d.Name]; ok && dep.State == "running" && s.publishing[dep.Version] {
+			if v, ok := s.health[d.Name]; ok {
+				s.published[d.Name], s.values[d.Name] = s.now, v
+			}
+		}
 	}
 }
 
@@ -174,7 +190,8 @@ func newSim(t *testing.T, devices, canaries int, r Rollout) *rolloutSim {
 	}
 	a := app("app", "1", true, Selector{Labels: map[string]string{"role": "x"}})
 	s := &rolloutSim{t: t, a: a, devs: fleetOf(devices, canaries), deps: map[string]Deployment{}, bad: map[string]string{},
-		now: time.Unix(1_000_000, 0), next: r}
+		now: time.Unix(1_000_000, 0), next: r, health: map[string]float64{}, publishing: map[string]bool{},
+		published: map[string]time.Time{}, values: map[string]float64{}}
 	// Version 1 everywhere, without steps (as before the policy).
 	s.pass()
 	return s
@@ -185,6 +202,7 @@ func newSim(t *testing.T, devices, canaries int, r Rollout) *rolloutSim {
 func (s *rolloutSim) update(v string) {
 	s.a.Stable = NextStable(&s.a)
 	s.a.Version, s.a.SHA256, s.a.Rollout = v, "sha-"+v, s.next
+	s.now = s.now.Add(time.Second)
 }
 
 // run makes passes, the clock moving step by step, until the phase is not
@@ -369,25 +387,98 @@ func TestProgressivePromoteAndAbort(t *testing.T) {
 
 func TestProgressiveGates(t *testing.T) {
 	since := time.Unix(1000, 0)
-	dep := &Deployment{State: "running"}
+	now := since.Add(time.Minute)
+	a := &Application{Name: "app", Running: true}
+	dep := &Deployment{State: "running", UpdatedAt: since}
 	d := &Device{}
-	if why := gateFailure(d, dep, true, since); why != "" {
+	up := Observations{Online: online}
+	gate := func(obs Observations) string {
+		why, _ := gateFailure(a, d, dep, obs, since, now)
+		return why
+	}
+	if why := gate(up); why != "" {
 		t.Fatalf("healthy: %q", why)
 	}
-	if why := gateFailure(d, dep, false, since); !strings.Contains(why, "heartbeat") {
+	if why := gate(Observations{Online: func(*Device) bool { return false }}); !strings.Contains(why, "heartbeat") {
 		t.Fatalf("offline: %q", why)
 	}
 	d.Status.Reset = &ResetStatus{Cause: "watchdog", Detail: "in tick", Time: since.Add(time.Second), Unexpected: 1}
-	if why := gateFailure(d, dep, true, since); why != "unexpected reset: watchdog: in tick" {
+	if why := gate(up); why != "unexpected reset: watchdog: in tick" {
 		t.Fatalf("reset: %q", why)
 	}
 	d.Status.Reset.Time = since.Add(-time.Second) // before the rollout
-	if why := gateFailure(d, dep, true, since); why != "" {
+	if why := gate(up); why != "" {
 		t.Fatalf("old reset: %q", why)
 	}
 	dep.State, dep.Detail = "failed", "crashed: hard_fault in tick"
-	if why := gateFailure(d, dep, true, since); why != "failed: crashed: hard_fault in tick" {
+	if why := gate(up); why != "failed: crashed: hard_fault in tick" {
 		t.Fatalf("crash: %q", why)
+	}
+
+	// The app-level value.
+	dep.State, dep.Detail = "running", ""
+	one := 1.0
+	a.Rollout.Health = &HealthValue{Key: "health", Min: &one, MaxAgeSeconds: 10}
+	val := func(v float64, at time.Time) Observations {
+		return Observations{Online: online, Value: func(app, device, key string) (float64, time.Time, time.Time, bool) {
+			return v, at, at, key == "health"
+		}}
+	}
+	for _, c := range []struct {
+		obs     Observations
+		want    string
+		healthy bool
+	}{
+		{val(1, now.Add(-time.Second)), "", true},
+		{val(0, now.Add(-time.Second)), "health = 0, below 1", false},
+		{val(1, now.Add(-20*time.Second)), "stopped publishing health (last 20s ago)", false},
+		{val(1, since.Add(-time.Second)), "published no health in 10s of running", false}, // from the version before
+		{up, "published no health in 10s of running", false},
+		// Stamped by the version before, received after this one started.
+		{Observations{Online: online, Value: func(app, device, key string) (float64, time.Time, time.Time, bool) {
+			return 0, since.Add(-time.Millisecond), now.Add(-time.Second), true
+		}}, "published no health in 10s of running", false},
+	} {
+		why, healthy := gateFailure(a, d, dep, c.obs, since, now)
+		if why != c.want || healthy != c.healthy {
+			t.Errorf("%q %v, want %q %v", why, healthy, c.want, c.healthy)
+		}
+	}
+	// Not yet judged: running for less than max_age without a value.
+	if why, healthy := gateFailure(a, d, dep, up, since, since.Add(5*time.Second)); why != "" || healthy {
+		t.Errorf("early: %q %v", why, healthy)
+	}
+}
+
+// A version that stops publishing its health value on some devices is
+// rolled back; one that keeps it above the minimum completes, each device
+// counting as updated once it published.
+func TestProgressiveHealthValue(t *testing.T) {
+	bake, one := 10, 1.0
+	r := Rollout{Steps: []RolloutStep{{Devices: 2}, {Percent: 50}}, BakeSeconds: &bake,
+		Health: &HealthValue{Key: "health", Min: &one, MaxAgeSeconds: 5}}
+	s := newSim(t, 10, 0, r)
+	for _, d := range s.devs {
+		s.health[d.Name] = 1
+	}
+	s.publishing["2"] = true
+	s.update("2")
+	s.run(time.Second, 200)
+	if p := s.a.Progress; p.Phase != RolloutCompleted || s.versions()["2"] != 10 {
+		t.Fatalf("good version: %+v, versions %v", p, s.versions())
+	}
+	// Version 3 publishes nothing on d02 (in the first step).
+	s.publishing["3"] = true
+	delete(s.health, "d02")
+	s.update("3")
+	s.run(time.Second, 200)
+	p := s.a.Progress
+	if p.Phase != RolloutRolledBack || p.Step != 1 || len(p.Failures) != 1 || p.Failures[0].Device != "d02" ||
+		p.Failures[0].Reason != "published no health in 5s of running" || p.RolledBackTo != "2" {
+		t.Fatalf("silent version: %+v", p)
+	}
+	if v := s.versions(); v["2"] != 10 {
+		t.Fatalf("after the rollback: %v", v)
 	}
 }
 

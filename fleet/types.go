@@ -185,6 +185,8 @@ type Rollout struct {
 	// StepFailures unset tolerates none, TotalFailures unset adds no limit.
 	StepFailures  FailureThreshold `json:"step_failures,omitzero"`
 	TotalFailures FailureThreshold `json:"total_failures,omitzero"`
+	// Health, when set, is an app-level gate: a value the app publishes.
+	Health *HealthValue `json:"health,omitempty"`
 	// OnFailure: pause, or rollback (the default).
 	OnFailure string `json:"on_failure,omitempty"`
 }

@@ -386,6 +386,7 @@ func (g *Gateway) onAppOutput(ctx context.Context, s *session, m *protocol.AppOu
 			continue
 		}
 		val := v.Value
+		g.health.observe(m.App, s.device, v.Key, val, time.UnixMilli(v.Time))
 		recs = append(recs, fleet.OutputRecord{Time: time.UnixMilli(v.Time).UTC(), App: m.App, Device: s.device, Key: v.Key, Value: &val})
 	}
 	g.Metrics.OutputRecords.Add(float64(len(recs)))

@@ -125,8 +125,9 @@ type Gateway struct {
 	// gate) is a reason for a pass; wake schedules the pass a bake's end needs.
 	rollouts atomic.Int32
 	wake     rolloutWake
-	readers  *readerPool // reads device sessions that have something to read
-	adm      *admission  // bounds unauthenticated connections
+	health   healthValues // values the rollouts' app-level gates watch
+	readers  *readerPool  // reads device sessions that have something to read
+	adm      *admission   // bounds unauthenticated connections
 	Metrics  *Metrics
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,59 @@ func (w *rolloutWake) schedule(at time.Time, kick func()) {
 	w.timer = time.AfterFunc(time.Until(at)+5*time.Millisecond, kick)
 }
 
+// healthValues keeps, for the applications whose progressive rollout has
+// an app-level health gate (fleet.HealthValue), the latest value of its key
+// per device and when it was received: in memory, as liveness is (a
+// gateway that restarts hears the values again within their max age).
+type healthValues struct {
+	mu   sync.Mutex
+	keys map[string]string          // app -> key watched
+	last map[string]healthValueSeen // app/device -> latest value
+}
+
+type healthValueSeen struct {
+	v                 float64
+	stamped, received time.Time
+}
+
+// watch sets the keys watched (app -> key), forgetting the values of
+// apps no longer watched.
+func (h *healthValues) watch(keys map[string]string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k := range h.last {
+		app, _, _ := strings.Cut(k, "/")
+		if _, ok := keys[app]; !ok {
+			delete(h.last, k)
+		}
+	}
+	h.keys = keys
+}
+
+// observe records a value device published for app (stamped by the
+// device at stamped), if watched.
+func (h *healthValues) observe(app, device, key string, v float64, stamped time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.keys[app] != key {
+		return
+	}
+	if h.last == nil {
+		h.last = map[string]healthValueSeen{}
+	}
+	h.last[app+"/"+device] = healthValueSeen{v, stamped, time.Now()}
+}
+
+func (h *healthValues) value(app, device, key string) (float64, time.Time, time.Time, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.keys[app] != key {
+		return 0, time.Time{}, time.Time{}, false
+	}
+	s, ok := h.last[app+"/"+device]
+	return s.v, s.stamped, s.received, ok
+}
+
 // advanceRollouts evaluates every progressive rollout before a reconcile
 // pass plans (fleet.AdvanceRollout), writing the progress that changed
 // and recording its events, and returns the applications as the devices
@@ -38,12 +92,16 @@ func (w *rolloutWake) schedule(at time.Time, kick func()) {
 // out, so that the devices that took a first version remove it).
 func (g *Gateway) advanceRollouts(ctx context.Context, apps []fleet.Application, devs []fleet.Device, deps []fleet.Deployment) []fleet.Application {
 	now := time.Now()
-	online := func(d *fleet.Device) bool { return g.hasSession(d.Name) }
+	obs := fleet.Observations{Online: func(d *fleet.Device) bool { return g.hasSession(d.Name) }, Value: g.health.value}
 	active := int32(0)
+	watched := map[string]string{}
 	out := make([]fleet.Application, 0, len(apps))
 	for i := range apps {
 		a := &apps[i]
-		if p, changed, evs := fleet.AdvanceRollout(a, devs, deps, online, now); changed {
+		if hv := a.Rollout.Health; hv != nil {
+			watched[a.Name] = hv.Key
+		}
+		if p, changed, evs := fleet.AdvanceRollout(a, devs, deps, obs, now); changed {
 			if err := g.writeProgress(ctx, a, p); err != nil {
 				g.log.Warn("rollout: progress not written; the next pass evaluates again", "app", a.Name, "err", err)
 				g.Kick()
@@ -60,12 +118,17 @@ func (g *Gateway) advanceRollouts(ctx context.Context, apps []fleet.Application,
 			if !p.BakeUntil.IsZero() {
 				g.wake.schedule(p.BakeUntil, g.Kick)
 			}
+			if hv := a.Rollout.Health; hv != nil {
+				// A value that stops coming is noticed within a quarter of its max age.
+				g.wake.schedule(now.Add(max(250*time.Millisecond, hv.MaxAge()/4)), g.Kick)
+			}
 		}
 		if e := a.Effective(); e != nil {
 			out = append(out, *e)
 		}
 	}
 	g.rollouts.Store(active)
+	g.health.watch(watched)
 	return out
 }
 

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -139,16 +140,17 @@ func TestProgressiveRolloutRollsBackOnlyTheCanaries(t *testing.T) {
 	}
 	// Each step lasted at least its bake: the next started no earlier
 	// than the bake's end.
-	evs := h.events("rollout.")
+	// (An event is recorded once the progress it tells of is written.)
 	var stepTimes []time.Time
-	for _, e := range evs {
-		if e.Kind == "rollout.step" || e.Kind == "rollout.completed" {
-			stepTimes = append(stepTimes, e.Time)
+	eventually(t, "the events of 2 steps and the completion", func() bool {
+		stepTimes = nil
+		for _, e := range h.events("rollout.") {
+			if e.Kind == "rollout.step" || e.Kind == "rollout.completed" {
+				stepTimes = append(stepTimes, e.Time)
+			}
 		}
-	}
-	if len(stepTimes) != 3 {
-		t.Fatalf("rollout events %+v", evs)
-	}
+		return len(stepTimes) == 3
+	})
 	for _, b := range bakes {
 		if end := stepTimes[b.Step-1]; end.Before(b.BakeUntil.Truncate(time.Millisecond)) {
 			t.Errorf("step %d ended at %v, before its bake did (%v)", b.Step, end, b.BakeUntil)
@@ -205,7 +207,7 @@ func TestProgressiveRolloutRollsBackOnlyTheCanaries(t *testing.T) {
 	for _, e := range h.events("rollout.") {
 		kinds[e.Kind] = true
 	}
-	if !kinds["rollout.failure"] || !kinds["rollout.rolled_back"] {
+	if !kinds["rollout.failure"] || !kinds["rollout.rolled_back"] { // recorded before the devices were sent the rollback
 		t.Errorf("events: %v", kinds)
 	}
 	// The application stays rolled back; a fixed version rolls out again.
@@ -360,5 +362,80 @@ func TestProgressiveRolloutActions(t *testing.T) {
 	}
 	if audit != 8 {
 		t.Errorf("%d rollout actions in the audit log, want 8", audit)
+	}
+}
+
+// healthApp publishes health = 1 on every tick; with low, 0 where
+// faultPin reads high; with stopAfter > 0, nothing after that many ticks.
+func healthApp(low bool, stopAfter int) string {
+	value := `(f64.const 1)`
+	if low {
+		value = `(if (result f64) (i32.eq (call $gpio_read (i32.const 7)) (i32.const 1)) (then (f64.const 0)) (else (f64.const 1)))`
+	}
+	stop := ""
+	if stopAfter > 0 {
+		stop = fmt.Sprintf(`(global.set $n (i32.add (global.get $n) (i32.const 1)))
+    (if (i32.gt_u (global.get $n) (i32.const %d)) (then return))`, stopAfter)
+	}
+	return `(module
+  (import "wasmbed" "gpio_read" (func $gpio_read (param i32) (result i32)))
+  (import "wasmbed" "publish" (func $publish (param i32 i32 f64) (result i32)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "health")
+  (global $n (mut i32) (i32.const 0))
+  (func (export "init"))
+  (func (export "tick")
+    ` + stop + `
+    (drop (call $publish (i32.const 0) (i32.const 6) ` + value + `))))`
+}
+
+// The app-level gate: a version whose health value is below the minimum
+// on a faulty canary, and one that stops publishing it, are both rolled
+// back at their first step; a healthy one goes through.
+func TestProgressiveRolloutHealthValue(t *testing.T) {
+	h := startGateway(t, gateway.Config{})
+	const n = 4
+	f := rolloutFleet(t, h, n, 2, sim.DefaultName(0))
+	policy := map[string]any{"steps": []map[string]any{{"devices": 2}, {"percent": 100}}, "canary": map[string]string{"ring": "canary"},
+		"bake_seconds": 1, "health": map[string]any{"key": "health", "min": 1, "max_age_seconds": 1}}
+	spec := func(version, src string) map[string]any {
+		return map[string]any{"version": version, "sha256": h.upload(wasmtest.WAT(t, src)),
+			"selector": map[string]any{"labels": map[string]string{"role": "app"}}, "limits": map[string]any{"tick_ms": 50}, "rollout": policy}
+	}
+	h.must(http.StatusCreated, "PUT", "/v1/applications/app", spec("1", healthApp(false, 0)), nil)
+	h.waitRollout("app", "healthy version completed", func(st *apiv1.ApplicationStatus, p *fleet.RolloutProgress) bool {
+		return p.Phase == fleet.RolloutCompleted && st.Converged
+	})
+	first := h.devicesAt("app")
+
+	for _, c := range []struct {
+		version, src, reason string
+		device               string // the failing device, "" for any canary
+	}{
+		{"2", healthApp(true, 0), "health = 0, below 1", sim.DefaultName(0)},
+		{"3", healthApp(false, 10), "stopped publishing health", ""},
+	} {
+		h.must(http.StatusOK, "PUT", "/v1/applications/app", spec(c.version, c.src), nil)
+		st := h.waitRollout("app", "version "+c.version+" rolled back", func(st *apiv1.ApplicationStatus, p *fleet.RolloutProgress) bool {
+			return p.Version == c.version && p.Phase == fleet.RolloutRolledBack
+		})
+		p := st.Rollout
+		if p.Step != 1 || p.RolledBackTo != "1" || len(p.Failures) == 0 || !strings.HasPrefix(p.Failures[0].Reason, c.reason) ||
+			c.device != "" && p.Failures[0].Device != c.device {
+			t.Fatalf("version %s: %+v", c.version, p)
+		}
+		eventually(t, "every device running version 1 after "+c.version, func() bool {
+			for name, d := range h.devicesAt("app") {
+				if v, s := onAgent(t, f, name, "app"); d.Version != "1" || d.State != "running" || v != "1" || s != protocol.AppStateRunning {
+					return false
+				}
+			}
+			return true
+		})
+		for name, d := range h.devicesAt("app") {
+			if name != sim.DefaultName(0) && name != sim.DefaultName(1) && d.Generation != first[name].Generation {
+				t.Errorf("version %s: %s is no canary and was sent something: %+v", c.version, name, d)
+			}
+		}
 	}
 }
