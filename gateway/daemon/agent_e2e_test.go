@@ -25,8 +25,8 @@ import (
 
 // startFleet registers n devices of board with labels on the gateway behind
 // api (addresses given) and starts them as agents enrolling with one-time
-// tokens through the device listener.
-func startFleet(t *testing.T, h *harness, n int, boardName string, labels map[string]string) *sim.Fleet {
+// tokens through the device listener; opts adjust the fleet's configuration.
+func startFleet(t testing.TB, h *harness, n int, boardName string, labels map[string]string, opts ...func(*sim.Config)) *sim.Fleet {
 	t.Helper()
 	tokens := map[string]string{}
 	for i := 0; i < n; i++ {
@@ -34,7 +34,7 @@ func startFleet(t *testing.T, h *harness, n int, boardName string, labels map[st
 		tokens[name] = h.registerDevice(name, boardName, labels)
 	}
 	root := h.readFile(CACertFile)
-	f, err := sim.Start(context.Background(), sim.Config{
+	cfg := sim.Config{
 		Devices: n, Dir: t.TempDir(), SourceAddrs: sim.LoopbackAddrs(4),
 		Bundle: func(name string) (*agent.Bundle, error) {
 			return &agent.Bundle{Gateways: []string{h.device}, CARoot: root, ServerName: "127.0.0.1", Device: name,
@@ -45,12 +45,17 @@ func startFleet(t *testing.T, h *harness, n int, boardName string, labels map[st
 			c.OutputInterval = 100 * time.Millisecond
 		},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	f, err := sim.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Stop() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// 30 s, and more for a benchmark's fleet (enrollments take a few ms each).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second+time.Duration(n)*10*time.Millisecond)
 	defer cancel()
 	if err := f.WaitConnected(ctx, n); err != nil {
 		t.Fatalf("%d of %d agents connected: %v", f.Connected(), n, err)

@@ -37,7 +37,7 @@ const gpioTrapApp = `(module
 // rolloutFleet starts n agents selected by role=app; the first canaries
 // are labelled ring=canary and the devices in faulty also hw=rev-b, with
 // faultPin held high on them.
-func rolloutFleet(t *testing.T, h *harness, n, canaries int, faulty ...string) *sim.Fleet {
+func rolloutFleet(t testing.TB, h *harness, n, canaries int, faulty ...string) *sim.Fleet {
 	t.Helper()
 	f := startFleet(t, h, n, "linux", map[string]string{"role": "app"})
 	for i, a := range f.Agents() {
@@ -85,7 +85,7 @@ func (h *harness) devicesAt(app string) map[string]fleet.Deployment {
 }
 
 // onAgent is what the agent itself runs of app.
-func onAgent(t *testing.T, f *sim.Fleet, device, app string) (version string, state protocol.AppState) {
+func onAgent(t testing.TB, f *sim.Fleet, device, app string) (version string, state protocol.AppState) {
 	t.Helper()
 	for _, a := range f.Agents() {
 		if a.Name() == device {
