@@ -349,6 +349,18 @@ func AdmitStep(a *Application, d *Device, took int) bool {
 type Observations struct {
 	// Online reports whether a device holds a session (heartbeats).
 	Online func(*Device) bool
+	// OfflineGrace is how long a device may be without a session before
+	// it fails the heartbeat gate, counted from when it was last heard
+	// (LastHeard, or else Status.LastSeen) or, if later, Up: when the
+	// observer (a gateway just started) began to watch. It lets a device
+	// reconnect, and a restarted gateway's devices come back, without
+	// failing.
+	OfflineGrace time.Duration
+	Up           time.Time
+	// LastHeard is when the observer last heard a device that has no
+	// session (zero: not known; the stored LastSeen, which is written when
+	// a session ends, stands).
+	LastHeard func(*Device) time.Time
 	// Value is the latest value device published under key for app, the
 	// time the device stamped it with and when the gateway received it;
 	// nil or !ok: none known.
@@ -374,7 +386,19 @@ func gateFailure(a *Application, d *Device, dep *Deployment, obs Observations, s
 		}
 		return msg, false
 	case obs.Online != nil && !obs.Online(d):
-		return "stopped heartbeating (offline)", false
+		since := d.Status.LastSeen
+		if obs.LastHeard != nil {
+			if t := obs.LastHeard(d); t.After(since) {
+				since = t
+			}
+		}
+		if obs.Up.After(since) {
+			since = obs.Up
+		}
+		if off := now.Sub(since); off > obs.OfflineGrace {
+			return fmt.Sprintf("stopped heartbeating (no session for %s)", off.Round(time.Second)), false
+		}
+		return "", false // may come back
 	}
 	hv := a.Rollout.Health
 	if hv == nil {

@@ -399,9 +399,23 @@ func TestProgressiveGates(t *testing.T) {
 	if why := gate(up); why != "" {
 		t.Fatalf("healthy: %q", why)
 	}
-	if why := gate(Observations{Online: func(*Device) bool { return false }}); !strings.Contains(why, "heartbeat") {
+	// Offline: failed once without a session for longer than the grace,
+	// counted from the last heartbeat or the observer's start.
+	offline := Observations{Online: func(*Device) bool { return false }, OfflineGrace: 15 * time.Second}
+	d.Status.LastSeen = now.Add(-20 * time.Second)
+	if why := gate(offline); why != "stopped heartbeating (no session for 20s)" {
 		t.Fatalf("offline: %q", why)
 	}
+	d.Status.LastSeen = now.Add(-10 * time.Second)
+	if why, healthy := gateFailure(a, d, dep, offline, since, now); why != "" || healthy {
+		t.Fatalf("offline within the grace: %q %v", why, healthy)
+	}
+	d.Status.LastSeen = now.Add(-time.Hour)
+	offline.Up = now.Add(-5 * time.Second) // a gateway just restarted
+	if why := gate(offline); why != "" {
+		t.Fatalf("offline, the gateway just up: %q", why)
+	}
+	d.Status.LastSeen = time.Time{}
 	d.Status.Reset = &ResetStatus{Cause: "watchdog", Detail: "in tick", Time: since.Add(time.Second), Unexpected: 1}
 	if why := gate(up); why != "unexpected reset: watchdog: in tick" {
 		t.Fatalf("reset: %q", why)

@@ -113,7 +113,9 @@ type Gateway struct {
 
 	mu       sync.Mutex
 	sessions map[string]*session // by device name
-	revoked  map[string]bool     // certificate serials, hex
+	// lastHeard is when a device whose session ended was last heard, by name.
+	lastHeard map[string]time.Time
+	revoked   map[string]bool // certificate serials, hex
 
 	// planMu makes planning one pass at a time, so a batched rollout never
 	// admits more devices than it allows.
@@ -126,6 +128,7 @@ type Gateway struct {
 	rollouts atomic.Int32
 	wake     rolloutWake
 	health   healthValues // values the rollouts' app-level gates watch
+	started  time.Time    // when New made it
 	readers  *readerPool  // reads device sessions that have something to read
 	adm      *admission   // bounds unauthenticated connections
 	Metrics  *Metrics
@@ -138,8 +141,8 @@ func New(cfg Config, store fleet.Store, authority ca.Authority, log *slog.Logger
 		log = slog.Default()
 	}
 	g := &Gateway{cfg: cfg, store: store, ca: authority, log: log.With("component", "gateway"),
-		roots: x509.NewCertPool(), sessions: map[string]*session{}, revoked: map[string]bool{},
-		kick: make(chan struct{}, 1), Metrics: newMetrics()}
+		roots: x509.NewCertPool(), sessions: map[string]*session{}, lastHeard: map[string]time.Time{}, revoked: map[string]bool{},
+		kick: make(chan struct{}, 1), Metrics: newMetrics(), started: time.Now()}
 	g.readers = newReaderPool(g.readMessages)
 	g.adm = newAdmission(&g.cfg, g.Metrics, g.log)
 	g.roots.AddCert(authority.Root())

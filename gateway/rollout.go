@@ -92,7 +92,11 @@ func (h *healthValues) value(app, device, key string) (float64, time.Time, time.
 // out, so that the devices that took a first version remove it).
 func (g *Gateway) advanceRollouts(ctx context.Context, apps []fleet.Application, devs []fleet.Device, deps []fleet.Deployment) []fleet.Application {
 	now := time.Now()
-	obs := fleet.Observations{Online: func(d *fleet.Device) bool { return g.hasSession(d.Name) }, Value: g.health.value}
+	// A device has the heartbeat timeout to come back before it fails
+	// the heartbeat gate: the time a session takes to be declared lost.
+	grace := g.cfg.HeartbeatInterval * time.Duration(g.cfg.MissedHeartbeats)
+	obs := fleet.Observations{Online: func(d *fleet.Device) bool { return g.hasSession(d.Name) }, Value: g.health.value,
+		LastHeard: g.heardLast, OfflineGrace: grace, Up: g.started}
 	active := int32(0)
 	watched := map[string]string{}
 	out := make([]fleet.Application, 0, len(apps))
@@ -118,6 +122,8 @@ func (g *Gateway) advanceRollouts(ctx context.Context, apps []fleet.Application,
 			if !p.BakeUntil.IsZero() {
 				g.wake.schedule(p.BakeUntil, g.Kick)
 			}
+			// A device offline past its grace is noticed within half of it.
+			g.wake.schedule(now.Add(grace/2), g.Kick)
 			if hv := a.Rollout.Health; hv != nil {
 				// A value that stops coming is noticed within a quarter of its max age.
 				g.wake.schedule(now.Add(max(250*time.Millisecond, hv.MaxAge()/4)), g.Kick)
@@ -130,6 +136,14 @@ func (g *Gateway) advanceRollouts(ctx context.Context, apps []fleet.Application,
 	g.rollouts.Store(active)
 	g.health.watch(watched)
 	return out
+}
+
+// heardLast is when device was last heard, if its session ended since the
+// gateway started (zero otherwise).
+func (g *Gateway) heardLast(d *fleet.Device) time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lastHeard[d.Name]
 }
 
 var errProgressMoved = errors.New("the application or its rollout changed meanwhile")

@@ -435,6 +435,7 @@ func (g *Gateway) endSession(ctx context.Context, s *session, reason string) {
 	current := g.sessions[s.device] == s
 	if current {
 		delete(g.sessions, s.device)
+		g.lastHeard[s.device] = s.lastSeen() // for the rollouts' heartbeat gate
 	}
 	g.mu.Unlock()
 	g.Metrics.Sessions.Dec()

@@ -439,3 +439,55 @@ func TestProgressiveRolloutHealthValue(t *testing.T) {
 		}
 	}
 }
+
+// The heartbeat gate: a canary that loses its session during the bake
+// (its certificate revoked: it cannot come back) fails once the heartbeat
+// timeout has passed, and the rollout rolls back.
+func TestProgressiveRolloutDeviceGoesSilent(t *testing.T) {
+	cfg := gateway.Config{HeartbeatInterval: 300 * time.Millisecond, MissedHeartbeats: 3}
+	h := startGateway(t, cfg)
+	const n = 4
+	f := rolloutFleet(t, h, n, 2)
+	sha := h.upload(wasmtest.App(t, "sensor"))
+	spec := func(version string, rollout map[string]any) map[string]any {
+		return map[string]any{"version": version, "sha256": sha, "selector": map[string]any{"labels": map[string]string{"role": "app"}},
+			"limits": map[string]any{"tick_ms": 50}, "rollout": rollout}
+	}
+	h.must(http.StatusCreated, "PUT", "/v1/applications/app", spec("1", nil), nil)
+	h.waitConverged("app", n)
+	first := h.devicesAt("app")
+	h.must(http.StatusOK, "PUT", "/v1/applications/app", spec("2", map[string]any{"steps": []map[string]any{{"devices": 2}},
+		"canary": map[string]string{"ring": "canary"}, "bake_seconds": 3600}), nil)
+	h.waitRollout("app", "the canaries baking", func(st *apiv1.ApplicationStatus, p *fleet.RolloutProgress) bool {
+		return !p.BakeUntil.IsZero() && p.Updated == 2
+	})
+	silent := sim.DefaultName(0)
+	h.must(http.StatusOK, "POST", "/v1/devices/"+silent+"/revoke", map[string]string{"reason": "test: the device goes silent"}, nil)
+	revoked := time.Now()
+	st := h.waitRollout("app", "rolled back", func(st *apiv1.ApplicationStatus, p *fleet.RolloutProgress) bool {
+		return p.Phase == fleet.RolloutRolledBack
+	})
+	p := st.Rollout
+	if len(p.Failures) != 1 || p.Failures[0].Device != silent || !strings.HasPrefix(p.Failures[0].Reason, "stopped heartbeating") {
+		t.Fatalf("rolled back: %+v", p)
+	}
+	// Not before the heartbeat timeout from when it was last heard: a
+	// device may come back within it.
+	var dev fleet.Device
+	h.must(http.StatusOK, "GET", "/v1/devices/"+silent, nil, &dev)
+	grace := cfg.HeartbeatInterval * time.Duration(cfg.MissedHeartbeats)
+	if off := p.Failures[0].Time.Sub(dev.Status.LastSeen); off < grace || dev.Status.LastSeen.After(revoked) {
+		t.Fatalf("failed %s after it was last heard (%v, revoked at %v), within the heartbeat timeout %s", off, dev.Status.LastSeen, revoked, grace)
+	}
+	other := sim.DefaultName(1)
+	eventually(t, other+" running version 1 again", func() bool {
+		d := h.devicesAt("app")[other]
+		v, s := onAgent(t, f, other, "app")
+		return d.Version == "1" && d.State == "running" && v == "1" && s == protocol.AppStateRunning
+	})
+	for name, d := range h.devicesAt("app") {
+		if name != silent && name != other && d.Generation != first[name].Generation {
+			t.Errorf("%s is no canary and was sent something: %+v", name, d)
+		}
+	}
+}
