@@ -18,6 +18,8 @@ type Metrics struct {
 	OutputRecords prometheus.Counter
 	Errors        *prometheus.CounterVec
 	Refused       *prometheus.CounterVec
+	// RolloutEvents counts what progressive rollouts did (rollout.go).
+	RolloutEvents *prometheus.CounterVec
 
 	// Unauthenticated work (admission.go) and the API's authentication.
 	PreAuth         prometheus.Gauge
@@ -51,6 +53,9 @@ func newMetrics() *Metrics {
 			Help: "Protocol errors, by kind."}, []string{"kind"}),
 		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_gateway_refused_total",
 			Help: "Sessions refused, by reason."}, []string{"reason"}),
+		RolloutEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_gateway_rollout_events_total",
+			Help: "Progressive rollout events, by kind (started, step, failure: a device failed a health gate, paused, resumed, rolled_back, completed)."},
+			[]string{"kind"}),
 		PreAuth: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wasmbed_gateway_preauth_connections",
 			Help: "Device listener connections held before authentication (waiting for a ClientHello, in the TLS handshake, before hello, enrolling)."}),
 		PreAuthRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_gateway_preauth_refused_total",
@@ -65,7 +70,7 @@ func newMetrics() *Metrics {
 	}
 	m.Registry.MustRegister(m.Sessions, m.Handshakes, m.Heartbeats, m.Enrollments, m.Deploys, m.AppFailures,
 		m.DeviceResets, m.OutputRecords, m.Errors, m.Refused, m.PreAuth, m.PreAuthRefused, m.PreAuthEvicted, m.EnrollRefused,
-		m.APIAuthFailures,
+		m.APIAuthFailures, m.RolloutEvents,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

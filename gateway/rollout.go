@@ -112,8 +112,7 @@ func (g *Gateway) advanceRollouts(ctx context.Context, apps []fleet.Application,
 			} else {
 				a.Progress = p
 				for _, ev := range evs {
-					g.log.Info("rollout", "app", a.Name, "event", ev.Kind, "msg", ev.Message)
-					g.event(ctx, ev.Kind, a.Name, ev.Message)
+					g.rolloutEvent(ctx, a.Name, ev)
 				}
 			}
 		}
@@ -179,7 +178,14 @@ func (g *Gateway) RolloutAction(ctx context.Context, app, action, actor string) 
 	if err != nil {
 		return a, err
 	}
-	g.event(ctx, ev.Kind, app, ev.Message)
+	g.rolloutEvent(ctx, app, ev)
 	g.Kick()
 	return a, nil
+}
+
+// rolloutEvent logs, counts and records what a rollout of app did.
+func (g *Gateway) rolloutEvent(ctx context.Context, app string, ev fleet.RolloutEvent) {
+	g.log.Info("rollout", "app", app, "event", ev.Kind, "msg", ev.Message)
+	g.Metrics.RolloutEvents.WithLabelValues(strings.TrimPrefix(ev.Kind, "rollout.")).Inc()
+	g.event(ctx, ev.Kind, app, ev.Message)
 }

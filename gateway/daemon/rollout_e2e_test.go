@@ -210,6 +210,13 @@ func TestProgressiveRolloutRollsBackOnlyTheCanaries(t *testing.T) {
 	if !kinds["rollout.failure"] || !kinds["rollout.rolled_back"] { // recorded before the devices were sent the rollback
 		t.Errorf("events: %v", kinds)
 	}
+	metrics := h.metrics()
+	for _, want := range []string{`wasmbed_gateway_rollout_events_total{kind="rolled_back"} 1`, `wasmbed_gateway_rollout_events_total{kind="completed"} 1`,
+		`wasmbed_gateway_rollout_events_total{kind="failure"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	// The application stays rolled back; a fixed version rolls out again.
 	h.must(http.StatusOK, "PUT", "/v1/applications/app", spec("2.0.1", good), nil)
 	st = h.waitRollout("app", "the fix completed", func(st *apiv1.ApplicationStatus, p *fleet.RolloutProgress) bool {
