@@ -79,7 +79,7 @@ cmd_build_bench() {
 
 cmd_test_host() {
 	need "$CARGO" go
-	echo "firmware: host tests (wasmbed-proto, wasmbed-runtime, wasmbed-net)"
+	echo "firmware: host tests (wasmbed-proto, wasmbed-runtime, wasmbed-net, wasmbed-kept)"
 	(cd "$ROOT" && "$CARGO" test -j"$JOBS" -q --manifest-path firmware/Cargo.toml -p wasmbed-proto -p wasmbed-runtime -p wasmbed-net -p wasmbed-kept)
 	echo "firmware: go test (bridge, provisioning)"
 	(cd "$ROOT" && go test -count=1 ./firmware/bridge ./firmware/provision ./firmware/cmd/...)
