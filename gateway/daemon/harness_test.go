@@ -52,7 +52,7 @@ func startGatewayIn(t testing.TB, dir string, cfg gateway.Config) *harness {
 }
 
 // startGatewayWith starts a gateway with opts (data directory, gateway
-// configuration, external CA) on loopback ports.
+// configuration, external CA) on loopback ports (opts' own, when given).
 func startGatewayWith(t testing.TB, opts Options) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -62,7 +62,9 @@ func startGatewayWith(t testing.TB, opts Options) *harness {
 	if os.Getenv("WASMBED_TEST_LOG") != "" {
 		opts.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	opts.APIAddr, opts.DeviceAddr = "127.0.0.1:0", "127.0.0.1:0"
+	if opts.APIAddr == "" && opts.DeviceAddr == "" { // else: a restart on the same ports
+		opts.APIAddr, opts.DeviceAddr = "127.0.0.1:0", "127.0.0.1:0"
+	}
 	opts.Ready = func(a, d net.Addr) { ready <- [2]net.Addr{a, d} }
 	go func() { h.done <- Run(ctx, opts) }()
 	select {

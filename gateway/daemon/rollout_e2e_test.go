@@ -498,3 +498,41 @@ func TestProgressiveRolloutDeviceGoesSilent(t *testing.T) {
 		}
 	}
 }
+
+// A gateway restarted during a step's bake goes on from where it was: the
+// progress is in its store, and devices that reconnect within the
+// heartbeat timeout of its start are no failures.
+func TestProgressiveRolloutSurvivesRestart(t *testing.T) {
+	opts := Options{DataDir: t.TempDir(), Gateway: gateway.Config{HeartbeatInterval: time.Second, MissedHeartbeats: 3},
+		APIAddr: freePort(t), DeviceAddr: freePort(t)}
+	h := startGatewayWith(t, opts)
+	const n = 4
+	rolloutFleet(t, h, n, 2)
+	sha := h.upload(wasmtest.App(t, "sensor"))
+	spec := func(version string, rollout map[string]any) map[string]any {
+		return map[string]any{"version": version, "sha256": sha, "selector": map[string]any{"labels": map[string]string{"role": "app"}},
+			"limits": map[string]any{"tick_ms": 50}, "rollout": rollout}
+	}
+	h.must(http.StatusCreated, "PUT", "/v1/applications/app", spec("1", nil), nil)
+	h.waitConverged("app", n)
+	const bake = 3
+	h.must(http.StatusOK, "PUT", "/v1/applications/app", spec("2", map[string]any{"steps": []map[string]any{{"devices": 2}},
+		"canary": map[string]string{"ring": "canary"}, "bake_seconds": bake}), nil)
+	st := h.waitRollout("app", "the canaries baking", func(st *apiv1.ApplicationStatus, p *fleet.RolloutProgress) bool {
+		return !p.BakeUntil.IsZero() && p.Updated == 2
+	})
+	baking := *st.Rollout
+	h.stop()
+
+	h = startGatewayWith(t, opts)
+	if st = h.status("app"); st.Rollout == nil || st.Rollout.Step != 1 || !st.Rollout.BakeUntil.Equal(baking.BakeUntil) ||
+		st.Rollout.Phase != fleet.RolloutRollingOut {
+		t.Fatalf("after the restart: %+v, before it %+v", st.Rollout, baking)
+	}
+	st = h.waitRollout("app", "completed", func(st *apiv1.ApplicationStatus, p *fleet.RolloutProgress) bool {
+		return p.Phase != fleet.RolloutRollingOut
+	})
+	if p := st.Rollout; p.Phase != fleet.RolloutCompleted || len(p.Failures) != 0 || !st.Converged {
+		t.Fatalf("after the restart: %+v", p)
+	}
+}
