@@ -110,6 +110,8 @@ type rolloutSim struct {
 	now  time.Time
 	evs  []RolloutEvent
 	next Rollout // the policy update puts
+	// admitted counts the devices admitted to a new spec, over all passes.
+	admitted int
 	// health: device -> the value it publishes (none when absent), each
 	// pass, while running a version in publishing.
 	health     map[string]float64
@@ -138,13 +140,17 @@ func (s *rolloutSim) pass() {
 	if eff != nil {
 		apps = []Application{*eff}
 	}
-	c := CountRollout(&s.a, deps, s.now)
-	took := c.Updated + c.InProgress + c.Failed
+	// As the gateway's reconcile pass admits: the strategy's count, then the step's.
+	var c RolloutCount
+	if eff != nil {
+		c = CountRollout(eff, deps, s.now)
+	}
 	admit := func(a *Application, d *Device) bool {
-		if !AdmitStep(a, d, took) {
+		if !Admit(a, d, c) || !AdmitStep(a, d, c.Updated+c.InProgress+c.Failed) {
 			return false
 		}
-		took++
+		c.InProgress++
+		s.admitted++
 		return true
 	}
 	for i := range s.devs {
@@ -503,5 +509,32 @@ func TestCanaryMatchingNothingPauses(t *testing.T) {
 	s.run(time.Second, 5)
 	if p := s.a.Progress; p.Phase != RolloutPaused || !strings.Contains(p.Reason, "canary") || s.versions()["2"] != 0 {
 		t.Fatalf("progress %+v, versions %v", p, s.versions())
+	}
+}
+
+// Within a step the strategy still bounds the devices updating at once.
+func TestProgressiveBatchedWithinSteps(t *testing.T) {
+	bake := 0
+	s := newSim(t, 10, 0, Rollout{Strategy: RolloutBatched, MaxUnavailable: 2, Steps: []RolloutStep{{Devices: 5}}, BakeSeconds: &bake})
+	s.update("2")
+	s.admitted = 0
+	s.pass()
+	if v := s.versions(); v["2"] != 2 {
+		t.Fatalf("first pass: %v", v)
+	}
+	// Each pass while the two are within min-ready admits none.
+	s.pass()
+	if v := s.versions(); v["2"] != 2 {
+		t.Fatalf("second pass, same instant: %v", v)
+	}
+	for range 100 {
+		s.now = s.now.Add(500 * time.Millisecond)
+		s.pass()
+		if p := s.a.Progress; p.Step == 1 && s.versions()["2"] > 5 {
+			t.Fatalf("step 1 went past its 5 devices: %v", s.versions())
+		}
+	}
+	if p := s.a.Progress; p.Phase != RolloutCompleted || s.versions()["2"] != 10 || s.admitted != 10 {
+		t.Fatalf("end: %+v, versions %v, admitted %d", p, s.versions(), s.admitted)
 	}
 }
