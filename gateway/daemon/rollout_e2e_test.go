@@ -455,14 +455,7 @@ func TestProgressiveRolloutDeviceGoesSilent(t *testing.T) {
 	h := startGateway(t, cfg)
 	const n = 4
 	f := rolloutFleet(t, h, n, 2)
-	sha := h.upload(wasmtest.App(t, "sensor"))
-	spec := func(version string, rollout map[string]any) map[string]any {
-		return map[string]any{"version": version, "sha256": sha, "selector": map[string]any{"labels": map[string]string{"role": "app"}},
-			"limits": map[string]any{"tick_ms": 50}, "rollout": rollout}
-	}
-	h.must(http.StatusCreated, "PUT", "/v1/applications/app", spec("1", nil), nil)
-	h.waitConverged("app", n)
-	first := h.devicesAt("app")
+	spec, first := h.sensorEverywhere(n)
 	h.must(http.StatusOK, "PUT", "/v1/applications/app", spec("2", map[string]any{"steps": []map[string]any{{"devices": 2}},
 		"canary": map[string]string{"ring": "canary"}, "bake_seconds": 3600}), nil)
 	h.waitRollout("app", "the canaries baking", func(st *apiv1.ApplicationStatus, p *fleet.RolloutProgress) bool {
@@ -508,13 +501,7 @@ func TestProgressiveRolloutSurvivesRestart(t *testing.T) {
 	h := startGatewayWith(t, opts)
 	const n = 4
 	rolloutFleet(t, h, n, 2)
-	sha := h.upload(wasmtest.App(t, "sensor"))
-	spec := func(version string, rollout map[string]any) map[string]any {
-		return map[string]any{"version": version, "sha256": sha, "selector": map[string]any{"labels": map[string]string{"role": "app"}},
-			"limits": map[string]any{"tick_ms": 50}, "rollout": rollout}
-	}
-	h.must(http.StatusCreated, "PUT", "/v1/applications/app", spec("1", nil), nil)
-	h.waitConverged("app", n)
+	spec, _ := h.sensorEverywhere(n)
 	const bake = 3
 	h.must(http.StatusOK, "PUT", "/v1/applications/app", spec("2", map[string]any{"steps": []map[string]any{{"devices": 2}},
 		"canary": map[string]string{"ring": "canary"}, "bake_seconds": bake}), nil)
@@ -535,4 +522,20 @@ func TestProgressiveRolloutSurvivesRestart(t *testing.T) {
 	if p := st.Rollout; p.Phase != fleet.RolloutCompleted || len(p.Failures) != 0 || !st.Converged {
 		t.Fatalf("after the restart: %+v", p)
 	}
+}
+
+// sensorEverywhere deploys the sensor app as "app" version 1, without
+// steps, to the n devices of rolloutFleet and waits until they all run it.
+// It returns the body of a PUT of another version of it (ticking every 50
+// ms, with a rollout policy) and the deployments of version 1.
+func (h *harness) sensorEverywhere(n int) (spec func(version string, rollout map[string]any) map[string]any, first map[string]fleet.Deployment) {
+	h.t.Helper()
+	sha := h.upload(wasmtest.App(h.t, "sensor"))
+	spec = func(version string, rollout map[string]any) map[string]any {
+		return map[string]any{"version": version, "sha256": sha, "selector": map[string]any{"labels": map[string]string{"role": "app"}},
+			"limits": map[string]any{"tick_ms": 50}, "rollout": rollout}
+	}
+	h.must(http.StatusCreated, "PUT", "/v1/applications/app", spec("1", nil), nil)
+	h.waitConverged("app", n)
+	return spec, h.devicesAt("app")
 }
