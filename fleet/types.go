@@ -115,9 +115,15 @@ func (l *Limits) SetDefaults() {
 	}
 }
 
-// ValidateLabels checks that label keys, and values when set, are names
-// (protocol.ValidName).
+// MaxLabels is how many labels a device, gateway or selector may have.
+const MaxLabels = 64
+
+// ValidateLabels checks that there are at most MaxLabels labels, and that
+// label keys, and values when set, are names (protocol.ValidName).
 func ValidateLabels(labels map[string]string) error {
+	if len(labels) > MaxLabels {
+		return fmt.Errorf("labels: %d, at most %d", len(labels), MaxLabels)
+	}
 	for k, v := range labels {
 		if err := protocol.ValidName(k); err != nil {
 			return fmt.Errorf("label key: %w", err)

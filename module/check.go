@@ -108,6 +108,24 @@ func Check(ctx context.Context, wasm []byte, prof board.Profile, lim Limits) (*I
 	return c.Check(ctx, wasm, prof, lim)
 }
 
+// Validate checks that wasm decodes and validates as a WebAssembly module,
+// whatever the board: what the gateway checks when a module is uploaded. The
+// error is a *CheckError with ReasonInvalidWasm and no board.
+func Validate(ctx context.Context, wasm []byte) error {
+	c, err := defaultChecker()
+	if err != nil {
+		return fmt.Errorf("module: checker: %w", err)
+	}
+	cm, err := c.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &CheckError{Reason: ReasonInvalidWasm, Err: err, Message: "not a valid WebAssembly module: " + err.Error()}
+	}
+	return cm.Close(ctx)
+}
+
 // instantiateTimeout bounds the check's instantiation, which runs no app
 // code (start functions are refused) but copies data segments.
 const instantiateTimeout = 10 * time.Second

@@ -8,10 +8,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -82,7 +78,15 @@ func New(store fleet.Store, gw *gateway.Gateway, check ModuleChecker, boards fun
 	return s
 }
 
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// ServeHTTP serves the routes; a path or method no route has gets a problem
+// (404 or 405 with Allow) like every other error.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unrouted(w, r)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
 type handler func(w http.ResponseWriter, r *http.Request, who *hashedToken) error
 
@@ -109,6 +113,10 @@ func (s *Server) route(pattern, role, summary string, req, resp any, h handler) 
 			writeError(w, http.StatusForbidden, "token "+who.name+" is read-only")
 			return
 		}
+		if err := bodyType(r, req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		if err := h(w, r, who); err != nil {
 			s.fail(w, r, err)
 		}
@@ -125,52 +133,6 @@ func (s *Server) authenticate(r *http.Request) *hashedToken {
 		if subtle.ConstantTimeCompare(sum[:], s.tokens[i].sum[:]) == 1 {
 			return &s.tokens[i]
 		}
-	}
-	return nil
-}
-
-// httpError is an error with an HTTP status.
-type httpError struct {
-	status int
-	msg    string
-}
-
-func (e *httpError) Error() string { return e.msg }
-
-func badRequest(format string, args ...any) error {
-	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
-}
-
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var he *httpError
-	switch {
-	case errors.As(err, &he):
-		writeError(w, he.status, he.msg)
-	case errors.Is(err, fleet.ErrNotFound):
-		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, fleet.ErrExists):
-		writeError(w, http.StatusConflict, err.Error())
-	default:
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal error: "+err.Error())
-	}
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, apiv1.ErrorResponse{Error: msg})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) error {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	return json.NewEncoder(w).Encode(v)
-}
-
-func readJSON(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxJSONBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return badRequest("request body: %v", err)
 	}
 	return nil
 }

@@ -48,7 +48,16 @@ func (s *Server) buildOpenAPI() []byte {
 		}},
 	}
 	schemas := openapi3.Schemas{}
-	gen := openapi3gen.NewGenerator(openapi3gen.UseAllExportedFields())
+	// A field tagged `enum:"a,b"` gets those values in its schema.
+	enums := openapi3gen.SchemaCustomizer(func(_ string, _ reflect.Type, tag reflect.StructTag, schema *openapi3.Schema) error {
+		if e := tag.Get("enum"); e != "" {
+			for _, v := range strings.Split(e, ",") {
+				schema.Enum = append(schema.Enum, v)
+			}
+		}
+		return nil
+	})
+	gen := openapi3gen.NewGenerator(openapi3gen.UseAllExportedFields(), enums)
 	schemaOf := func(v any) *openapi3.SchemaRef {
 		ref, err := gen.NewSchemaRefForValue(v, schemas)
 		if err != nil {
@@ -111,16 +120,30 @@ func (s *Server) buildOpenAPI() []byte {
 		if method == http.MethodPut {
 			op.AddResponse(http.StatusCreated, openapi3.NewResponse().WithDescription("Created").WithContent(jsonContent(schemaOf(r.resp))))
 		}
-		for _, code := range []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound} {
-			op.AddResponse(code, openapi3.NewResponse().WithDescription(http.StatusText(code)).WithContent(jsonContent(errSchema)))
+		problem := func(code int, why string) {
+			op.AddResponse(code, openapi3.NewResponse().WithDescription(why).
+				WithContent(openapi3.Content{"application/problem+json": &openapi3.MediaType{Schema: errSchema}}))
+		}
+		problem(http.StatusBadRequest, "The request is malformed or a value is out of bounds (code invalid)")
+		problem(http.StatusUnauthorized, "No or an unknown bearer token (code unauthenticated)")
+		problem(http.StatusForbidden, "The token's role does not allow it (code forbidden)")
+		problem(http.StatusNotFound, "Not found (code not_found)")
+		problem(http.StatusInternalServerError, "The gateway failed; its log has the details under the ref given (code internal)")
+		if r.req != nil {
+			problem(http.StatusUnsupportedMediaType, "The body's Content-Type is not the one above (code unsupported_media_type)")
+		}
+		if method == http.MethodPut || method == http.MethodPost && ok == http.StatusCreated {
+			problem(http.StatusConflict, "Created concurrently by another request, or exists already (code conflict)")
+		}
+		if _, binary := r.req.([]byte); binary {
+			problem(http.StatusRequestEntityTooLarge, "The module is over the size limit (code too_large)")
+			problem(http.StatusUnprocessableEntity, "Not a valid WebAssembly module (code module_rejected)")
 		}
 		if strings.Contains(path, "/applications/{name}") && method == http.MethodPut || strings.HasSuffix(path, "/check") {
-			op.AddResponse(http.StatusUnprocessableEntity, openapi3.NewResponse().
-				WithDescription("The module cannot run on a board it would land on").WithContent(jsonContent(errSchema)))
+			problem(http.StatusUnprocessableEntity, "The module cannot run on a board it would land on; board names it (code module_rejected)")
 		}
 		if strings.Contains(path, "/rollout/") {
-			op.AddResponse(http.StatusConflict, openapi3.NewResponse().
-				WithDescription("The rollout's phase does not allow the action").WithContent(jsonContent(errSchema)))
+			problem(http.StatusConflict, "The rollout's phase does not allow the action (code conflict)")
 		}
 		add(method, path, op)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 
 	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/module"
 	"github.com/wasmbed/wasmbed/protocol"
 )
 
@@ -220,8 +221,8 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, who *hashed
 			return err
 		}
 	}
-	if req.TTLSeconds < 0 {
-		return badRequest("ttl_seconds: must not be negative")
+	if req.TTLSeconds < 0 || req.TTLSeconds > apiv1.MaxTokenTTLSeconds {
+		return badRequest("ttl_seconds: %d: want 0 (the default, 24 h) to %d (30 days)", req.TTLSeconds, apiv1.MaxTokenTTLSeconds)
 	}
 	secret, rec, err := s.gw.CreateToken(r.Context(), name, time.Duration(req.TTLSeconds)*time.Second)
 	if err != nil {
@@ -280,6 +281,9 @@ func (s *Server) signCertificate(w http.ResponseWriter, r *http.Request, who *ha
 	var req apiv1.CertificateRequest
 	if err := readJSON(r, &req); err != nil {
 		return err
+	}
+	if req.TTLSeconds < 0 || req.TTLSeconds > apiv1.MaxCertTTLSeconds {
+		return badRequest("ttl_seconds: %d: want 0 (the gateway's default) to %d (10 years; the CA may allow less)", req.TTLSeconds, apiv1.MaxCertTTLSeconds)
 	}
 	block, _ := pem.Decode([]byte(req.CSRPEM))
 	if block == nil || block.Type != "CERTIFICATE REQUEST" {
@@ -363,10 +367,19 @@ func (s *Server) uploadModule(w http.ResponseWriter, r *http.Request, who *hashe
 		return badRequest("module body: %v", err)
 	}
 	if len(body) > MaxModuleSize {
-		return &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("module larger than %d bytes", MaxModuleSize)}
+		return &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("module larger than %d bytes", MaxModuleSize)}
 	}
 	if len(body) < 8 || string(body[:4]) != "\x00asm" {
 		return badRequest("not a WebAssembly binary module (no \\0asm header)")
+	}
+	// Decoded and validated before it is stored: an application can then only
+	// name modules that are WebAssembly (trailing data, bad sections refused).
+	if err := module.Validate(r.Context(), body); err != nil {
+		var ce *module.CheckError
+		if !errors.As(err, &ce) {
+			return err
+		}
+		return &httpError{status: http.StatusUnprocessableEntity, code: apiv1.CodeModuleRejected, msg: ce.Message}
 	}
 	sum := sha256.Sum256(body)
 	sha := hex.EncodeToString(sum[:])
@@ -431,7 +444,8 @@ func (s *Server) checkBoards(w http.ResponseWriter, r *http.Request, wasm []byte
 			return badRequest("board %q: unknown; known boards: %s", b, strings.Join(s.boards(), ", "))
 		}
 		if err := s.check(r.Context(), wasm, b, lim); err != nil {
-			return writeJSON(w, http.StatusUnprocessableEntity, apiv1.ErrorResponse{Error: err.Error(), Board: b})
+			writeProblem(w, apiv1.ErrorResponse{Status: http.StatusUnprocessableEntity, Code: apiv1.CodeModuleRejected, Detail: err.Error(), Board: b})
+			return nil
 		}
 	}
 	return ok()
@@ -560,12 +574,12 @@ func (s *Server) rolloutAction(w http.ResponseWriter, r *http.Request, who *hash
 	switch action {
 	case fleet.ActionPause, fleet.ActionResume, fleet.ActionAbort, fleet.ActionPromote:
 	default:
-		return &httpError{http.StatusNotFound, fmt.Sprintf("rollout action %q: want %s, %s, %s or %s", action,
+		return &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("rollout action %q: want %s, %s, %s or %s", action,
 			fleet.ActionPause, fleet.ActionResume, fleet.ActionAbort, fleet.ActionPromote)}
 	}
 	a, err := s.gw.RolloutAction(r.Context(), name, action, who.name)
 	if errors.Is(err, fleet.ErrRolloutState) {
-		return &httpError{http.StatusConflict, err.Error()}
+		return &httpError{status: http.StatusConflict, msg: err.Error()}
 	} else if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 // Error is a non-2xx answer of the API.
 type Error struct {
 	Status  int
+	Code    string // ErrorResponse.Code
 	Message string
 	Board   string // module checks: the board that cannot run the module
 }
@@ -87,10 +88,10 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	if resp.StatusCode >= 300 {
 		var e ErrorResponse
-		if json.Unmarshal(raw, &e) != nil || e.Error == "" {
-			e.Error = http.StatusText(resp.StatusCode)
+		if json.Unmarshal(raw, &e) != nil || e.Detail == "" {
+			e.Detail = http.StatusText(resp.StatusCode)
 		}
-		return &Error{Status: resp.StatusCode, Message: e.Error, Board: e.Board}
+		return &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Detail, Board: e.Board}
 	}
 	if out != nil && len(raw) > 0 {
 		if err := json.Unmarshal(raw, out); err != nil {

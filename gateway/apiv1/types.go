@@ -156,7 +156,65 @@ type AuditList struct {
 	Audit []fleet.AuditRecord `json:"audit"`
 }
 
+// ErrorResponse is every error the API answers: RFC 9457 problem details
+// (application/problem+json) with a stable machine-readable Code.
 type ErrorResponse struct {
-	Error string `json:"error"`
-	Board string `json:"board,omitempty"` // module checks: the board that cannot run the module
+	Type   string `json:"type"`   // ProblemType + Code
+	Title  string `json:"title"`  // the status's text
+	Status int    `json:"status"` // the HTTP status
+	Code   string `json:"code" enum:"invalid,unauthenticated,forbidden,not_found,method_not_allowed,conflict,too_large,unsupported_media_type,module_rejected,internal,error"`
+	Detail string `json:"detail"`          // what went wrong, in words
+	Error  string `json:"error"`           // Detail again, for clients of the first API
+	Board  string `json:"board,omitempty"` // module checks: the board that cannot run the module
+}
+
+// Bounds on TTLs a request may ask for.
+const (
+	MaxTokenTTLSeconds = 30 * 24 * 3600       // enrollment tokens: 30 days
+	MaxCertTTLSeconds  = 10 * 365 * 24 * 3600 // certificates: 10 years (the CA may allow less)
+)
+
+// ProblemType prefixes an error's Code in its `type`.
+const ProblemType = "https://wasmbed.dev/problems/"
+
+// Error codes (ErrorResponse.Code): one per kind of failure, stable across
+// releases; CodeFor gives a status's.
+const (
+	CodeInvalid          = "invalid"                // 400: the request is malformed or a value is out of bounds
+	CodeUnauthenticated  = "unauthenticated"        // 401: no or an unknown bearer token
+	CodeForbidden        = "forbidden"              // 403: the token's role does not allow it
+	CodeNotFound         = "not_found"              // 404
+	CodeMethodNotAllowed = "method_not_allowed"     // 405 (Allow lists the methods)
+	CodeConflict         = "conflict"               // 409: exists already, or the state does not allow it
+	CodeTooLarge         = "too_large"              // 413: the body is over its limit
+	CodeUnsupportedMedia = "unsupported_media_type" // 415: wrong Content-Type for the body
+	CodeModuleRejected   = "module_rejected"        // 422: the module cannot run where it would land
+	CodeInternal         = "internal"               // 500: the gateway's log has the details
+)
+
+// CodeFor is the code of an error answered with status.
+func CodeFor(status int) string {
+	switch status {
+	case 400:
+		return CodeInvalid
+	case 401:
+		return CodeUnauthenticated
+	case 403:
+		return CodeForbidden
+	case 404:
+		return CodeNotFound
+	case 405:
+		return CodeMethodNotAllowed
+	case 409:
+		return CodeConflict
+	case 413:
+		return CodeTooLarge
+	case 415:
+		return CodeUnsupportedMedia
+	case 422:
+		return CodeModuleRejected
+	case 500:
+		return CodeInternal
+	}
+	return "error"
 }

@@ -126,10 +126,11 @@ func (h *harness) readFile(name string) string {
 func (h *harness) call(token, method, path string, body any, out any) int {
 	h.t.Helper()
 	var rd io.Reader
+	ctype := "application/json"
 	switch b := body.(type) {
 	case nil:
 	case []byte:
-		rd = bytes.NewReader(b)
+		rd, ctype = bytes.NewReader(b), "application/wasm"
 	default:
 		js, err := json.Marshal(b)
 		if err != nil {
@@ -140,6 +141,9 @@ func (h *harness) call(token, method, path string, body any, out any) int {
 	req, err := http.NewRequest(method, h.api+path, rd)
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", ctype)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

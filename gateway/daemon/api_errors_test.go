@@ -1,0 +1,128 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/gateway"
+	"github.com/wasmbed/wasmbed/gateway/apiv1"
+	"github.com/wasmbed/wasmbed/module/wasmtest"
+)
+
+// rawCall sends body as is with contentType ("" for none) and returns the
+// status, the answer's Content-Type and its problem, if it is one.
+func (h *harness) rawCall(method, path, contentType string, body []byte) (int, http.Header, apiv1.ErrorResponse) {
+	h.t.Helper()
+	req, err := http.NewRequest(method, h.api+path, bytes.NewReader(body))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	req.Header.Set("Authorization", "Bearer "+h.admin)
+	resp, err := h.http.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var p apiv1.ErrorResponse
+	if resp.StatusCode >= 400 {
+		if err := json.Unmarshal(raw, &p); err != nil {
+			h.t.Fatalf("%s %s: %d answer is not JSON: %q", method, path, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode, resp.Header, p
+}
+
+// Every error is a problem (RFC 9457) with a stable code; bad input is
+// refused at the door: wrong Content-Type, null or trailing data, TTLs out
+// of bounds, too many labels, a module that is not WebAssembly.
+func TestAPIErrorsAreProblemsAndInputIsBounded(t *testing.T) {
+	h := startGateway(t, gateway.Config{})
+	h.registerDevice("door", "mps2-an386", nil)
+	js := "application/json"
+	cases := []struct {
+		name, method, path, ctype string
+		body                      []byte
+		status                    int
+		code, detail              string
+	}{
+		{"unknown path", "GET", "/v1/nothing", "", nil, 404, apiv1.CodeNotFound, "no such path"},
+		{"wrong method", "PATCH", "/v1/devices/door", js, []byte(`{}`), 405, apiv1.CodeMethodNotAllowed, "allowed: GET, PUT, DELETE"},
+		{"text body", "PUT", "/v1/devices/door", "text/plain", []byte(`{"board":"mps2-an386"}`), 415, apiv1.CodeUnsupportedMedia, "want application/json"},
+		{"form body", "PUT", "/v1/devices/door", "application/x-www-form-urlencoded", []byte(`{"board":"mps2-an386"}`), 415, apiv1.CodeUnsupportedMedia, ""},
+		{"null body", "PUT", "/v1/gateways/gw-x", js, []byte(`null`), 400, apiv1.CodeInvalid, "null"},
+		{"trailing data", "PUT", "/v1/devices/door", js, []byte(`{"board":"mps2-an386"} {"board":"nano33ble"}`), 400, apiv1.CodeInvalid, "data after"},
+		{"unknown field", "PUT", "/v1/devices/door", js, []byte(`{"board":"mps2-an386","bord":1}`), 400, apiv1.CodeInvalid, "unknown field"},
+		{"token ttl overflow", "POST", "/v1/devices/door/tokens", js, []byte(`{"ttl_seconds":20000000000}`), 400, apiv1.CodeInvalid, "ttl_seconds"},
+		{"token ttl over 30 days", "POST", "/v1/devices/door/tokens", js, []byte(fmt.Sprintf(`{"ttl_seconds":%d}`, apiv1.MaxTokenTTLSeconds+1)), 400, apiv1.CodeInvalid, "30 days"},
+		{"certificate ttl overflow", "POST", "/v1/certificates", js, []byte(`{"device":"door","csr_pem":"x","ttl_seconds":20000000000}`), 400, apiv1.CodeInvalid, "ttl_seconds"},
+		{"module as json", "POST", "/v1/modules", js, wasmtest.App(t, "sensor"), 415, apiv1.CodeUnsupportedMedia, "application/wasm"},
+		{"module with trailing garbage", "POST", "/v1/modules", "application/wasm", append(wasmtest.App(t, "sensor"), 0xde, 0xad), 422, apiv1.CodeModuleRejected, "not a valid WebAssembly module"},
+		{"module with a bad section", "POST", "/v1/modules", "application/wasm", []byte("\x00asm\x01\x00\x00\x00\x01\xff"), 422, apiv1.CodeModuleRejected, ""},
+	}
+	labels := map[string]string{}
+	for i := range fleet.MaxLabels + 1 {
+		labels[fmt.Sprintf("k%d", i)] = "v"
+	}
+	many, _ := json.Marshal(map[string]any{"board": "mps2-an386", "labels": labels})
+	cases = append(cases, struct {
+		name, method, path, ctype string
+		body                      []byte
+		status                    int
+		code, detail              string
+	}{"too many labels", "PUT", "/v1/devices/door", js, many, 400, apiv1.CodeInvalid, "at most 64"})
+
+	for _, c := range cases {
+		status, hdr, p := h.rawCall(c.method, c.path, c.ctype, c.body)
+		if status != c.status || p.Code != c.code || p.Status != c.status || !strings.Contains(p.Detail, c.detail) {
+			t.Errorf("%s: %d %+v, want %d code %s with %q", c.name, status, p, c.status, c.code, c.detail)
+			continue
+		}
+		if ct := hdr.Get("Content-Type"); ct != "application/problem+json" {
+			t.Errorf("%s: Content-Type %q", c.name, ct)
+		}
+		if p.Type != apiv1.ProblemType+p.Code || p.Title != http.StatusText(status) || p.Error != p.Detail {
+			t.Errorf("%s: problem fields %+v", c.name, p)
+		}
+		if status == 405 && hdr.Get("Allow") != "GET, PUT, DELETE" {
+			t.Errorf("%s: Allow %q", c.name, hdr.Get("Allow"))
+		}
+	}
+
+	// Nothing refused was stored: the device kept its spec, no module, no gateway.
+	var d fleet.Device
+	h.must(http.StatusOK, "GET", "/v1/devices/door", nil, &d)
+	if d.Board != "mps2-an386" || len(d.Labels) != 0 {
+		t.Fatalf("a refused update changed the device: %+v", d)
+	}
+	if got := h.call(h.admin, "GET", "/v1/gateways/gw-x", nil, nil); got != http.StatusNotFound {
+		t.Fatalf("a null gateway was stored: %d", got)
+	}
+	// The bounds themselves are accepted.
+	h.must(http.StatusCreated, "POST", "/v1/devices/door/tokens", map[string]any{"ttl_seconds": apiv1.MaxTokenTTLSeconds}, nil)
+	delete(labels, "k0")
+	h.must(http.StatusOK, "PUT", "/v1/devices/door", map[string]any{"board": "mps2-an386", "labels": labels}, nil)
+	if st, _, p := h.rawCall("POST", "/v1/modules", "application/octet-stream", wasmtest.App(t, "sensor")); st != http.StatusCreated {
+		t.Fatalf("a valid module as application/octet-stream: %d %+v", st, p)
+	}
+
+	// The Go client reads the code.
+	u, _ := url.Parse(h.api)
+	c := apiv1.NewClient(u, h.admin, h.roots)
+	_, err := c.UploadModule(t.Context(), []byte("\x00asm\x01\x00\x00\x00\x01\xff"))
+	var ae *apiv1.Error
+	if !errors.As(err, &ae) || ae.Status != 422 || ae.Code != apiv1.CodeModuleRejected {
+		t.Fatalf("client error: %v", err)
+	}
+}
