@@ -65,7 +65,9 @@ func (s *Server) buildOpenAPI() []byte {
 		}
 		return ref
 	}
-	errSchema := schemaOf(apiv1.ErrorResponse{})
+	// Every error is the one problem schema, referenced.
+	doc.Components.Schemas = openapi3.Schemas{"Problem": schemaOf(apiv1.ErrorResponse{})}
+	errSchema := openapi3.NewSchemaRef("#/components/schemas/Problem", nil)
 	jsonContent := func(ref *openapi3.SchemaRef) openapi3.Content { return openapi3.NewContentWithJSONSchemaRef(ref) }
 
 	add := func(method, path string, op *openapi3.Operation) {
