@@ -191,7 +191,7 @@ func (s *Server) routes() {
 	s.route("GET /v1/deployments", RoleReader, "Deployments (an application on a device, as last commanded and reported), filtered by ?app= and ?device=; removed applications stay listed until their devices confirm", nil, apiv1.DeploymentList{}, s.listDeployments)
 	s.route("GET /v1/events", RoleReader, "Recorded events after ?after=SEQ, oldest first (?limit=)", nil, apiv1.EventList{}, s.listEvents)
 	s.route("GET /v1/audit", RoleAdmin, "The latest changes made through the API (?limit=)", nil, apiv1.AuditList{}, s.listAudit)
-	s.route("GET /v1/watch", RoleReader, "Server-sent events: change (an object was written) and event (the gateway recorded one)", nil, []byte(nil), s.watch)
+	s.route("GET /v1/watch", RoleReader, "Server-sent events: change (an object was written) and event (the gateway recorded one; its sequence number is the SSE id). ?after=SEQ or the Last-Event-ID header replays the events after SEQ first; changes are not replayed", nil, []byte(nil), s.watch)
 }
 
 func validName(what, name string) error {

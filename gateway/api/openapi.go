@@ -112,7 +112,11 @@ func (s *Server) buildOpenAPI() []byte {
 		switch r.resp.(type) {
 		case nil:
 		case []byte:
-			resp.WithContent(openapi3.Content{"text/plain": &openapi3.MediaType{Schema: openapi3.NewStringSchema().NewRef()}})
+			media := "text/plain"
+			if path == "/v1/watch" {
+				media = "text/event-stream"
+			}
+			resp.WithContent(openapi3.Content{media: &openapi3.MediaType{Schema: openapi3.NewStringSchema().NewRef()}})
 		case derCRL:
 			resp.WithContent(openapi3.Content{"application/pkix-crl": &openapi3.MediaType{Schema: openapi3.NewBytesSchema().NewRef()}})
 		default:

@@ -4,17 +4,28 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 )
 
 // watch streams changes as server-sent events until the client goes away:
 // "change" events ({kind, key, deleted}) as objects are written, "event"
-// events as the gateway records them, and a comment every 15 s to keep
-// proxies from closing the stream. ?after=SEQ replays events after SEQ first.
+// events as the gateway records them, each with its sequence number as the
+// SSE id, and a comment every 15 s to keep proxies from closing the stream.
+// ?after=SEQ, or the Last-Event-ID header an EventSource sends when it
+// reconnects, replays the events after SEQ first; changes are not replayed
+// (list the objects again).
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
 	after, err := queryInt(r, "after", 0)
 	if err != nil {
 		return err
+	}
+	if last := r.Header.Get("Last-Event-ID"); last != "" && r.URL.Query().Get("after") == "" {
+		n, err := strconv.ParseUint(last, 10, 63)
+		if err != nil {
+			return badRequest("Last-Event-ID %q: not an event sequence number", last)
+		}
+		after = int(n)
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
@@ -34,12 +45,15 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, _ *hashedToken) e
 			seq = evs[len(evs)-1].Seq
 		}
 	}
-	send := func(kind string, v any) error {
+	send := func(kind, id string, v any) error {
 		b, err := json.Marshal(v)
 		if err != nil {
 			return err
 		}
-		if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", kind, b); err != nil {
+		if id != "" {
+			id = "id: " + id + "\n"
+		}
+		if _, err := fmt.Fprintf(w, "event: %s\n%sdata: %s\n\n", kind, id, b); err != nil {
 			return err
 		}
 		flusher.Flush()
@@ -57,7 +71,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, _ *hashedToken) e
 			if !ok {
 				return nil
 			}
-			if err := send("change", map[string]any{"kind": c.Kind, "key": c.Key, "deleted": c.Deleted}); err != nil {
+			if err := send("change", "", map[string]any{"kind": c.Kind, "key": c.Key, "deleted": c.Deleted}); err != nil {
 				return nil
 			}
 		case <-poll.C:
@@ -66,7 +80,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, _ *hashedToken) e
 				continue
 			}
 			for _, e := range evs {
-				if err := send("event", e); err != nil {
+				if err := send("event", strconv.FormatUint(e.Seq, 10), e); err != nil {
 					return nil
 				}
 				seq = e.Seq
