@@ -15,7 +15,7 @@ import (
 // Gateway is a gateway's registration.
 type Gateway struct {
 	Name      string            `json:"name"`
-	Addresses []string          `json:"addresses"` // device endpoints, host:port
+	Addresses []string          `json:"addresses,omitempty"` // device endpoints, host:port
 	Labels    map[string]string `json:"labels,omitempty"`
 	Capacity  int               `json:"capacity"` // sessions it is meant to hold; 0: unlimited
 	CreatedAt time.Time         `json:"created_at"`

@@ -95,7 +95,7 @@ type handler func(w http.ResponseWriter, r *http.Request, who *hashedToken) erro
 // value whose type is the JSON schema, []byte for a binary body, nil for
 // none) and the success response (likewise).
 func (s *Server) route(pattern, role, summary string, req, resp any, h handler) {
-	s.docs = append(s.docs, routeDoc{pattern: pattern, role: role, summary: summary, req: req, resp: resp})
+	s.docs = append(s.docs, routeDoc{pattern: pattern, role: role, summary: summary, req: req, resp: resp, op: operationID(h)})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		who := s.authenticate(r)
 		if who == nil {

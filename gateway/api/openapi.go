@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"reflect"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -18,7 +19,22 @@ import (
 type routeDoc struct {
 	pattern, role, summary string
 	req, resp              any
+	op                     string // operationId: the handler's name
 }
+
+// operationID is the name of the Server method h is (listDevices), or
+// "metrics" for the one route served by a function literal.
+func operationID(h handler) string {
+	name := runtime.FuncForPC(reflect.ValueOf(h).Pointer()).Name() // ...api.(*Server).listDevices-fm
+	name = strings.TrimSuffix(name[strings.LastIndex(name, ".")+1:], "-fm")
+	if strings.HasPrefix(name, "func") {
+		return "metrics"
+	}
+	return name
+}
+
+// queryParam finds the query parameters a summary names (`?board=`).
+var queryParam = regexp.MustCompile(`\?([a-z_]+)=`)
 
 var (
 	openAPIOnce sync.Once
@@ -43,6 +59,8 @@ func (s *Server) buildOpenAPI() []byte {
 				"The gateway writes an admin token to <data-dir>/admin.token and a read-only one to <data-dir>/reader.token. " +
 				"Readers may only GET; /v1/audit is for admins."},
 		Paths: openapi3.NewPaths(),
+		Servers: openapi3.Servers{{URL: "https://{address}", Description: "the gateway's --api-addr",
+			Variables: map[string]*openapi3.ServerVariable{"address": {Default: "127.0.0.1:8080"}}}},
 		Components: &openapi3.Components{SecuritySchemes: openapi3.SecuritySchemes{
 			"bearer": &openapi3.SecuritySchemeRef{Value: openapi3.NewJWTSecurityScheme().WithBearerFormat("opaque")},
 		}},
@@ -70,6 +88,13 @@ func (s *Server) buildOpenAPI() []byte {
 	errSchema := openapi3.NewSchemaRef("#/components/schemas/Problem", nil)
 	jsonContent := func(ref *openapi3.SchemaRef) openapi3.Content { return openapi3.NewContentWithJSONSchemaRef(ref) }
 
+	// Responses with one 200 of JSON (no `default`: every status is listed).
+	okJSON := func(what string) *openapi3.Responses {
+		r := openapi3.NewResponsesWithCapacity(1)
+		r.Set("200", &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription(what).
+			WithContent(openapi3.Content{"application/json": &openapi3.MediaType{Schema: openapi3.NewObjectSchema().NewRef()}})})
+		return r
+	}
 	add := func(method, path string, op *openapi3.Operation) {
 		item := doc.Paths.Value(path)
 		if item == nil {
@@ -78,20 +103,33 @@ func (s *Server) buildOpenAPI() []byte {
 		}
 		item.SetOperation(method, op)
 	}
-	add(http.MethodGet, "/healthz", &openapi3.Operation{Summary: "Liveness; no token needed",
-		Security: &openapi3.SecurityRequirements{}, Responses: openapi3.NewResponses()})
-	add(http.MethodGet, "/v1/openapi.json", &openapi3.Operation{Summary: "This document; no token needed",
-		Security: &openapi3.SecurityRequirements{}, Responses: openapi3.NewResponses()})
+	add(http.MethodGet, "/healthz", &openapi3.Operation{OperationID: "healthz", Summary: "Liveness; no token needed",
+		Security: &openapi3.SecurityRequirements{}, Responses: okJSON("ok, with the number of sessions and the uptime")})
+	add(http.MethodGet, "/v1/openapi.json", &openapi3.Operation{OperationID: "openapi", Summary: "This document; no token needed",
+		Security: &openapi3.SecurityRequirements{}, Responses: okJSON("this document")})
 
 	for _, r := range s.docs {
 		method, path, _ := strings.Cut(r.pattern, " ")
-		op := &openapi3.Operation{Summary: r.summary, Responses: openapi3.NewResponses(),
+		op := &openapi3.Operation{Summary: r.summary, Responses: openapi3.NewResponsesWithCapacity(8),
 			Security: &openapi3.SecurityRequirements{{"bearer": {}}}}
 		if r.role == RoleAdmin {
 			op.Description = "Admin token required."
 		}
+		op.OperationID = r.op
 		for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
 			op.AddParameter(openapi3.NewPathParameter(m[1]).WithSchema(openapi3.NewStringSchema()))
+		}
+		seen := map[string]bool{}
+		for _, m := range queryParam.FindAllStringSubmatch(r.summary, -1) {
+			if seen[m[1]] {
+				continue
+			}
+			seen[m[1]] = true
+			schema := openapi3.NewStringSchema()
+			if m[1] == "after" || m[1] == "limit" {
+				schema = openapi3.NewIntegerSchema().WithMin(0)
+			}
+			op.AddParameter(openapi3.NewQueryParameter(m[1]).WithSchema(schema))
 		}
 		switch r.req.(type) {
 		case nil:

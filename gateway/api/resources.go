@@ -415,7 +415,7 @@ func (s *Server) checkModule(w http.ResponseWriter, r *http.Request, _ *hashedTo
 		return err
 	}
 	return s.checkBoards(w, r, wasm, boards, req.Limits, func() error {
-		return writeJSON(w, http.StatusOK, apiv1.CheckResponse{OK: true, Boards: boards})
+		return writeJSON(w, http.StatusOK, apiv1.CheckResponse{OK: true, Boards: nonNil(boards)})
 	})
 }
 
