@@ -58,6 +58,7 @@ type Server struct {
 	docs    []routeDoc
 	started time.Time
 	authLog *gateway.LogLimiter // failed authentications, rate-limited
+	http    *httpMetrics        // nil without a gateway (the OpenAPI generator)
 }
 
 type hashedToken struct {
@@ -71,6 +72,9 @@ func New(store fleet.Store, gw *gateway.Gateway, check ModuleChecker, boards fun
 	s := &Server{store: store, gw: gw, check: check, boards: boards, log: log.With("component", "api"),
 		mux: http.NewServeMux(), started: time.Now()}
 	s.authLog = gateway.NewLogLimiter(s.log, authLogEvery)
+	if gw != nil {
+		s.http = newHTTPMetrics(gw.Metrics.Registry)
+	}
 	for _, t := range tokens {
 		s.tokens = append(s.tokens, hashedToken{t.Name, t.Role, sha256.Sum256([]byte(t.Secret))})
 	}
@@ -81,11 +85,11 @@ func New(store fleet.Store, gw *gateway.Gateway, check ModuleChecker, boards fun
 // ServeHTTP serves the routes; a path or method no route has gets a problem
 // (404 or 405 with Allow) like every other error.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		s.unrouted(w, r)
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		s.serveLogged(w, r, pattern, s.mux.ServeHTTP)
 		return
 	}
-	s.mux.ServeHTTP(w, r)
+	s.serveLogged(w, r, "unrouted", s.unrouted)
 }
 
 type handler func(w http.ResponseWriter, r *http.Request, who *hashedToken) error
@@ -98,6 +102,9 @@ func (s *Server) route(pattern, role, summary string, req, resp any, h handler) 
 	s.docs = append(s.docs, routeDoc{pattern: pattern, role: role, summary: summary, req: req, resp: resp, op: operationID(h)})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		who := s.authenticate(r)
+		if who != nil {
+			noteToken(r, who.name)
+		}
 		if who == nil {
 			reason := "invalid"
 			if r.Header.Get("Authorization") == "" {

@@ -126,3 +126,47 @@ func TestAPIErrorsAreProblemsAndInputIsBounded(t *testing.T) {
 		t.Fatalf("client error: %v", err)
 	}
 }
+
+// Each request is counted by route, method and status, and answers with its
+// X-Request-ID (the client's, else a new one).
+func TestAPIRequestsAreCountedAndIdentified(t *testing.T) {
+	h := startGateway(t, gateway.Config{})
+	req, _ := http.NewRequest("GET", h.api+"/v1/devices/nope", nil)
+	req.Header.Set("Authorization", "Bearer "+h.reader)
+	req.Header.Set("X-Request-ID", "trace-42")
+	resp, err := h.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 || resp.Header.Get("X-Request-ID") != "trace-42" {
+		t.Fatalf("%d, X-Request-ID %q", resp.StatusCode, resp.Header.Get("X-Request-ID"))
+	}
+	req.Header.Set("X-Request-ID", "bad id")
+	resp, err = h.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if id := resp.Header.Get("X-Request-ID"); len(id) != 16 {
+		t.Fatalf("a malformed X-Request-ID was not replaced: %q", id)
+	}
+	h.rawCall("GET", "/v1/nothing", "", nil)
+	req, _ = http.NewRequest("GET", h.api+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+h.reader)
+	resp, err = h.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`wasmbed_http_requests_total{method="GET",route="GET /v1/devices/{name}",status="404"} 2`,
+		`wasmbed_http_requests_total{method="GET",route="unrouted",status="404"} 1`,
+		`wasmbed_http_request_duration_seconds_count{route="GET /v1/devices/{name}"} 2`,
+	} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

@@ -1,0 +1,113 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Every request is logged once, when it ends (slog, "request": id, token
+// name, source, method, path, route, status, duration), counted and timed
+// by route in the gateway's metrics, and carries an X-Request-ID: the
+// client's (up to 64 printable characters), else a new one, echoed in the
+// answer.
+
+type requestInfo struct {
+	token string // the authenticated token's name, once known
+}
+
+type requestInfoKey struct{}
+
+// httpMetrics are the API's request metrics.
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg *prometheus.Registry) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_http_requests_total",
+			Help: "Management API requests by route (the pattern, or unrouted), method and status."}, []string{"route", "method", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "wasmbed_http_request_duration_seconds",
+			Help: "Management API request durations by route (a watch stream counts until it ends).", Buckets: prometheus.DefBuckets},
+			[]string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+// statusWriter remembers the status written; Unwrap lets
+// http.ResponseController reach the connection (deadlines, flushing).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-ID"); id != "" && len(id) <= 64 {
+		printable := true
+		for _, c := range []byte(id) {
+			printable = printable && c > ' ' && c < 0x7f
+		}
+		if printable {
+			return id
+		}
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// serveLogged serves r through serve, then logs, counts and times it.
+func (s *Server) serveLogged(w http.ResponseWriter, r *http.Request, route string, serve func(http.ResponseWriter, *http.Request)) {
+	start := time.Now()
+	id := requestID(r)
+	w.Header().Set("X-Request-ID", id)
+	info := &requestInfo{}
+	sw := &statusWriter{ResponseWriter: w}
+	serve(sw, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	took := time.Since(start)
+	if s.http != nil {
+		s.http.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+		s.http.duration.WithLabelValues(route).Observe(took.Seconds())
+	}
+	s.log.Info("request", "id", id, "token", info.token, "source", r.RemoteAddr, "method", r.Method,
+		"path", r.URL.Path, "route", route, "status", sw.status, "ms", float64(took.Microseconds())/1000)
+}
+
+// noteToken records who made the request, for its log line.
+func noteToken(r *http.Request, name string) {
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+		info.token = name
+	}
+}
