@@ -176,6 +176,11 @@ func (s *Server) buildOpenAPI() []byte {
 		if r.req != nil {
 			problem(http.StatusUnsupportedMediaType, "The body's Content-Type is not the one above (code unsupported_media_type)")
 		}
+		if method == http.MethodPut {
+			op.AddParameter(openapi3.NewHeaderParameter("If-Match").WithSchema(openapi3.NewStringSchema()).
+				WithDescription("Replace only if the object's ETag (GET, or the last PUT's answer) is this one"))
+			problem(http.StatusPreconditionFailed, "If-Match does not match the object's ETag, or the object does not exist (code precondition_failed)")
+		}
 		if method == http.MethodPut || method == http.MethodPost && ok == http.StatusCreated {
 			problem(http.StatusConflict, "Created concurrently by another request, or exists already (code conflict)")
 		}

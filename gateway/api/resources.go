@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -44,6 +45,7 @@ func (s *Server) getGateway(w http.ResponseWriter, r *http.Request, _ *hashedTok
 	if err != nil {
 		return err
 	}
+	w.Header().Set("ETag", etagOf(gw))
 	return writeJSON(w, http.StatusOK, gw)
 }
 
@@ -86,23 +88,50 @@ func (s *Server) deleteGateway(w http.ResponseWriter, r *http.Request, who *hash
 func upsert[T any](s *Server, w http.ResponseWriter, r *http.Request, who *hashedToken, kind, key string,
 	c fleet.Collection[T], v T, keep func(old, v *T)) error {
 	ctx := r.Context()
-	old, err := c.Get(ctx, key)
-	switch {
-	case errors.Is(err, fleet.ErrNotFound):
-		if err := c.Create(ctx, key, v); err != nil {
+	ifMatch := r.Header.Get("If-Match")
+	// An update is one atomic read-modify-write (keep sees what it replaces);
+	// a create that loses a race with another becomes an update of it.
+	for range 3 {
+		updated, err := c.Update(ctx, key, func(cur *T) error {
+			if ifMatch != "" && ifMatch != "*" && ifMatch != etagOf(*cur) {
+				return &httpError{status: http.StatusPreconditionFailed,
+					msg: fmt.Sprintf("%s %s: If-Match %s, but it is %s now", kind, key, ifMatch, etagOf(*cur))}
+			}
+			old, nv := *cur, v
+			keep(&old, &nv)
+			*cur = nv
+			return nil
+		})
+		switch {
+		case err == nil:
+			s.audit(r, who, "update", kind+"/"+key, "")
+			w.Header().Set("ETag", etagOf(updated))
+			return writeJSON(w, http.StatusOK, updated)
+		case !errors.Is(err, fleet.ErrNotFound):
+			return err
+		case ifMatch != "" && ifMatch != "*":
+			return &httpError{status: http.StatusPreconditionFailed, msg: fmt.Sprintf("%s %s: If-Match %s, but it does not exist", kind, key, ifMatch)}
+		}
+		err = c.Create(ctx, key, v)
+		if errors.Is(err, fleet.ErrExists) {
+			continue
+		}
+		if err != nil {
 			return err
 		}
 		s.audit(r, who, "create", kind+"/"+key, "")
+		w.Header().Set("ETag", etagOf(v))
 		return writeJSON(w, http.StatusCreated, v)
-	case err != nil:
-		return err
 	}
-	keep(&old, &v)
-	if err := c.Put(ctx, key, v); err != nil {
-		return err
-	}
-	s.audit(r, who, "update", kind+"/"+key, "")
-	return writeJSON(w, http.StatusOK, v)
+	return &httpError{status: http.StatusConflict, msg: fmt.Sprintf("%s %s: created and deleted concurrently; try again", kind, key)}
+}
+
+// etagOf is an object's entity tag: a strong validator of its stored form
+// (spec and status), for If-Match.
+func etagOf(v any) string {
+	b, _ := json.Marshal(v)
+	sum := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(sum[:12]) + `"`
 }
 
 // ---- devices
@@ -162,6 +191,7 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ *hashedToke
 	if err != nil {
 		return err
 	}
+	w.Header().Set("ETag", etagOf(d)) // of the stored device, before the live overlay
 	s.live(&d)
 	return writeJSON(w, http.StatusOK, d)
 }
@@ -464,6 +494,7 @@ func (s *Server) getApplication(w http.ResponseWriter, r *http.Request, _ *hashe
 	if err != nil {
 		return err
 	}
+	w.Header().Set("ETag", etagOf(a))
 	return writeJSON(w, http.StatusOK, a)
 }
 

@@ -162,7 +162,7 @@ type ErrorResponse struct {
 	Type   string `json:"type"`   // ProblemType + Code
 	Title  string `json:"title"`  // the status's text
 	Status int    `json:"status"` // the HTTP status
-	Code   string `json:"code" enum:"invalid,unauthenticated,forbidden,not_found,method_not_allowed,conflict,too_large,unsupported_media_type,module_rejected,internal,error"`
+	Code   string `json:"code" enum:"invalid,unauthenticated,forbidden,not_found,method_not_allowed,conflict,precondition_failed,too_large,unsupported_media_type,module_rejected,internal,error"`
 	Detail string `json:"detail"`          // what went wrong, in words
 	Error  string `json:"error"`           // Detail again, for clients of the first API
 	Board  string `json:"board,omitempty"` // module checks: the board that cannot run the module
@@ -186,6 +186,7 @@ const (
 	CodeNotFound         = "not_found"              // 404
 	CodeMethodNotAllowed = "method_not_allowed"     // 405 (Allow lists the methods)
 	CodeConflict         = "conflict"               // 409: exists already, or the state does not allow it
+	CodePrecondition     = "precondition_failed"    // 412: If-Match does not match the object's ETag
 	CodeTooLarge         = "too_large"              // 413: the body is over its limit
 	CodeUnsupportedMedia = "unsupported_media_type" // 415: wrong Content-Type for the body
 	CodeModuleRejected   = "module_rejected"        // 422: the module cannot run where it would land
@@ -207,6 +208,8 @@ func CodeFor(status int) string {
 		return CodeMethodNotAllowed
 	case 409:
 		return CodeConflict
+	case 412:
+		return CodePrecondition
 	case 413:
 		return CodeTooLarge
 	case 415:

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/wasmbed/wasmbed/fleet"
@@ -169,4 +171,98 @@ func TestAPIRequestsAreCountedAndIdentified(t *testing.T) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
+}
+
+// Writes are atomic: concurrent spec changes each count in the generation,
+// concurrent creates give one 201 and the rest 200, and If-Match guards a
+// replace with the object's ETag.
+func TestAPIWritesAreAtomic(t *testing.T) {
+	h := startGateway(t, gateway.Config{})
+	sha := h.upload(wasmtest.App(t, "sensor"))
+	spec := func(i int) map[string]any {
+		return map[string]any{"version": "1.0.0", "sha256": sha, "config": map[string]string{"n": strconv.Itoa(i)},
+			"selector": map[string]any{"labels": map[string]string{"role": "x"}}}
+	}
+	const n = 20
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- h.call(h.admin, "PUT", "/v1/applications/race", spec(i), nil)
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	created := 0
+	for c := range codes {
+		switch c {
+		case http.StatusCreated:
+			created++
+		case http.StatusOK:
+		default:
+			t.Errorf("concurrent PUT answered %d", c)
+		}
+	}
+	var app fleet.Application
+	h.must(http.StatusOK, "GET", "/v1/applications/race", nil, &app)
+	if created != 1 || app.Generation != n {
+		t.Fatalf("%d creates, generation %d after %d different specs (want 1 and %d)", created, app.Generation, n, n)
+	}
+
+	// If-Match: the ETag of a GET replaces; a stale one is refused.
+	req, _ := http.NewRequest("GET", h.api+"/v1/applications/race", nil)
+	req.Header.Set("Authorization", "Bearer "+h.reader)
+	resp, err := h.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	etag := resp.Header.Get("ETag")
+	put := func(match string, i int) (int, string) {
+		js, _ := json.Marshal(spec(i))
+		req, _ := http.NewRequest("PUT", h.api+"/v1/applications/race", bytes.NewReader(js))
+		req.Header.Set("Authorization", "Bearer "+h.admin)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("If-Match", match)
+		resp, err := h.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("ETag")
+	}
+	code, next := put(etag, 100)
+	if etag == "" || code != http.StatusOK || next == "" || next == etag {
+		t.Fatalf("If-Match with the current ETag %s: %d, new ETag %s", etag, code, next)
+	}
+	if code, _ := put(etag, 101); code != http.StatusPreconditionFailed {
+		t.Fatalf("If-Match with a stale ETag: %d", code)
+	}
+	h.must(http.StatusOK, "GET", "/v1/applications/race", nil, &app)
+	if app.Config["n"] != "100" || app.Generation != n+1 {
+		t.Fatalf("after the guarded writes: config %v generation %d", app.Config, app.Generation)
+	}
+	js, _ := json.Marshal(spec(1))
+	if st, _, p := h.rawCallIfMatch("PUT", "/v1/applications/nothing-here", js, `"x"`); st != http.StatusPreconditionFailed || p.Code != apiv1.CodePrecondition {
+		t.Fatalf("If-Match on a missing application: %d %+v", st, p)
+	}
+}
+
+// rawCallIfMatch is rawCall of a JSON body with If-Match.
+func (h *harness) rawCallIfMatch(method, path string, body []byte, match string) (int, http.Header, apiv1.ErrorResponse) {
+	h.t.Helper()
+	req, _ := http.NewRequest(method, h.api+path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+h.admin)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("If-Match", match)
+	resp, err := h.http.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p apiv1.ErrorResponse
+	json.NewDecoder(resp.Body).Decode(&p)
+	return resp.StatusCode, resp.Header, p
 }
