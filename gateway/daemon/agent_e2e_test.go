@@ -54,8 +54,9 @@ func startFleet(t testing.TB, h *harness, n int, boardName string, labels map[st
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Stop() })
-	// 30 s, and more for a benchmark's fleet (enrollments take a few ms each).
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second+time.Duration(n)*10*time.Millisecond)
+	// 30 s, and more for a benchmark's fleet (enrollments take a few ms
+	// each, and its first connections may be spread).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second+time.Duration(n)*10*time.Millisecond+cfg.StartSpread)
 	defer cancel()
 	if err := f.WaitConnected(ctx, n); err != nil {
 		t.Fatalf("%d of %d agents connected: %v", f.Connected(), n, err)
