@@ -1,8 +1,8 @@
 package api
 
 import (
-	"cmp"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -37,7 +37,11 @@ func (s *Server) listGateways(w http.ResponseWriter, r *http.Request, _ *hashedT
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, apiv1.GatewayList{Gateways: nonNil(gws)})
+	gws, next, err := pageOf(r, gws, func(g *fleet.Gateway) string { return g.Name })
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, apiv1.GatewayList{Gateways: nonNil(gws), Continue: next})
 }
 
 func (s *Server) getGateway(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -183,7 +187,11 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ *hashedTo
 		}
 		out = append(out, devs[i])
 	}
-	return writeJSON(w, http.StatusOK, apiv1.DeviceList{Devices: out})
+	out, next, err := pageOf(r, out, func(d *fleet.Device) string { return d.Name })
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, apiv1.DeviceList{Devices: nonNil(out), Continue: next})
 }
 
 func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -270,7 +278,11 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ *hashedTok
 	for i := range toks {
 		toks[i].Hash = "" // never leaves the gateway
 	}
-	return writeJSON(w, http.StatusOK, apiv1.TokenList{Tokens: nonNil(toks)})
+	toks, next, err := pageOf(r, toks, func(t *fleet.EnrollmentToken) string { return t.ID })
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, apiv1.TokenList{Tokens: nonNil(toks), Continue: next})
 }
 
 // readRevokeRequest reads a revocation's optional body; the reason says
@@ -347,10 +359,14 @@ func (s *Server) listCertificates(w http.ResponseWriter, r *http.Request, _ *has
 			out = append(out, c)
 		}
 	}
-	slices.SortFunc(out, func(a, b fleet.Certificate) int {
-		return cmp.Or(strings.Compare(a.Device, b.Device), a.IssuedAt.Compare(b.IssuedAt), strings.Compare(a.Serial, b.Serial))
+	// By device, then oldest first: the key sorts as (device, issued_at, serial) do.
+	out, next, err := pageOf(r, out, func(c *fleet.Certificate) string {
+		return c.Device + "\x00" + c.IssuedAt.UTC().Format("2006-01-02T15:04:05.000000000Z") + "\x00" + c.Serial
 	})
-	return writeJSON(w, http.StatusOK, apiv1.CertificateList{Certificates: out})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, apiv1.CertificateList{Certificates: nonNil(out), Continue: next})
 }
 
 func (s *Server) getCertificate(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -486,7 +502,11 @@ func (s *Server) listApplications(w http.ResponseWriter, r *http.Request, _ *has
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, apiv1.ApplicationList{Applications: nonNil(apps)})
+	apps, next, err := pageOf(r, apps, func(a *fleet.Application) string { return a.Name })
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, apiv1.ApplicationList{Applications: nonNil(apps), Continue: next})
 }
 
 func (s *Server) getApplication(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -640,7 +660,12 @@ func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request, _ *hash
 		return err
 	}
 	q := r.URL.Query()
-	return writeJSON(w, http.StatusOK, apiv1.DeploymentList{Deployments: apiv1.FilterDeployments(deps, q.Get("app"), q.Get("device"))})
+	deps, next, err := pageOf(r, apiv1.FilterDeployments(deps, q.Get("app"), q.Get("device")),
+		func(d *fleet.Deployment) string { return fleet.DeploymentKey(d.App, d.Device) })
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, apiv1.DeploymentList{Deployments: nonNil(deps), Continue: next})
 }
 
 // ---- events and audit
@@ -671,6 +696,40 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ *hashedToke
 		return err
 	}
 	return writeJSON(w, http.StatusOK, apiv1.AuditList{Audit: nonNil(recs)})
+}
+
+// maxPage is the most items a list answers in one page (a larger ?limit= is cut).
+const maxPage = 1000
+
+// pageOf orders items by key and cuts the page after ?continue= (a token
+// from the previous page) of at most ?limit= items; without ?limit=, all
+// of them from there (at most maxPage with a token). It returns the token
+// of the next page, "" after the last.
+func pageOf[T any](r *http.Request, items []T, key func(*T) string) ([]T, string, error) {
+	limit, err := queryInt(r, "limit", 0)
+	if err != nil {
+		return nil, "", err
+	}
+	slices.SortStableFunc(items, func(a, b T) int { return strings.Compare(key(&a), key(&b)) })
+	if c := r.URL.Query().Get("continue"); c != "" {
+		after, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil {
+			return nil, "", badRequest("continue: %q is not a token this API gave", c)
+		}
+		i, _ := slices.BinarySearchFunc(items, string(after), func(v T, k string) int { return strings.Compare(key(&v), k) })
+		for i < len(items) && key(&items[i]) <= string(after) {
+			i++
+		}
+		items = items[i:]
+		if limit == 0 {
+			limit = maxPage
+		}
+	}
+	if limit == 0 || len(items) <= min(limit, maxPage) {
+		return items, "", nil
+	}
+	items = items[:min(limit, maxPage)]
+	return items, base64.RawURLEncoding.EncodeToString([]byte(key(&items[len(items)-1]))), nil
 }
 
 func nonNil[T any](s []T) []T {

@@ -23,6 +23,7 @@ type GatewaySpec struct {
 
 type GatewayList struct {
 	Gateways []fleet.Gateway `json:"gateways"`
+	Continue string          `json:"continue,omitempty"` // the next page's ?continue=, when there is one
 }
 
 type DeviceSpec struct {
@@ -32,7 +33,8 @@ type DeviceSpec struct {
 }
 
 type DeviceList struct {
-	Devices []fleet.Device `json:"devices"`
+	Devices  []fleet.Device `json:"devices"`
+	Continue string         `json:"continue,omitempty"` // the next page's ?continue=, when there is one
 }
 
 type TokenRequest struct {
@@ -47,7 +49,8 @@ type TokenResponse struct {
 }
 
 type TokenList struct {
-	Tokens []fleet.EnrollmentToken `json:"tokens"`
+	Tokens   []fleet.EnrollmentToken `json:"tokens"`
+	Continue string                  `json:"continue,omitempty"` // the next page's ?continue=, when there is one
 }
 
 type RevokeRequest struct {
@@ -71,6 +74,7 @@ type CertificateResponse struct {
 // CA signed (enrollment, renewal, POST /v1/certificates) with its state.
 type CertificateList struct {
 	Certificates []fleet.Certificate `json:"certificates"`
+	Continue     string              `json:"continue,omitempty"` // the next page's ?continue=, when there is one
 }
 
 type ModuleResponse struct {
@@ -106,6 +110,7 @@ type ApplicationSpec struct {
 
 type ApplicationList struct {
 	Applications []fleet.Application `json:"applications"`
+	Continue     string              `json:"continue,omitempty"` // the next page's ?continue=, when there is one
 }
 
 // DeviceRollout is one device's state for an application.
@@ -142,6 +147,7 @@ type ApplicationStatus struct {
 
 type DeploymentList struct {
 	Deployments []fleet.Deployment `json:"deployments"`
+	Continue    string             `json:"continue,omitempty"` // the next page's ?continue=, when there is one
 }
 
 type OutputList struct {
