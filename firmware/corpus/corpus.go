@@ -99,12 +99,16 @@ type Verdict struct {
 }
 
 // Verdict derives the board's verdict from the entry's expectation and sizes,
-// in the order the module check applies its rules: module storage, the
-// board's RAM for apps, the deploy's limits (memory, and fuel against the
-// board's MaxFuel), the initial memory against the memory limit.
+// in the order the gateway applies its rules: a module that is not valid
+// WebAssembly is refused when it is uploaded, whatever the board; then the
+// module check's: module storage, the board's RAM for apps, the deploy's
+// limits (memory, and fuel against the board's MaxFuel), the initial memory
+// against the memory limit.
 func (e *Entry) Verdict(p board.Profile) Verdict {
 	mem := uint64(e.Pages) * PageSize
 	switch {
+	case e.Expect.Refused == ReasonInvalidWasm:
+		return Verdict{Reason: ReasonInvalidWasm}
 	case uint64(len(e.Wasm)) > uint64(p.ModuleFlash):
 		return Verdict{Reason: ReasonTooLarge}
 	case e.Expect.Refused != "":

@@ -85,6 +85,13 @@ func (s *sweep) run() {
 		case err == nil:
 			s.failf("%s: the API accepted it; the module check should refuse it (%s)", e.Name, v.Reason)
 			b.remove(app)
+		case v.Reason == corpus.ReasonInvalidWasm:
+			// Refused when uploaded, for any board.
+			if !errors.As(err, &ae) || ae.Status != 422 || ae.Code != apiv1.CodeModuleRejected || ae.Board != "" {
+				s.failf("%s: %v; expected the upload refused with a 422 module_rejected", e.Name, err)
+			} else {
+				s.logf("%-18s %7d B  refused at upload: %s", e.Name, len(e.Wasm), v.Reason)
+			}
 		case !errors.As(err, &ae) || ae.Status != 422 || ae.Board != b.board:
 			s.failf("%s: %v; expected a 422 for board %s (%s)", e.Name, err, b.board, v.Reason)
 		default:
