@@ -327,35 +327,39 @@ func TestAPITransport(t *testing.T) {
 	}
 }
 
-// fdLimitEnv names the data directory of TestDescriptorLimitHelper's
-// gateway; unset, that test does nothing.
+// fdLimitEnv names the data directory of the gateway process that
+// TestAtTheDescriptorLimit starts: the test binary run again with it set
+// is that process (TestMain), not a test run.
 const fdLimitEnv = "WASMBED_TEST_FDLIMIT_GATEWAY"
 
-// TestDescriptorLimitHelper is the gateway process of
-// TestAtTheDescriptorLimit: RLIMIT_NOFILE lowered to 1024, then a gateway
-// with default bounds until stdin closes.
-func TestDescriptorLimitHelper(t *testing.T) {
-	dir := os.Getenv(fdLimitEnv)
-	if dir == "" {
-		t.Skip("the gateway process of TestAtTheDescriptorLimit")
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(fdLimitEnv); dir != "" {
+		if err := descriptorLimitGateway(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "descriptor-limit gateway:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// descriptorLimitGateway lowers RLIMIT_NOFILE to 1024 and runs a gateway
+// with default bounds over dir until stdin closes.
+func descriptorLimitGateway(dir string) error {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	rl.Cur = 1024
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { io.Copy(io.Discard, os.Stdin); cancel() }()
-	err := Run(ctx, Options{DataDir: dir, APIAddr: "127.0.0.1:0", DeviceAddr: "127.0.0.1:0",
+	return Run(ctx, Options{DataDir: dir, APIAddr: "127.0.0.1:0", DeviceAddr: "127.0.0.1:0",
 		Gateway: gateway.Config{HandshakeTimeout: time.Minute},
 		Log:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Ready:   func(a, d net.Addr) { fmt.Printf("READY %s %s\n", a, d) }})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestAtTheDescriptorLimit runs a gateway whose RLIMIT_NOFILE is 1024 (a
@@ -364,11 +368,8 @@ func TestDescriptorLimitHelper(t *testing.T) {
 // and a device still enrolls and another reconnects within 2 s (widened as
 // in TestFloodKeepsEnrollmentAndReconnection on a busy machine).
 func TestAtTheDescriptorLimit(t *testing.T) {
-	if os.Getenv(fdLimitEnv) != "" {
-		t.Skip("in the helper process")
-	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestDescriptorLimitHelper$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), fdLimitEnv+"="+dir)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
