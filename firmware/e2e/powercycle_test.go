@@ -3,9 +3,11 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,5 +119,34 @@ func powerCycle(t *testing.T, board string, renewal bool) {
 	eventually(t, 10*time.Second, "the renewed certificate in use", func() bool {
 		s := g.deviceStatus(name).Status.CertSerial
 		return s != "" && s != serial
+	})
+}
+
+// A board without its flash (QEMU with semihosting off) runs with its identity
+// in RAM only, and says so to the gateway: a device.error event.
+func TestNoFlashIsReported(t *testing.T) {
+	needQEMU(t)
+	t.Parallel()
+	g := startGateway(t, gateway.Config{HeartbeatInterval: 2 * time.Second})
+	br := startBridge(t)
+	const name = "noflash"
+	token := g.register(name, "mps2-an386", nil)
+	elf := image(t, "mps2-an386", &provision.Bundle{Gateways: []string{g.device}, ServerName: "localhost", CARoot: g.caDER,
+		Device: name, Token: token})
+	q := bootOpts(t, emulator.Options{Board: "mps2-an386", Image: elf, Bridge: br, Name: name,
+		Args: []string{"-semihosting-config", "enable=off"}})
+	t.Log(q.wait(`^flash: no semihosting host`, 60*time.Second))
+	t.Log(q.wait(`^session: online as `+name, 90*time.Second))
+	eventually(t, 20*time.Second, "a device.error event about the flash", func() bool {
+		evs, err := g.api.Events(context.Background(), 0, 1000)
+		if err != nil {
+			return false
+		}
+		for _, e := range evs {
+			if e.Kind == "device.error" && e.Object == name && strings.Contains(e.Message, "no flash for the identity") {
+				return true
+			}
+		}
+		return false
 	})
 }

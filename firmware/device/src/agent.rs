@@ -80,6 +80,8 @@ pub struct Agent {
     gens: identity::Gens,
     /// Where the identity survives a power cut (None: RAM only).
     flash: Option<KeptFlash>,
+    /// What went wrong with it, for the gateway (an `error`: its events and metrics).
+    flash_problem: Option<String>,
     /// Apps installed before a reset whose modules are gone: reported `downloading`
     /// until the gateway deploys them again.
     lost: Vec<AppRecord>,
@@ -166,6 +168,7 @@ impl Agent {
             id,
             enroll_key: None,
             gens: kept.gens,
+            flash_problem: flash.is_none().then(|| String::from("no flash for the identity: kept in RAM only, lost at a power cut")),
             flash,
             lost,
             pending: Vec::new(),
@@ -319,7 +322,10 @@ impl Agent {
             match identity::persist(f, self.id.as_ref(), &self.b) {
                 Ok(true) => println!("identity: written to flash"),
                 Ok(false) => {}
-                Err(e) => println!("identity: not written to flash: {}", e.words()),
+                Err(e) => {
+                    println!("identity: not written to flash: {}", e.words());
+                    self.flash_problem = Some(String::from("identity not written to flash: ") + e.words());
+                }
             }
         }
     }
@@ -497,6 +503,9 @@ impl Agent {
                 self.send_output(ch)?;
             }
             self.maybe_renew(ch, s)?;
+            if let Some(why) = self.flash_problem.take() {
+                Self::error(ch, 0, ErrorCode::Internal, &why)?;
+            }
             if !busy {
                 cortex_m::asm::wfi();
             }
