@@ -587,7 +587,12 @@ func AdvanceRollout(a *Application, devs []Device, deps []Deployment, obs Observ
 			}
 			p.Reason = what + ": " + describeFailures(p.Failures)
 			evs = append(evs, p.halt(a, now))
-		case p.Step == 1 && len(a.Rollout.Canary) > 0 && canary == 0 && len(selected) > 0:
+		case len(selected) == 0:
+			// No device selected: nothing to gate or bake; the rollout
+			// completes (devices selected later take the spec at once).
+			p.Step = p.Steps
+			evs = append(evs, p.next(now))
+		case p.Step == 1 && len(a.Rollout.Canary) > 0 && canary == 0:
 			p.Phase, p.Reason = RolloutPaused, "the canary selector matches no selected device"
 			evs = append(evs, RolloutEvent{"rollout.paused", p.Reason})
 		case took >= p.Target && updated+failing >= took && p.Target > 0:

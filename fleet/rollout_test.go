@@ -512,6 +512,18 @@ func TestCanaryMatchingNothingPauses(t *testing.T) {
 	}
 }
 
+// An application that selects no device completes its rollout at once
+// (nothing to gate): a Terraform apply waiting for it must not wait for
+// its timeout.
+func TestProgressiveRolloutOfNoDeviceCompletes(t *testing.T) {
+	a := &Application{Name: "a", Version: "1", SHA256: "x", Rollout: Rollout{Strategy: RolloutAllAtOnce,
+		Steps: []RolloutStep{{Devices: 1}, {Percent: 50}}, Canary: map[string]string{"ring": "canary"}, OnFailure: OnFailureRollback}}
+	p, changed, evs := AdvanceRollout(a, nil, nil, Observations{}, time.Now())
+	if p.Phase != RolloutCompleted || !changed || len(evs) != 2 || evs[1].Kind != "rollout.completed" {
+		t.Fatalf("progress %+v, events %v", p, evs)
+	}
+}
+
 // Within a step the strategy still bounds the devices updating at once.
 func TestProgressiveBatchedWithinSteps(t *testing.T) {
 	bake := 0

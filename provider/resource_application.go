@@ -14,7 +14,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -24,7 +23,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/objectdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
@@ -77,16 +75,9 @@ type selectorModel struct {
 	Boards types.List `tfsdk:"boards"`
 }
 
-type rolloutModel struct {
-	Strategy        types.String `tfsdk:"strategy"`
-	MaxUnavailable  types.Int64  `tfsdk:"max_unavailable"`
-	MinReadySeconds types.Int64  `tfsdk:"min_ready_seconds"`
-}
-
 var (
 	limitsTypes   = map[string]attr.Type{"fuel": types.Int64Type, "memory": types.Int64Type, "tick_ms": types.Int64Type}
 	selectorTypes = map[string]attr.Type{"labels": types.MapType{ElemType: types.StringType}, "boards": types.ListType{ElemType: types.StringType}}
-	rolloutTypes  = map[string]attr.Type{"strategy": types.StringType, "max_unavailable": types.Int64Type, "min_ready_seconds": types.Int64Type}
 )
 
 func (r *applicationResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
@@ -102,11 +93,15 @@ func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaReque
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()}},
 			"name": schema.StringAttribute{Required: true, Validators: nameValidators, Description: "Application name.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
-			"version":     schema.StringAttribute{Required: true, Validators: versionValidators, Description: "Version of the module, as devices report it."},
+			"version": schema.StringAttribute{Required: true, Validators: versionValidators,
+				Description: "Version of the module, as devices report it. After a progressive rollout that did not complete (rolled back, paused, or still under way), " +
+					"the state holds the version the devices were brought to (the last one that passed), so the next plan shows the update as pending."},
 			"module_path": schema.StringAttribute{Optional: true, Description: "Path of the `.wasm` file. Exactly one of `module_path` and `module_base64`."},
 			"module_base64": schema.StringAttribute{Optional: true,
 				Description: "The module's bytes, base64 (e.g. `filebase64(...)`). Exactly one of `module_path` and `module_base64`."},
-			"module_sha256": schema.StringAttribute{Computed: true, Description: "sha256 (hex) of the module; a change of the file plans an update."},
+			"module_sha256": schema.StringAttribute{Computed: true,
+				Description: "sha256 (hex) of the module; a change of the file plans an update. Like `version`, the module the devices were brought to: " +
+					"the last one that passed while a progressive rollout has not completed (empty when no version passed yet)."},
 			"config": schema.MapAttribute{Optional: true, ElementType: types.StringType,
 				Description: "Configuration the app reads with `config_get`; at most 64 entries, values up to 256 bytes."},
 			"limits": schema.SingleNestedAttribute{Optional: true, Computed: true,
@@ -129,24 +124,12 @@ func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaReque
 					"boards": schema.ListAttribute{Optional: true, ElementType: types.StringType, Description: "Boards allowed; empty: any.",
 						Validators: nil},
 				}},
-			"rollout": schema.SingleNestedAttribute{Optional: true, Computed: true,
-				Description: "How a new version reaches the devices.",
-				Default: objectdefault.StaticValue(types.ObjectValueMust(rolloutTypes, map[string]attr.Value{
-					"strategy": types.StringValue(fleet.RolloutAllAtOnce), "max_unavailable": types.Int64Value(1), "min_ready_seconds": types.Int64Value(0)})),
-				Attributes: map[string]schema.Attribute{
-					"strategy": schema.StringAttribute{Optional: true, Computed: true, Default: stringdefault.StaticString(fleet.RolloutAllAtOnce),
-						Validators:  []validator.String{stringvalidator.OneOf(fleet.RolloutAllAtOnce, fleet.RolloutBatched)},
-						Description: "`all_at_once`, or `batched`: at most `max_unavailable` devices updating (or failed) at a time; a failure halts the rollout."},
-					"max_unavailable": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(1),
-						Validators: []validator.Int64{int64validator.AtLeast(1)}, Description: "Batched: devices updating at once."},
-					"min_ready_seconds": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(0),
-						Validators:  []validator.Int64{int64validator.AtLeast(0)},
-						Description: "How long the app must run on a device before it counts as updated; 0: two ticks, at least 1 s."},
-				}},
+			"rollout": rolloutSchema(),
 			"running": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
 				Description: "Run the app (true) or keep it installed and stopped."},
 			"wait_for_rollout": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
-				Description: "Wait on apply until every selected device runs this version, failing with the devices that did not."},
+				Description: "Wait on apply until every selected device runs this version (with `rollout.steps`: until the rollout completes), " +
+					"logging its progress, and fail with the step, the devices and why when it rolls back, pauses or fails. Default true."},
 			"generation": schema.Int64Attribute{Computed: true, Description: "Bumped by the gateway on every change of the spec."},
 			"timeouts":   timeouts.Attributes(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
 		},
@@ -154,7 +137,7 @@ func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaReque
 }
 
 func (r *applicationResource) ConfigValidators(context.Context) []resource.ConfigValidator {
-	return []resource.ConfigValidator{exactlyOneModule{}}
+	return []resource.ConfigValidator{exactlyOneModule{}, validRollout{}}
 }
 
 // exactlyOneModule requires one of module_path and module_base64.
@@ -214,49 +197,69 @@ func sha256Hex(b []byte) string {
 func (m *applicationModel) spec(ctx context.Context, sha string, diags *diag.Diagnostics) apiv1.ApplicationSpec {
 	var lim limitsModel
 	var sel selectorModel
-	var ro rolloutModel
 	opts := basetypes.ObjectAsOptions{UnhandledNullAsEmpty: true, UnhandledUnknownAsEmpty: true}
 	diags.Append(m.Limits.As(ctx, &lim, opts)...)
 	diags.Append(m.Selector.As(ctx, &sel, opts)...)
-	diags.Append(m.Rollout.As(ctx, &ro, opts)...)
+	ro, _ := rolloutPolicy(ctx, m.Rollout, diags)
 	running := m.Running.ValueBool()
 	return apiv1.ApplicationSpec{
 		Version: m.Version.ValueString(), SHA256: sha, Config: stringMap(ctx, m.Config, diags),
 		Limits:   fleet.Limits{Fuel: uint64(lim.Fuel.ValueInt64()), Memory: uint32(lim.Memory.ValueInt64()), TickMS: uint32(lim.TickMS.ValueInt64())},
 		Selector: fleet.Selector{Labels: stringMap(ctx, sel.Labels, diags), Boards: stringList(ctx, sel.Boards, diags)},
-		Rollout: fleet.Rollout{Strategy: ro.Strategy.ValueString(), MaxUnavailable: int(ro.MaxUnavailable.ValueInt64()),
-			MinReadySeconds: int(ro.MinReadySeconds.ValueInt64())},
-		Running: &running,
+		Rollout:  ro,
+		Running:  &running,
 	}
 }
 
 // fill copies what the gateway holds into the model (the module source
-// attributes stay as configured).
-func (m *applicationModel) fill(a *fleet.Application) {
-	m.ID, m.Name, m.Version = types.StringValue(a.Name), types.StringValue(a.Name), types.StringValue(a.Version)
-	m.ModuleSHA256 = types.StringValue(a.SHA256)
-	m.Config = mapValue(a.Config, m.Config)
-	m.Limits = types.ObjectValueMust(limitsTypes, map[string]attr.Value{"fuel": types.Int64Value(int64(a.Limits.Fuel)),
-		"memory": types.Int64Value(int64(a.Limits.Memory)), "tick_ms": types.Int64Value(int64(a.Limits.TickMS))})
+// attributes stay as configured). With deployed, the version, module,
+// config and limits are those the devices were brought to by a rollout
+// that passed (deployedRelease): what the state must record after a
+// rollout that did not complete, so the next plan shows the update again.
+func (m *applicationModel) fill(ctx context.Context, a *fleet.Application, deployed bool) {
+	rel := fleet.ReleaseOf(a)
+	if deployed {
+		rel = deployedRelease(a)
+	}
+	m.ID, m.Name, m.Version = types.StringValue(a.Name), types.StringValue(a.Name), types.StringValue(rel.Version)
+	m.ModuleSHA256 = types.StringValue(rel.SHA256)
+	m.Config = mapValue(rel.Config, m.Config)
+	m.Limits = types.ObjectValueMust(limitsTypes, map[string]attr.Value{"fuel": types.Int64Value(int64(rel.Limits.Fuel)),
+		"memory": types.Int64Value(int64(rel.Limits.Memory)), "tick_ms": types.Int64Value(int64(rel.Limits.TickMS))})
 	var priorSel selectorModel
 	if !m.Selector.IsNull() && !m.Selector.IsUnknown() {
-		m.Selector.As(context.Background(), &priorSel, basetypes.ObjectAsOptions{})
+		m.Selector.As(ctx, &priorSel, basetypes.ObjectAsOptions{})
 	} else {
 		priorSel = selectorModel{Labels: types.MapNull(types.StringType), Boards: types.ListNull(types.StringType)}
 	}
 	m.Selector = types.ObjectValueMust(selectorTypes, map[string]attr.Value{
 		"labels": mapValue(a.Selector.Labels, priorSel.Labels), "boards": listValue(a.Selector.Boards, priorSel.Boards)})
-	maxU := int64(a.Rollout.MaxUnavailable)
-	if maxU == 0 {
-		maxU = 1
-	}
-	m.Rollout = types.ObjectValueMust(rolloutTypes, map[string]attr.Value{"strategy": types.StringValue(a.Rollout.Strategy),
-		"max_unavailable": types.Int64Value(maxU), "min_ready_seconds": types.Int64Value(int64(a.Rollout.MinReadySeconds))})
+	m.Rollout = rolloutValue(ctx, a.Rollout, m.Rollout)
 	m.Running = types.BoolValue(a.Running)
 	m.Generation = types.Int64Value(a.Generation)
 	if m.WaitForRollout.IsNull() || m.WaitForRollout.IsUnknown() {
 		m.WaitForRollout = types.BoolValue(true)
 	}
+}
+
+// deployedRelease is the release of a that its selected devices were
+// brought to: a's own spec, unless a progressive rollout of it has not
+// completed (under way, paused or rolled back): then the last release that
+// passed (a.Stable), or, for a first version that has not passed, a's spec
+// without a module (sha256 ""): none is deployed everywhere yet.
+func deployedRelease(a *fleet.Application) *fleet.Release {
+	rel := fleet.ReleaseOf(a)
+	if !a.Rollout.Progressive() {
+		return rel
+	}
+	if p := a.CurrentProgress(); p != nil && p.Phase == fleet.RolloutCompleted {
+		return rel
+	}
+	if a.Stable != nil {
+		return a.Stable
+	}
+	rel.SHA256 = ""
+	return rel
 }
 
 // ModifyPlan computes the module's sha256 (so a changed file plans an
@@ -321,78 +324,208 @@ func overFuel(boardName string, fuel uint64) bool {
 	return ok && p.MaxFuel != 0 && fuel > p.MaxFuel
 }
 
-func (r *applicationResource) apply(ctx context.Context, m *applicationModel, timeout time.Duration, diags *diag.Diagnostics) {
+// apply uploads the module and writes the application, then (with
+// wait_for_rollout) waits for its rollout. written tells whether the
+// application was written (m then holds what the gateway answered); w is
+// how the wait ended, for the caller to report.
+func (r *applicationResource) apply(ctx context.Context, m *applicationModel, timeout time.Duration, diags *diag.Diagnostics) (written bool, w rolloutWait) {
 	wasm, ok := moduleBytes(m, diags)
 	if !ok {
 		if !diags.HasError() {
 			diags.AddError("Module unknown at apply", "module_path or module_base64 has no value")
 		}
-		return
+		return false, w
 	}
 	if planned := m.ModuleSHA256.ValueString(); planned != "" && planned != sha256Hex(wasm) {
 		diags.AddAttributeError(modulePathOf(m), "Module changed since plan",
 			"The module's sha256 is "+sha256Hex(wasm)+", the plan has "+planned+": plan again.")
-		return
+		return false, w
 	}
 	mod, err := r.backend.UploadModule(ctx, wasm)
 	if err != nil {
 		apiError(diags, "Cannot upload the module", err)
-		return
+		return false, w
 	}
 	spec := m.spec(ctx, mod.SHA256, diags)
 	if diags.HasError() {
-		return
+		return false, w
 	}
 	name := m.Name.ValueString()
 	a, err := r.backend.PutApplication(ctx, name, spec)
 	if err != nil {
 		apiError(diags, "Cannot write application "+name, err)
-		return
+		return false, w
 	}
-	m.fill(&a)
+	if a.RolledBack() {
+		// This very spec was rolled back before and the plan asks for it
+		// again (the state records the version the devices went back to):
+		// applying it retries it, from its first step.
+		act, ok := r.backend.(rolloutActor)
+		if !ok {
+			diags.AddError("Cannot retry the rollout of "+name, "this backend has no rollout actions")
+			return false, w
+		}
+		tflog.Info(ctx, "version "+a.Version+" of "+name+" was rolled back: retrying it from its first step", map[string]any{"application": name})
+		if a, err = act.RolloutAction(ctx, name, fleet.ActionResume); err != nil {
+			apiError(diags, "Cannot retry the rollout of "+name, err)
+			return false, w
+		}
+	}
+	m.fill(ctx, &a, false)
 	if m.WaitForRollout.ValueBool() {
-		r.waitRollout(ctx, name, a.Generation, timeout, diags)
+		w = r.waitRollout(ctx, name, a.Generation, spec.Rollout.Progressive(), timeout)
 	}
+	return true, w
 }
 
-// waitRollout polls the rollout until every selected device runs the
-// current spec, a device fails, or timeout passes.
-func (r *applicationResource) waitRollout(ctx context.Context, name string, gen int64, timeout time.Duration, diags *diag.Diagnostics) {
+// rolloutActor is a backend with the rollout actions (pause, resume, abort,
+// promote): the standalone gateway's API.
+type rolloutActor interface {
+	RolloutAction(ctx context.Context, name, action string) (fleet.Application, error)
+}
+
+// rolloutEnd is how waiting for a rollout ended.
+type rolloutEnd int
+
+const (
+	rolloutDone     rolloutEnd = iota // every selected device runs the spec (steps: the rollout completed)
+	rolloutHalted                     // a progressive rollout rolled back or paused
+	rolloutFailed                     // without steps: devices failed
+	rolloutTimedOut                   // still under way at the timeout
+)
+
+// rolloutWait is the outcome of waitRollout: how it ended, and for any end
+// but rolloutDone a summary and a detail naming the step, the devices and
+// why, for a diagnostic.
+type rolloutWait struct {
+	end             rolloutEnd
+	summary, detail string
+	progress        *fleet.RolloutProgress // the last progress seen (steps)
+}
+
+// rolloutPoll is how often the wait reads the rollout's status, and
+// rolloutLogEvery how often it logs progress that did not change.
+var (
+	rolloutPoll     = 250 * time.Millisecond
+	rolloutLogEvery = 10 * time.Second
+)
+
+// waitRollout polls the rollout of the application's generation gen until
+// it ends: every selected device runs it (with steps: the rollout
+// completed), the rollout halts (steps: rolled back or paused; without:
+// a device failed), or timeout passes. It logs the progress (step n of m,
+// devices updated, failed) as it changes and every rolloutLogEvery.
+func (r *applicationResource) waitRollout(ctx context.Context, name string, gen int64, progressive bool, timeout time.Duration) rolloutWait {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var st apiv1.ApplicationStatus
 	var err error
-	lastLog := time.Time{}
+	var lastLog time.Time
+	lastLine := ""
 	for {
 		st, err = r.backend.ApplicationStatus(ctx, name)
-		if err == nil {
-			if st.Converged && st.Generation >= gen {
+		if err == nil && st.Generation >= gen {
+			p := st.Rollout
+			switch {
+			case progressive && p != nil && p.Phase == fleet.RolloutCompleted:
+				tflog.Info(ctx, "rollout completed", map[string]any{"application": name, "version": p.Version, "steps": p.Steps, "devices": p.Updated})
+				return rolloutWait{end: rolloutDone, progress: p}
+			case progressive && p != nil && (p.Phase == fleet.RolloutRolledBack || p.Phase == fleet.RolloutPaused):
+				return rolloutWait{end: rolloutHalted, progress: p, summary: haltSummary(name, p), detail: describeHalt(&st, p)}
+			case !progressive && st.Converged:
 				tflog.Info(ctx, "rollout converged", map[string]any{"application": name, "devices": st.Updated})
-				return
+				return rolloutWait{end: rolloutDone}
+			case !progressive && st.Failed > 0:
+				return rolloutWait{end: rolloutFailed, summary: "Rollout of " + name + " failed on " + fmt.Sprint(st.Failed) + " device(s)",
+					detail: describeRollout(&st)}
 			}
-			if st.Failed > 0 {
-				diags.AddError("Rollout of "+name+" failed on "+fmt.Sprint(st.Failed)+" device(s)", describeRollout(&st))
-				return
-			}
-			if time.Since(lastLog) > 5*time.Second {
-				tflog.Info(ctx, "waiting for rollout", map[string]any{"application": name, "updated": st.Updated,
-					"in_progress": st.InProgress, "selected": st.Selected})
-				lastLog = time.Now()
+			line := progressLine(&st, progressive)
+			if line != lastLine || time.Since(lastLog) >= rolloutLogEvery {
+				fields := map[string]any{"application": name, "version": st.Version, "selected": st.Selected, "updated": st.Updated,
+					"in_progress": st.InProgress, "failed": st.Failed}
+				if p != nil {
+					fields["step"], fields["steps"], fields["step_target"] = p.Step, p.Steps, p.Target
+				}
+				tflog.Info(ctx, "rollout of "+name+": "+line, fields)
+				lastLog, lastLine = time.Now(), line
 			}
 		}
 		select {
 		case <-ctx.Done():
-			msg := "The rollout did not converge within the timeout."
+			w := rolloutWait{end: rolloutTimedOut, summary: "Rollout of " + name + " timed out"}
 			if err != nil {
-				msg += " Last error: " + err.Error()
-			} else {
-				msg += "\n" + describeRollout(&st)
+				w.detail = "The rollout did not end within the timeout. Last error: " + err.Error()
+				return w
 			}
-			diags.AddError("Rollout of "+name+" timed out", msg)
-			return
-		case <-time.After(250 * time.Millisecond):
+			w.progress = st.Rollout
+			w.detail = "The rollout did not end within the timeout: " + progressLine(&st, progressive) + ".\n" + describeRollout(&st)
+			return w
+		case <-time.After(rolloutPoll):
 		}
 	}
+}
+
+// progressLine says where a rollout stands: "step 2 of 4 (up to 3
+// devices): 2 of 6 devices updated, 0 failed".
+func progressLine(st *apiv1.ApplicationStatus, progressive bool) string {
+	p := st.Rollout
+	switch {
+	case progressive && p == nil:
+		return fmt.Sprintf("version %s: rollout not started yet", st.Version)
+	case progressive:
+		s := fmt.Sprintf("version %s, step %d of %d (up to %d devices): %d of %d devices updated, %d failed",
+			p.Version, p.Step, p.Steps, p.Target, p.Updated, p.Selected, p.Failed)
+		if !p.BakeUntil.IsZero() {
+			s += fmt.Sprintf(", baking until %s", p.BakeUntil.UTC().Format(time.TimeOnly))
+		}
+		return s
+	}
+	return fmt.Sprintf("version %s: %d of %d devices updated, %d in progress, %d failed", st.Version, st.Updated, st.Selected, st.InProgress, st.Failed)
+}
+
+func haltSummary(name string, p *fleet.RolloutProgress) string {
+	what := "rolled back"
+	if p.Phase == fleet.RolloutPaused {
+		what = "paused"
+	}
+	return fmt.Sprintf("Rollout of %s version %s %s at step %d of %d", name, p.Version, what, p.Step, p.Steps)
+}
+
+// describeHalt tells why a progressive rollout halted, the failing devices
+// with their step and reason, and where its devices are now.
+func describeHalt(st *apiv1.ApplicationStatus, p *fleet.RolloutProgress) string {
+	var b strings.Builder
+	if p.Reason != "" {
+		b.WriteString(p.Reason + ".\n")
+	}
+	var lines []string
+	for _, f := range p.Failures {
+		if !f.Accepted {
+			lines = append(lines, fmt.Sprintf("%s (step %d): %s", f.Device, f.Step, f.Reason))
+		}
+	}
+	sort.Strings(lines)
+	if len(lines) > 20 {
+		lines = append(lines[:20], fmt.Sprintf("and %d more", len(lines)-20))
+	}
+	if len(lines) > 0 {
+		fmt.Fprintf(&b, "Failed devices:\n  %s\n", strings.Join(lines, "\n  "))
+	}
+	switch {
+	case p.Phase == fleet.RolloutRolledBack && p.RolledBackTo != "":
+		fmt.Fprintf(&b, "The devices that took version %s went back to version %s; devices that never got it were not touched.", p.Version, p.RolledBackTo)
+	case p.Phase == fleet.RolloutRolledBack:
+		fmt.Fprintf(&b, "No earlier version passed: the devices that took version %s removed it; devices that never got it were not touched.", p.Version)
+	default:
+		fmt.Fprintf(&b, "The devices that took version %s keep it; the others keep", p.Version)
+		if st.StableVersion != "" {
+			fmt.Fprintf(&b, " version %s.", st.StableVersion)
+		} else {
+			b.WriteString(" what they run.")
+		}
+		fmt.Fprintf(&b, " Resume (accepting these failures), promote or abort the rollout with POST /v1/applications/%s/rollout/{resume,promote,abort}.", st.Application)
+	}
+	return b.String()
 }
 
 // describeRollout lists the devices that are not running the current spec.
@@ -415,6 +548,22 @@ func describeRollout(st *apiv1.ApplicationStatus) string {
 	return fmt.Sprintf("%d of %d selected devices updated. Not updated:\n  %s", st.Updated, st.Selected, strings.Join(lines, "\n  "))
 }
 
+// Create writes the application and waits for its first rollout. Terraform
+// taints every resource whose create returns an error with a state, and a
+// tainted application would be deleted from every device that runs it on
+// the next apply; so a first rollout that does not end well never leaves
+// an errored state behind:
+//   - halted (rolled back, or paused, by its steps' health gates): nothing
+//     of it stays: no device runs it (a rolled-back first version was
+//     removed from the devices that took it; a paused one is removed from
+//     them now) and the application is deleted from the gateway; apply
+//     fails, nothing is saved, and the next plan creates it again;
+//   - timed out: the gateway keeps rolling it out; the state is saved with
+//     a warning (not an error: it would taint), and with steps a refresh
+//     records the module as not deployed everywhere (module_sha256 ""), so
+//     the next plan shows the update pending and its apply waits again;
+//   - failed on devices without steps: every selected device was sent the
+//     version; apply fails and the state is saved (tainted): prefer steps.
 func (r *applicationResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var m applicationModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
@@ -423,16 +572,36 @@ func (r *applicationResource) Create(ctx context.Context, req resource.CreateReq
 	}
 	timeout, d := m.Timeouts.Create(ctx, 10*time.Minute)
 	resp.Diagnostics.Append(d...)
-	if _, err := r.backend.GetApplication(ctx, m.Name.ValueString()); err == nil {
+	name := m.Name.ValueString()
+	if _, err := r.backend.GetApplication(ctx, name); err == nil {
 		resp.Diagnostics.AddAttributeError(path.Root("name"), "Application already exists",
-			"An application named "+m.Name.ValueString()+" exists: import it (terraform import) instead.")
+			"An application named "+name+" exists: import it (terraform import) instead.")
 		return
 	}
-	r.apply(ctx, &m, timeout, &resp.Diagnostics)
-	if !m.Generation.IsUnknown() && !m.ID.IsUnknown() {
-		// Saved even when the rollout failed: the application exists.
-		resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	written, w := r.apply(ctx, &m, timeout, &resp.Diagnostics)
+	if !written {
+		return
 	}
+	switch w.end {
+	case rolloutHalted:
+		del := r.backend.DeleteApplication(ctx, name)
+		if del == nil || isNotFound(del) {
+			resp.Diagnostics.AddError(w.summary, w.detail+"\n\nNothing was created: a first version has no earlier one to keep, so the provider "+
+				"deleted application "+name+" from the gateway (no device keeps it) rather than leave it tainted. Fix the module and apply again: "+
+				"the next plan creates it.")
+			return
+		}
+		resp.Diagnostics.AddError(w.summary, w.detail+"\n\nThe application could not be deleted after its first rollout halted ("+
+			del.Error()+"): it is saved in the state, tainted.")
+	case rolloutTimedOut:
+		resp.Diagnostics.AddWarning(w.summary+" (application created)", w.detail+"\n\nApplication "+name+" was created and the gateway keeps "+
+			"rolling it out (devices that are offline get it when they reconnect). This is a warning, not an error: an error would taint the "+
+			"application and make the next apply delete it from every device. With steps, the next plan shows the update pending until the "+
+			"rollout completes, and its apply waits again.")
+	case rolloutFailed:
+		resp.Diagnostics.AddError(w.summary, w.detail)
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
 func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -450,10 +619,16 @@ func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest
 		apiError(&resp.Diagnostics, "Cannot read application "+m.ID.ValueString(), err)
 		return
 	}
-	m.fill(&a)
+	m.fill(ctx, &a, true)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
+// Update writes the new spec and waits for its rollout. An update that
+// fails never taints (Terraform taints only on create); when the rollout
+// does not complete (rolled back, paused, failed or timed out) the state
+// records what the devices were brought to (deployedRelease: the last
+// version that passed), so the next plan shows the update as pending and
+// applying a fixed module rolls it out again.
 func (r *applicationResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var m applicationModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
@@ -462,10 +637,31 @@ func (r *applicationResource) Update(ctx context.Context, req resource.UpdateReq
 	}
 	timeout, d := m.Timeouts.Update(ctx, 10*time.Minute)
 	resp.Diagnostics.Append(d...)
-	r.apply(ctx, &m, timeout, &resp.Diagnostics)
-	if !m.Generation.IsUnknown() {
-		resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	written, w := r.apply(ctx, &m, timeout, &resp.Diagnostics)
+	if !written {
+		return
 	}
+	if w.end != rolloutDone {
+		name := m.Name.ValueString()
+		detail := w.detail
+		if a, err := r.backend.GetApplication(ctx, name); err == nil {
+			m.fill(ctx, &a, true)
+			if rel := deployedRelease(&a); rel.SHA256 != a.SHA256 || rel.Version != a.Version {
+				was := "no version (none passed yet)"
+				if rel.SHA256 != "" {
+					was = "version " + rel.Version
+				}
+				detail += fmt.Sprintf("\n\nThe state records %s, what the devices were brought to, so the next plan shows the update to %s again", was, a.Version)
+				if w.end == rolloutTimedOut {
+					detail += ": the gateway keeps rolling it out, and the next apply waits for it again."
+				} else {
+					detail += fmt.Sprintf(": fix the module and apply, or retry this one as is with POST /v1/applications/%s/rollout/resume.", name)
+				}
+			}
+		}
+		resp.Diagnostics.AddError(w.summary, detail)
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
 // Delete removes the application and waits (up to the delete timeout) until

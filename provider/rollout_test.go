@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/terraform-plugin-framework/diag"
-
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
@@ -31,15 +29,13 @@ func TestRolloutWaitNamesTheCrashedDevice(t *testing.T) {
 			{Device: "dev-1", Online: true, State: "running", Current: true, Generation: 3},
 			{Device: "dev-2", Online: true, State: "failed", Current: true, Generation: 3, Detail: "crashed: watchdog in tick"},
 		}}}}
-	var diags diag.Diagnostics
 	start := time.Now()
-	r.waitRollout(context.Background(), "sensor", 2, time.Minute, &diags)
-	if time.Since(start) > 10*time.Second || !diags.HasError() {
-		t.Fatalf("rollout wait: %v after %v", diags, time.Since(start))
+	w := r.waitRollout(context.Background(), "sensor", 2, false, time.Minute)
+	if time.Since(start) > 10*time.Second || w.end != rolloutFailed {
+		t.Fatalf("rollout wait: %+v after %v", w, time.Since(start))
 	}
-	d := diags.Errors()[0]
-	if d.Summary() != "Rollout of sensor failed on 1 device(s)" || !strings.Contains(d.Detail(), "dev-2: failed: crashed: watchdog in tick") ||
-		strings.Contains(d.Detail(), "dev-1") {
-		t.Fatalf("error: %q: %q", d.Summary(), d.Detail())
+	if w.summary != "Rollout of sensor failed on 1 device(s)" || !strings.Contains(w.detail, "dev-2: failed: crashed: watchdog in tick") ||
+		strings.Contains(w.detail, "dev-1") {
+		t.Fatalf("error: %q: %q", w.summary, w.detail)
 	}
 }
