@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/wasmbed/wasmbed/agent/sim"
 	"github.com/wasmbed/wasmbed/fleet"
@@ -266,6 +267,88 @@ resource "wasmbed_application" "app" {
 					plancheck.ExpectResourceAction("wasmbed_application.app", plancheck.ResourceActionNoop)}}},
 			{Config: cfg(app("app", "3.0.0", fixed), app("first", "1.0.1", fixed)),
 				Check: resource.TestCheckResourceAttr("wasmbed_application.first", "version", "1.0.1")},
+		},
+	})
+}
+
+// A first rollout that is still under way when the create timeout passes
+// (a selected device that never connects) is not tainted: apply warns,
+// the application stays on every device that took it, and with steps the
+// next plan shows the update pending (in place) until the rollout
+// completes, which the next apply then waits for. Without steps the next
+// plan is empty: the gateway delivers the version when the device
+// connects.
+func TestAccApplicationFirstRolloutTimeoutDoesNotTaint(t *testing.T) {
+	g := startTestGateway(t)
+	g.startAgents(t, 2, "linux", map[string]string{"role": "app"})
+	ctx := context.Background()
+	// Selected, but no agent ever connects as it.
+	if _, err := g.client.PutDevice(ctx, "ghost", apiv1.DeviceSpec{Board: "linux", Labels: map[string]string{"role": "app"}}); err != nil {
+		t.Fatal(err)
+	}
+	good := writeModule(t, "good", wasmtest.WAT(t, fmt.Sprintf(goodApp, 1)))
+	cfg := g.providerBlock() + fmt.Sprintf(`
+resource "wasmbed_application" "steps" {
+  name        = "steps"
+  version     = "1.0.0"
+  module_path = %[1]q
+  limits      = { tick_ms = 50 }
+  selector    = { labels = { role = "app" } }
+  rollout     = { steps = [{ devices = 1 }], bake_seconds = 0 }
+  timeouts    = { create = "4s", update = "1m" }
+}
+
+resource "wasmbed_application" "plain" {
+  name        = "plain"
+  version     = "1.0.0"
+  module_path = %[1]q
+  limits      = { tick_ms = 50 }
+  selector    = { labels = { role = "app" } }
+  timeouts    = { create = "4s" }
+}
+`, good)
+	running := func(app string, want int) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			st, err := g.client.ApplicationStatus(ctx, app)
+			if err != nil {
+				return err
+			}
+			if st.Updated != want {
+				return fmt.Errorf("%s: %d devices updated, want %d: %+v", app, st.Updated, want, st.Devices)
+			}
+			return nil
+		}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviders,
+		Steps: []resource.TestStep{
+			// Apply succeeds (with warnings) and saves both applications.
+			{Config: cfg, ExpectNonEmptyPlan: true, Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttr("wasmbed_application.steps", "version", "1.0.0"),
+				resource.TestCheckResourceAttr("wasmbed_application.plain", "version", "1.0.0"),
+				running("steps", 2), running("plain", 2),
+			), ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
+				// Not tainted: in place, for the module not deployed everywhere yet.
+				plancheck.ExpectResourceAction("wasmbed_application.steps", plancheck.ResourceActionUpdate),
+				plancheck.ExpectUnknownValue("wasmbed_application.steps", tfjsonpath.New("generation")),
+				plancheck.ExpectResourceAction("wasmbed_application.plain", plancheck.ResourceActionNoop),
+			}}},
+			// Once the device that never came is gone, applying the pending
+			// update waits for the rollout to complete; the plan is empty.
+			{PreConfig: func() {
+				if err := g.client.DeleteDevice(ctx, "ghost"); err != nil {
+					t.Fatal(err)
+				}
+			}, Config: cfg, Check: func(*terraform.State) error {
+				st, err := g.client.ApplicationStatus(ctx, "steps")
+				if err != nil {
+					return err
+				}
+				if st.Rollout == nil || st.Rollout.Phase != fleet.RolloutCompleted {
+					return fmt.Errorf("rollout: %+v", st.Rollout)
+				}
+				return nil
+			}},
 		},
 	})
 }
