@@ -545,7 +545,11 @@ func describeRollout(st *apiv1.ApplicationStatus) string {
 		lines = append(lines, line)
 	}
 	sort.Strings(lines)
-	return fmt.Sprintf("%d of %d selected devices updated. Not updated:\n  %s", st.Updated, st.Selected, strings.Join(lines, "\n  "))
+	out := fmt.Sprintf("%d of %d selected devices updated.", st.Updated, st.Selected)
+	if len(lines) > 0 {
+		out += " Not updated:\n  " + strings.Join(lines, "\n  ")
+	}
+	return out
 }
 
 // Create writes the application and waits for its first rollout. Terraform
