@@ -1,7 +1,9 @@
 package provider
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflogtest"
 
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
@@ -166,5 +169,43 @@ func TestRolloutObjectRoundTrip(t *testing.T) {
 		if again := rolloutValue(ctx, want, obj); !again.Equal(obj) {
 			t.Errorf("second read differs:\n%v\n%v", again, obj)
 		}
+	}
+}
+
+// While it waits, apply logs where the rollout stands, once per change
+// (and every rolloutLogEvery): version, step n of m, devices updated and
+// failed.
+func TestRolloutWaitLogsProgress(t *testing.T) {
+	st := func(step int, updated int, phase string) apiv1.ApplicationStatus {
+		return apiv1.ApplicationStatus{Application: "app", Version: "2.0.0", Generation: 1, Selected: 6, Updated: updated,
+			Rollout: &fleet.RolloutProgress{Version: "2.0.0", Phase: phase, Step: step, Steps: 3, Target: 2 * step, Selected: 6, Updated: updated}}
+	}
+	seq := []apiv1.ApplicationStatus{st(1, 0, fleet.RolloutRollingOut), st(1, 0, fleet.RolloutRollingOut), st(1, 2, fleet.RolloutRollingOut),
+		st(2, 2, fleet.RolloutRollingOut), st(3, 6, fleet.RolloutCompleted)}
+	var buf bytes.Buffer
+	ctx := tflogtest.RootLogger(context.Background(), &buf)
+	r := &applicationResource{backend: &seqBackend{seq: seq}}
+	if w := r.waitRollout(ctx, "app", 1, true, time.Minute); w.end != rolloutDone {
+		t.Fatalf("wait: %+v", w)
+	}
+	entries, err := tflogtest.MultilineJSONDecode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	for _, e := range entries {
+		msgs = append(msgs, fmt.Sprint(e["@message"]))
+	}
+	want := []string{
+		"rollout of app: version 2.0.0, step 1 of 3 (up to 2 devices): 0 of 6 devices updated, 0 failed",
+		"rollout of app: version 2.0.0, step 1 of 3 (up to 2 devices): 2 of 6 devices updated, 0 failed",
+		"rollout of app: version 2.0.0, step 2 of 3 (up to 4 devices): 2 of 6 devices updated, 0 failed",
+		"rollout completed",
+	}
+	if !reflect.DeepEqual(msgs, want) {
+		t.Fatalf("logged:\n%s\nwant:\n%s", strings.Join(msgs, "\n"), strings.Join(want, "\n"))
+	}
+	if entries[2]["step"] != float64(2) || entries[2]["steps"] != float64(3) || entries[2]["updated"] != float64(2) {
+		t.Errorf("fields: %v", entries[2])
 	}
 }
