@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
@@ -26,6 +27,30 @@ type applicationStatusModel struct {
 	Failed     types.Int64          `tfsdk:"failed"`
 	Converged  types.Bool           `tfsdk:"converged"`
 	Devices    []deviceRolloutModel `tfsdk:"devices"`
+	Rollout    *rolloutStatusModel  `tfsdk:"rollout"`
+	Stable     types.String         `tfsdk:"stable_version"`
+}
+
+// rolloutStatusModel is where a progressive rollout stands.
+type rolloutStatusModel struct {
+	Phase        types.String          `tfsdk:"phase"`
+	Version      types.String          `tfsdk:"version"`
+	Step         types.Int64           `tfsdk:"step"`
+	Steps        types.Int64           `tfsdk:"steps"`
+	Target       types.Int64           `tfsdk:"target"`
+	Updated      types.Int64           `tfsdk:"updated"`
+	Failed       types.Int64           `tfsdk:"failed"`
+	BakeUntil    types.String          `tfsdk:"bake_until"`
+	Reason       types.String          `tfsdk:"reason"`
+	RolledBackTo types.String          `tfsdk:"rolled_back_to"`
+	Failures     []rolloutFailureModel `tfsdk:"failures"`
+}
+
+type rolloutFailureModel struct {
+	Device   types.String `tfsdk:"device"`
+	Step     types.Int64  `tfsdk:"step"`
+	Reason   types.String `tfsdk:"reason"`
+	Accepted types.Bool   `tfsdk:"accepted"`
 }
 
 type deviceRolloutModel struct {
@@ -63,6 +88,29 @@ func (d *applicationDataSource) Schema(_ context.Context, _ datasource.SchemaReq
 					"current":          schema.BoolAttribute{Computed: true, Description: "The device was sent the current spec."},
 					"detail":           schema.StringAttribute{Computed: true, Description: "Why, for failed states."},
 				}}},
+			"rollout": schema.SingleNestedAttribute{Computed: true,
+				Description: "The progressive rollout (`rollout.steps`) of the current version; null without steps, or before the gateway starts it.",
+				Attributes: map[string]schema.Attribute{
+					"phase":   schema.StringAttribute{Computed: true, Description: "`rolling_out`, `paused`, `rolled_back` or `completed`."},
+					"version": schema.StringAttribute{Computed: true, Description: "The version rolled out."},
+					"step":    schema.Int64Attribute{Computed: true, Description: "The current step, from 1."},
+					"steps":   schema.Int64Attribute{Computed: true, Description: "Steps in all (a last step of every device is implied)."},
+					"target":  schema.Int64Attribute{Computed: true, Description: "Devices the current step lets run the version."},
+					"updated": schema.Int64Attribute{Computed: true, Description: "Devices running the version."},
+					"failed":  schema.Int64Attribute{Computed: true, Description: "Failed devices not accepted by an operator."},
+					"bake_until": schema.StringAttribute{Computed: true,
+						Description: "When the current step's bake ends (RFC 3339), once all its devices are updated; empty otherwise."},
+					"reason":         schema.StringAttribute{Computed: true, Description: "Why the rollout paused or rolled back."},
+					"rolled_back_to": schema.StringAttribute{Computed: true, Description: "The version the devices went back to (empty: the app was removed from them)."},
+					"failures": schema.ListNestedAttribute{Computed: true, Description: "Devices that failed a health gate.",
+						NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
+							"device":   schema.StringAttribute{Computed: true, Description: "Device name."},
+							"step":     schema.Int64Attribute{Computed: true, Description: "The step under way when it failed."},
+							"reason":   schema.StringAttribute{Computed: true, Description: "Why: trapped, out of fuel or memory, crashed, reset, stopped heartbeating, health value."},
+							"accepted": schema.BoolAttribute{Computed: true, Description: "An operator resumed or promoted past it."},
+						}}},
+				}},
+			"stable_version": schema.StringAttribute{Computed: true, Description: "The last version whose rollout passed: where a rollback takes the devices."},
 		},
 	}
 }
@@ -91,6 +139,22 @@ func (d *applicationDataSource) Read(ctx context.Context, req datasource.ReadReq
 		m.Devices = append(m.Devices, deviceRolloutModel{Device: types.StringValue(r.Device), Online: types.BoolValue(r.Online),
 			State: types.StringValue(r.State), ObservedVersion: types.StringValue(r.Observed), Current: types.BoolValue(r.Current),
 			Detail: types.StringValue(r.Detail)})
+	}
+	m.Stable = types.StringValue(st.StableVersion)
+	m.Rollout = nil
+	if p := st.Rollout; p != nil {
+		rs := &rolloutStatusModel{Phase: types.StringValue(p.Phase), Version: types.StringValue(p.Version), Step: types.Int64Value(int64(p.Step)),
+			Steps: types.Int64Value(int64(p.Steps)), Target: types.Int64Value(int64(p.Target)), Updated: types.Int64Value(int64(p.Updated)),
+			Failed: types.Int64Value(int64(p.Failed)), BakeUntil: types.StringValue(""), Reason: types.StringValue(p.Reason),
+			RolledBackTo: types.StringValue(p.RolledBackTo), Failures: []rolloutFailureModel{}}
+		if !p.BakeUntil.IsZero() {
+			rs.BakeUntil = types.StringValue(p.BakeUntil.UTC().Format(time.RFC3339))
+		}
+		for _, f := range p.Failures {
+			rs.Failures = append(rs.Failures, rolloutFailureModel{Device: types.StringValue(f.Device), Step: types.Int64Value(int64(f.Step)),
+				Reason: types.StringValue(f.Reason), Accepted: types.BoolValue(f.Accepted)})
+		}
+		m.Rollout = rs
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }

@@ -265,8 +265,21 @@ resource "wasmbed_application" "app" {
 				ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("wasmbed_application.first", plancheck.ResourceActionCreate),
 					plancheck.ExpectResourceAction("wasmbed_application.app", plancheck.ResourceActionNoop)}}},
-			{Config: cfg(app("app", "3.0.0", fixed), app("first", "1.0.1", fixed)),
-				Check: resource.TestCheckResourceAttr("wasmbed_application.first", "version", "1.0.1")},
+			{Config: cfg(app("app", "3.0.0", fixed), app("first", "1.0.1", fixed), `
+data "wasmbed_application" "app" {
+  name = "app"
+}
+`), Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttr("wasmbed_application.first", "version", "1.0.1"),
+				// The rollout's status, read back.
+				resource.TestCheckResourceAttr("data.wasmbed_application.app", "rollout.phase", "completed"),
+				resource.TestCheckResourceAttr("data.wasmbed_application.app", "rollout.version", "3.0.0"),
+				resource.TestCheckResourceAttr("data.wasmbed_application.app", "rollout.step", "3"),
+				resource.TestCheckResourceAttr("data.wasmbed_application.app", "rollout.steps", "3"),
+				resource.TestCheckResourceAttr("data.wasmbed_application.app", "rollout.updated", fmt.Sprint(n)),
+				resource.TestCheckResourceAttr("data.wasmbed_application.app", "rollout.failures.#", "0"),
+				resource.TestCheckResourceAttr("data.wasmbed_application.app", "stable_version", "1.0.0"),
+			)},
 		},
 	})
 }
