@@ -365,3 +365,130 @@ resource "wasmbed_application" "plain" {
 		},
 	})
 }
+
+// rolloutWatcher runs act on each status of app the gateway answers (every
+// 50 ms) until the test ends or act returns true: an operator acting on a
+// rollout while Terraform waits for it.
+func rolloutWatcher(t *testing.T, g *testGateway, app string, act func(st *apiv1.ApplicationStatus) (done bool)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if st, err := g.client.ApplicationStatus(ctx, app); err == nil && act(&st) {
+				return
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+}
+
+// Operator actions on a rollout that Terraform waits for: an operator
+// pauses it (apply fails, naming the pause, not tainted; the plan shows
+// the update pending from the version that runs), aborts it (the canaries
+// go back), and applying again retries it (resume) while the operator
+// promotes each step past its hour-long bake, to completion.
+func TestAccApplicationRolloutActions(t *testing.T) {
+	g := startTestGateway(t)
+	f := rolloutAgents(t, g, 4)
+	ctx := context.Background()
+	v1 := writeModule(t, "good-1", wasmtest.WAT(t, fmt.Sprintf(goodApp, 1)))
+	v2 := writeModule(t, "good-2", wasmtest.WAT(t, fmt.Sprintf(goodApp, 2)))
+	cfg := func(version, module string, bake int) string {
+		return g.providerBlock() + fmt.Sprintf(`
+resource "wasmbed_application" "app" {
+  name        = "app"
+  version     = %q
+  module_path = %q
+  limits      = { tick_ms = 50 }
+  selector    = { labels = { role = "app" } }
+  rollout     = { steps = [{ devices = 2 }, { percent = 50 }], canary = { ring = "canary" }, bake_seconds = %d }
+  timeouts    = { create = "1m", update = "1m" }
+}
+`, version, module, bake)
+	}
+	baking := func(st *apiv1.ApplicationStatus) bool {
+		return st.Rollout != nil && st.Rollout.Version == "2.0.0" && st.Rollout.Phase == fleet.RolloutRollingOut && !st.Rollout.BakeUntil.IsZero()
+	}
+	act := func(action string) {
+		if _, err := g.client.RolloutAction(ctx, "app", action); err != nil {
+			t.Errorf("%s: %v", action, err)
+		}
+	}
+	events := func(kind string) int {
+		evs, err := g.client.Events(ctx, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := 0
+		for _, e := range evs {
+			if e.Kind == kind {
+				k++
+			}
+		}
+		return k
+	}
+	canaries := []string{sim.DefaultName(0), sim.DefaultName(1)}
+	onAgents := func(version string, devices []string) error {
+		for _, a := range f.Agents() {
+			if !slices.Contains(devices, a.Name()) {
+				continue
+			}
+			if info, ok := a.Device().App("app"); !ok || info.Version != version || info.State != protocol.AppStateRunning {
+				return fmt.Errorf("%s runs %+v (%v), want %s", a.Name(), info, ok, version)
+			}
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviders,
+		Steps: []resource.TestStep{
+			{Config: cfg("1.0.0", v1, 0)},
+			// Paused by an operator while its first step bakes.
+			{PreConfig: func() {
+				rolloutWatcher(t, g, "app", func(st *apiv1.ApplicationStatus) bool {
+					if baking(st) {
+						act(fleet.ActionPause)
+						return true
+					}
+					return false
+				})
+			}, Config: cfg("2.0.0", v2, 3600),
+				ExpectError: regexp.MustCompile(`(?s)Rollout of app version 2\.0\.0 paused at step 1 of 3.*paused \(by [^)]+\).*the others keep version 1\.0\.0`)},
+			{Config: cfg("2.0.0", v2, 3600), PlanOnly: true, ExpectNonEmptyPlan: true,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
+					expectPriorVersion{"wasmbed_application.app", "1.0.0", "2.0.0"}}}},
+			// Aborted: the canaries go back to 1.0.0. Applying again retries
+			// 2.0.0 from its first step, and an operator promotes each step.
+			{PreConfig: func() {
+				act(fleet.ActionAbort)
+				if err := eventuallyTrue(30*time.Second, func() error { return onAgents("1.0.0", canaries) }); err != nil {
+					t.Fatalf("after abort: %v", err)
+				}
+				rolloutWatcher(t, g, "app", func(st *apiv1.ApplicationStatus) bool {
+					if baking(st) {
+						act(fleet.ActionPromote)
+					}
+					return st.Rollout != nil && st.Rollout.Version == "2.0.0" && st.Rollout.Phase == fleet.RolloutCompleted
+				})
+			}, Config: cfg("2.0.0", v2, 3600), Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttr("wasmbed_application.app", "version", "2.0.0"),
+				func(*terraform.State) error {
+					if err := onAgents("2.0.0", []string{sim.DefaultName(0), sim.DefaultName(1), sim.DefaultName(2), sim.DefaultName(3)}); err != nil {
+						return err
+					}
+					for kind, want := range map[string]int{"rollout.paused": 1, "rollout.rolled_back": 1, "rollout.resumed": 1, "rollout.completed": 2} {
+						if got := events(kind); got != want {
+							return fmt.Errorf("%d %s events, want %d", got, kind, want)
+						}
+					}
+					return nil
+				},
+			)},
+		},
+	})
+}
