@@ -427,9 +427,14 @@ func (r *applicationResource) waitRollout(ctx context.Context, name string, gen 
 		if err == nil && st.Generation >= gen {
 			p := st.Rollout
 			switch {
-			case progressive && p != nil && p.Phase == fleet.RolloutCompleted:
+			case progressive && p != nil && p.Phase == fleet.RolloutCompleted && st.Converged:
 				tflog.Info(ctx, "rollout completed", map[string]any{"application": name, "version": p.Version, "steps": p.Steps, "devices": p.Updated})
 				return rolloutWait{end: rolloutDone, progress: p}
+			case progressive && p != nil && p.Phase == fleet.RolloutCompleted && st.Failed > 0:
+				// Completed, then devices failed (or devices selected
+				// since, which take the version at once, did).
+				return rolloutWait{end: rolloutFailed, progress: p, summary: "Rollout of " + name + " failed on " + fmt.Sprint(st.Failed) +
+					" device(s) after it completed", detail: describeRollout(&st)}
 			case progressive && p != nil && (p.Phase == fleet.RolloutRolledBack || p.Phase == fleet.RolloutPaused):
 				return rolloutWait{end: rolloutHalted, progress: p, summary: haltSummary(name, p), detail: describeHalt(&st, p)}
 			case !progressive && st.Converged:

@@ -81,6 +81,7 @@ func TestRolloutWaitHaltedNamesStepDevicesAndReasons(t *testing.T) {
 	old := back
 	old.Generation = 2
 	done := rolling
+	done.Failed, done.Updated, done.Converged = 0, 6, true
 	done.Rollout = &fleet.RolloutProgress{Version: "2.0.0", Phase: fleet.RolloutCompleted, Step: 3, Steps: 3, Updated: 6}
 	r = &applicationResource{backend: &seqBackend{seq: []apiv1.ApplicationStatus{old, done}}}
 	if w = r.waitRollout(context.Background(), "app", 3, true, time.Minute); w.end != rolloutDone {
@@ -177,7 +178,7 @@ func TestRolloutObjectRoundTrip(t *testing.T) {
 // failed.
 func TestRolloutWaitLogsProgress(t *testing.T) {
 	st := func(step int, updated int, phase string) apiv1.ApplicationStatus {
-		return apiv1.ApplicationStatus{Application: "app", Version: "2.0.0", Generation: 1, Selected: 6, Updated: updated,
+		return apiv1.ApplicationStatus{Application: "app", Version: "2.0.0", Generation: 1, Selected: 6, Updated: updated, Converged: updated == 6,
 			Rollout: &fleet.RolloutProgress{Version: "2.0.0", Phase: phase, Step: step, Steps: 3, Target: 2 * step, Selected: 6, Updated: updated}}
 	}
 	seq := []apiv1.ApplicationStatus{st(1, 0, fleet.RolloutRollingOut), st(1, 0, fleet.RolloutRollingOut), st(1, 2, fleet.RolloutRollingOut),
