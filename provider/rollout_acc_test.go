@@ -489,6 +489,9 @@ resource "wasmbed_application" "app" {
 					return nil
 				},
 			)},
+			// The policy reads back on import as configured.
+			{ResourceName: "wasmbed_application.app", ImportState: true, ImportStateId: "app", ImportStateVerify: true,
+				ImportStateVerifyIgnore: []string{"module_path", "timeouts"}},
 		},
 	})
 }
