@@ -141,6 +141,7 @@ resource "wasmbed_application" %[1]q {
 	cfg := func(parts ...string) string { return g.providerBlock() + strings.Join(parts, "") }
 	ctx := context.Background()
 	var first map[string]fleet.Deployment // each device's deployment once 1.0.0 completed
+	var applyStart time.Time
 	deployments := func() map[string]fleet.Deployment {
 		deps, err := g.client.Deployments(ctx, "app", "")
 		if err != nil {
@@ -206,12 +207,24 @@ resource "wasmbed_application" "app" {
 			)},
 			// The next version traps on rev-b: its canary fails in step 1,
 			// the rollout rolls back and apply fails naming it.
-			{Config: cfg(app("app", "2.0.0", bad)), ExpectError: regexp.MustCompile(`(?s)Rollout of app version 2\.0\.0 rolled back at step 1 of 3.*` +
-				sim.DefaultName(0) + ` \(step 1\): trapped.*went back to version 1\.0\.0.*The state records version 1\.0\.0`)},
+			{PreConfig: func() { applyStart = time.Now() }, Config: cfg(app("app", "2.0.0", bad)),
+				ExpectError: regexp.MustCompile(`(?s)Rollout of app version 2\.0\.0 rolled back at step 1 of 3.*` +
+					sim.DefaultName(0) + ` \(step 1\): trapped.*went back to version 1\.0\.0.*The state records version 1\.0\.0`)},
 			// Not tainted: the plan updates in place from what the devices
 			// run (1.0.0); the canaries run 1.0.0 again and the devices that
 			// never got 2.0.0 were sent nothing.
 			{PreConfig: func() {
+				// How long apply took, and how long after the gateway rolled
+				// back it failed (a status poll and the CLI's exit).
+				applied := time.Now()
+				if evs, err := g.client.Events(ctx, 0, 1000); err == nil {
+					for _, e := range evs {
+						if e.Kind == "rollout.rolled_back" {
+							t.Logf("measured: apply of the bad version failed %v after it started, %v after the gateway rolled back",
+								applied.Sub(applyStart).Round(time.Millisecond), applied.Sub(e.Time).Round(time.Millisecond))
+						}
+					}
+				}
 				canaries := []string{sim.DefaultName(0), sim.DefaultName(1)}
 				if err := eventuallyTrue(30*time.Second, func() error { return onAgents("1.0.0") }); err != nil {
 					t.Fatalf("after the rollback: %v", err)
