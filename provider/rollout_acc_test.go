@@ -508,3 +508,44 @@ resource "wasmbed_application" "app" {
 		},
 	})
 }
+
+// The app-level health gate set from Terraform: a version whose app
+// publishes health = 0 stops at its first step and rolls back, apply
+// naming the value; the version before (health = 1) passed the same gate.
+func TestAccApplicationHealthGate(t *testing.T) {
+	g := startTestGateway(t)
+	rolloutAgents(t, g, 4)
+	v1 := writeModule(t, "healthy", wasmtest.WAT(t, fmt.Sprintf(goodApp, 1)))
+	v2 := writeModule(t, "unhealthy", wasmtest.WAT(t, fmt.Sprintf(goodApp, 0)))
+	cfg := func(version, module string) string {
+		return g.providerBlock() + fmt.Sprintf(`
+resource "wasmbed_application" "app" {
+  name        = "app"
+  version     = %q
+  module_path = %q
+  limits      = { tick_ms = 50 }
+  selector    = { labels = { role = "app" } }
+  rollout = {
+    steps        = [{ devices = 1 }, { percent = 100 }]
+    bake_seconds = 1
+    health       = { key = "health", min = 1, max_age_seconds = 5 }
+  }
+  timeouts = { create = "1m", update = "1m" }
+}
+`, version, module)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviders,
+		Steps: []resource.TestStep{
+			{Config: cfg("1.0.0", v1), Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttr("wasmbed_application.app", "rollout.health.min", "1"),
+				resource.TestCheckNoResourceAttr("wasmbed_application.app", "rollout.health.max"),
+			)},
+			{Config: cfg("2.0.0", v2), ExpectError: regexp.MustCompile(`(?s)Rollout of app version 2\.0\.0 rolled back at step 1 of 2.*` +
+				`sim-\d+ \(step 1\): health = 0, below 1.*went back to version 1\.0\.0`)},
+			{Config: cfg("2.0.0", v2), PlanOnly: true, ExpectNonEmptyPlan: true,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
+					expectPriorVersion{"wasmbed_application.app", "1.0.0", "2.0.0"}}}},
+		},
+	})
+}
