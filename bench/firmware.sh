@@ -29,11 +29,15 @@
 #                                     TestFirmwareBench, diag `tls-bench`); the median
 #                                     of FW_BENCH_HANDSHAKES (5) handshakes
 #   firmware_wasm_instantiate_cycles  examples/apps/sensor.wat from its bytes to running:
-#                                     install (parse, validate, translate), instantiate,
+#                                     install (validate, side table), instantiate,
 #                                     init (firmware/device/src/bench.rs)
 #   firmware_interp_slowdown          a CRC-32 kernel (firmware/device/bench/kernel.wat)
-#                                     run by the device's runtime (wasmi 0.31, fuel
-#                                     metered) over the same compiled into the firmware
+#                                     run by the device's runtime (the in-place
+#                                     interpreter, fuel metered) over the same compiled
+#                                     into the firmware
+#   firmware_fuel_instructions        the most instructions one unit of fuel cost, over
+#                                     integer, double, call and bulk-memory loops
+#                                     (bench/kernel.wat spin_*): the basis of the fuel caps
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -109,13 +113,23 @@ inst=$(sed -nE 's/^bench: wasm_instantiate ([0-9]+) cycles \(([0-9]+) bytes, run
 [ -n "$inst" ] || fail "no wasm_instantiate line (or the sensor app is not running)"
 read -r inst_cycles inst_bytes <<<"$inst"
 result firmware_wasm_instantiate_cycles "$(instr "$inst_cycles")" cycles \
-	"stm32f4-discovery under QEMU -icount shift=0, 1 cycle = 1 instruction executed: examples/apps/sensor.wat ($inst_bytes B) install (parse, validate, translate) + instantiate + init"
+	"stm32f4-discovery under QEMU -icount shift=0, 1 cycle = 1 instruction executed: examples/apps/sensor.wat ($inst_bytes B) install (validate, side table) + instantiate + init"
 
 read -r crc wasm_cycles native_cycles < <(sed -nE 's/^bench: kernel crc32 (0x[0-9a-f]+) wasm ([0-9]+) cycles native ([0-9]+) cycles.*/\1 \2 \3/p' "$LOG") || true
 [ -n "${native_cycles:-}" ] && ((native_cycles > 0)) || fail "no kernel line"
 ratio=$(awk -v w="$wasm_cycles" -v n="$native_cycles" 'BEGIN { printf "%.1f", w / n }')
 result firmware_interp_slowdown "$ratio" x \
-	"CRC-32 of 4 KiB (firmware/device/bench/kernel.wat, crc $crc) in wasmi 0.31 with fuel metering: $(instr "$wasm_cycles") instructions, over the same in Rust compiled into the firmware (opt-level z): $(instr "$native_cycles"); QEMU -icount shift=0"
+	"CRC-32 of 4 KiB (firmware/device/bench/kernel.wat, crc $crc) in the in-place interpreter (wasefire-interpreter 0.5.0, vendored, opt-level 3) with fuel metering: $(instr "$wasm_cycles") instructions, over the same in Rust compiled into the firmware (opt-level z): $(instr "$native_cycles"); QEMU -icount shift=0 (wasmi 0.31 before: 14731642 instructions, 44.9x)"
+
+worst=0 kinds=""
+while read -r f c n; do
+	per=$(($(instr "$c") / n))
+	kinds="$kinds ${f#spin_} $per,"
+	((per > worst)) && worst=$per
+done < <(sed -nE 's/^bench: fuel_cost ([a-z_0-9]+) ([0-9]+) cycles per ([0-9]+) fuel.*/\1 \2 \3/p' "$LOG")
+[ -n "$kinds" ] || fail "no fuel_cost lines"
+result firmware_fuel_instructions "$worst" instructions \
+	"the most instructions one unit of fuel cost (bench/kernel.wat spin_* run until their fuel is used up, QEMU -icount shift=0):${kinds%,}; the firmware's cap assumes at most 500 cycles per unit (firmware/device/src/apps.rs CYCLES_PER_FUEL)"
 
 # --- the TLS handshake with the real gateway ----------------------------------------------
 
@@ -155,6 +169,6 @@ for board in stm32f4-discovery mps2-an386; do
 	m=$(sed -nE "s/^bench: firmware_max_module_bytes $board ([0-9]+) .*/\1/p" "$LOG.apps")
 	[ -n "$m" ] || fail "no largest-module figure for $board"
 	result "firmware_max_module_bytes_$key" "$m" bytes \
-		"$board under QEMU: the largest corpus module (firmware/corpus, bisected) that installs and runs; wasmi 0.31 needs up to 13 B of RAM per module byte while compiling (firmware/README.md, Memory)"
+		"$board under QEMU: the largest corpus module (firmware/corpus, bisected) that installs and runs; the in-place interpreter's budget is 10 KiB + 1.875 B of RAM per module byte (firmware/README.md, Memory; target: 48 KiB of code on stm32f4-discovery)"
 done
 say "done"

@@ -90,16 +90,17 @@ const (
 
 // Fuel per call each board's firmware accepts (Profile.MaxFuel), in one
 // place: the firmware's own figure (firmware/device/src/apps.rs, capacity()),
-// three quarters of its 8 s watchdog at the board's core clock, at 150 cycles
-// per unit of fuel at most (interpreted instructions take about 45; host calls
-// charge fuel for the bytes they copy). TestFirmwareConstants checks them
+// three quarters of its 8 s watchdog at the board's core clock, at 500
+// cycles per unit of fuel at most (the in-place interpreter executes 180-270
+// instructions per WebAssembly instruction; bulk memory, calls and host
+// functions charge more by their work). TestFirmwareConstants checks them
 // against the firmware's sources. The Go agent on Linux has no watchdog: no cap.
 const (
 	maxFuelLinux            = 0
-	maxFuelMPS2AN386        = 1_000_000 // 25 MHz
-	maxFuelNano33BLE        = 2_560_000 // 64 MHz
-	maxFuelSTM32F4Discovery = 6_720_000 // 168 MHz
-	maxFuelUnoR4            = 1_920_000 // 48 MHz (not built)
+	maxFuelMPS2AN386        = 300_000   // 25 MHz
+	maxFuelNano33BLE        = 768_000   // 64 MHz
+	maxFuelSTM32F4Discovery = 2_016_000 // 168 MHz
+	maxFuelUnoR4            = 576_000   // 48 MHz (not built)
 )
 
 // profiles are the known boards, in Names order. The sizes are provisional
@@ -128,8 +129,8 @@ var profiles = []Profile{
 		AppRAM: 1 * mib,
 		// No flash: modules are kept in RAM and lost on reset.
 		// The largest module its code pool takes (firmware apps.rs: 1 MiB pool,
-		// 11 KiB per app, 13 bytes per module byte while compiling).
-		ModuleFlash: 79_793,
+		// 10 KiB per app, 1.875 bytes per module byte while it is validated).
+		ModuleFlash: 553_779,
 		MaxApps:     8,
 		MaxFrame:    16384,
 		MaxFuel:     maxFuelMPS2AN386,
@@ -146,7 +147,7 @@ var profiles = []Profile{
 		RAM:         256 * kib,
 		// Two pages: half the RAM, the rest for firmware, TLS and the interpreter.
 		AppRAM:      64 * kib,
-		ModuleFlash: 6_695, // the largest module its 96 KiB code pool takes
+		ModuleFlash: 46_967, // the largest module its 96 KiB code pool takes
 		MaxApps:     4,
 		MaxFrame:    4096,
 		MaxFuel:     maxFuelNano33BLE,
@@ -163,7 +164,7 @@ var profiles = []Profile{
 		// The 64 KiB core-coupled RAM holds exactly one page of linear memory
 		// (no DMA needs it); the 128 KiB main SRAM is the firmware's.
 		AppRAM:      64 * kib,
-		ModuleFlash: 3_702, // the largest module its 58 KiB code pool takes
+		ModuleFlash: 28_398, // the largest module its 62 KiB code pool takes
 		MaxApps:     4,
 		MaxFrame:    4096,
 		MaxFuel:     maxFuelSTM32F4Discovery,

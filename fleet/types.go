@@ -97,7 +97,9 @@ type Limits struct {
 // Defaults of an application's limits: the API, the provider and the CRD's
 // defaults (api/v1alpha1) all use these.
 const (
-	DefaultFuel   = 1_000_000
+	// DefaultFuel fits every board's per-call cap (board.Profile.MaxFuel):
+	// the slowest, mps2-an386 at 25 MHz, takes 300,000.
+	DefaultFuel   = 250_000
 	DefaultMemory = 65536
 	DefaultTickMS = 1000
 )

@@ -15,11 +15,12 @@ import (
 
 	"github.com/wasmbed/wasmbed/abi"
 	"github.com/wasmbed/wasmbed/board"
+	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/module"
 	"github.com/wasmbed/wasmbed/module/wasmtest"
 )
 
-var generous = module.Limits{Memory: 1 << 20, Fuel: 1_000_000}
+var generous = module.Limits{Memory: 1 << 20, Fuel: fleet.DefaultFuel}
 
 func lookup(t *testing.T, name string) board.Profile {
 	t.Helper()

@@ -146,7 +146,7 @@ resource "wasmbed_application" "fuel" {
 				stm.MaxFuel+1, stm.MaxFuel), " ", `\s+`))},
 			{Config: withData("1.0.0", sensor), Check: resource.ComposeAggregateTestCheckFunc(
 				resource.TestCheckResourceAttr("wasmbed_application.sensor", "generation", "1"),
-				resource.TestCheckResourceAttr("wasmbed_application.sensor", "limits.fuel", "1000000"),
+				resource.TestCheckResourceAttr("wasmbed_application.sensor", "limits.fuel", "250000"),
 				resource.TestCheckResourceAttr("wasmbed_application.sensor", "rollout.strategy", "all_at_once"),
 				resource.TestCheckResourceAttr("data.wasmbed_application.sensor", "converged", "true"),
 				resource.TestCheckResourceAttr("data.wasmbed_application.sensor", "updated", "3"),

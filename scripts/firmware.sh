@@ -206,8 +206,8 @@ cmd_test() {
 
 # size: flash = text + data (the image), static RAM = data + bss (the heap included);
 # the stack is the rest of RAM. For each board: the shipped image and, where it was
-# built (QEMU boards, by `test-qemu`), the self-test image, which also holds the wasmi
-# runtime and the example apps.
+# built (QEMU boards, by `test-qemu`), the self-test image, which also holds the example
+# apps.
 cmd_size() {
 	local boards=("$@") b f v
 	[ ${#boards[@]} -gt 0 ] || boards=("${BOARDS_ALL[@]}")

@@ -8,7 +8,7 @@ import (
 type Limits struct {
 	// Fuel is the instructions an init or tick call may run.
 	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:default=1000000
+	// +kubebuilder:default=250000
 	// +optional
 	Fuel int64 `json:"fuel,omitempty"`
 	// Memory is bytes of linear memory.

@@ -145,7 +145,7 @@ func TestResources(t *testing.T) {
 	}
 	a, err := s.Applications().Get(ctx, "other")
 	must(t, err)
-	if a.Limits.Fuel != 1_000_000 || !a.Running || a.Generation != 1 {
+	if a.Limits.Fuel != fleet.DefaultFuel || !a.Running || a.Generation != 1 {
 		t.Fatalf("application with the API server's defaults: %+v", a)
 	}
 }

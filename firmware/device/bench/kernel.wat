@@ -3,6 +3,12 @@
 ;; polynomial 0xEDB88320). src/bench.rs runs the same algorithm compiled into the
 ;; firmware and checks both give the same CRC. An app in form (memory, tick) so the
 ;; runtime installs it like any other.
+;;
+;; The `spin_*` exports never return: each loops on one kind of work until its fuel
+;; runs out, so that src/bench.rs measures what one unit of fuel costs in core cycles
+;; for integer work, double-precision arithmetic (software on a Cortex-M4F), calls
+;; (each a frame with locals on the app's heap) and bulk memory (charged per byte):
+;; the basis of the firmware's fuel cap (apps.rs, CYCLES_PER_FUEL).
 (module
   (memory (export "memory") 1)
   (func (export "tick"))
@@ -34,4 +40,29 @@
           (br_if $bits (local.tee $k (i32.sub (local.get $k) (i32.const 1)))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $bytes)))
-    (i32.xor (local.get $crc) (i32.const -1))))
+    (i32.xor (local.get $crc) (i32.const -1)))
+  (func (export "spin_int")
+    (local $x i32)
+    (loop $l
+      (local.set $x (i32.add (i32.mul (local.get $x) (i32.const 1103515245)) (i32.const 12345)))
+      (i32.store (i32.and (local.get $x) (i32.const 0xfffc)) (local.get $x))
+      (br $l)))
+  (func (export "spin_f64")
+    (local $x f64)
+    (local.set $x (f64.const 1.5))
+    (loop $l
+      (local.set $x (f64.sqrt (f64.add (f64.div (f64.const 1e6) (local.get $x)) (f64.const 0.5))))
+      (br $l)))
+  (func $leaf (param $a i32) (param $b i32) (result i32)
+    (local i32 i32 i32 i32 i32 i32 i32 i32)
+    (i32.add (local.get $a) (local.get $b)))
+  (func (export "spin_call")
+    (local $x i32)
+    (loop $l
+      (local.set $x (call $leaf (local.get $x) (i32.const 1)))
+      (br $l)))
+  (func (export "spin_mem")
+    (loop $l
+      (memory.fill (i32.const 0) (i32.const 7) (i32.const 65536))
+      (memory.copy (i32.const 0) (i32.const 32768) (i32.const 32768))
+      (br $l))))

@@ -7,10 +7,10 @@
 //! - `calibration`: a loop of a known number of instructions against `clock::cycles`,
 //!   and the DWT cycle counter over the same loop (QEMU does not model it: 0).
 //! - `wasm_instantiate`: the sensor app (examples/apps/sensor.wat) from its bytes to
-//!   running: `Runtime::install` (parse, validate, translate) and `Runtime::start`
+//!   running: `Runtime::install` (validate, side table) and `Runtime::start`
 //!   (instantiate, `init`), as a deploy does on the device.
 //! - `kernel`: bench/kernel.wat (xorshift bytes, then their CRC-32 bitwise) run by the
-//!   runtime (wasmi, fuel metered, as apps run), and the same algorithm compiled into the
+//!   runtime (the in-place interpreter, fuel metered, as apps run), and the same algorithm compiled into the
 //!   firmware (`opt-level = "z"`, as the firmware is built); both must give the same CRC.
 
 use alloc::vec;
@@ -33,6 +33,7 @@ pub fn run() {
     calibration();
     instantiate();
     kernel();
+    fuel_cost();
     println!("bench: done");
 }
 
@@ -94,6 +95,32 @@ fn kernel() {
         }
         Ok(w) => println!("bench: FAIL kernel: wasm gave {}, native {:#010x}", w.unwrap_or(-1), native),
         Err(e) => println!("bench: FAIL kernel: {}", e),
+    }
+}
+
+/// What one unit of fuel costs: bench/kernel.wat's `spin_*` exports each run until
+/// their fuel (`FUEL`) is used up; cycles over fuel, per kind of work.
+fn fuel_cost() {
+    const FUEL: u64 = 200_000;
+    let sha: [u8; 32] = Sha256::digest(KERNEL).into();
+    let limits = Limits { fuel: FUEL, memory: 65536, tick_ms: 1000 };
+    let mut rt = apps::runtime();
+    if let Err(e) = rt.install_bytes("spin", "0.1.0", 1, sha, limits, vec![], KERNEL) {
+        println!("bench: FAIL fuel_cost install: {}", e);
+        return;
+    }
+    for f in ["spin_int", "spin_f64", "spin_call", "spin_mem"] {
+        if let Err(e) = rt.start("spin", clock::uptime_ms()) {
+            println!("bench: FAIL fuel_cost start: {}", e);
+            return;
+        }
+        let c0 = clock::cycles();
+        let r = rt.call_export_for_test("spin", f);
+        let c = clock::cycles() - c0;
+        match r {
+            Err(d) if d.contains("fuel") => println!("bench: fuel_cost {} {} cycles per {} fuel", f, c, FUEL),
+            _ => println!("bench: FAIL fuel_cost {}: did not run out of fuel", f),
+        }
     }
 }
 

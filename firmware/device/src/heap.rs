@@ -5,8 +5,9 @@
 //! that does not fit abandons that work instead of failing the firmware: an app can
 //! exhaust its own budget, never the firmware's heap or another app's.
 //!
-//! - code pool: `board::CODE_POOL` bytes (module being received, compiled code,
-//!   wasmi's engine, store, instance and value stack, config, output queue);
+//! - code pool: `board::CODE_POOL` bytes (the module, received and then run in place,
+//!   its side table, the interpreter's store, instance, value stack and frames, config,
+//!   output queue);
 //! - page pool: apps' linear memories (the STM32F4's 64 KiB CCM; a static array on
 //!   boards without a separate region), each app's block sized to its limit.
 

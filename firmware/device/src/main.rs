@@ -1,4 +1,4 @@
-//! Wasmbed device firmware: boots a Cortex-M4 board, runs WebAssembly apps under wasmi
+//! Wasmbed device firmware: boots a Cortex-M4 board, runs WebAssembly apps under an in-place interpreter
 //! against the `wasmbed` host ABI, and keeps a mutual-TLS session with a gateway over
 //! the link UART (see firmware/README.md).
 #![no_std]

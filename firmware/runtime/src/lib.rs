@@ -1,6 +1,9 @@
 //! The Wasmbed app runtime for `no_std` devices (`docs/abi.md`): WebAssembly apps run
-//! under wasmi, each in its own store with a fuel budget per call and a memory limit,
-//! against the `wasmbed` v1 host ABI. A trap, an exhausted budget or a `memory.grow`
+//! under an in-place interpreter (wasefire-interpreter, vendored with Wasmbed's patches:
+//! firmware/vendor/wasefire-interpreter/WASMBED-PATCH.md), each in its own store with a
+//! fuel budget per call and a memory limit, against the `wasmbed` v1 host ABI. The
+//! interpreter runs the module's own bytes: an app needs its module, a side table of its
+//! branches and a small store, not a compiled copy several times the module's size. A trap, an exhausted budget or a `memory.grow`
 //! past the limit stops that app and is reported; the firmware and the other apps go on.
 //!
 //! The runtime knows nothing of the board: time and GPIO come through [`Hooks`], and
@@ -25,8 +28,7 @@ use alloc::boxed::Box;
 
 use transfer::Transfer;
 
-use wasmi::core::TrapCode;
-use wasmi::{Config, Engine, ExternType, Linker, Module, StackLimits, Store, TypedFunc};
+use wasefire_interpreter::{self as wf, Module, RunResult, Store, Val};
 
 pub use wasmbed_proto::{AppState, Limits};
 
@@ -72,9 +74,9 @@ pub mod phase {
 
 /// What a board can give apps. Every app gets a budget when it is admitted, reserved
 /// from the board's two pools ([`Pools`]): its linear memory (its limit in whole 64 KiB
-/// pages) from the page pool, and everything else of it (the module while it is
-/// received, the compiled code, wasmi's engine, store and instance, the value stack,
-/// its config and output queue) from the code pool, [`Capacity::code_budget`] bytes.
+/// pages) from the page pool, and everything else of it (the module, its side table,
+/// the interpreter's store and instance, value stack and call frames, its config and
+/// output queue) from the code pool, [`Capacity::code_budget`] bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Capacity {
     /// Apps installed at once.
@@ -83,11 +85,12 @@ pub struct Capacity {
     pub app_ram: u32,
     /// Bytes of the code pool.
     pub code_pool: u32,
-    /// Code-pool bytes every app needs whatever its module (engine, linker, store,
-    /// instance, value stack, output queue).
+    /// Code-pool bytes every app needs whatever its module (store, instance, value
+    /// stack and frames, output queue).
     pub code_base: u32,
-    /// Code-pool bytes per module byte, in sixteenths: the module itself while it is
-    /// compiled, and the interpreter's code (wasmi 0.31 keeps 8-byte instructions).
+    /// Code-pool bytes per module byte, in sixteenths: the module itself, which the
+    /// interpreter runs in place, and the side table of its branches (made while the
+    /// module is validated).
     pub code_per_byte_16: u32,
     /// The most fuel one call may have: a call that uses it all ends well before the
     /// watchdog would reset the board.
@@ -180,71 +183,90 @@ impl Output {
     }
 }
 
-/// The state of a running app's store: what host functions see.
+/// What host functions see of a running app.
 pub(crate) struct AppCtx {
     pub(crate) hooks: Hooks,
-    pub(crate) memory: Option<wasmi::Memory>,
     pub(crate) config: Vec<(String, String)>,
     pub(crate) out: Output,
     pub(crate) cap: usize,
     pub(crate) cap_bytes: usize,
-    /// Bytes of linear memory this app may have.
-    pub(crate) memory_limit: usize,
-    /// Set when the app tried to grow its memory past the limit.
-    pub(crate) oom: bool,
 }
 
-impl wasmi::ResourceLimiter for AppCtx {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        maximum: Option<usize>,
-    ) -> Result<bool, wasmi::errors::MemoryError> {
-        if desired > self.memory_limit {
-            // ABI v1: growing past the deploy's limit stops the app (out_of_memory)
-            // instead of returning -1: an error here makes wasmi trap.
-            self.oom = true;
-            return Err(wasmi::errors::MemoryError::OutOfBoundsGrowth);
+/// An app's linear memory: whole pages, the app's block of the page pool (the arena's
+/// allocator places an allocation of whole pages there).
+struct Pages {
+    ptr: *mut u8,
+    len: usize,
+}
+
+/// What an app without pages gets: an empty memory, aligned as the interpreter wants.
+#[repr(align(16))]
+struct NoPages([u8; 0]);
+static mut NO_PAGES: NoPages = NoPages([]);
+
+impl Pages {
+    fn layout(len: usize) -> core::alloc::Layout {
+        core::alloc::Layout::from_size_align(len, wf::MEMORY_ALIGN).unwrap()
+    }
+
+    /// `len` zeroed bytes, or None if the arena has none.
+    fn new(len: usize) -> Option<Pages> {
+        if len == 0 {
+            return Some(Pages { ptr: core::ptr::addr_of_mut!(NO_PAGES).cast(), len: 0 });
         }
-        Ok(maximum.is_none_or(|m| desired <= m))
+        // SAFETY: a non-zero size.
+        let ptr = unsafe { alloc::alloc::alloc_zeroed(Self::layout(len)) };
+        (!ptr.is_null()).then_some(Pages { ptr, len })
     }
 
-    fn table_growing(
-        &mut self,
-        _current: u32,
-        desired: u32,
-        maximum: Option<u32>,
-    ) -> Result<bool, wasmi::errors::TableError> {
-        Ok(desired <= 1024 && maximum.is_none_or(|m| desired <= m))
-    }
-
-    fn instances(&self) -> usize {
-        1
-    }
-    fn tables(&self) -> usize {
-        1
-    }
-    fn memories(&self) -> usize {
-        1
+    /// The memory, for the store that runs the app (which [`Live`] drops first).
+    fn slice(&mut self) -> &'static mut [u8] {
+        // SAFETY: `len` bytes allocated (or none), given to one store only, which is
+        // dropped before `self` (field order of `Live`).
+        unsafe { core::slice::from_raw_parts_mut(self.ptr, self.len) }
     }
 }
 
+impl Drop for Pages {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            // SAFETY: allocated in `new` with this layout.
+            unsafe { alloc::alloc::dealloc(self.ptr, Self::layout(self.len)) }
+        }
+    }
+}
+
+/// A running instance. Fields drop in order: the store before the pages it uses.
 struct Live {
-    store: Store<AppCtx>,
-    instance: wasmi::Instance,
-    tick: TypedFunc<(), ()>,
+    store: Store<'static>,
+    inst: wf::InstId,
+    ctx: AppCtx,
+    /// Held for the store, which uses it, and freed after it.
+    #[allow(dead_code)]
+    pages: Pages,
 }
 
-/// Everything of an app that lives in its arena.
+/// A slice of a buffer that outlives every use of it (see [`Inner`]).
+fn forever(v: &[u8]) -> &'static [u8] {
+    // SAFETY: the callers keep the buffer alive and unchanged for as long as the slice
+    // is used (field order of `Inner`).
+    unsafe { core::slice::from_raw_parts(v.as_ptr(), v.len()) }
+}
+
+/// Everything of an app that lives in its arena. Fields drop in order: the instance,
+/// then the module, which borrow the side table and the module's bytes.
 struct Inner {
-    engine: Engine,
-    linker: Linker<AppCtx>,
-    module: Module,
-    config: Vec<(String, String)>,
     live: Option<Live>,
+    module: Module<'static>,
+    config: Vec<(String, String)>,
     /// Output kept while the app is not running (a stopped app's last lines).
     out: Output,
+    /// The side table and the module's bytes, borrowed by `module` and the instance,
+    /// freed after them.
+    #[allow(dead_code)]
+    side: Vec<u8>,
+    #[allow(dead_code)]
+    wasm: Vec<u8>,
 }
 
 /// One installed app. Its name, version, state and detail are the firmware's (main
@@ -298,7 +320,7 @@ impl App {
     pub fn output(&mut self) -> Option<&mut Output> {
         let inner = self.inner.as_mut()?;
         Some(match &mut inner.live {
-            Some(l) => &mut l.store.data_mut().out,
+            Some(l) => &mut l.ctx.out,
             None => &mut inner.out,
         })
     }
@@ -307,7 +329,7 @@ impl App {
     pub fn output_ref(&self) -> &Output {
         match &self.inner {
             Some(inner) => match &inner.live {
-                Some(l) => &l.store.data().out,
+                Some(l) => &l.ctx.out,
                 None => &inner.out,
             },
             None => &NO_OUTPUT,
@@ -327,14 +349,6 @@ impl App {
         self.inner.is_some()
     }
 
-    /// Linear memory currently used by the running instance, in bytes.
-    pub fn memory_used(&self) -> usize {
-        self.inner
-            .as_ref()
-            .and_then(|i| i.live.as_ref())
-            .and_then(|l| l.store.data().memory.map(|m| m.data(&l.store).len()))
-            .unwrap_or(0)
-    }
 }
 
 /// A state change the caller should report (`app_status`).
@@ -463,20 +477,6 @@ pub struct Runtime {
 impl Runtime {
     pub fn new(hooks: Hooks, cap: Capacity, pools: &'static dyn Pools) -> Self {
         Runtime { hooks, cap, pools, apps: Vec::new() }
-    }
-
-    fn engine() -> Engine {
-        let mut config = Config::default();
-        config
-            .consume_fuel(true)
-            // A value stack of 512 values (4 KiB), allocated once, and a call depth of
-            // 64: part of every app's budget (Capacity::code_base).
-            .set_stack_limits(StackLimits::new(512, 512, 64).unwrap())
-            .set_cached_stacks(1)
-            .wasm_reference_types(false)
-            .wasm_tail_call(false)
-            .wasm_extended_const(false);
-        Engine::new(&config)
     }
 
     pub fn apps(&self) -> &[App] {
@@ -609,9 +609,7 @@ impl Runtime {
         let mut res: Option<Result<Box<Inner>, RuntimeError>> = None;
         (self.hooks.activity)(&name, phase::INSTALL);
         let completed = self.pools.enter(arena, &mut || {
-            let r = Self::compile(tr.bytes(), &limits, config);
-            tr.free();
-            res = Some(r);
+            res = Some(Self::compile(tr.take(), &limits, config));
         });
         (self.hooks.activity)("", phase::NONE);
         let inner = match (completed, res) {
@@ -729,43 +727,43 @@ impl Runtime {
         self.install(inc, version, limits, &config, false, 0).map(|_| ())
     }
 
-    fn compile(wasm: &[u8], limits: &Limits, config: &[(String, String)]) -> Result<Box<Inner>, RuntimeError> {
-        if has_start_section(wasm) {
+    /// Validates a module against ABI v1 and makes the side table the interpreter runs
+    /// it with: the module's bytes stay as they are, and are what runs.
+    fn compile(wasm: Vec<u8>, limits: &Limits, config: &[(String, String)]) -> Result<Box<Inner>, RuntimeError> {
+        if has_start_section(&wasm) {
             return Err(RuntimeError::Failed("the module has a start function".into()));
         }
-        let engine = Self::engine();
-        let module = Module::new(&engine, wasm).map_err(|e| RuntimeError::Failed(msg("invalid module", &e)))?;
-        for imp in module.imports() {
-            if imp.module() != "wasmbed" || !abi::NAMES.contains(&imp.name()) {
+        let side = wf::side_table(&wasm).map_err(|e| RuntimeError::Failed(msg("invalid module", &Words(e))))?;
+        // SAFETY: `side` is the side table of `wasm`; both are kept, unchanged, in `Inner`
+        // after the module, which is dropped first.
+        let module = unsafe { Module::with_side_table(forever(&wasm), forever(&side)) };
+        for (m, name, func) in module.import_names() {
+            if m != "wasmbed" || !func || !abi::NAMES.contains(&name) {
                 let mut s = String::from("unknown import ");
-                let _ = write!(s, "{}.{}", imp.module(), imp.name());
+                let _ = write!(s, "{}.{}", m, name);
                 return Err(RuntimeError::Failed(s));
             }
         }
-        match module.get_export("tick") {
-            Some(ExternType::Func(f)) if f.params().is_empty() && f.results().is_empty() => {}
-            _ => return Err(RuntimeError::Failed("missing export tick: () -> ()".into())),
+        let unit = |name| module.export_func(name).map(|t| t.params.is_empty() && t.results.is_empty());
+        if unit("tick") != Some(true) {
+            return Err(RuntimeError::Failed("missing export tick: () -> ()".into()));
         }
-        match module.get_export("init") {
-            None => {}
-            Some(ExternType::Func(f)) if f.params().is_empty() && f.results().is_empty() => {}
-            _ => return Err(RuntimeError::Failed("export init is not () -> ()".into())),
+        if unit("init") == Some(false) {
+            return Err(RuntimeError::Failed("export init is not () -> ()".into()));
         }
-        match module.get_export("memory") {
-            Some(ExternType::Memory(m)) => {
-                let initial = u32::from(m.initial_pages()) as u64 * PAGE_SIZE;
+        match module.export_memory("memory") {
+            Some(m) => {
+                let initial = m.min as u64 * PAGE_SIZE;
                 if initial > limits.memory as u64 {
                     let mut s = String::new();
                     let _ = write!(s, "initial memory {} bytes exceeds the limit of {}", initial, limits.memory);
                     return Err(RuntimeError::OutOfMemory(s));
                 }
             }
-            _ => return Err(RuntimeError::Failed("missing export memory".into())),
+            None => return Err(RuntimeError::Failed("missing export memory".into())),
         }
-        let mut linker = Linker::new(&engine);
-        abi::define(&mut linker);
         let config = config.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        Ok(Box::new(Inner { engine, linker, module, config, live: None, out: Output::default() }))
+        Ok(Box::new(Inner { live: None, module, config, out: Output::default(), side, wasm }))
     }
 
     /// Runs `f` on app `idx` inside its arena. When the arena runs out, the app's
@@ -849,55 +847,36 @@ impl Runtime {
         let r = self.scoped(idx, "to start", phase::START, |app| {
             Self::halt(app);
             let inner = app.inner.as_mut().unwrap();
-            let ctx = AppCtx {
-                hooks,
-                memory: None,
-                config: inner.config.clone(),
-                out: core::mem::take(&mut inner.out),
-                cap,
-                cap_bytes,
-                memory_limit: app.limits.memory as usize,
-                oom: false,
+            let ctx = AppCtx { hooks, config: inner.config.clone(), out: core::mem::take(&mut inner.out), cap, cap_bytes };
+            let Some(mut pages) = Pages::new(pages_bytes(app.limits.memory) as usize) else {
+                inner.out = ctx.out;
+                app.state = AppState::OutOfMemory;
+                app.detail = "no memory for the app's pages".to_string();
+                return app.state;
             };
-            let mut store = Store::new(&inner.engine, ctx);
-            store.limiter(|ctx| ctx as &mut dyn wasmi::ResourceLimiter);
-            set_fuel(&mut store, app.limits.fuel);
-            let instance =
-                match inner.linker.instantiate(&mut store, &inner.module).and_then(|pre| pre.start(&mut store)) {
-                    Ok(i) => i,
-                    Err(e) => {
-                        let oom = store.data().oom;
-                        inner.out = core::mem::take(&mut store.data_mut().out);
-                        let (state, detail) = if oom {
-                            (AppState::OutOfMemory, "memory exceeds the limit at instantiation".to_string())
-                        } else {
-                            (AppState::Failed, msg("instantiate", &e))
-                        };
-                        app.state = state;
-                        app.detail = detail;
-                        return state;
-                    }
-                };
-            let memory = instance.get_memory(&store, "memory");
-            store.data_mut().memory = memory;
-            let tick = match instance.get_typed_func::<(), ()>(&store, "tick") {
-                Ok(t) => t,
+            let mut store = Store::default();
+            let made = abi::link(&mut store).and_then(|()| store.instantiate(inner.module.clone(), pages.slice()));
+            let inst = match made {
+                Ok(i) => i,
                 Err(e) => {
+                    drop(store);
+                    inner.out = ctx.out;
                     app.state = AppState::Failed;
-                    app.detail = msg("tick", &e);
+                    app.detail = match e {
+                        wf::Error::NotFound => "instantiate: an import does not match the wasmbed ABI".to_string(),
+                        e => msg("instantiate", &Words(e)),
+                    };
                     return AppState::Failed;
                 }
             };
-            let init = instance.get_typed_func::<(), ()>(&store, "init").ok();
-            inner.live = Some(Live { store, instance, tick });
+            let has_init = inner.module.export_func("init").is_some();
+            inner.live = Some(Live { store, inst, ctx, pages });
             app.state = AppState::Running;
             app.detail.clear();
-            if let Some(init) = init {
+            if has_init {
                 let live = inner.live.as_mut().unwrap();
-                set_fuel(&mut live.store, app.limits.fuel);
-                let r = init.call(&mut live.store, ());
-                if let Err(e) = r {
-                    Self::stop_for(app, &e.into(), "init");
+                if let Err(e) = Self::call(live, "init", app.limits.fuel) {
+                    Self::stop_for(app, &e, "init");
                     return app.state;
                 }
             }
@@ -915,7 +894,7 @@ impl Runtime {
     fn halt(app: &mut App) {
         let Some(inner) = app.inner.as_mut() else { return };
         if let Some(mut live) = inner.live.take() {
-            let out = core::mem::take(&mut live.store.data_mut().out);
+            let out = core::mem::take(&mut live.ctx.out);
             drop(live);
             // Records queued before the restart go first.
             let mut merged = core::mem::take(&mut inner.out);
@@ -947,31 +926,60 @@ impl Runtime {
         }
     }
 
+    /// Calls an export of a running app that takes no arguments, with `fuel`, doing the
+    /// host calls it makes. Returns its first result, if any.
+    fn call(live: &mut Live, name: &str, fuel: u64) -> Result<Option<Val>, CallError> {
+        live.store.set_fuel(fuel);
+        let mut r = live.store.invoke(live.inst, name, Vec::new()).map_err(CallError::of)?;
+        loop {
+            let mut call = match r {
+                RunResult::Done(v) => return Ok(v.first().copied()),
+                RunResult::Host(call) => call,
+            };
+            let mut args = [Val::I32(0); 4];
+            let n = call.args().len().min(4);
+            args[..n].copy_from_slice(&call.args()[..n]);
+            let mut left = call.fuel();
+            let res = abi::call(call.index(), &args[..n], call.mem_mut(), &mut live.ctx, &mut left);
+            call.set_fuel(left);
+            r = match res {
+                Ok(v) => call.resume(v.as_slice()).map_err(CallError::of)?,
+                Err(abi::HostTrap::OutOfFuel) => return Err(CallError::OutOfFuel),
+                Err(abi::HostTrap::Bounds(s)) => return Err(CallError::Host(s)),
+            };
+        }
+    }
+
     /// Classifies a failed call and stops the app.
     #[inline(never)]
-    fn stop_for(app: &mut App, e: &wasmi::Error, during: &str) {
-        let oom = app.inner.as_ref().and_then(|i| i.live.as_ref()).is_some_and(|l| l.store.data().oom);
-        let (state, detail) = if oom {
-            (AppState::OutOfMemory, {
-                let mut s = String::new();
+    fn stop_for(app: &mut App, e: &CallError, during: &str) {
+        let mut s = String::new();
+        let state = match e {
+            CallError::Trap(wf::Trap::MemoryLimit) => {
                 let _ = write!(s, "memory.grow beyond the limit of {} bytes in {}", app.limits.memory, during);
-                s
-            })
-        } else if matches!(trap_code(e), Some(TrapCode::OutOfFuel)) {
-            (AppState::FuelExhausted, {
-                let mut s = String::new();
+                AppState::OutOfMemory
+            }
+            CallError::OutOfFuel | CallError::Trap(wf::Trap::OutOfFuel) => {
                 let _ = write!(s, "fuel {} used up in {}", app.limits.fuel, during);
-                s
-            })
-        } else {
-            let mut s = String::new();
-            let _ = write!(s, "{} in {}", e, during);
-            truncate(&mut s, 256);
-            (AppState::Trapped, s)
+                AppState::FuelExhausted
+            }
+            CallError::Trap(t) => {
+                let _ = write!(s, "wasm trap: {} in {}", t.words(), during);
+                AppState::Trapped
+            }
+            CallError::Host(why) => {
+                let _ = write!(s, "{} in {}", why, during);
+                AppState::Trapped
+            }
+            CallError::Other(e) => {
+                let _ = write!(s, "{} in {}", Words(*e), during);
+                AppState::Trapped
+            }
         };
+        truncate(&mut s, 256);
         Self::halt(app);
         app.state = state;
-        app.detail = detail;
+        app.detail = s;
     }
 
     /// Stops a running app (state `stopped`); the module stays installed.
@@ -1017,10 +1025,8 @@ impl Runtime {
             let r = self.scoped(idx, "in tick", phase::TICK, |app| {
                 let fuel = app.limits.fuel;
                 let Some(live) = app.inner.as_mut().and_then(|i| i.live.as_mut()) else { return false };
-                set_fuel(&mut live.store, fuel);
-                let tick = live.tick;
-                if let Err(e) = tick.call(&mut live.store, ()) {
-                    Self::stop_for(app, &e.into(), "tick");
+                if let Err(e) = Self::call(live, "tick", fuel) {
+                    Self::stop_for(app, &e, "tick");
                     return true;
                 }
                 false
@@ -1048,15 +1054,14 @@ impl Runtime {
         let idx = self.apps.iter().position(|a| a.name == app).ok_or("no such app")?;
         let r = self.scoped(idx, "in a call", phase::TICK, |app| {
             let fuel = app.limits.fuel;
+            if !app.inner.as_ref().is_some_and(|i| i.module.export_func(name).is_some()) {
+                return Err(String::from("no such export"));
+            }
             let live = app.inner.as_mut().and_then(|i| i.live.as_mut()).ok_or_else(|| String::from("not running"))?;
-            let f = live.instance.get_func(&live.store, name).ok_or_else(|| String::from("no such export"))?;
-            let n = f.ty(&live.store).results().len();
-            let mut out = [wasmi::Value::I32(0)];
-            set_fuel(&mut live.store, fuel);
-            match f.call(&mut live.store, &[], &mut out[..n]) {
-                Ok(()) => Ok((n == 1).then(|| match out[0] {
-                    wasmi::Value::I32(v) => v as i64,
-                    wasmi::Value::I64(v) => v,
+            match Self::call(live, name, fuel) {
+                Ok(v) => Ok(v.map(|v| match v {
+                    Val::I32(v) => v as i32 as i64,
+                    Val::I64(v) => v as i64,
                     _ => 0,
                 })),
                 Err(e) => {
@@ -1091,18 +1096,38 @@ impl Drop for Runtime {
     }
 }
 
-/// Gives a store exactly `fuel` for the next call.
-fn set_fuel<T>(store: &mut Store<T>, fuel: u64) {
-    if let Ok(left) = store.consume_fuel(0) {
-        let _ = store.consume_fuel(left);
-    }
-    let _ = store.add_fuel(fuel);
+/// How a call of an app's export ended, when it did not return.
+enum CallError {
+    /// The interpreter trapped, for this reason.
+    Trap(wf::Trap),
+    /// A host function trapped (a pointer outside memory), with its description.
+    Host(String),
+    /// A host function's work was more than the fuel left.
+    OutOfFuel,
+    /// Any other refusal of the interpreter.
+    Other(wf::Error),
 }
 
-fn trap_code(e: &wasmi::Error) -> Option<TrapCode> {
-    match e {
-        wasmi::Error::Trap(t) => t.trap_code(),
-        _ => None,
+impl CallError {
+    fn of(e: wf::Error) -> Self {
+        match e {
+            wf::Error::Trap => CallError::Trap(wf::last_trap()),
+            e => CallError::Other(e),
+        }
+    }
+}
+
+/// An interpreter error, in words.
+struct Words(wf::Error);
+
+impl core::fmt::Display for Words {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self.0 {
+            wf::Error::Invalid => "invalid",
+            wf::Error::NotFound => "not found",
+            wf::Error::Unsupported(_) => "uses a feature the interpreter does not support",
+            wf::Error::Trap => wf::last_trap().words(),
+        })
     }
 }
 

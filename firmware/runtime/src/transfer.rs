@@ -44,9 +44,9 @@ impl Transfer {
         self.buf.try_reserve_exact(self.size as usize).is_ok()
     }
 
-    /// Frees the module's bytes (once compiled).
-    pub fn free(&mut self) {
-        self.buf = Vec::new();
+    /// Takes the module's bytes (once complete) to run them.
+    pub fn take(&mut self) -> Vec<u8> {
+        core::mem::take(&mut self.buf)
     }
 
     /// Bytes held.

@@ -197,7 +197,6 @@ fn example_apps_side_by_side_misbehaving_ones_are_stopped() {
     install(&mut rt, "blinker", &example("blinker"), limits(1_000, 4096, 50), &[]).unwrap();
     install(&mut rt, "spin", &example("spin"), limits(5_000, 4096, 100), &[]).unwrap();
     install(&mut rt, "trap", &example("trap"), limits(1_000, 65536, 100), &[]).unwrap();
-    // memory.grow costs fuel per byte in wasmi (1 per 64 bytes): enough for a page.
     install(&mut rt, "greedy", &example("greedy"), limits(10_000, 4096, 100), &[]).unwrap();
     for name in ["sensor", "blinker", "spin", "trap", "greedy"] {
         assert_eq!(rt.start(name, 0).unwrap(), AppState::Running, "{name}");
@@ -224,6 +223,55 @@ fn example_apps_side_by_side_misbehaving_ones_are_stopped() {
     assert!(rt.poll(2000, &mut |_| {}).is_empty());
     assert_eq!(rt.start("trap", 2000).unwrap(), AppState::Running);
     assert_eq!(logs(&mut rt, "trap").len(), 2, "init ran again");
+}
+
+/// Each way a call can end badly is reported with its reason, and the app stops.
+#[test]
+fn traps_fuel_and_limits_are_named() {
+    // Room for 64 frames of a 64-bit host (twice a Cortex-M's) and the table.
+    let (_g, mut rt) = runtime(Capacity { code_base: 40 * 1024, ..cap() });
+    let wasm = wat::parse_str(
+        r#"(module
+        (import "wasmbed" "log" (func $log (param i32 i32 i32)))
+        (memory (export "memory") 1 4)
+        (table 1024 funcref) (elem (i32.const 1000) $seven)
+        (type $r (func (result i32)))
+        (func $seven (result i32) (i32.const 7))
+        (func (export "tick"))
+        (func (export "div0") (result i32) (i32.div_u (i32.const 1) (i32.const 0)))
+        (func (export "oob") (result i32) (i32.load (i32.const 65535)))
+        (func $deep (export "deep") (call $deep))
+        (func (export "grow") (result i32) (memory.grow (i32.const 1)))
+        (func (export "spin") (loop $l (br $l)))
+        (func (export "fill") (loop $l (memory.fill (i32.const 0) (i32.const 1) (i32.const 65536)) (br $l)))
+        (func (export "indirect") (result i32) (call_indirect (type $r) (i32.const 1000)))
+        (func (export "nullref") (result i32) (call_indirect (type $r) (i32.const 3)))
+        (func (export "log_oob") (result i32) (call $log (i32.const 3) (i32.const 65530) (i32.const 100)) (i32.const 0)))"#,
+        )
+.unwrap();
+    install(&mut rt, "t", &wasm, limits(100_000, 65536, 100), &[]).unwrap();
+    let mut call = |f: &str| {
+        assert_eq!(rt.start("t", 0).unwrap(), AppState::Running);
+        let r = rt.call_export_for_test("t", f);
+        (r, rt.app("t").unwrap().state)
+    };
+    assert_eq!(call("indirect"), (Ok(Some(7)), AppState::Running), "a table of 1,024 functions");
+    for (f, state, words) in [
+        ("div0", AppState::Trapped, "integer divide by zero"),
+        ("oob", AppState::Trapped, "out of bounds memory access"),
+        ("deep", AppState::Trapped, "call stack exhausted"),
+        ("nullref", AppState::Trapped, "undefined element"),
+        ("log_oob", AppState::Trapped, "wasmbed.log: [65530, 65630) is outside the app's memory of 65536 bytes"),
+        ("grow", AppState::OutOfMemory, "memory.grow beyond the limit of 65536 bytes"),
+        ("spin", AppState::FuelExhausted, "fuel 100000 used up"),
+        ("fill", AppState::FuelExhausted, "fuel 100000 used up"),
+    ] {
+        let (r, st) = call(f);
+        let d = r.unwrap_err();
+        assert_eq!(st, state, "{f}: {d}");
+        assert!(d.contains(words) && d.ends_with(f), "{f}: {d}");
+    }
+    rt.remove("t");
 }
 
 #[test]
@@ -285,37 +333,30 @@ fn bad_modules_fail_at_install() {
             "(module (import \"wasmbed\" \"log\" (func (param i64))) (memory (export \"memory\") 0) (func (export \"tick\")))",
             "",
         ),
-        // SIMD and threads operators: refused as they are read (the vendored wasmparser
-        // does not decode them; wasmi 0.31 runs neither).
+        // SIMD and threads operators: refused when the module is validated (the
+        // interpreter is built without vector types and runs no threads).
         (
             "(module (memory (export \"memory\") 1) (func (export \"tick\") (drop (v128.const i64x2 0 0))))",
-            "SIMD support is not enabled",
+            "invalid module",
         ),
         (
             "(module (memory (export \"memory\") 1) (func (export \"tick\") (drop (i32.atomic.load (i32.const 0)))))",
-            "threads support is not enabled",
+            "invalid module",
         ),
-        // Constant expressions (the vendored wasmparser matches them on its operator
-        // reader): operators outside MVP constants, extended-const, a local global.
-        (
-            "(module (memory (export \"memory\") 1) (global i32 (i32.add (i32.const 1) (i32.const 2))) (func (export \"tick\")))",
-            "constant expression required: non-constant operator",
-        ),
+        // Constant expressions: operators outside MVP constants, a local global, a type
+        // mismatch.
         (
             "(module (memory (export \"memory\") 1) (data (i32.load (i32.const 0)) \"x\") (func (export \"tick\")))",
-            "constant expression required: non-constant operator",
-        ),
-        (
-            "(module (memory (export \"memory\") 1) (global $a i32 (i32.const 1)) (global i32 (global.get $a)) (func (export \"tick\")))",
-            "constant expression required: global.get of locally defined global",
+            "invalid module",
         ),
         (
             "(module (memory (export \"memory\") 1) (global i32 (i64.const 1)) (func (export \"tick\")))",
-            "type mismatch",
+            "invalid module",
         ),
+        // An imported memory, table or global.
         (
-            "(module (memory (export \"memory\") 1) (global funcref (ref.null func)) (func (export \"tick\")))",
-            "reference types support is not enabled",
+            "(module (import \"wasmbed\" \"log\" (memory 1)) (func (export \"tick\")))",
+            "unknown import wasmbed.log",
         ),
     ];
     for (i, (src, why)) in cases.iter().enumerate() {
@@ -413,38 +454,41 @@ fn transfer_resumes_ignores_stray_chunks_and_checks_sha256() {
     assert_eq!(bad.offset(), 0);
 }
 
-/// `f32.nearest` and `f64.nearest` (round half to even) in the vendored wasmi_core, which
-/// tells odd from even without fmod (vendor/wasmi_core/WASMBED-PATCH.md).
+/// `f32.nearest` and `f64.nearest` (round half to even) in the interpreter.
 #[test]
 fn nearest_rounds_ties_to_even() {
+    use wasefire_interpreter::{side_table, Module, RunResult, Store, Val};
     let wasm = wat::parse_str(
         r#"(module
             (func (export "n64") (param f64) (result f64) (f64.nearest (local.get 0)))
             (func (export "n32") (param f32) (result f32) (f32.nearest (local.get 0))))"#,
     )
     .unwrap();
-    let engine = wasmi::Engine::default();
-    let module = wasmi::Module::new(&engine, &wasm[..]).unwrap();
-    let mut store = wasmi::Store::new(&engine, ());
-    let instance = wasmi::Linker::<()>::new(&engine).instantiate(&mut store, &module).unwrap().start(&mut store).unwrap();
-    use wasmi::core::{F32, F64};
-    let n64 = instance.get_typed_func::<F64, F64>(&store, "n64").unwrap();
-    let n32 = instance.get_typed_func::<F32, F32>(&store, "n32").unwrap();
+    let side = side_table(&wasm).unwrap();
+    // SAFETY: the side table of this module.
+    let module = unsafe { Module::with_side_table(&wasm, &side) };
+    let mut store = Store::default();
+    let inst = store.instantiate(module, &mut []).unwrap();
+    let mut call = |f: &str, x: Val| match store.invoke(inst, f, vec![x]).unwrap() {
+        RunResult::Done(v) => v[0],
+        RunResult::Host(_) => unreachable!(),
+    };
     let mut xs = vec![0.0, -0.0, 0.4, 0.5, 0.6, 1.5, 2.5, 3.5, -0.5, -1.5, -2.5, -3.5, 1e300, -1e300, 4503599627370495.5];
     xs.extend([f64::INFINITY, f64::NEG_INFINITY, f64::MIN_POSITIVE, 5e-324, 8388607.5, -8388607.5, 8388608.5]);
     for i in -40..=40 {
         xs.push(i as f64 / 4.0);
         xs.push(i as f64 * 12345.5);
     }
+    xs.push(f64::NAN);
     for x in xs {
-        let (got, want) = (f64::from(n64.call(&mut store, F64::from(x)).unwrap()), x.round_ties_even());
-        assert_eq!(got.to_bits(), want.to_bits(), "f64.nearest({x})");
+        let Val::F64(got) = call("n64", Val::F64(x.to_bits())) else { panic!() };
+        let want = x.round_ties_even();
+        assert!(got == want.to_bits() || (x.is_nan() && f64::from_bits(got).is_nan()), "f64.nearest({x})");
         let y = x as f32;
-        let (got, want) = (f32::from(n32.call(&mut store, F32::from(y)).unwrap()), y.round_ties_even());
-        assert_eq!(got.to_bits(), want.to_bits(), "f32.nearest({y})");
+        let Val::F32(got) = call("n32", Val::F32(y.to_bits())) else { panic!() };
+        let want = y.round_ties_even();
+        assert!(got == want.to_bits() || (y.is_nan() && f32::from_bits(got).is_nan()), "f32.nearest({y})");
     }
-    assert!(f64::from(n64.call(&mut store, F64::from(f64::NAN)).unwrap()).is_nan());
-    assert!(f32::from(n32.call(&mut store, F32::from(f32::NAN)).unwrap()).is_nan());
 }
 
 fn sha(wasm: &[u8]) -> [u8; 32] {
@@ -494,8 +538,9 @@ fn escape_returns_to_catch_and_the_caller_goes_on() {
 
 #[test]
 fn a_module_too_big_for_its_budget_fails_cleanly_and_returns_everything() {
-    // The budget assumes 1 byte of code pool per module byte: far too little for wasmi.
-    let tight = Capacity { code_base: 40 * 1024, code_per_byte_16: 16, ..cap() };
+    // The budget assumes 1 byte of code pool per module byte: too little to validate it
+    // and hold its side table.
+    let tight = Capacity { code_base: 8 * 1024, code_per_byte_16: 16, ..cap() };
     let (_g, mut rt) = runtime(tight);
     let (code0, pages0) = (rt.capacity().code_pool, rt.ram_free());
     let wasm = sized(200, 1.0);
@@ -515,9 +560,19 @@ fn a_module_too_big_for_its_budget_fails_cleanly_and_returns_everything() {
 
 #[test]
 fn no_room_to_start_is_out_of_memory_not_a_crash() {
-    // Enough to compile the sensor, not to instantiate it with its value stack.
-    let (_g, mut rt) = runtime(Capacity { code_base: 3000, code_per_byte_16: 16 * 16, ..cap() });
+    // Enough to validate the sensor (what it took, measured), not to instantiate it.
     let wasm = example("sensor");
+    let (validated, started) = {
+        let (_g, mut rt) = runtime(cap());
+        install(&mut rt, "sensor", &wasm, limits(10_000, 65536, 100), &[]).unwrap();
+        let validated = rt.arena_peak("sensor").unwrap();
+        assert_eq!(rt.start("sensor", 0).unwrap(), AppState::Running);
+        let started = rt.arena_peak("sensor").unwrap();
+        rt.remove("sensor");
+        (validated, started)
+    };
+    assert!(started > validated + 1024, "starting takes more than validating: {validated} {started}");
+    let (_g, mut rt) = runtime(Capacity { code_base: (validated + started) / 2, code_per_byte_16: 0, ..cap() });
     install(&mut rt, "sensor", &wasm, limits(10_000, 65536, 100), &[]).unwrap();
     assert_eq!(rt.start("sensor", 0).unwrap(), AppState::OutOfMemory);
     let app = rt.app("sensor").unwrap();
@@ -620,7 +675,9 @@ fn code_budget_of_a_corpus() {
         let wasm = std::fs::read(&p).unwrap();
         let name = p.file_stem().unwrap().to_str().unwrap().to_string();
         let r = install(&mut rt, &name, &wasm, limits(1_000_000, 65536, 10), &[]);
+        let installed = (rt.arena_peak(&name).unwrap_or(0), rt.arena_used(&name).unwrap_or(0));
         let started = r.is_ok() && rt.start(&name, 0).is_ok();
+        println!("install {name} peak {} used {} start-peak {}", installed.0, installed.1, rt.arena_peak(&name).unwrap_or(0));
         for i in 0..20 {
             rt.poll(1000 * (i + 1), &mut |_| {});
         }
