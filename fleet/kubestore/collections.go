@@ -74,6 +74,12 @@ var applicationAdapter = adapter[fleet.Application, *v1alpha1.Application]{
 	},
 	toFleet: ApplicationToFleet, fromFleet: ApplicationFromFleet,
 	spec: func(o *v1alpha1.Application) any { return []any{o.Spec, o.Annotations, o.Labels} },
+	// Of the status, fleet writes the rollout's progress and the stable
+	// release (the controller writes the rest).
+	status: func(o *v1alpha1.Application) any { return []any{o.Status.Rollout, o.Status.Stable} },
+	copyStatus: func(dst, src *v1alpha1.Application) {
+		dst.Status.Rollout, dst.Status.Stable = src.Status.Rollout.DeepCopy(), src.Status.Stable.DeepCopy()
+	},
 }
 
 var tokenAdapter = adapter[fleet.EnrollmentToken, *v1alpha1.EnrollmentToken]{

@@ -231,9 +231,9 @@ func ApplicationToFleet(o *v1alpha1.Application) fleet.Application {
 		Config:   maps.Clone(map[string]string(s.Config)),
 		Limits:   fleet.Limits{Fuel: uint64(s.Limits.Fuel), Memory: uint32(s.Limits.Memory), TickMS: uint32(s.Limits.TickMS)},
 		Selector: fleet.Selector{Labels: toLabels(s.Selector.Labels)},
-		Rollout: fleet.Rollout{Strategy: string(s.Rollout.Strategy), MaxUnavailable: int(s.Rollout.MaxUnavailable),
-			MinReadySeconds: int(s.Rollout.MinReadySeconds)},
-		Running: s.Running == nil || *s.Running, Generation: o.Generation}
+		Rollout:  rolloutToFleet(&s.Rollout),
+		Running:  s.Running == nil || *s.Running, Generation: o.Generation,
+		Stable: ReleaseToFleet(o.Status.Stable), Progress: ProgressToFleet(o.Status.Rollout)}
 	if len(a.Config) == 0 {
 		a.Config = nil
 	}
@@ -250,16 +250,18 @@ func ApplicationToFleet(o *v1alpha1.Application) fleet.Application {
 	return a
 }
 
-// ApplicationFromFleet writes a's spec into o (its Generation is the API
-// server's to set).
+// ApplicationFromFleet writes a's spec, Stable and Progress into o (its
+// Generation is the API server's to set).
 func ApplicationFromFleet(a fleet.Application, o *v1alpha1.Application) {
 	running := a.Running
 	o.Spec = v1alpha1.ApplicationSpec{Version: v1alpha1.Version(a.Version), SHA256: v1alpha1.SHA256(a.SHA256), Size: int64(a.Size),
 		Limits:   v1alpha1.Limits{Fuel: int64(a.Limits.Fuel), Memory: int64(a.Limits.Memory), TickMS: int64(a.Limits.TickMS)},
 		Selector: v1alpha1.Selector{Labels: fromLabels(a.Selector.Labels)},
-		Rollout: v1alpha1.Rollout{Strategy: v1alpha1.RolloutStrategy(a.Rollout.Strategy), MaxUnavailable: int32(a.Rollout.MaxUnavailable),
-			MinReadySeconds: int32(a.Rollout.MinReadySeconds)},
-		Running: &running}
+		Rollout:  rolloutFromFleet(a.Rollout),
+		Running:  &running}
+	// The status the fleet holds: the rollout's progress and the stable
+	// release (the controller's other fields stay).
+	o.Status.Stable, o.Status.Rollout = ReleaseFromFleet(a.Stable), ProgressFromFleet(a.Progress)
 	if len(a.Config) > 0 {
 		o.Spec.Config = maps.Clone(a.Config)
 	}

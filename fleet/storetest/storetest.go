@@ -47,6 +47,7 @@ func Run(t *testing.T, h Harness) {
 		{"HistoriesAreBounded", testHistories},
 		{"Watch", testWatch},
 		{"CertificateLedger", testCertificateLedger},
+		{"ProgressiveRollout", testProgressiveRollout},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := h.New(t)
@@ -467,5 +468,81 @@ func testCertificateLedger(t *testing.T, s fleet.Store, _ Harness) {
 		case <-deadline:
 			t.Fatalf("changes seen within 10s: %v", seen)
 		}
+	}
+}
+
+// A progressive rollout's policy, its progress and the stable release
+// round-trip exactly (the Kubernetes store keeps them in the
+// Application's spec.rollout, status.rollout and status.stable), so the
+// rollout logic (fleet.AdvanceRollout, fleet.Act) evaluated on what one
+// writer stored finds nothing changed when it reads it back.
+func testProgressiveRollout(t *testing.T, s fleet.Store, _ Harness) {
+	ctx := context.Background()
+	bake, stepBake, lo, hi := 30, 5, 0.5, 100.0
+	sha1 := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	sha2 := "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+	app := fleet.Application{Name: "sensor", Version: "2.0.0", SHA256: sha2, Size: 2048,
+		Config: map[string]string{"unit": "C"}, Limits: fleet.Limits{Fuel: 5000, Memory: 65536, TickMS: 100},
+		Selector: fleet.Selector{Labels: map[string]string{"role": "sensor"}}, Running: true, UpdatedAt: at(5),
+		Rollout: fleet.Rollout{Strategy: fleet.RolloutBatched, MaxUnavailable: 2, MinReadySeconds: 1,
+			Steps:         []fleet.RolloutStep{{Devices: 1, BakeSeconds: &stepBake}, {Percent: 12.5}, {Percent: 50}},
+			Canary:        map[string]string{"ring": "canary"},
+			BakeSeconds:   &bake,
+			StepFailures:  fleet.FailureThreshold{Count: 1, Percent: 2.5},
+			TotalFailures: fleet.FailureThreshold{Percent: 10},
+			Health:        &fleet.HealthValue{Key: "health", Min: &lo, Max: &hi, MaxAgeSeconds: 20},
+			OnFailure:     fleet.OnFailurePause},
+		Stable: &fleet.Release{Version: "1.0.0", SHA256: sha1, Size: 1024, Config: map[string]string{"unit": "F"},
+			Limits: fleet.Limits{Fuel: 4000, Memory: 65536, TickMS: 250}}}
+	app.Progress = &fleet.RolloutProgress{SpecHash: fleet.SpecHash(&app), Version: "2.0.0", Phase: fleet.RolloutPaused,
+		Step: 2, Steps: 4, Target: 3, Selected: 20, Updated: 2, Failed: 1, BakeUntil: at(40), StartedAt: at(10), StepStartedAt: at(20),
+		Failures: []fleet.RolloutFailure{{Device: "dev-1", Step: 1, Reason: "trapped: unreachable", Time: at(15), Generation: 7, Accepted: true},
+			{Device: "dev-2", Step: 2, Reason: "unexpected reset: watchdog", Time: at(21), Generation: 3}},
+		Reason: "1 failed device(s) in step 2 of 4 (tolerated 0): dev-2: unexpected reset: watchdog"}
+	clear := func(a *fleet.Application) { a.CreatedAt, a.Generation, a.Admission = time.Time{}, 0, nil }
+	roundTrip(t, s.Applications(), "sensor", app, clear)
+
+	// An operator's action, then the rollout logic's next evaluation:
+	// written, read back, and nothing left to change.
+	a, err := s.Applications().Update(ctx, "sensor", func(a *fleet.Application) error {
+		p, _, err := fleet.Act(a, fleet.ActionResume, "storetest", time.Unix(1_700_000_100, 123456789))
+		a.Progress = p
+		return err
+	})
+	must(t, err)
+	if p := a.CurrentProgress(); p == nil || p.Phase != fleet.RolloutRollingOut || !p.Failures[1].Accepted || p.Failed != 0 {
+		t.Fatalf("after resume: %+v", a.Progress)
+	}
+	now := time.Unix(1_700_000_200, 987654321)
+	devs := []fleet.Device{{Name: "dev-1", Labels: map[string]string{"role": "sensor"}}}
+	p, changed, _ := fleet.AdvanceRollout(&a, devs, nil, fleet.Observations{}, now)
+	if !changed {
+		t.Fatal("AdvanceRollout changed nothing after a resume")
+	}
+	a, err = s.Applications().Update(ctx, "sensor", func(a *fleet.Application) error { a.Progress = p; return nil })
+	must(t, err)
+	got, err := s.Applications().Get(ctx, "sensor")
+	must(t, err)
+	if _, changed, _ := fleet.AdvanceRollout(&got, devs, nil, fleet.Observations{}, now); changed {
+		t.Fatalf("the stored progress does not read back as written:\n got %+v\nwant %+v", got.Progress, p)
+	}
+
+	// A new spec remembers the last that passed; clearing the progress
+	// and the stable release clears them.
+	a, err = s.Applications().Update(ctx, "sensor", func(a *fleet.Application) error {
+		old := *a
+		a.Version, a.SHA256, a.Stable = "3.0.0", sha1, fleet.NextStable(&old)
+		return nil
+	})
+	must(t, err)
+	if a.Stable == nil || a.Stable.Version != "1.0.0" || a.CurrentProgress() != nil || a.Progress == nil {
+		t.Fatalf("after a new spec: stable %+v, progress %+v", a.Stable, a.Progress)
+	}
+	_, err = s.Applications().Update(ctx, "sensor", func(a *fleet.Application) error { a.Stable, a.Progress = nil, nil; return nil })
+	must(t, err)
+	got, err = s.Applications().Get(ctx, "sensor")
+	must(t, err)
+	if got.Stable != nil || got.Progress != nil || !got.Rollout.Progressive() || got.Rollout.Health == nil {
+		t.Fatalf("after clearing: %+v", got)
 	}
 }
