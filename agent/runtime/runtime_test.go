@@ -146,8 +146,8 @@ func TestSensorPublishesWithConfig(t *testing.T) {
 	rec := newRecorder()
 	d := e.NewDevice(runtime.DeviceConfig{Board: profile(t, "mps2-an386"), Sink: rec})
 	wasm := wasmtest.App(t, "sensor")
-	install(t, d, spec("s1", 5, 1_000_000, map[string]string{"offset": "40"}), wasm)
-	install(t, d, spec("s2", 5, 1_000_000, nil), wasm)
+	install(t, d, spec("s1", 5, 250_000, map[string]string{"offset": "40"}), wasm)
+	install(t, d, spec("s2", 5, 250_000, nil), wasm)
 	if info := start(t, d, "s1"); info.State != protocol.AppStateRunning {
 		t.Fatalf("state %v %s", info.State, info.Detail)
 	}
@@ -193,8 +193,8 @@ func TestTrapStopsOnlyThatApp(t *testing.T) {
 	e := newEngine(t, runtime.Config{})
 	rec := newRecorder()
 	d := e.NewDevice(runtime.DeviceConfig{Board: profile(t, "linux"), Sink: rec})
-	install(t, d, spec("sensor", 5, 1_000_000, nil), wasmtest.App(t, "sensor"))
-	install(t, d, spec("trap", 5, 1_000_000, nil), wasmtest.App(t, "trap"))
+	install(t, d, spec("sensor", 5, 250_000, nil), wasmtest.App(t, "sensor"))
+	install(t, d, spec("trap", 5, 250_000, nil), wasmtest.App(t, "trap"))
 	start(t, d, "sensor")
 	if info := start(t, d, "trap"); info.State != protocol.AppStateRunning {
 		t.Fatalf("trap app did not start: %v %s", info.State, info.Detail)
@@ -222,7 +222,7 @@ func TestSpinIsFuelExhausted(t *testing.T) {
 	e := newEngine(t, runtime.Config{Workers: 1})
 	rec := newRecorder()
 	d := e.NewDevice(runtime.DeviceConfig{Board: profile(t, "linux"), Sink: rec})
-	install(t, d, spec("sensor", 5, 1_000_000, nil), wasmtest.App(t, "sensor"))
+	install(t, d, spec("sensor", 5, 250_000, nil), wasmtest.App(t, "sensor"))
 	install(t, d, spec("spin", 5, 1, nil), wasmtest.App(t, "spin"))
 	start(t, d, "sensor")
 	begin := time.Now()
@@ -258,7 +258,7 @@ func TestGrowPastLimitIsOutOfMemory(t *testing.T) {
 	e := newEngine(t, runtime.Config{})
 	rec := newRecorder()
 	d := e.NewDevice(runtime.DeviceConfig{Board: profile(t, "linux"), Sink: rec})
-	s := spec("grow", 2, 1_000_000, nil)
+	s := spec("grow", 2, 250_000, nil)
 	s.Limits.Memory = 3 * 65536
 	install(t, d, s, wasmtest.WAT(t, growApp))
 	start(t, d, "grow")
@@ -367,7 +367,7 @@ func TestABIReturnCodes(t *testing.T) {
 	    (call $log (i32.const 9) (i32.const 64) (i32.const 3))
 	    (call $log (i32.const 0) (i32.const 0) (i32.const 0)))
 	  (func (export "tick")))`
-	s := spec("codes", 1000, 1_000_000, map[string]string{"greeting": "hello"})
+	s := spec("codes", 1000, 250_000, map[string]string{"greeting": "hello"})
 	install(t, d, s, wasmtest.WAT(t, src))
 	if info := start(t, d, "codes"); info.State != protocol.AppStateRunning {
 		t.Fatalf("%v %s", info.State, info.Detail)
@@ -400,7 +400,7 @@ func TestLogTruncated(t *testing.T) {
 	rec := newRecorder()
 	d := e.NewDevice(runtime.DeviceConfig{Board: profile(t, "linux"), Sink: rec})
 	text := "é" + strings.Repeat("x", 254) + "éé" // 2 + 254 + 4 bytes: the cut falls inside an é
-	install(t, d, spec("long", 1000, 1_000_000, nil), wasmtest.WAT(t, `(module
+	install(t, d, spec("long", 1000, 250_000, nil), wasmtest.WAT(t, `(module
 	  (import "wasmbed" "log" (func $log (param i32 i32 i32)))
 	  (memory (export "memory") 1)
 	  (data (i32.const 0) "`+text+`")
@@ -420,7 +420,7 @@ func TestStopStartRemove(t *testing.T) {
 	e := newEngine(t, runtime.Config{})
 	rec := newRecorder()
 	d := e.NewDevice(runtime.DeviceConfig{Board: profile(t, "linux"), Sink: rec})
-	install(t, d, spec("s", 2, 1_000_000, nil), wasmtest.App(t, "sensor"))
+	install(t, d, spec("s", 2, 250_000, nil), wasmtest.App(t, "sensor"))
 	start(t, d, "s")
 	waitFor(t, "values", func() bool { return len(rec.valuesOf("s")) >= 3 })
 	if info, err := d.Stop("s"); err != nil || info.State != protocol.AppStateStopped {
@@ -457,9 +457,9 @@ func TestReinstallReplaces(t *testing.T) {
 	e := newEngine(t, runtime.Config{})
 	rec := newRecorder()
 	d := e.NewDevice(runtime.DeviceConfig{Board: profile(t, "linux"), Sink: rec})
-	install(t, d, spec("a", 2, 1_000_000, nil), wasmtest.App(t, "sensor"))
+	install(t, d, spec("a", 2, 250_000, nil), wasmtest.App(t, "sensor"))
 	start(t, d, "a")
-	s := spec("a", 2, 1_000_000, nil)
+	s := spec("a", 2, 250_000, nil)
 	s.Version = "2.0.0"
 	install(t, d, s, wasmtest.App(t, "blinker"))
 	info, _ := d.App("a")
@@ -550,7 +550,7 @@ func TestManyDevicesSharedScheduler(t *testing.T) {
 	}
 	for i, d := range devs {
 		name := fmt.Sprintf("s%d", i)
-		install(t, d, spec(name, 20, 1_000_000, nil), wasm)
+		install(t, d, spec(name, 20, 250_000, nil), wasm)
 		start(t, d, name)
 	}
 	waitFor(t, "every app to publish 3 values", func() bool {
