@@ -436,8 +436,10 @@ func (b *kubeBackend) PutApplication(ctx context.Context, name string, spec apiv
 	if err := spec.Rollout.Validate(); err != nil {
 		return fleet.Application{}, badRequest("%v", err)
 	}
-	if spec.Rollout.Progressive() {
-		return fleet.Application{}, badRequest("rollout.steps: progressive rollouts are not supported in Kubernetes mode yet")
+	if spec.Rollout.Health != nil {
+		// The gateways keep the values apps publish in memory; they do not
+		// reach the controller, which evaluates the gates in this mode.
+		return fleet.Application{}, badRequest("rollout.health: app-level health gates are not supported in Kubernetes mode yet")
 	}
 	spec.Limits.SetDefaults()
 	wasm, err := b.store.GetModule(ctx, spec.SHA256)
@@ -459,10 +461,25 @@ func (b *kubeBackend) PutApplication(ctx context.Context, name string, spec apiv
 	if old, err := b.store.Applications().Get(ctx, name); err == nil && sameSpec(&old, &app) {
 		return old, nil // unchanged: keep its UpdatedAt and generation
 	}
-	if err := b.store.Applications().Put(ctx, name, app); err != nil {
-		return fleet.Application{}, kubeErr(err)
+	// The spec is written; the status (the rollout's progress and the
+	// stable release) is the controller's, the one writer of progressive
+	// rollouts in this mode: it stays.
+	for {
+		_, err := b.store.Applications().Update(ctx, name, func(cur *fleet.Application) error {
+			app.Stable, app.Progress = cur.Stable, cur.Progress
+			*cur = app
+			return nil
+		})
+		if errors.Is(err, fleet.ErrNotFound) {
+			if err = b.store.Applications().Create(ctx, name, app); errors.Is(err, fleet.ErrExists) {
+				continue // created meanwhile: update it
+			}
+		}
+		if err != nil {
+			return fleet.Application{}, kubeErr(err)
+		}
+		return b.GetApplication(ctx, name)
 	}
-	return b.GetApplication(ctx, name)
 }
 
 func sameSpec(a, b *fleet.Application) bool {

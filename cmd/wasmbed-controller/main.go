@@ -70,6 +70,7 @@ func newRoot() *cobra.Command {
 	f.StringVar(&o.HealthAddr, "health-addr", "0", "/healthz and /readyz listen address; 0: none")
 	f.DurationVar(&o.TokenRetention, "token-retention", 24*time.Hour, "how long used or expired enrollment tokens are kept")
 	f.DurationVar(&o.ReassignAfter, "reassign-after", 5*time.Minute, "move devices the controller assigned off a gateway that has not reported in for this long (negative: never)")
+	f.DurationVar(&o.RolloutOfflineGrace, "rollout-offline-grace", 15*time.Second, "how long a device taking a progressive rollout may be offline before it fails the heartbeat gate")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

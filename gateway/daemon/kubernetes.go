@@ -59,7 +59,7 @@ var caFiles = []string{ca.FilePassword, ca.FileRootCert, ca.FileRootKey, ca.File
 
 // kubeMode is what the gateway runs besides the embedded mode's parts.
 type kubeMode struct {
-	store *kubestore.Store
+	store *followStore
 	c     client.Client
 	ns    string
 	name  string
@@ -119,7 +119,7 @@ func openKube(ctx context.Context, o Options, log *slog.Logger) (*kubeMode, erro
 		return nil, err
 	}
 	log.Info("kubernetes store", "host", cfg.Host, "namespace", ns)
-	return &kubeMode{store: store, c: store.Client(), ns: ns, name: o.Gateway.Name, log: log.With("component", "kubernetes"), o: o}, nil
+	return &kubeMode{store: &followStore{store}, c: store.Client(), ns: ns, name: o.Gateway.Name, log: log.With("component", "kubernetes"), o: o}, nil
 }
 
 // serves: this gateway holds the sessions of the devices assigned to it.
@@ -400,4 +400,39 @@ func advertised(o Options, l net.Addr) []string {
 		return o.Advertise
 	}
 	return []string{l.String()}
+}
+
+// followStore is the Kubernetes store as a gateway uses it: the controller
+// is the one writer of progressive rollout progress in Kubernetes mode, so
+// the applications the gateway lists to plan are shown as the controller
+// lets the gateway deploy them (kubestore.FollowerView): a progressive
+// rollout as a batched one admitting the devices the controller admitted,
+// a rolled-back one as its stable release. The gateway's own rollout
+// engine (gateway/rollout.go) thus never runs on them, and the devices of
+// other gateways are never judged here. Get (the read-only API, a kick
+// after a device's report) and every write see the Application as it is.
+type followStore struct {
+	*kubestore.Store
+}
+
+func (s *followStore) Applications() fleet.Collection[fleet.Application] {
+	return followApps{s.Store.Applications()}
+}
+
+type followApps struct {
+	fleet.Collection[fleet.Application]
+}
+
+func (c followApps) List(ctx context.Context) ([]fleet.Application, error) {
+	apps, err := c.Collection.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := apps[:0]
+	for _, a := range apps {
+		if v, ok := kubestore.FollowerView(a); ok {
+			out = append(out, v)
+		}
+	}
+	return out, nil
 }

@@ -8,6 +8,11 @@
 //     devices, and the Ready, Progressing and Degraded conditions,
 //     aggregated from the devices' deployment records with the same rules
 //     as the gateways (fleet.CountRollout);
+//   - progressive rollouts (rollout.go): the controller is the one writer
+//     of their progress (status.rollout, status.stable) and decides which
+//     devices may take the new spec (status.admission), evaluating
+//     fleet's rollout logic; it applies the operators' actions asked with
+//     the annotation fleet.wasmbed.dev/rollout-action;
 //   - Gateway status: devices assigned, and Ready while the gateway
 //     process reports in;
 //   - enrollment tokens used or expired for longer than a day are deleted;
@@ -15,7 +20,8 @@
 //
 // The gateways run the reconciliation core (fleet.Plan) for the devices
 // they serve; the controller writes only Device spec.gateway, Application
-// status and Gateway status.
+// status (and removes the rollout-action annotation it applied) and
+// Gateway status.
 package controller
 
 import (
@@ -58,7 +64,12 @@ type Options struct {
 	// go to another gateway (default 5m; negative: never). Devices given
 	// a gateway by name stay.
 	ReassignAfter time.Duration
-	Log           *slog.Logger
+	// RolloutOfflineGrace is how long a device taking a progressive
+	// rollout may be without a session (its gateway marked it offline)
+	// before it fails the heartbeat gate (default 15s: a gateway's
+	// default heartbeat timeout, the time a device has to come back).
+	RolloutOfflineGrace time.Duration
+	Log                 *slog.Logger
 }
 
 // fieldGateway indexes Devices by spec.gateway.
@@ -80,6 +91,9 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}
 	if o.ReassignAfter == 0 {
 		o.ReassignAfter = 5 * time.Minute
+	}
+	if o.RolloutOfflineGrace <= 0 {
+		o.RolloutOfflineGrace = 15 * time.Second
 	}
 	if o.MetricsAddr == "" {
 		o.MetricsAddr = "0"
@@ -120,7 +134,7 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	if err := (&assigner{c: c, rec: rec, ns: o.Namespace, reassignAfter: o.ReassignAfter, assumed: map[string]string{}}).setup(mgr); err != nil {
 		return nil, err
 	}
-	if err := (&applications{c: c, rec: rec, ns: o.Namespace}).setup(mgr); err != nil {
+	if err := (&applications{c: c, rec: rec, ns: o.Namespace, offlineGrace: o.RolloutOfflineGrace, started: time.Now()}).setup(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&gateways{c: c, rec: rec, ns: o.Namespace}).setup(mgr); err != nil {

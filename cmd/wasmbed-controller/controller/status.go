@@ -29,6 +29,11 @@ type applications struct {
 	c   client.Client
 	rec record.EventRecorder
 	ns  string
+	// offlineGrace: how long a device of a progressive rollout may be
+	// without a session before it fails the heartbeat gate; started: when
+	// the controller began to watch (rollout.go).
+	offlineGrace time.Duration
+	started      time.Time
 }
 
 func (r *applications) setup(mgr ctrl.Manager) error {
@@ -96,6 +101,21 @@ func (r *applications) Reconcile(ctx context.Context, req reconcile.Request) (re
 	cnt := fleet.CountRollout(&a, deps, now)
 	st := app.Status.DeepCopy()
 	st.ObservedGeneration = app.Generation
+	// Progressive rollouts: the controller is their one writer (rollout.go).
+	trackStable(&a, st)
+	action := app.Annotations[kubestore.AnnotationRolloutAction]
+	var evs []fleet.RolloutEvent
+	var actErr, invalid error
+	if a.Rollout.Progressive() {
+		if invalid = rolloutPolicyError(&a); invalid == nil {
+			evs, actErr = r.advanceRollout(&a, action, fdevs, deps, now)
+		} else if action != "" {
+			actErr = invalid
+		}
+		st.Rollout = kubestore.ProgressFromFleet(a.Progress)
+	} else if action != "" {
+		actErr = fmt.Errorf("%w: application %s has no rollout steps", fleet.ErrRolloutState, a.Name)
+	}
 	st.Selected, st.Updated, st.InProgress, st.Failed = int32(selected), int32(cnt.Updated), int32(cnt.InProgress), int32(cnt.Failed)
 	st.Converged = cnt.Updated == selected
 	pending := max(selected-cnt.Updated-cnt.InProgress-cnt.Failed, 0)
@@ -103,12 +123,20 @@ func (r *applications) Reconcile(ctx context.Context, req reconcile.Request) (re
 	// A batched rollout: the controller, one writer, admits the devices
 	// that may start updating, so gateways serving the same application
 	// together keep within maxUnavailable.
+	// A progressive one: the devices its current step lets take the new
+	// spec (none while paused; after a rollback the gateways send the
+	// stable release to the devices that took it, and no others).
 	st.Admission = nil
-	if a.Rollout.Strategy == fleet.RolloutBatched && !st.Converged {
-		var prev *fleet.Admission
-		if p := app.Status.Admission; p != nil {
-			prev = &fleet.Admission{SpecHash: p.SpecHash, Devices: p.Devices}
+	var prev *fleet.Admission
+	if p := app.Status.Admission; p != nil {
+		prev = &fleet.Admission{SpecHash: p.SpecHash, Devices: p.Devices}
+	}
+	switch {
+	case a.Rollout.Progressive():
+		if p := a.CurrentProgress(); p != nil && p.Phase != fleet.RolloutRolledBack && (p.Phase != fleet.RolloutCompleted || !st.Converged) {
+			st.Admission = &v1alpha1.Admission{SpecHash: hash, Devices: admitSteps(&a, fdevs, deps, prev, now)}
 		}
+	case a.Rollout.Strategy == fleet.RolloutBatched && !st.Converged:
 		st.Admission = &v1alpha1.Admission{SpecHash: hash, Devices: fleet.AdmitBatch(&a, fdevs, deps, prev, now)}
 	}
 
@@ -128,7 +156,17 @@ func (r *applications) Reconcile(ctx context.Context, req reconcile.Request) (re
 		ready.Message = fmt.Sprintf("%d of %d devices updated", cnt.Updated, selected)
 	}
 	progressing := metav1.Condition{Type: v1alpha1.ConditionProgressing, ObservedGeneration: gen}
+	p := a.CurrentProgress()
 	switch {
+	case invalid != nil:
+		progressing.Status, progressing.Reason = metav1.ConditionFalse, "InvalidRolloutPolicy"
+		progressing.Message = "no device takes version " + a.Version + ": " + invalid.Error()
+	case p != nil && p.Phase == fleet.RolloutRolledBack:
+		progressing.Status, progressing.Reason = metav1.ConditionFalse, "RolloutRolledBack"
+		progressing.Message = fmt.Sprintf("version %s rolled back at step %d of %d: %s", a.Version, p.Step, p.Steps, p.Reason)
+	case p != nil && p.Phase == fleet.RolloutPaused:
+		progressing.Status, progressing.Reason = metav1.ConditionFalse, "RolloutPaused"
+		progressing.Message = fmt.Sprintf("version %s paused at step %d of %d: %s", a.Version, p.Step, p.Steps, p.Reason)
 	case st.Converged:
 		progressing.Status, progressing.Reason, progressing.Message = metav1.ConditionFalse, "RolloutComplete", "nothing left to update"
 	case cnt.InProgress == 0 && cnt.Failed > 0 && a.Rollout.Strategy == fleet.RolloutBatched:
@@ -160,15 +198,31 @@ func (r *applications) Reconcile(ctx context.Context, req reconcile.Request) (re
 		// Devices count as updated once the app has run for min-ready.
 		res.RequeueAfter = a.MinReady() + 100*time.Millisecond
 	}
-	if equality.Semantic.DeepEqual(&app.Status, st) {
+	if w := r.rolloutRequeue(&a, now); w > 0 && (res.RequeueAfter == 0 || w < res.RequeueAfter) {
+		res.RequeueAfter = w
+	}
+	if !equality.Semantic.DeepEqual(&app.Status, st) {
+		app.Status = *st
+		if err := r.c.Status().Update(ctx, &app); err != nil {
+			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+				return reconcile.Result{Requeue: true}, nil
+			}
+			return reconcile.Result{}, err
+		}
+	} else if action == "" {
 		return res, nil
 	}
-	app.Status = *st
-	if err := r.c.Status().Update(ctx, &app); err != nil {
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			return reconcile.Result{Requeue: true}, nil
+	// Written: what the rollout did is recorded, the action consumed.
+	for _, ev := range evs {
+		r.rolloutEvent(&app, ev)
+	}
+	if action != "" {
+		if actErr != nil {
+			r.rec.Eventf(&app, corev1.EventTypeWarning, "RolloutActionRefused", "%s=%s: %v", kubestore.AnnotationRolloutAction, action, actErr)
 		}
-		return reconcile.Result{}, err
+		if err := r.consumeAction(ctx, &app, action); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
 	if !wasReady && ready.Status == metav1.ConditionTrue && selected > 0 {
 		r.rec.Event(&app, corev1.EventTypeNormal, "RolloutComplete", ready.Message)
