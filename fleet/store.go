@@ -2,7 +2,10 @@ package fleet
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -29,6 +32,62 @@ type Collection[T any] interface {
 	Update(ctx context.Context, key string, fn func(*T) error) (T, error)
 	// Delete removes key; ErrNotFound if it is absent.
 	Delete(ctx context.Context, key string) error
+}
+
+// A Query asks for one page of a collection, in key order: the objects whose
+// key comes after After (all when empty), that Match (every one when nil), at
+// most Limit of them (all when 0).
+type Query[T any] struct {
+	After string
+	Limit int
+	Match func(*T) bool
+	// Contains: byte strings the JSON encoding of every object Match accepts
+	// holds (a label as "key":"value", a board as "board":"name"). A store
+	// that keeps objects as JSON may skip the others without decoding them;
+	// Match still decides.
+	Contains [][]byte
+}
+
+// A Pager is a Collection that answers a Query without loading every object
+// (Page uses it when the collection is one).
+type Pager[T any] interface {
+	// Page returns the page and whether objects after it match too.
+	Page(ctx context.Context, q Query[T]) (items []T, more bool, err error)
+}
+
+// Page answers q from c: through c's own Pager, or from c.List (sorted by key,
+// filtered) for a store without one. key is an object's key in c.
+func Page[T any](ctx context.Context, c Collection[T], key func(*T) string, q Query[T]) ([]T, bool, error) {
+	if p, ok := c.(Pager[T]); ok {
+		return p.Page(ctx, q)
+	}
+	all, err := c.List(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	slices.SortStableFunc(all, func(a, b T) int { return strings.Compare(key(&a), key(&b)) })
+	var out []T
+	for i := range all {
+		if q.After != "" && key(&all[i]) <= q.After || q.Match != nil && !q.Match(&all[i]) {
+			continue
+		}
+		if q.Limit > 0 && len(out) == q.Limit {
+			return out, true, nil
+		}
+		out = append(out, all[i])
+	}
+	return out, false, nil
+}
+
+// JSONField is the JSON text `"name":value` of one field or map entry, as
+// Query.Contains wants it.
+func JSONField(name string, value any) []byte {
+	k, _ := json.Marshal(name)
+	v, err := json.Marshal(value)
+	if err != nil {
+		return nil
+	}
+	return append(append(k, ':'), v...)
 }
 
 // Kinds of objects, as Change.Kind names them.

@@ -46,6 +46,7 @@ type runConfig struct {
 	heartbeat     time.Duration
 	enrollConc    int
 	registerConc  int
+	apiInflight   int
 	profileDir    string
 	only          string
 	fanoutDevices string
@@ -91,13 +92,14 @@ func cmdRun(args []string) error {
 	fs.DurationVar(&c.heartbeat, "heartbeat", 30*time.Second, "the gateway's --heartbeat-interval")
 	fs.IntVar(&c.enrollConc, "enroll-concurrency", 64, "enrollments in flight")
 	fs.IntVar(&c.registerConc, "register-concurrency", 32, "API requests in flight while registering devices")
+	fs.IntVar(&c.apiInflight, "api-inflight", 0, "api phase: the gateway's --api-max-inflight (default: the gateway's default)")
 	fs.StringVar(&c.profileDir, "profile-dir", "", "run the gateway variant with pprof (gatewaybench gateway) and save CPU profiles of each phase here")
 	fs.StringVar(&c.fanoutDevices, "fanout-devices", "sim", "fan-out device side: sim (agent/sim, real agents) or builtin (the light protocol client of devices.go)")
 	fs.IntVar(&c.fanoutRounds, "fanout-rounds", 3, "fan-outs of a new version each, the median recorded (the builtin device side does one)")
 	fs.BoolVar(&c.simEnroll, "sim-enroll", false, "agent/sim devices enroll themselves with fresh tokens (instead of starting with the enrollment phase's certificates)")
 	fs.DurationVar(&c.simSpread, "sim-spread", 10*time.Second, "agent/sim devices' first connections spread over this long")
 	fs.BoolVar(&c.reconnect, "reconnect", false, "with -fanout-devices builtin: after the fan-out, close and reopen every session (an experiment, not recorded)")
-	fs.StringVar(&c.only, "only", "", "comma-separated phases to run: stalled,enroll,idle,heartbeat,fanout,mosquitto (default all)")
+	fs.StringVar(&c.only, "only", "", "comma-separated phases to run: stalled,api,enroll,idle,heartbeat,fanout,mosquitto (default all)")
 	fs.IntVar(&c.stalled, "stalled", 4000, "stalled pre-auth connections held for gateway_stalled_handshake_bytes")
 	fs.Parse(args)
 	if c.gatewayBin == "" && c.profileDir == "" {
@@ -251,6 +253,14 @@ func run(c *runConfig) error {
 			return err
 		}
 		if c.only == "stalled" {
+			return nil
+		}
+	}
+	if c.want("api") {
+		if err := apiListPhase(c); err != nil {
+			return err
+		}
+		if c.only == "api" {
 			return nil
 		}
 	}

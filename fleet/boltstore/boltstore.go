@@ -8,6 +8,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -146,6 +147,46 @@ func (c *collection[T]) List(context.Context) ([]T, error) {
 		})
 	})
 	return out, err
+}
+
+// Page walks the bucket in key order from q.After, decoding only the objects
+// whose JSON holds every q.Contains and stopping once the page is full: a
+// page costs its objects, not the collection's.
+func (c *collection[T]) Page(_ context.Context, q fleet.Query[T]) ([]T, bool, error) {
+	var out []T
+	more := false
+	err := c.s.db.View(func(tx *bolt.Tx) error {
+		cur := tx.Bucket(c.bucket).Cursor()
+		k, raw := cur.First()
+		if q.After != "" {
+			k, raw = cur.Seek([]byte(q.After))
+			if k != nil && string(k) == q.After {
+				k, raw = cur.Next()
+			}
+		}
+	next:
+		for ; k != nil; k, raw = cur.Next() {
+			for _, want := range q.Contains {
+				if !bytes.Contains(raw, want) {
+					continue next
+				}
+			}
+			var v T
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return fmt.Errorf("%s %q: %w", c.kind, k, err)
+			}
+			if q.Match != nil && !q.Match(&v) {
+				continue
+			}
+			if q.Limit > 0 && len(out) == q.Limit {
+				more = true
+				return nil
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, more, err
 }
 
 func (c *collection[T]) Create(_ context.Context, key string, v T) error {

@@ -3,7 +3,10 @@ package boltstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -89,4 +92,63 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// listOnly hides a collection's Pager: fleet.Page then pages from List, the
+// reference the store's own paging must agree with.
+type listOnly[T any] struct{ fleet.Collection[T] }
+
+// The store's paging answers what paging the whole list would: every page
+// size, cursor, label and board filter, with a match function on top.
+func TestPageAgreesWithTheList(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "fleet.db"))
+	devs := map[string]fleet.Device{}
+	for i := range 97 {
+		d := fleet.Device{Name: fmt.Sprintf("d-%03d", (i*37)%97), Board: []string{"stm32f4-discovery", "mps2-an386"}[i%2],
+			Labels: map[string]string{"rack": fmt.Sprintf("r%d", i%5), "odd": strconv.FormatBool(i%2 == 1), "quote": `a"b`}}
+		devs[d.Name] = d
+	}
+	if err := s.Devices().PutMany(ctx, devs); err != nil {
+		t.Fatal(err)
+	}
+	key := func(d *fleet.Device) string { return d.Name }
+	names := func(ds []fleet.Device) []string {
+		var out []string
+		for _, d := range ds {
+			out = append(out, d.Name)
+		}
+		return out
+	}
+	queries := []fleet.Query[fleet.Device]{
+		{},
+		{Contains: [][]byte{fleet.JSONField("rack", "r3")}, Match: func(d *fleet.Device) bool { return d.Labels["rack"] == "r3" }},
+		{Contains: [][]byte{fleet.JSONField("board", "mps2-an386"), fleet.JSONField("quote", `a"b`)},
+			Match: func(d *fleet.Device) bool { return d.Board == "mps2-an386" }},
+		{Contains: [][]byte{fleet.JSONField("rack", "r9")}, Match: func(d *fleet.Device) bool { return d.Labels["rack"] == "r9" }},
+		{Match: func(d *fleet.Device) bool { return d.Name[len(d.Name)-1] == '7' }},
+	}
+	for qi, q := range queries {
+		for _, limit := range []int{0, 1, 7, 50, 200} {
+			q.Limit = limit
+			for _, after := range []string{"", "d-000", "d-042", "d-0425", "d-096", "zzz"} {
+				q.After = after
+				got, more, err := fleet.Page(ctx, s.Devices(), key, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, wantMore, _ := fleet.Page(ctx, listOnly[fleet.Device]{s.Devices()}, key, q)
+				if !slices.Equal(names(got), names(want)) || more != wantMore {
+					t.Fatalf("query %d limit %d after %q: %v more %v; from the list: %v more %v", qi, limit, after, names(got), more, names(want), wantMore)
+				}
+			}
+		}
+	}
+	// The filter is exact, the hint only skips: a label whose value holds the
+	// wanted one is not a match.
+	got, _, _ := fleet.Page(ctx, s.Devices(), key, fleet.Query[fleet.Device]{Contains: [][]byte{fleet.JSONField("rack", "r")},
+		Match: func(d *fleet.Device) bool { return d.Labels["rack"] == "r" }})
+	if len(got) != 0 {
+		t.Fatalf("rack=r matched %v", names(got))
+	}
 }

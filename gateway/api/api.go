@@ -59,6 +59,8 @@ type Server struct {
 	started time.Time
 	authLog *gateway.LogLimiter // failed authentications, rate-limited
 	http    *httpMetrics        // nil without a gateway (the OpenAPI generator)
+	// inflight bounds the requests worked on at once (inflight.go).
+	inflight *inflight
 }
 
 type hashedToken struct {
@@ -70,7 +72,7 @@ type hashedToken struct {
 // the checker knows.
 func New(store fleet.Store, gw *gateway.Gateway, check ModuleChecker, boards func() []string, tokens []Token, log *slog.Logger) *Server {
 	s := &Server{store: store, gw: gw, check: check, boards: boards, log: log.With("component", "api"),
-		mux: http.NewServeMux(), started: time.Now()}
+		mux: http.NewServeMux(), started: time.Now(), inflight: newInflight(0, DefaultInFlightWait)}
 	s.authLog = gateway.NewLogLimiter(s.log, authLogEvery)
 	if gw != nil {
 		s.http = newHTTPMetrics(gw.Metrics.Registry)
@@ -124,6 +126,13 @@ func (s *Server) route(pattern, role, summary string, req, resp any, h handler) 
 			s.fail(w, r, err)
 			return
 		}
+		if pattern != watchRoute {
+			if !s.inflight.acquire(r.Context()) {
+				s.tooBusy(w)
+				return
+			}
+			defer s.inflight.release()
+		}
 		if err := h(w, r, who); err != nil {
 			s.fail(w, r, err)
 		}
@@ -165,21 +174,21 @@ func (s *Server) routes() {
 	})
 	s.route("GET /v1/ca", RoleReader, "The CA root certificate devices and clients trust", nil, apiv1.CAResponse{}, s.getCA)
 
-	s.route("GET /v1/gateways", RoleReader, "List gateways by name; page with ?limit= and ?continue=", nil, apiv1.GatewayList{}, s.listGateways)
+	s.route("GET /v1/gateways", RoleReader, "List gateways by name; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.GatewayList{}, s.listGateways)
 	s.route("GET /v1/gateways/{name}", RoleReader, "Get a gateway", nil, fleet.Gateway{}, s.getGateway)
 	s.route("PUT /v1/gateways/{name}", RoleAdmin, "Create (201) or replace (200) a gateway registration", apiv1.GatewaySpec{}, fleet.Gateway{}, s.putGateway)
 	s.route("DELETE /v1/gateways/{name}", RoleAdmin, "Delete a gateway registration", nil, nil, s.deleteGateway)
 
-	s.route("GET /v1/devices", RoleReader, "List devices by name; filter with ?board=, ?phase=, ?label=key=value (repeatable); page with ?limit= and ?continue= (the previous page's continue)", nil, apiv1.DeviceList{}, s.listDevices)
+	s.route("GET /v1/devices", RoleReader, "List devices by name; filter with ?board=, ?phase=, ?label=key=value (repeatable); page with ?limit= (at most 1000, the default) and ?continue= (the previous page's continue)", nil, apiv1.DeviceList{}, s.listDevices)
 	s.route("GET /v1/devices/{name}", RoleReader, "Get a device and its observed status", nil, fleet.Device{}, s.getDevice)
 	s.route("PUT /v1/devices/{name}", RoleAdmin, "Register (201) or update (200) a device", apiv1.DeviceSpec{}, fleet.Device{}, s.putDevice)
 	s.route("DELETE /v1/devices/{name}", RoleAdmin, "Delete a device, revoking all its certificates and closing its session; a device registered again under the name starts with none", nil, nil, s.deleteDevice)
 	s.route("POST /v1/devices/{name}/tokens", RoleAdmin, "Issue a one-time enrollment token for the device (the secret is returned once)", apiv1.TokenRequest{}, apiv1.TokenResponse{}, s.createToken)
 	s.route("POST /v1/devices/{name}/revoke", RoleAdmin, "Revoke every certificate of the device, whichever path issued it: its session closes at once and reconnection is refused until it enrolls again", apiv1.RevokeRequest{}, fleet.Device{}, s.revokeDevice)
-	s.route("GET /v1/tokens", RoleReader, "List enrollment tokens (never their secrets); page with ?limit= and ?continue=", nil, apiv1.TokenList{}, s.listTokens)
+	s.route("GET /v1/tokens", RoleReader, "List enrollment tokens (never their secrets); page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.TokenList{}, s.listTokens)
 
 	s.route("POST /v1/certificates", RoleAdmin, "Sign a device CSR (PEM) with the CA; the private key never reaches the gateway. The certificate becomes the device's current one: the one before is superseded (refused, its session closed)", apiv1.CertificateRequest{}, apiv1.CertificateResponse{}, s.signCertificate)
-	s.route("GET /v1/certificates", RoleReader, "The certificate ledger: every device certificate the CA signed (enrollment, renewal, this API) with its validity and state (current, pending, superseded, revoked); filter with ?device=, ?state=; page with ?limit= and ?continue=", nil, apiv1.CertificateList{}, s.listCertificates)
+	s.route("GET /v1/certificates", RoleReader, "The certificate ledger: every device certificate the CA signed (enrollment, renewal, this API) with its validity and state (current, pending, superseded, revoked); filter with ?device=, ?state=; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.CertificateList{}, s.listCertificates)
 	s.route("GET /v1/certificates/{serial}", RoleReader, "One certificate of the ledger, by serial (lowercase hex)", nil, fleet.Certificate{}, s.getCertificate)
 	s.route("POST /v1/certificates/{serial}/revoke", RoleAdmin, "Revoke one certificate: refused from now on, a session holding it closes at once, and it is on the CA's CRL", apiv1.RevokeRequest{}, fleet.Certificate{}, s.revokeCertificate)
 	s.route("GET /v1/crl", RoleReader, "The CA's certificate revocation list (DER, application/pkix-crl), signed by the CA: every revoked or superseded device certificate not yet expired", nil, derCRL(nil), s.getCRL)
@@ -187,7 +196,7 @@ func (s *Server) routes() {
 	s.route("POST /v1/modules", RoleAdmin, "Upload a WebAssembly module (application/wasm body); it is stored under its sha256", []byte(nil), apiv1.ModuleResponse{}, s.uploadModule)
 	s.route("POST /v1/modules/check", RoleReader, "Check, without storing anything, that a module can run on every board an application with this selector and limits would land on (422 names the board and the reason if not)", apiv1.CheckRequest{}, apiv1.CheckResponse{}, s.checkModule)
 
-	s.route("GET /v1/applications", RoleReader, "List applications by name; page with ?limit= and ?continue=", nil, apiv1.ApplicationList{}, s.listApplications)
+	s.route("GET /v1/applications", RoleReader, "List applications by name; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.ApplicationList{}, s.listApplications)
 	s.route("GET /v1/applications/{name}", RoleReader, "Get an application", nil, fleet.Application{}, s.getApplication)
 	s.route("PUT /v1/applications/{name}", RoleAdmin, "Create (201) or update (200) an application; the module is checked against every board it can land on first (422 if it cannot run)", apiv1.ApplicationSpec{}, fleet.Application{}, s.putApplication)
 	s.route("DELETE /v1/applications/{name}", RoleAdmin, "Delete an application; devices remove it", nil, nil, s.deleteApplication)
@@ -195,10 +204,10 @@ func (s *Server) routes() {
 	s.route("POST /v1/applications/{name}/rollout/{action}", RoleAdmin, "Act on the application's progressive rollout: pause (admit no more devices), resume (a paused rollout goes on, its failures accepted; a rolled-back one starts again at its first step), abort (roll back the devices that took the version), promote (skip the current step's bake and pause, accepting its failures); 409 if the rollout's phase does not allow it", nil, fleet.Application{}, s.rolloutAction)
 	s.route("GET /v1/applications/{name}/output", RoleReader, "Latest log lines and published values (?device=, ?limit=)", nil, apiv1.OutputList{}, s.applicationOutput)
 
-	s.route("GET /v1/deployments", RoleReader, "Deployments (an application on a device, as last commanded and reported), filtered by ?app= and ?device=; removed applications stay listed until their devices confirm; page with ?limit= and ?continue=", nil, apiv1.DeploymentList{}, s.listDeployments)
+	s.route("GET /v1/deployments", RoleReader, "Deployments (an application on a device, as last commanded and reported), filtered by ?app= and ?device=; removed applications stay listed until their devices confirm; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.DeploymentList{}, s.listDeployments)
 	s.route("GET /v1/events", RoleReader, "Recorded events after ?after=SEQ, oldest first (?limit=)", nil, apiv1.EventList{}, s.listEvents)
 	s.route("GET /v1/audit", RoleAdmin, "The latest changes made through the API (?limit=)", nil, apiv1.AuditList{}, s.listAudit)
-	s.route("GET /v1/watch", RoleReader, "Server-sent events: change (an object was written) and event (the gateway recorded one; its sequence number is the SSE id). ?after=SEQ or the Last-Event-ID header replays the events after SEQ first; changes are not replayed", nil, []byte(nil), s.watch)
+	s.route(watchRoute, RoleReader, "Server-sent events: change (an object was written) and event (the gateway recorded one; its sequence number is the SSE id). ?after=SEQ or the Last-Event-ID header replays the events after SEQ first; changes are not replayed", nil, []byte(nil), s.watch)
 }
 
 func validName(what, name string) error {

@@ -173,6 +173,11 @@ func (s *Server) buildOpenAPI() []byte {
 		problem(http.StatusForbidden, "The token's role does not allow it (code forbidden)")
 		problem(http.StatusNotFound, "Not found (code not_found)")
 		problem(http.StatusInternalServerError, "The gateway failed; its log has the details under the ref given (code internal)")
+		if r.pattern != watchRoute {
+			problem(http.StatusTooManyRequests, "The API is at its limit of requests in flight; Retry-After says when to try again (code too_many_requests)")
+			op.Responses.Value("429").Value.Headers = openapi3.Headers{"Retry-After": &openapi3.HeaderRef{Value: &openapi3.Header{Parameter: openapi3.Parameter{
+				Description: "Seconds to wait before retrying", Schema: openapi3.NewIntegerSchema().NewRef()}}}}
+		}
 		if r.req != nil {
 			problem(http.StatusUnsupportedMediaType, "The body's Content-Type is not the one above (code unsupported_media_type)")
 		}

@@ -162,7 +162,7 @@ func (s *Server) live(d *fleet.Device) {
 }
 
 func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
-	devs, err := s.store.Devices().List(r.Context())
+	after, limit, err := pageParams(r)
 	if err != nil {
 		return err
 	}
@@ -176,20 +176,28 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ *hashedTo
 		want[k] = v
 	}
 	sel := fleet.Selector{Labels: want}
+	// The store walks the devices in name order and decodes only those whose
+	// stored form has the wanted labels and board, until the page is full.
+	query := fleet.Query[fleet.Device]{After: after, Limit: limit}
+	for k, v := range want {
+		query.Contains = append(query.Contains, fleet.JSONField(k, v))
+	}
 	if b := q.Get("board"); b != "" {
 		sel.Boards = []string{b}
+		query.Contains = append(query.Contains, fleet.JSONField("board", b))
 	}
-	out := []fleet.Device{}
-	for i := range devs {
-		s.live(&devs[i])
-		if !sel.Matches(&devs[i]) || q.Get("phase") != "" && devs[i].Status.Phase != q.Get("phase") {
-			continue
-		}
-		out = append(out, devs[i])
+	phase := q.Get("phase")
+	query.Match = func(d *fleet.Device) bool {
+		s.live(d)
+		return sel.Matches(d) && (phase == "" || d.Status.Phase == phase)
 	}
-	out, next, err := pageOf(r, out, func(d *fleet.Device) string { return d.Name })
+	out, more, err := fleet.Page(r.Context(), s.store.Devices(), func(d *fleet.Device) string { return d.Name }, query)
 	if err != nil {
 		return err
+	}
+	next := ""
+	if more {
+		next = continueToken(out[len(out)-1].Name)
 	}
 	return writeJSON(w, http.StatusOK, apiv1.DeviceList{Devices: nonNil(out), Continue: next})
 }
@@ -706,30 +714,49 @@ const maxPage = 1000
 // of them from there (at most maxPage with a token). It returns the token
 // of the next page, "" after the last.
 func pageOf[T any](r *http.Request, items []T, key func(*T) string) ([]T, string, error) {
-	limit, err := queryInt(r, "limit", 0)
+	after, limit, err := pageParams(r)
 	if err != nil {
 		return nil, "", err
 	}
 	slices.SortStableFunc(items, func(a, b T) int { return strings.Compare(key(&a), key(&b)) })
-	if c := r.URL.Query().Get("continue"); c != "" {
-		after, err := base64.RawURLEncoding.DecodeString(c)
-		if err != nil {
-			return nil, "", badRequest("continue: %q is not a token this API gave", c)
-		}
-		i, _ := slices.BinarySearchFunc(items, string(after), func(v T, k string) int { return strings.Compare(key(&v), k) })
-		for i < len(items) && key(&items[i]) <= string(after) {
+	if after != "" {
+		i, _ := slices.BinarySearchFunc(items, after, func(v T, k string) int { return strings.Compare(key(&v), k) })
+		for i < len(items) && key(&items[i]) <= after {
 			i++
 		}
 		items = items[i:]
-		if limit == 0 {
-			limit = maxPage
-		}
 	}
-	if limit == 0 || len(items) <= min(limit, maxPage) {
+	if len(items) <= limit {
 		return items, "", nil
 	}
-	items = items[:min(limit, maxPage)]
-	return items, base64.RawURLEncoding.EncodeToString([]byte(key(&items[len(items)-1]))), nil
+	items = items[:limit]
+	return items, continueToken(key(&items[len(items)-1])), nil
+}
+
+// pageParams reads a list's ?limit= (at most maxPage, which is also the
+// default: a response is bounded) and ?continue= (the key after which the
+// page starts).
+func pageParams(r *http.Request) (after string, limit int, err error) {
+	limit, err = queryInt(r, "limit", 0)
+	if err != nil {
+		return "", 0, err
+	}
+	if limit <= 0 || limit > maxPage {
+		limit = maxPage
+	}
+	if c := r.URL.Query().Get("continue"); c != "" {
+		a, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil {
+			return "", 0, badRequest("continue: %q is not a token this API gave", c)
+		}
+		after = string(a)
+	}
+	return after, limit, nil
+}
+
+// continueToken is the ?continue= of the page after key.
+func continueToken(key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(key))
 }
 
 func nonNil[T any](s []T) []T {

@@ -114,10 +114,30 @@ func (c *Client) GetGateway(ctx context.Context, name string) (fleet.Gateway, er
 	return out, err
 }
 
+// listAll gets every page of a list: the server answers at most a page per
+// request, with the next page's continue token.
+func listAll[L any, T any](ctx context.Context, c *Client, path string, q url.Values, items func(*L) []T, next func(*L) string) ([]T, error) {
+	if q == nil {
+		q = url.Values{}
+	}
+	var all []T
+	for {
+		var page L
+		if err := c.do(ctx, http.MethodGet, path, q, nil, &page); err != nil {
+			return all, err
+		}
+		all = append(all, items(&page)...)
+		cont := next(&page)
+		if cont == "" {
+			return all, nil
+		}
+		q.Set("continue", cont)
+	}
+}
+
 func (c *Client) ListGateways(ctx context.Context) ([]fleet.Gateway, error) {
-	var out GatewayList
-	err := c.do(ctx, http.MethodGet, "/v1/gateways", nil, nil, &out)
-	return out.Gateways, err
+	return listAll(ctx, c, "/v1/gateways", nil, func(l *GatewayList) []fleet.Gateway { return l.Gateways },
+		func(l *GatewayList) string { return l.Continue })
 }
 
 func (c *Client) PutGateway(ctx context.Context, name string, spec GatewaySpec) (fleet.Gateway, error) {
@@ -154,9 +174,8 @@ func (c *Client) ListDevices(ctx context.Context, f DeviceFilter) ([]fleet.Devic
 	for k, v := range f.Labels {
 		q.Add("label", k+"="+v)
 	}
-	var out DeviceList
-	err := c.do(ctx, http.MethodGet, "/v1/devices", q, nil, &out)
-	return out.Devices, err
+	return listAll(ctx, c, "/v1/devices", q, func(l *DeviceList) []fleet.Device { return l.Devices },
+		func(l *DeviceList) string { return l.Continue })
 }
 
 func (c *Client) PutDevice(ctx context.Context, name string, spec DeviceSpec) (fleet.Device, error) {
@@ -190,13 +209,12 @@ func (c *Client) SignCertificate(ctx context.Context, req CertificateRequest) (C
 // ListCertificates lists the certificate ledger, only device's when device
 // is not empty.
 func (c *Client) ListCertificates(ctx context.Context, device string) ([]fleet.Certificate, error) {
-	var out CertificateList
 	var q url.Values
 	if device != "" {
 		q = url.Values{"device": {device}}
 	}
-	err := c.do(ctx, http.MethodGet, "/v1/certificates", q, nil, &out)
-	return out.Certificates, err
+	return listAll(ctx, c, "/v1/certificates", q, func(l *CertificateList) []fleet.Certificate { return l.Certificates },
+		func(l *CertificateList) string { return l.Continue })
 }
 
 // RevokeCertificate revokes one certificate, by serial (hex).
@@ -227,9 +245,8 @@ func (c *Client) GetApplication(ctx context.Context, name string) (fleet.Applica
 }
 
 func (c *Client) ListApplications(ctx context.Context) ([]fleet.Application, error) {
-	var out ApplicationList
-	err := c.do(ctx, http.MethodGet, "/v1/applications", nil, nil, &out)
-	return out.Applications, err
+	return listAll(ctx, c, "/v1/applications", nil, func(l *ApplicationList) []fleet.Application { return l.Applications },
+		func(l *ApplicationList) string { return l.Continue })
 }
 
 func (c *Client) PutApplication(ctx context.Context, name string, spec ApplicationSpec) (fleet.Application, error) {
@@ -283,7 +300,6 @@ func (c *Client) Deployments(ctx context.Context, app, device string) ([]fleet.D
 	if device != "" {
 		q.Set("device", device)
 	}
-	var out DeploymentList
-	err := c.do(ctx, http.MethodGet, "/v1/deployments", q, nil, &out)
-	return out.Deployments, err
+	return listAll(ctx, c, "/v1/deployments", q, func(l *DeploymentList) []fleet.Deployment { return l.Deployments },
+		func(l *DeploymentList) string { return l.Continue })
 }

@@ -196,6 +196,7 @@ const (
 	CodeTooLarge         = "too_large"              // 413: the body is over its limit
 	CodeUnsupportedMedia = "unsupported_media_type" // 415: wrong Content-Type for the body
 	CodeModuleRejected   = "module_rejected"        // 422: the module cannot run where it would land
+	CodeTooManyRequests  = "too_many_requests"      // 429: the API is at its limit of requests in flight (Retry-After)
 	CodeInternal         = "internal"               // 500: the gateway's log has the details
 )
 
@@ -222,6 +223,8 @@ func CodeFor(status int) string {
 		return CodeUnsupportedMedia
 	case 422:
 		return CodeModuleRejected
+	case 429:
+		return CodeTooManyRequests
 	case 500:
 		return CodeInternal
 	}

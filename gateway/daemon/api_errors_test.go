@@ -325,4 +325,41 @@ func TestAPIListsPage(t *testing.T) {
 	if len(all.Devices) != 27 || all.Continue != "" {
 		t.Fatalf("without limit: %d devices, continue %q", len(all.Devices), all.Continue)
 	}
+	// The labels and the board filter before paging, whatever the page size.
+	var odd apiv1.DeviceList
+	h.must(http.StatusOK, "GET", "/v1/devices?label=parity%3Dodd&board=mps2-an386&limit=1000", nil, &odd)
+	if len(odd.Devices) != 12 || odd.Continue != "" {
+		t.Fatalf("odd devices on mps2-an386: %d, continue %q", len(odd.Devices), odd.Continue)
+	}
+	h.must(http.StatusOK, "GET", "/v1/devices?label=parity%3Dodd&board=stm32f4-discovery", nil, &odd)
+	if len(odd.Devices) != 0 {
+		t.Fatalf("odd devices on stm32f4-discovery: %v", odd.Devices)
+	}
+
+	// A list answers at most 1,000 items, also without ?limit= (bounded
+	// memory per request); the client follows the continue tokens.
+	u, _ := url.Parse(h.api)
+	c := apiv1.NewClient(u, h.admin, h.roots)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < 1000; i += 8 {
+				if _, err := c.PutDevice(t.Context(), fmt.Sprintf("bulk-%04d", i), apiv1.DeviceSpec{Board: "mps2-an386"}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	h.must(http.StatusOK, "GET", "/v1/devices", nil, &all)
+	if len(all.Devices) != 1000 || all.Continue == "" {
+		t.Fatalf("1,027 devices without limit: a page of %d, continue %q", len(all.Devices), all.Continue)
+	}
+	got, err := c.ListDevices(t.Context(), apiv1.DeviceFilter{})
+	if err != nil || len(got) != 1027 {
+		t.Fatalf("the client's list: %d devices, %v", len(got), err)
+	}
 }

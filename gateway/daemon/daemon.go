@@ -58,8 +58,12 @@ type Options struct {
 	// api.DefaultMaxConns; past it the oldest not in a request is closed);
 	// keep Gateway.FDReserve above it.
 	APIMaxConns int
-	DeviceAddr  string // default :8081
-	Gateway     gateway.Config
+	// APIMaxInFlight caps the API requests worked on at once (default
+	// api.DefaultMaxInFlight(): 4 per core); one that waits past api.DefaultInFlightWait
+	// for a slot is answered 429 with Retry-After.
+	APIMaxInFlight int
+	DeviceAddr     string // default :8081
+	Gateway        gateway.Config
 	// ExternalCA, when set, signs through a running step-ca server instead
 	// of the embedded authority.
 	ExternalCA *ca.ExternalConfig
@@ -213,6 +217,9 @@ func Run(ctx context.Context, o Options) error {
 
 	handler := api.New(store, gw, CheckModule, board.Names,
 		[]api.Token{{Name: "admin", Role: adminRole, Secret: admin}, {Name: "reader", Role: api.RoleReader, Secret: reader}}, log)
+	if o.APIMaxInFlight > 0 {
+		handler.LimitInFlight(o.APIMaxInFlight, api.DefaultInFlightWait)
+	}
 	srv := api.HTTPServer(handler, gw.ServerCertificate, log)
 	errc := make(chan error, 2)
 	go func() {
