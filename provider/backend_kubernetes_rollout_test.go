@@ -2,13 +2,23 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/wasmbed/wasmbed/agent/sim"
+	"github.com/wasmbed/wasmbed/protocol"
 
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/fleet"
@@ -103,4 +113,136 @@ func TestKubernetesBackendProgressiveRollout(t *testing.T) {
 		o.Status.Rollout.Version != "1.0.0" {
 		t.Fatalf("after a new version: spec %s, status %+v", o.Spec.Version, o.Status)
 	}
+}
+
+// The same progressive rollout as TestAccApplicationProgressiveRollout, in
+// Kubernetes mode: terraform writes the policy into the Application, the
+// controller runs the rollout and a gateway in Kubernetes mode follows it
+// to the agents. A good version completes through its steps; one that
+// traps on the rev-b devices stops at step 1 and rolls back, apply failing
+// with the step, the device and the reason; not tainted, the next plan
+// updates from the version the devices run; a fixed version rolls out.
+func TestAccKubernetesProgressiveRollout(t *testing.T) {
+	f := startKubeFleet(t)
+	ctx := context.Background()
+	const n = 6
+	revB := []string{sim.DefaultName(0), sim.DefaultName(4)} // a canary and a later device
+	var names []string
+	for i := range n {
+		name := sim.DefaultName(i)
+		names = append(names, name)
+		labels := map[string]string{"role": "app"}
+		if i < 2 {
+			labels["ring"] = "canary"
+		}
+		if slices.Contains(revB, name) {
+			labels["hw"] = "rev-b"
+		}
+		if _, err := f.backend.PutDevice(ctx, name, apiv1.DeviceSpec{Board: "linux", Labels: labels, Gateway: "gw-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fl := f.startAgents(t, names...)
+	for _, a := range fl.Agents() {
+		if slices.Contains(revB, a.Name()) {
+			a.Device().SetPin(faultPin, true)
+		}
+	}
+	v1 := writeModule(t, "good-1", wasmtest.WAT(t, fmt.Sprintf(goodApp, 1)))
+	bad := writeModule(t, "bad", wasmtest.WAT(t, trapOnRevB))
+	fixed := writeModule(t, "good-3", wasmtest.WAT(t, fmt.Sprintf(goodApp, 3)))
+	app := func(version, module string) string {
+		return f.providerBlock() + fmt.Sprintf(`
+resource "wasmbed_application" "app" {
+  name        = "app"
+  version     = %q
+  module_path = %q
+  limits      = { tick_ms = 50 }
+  selector    = { labels = { role = "app" } }
+  timeouts    = { create = "2m", update = "2m" }
+  rollout = {
+    steps        = [{ devices = 2 }, { percent = 50 }, { percent = 100, bake_seconds = 0 }]
+    canary       = { ring = "canary" }
+    bake_seconds = 1
+    on_failure   = "rollback"
+  }
+}
+`, version, module)
+	}
+	deployments := func() map[string]fleet.Deployment {
+		deps, err := f.backend.Deployments(ctx, "app", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]fleet.Deployment{}
+		for _, d := range deps {
+			out[d.Device] = d
+		}
+		return out
+	}
+	onAgents := func(version string) error {
+		for _, a := range fl.Agents() {
+			info, ok := a.Device().App("app")
+			if !ok || info.Version != version || info.State != protocol.AppStateRunning {
+				return fmt.Errorf("%s runs %+v (%v), want %s running", a.Name(), info, ok, version)
+			}
+		}
+		return nil
+	}
+	completed := func(version, stable string) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			st, err := f.backend.ApplicationStatus(ctx, "app")
+			if err != nil {
+				return err
+			}
+			if p := st.Rollout; p == nil || p.Phase != fleet.RolloutCompleted || p.Version != version || p.Steps != 3 || p.Updated != n ||
+				st.StableVersion != stable {
+				return fmt.Errorf("rollout of %s: %+v, stable %q", version, st.Rollout, st.StableVersion)
+			}
+			return onAgents(version)
+		}
+	}
+	var first map[string]fleet.Deployment
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testProviders,
+		Steps: []resource.TestStep{
+			{Config: app("1.0.0", v1), Check: resource.ComposeAggregateTestCheckFunc(
+				resource.TestCheckResourceAttr("wasmbed_application.app", "rollout.steps.#", "3"),
+				completed("1.0.0", ""),
+				func(*terraform.State) error { first = deployments(); return nil },
+			)},
+			{Config: app("2.0.0", bad),
+				ExpectError: regexp.MustCompile(`(?s)Rollout of app version 2\.0\.0 rolled back at step 1 of 3.*` +
+					sim.DefaultName(0) + ` \(step 1\): trapped.*went back to version 1\.0\.0.*The state records version 1\.0\.0`)},
+			{PreConfig: func() {
+				if err := eventuallyTrue(30*time.Second, func() error { return onAgents("1.0.0") }); err != nil {
+					t.Fatalf("after the rollback: %v", err)
+				}
+				canaries := []string{sim.DefaultName(0), sim.DefaultName(1)}
+				for name, d := range deployments() {
+					if !slices.Contains(canaries, name) && (d.Generation != first[name].Generation || d.Version != "1.0.0") {
+						t.Errorf("%s never got 2.0.0 but was sent something: %+v, before %+v", name, d, first[name])
+					}
+				}
+				var evs corev1.EventList
+				if err := f.env.Client.List(ctx, &evs, client.InNamespace(f.ns)); err != nil {
+					t.Fatal(err)
+				}
+				rolledBack := 0
+				for _, e := range evs.Items {
+					if e.InvolvedObject.Name == "app" && e.Reason == "RolloutRolledBack" {
+						rolledBack++
+					}
+				}
+				if rolledBack != 1 {
+					t.Errorf("%d RolloutRolledBack events on the Application, want 1", rolledBack)
+				}
+			}, Config: app("2.0.0", bad), PlanOnly: true, ExpectNonEmptyPlan: true,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PostApplyPostRefresh: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction("wasmbed_application.app", plancheck.ResourceActionUpdate),
+						expectPriorVersion{"wasmbed_application.app", "1.0.0", "2.0.0"}}}},
+			{Config: app("3.0.0", fixed), Check: completed("3.0.0", "1.0.0")},
+		},
+	})
 }
