@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -88,6 +89,45 @@ func JSONField(name string, value any) []byte {
 		return nil
 	}
 	return append(append(k, ':'), v...)
+}
+
+// ModuleInfo is one stored module.
+type ModuleInfo struct {
+	SHA256 string `json:"sha256"`
+	Size   int    `json:"size"`
+}
+
+// A ModuleStore lists and deletes stored modules (the embedded store; in
+// Kubernetes mode modules are ConfigMaps, managed with kubectl).
+type ModuleStore interface {
+	Modules(ctx context.Context) ([]ModuleInfo, error)
+	// DeleteModule removes a module; ErrNotFound if it is not stored.
+	DeleteModule(ctx context.Context, sha256 string) error
+}
+
+// ModuleUsers names what still needs module sha256: applications whose
+// spec or stable release (a rollback's target) is it, and deployments whose
+// devices were sent it (a device that resets is sent its module again).
+func ModuleUsers(sha256 string, apps []Application, deps []Deployment) []string {
+	var out []string
+	for i := range apps {
+		a := &apps[i]
+		if a.SHA256 == sha256 {
+			out = append(out, "application "+a.Name)
+		} else if a.Stable != nil && a.Stable.SHA256 == sha256 {
+			out = append(out, "application "+a.Name+" (its stable release)")
+		}
+	}
+	n := 0
+	for i := range deps {
+		if deps[i].SHA256 == sha256 {
+			n++
+		}
+	}
+	if n > 0 {
+		out = append(out, fmt.Sprintf("%d deployment(s)", n))
+	}
+	return out
 }
 
 // Kinds of objects, as Change.Kind names them.

@@ -291,6 +291,29 @@ func (s *Store) PutModule(_ context.Context, sha256 string, wasm []byte) error {
 	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bModules).Put([]byte(sha256), wasm) })
 }
 
+// Modules lists the stored modules by sha256.
+func (s *Store) Modules(_ context.Context) ([]fleet.ModuleInfo, error) {
+	var out []fleet.ModuleInfo
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bModules).ForEach(func(k, v []byte) error {
+			out = append(out, fleet.ModuleInfo{SHA256: string(k), Size: len(v)})
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DeleteModule removes a stored module.
+func (s *Store) DeleteModule(_ context.Context, sha256 string) error {
+	return s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bModules)
+		if b.Get([]byte(sha256)) == nil {
+			return fmt.Errorf("module %s: %w", sha256, fleet.ErrNotFound)
+		}
+		return b.Delete([]byte(sha256))
+	})
+}
+
 func (s *Store) GetModule(_ context.Context, sha256 string) ([]byte, error) {
 	var out []byte
 	err := s.db.View(func(tx *bolt.Tx) error {

@@ -194,6 +194,8 @@ func (s *Server) routes() {
 	s.route("GET /v1/crl", RoleReader, "The CA's certificate revocation list (DER, application/pkix-crl), signed by the CA: every revoked or superseded device certificate not yet expired", nil, derCRL(nil), s.getCRL)
 
 	s.route("POST /v1/modules", RoleAdmin, "Upload a WebAssembly module (application/wasm body); it is stored under its sha256", []byte(nil), apiv1.ModuleResponse{}, s.uploadModule)
+	s.route("GET /v1/modules", RoleReader, "List stored modules by sha256 with what still needs each (used_by: applications, current or stable release, and deployments); page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.ModuleList{}, s.listModules)
+	s.route("DELETE /v1/modules/{sha256}", RoleAdmin, "Delete a stored module that nothing needs (409 names what does); embedded store only", nil, nil, s.deleteModule)
 	s.route("POST /v1/modules/check", RoleReader, "Check, without storing anything, that a module can run on every board an application with this selector and limits would land on (422 names the board and the reason if not)", apiv1.CheckRequest{}, apiv1.CheckResponse{}, s.checkModule)
 
 	s.route("GET /v1/applications", RoleReader, "List applications by name; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.ApplicationList{}, s.listApplications)

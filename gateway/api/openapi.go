@@ -196,6 +196,13 @@ func (s *Server) buildOpenAPI() []byte {
 		if strings.Contains(path, "/applications/{name}") && method == http.MethodPut || strings.HasSuffix(path, "/check") {
 			problem(http.StatusUnprocessableEntity, "The module cannot run on a board it would land on; board names it (code module_rejected)")
 		}
+		if method == http.MethodDelete && strings.HasPrefix(path, "/v1/modules/") {
+			problem(http.StatusConflict, "An application (its spec or stable release) or a deployment still needs the module; detail names them (code conflict)")
+			problem(http.StatusMethodNotAllowed, "Kubernetes mode: modules are ConfigMaps, deleted with kubectl (code method_not_allowed)")
+		}
+		if strings.HasPrefix(path, "/v1/modules") && method == http.MethodGet {
+			problem(http.StatusMethodNotAllowed, "Kubernetes mode: modules are ConfigMaps, listed with kubectl (code method_not_allowed)")
+		}
 		if strings.Contains(path, "/rollout/") {
 			problem(http.StatusConflict, "The rollout's phase does not allow the action (code conflict)")
 		}

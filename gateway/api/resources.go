@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -442,6 +443,78 @@ func (s *Server) uploadModule(w http.ResponseWriter, r *http.Request, who *hashe
 	}
 	s.audit(r, who, "upload", "module/"+sha, fmt.Sprintf("%d bytes", len(body)))
 	return writeJSON(w, http.StatusCreated, apiv1.ModuleResponse{SHA256: sha, Size: len(body)})
+}
+
+// moduleStore is the store's module listing and deletion, which the
+// embedded store has; in Kubernetes mode modules are ConfigMaps.
+func (s *Server) moduleStore() (fleet.ModuleStore, error) {
+	ms, ok := s.store.(fleet.ModuleStore)
+	if !ok {
+		return nil, &httpError{status: http.StatusMethodNotAllowed,
+			msg: "modules are ConfigMaps module-<sha256> in Kubernetes mode: list and delete them with kubectl"}
+	}
+	return ms, nil
+}
+
+// moduleUsers is fleet.ModuleUsers over the store's applications and deployments.
+func (s *Server) moduleUsers(ctx context.Context) (func(sha string) []string, error) {
+	apps, err := s.store.Applications().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	deps, err := s.store.Deployments().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func(sha string) []string { return fleet.ModuleUsers(sha, apps, deps) }, nil
+}
+
+func (s *Server) listModules(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	ms, err := s.moduleStore()
+	if err != nil {
+		return err
+	}
+	mods, err := ms.Modules(r.Context())
+	if err != nil {
+		return err
+	}
+	users, err := s.moduleUsers(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]apiv1.ModuleEntry, 0, len(mods))
+	for _, m := range mods {
+		out = append(out, apiv1.ModuleEntry{SHA256: m.SHA256, Size: m.Size, UsedBy: nonNil(users(m.SHA256))})
+	}
+	out, next, err := pageOf(r, out, func(m *apiv1.ModuleEntry) string { return m.SHA256 })
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, apiv1.ModuleList{Modules: out, Continue: next})
+}
+
+// deleteModule removes a module nothing needs any more: no application's
+// spec or stable release, no deployment (whose device may need it sent
+// again after a reset).
+func (s *Server) deleteModule(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	ms, err := s.moduleStore()
+	if err != nil {
+		return err
+	}
+	sha := r.PathValue("sha256")
+	users, err := s.moduleUsers(r.Context())
+	if err != nil {
+		return err
+	}
+	if u := users(sha); len(u) > 0 {
+		return &httpError{status: http.StatusConflict, msg: "module " + sha + " is still needed by " + strings.Join(u, ", ")}
+	}
+	if err := ms.DeleteModule(r.Context(), sha); err != nil {
+		return err
+	}
+	s.audit(r, who, "delete", "module/"+sha, "")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 // checkModule tells whether a module can run where an application would

@@ -82,6 +82,18 @@ type ModuleResponse struct {
 	Size   int    `json:"size"`
 }
 
+// ModuleEntry is a stored module and what still needs it.
+type ModuleEntry struct {
+	SHA256 string   `json:"sha256"`
+	Size   int      `json:"size"`
+	UsedBy []string `json:"used_by"` // applications (current or stable release), deployments; empty: deletable
+}
+
+type ModuleList struct {
+	Modules  []ModuleEntry `json:"modules"`
+	Continue string        `json:"continue,omitempty"` // the next page's ?continue=, when there is one
+}
+
 // CheckRequest asks whether a module can run everywhere an application with
 // this selector and these limits would land: the selector's boards and the
 // boards of the devices it selects now. The module is given by its sha256

@@ -363,3 +363,51 @@ func TestAPIListsPage(t *testing.T) {
 		t.Fatalf("the client's list: %d devices, %v", len(got), err)
 	}
 }
+
+// Stored modules are listed with what needs them, and one nothing needs can
+// be deleted; one an application (spec or stable release) needs cannot.
+func TestAPIModulesListAndDelete(t *testing.T) {
+	h := startGateway(t, gateway.Config{})
+	u, _ := url.Parse(h.api)
+	c := apiv1.NewClient(u, h.admin, h.roots)
+	ctx := t.Context()
+	sensor, err := c.UploadModule(ctx, wasmtest.App(t, "sensor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spare, err := c.UploadModule(ctx, wasmtest.App(t, "blinker"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutApplication(ctx, "temp", apiv1.ApplicationSpec{Version: "1", SHA256: sensor.SHA256,
+		Selector: fleet.Selector{Labels: map[string]string{"x": "y"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var l apiv1.ModuleList
+	h.must(http.StatusOK, "GET", "/v1/modules", nil, &l)
+	used := map[string][]string{}
+	for _, m := range l.Modules {
+		used[m.SHA256] = m.UsedBy
+	}
+	if len(l.Modules) != 2 || !slices.Equal(used[sensor.SHA256], []string{"application temp"}) || len(used[spare.SHA256]) != 0 {
+		t.Fatalf("modules: %+v", l.Modules)
+	}
+	st, _, p := h.rawCall("DELETE", "/v1/modules/"+sensor.SHA256, "", nil)
+	if st != http.StatusConflict || p.Code != apiv1.CodeConflict || !strings.Contains(p.Detail, "application temp") {
+		t.Fatalf("deleting a module an application runs: %d %+v", st, p)
+	}
+	h.must(http.StatusNoContent, "DELETE", "/v1/modules/"+spare.SHA256, nil, nil)
+	if st, _, p := h.rawCall("DELETE", "/v1/modules/"+spare.SHA256, "", nil); st != http.StatusNotFound {
+		t.Fatalf("deleting it again: %d %+v", st, p)
+	}
+	if _, err := c.PutApplication(ctx, "temp2", apiv1.ApplicationSpec{Version: "1", SHA256: spare.SHA256,
+		Selector: fleet.Selector{Labels: map[string]string{"x": "y"}}}); err == nil {
+		t.Fatal("an application put with a deleted module")
+	}
+	h.must(http.StatusNoContent, "DELETE", "/v1/applications/temp", nil, nil)
+	h.must(http.StatusNoContent, "DELETE", "/v1/modules/"+sensor.SHA256, nil, nil)
+	h.must(http.StatusOK, "GET", "/v1/modules", nil, &l)
+	if len(l.Modules) != 0 {
+		t.Fatalf("modules after deleting both: %+v", l.Modules)
+	}
+}
