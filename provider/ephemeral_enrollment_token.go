@@ -7,13 +7,17 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral/schema"
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 )
 
 // enrollmentTokenEphemeral is wasmbed_enrollment_token: a one-time
-// enrollment token for a device, issued at every run and never stored in
-// Terraform state or plan (Terraform >= 1.10, OpenTofu >= 1.11).
+// enrollment token for a device, never stored in Terraform state or plan
+// (Terraform >= 1.10, OpenTofu >= 1.11). Terraform opens an ephemeral
+// resource at plan as well as at apply, so it mints only for a device that
+// needs a token (not enrolled, or reprovision); wasmbed_provisioning_bundle
+// without token_wo mints at apply only and is the form the docs show.
 type enrollmentTokenEphemeral struct{ backend Backend }
 
 var _ ephemeral.EphemeralResourceWithConfigure = (*enrollmentTokenEphemeral)(nil)
@@ -21,11 +25,12 @@ var _ ephemeral.EphemeralResourceWithConfigure = (*enrollmentTokenEphemeral)(nil
 func NewEnrollmentTokenEphemeral() ephemeral.EphemeralResource { return &enrollmentTokenEphemeral{} }
 
 type enrollmentTokenModel struct {
-	Device     types.String `tfsdk:"device"`
-	TTLSeconds types.Int64  `tfsdk:"ttl_seconds"`
-	ID         types.String `tfsdk:"id"`
-	Token      types.String `tfsdk:"token"`
-	ExpiresAt  types.String `tfsdk:"expires_at"`
+	Device      types.String `tfsdk:"device"`
+	TTLSeconds  types.Int64  `tfsdk:"ttl_seconds"`
+	Reprovision types.Bool   `tfsdk:"reprovision"`
+	ID          types.String `tfsdk:"id"`
+	Token       types.String `tfsdk:"token"`
+	ExpiresAt   types.String `tfsdk:"expires_at"`
 }
 
 func (e *enrollmentTokenEphemeral) Metadata(_ context.Context, req ephemeral.MetadataRequest, resp *ephemeral.MetadataResponse) {
@@ -34,15 +39,23 @@ func (e *enrollmentTokenEphemeral) Metadata(_ context.Context, req ephemeral.Met
 
 func (e *enrollmentTokenEphemeral) Schema(_ context.Context, _ ephemeral.SchemaRequest, resp *ephemeral.SchemaResponse) {
 	resp.Schema = schema.Schema{
-		Description: "A one-time enrollment token for a registered device: single use, bound to that device, expiring. " +
-			"Ephemeral: Terraform asks for a new one at each run and keeps none in state; pass it to what provisions the device.",
+		Description: "A one-time enrollment token for a registered device: single use, bound to that device, expiring.\n\n" +
+			"**Prefer `wasmbed_provisioning_bundle` without `token_wo`**: it mints the token itself, at apply only, when the device needs one, and deletes it with the bundle. " +
+			"This ephemeral resource is for passing a token to something else. Terraform opens ephemeral resources at every plan and apply (OpenTofu too), and each opening mints a token " +
+			"for a device that has not enrolled yet (so a plan writes to the gateway); for an enrolled device it mints none (`token` is null) unless `reprovision` is true. " +
+			"Tokens minted here are not deleted when another is minted; they expire after `ttl_seconds`, and deleting the device deletes them.\n\n" +
+			"**The device must exist when Terraform opens the resource.** Terraform opens it at plan whenever its arguments are known: pass `device = wasmbed_device.NAME.id` " +
+			"(unknown until the device is registered, so the first plan defers the token to apply), not `.name` (known at plan, before the device exists: `404 device not found`).",
 		Attributes: map[string]schema.Attribute{
-			"device": schema.StringAttribute{Required: true, Validators: nameValidators, Description: "The device the token enrolls."},
+			"device": schema.StringAttribute{Required: true, Validators: nameValidators,
+				Description: "The device the token enrolls; pass `wasmbed_device.NAME.id` so that Terraform waits for the device to exist."},
 			"ttl_seconds": schema.Int64Attribute{Optional: true, Validators: []validator.Int64{int64validator.Between(60, 30*24*3600)},
-				Description: "Validity; default 86400 (a day)."},
-			"id":         schema.StringAttribute{Computed: true, Description: "Token id (not secret), as events and the API list it."},
-			"token":      schema.StringAttribute{Computed: true, Sensitive: true, Description: "The token."},
-			"expires_at": schema.StringAttribute{Computed: true, Description: "RFC 3339."},
+				Description: "Validity in seconds, 60 to 30 days. Default: 86400 (a day)."},
+			"reprovision": schema.BoolAttribute{Optional: true,
+				Description: "Mint a token even though the device has enrolled (to provision it again from scratch). Default: false."},
+			"id":         schema.StringAttribute{Computed: true, Description: "Token id (not secret), as events and the API list it; null when no token was minted."},
+			"token":      schema.StringAttribute{Computed: true, Sensitive: true, Description: "The token; null when the device has enrolled and `reprovision` is not set."},
+			"expires_at": schema.StringAttribute{Computed: true, Description: "Expiry, RFC 3339; null when no token was minted."},
 		},
 	}
 }
@@ -57,10 +70,29 @@ func (e *enrollmentTokenEphemeral) Open(ctx context.Context, req ephemeral.OpenR
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	ttl := time.Duration(m.TTLSeconds.ValueInt64()) * time.Second
-	tok, err := e.backend.CreateToken(ctx, m.Device.ValueString(), ttl)
+	name := m.Device.ValueString()
+	dev, err := e.backend.GetDevice(ctx, name)
+	if isNotFound(err) {
+		resp.Diagnostics.AddAttributeError(path.Root("device"), "Device "+name+" is not registered (yet)",
+			"Terraform opens ephemeral resources during plan whenever their arguments are known, before wasmbed_device has registered a device it creates in the same run. "+
+				"Pass the device's id (device = wasmbed_device.NAME.id): it is unknown until the device exists, so Terraform opens the token at apply. "+
+				"Or leave the token to wasmbed_provisioning_bundle (omit token_wo): it mints one at apply, only when the device needs it.")
+		return
+	}
 	if err != nil {
-		apiError(&resp.Diagnostics, "Cannot issue an enrollment token for "+m.Device.ValueString(), err)
+		apiError(&resp.Diagnostics, "Cannot read device "+name, err)
+		return
+	}
+	m.ID, m.Token, m.ExpiresAt = types.StringNull(), types.StringNull(), types.StringNull()
+	if enrolled(&dev) && !m.Reprovision.ValueBool() {
+		// Nothing to mint: the device holds a certificate.
+		resp.Diagnostics.Append(resp.Result.Set(ctx, &m)...)
+		return
+	}
+	ttl := time.Duration(m.TTLSeconds.ValueInt64()) * time.Second
+	tok, err := e.backend.CreateToken(ctx, name, ttl)
+	if err != nil {
+		apiError(&resp.Diagnostics, "Cannot issue an enrollment token for "+name, err)
 		return
 	}
 	m.ID, m.Token = types.StringValue(tok.ID), types.StringValue(tok.Token)

@@ -79,20 +79,15 @@ resource "wasmbed_device" "sensor" {
   }
 }
 
-# One-time enrollment tokens: ephemeral, never in state.
-ephemeral "wasmbed_enrollment_token" "sensor" {
-  for_each    = wasmbed_device.sensor
-  device      = each.value.id
-  ttl_seconds = 3600
-}
-
+# Each bundle holds a one-time enrollment token, minted at apply for a device
+# that has not enrolled yet (never at plan, never in state).
 resource "wasmbed_provisioning_bundle" "sensor" {
-  for_each    = wasmbed_device.sensor
-  device      = each.value.name
-  gateways    = [var.device_endpoint]
-  server_name = "localhost"
-  path        = "${var.bundle_dir}/${each.key}.json"
-  token_wo    = ephemeral.wasmbed_enrollment_token.sensor[each.key].token
+  for_each          = wasmbed_device.sensor
+  device            = each.value.name
+  gateways          = [var.device_endpoint]
+  server_name       = "localhost"
+  path              = "${var.bundle_dir}/${each.key}.json"
+  token_ttl_seconds = 3600
 
   # A flashable image per device: the board's firmware with this bundle in it.
   firmware_image  = "${var.firmware_dir}/${each.value.board}.elf"

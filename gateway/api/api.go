@@ -185,7 +185,8 @@ func (s *Server) routes() {
 	s.route("DELETE /v1/devices/{name}", RoleAdmin, "Delete a device, revoking all its certificates and closing its session; a device registered again under the name starts with none", nil, nil, s.deleteDevice)
 	s.route("POST /v1/devices/{name}/tokens", RoleAdmin, "Issue a one-time enrollment token for the device (the secret is returned once)", apiv1.TokenRequest{}, apiv1.TokenResponse{}, s.createToken)
 	s.route("POST /v1/devices/{name}/revoke", RoleAdmin, "Revoke every certificate of the device, whichever path issued it: its session closes at once and reconnection is refused until it enrolls again", apiv1.RevokeRequest{}, fleet.Device{}, s.revokeDevice)
-	s.route("GET /v1/tokens", RoleReader, "List enrollment tokens (never their secrets); page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.TokenList{}, s.listTokens)
+	s.route("DELETE /v1/devices/{name}/tokens", RoleAdmin, "Delete every enrollment token issued for the device, used or not (deleting the device deletes them too)", nil, nil, s.deleteTokens)
+	s.route("GET /v1/tokens", RoleReader, "List enrollment tokens (never their secrets); filter with ?device=; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.TokenList{}, s.listTokens)
 
 	s.route("POST /v1/certificates", RoleAdmin, "Sign a device CSR (PEM) with the CA; the private key never reaches the gateway. The certificate becomes the device's current one: the one before is superseded (refused, its session closed)", apiv1.CertificateRequest{}, apiv1.CertificateResponse{}, s.signCertificate)
 	s.route("GET /v1/certificates", RoleReader, "The certificate ledger: every device certificate the CA signed (enrollment, renewal, this API) with its validity and state (current, pending, superseded, revoked); filter with ?device=, ?state=; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.CertificateList{}, s.listCertificates)

@@ -252,6 +252,11 @@ func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, who *hashe
 			s.store.Deployments().Delete(ctx, fleet.DeploymentKey(dep.App, name))
 		}
 	}
+	// Nor an enrollment token: a device registered again under the name
+	// would otherwise enroll with it.
+	if _, err := s.deleteDeviceTokens(ctx, name); err != nil {
+		return err
+	}
 	if err := s.store.Devices().Delete(ctx, name); err != nil {
 		return err
 	}
@@ -279,10 +284,46 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, who *hashed
 	return writeJSON(w, http.StatusCreated, apiv1.TokenResponse{ID: rec.ID, Device: name, Token: secret, ExpiresAt: rec.ExpiresAt})
 }
 
+// deleteDeviceTokens deletes every enrollment token issued for device, used
+// or not, and returns how many there were.
+func (s *Server) deleteDeviceTokens(ctx context.Context, device string) (int, error) {
+	toks, err := s.store.Tokens().List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, t := range toks {
+		if t.Device != device {
+			continue
+		}
+		if err := s.store.Tokens().Delete(ctx, t.ID); err != nil && !errors.Is(err, fleet.ErrNotFound) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (s *Server) deleteTokens(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
+	name := r.PathValue("name")
+	n, err := s.deleteDeviceTokens(r.Context(), name)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		s.audit(r, who, "delete", "tokens/"+name, fmt.Sprintf("%d enrollment tokens", n))
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
 	toks, err := s.store.Tokens().List(r.Context())
 	if err != nil {
 		return err
+	}
+	if dev := r.URL.Query().Get("device"); dev != "" {
+		toks = slices.DeleteFunc(toks, func(t fleet.EnrollmentToken) bool { return t.Device != dev })
 	}
 	for i := range toks {
 		toks[i].Hash = "" // never leaves the gateway

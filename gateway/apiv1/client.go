@@ -194,6 +194,23 @@ func (c *Client) CreateToken(ctx context.Context, device string, ttl time.Durati
 	return out, err
 }
 
+// ListTokens lists the enrollment tokens (never their secrets) issued for
+// device, or every token when device is empty.
+func (c *Client) ListTokens(ctx context.Context, device string) ([]fleet.EnrollmentToken, error) {
+	q := url.Values{}
+	if device != "" {
+		q.Set("device", device)
+	}
+	return listAll(ctx, c, "/v1/tokens", q, func(l *TokenList) []fleet.EnrollmentToken { return l.Tokens },
+		func(l *TokenList) string { return l.Continue })
+}
+
+// DeleteTokens deletes every enrollment token issued for device, used or
+// not.
+func (c *Client) DeleteTokens(ctx context.Context, device string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/devices/"+url.PathEscape(device)+"/tokens", nil, nil, nil)
+}
+
 func (c *Client) RevokeDevice(ctx context.Context, device, reason string) (fleet.Device, error) {
 	var out fleet.Device
 	err := c.do(ctx, http.MethodPost, "/v1/devices/"+url.PathEscape(device)+"/revoke", nil, RevokeRequest{Reason: reason}, &out)

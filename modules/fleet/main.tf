@@ -15,14 +15,6 @@ resource "wasmbed_device" "this" {
   gateway  = each.value.gateway
 }
 
-# One-time tokens, only for devices that still need a bundle: ephemeral,
-# never stored in state.
-ephemeral "wasmbed_enrollment_token" "this" {
-  for_each    = var.bundle_dir == null ? {} : wasmbed_device.this
-  device      = each.value.id
-  ttl_seconds = var.token_ttl_seconds
-}
-
 locals {
   # Devices whose board has an image in firmware_dir get a provisioned copy.
   firmware = var.firmware_dir == null ? {} : {
@@ -30,15 +22,19 @@ locals {
   }
 }
 
+# One bundle per device. Its one-time enrollment token is minted by the
+# provider at apply, and only for a device that has not enrolled yet: plan
+# never writes to the gateway, no token is in state, a device has at most the
+# token its bundle holds, and destroying the bundle or the device deletes it.
 resource "wasmbed_provisioning_bundle" "this" {
-  for_each        = var.bundle_dir == null ? {} : wasmbed_device.this
-  device          = each.value.name
-  gateways        = var.gateway_endpoints
-  server_name     = var.server_name
-  path            = "${var.bundle_dir}/${each.key}.json"
-  token_wo        = ephemeral.wasmbed_enrollment_token.this[each.key].token
-  firmware_image  = lookup(local.firmware, each.key, null)
-  firmware_output = contains(keys(local.firmware), each.key) ? "${var.bundle_dir}/${each.key}.elf" : null
+  for_each          = var.bundle_dir == null ? {} : wasmbed_device.this
+  device            = each.value.name
+  gateways          = var.gateway_endpoints
+  server_name       = var.server_name
+  path              = "${var.bundle_dir}/${each.key}.json"
+  token_ttl_seconds = var.token_ttl_seconds
+  firmware_image    = lookup(local.firmware, each.key, null)
+  firmware_output   = contains(keys(local.firmware), each.key) ? "${var.bundle_dir}/${each.key}.elf" : null
 }
 
 resource "wasmbed_application" "this" {
