@@ -320,6 +320,18 @@ resource "wasmbed_provisioning_bundle" "b" {
 		}
 		return nil
 	}})
+	// What the ephemeral form costs (the form modules/fleet used before):
+	// every plan opens it, and it mints for a device not enrolled yet.
+	var n0 int
+	steps = append(steps, resource.TestStep{PreConfig: func() { n0 = len(g.tokens(t)) }, Config: cfg("id"), PlanOnly: true},
+		resource.TestStep{PreConfig: func() {
+			n := len(g.tokens(t))
+			// The harness's plan-only step runs terraform plan twice.
+			t.Logf("the ephemeral form: a no-op plan step (2 terraform plans) minted %d token(s) for 1 device not enrolled; %d in all, %d writes so far", n-n0, n, g.writes(t))
+			if n-n0 != 2 {
+				t.Errorf("a no-op plan step with the ephemeral token minted %d tokens, want 2, one per plan (documented)", n-n0)
+			}
+		}, Config: cfg("id"), PlanOnly: true})
 	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testProviders, Steps: steps,
 		CheckDestroy: func(*terraform.State) error {
 			if toks, _ := g.client.ListTokens(context.Background(), "dev-e"); len(toks) != 0 {
