@@ -245,49 +245,62 @@ func newAPIClient(base, token string, caPEM []byte) (*apiClient, error) {
 	return &apiClient{base: base, token: token, hc: &http.Client{Timeout: 120 * time.Second, Transport: tr}}, nil
 }
 
-// call sends body (JSON unless []byte) and decodes a JSON answer into out.
+// call sends body (JSON unless []byte) and decodes a JSON answer into out. A
+// 429 (the gateway at its limit of requests in flight) is sent again after
+// its Retry-After, as the Go client does.
 func (a *apiClient) call(method, path string, body any, want int, out any) error {
-	var rd io.Reader
+	var payload []byte
 	ctype := "application/json"
 	switch b := body.(type) {
 	case nil:
 	case []byte:
-		rd, ctype = bytes.NewReader(b), "application/wasm"
+		payload, ctype = b, "application/wasm"
 	default:
 		js, err := json.Marshal(b)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(js)
+		payload = js
 	}
-	req, err := http.NewRequest(method, a.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	if rd != nil {
-		req.Header.Set("Content-Type", ctype)
-	}
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	if resp.StatusCode != want && !(want == http.StatusCreated && resp.StatusCode == http.StatusOK) {
-		return fmt.Errorf("%s %s: status %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(raw))
-	}
-	if out != nil {
-		if s, ok := out.(*string); ok {
-			*s = string(raw)
-			return nil
+	for {
+		var rd io.Reader
+		if payload != nil {
+			rd = bytes.NewReader(payload)
 		}
-		return json.Unmarshal(raw, out)
+		req, err := http.NewRequest(method, a.base+path, rd)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+a.token)
+		if rd != nil {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := a.hc.Do(req)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		if resp.StatusCode == http.StatusTooManyRequests {
+			s, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			time.Sleep(time.Duration(max(s, 1)) * time.Second)
+			continue
+		}
+		if resp.StatusCode != want && !(want == http.StatusCreated && resp.StatusCode == http.StatusOK) {
+			return fmt.Errorf("%s %s: status %d: %s", method, path, resp.StatusCode, bytes.TrimSpace(raw))
+		}
+		if out != nil {
+			if s, ok := out.(*string); ok {
+				*s = string(raw)
+				return nil
+			}
+			return json.Unmarshal(raw, out)
+		}
+		return nil
 	}
-	return nil
 }
 
 // metric reads one unlabelled counter or gauge from /metrics.

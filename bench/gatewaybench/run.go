@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,7 +92,7 @@ func cmdRun(args []string) error {
 	fs.DurationVar(&c.hbDuration, "hb-duration", 12*time.Second, "heartbeat blast measured time")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 30*time.Second, "the gateway's --heartbeat-interval")
 	fs.IntVar(&c.enrollConc, "enroll-concurrency", 64, "enrollments in flight")
-	fs.IntVar(&c.registerConc, "register-concurrency", 32, "API requests in flight while registering devices")
+	fs.IntVar(&c.registerConc, "register-concurrency", 4*runtime.NumCPU(), "API requests in flight while registering devices (the gateway works on 4 per core at once)")
 	fs.IntVar(&c.apiInflight, "api-inflight", 0, "api phase: the gateway's --api-max-inflight (default: the gateway's default)")
 	fs.StringVar(&c.profileDir, "profile-dir", "", "run the gateway variant with pprof (gatewaybench gateway) and save CPU profiles of each phase here")
 	fs.StringVar(&c.fanoutDevices, "fanout-devices", "sim", "fan-out device side: sim (agent/sim, real agents) or builtin (the light protocol client of devices.go)")

@@ -53,25 +53,63 @@ func NewClient(base *url.URL, token string, roots *x509.CertPool) *Client {
 	return &Client{base: base, token: token, http: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}
 }
 
+// do sends one request and decodes its answer. A 429 (the gateway at its
+// limit of requests in flight) is retried after its Retry-After, for as
+// long as ctx allows: a busy gateway slows a client down, it does not fail it.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
 	u := c.base.JoinPath(path)
 	u.RawQuery = query.Encode()
-	var body io.Reader
+	var payload []byte
 	contentType := ""
 	switch b := in.(type) {
 	case nil:
 	case []byte:
-		body, contentType = bytes.NewReader(b), "application/wasm"
+		payload, contentType = b, "application/wasm"
 	default:
 		js, err := json.Marshal(b)
 		if err != nil {
 			return err
 		}
-		body, contentType = bytes.NewReader(js), "application/json"
+		payload, contentType = js, "application/json"
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	for {
+		status, retry, raw, err := c.send(ctx, method, u.String(), contentType, payload)
+		if err != nil {
+			return fmt.Errorf("gateway API %s %s: %w", method, path, err)
+		}
+		if status == http.StatusTooManyRequests {
+			select {
+			case <-time.After(retry):
+				continue
+			case <-ctx.Done():
+			}
+		}
+		if status >= 300 {
+			var e ErrorResponse
+			if json.Unmarshal(raw, &e) != nil || e.Detail == "" {
+				e.Detail = http.StatusText(status)
+			}
+			return &Error{Status: status, Code: e.Code, Message: e.Detail, Board: e.Board}
+		}
+		if out != nil && len(raw) > 0 {
+			if err := json.Unmarshal(raw, out); err != nil {
+				return fmt.Errorf("gateway API %s %s: decode answer: %w", method, path, err)
+			}
+		}
+		return nil
+	}
+}
+
+// send makes one request; for a 429, retry is its Retry-After (1 s if it
+// has none that parses).
+func (c *Client) send(ctx context.Context, method, u, contentType string, payload []byte) (status int, retry time.Duration, raw []byte, err error) {
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
-		return err
+		return 0, 0, nil, err
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -79,26 +117,18 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("gateway API %s %s: %w", method, path, err)
+		return 0, 0, nil, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	raw, err = io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("gateway API %s %s: %w", method, path, err)
+		return 0, 0, nil, err
 	}
-	if resp.StatusCode >= 300 {
-		var e ErrorResponse
-		if json.Unmarshal(raw, &e) != nil || e.Detail == "" {
-			e.Detail = http.StatusText(resp.StatusCode)
-		}
-		return &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Detail, Board: e.Board}
+	retry = time.Second
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s >= 0 && s <= 60 {
+		retry = time.Duration(s) * time.Second
 	}
-	if out != nil && len(raw) > 0 {
-		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("gateway API %s %s: decode answer: %w", method, path, err)
-		}
-	}
-	return nil
+	return resp.StatusCode, retry, raw, nil
 }
 
 // CA returns the CA root certificate in PEM.
