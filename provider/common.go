@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/wasmbed/wasmbed/board"
+	"github.com/wasmbed/wasmbed/fleet"
 )
 
 // nameValidators check a device, gateway, application or label name as the
@@ -86,4 +87,33 @@ func listValue(s []string, prior types.List) types.List {
 
 func apiError(diags *diag.Diagnostics, what string, err error) {
 	diags.AddError(what, err.Error())
+}
+
+// labelsValidator checks a label map at validate time as the gateway does
+// (fleet.ValidateLabels: at most fleet.MaxLabels, keys and values names).
+type labelsValidator struct{}
+
+var labelValidators = []validator.Map{labelsValidator{}}
+
+func (labelsValidator) Description(context.Context) string {
+	return fmt.Sprintf("at most %d labels; keys and values 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit (a value may be empty)", fleet.MaxLabels)
+}
+
+func (v labelsValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (labelsValidator) ValidateMap(ctx context.Context, req validator.MapRequest, resp *validator.MapResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	labels := map[string]string{}
+	for k, v := range req.ConfigValue.Elements() {
+		s, ok := v.(types.String)
+		if !ok || s.IsUnknown() {
+			return // checked at apply
+		}
+		labels[k] = s.ValueString()
+	}
+	if err := fleet.ValidateLabels(labels); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid labels", err.Error())
+	}
 }

@@ -41,7 +41,7 @@ func (d *devicesDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 	resp.Schema = schema.Schema{
 		Description: "Devices of the fleet, filtered by labels, board and phase.",
 		Attributes: map[string]schema.Attribute{
-			"labels": schema.MapAttribute{Optional: true, ElementType: types.StringType, Description: "Labels a device must have."},
+			"labels": schema.MapAttribute{Optional: true, ElementType: types.StringType, Validators: labelValidators, Description: "Labels a device must have. Default: none (any labels)."},
 			"board":  schema.StringAttribute{Optional: true, Validators: boardValidators, Description: "Only devices of this board."},
 			"phase":  schema.StringAttribute{Optional: true, Description: "Only devices in this phase: registered, online, offline or revoked."},
 			"devices": schema.ListNestedAttribute{Computed: true, Description: "The devices, by name.",

@@ -120,8 +120,9 @@ func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaReque
 			"selector": schema.SingleNestedAttribute{Required: true,
 				Description: "The devices the application runs on: all `labels` must match and, if `boards` is set, the device's board must be one of them.",
 				Attributes: map[string]schema.Attribute{
-					"labels": schema.MapAttribute{Optional: true, ElementType: types.StringType, Description: "Labels a device must have."},
-					"boards": schema.ListAttribute{Optional: true, ElementType: types.StringType, Description: "Boards allowed; empty: any.",
+					"labels": schema.MapAttribute{Optional: true, ElementType: types.StringType, Validators: labelValidators,
+						Description: "Labels a device must have (checked at plan like device labels). Default: none (any labels)."},
+					"boards": schema.ListAttribute{Optional: true, ElementType: types.StringType, Description: "Boards allowed. Default: none (any board).",
 						Validators: nil},
 				}},
 			"rollout": rolloutSchema(),

@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
@@ -16,6 +18,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
+	"github.com/wasmbed/wasmbed/ca"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
@@ -27,8 +30,9 @@ import (
 type certificateResource struct{ backend Backend }
 
 var (
-	_ resource.ResourceWithConfigure  = (*certificateResource)(nil)
-	_ resource.ResourceWithModifyPlan = (*certificateResource)(nil)
+	_ resource.ResourceWithConfigure      = (*certificateResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*certificateResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*certificateResource)(nil)
 )
 
 func NewCertificateResource() resource.Resource { return &certificateResource{} }
@@ -55,7 +59,10 @@ func (r *certificateResource) Schema(_ context.Context, _ resource.SchemaRequest
 	keep := []planmodifier.String{stringplanmodifier.UseStateForUnknown()}
 	resp.Schema = schema.Schema{
 		Description: "A device certificate signed by the fleet's CA for a CSR (PEM) made where the private key lives. " +
-			"The certificate names the device, whatever the CSR asks. Within `early_renewal_hours` of expiry, a plan replaces it.\n\n" +
+			"The certificate names the device (common name and SANs). The CSR must be for an ECDSA P-256 key and either leave its subject and SANs empty or ask for exactly " +
+			"what the certificate carries: common name = the device name, SANs = the device's (the URI `urn:wasmbed:device:NAME`, plus NAME as a DNS name when it is one); " +
+			"any other common name, DNS name, URI, IP address or e-mail is refused, at plan when `device` and `csr_pem` are known. " +
+			"Within `early_renewal_hours` of expiry, a plan replaces it.\n\n" +
 			"The certificate is recorded in the gateway's certificate ledger and becomes the device's current certificate: " +
 			"the one the device had before (enrolled, renewed or signed here) is superseded, refused from then on, and a session " +
 			"holding it is closed. Replacing the resource therefore switches the device to the new certificate, whichever of " +
@@ -68,7 +75,7 @@ func (r *certificateResource) Schema(_ context.Context, _ resource.SchemaRequest
 			"device": schema.StringAttribute{Required: true, Validators: nameValidators, PlanModifiers: replace,
 				Description: "The registered device the certificate is for."},
 			"csr_pem": schema.StringAttribute{Required: true, PlanModifiers: replace,
-				Description: "PKCS#10 certificate request in PEM, for an ECDSA P-256 key."},
+				Description: "PKCS#10 certificate request in PEM, for an ECDSA P-256 key, with an empty subject or the device name as common name, and no SANs but the device's (see above)."},
 			"validity_hours": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(24),
 				Validators:    []validator.Int64{int64validator.Between(1, 30*24)},
 				PlanModifiers: []planmodifier.Int64{int64planmodifier.RequiresReplace()},
@@ -83,6 +90,29 @@ func (r *certificateResource) Schema(_ context.Context, _ resource.SchemaRequest
 			"ready_for_renewal": schema.BoolAttribute{Computed: true, PlanModifiers: []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
 				Description: "True once within the renewal window; a plan then replaces the certificate."},
 		},
+	}
+}
+
+// ValidateConfig refuses, at plan, a CSR the CA would refuse for the device
+// (ca.CheckDeviceCSR, the rule the gateway signs by).
+func (r *certificateResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var device, csrPEM types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("device"), &device)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("csr_pem"), &csrPEM)...)
+	if resp.Diagnostics.HasError() || device.IsUnknown() || device.IsNull() || csrPEM.IsUnknown() || csrPEM.IsNull() {
+		return
+	}
+	block, _ := pem.Decode([]byte(csrPEM.ValueString()))
+	if block == nil || block.Type != "CERTIFICATE REQUEST" {
+		resp.Diagnostics.AddAttributeError(path.Root("csr_pem"), "Not a certificate request", "csr_pem must hold a PEM block of type CERTIFICATE REQUEST.")
+		return
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err == nil {
+		err = ca.CheckDeviceCSR(csr, device.ValueString())
+	}
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("csr_pem"), "Certificate request refused for device "+device.ValueString(), err.Error())
 	}
 }
 

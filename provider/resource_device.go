@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -22,6 +23,7 @@ type deviceResource struct{ backend Backend }
 var (
 	_ resource.ResourceWithConfigure   = (*deviceResource)(nil)
 	_ resource.ResourceWithImportState = (*deviceResource)(nil)
+	_ resource.ResourceWithModifyPlan  = (*deviceResource)(nil)
 )
 
 func NewDeviceResource() resource.Resource { return &deviceResource{} }
@@ -54,15 +56,16 @@ func (r *deviceResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
 			"board": schema.StringAttribute{Required: true, Validators: boardValidators,
 				Description: "Board profile; decides which modules can run on the device."},
-			"labels": schema.MapAttribute{Optional: true, ElementType: types.StringType,
-				Description: "Labels that application selectors match."},
+			"labels": schema.MapAttribute{Optional: true, ElementType: types.StringType, Validators: labelValidators,
+				Description: "Labels that application selectors match: at most 32, keys and values names (1 to 64 letters, digits, '.', '_' or '-'; a value may be empty), checked at plan. Default: none."},
 			"gateway": schema.StringAttribute{Optional: true, Validators: nameValidators,
-				Description: "Name of the gateway the device belongs to."},
-			"phase": schema.StringAttribute{Computed: true,
-				Description: "Observed: `registered` (never enrolled), `online`, `offline` or `revoked`."},
-			"certificate_serial": schema.StringAttribute{Computed: true,
+				Description: "Name of the gateway the device belongs to; it must be registered (`wasmbed_gateway`, or a gateway that registered itself): checked at plan, and at apply. " +
+					"For a gateway created in the same configuration, reference its `id` (`wasmbed_gateway.NAME.id`, unknown until it exists) so that the check waits for it. Default: none."},
+			"phase": schema.StringAttribute{Computed: true, PlanModifiers: observed,
+				Description: "Observed: `registered` (never enrolled), `online`, `offline` or `revoked`; as last read (refresh updates it)."},
+			"certificate_serial": schema.StringAttribute{Computed: true, PlanModifiers: observed,
 				Description: "Observed: serial (hex) of the device's current certificate; empty before enrollment. A renewed certificate becomes current when the device first opens a session with it."},
-			"certificate_not_after": schema.StringAttribute{Computed: true,
+			"certificate_not_after": schema.StringAttribute{Computed: true, PlanModifiers: observed,
 				Description: "Observed: expiry of the device's current certificate (RFC 3339); empty before enrollment."},
 		},
 	}
@@ -103,7 +106,7 @@ func (r *deviceResource) Create(ctx context.Context, req resource.CreateRequest,
 		return
 	}
 	spec := m.spec(ctx, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
+	if resp.Diagnostics.HasError() || !r.gatewayRegistered(ctx, &m, &resp.Diagnostics) {
 		return
 	}
 	d, err := r.backend.PutDevice(ctx, name, spec)
@@ -144,12 +147,21 @@ func (r *deviceResource) Update(ctx context.Context, req resource.UpdateRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	if !r.gatewayRegistered(ctx, &m, &resp.Diagnostics) {
+		return
+	}
 	d, err := r.backend.PutDevice(ctx, m.Name.ValueString(), spec)
 	if err != nil {
 		apiError(&resp.Diagnostics, "Cannot update device "+m.Name.ValueString(), err)
 		return
 	}
+	// The observed attributes stay as planned (as last read): an update
+	// changes none of them, and the next refresh reads them again.
+	phase, serial, notAfter := m.Phase, m.CertSerial, m.CertNotAfter
 	m.fill(&d)
+	if !phase.IsUnknown() {
+		m.Phase, m.CertSerial, m.CertNotAfter = phase, serial, notAfter
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
@@ -167,4 +179,46 @@ func (r *deviceResource) Delete(ctx context.Context, req resource.DeleteRequest,
 func (r *deviceResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), req.ID)...)
+}
+
+// ModifyPlan refuses, at plan, a gateway that is not registered, when the
+// gateway changes (a read; nothing is written).
+func (r *deviceResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || r.backend == nil {
+		return
+	}
+	var m, st deviceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	if !req.State.Raw.IsNull() {
+		resp.Diagnostics.Append(req.State.Get(ctx, &st)...)
+		if m.Gateway.Equal(st.Gateway) {
+			return
+		}
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.gatewayRegistered(ctx, &m, &resp.Diagnostics)
+}
+
+// gatewayRegistered checks that the gateway m names (if any, and known) is
+// registered.
+func (r *deviceResource) gatewayRegistered(ctx context.Context, m *deviceModel, diags *diag.Diagnostics) bool {
+	gw := m.Gateway.ValueString()
+	if m.Gateway.IsUnknown() || gw == "" {
+		return true
+	}
+	_, err := r.backend.GetGateway(ctx, gw)
+	switch {
+	case isNotFound(err):
+		diags.AddAttributeError(path.Root("gateway"), "Gateway "+gw+" is not registered",
+			fmt.Sprintf("Device %s names gateway %q, which the fleet does not know. Register it (wasmbed_gateway) or name one that is. "+
+				"If wasmbed_gateway creates it in this same configuration, reference its id (gateway = wasmbed_gateway.NAME.id): "+
+				"it is unknown until the gateway exists, so the check waits for it.", m.Name.ValueString(), gw))
+		return false
+	case err != nil:
+		apiError(diags, "Cannot read gateway "+gw, err)
+		return false
+	}
+	return true
 }

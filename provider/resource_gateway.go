@@ -50,7 +50,7 @@ func (r *gatewayResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()}},
 			"addresses": schema.ListAttribute{Required: true, ElementType: types.StringType,
 				Description: "Device endpoints, `host:port`."},
-			"labels": schema.MapAttribute{Optional: true, ElementType: types.StringType, Description: "Labels."},
+			"labels": schema.MapAttribute{Optional: true, ElementType: types.StringType, Validators: labelValidators, Description: "Labels (checked at plan like device labels). Default: none."},
 			"capacity": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(0),
 				Validators:  []validator.Int64{int64validator.AtLeast(0)},
 				Description: "Device sessions the gateway is meant to hold; 0 means no limit."},
