@@ -436,11 +436,6 @@ func (b *kubeBackend) PutApplication(ctx context.Context, name string, spec apiv
 	if err := spec.Rollout.Validate(); err != nil {
 		return fleet.Application{}, badRequest("%v", err)
 	}
-	if spec.Rollout.Health != nil {
-		// The gateways keep the values apps publish in memory; they do not
-		// reach the controller, which evaluates the gates in this mode.
-		return fleet.Application{}, badRequest("rollout.health: app-level health gates are not supported in Kubernetes mode yet")
-	}
 	spec.Limits.SetDefaults()
 	wasm, err := b.store.GetModule(ctx, spec.SHA256)
 	if errors.Is(err, fleet.ErrNotFound) {

@@ -61,18 +61,22 @@ func TestKubernetesBackendProgressiveRollout(t *testing.T) {
 	}
 	withHealth := ro
 	withHealth.Health = &fleet.HealthValue{Key: "health", Min: &lo}
-	if _, err := b.PutApplication(ctx, "sensor", spec("1.0.0", withHealth)); status(err) != http.StatusBadRequest ||
-		!strings.Contains(err.Error(), "rollout.health") {
-		t.Fatalf("health gate in Kubernetes mode: %v", err)
+	for _, ro := range []fleet.Rollout{withHealth, ro} {
+		a, err := b.PutApplication(ctx, "sensor", spec("1.0.0", ro))
+		must(err)
+		want := ro
+		want.SetDefaults()
+		want.MaxUnavailable = 1 // the CRD's default
+		if !reflect.DeepEqual(a.Rollout, want) {
+			t.Fatalf("policy read back:\n got %+v\nwant %+v", a.Rollout, want)
+		}
 	}
-	a, err := b.PutApplication(ctx, "sensor", spec("1.0.0", ro))
+	if _, err := b.PutApplication(ctx, "sensor", spec("1.0.0", fleet.Rollout{Steps: []fleet.RolloutStep{{Percent: 120}}})); status(err) != http.StatusBadRequest ||
+		!strings.Contains(err.Error(), "rollout.steps[0]") {
+		t.Fatalf("a bad step: %v", err)
+	}
+	a, err := b.GetApplication(ctx, "sensor")
 	must(err)
-	want := ro
-	want.SetDefaults()
-	want.MaxUnavailable = 1 // the CRD's default
-	if !reflect.DeepEqual(a.Rollout, want) {
-		t.Fatalf("policy read back:\n got %+v\nwant %+v", a.Rollout, want)
-	}
 	var o v1alpha1.Application
 	must(env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "sensor"}, &o))
 	if r := o.Spec.Rollout; len(r.Steps) != 3 || r.Steps[1].Percent.String() != "12.5" || r.OnFailure != "pause" || *r.BakeSeconds != 30 ||

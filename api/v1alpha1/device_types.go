@@ -72,10 +72,35 @@ type DeviceStatus struct {
 	// +listMapKey=app
 	Deployments []DeploymentRecord `json:"deployments,omitempty"`
 
+	// HealthValues are, for the apps on the device whose progressive
+	// rollout has an app-level health gate (Application
+	// spec.rollout.health) and is under way, the latest value the app
+	// published under the gate's key: written by the device's gateway when
+	// the value enters or leaves the gate's range, when a new version
+	// starts, and at least every quarter of the gate's max age while
+	// values come, for the controller to evaluate the gate.
+	// +optional
+	// +listType=map
+	// +listMapKey=app
+	HealthValues []HealthValueRecord `json:"healthValues,omitempty"`
+
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// HealthValueRecord is the latest value an app published under its
+// health gate's key.
+type HealthValueRecord struct {
+	App Name `json:"app"`
+	Key Name `json:"key"`
+	// Value, as a decimal number.
+	Value string `json:"value"`
+	// Stamped: when the device says it published it; Received: when its
+	// gateway received it.
+	Stamped  *metav1.MicroTime `json:"stamped,omitempty"`
+	Received *metav1.MicroTime `json:"received,omitempty"`
 }
 
 // ResetStatus is a device's last reset, as it reported it (fleet.ResetStatus).

@@ -115,8 +115,8 @@ func DeviceToFleet(o *v1alpha1.Device) fleet.Device {
 	return d
 }
 
-// DeviceFromFleet writes d's spec and status into o, keeping o's metadata
-// and deployment records, and sets the Online condition from the phase
+// DeviceFromFleet writes d's spec and status into o, keeping o's metadata,
+// deployment records and health values, and sets the Online condition from the phase
 // (once the device enrolled).
 func DeviceFromFleet(d fleet.Device, o *v1alpha1.Device) {
 	if string(o.Spec.Gateway) != d.Gateway {
@@ -125,11 +125,11 @@ func DeviceFromFleet(d fleet.Device, o *v1alpha1.Device) {
 	o.Spec = v1alpha1.DeviceSpec{Board: v1alpha1.Board(d.Board), Labels: fromLabels(d.Labels), Gateway: v1alpha1.Name(d.Gateway)}
 	setUpdated(&o.ObjectMeta, d.UpdatedAt)
 	s := d.Status
-	deps, conds := o.Status.Deployments, o.Status.Conditions
+	deps, conds, health := o.Status.Deployments, o.Status.Conditions, o.Status.HealthValues
 	o.Status = v1alpha1.DeviceStatus{Phase: v1alpha1.DevicePhase(s.Phase), LastSeen: fromMicro(s.LastSeen), Firmware: s.Firmware,
 		RAMFree: int64(s.RAMFree), FlashFree: int64(s.FlashFree), MaxFrame: int64(s.MaxFrame), Features: slices.Clone(s.Features),
 		CertSerial: s.CertSerial, CertNotAfter: fromTime(s.CertNotAfter), CertPending: s.CertPending, Message: s.Message,
-		Reset: resetFromFleet(s.Reset), Deployments: deps, Conditions: conds}
+		Reset: resetFromFleet(s.Reset), Deployments: deps, HealthValues: health, Conditions: conds}
 	if s.Phase != "" && s.Phase != fleet.PhaseRegistered {
 		c := metav1.Condition{Type: v1alpha1.ConditionOnline, Status: metav1.ConditionFalse, Reason: reason(s.Phase),
 			Message: s.Message, ObservedGeneration: o.Generation}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -222,4 +223,27 @@ func FollowerView(a fleet.Application) (view fleet.Application, ok bool) {
 		v.Admission = &adm
 	}
 	return v, true
+}
+
+// HealthValueOf is the value device o's gateway last recorded for app
+// under key (status.healthValues): the value, when the device stamped it
+// and when the gateway received it; ok false if none.
+func HealthValueOf(o *v1alpha1.Device, app, key string) (v float64, stamped, received time.Time, ok bool) {
+	for _, r := range o.Status.HealthValues {
+		if string(r.App) != app || string(r.Key) != key {
+			continue
+		}
+		f, err := strconv.ParseFloat(r.Value, 64)
+		if err != nil {
+			return 0, time.Time{}, time.Time{}, false
+		}
+		return f, toMicro(r.Stamped), toMicro(r.Received), true
+	}
+	return 0, time.Time{}, time.Time{}, false
+}
+
+// HealthValueRecord makes the record of a value app published under key.
+func HealthValueRecord(app, key string, v float64, stamped, received time.Time) v1alpha1.HealthValueRecord {
+	return v1alpha1.HealthValueRecord{App: v1alpha1.Name(app), Key: v1alpha1.Name(key), Value: strconv.FormatFloat(v, 'g', -1, 64),
+		Stamped: fromMicro(stamped), Received: fromMicro(received)}
 }

@@ -382,4 +382,95 @@ func TestKubernetesProgressiveRolloutActions(t *testing.T) {
 	f.waitProgress("app", "restarted at step 1", func(_ *fleet.Application, p *fleet.RolloutProgress) bool {
 		return p.Phase == fleet.RolloutRollingOut && p.Step == 1
 	})
+	// Each action was applied once: one event each (an identical event
+	// recorded again counts up), and one refusal, the one asked for.
+	want := map[string]int32{"RolloutActionRefused": 1, "RolloutPaused": 1, "RolloutRolledBack": 1, "RolloutResumed": 2}
+	got := map[string]int32{}
+	eventuallyWithin(t, 30*time.Second, "the events of the actions", func() bool {
+		clear(got)
+		for reason, evs := range f.appEvents("app") {
+			for _, e := range evs {
+				got[reason] += max(e.Count, 1)
+			}
+		}
+		return got["RolloutResumed"] == want["RolloutResumed"]
+	})
+	// (A duplicate comes from a pass on a cache that has not seen the
+	// annotation removed yet: within moments of the action, long before
+	// the next action's event.)
+	for reason, n := range want {
+		if got[reason] != n {
+			t.Errorf("%d %s events, want %d (all: %v)", got[reason], reason, n, got)
+		}
+	}
+}
+
+// The app-level gate in Kubernetes mode: the gateways bring the values
+// apps publish under the gate's key to the Device resources
+// (status.healthValues: on a change of range, a new version, and every
+// quarter of the max age), the controller judges them. A version whose
+// value is below the minimum on a faulty canary, and one that stops
+// publishing it, are rolled back at their first step; a healthy one goes
+// through.
+func TestKubernetesProgressiveRolloutHealthValue(t *testing.T) {
+	env := kubetest.Start(t)
+	f := newKubeFleet(t, env)
+	f.runController()
+	hs := []*harness{f.startKubeGateway("gw-a", t.TempDir(), ""), f.startKubeGateway("gw-b", t.TempDir(), "")}
+	const n = 4
+	tokens := map[string]string{}
+	for i := range n {
+		labels := map[string]string{"role": "app"}
+		if i < 2 {
+			labels["ring"] = "canary"
+		}
+		tokens[sim.DefaultName(i)] = f.device(sim.DefaultName(i), "linux", []string{"gw-a", "gw-b"}[i%2], labels)
+	}
+	fl := f.startKubeAgents(tokens, hs, sim.DefaultName(0))
+	bake, one := 1, 1.0
+	ro := fleet.Rollout{Strategy: fleet.RolloutAllAtOnce, Steps: []fleet.RolloutStep{{Devices: 2}, {Percent: 100}},
+		Canary: map[string]string{"ring": "canary"}, BakeSeconds: &bake, OnFailure: fleet.OnFailureRollback,
+		Health: &fleet.HealthValue{Key: "health", Min: &one, MaxAgeSeconds: 1}}
+	f.putSpec("app", "1", wasmtest.WAT(t, healthApp(false, 0)), ro)
+	f.waitProgress("app", "healthy version completed", func(a *fleet.Application, p *fleet.RolloutProgress) bool {
+		return p.Phase == fleet.RolloutCompleted
+	})
+	f.waitRunning("app", "1", n)
+	var dev v1alpha1.Device
+	must(t, env.Client.Get(context.Background(), client.ObjectKey{Namespace: f.ns, Name: sim.DefaultName(3)}, &dev))
+	if v, _, _, ok := kubestore.HealthValueOf(&dev, "app", "health"); !ok || v != 1 {
+		t.Errorf("%s status.healthValues: %+v", dev.Name, dev.Status.HealthValues)
+	}
+	first := f.deploymentsOf("app")
+
+	for _, c := range []struct {
+		version, src, reason string
+		device               string // the failing device, "" for any canary
+	}{
+		{"2", healthApp(true, 0), "health = 0, below 1", sim.DefaultName(0)},
+		{"3", healthApp(false, 10), "stopped publishing health", ""},
+	} {
+		f.putSpec("app", c.version, wasmtest.WAT(t, c.src), ro)
+		a := f.waitProgress("app", "version "+c.version+" rolled back", func(_ *fleet.Application, p *fleet.RolloutProgress) bool {
+			return p.Version == c.version && p.Phase == fleet.RolloutRolledBack
+		})
+		p := a.Progress
+		if p.Step != 1 || p.RolledBackTo != "1" || len(p.Failures) == 0 || !strings.HasPrefix(p.Failures[0].Reason, c.reason) ||
+			c.device != "" && p.Failures[0].Device != c.device {
+			t.Fatalf("version %s: %+v", c.version, p)
+		}
+		eventuallyWithin(t, 30*time.Second, "every device running version 1 after "+c.version, func() bool {
+			for name, d := range f.deploymentsOf("app") {
+				if v, s := onAgent(t, fl, name, "app"); d.Version != "1" || d.State != "running" || v != "1" || s != protocol.AppStateRunning {
+					return false
+				}
+			}
+			return true
+		})
+		for name, d := range f.deploymentsOf("app") {
+			if name != sim.DefaultName(0) && name != sim.DefaultName(1) && d.Generation != first[name].Generation {
+				t.Errorf("version %s: %s is no canary and was sent something: %+v", c.version, name, d)
+			}
+		}
+	}
 }

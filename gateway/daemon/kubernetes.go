@@ -119,7 +119,7 @@ func openKube(ctx context.Context, o Options, log *slog.Logger) (*kubeMode, erro
 		return nil, err
 	}
 	log.Info("kubernetes store", "host", cfg.Host, "namespace", ns)
-	return &kubeMode{store: &followStore{store}, c: store.Client(), ns: ns, name: o.Gateway.Name, log: log.With("component", "kubernetes"), o: o}, nil
+	return &kubeMode{store: &followStore{store, newHealthReports(store, ns, log)}, c: store.Client(), ns: ns, name: o.Gateway.Name, log: log.With("component", "kubernetes"), o: o}, nil
 }
 
 // serves: this gateway holds the sessions of the devices assigned to it.
@@ -413,6 +413,7 @@ func advertised(o Options, l net.Addr) []string {
 // after a device's report) and every write see the Application as it is.
 type followStore struct {
 	*kubestore.Store
+	health *healthReports // the values of app-level health gates (kubernetes_health.go)
 }
 
 func (s *followStore) Applications() fleet.Collection[fleet.Application] {

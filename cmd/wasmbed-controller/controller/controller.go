@@ -134,7 +134,7 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	if err := (&assigner{c: c, rec: rec, ns: o.Namespace, reassignAfter: o.ReassignAfter, assumed: map[string]string{}}).setup(mgr); err != nil {
 		return nil, err
 	}
-	if err := (&applications{c: c, rec: rec, ns: o.Namespace, offlineGrace: o.RolloutOfflineGrace, started: time.Now()}).setup(mgr); err != nil {
+	if err := (&applications{c: c, api: mgr.GetAPIReader(), rec: rec, ns: o.Namespace, offlineGrace: o.RolloutOfflineGrace, started: time.Now()}).setup(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&gateways{c: c, rec: rec, ns: o.Namespace}).setup(mgr); err != nil {

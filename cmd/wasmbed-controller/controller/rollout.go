@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -60,11 +59,6 @@ func rolloutPolicyError(a *fleet.Application) error {
 	if err := ro.Validate(); err != nil {
 		return err
 	}
-	if ro.Health != nil {
-		// The gateways keep the values apps publish in memory; they do
-		// not reach the controller.
-		return errors.New("rollout.health: app-level health gates are not supported in Kubernetes mode yet")
-	}
 	return nil
 }
 
@@ -73,11 +67,20 @@ func rolloutPolicyError(a *fleet.Application) error {
 // a session fails the heartbeat gate once it has been gone for grace
 // since its gateway last heard it (status.lastSeen) or the controller
 // started.
-func (r *applications) observations() fleet.Observations {
+// The values of an app-level health gate are those the device's gateway
+// recorded in the Device's status.healthValues (gateway/daemon
+// kubernetes_health.go).
+func (r *applications) observations(devs map[string]*v1alpha1.Device) fleet.Observations {
 	return fleet.Observations{
 		Online:       func(d *fleet.Device) bool { return d.Status.Phase == fleet.PhaseOnline },
 		OfflineGrace: r.offlineGrace,
 		Up:           r.started,
+		Value: func(app, device, key string) (float64, time.Time, time.Time, bool) {
+			if o := devs[device]; o != nil {
+				return kubestore.HealthValueOf(o, app, key)
+			}
+			return 0, time.Time{}, time.Time{}, false
+		},
 	}
 }
 
@@ -142,9 +145,9 @@ func admitSteps(a *fleet.Application, devs []fleet.Device, deps []fleet.Deployme
 // fleet.AdvanceRollout. It sets a.Progress and returns the events to
 // record once the status is written, the action consumed ("" none) and
 // the error refusing it.
-func (r *applications) advanceRollout(a *fleet.Application, action string, devs []fleet.Device, deps []fleet.Deployment, now time.Time) ([]fleet.RolloutEvent, error) {
+func (r *applications) advanceRollout(a *fleet.Application, action string, objs map[string]*v1alpha1.Device, devs []fleet.Device, deps []fleet.Deployment, now time.Time) ([]fleet.RolloutEvent, error) {
 	var evs []fleet.RolloutEvent
-	if p, changed, es := fleet.AdvanceRollout(a, devs, deps, r.observations(), now); changed {
+	if p, changed, es := fleet.AdvanceRollout(a, devs, deps, r.observations(objs), now); changed {
 		a.Progress = p
 		evs = append(evs, es...)
 	}
@@ -159,7 +162,7 @@ func (r *applications) advanceRollout(a *fleet.Application, action string, devs 
 	evs = append(evs, ev)
 	// The action may move the rollout on at once (a promote past the
 	// last step completes it; a resume re-evaluates the gates).
-	if p, changed, es := fleet.AdvanceRollout(a, devs, deps, r.observations(), now); changed {
+	if p, changed, es := fleet.AdvanceRollout(a, devs, deps, r.observations(objs), now); changed {
 		a.Progress = p
 		evs = append(evs, es...)
 	}
@@ -168,7 +171,7 @@ func (r *applications) advanceRollout(a *fleet.Application, action string, devs 
 
 // rolloutRequeue is when a's progressive rollout must be evaluated again
 // without a change to watch: a bake ending, an offline device's grace
-// running out.
+// running out, a health value's max age.
 func (r *applications) rolloutRequeue(a *fleet.Application, now time.Time) time.Duration {
 	p := a.CurrentProgress()
 	if p == nil || !p.Active() {
@@ -177,6 +180,11 @@ func (r *applications) rolloutRequeue(a *fleet.Application, now time.Time) time.
 	wait := max(r.offlineGrace/2, 100*time.Millisecond)
 	if !p.BakeUntil.IsZero() {
 		wait = min(wait, max(p.BakeUntil.Sub(now)+10*time.Millisecond, 10*time.Millisecond))
+	}
+	if hv := a.Rollout.Health; hv != nil {
+		// A value that stops coming is noticed within a quarter of its max
+		// age (as the gateway does in standalone mode).
+		wait = min(wait, max(250*time.Millisecond, hv.MaxAge()/4))
 	}
 	return wait
 }
@@ -211,18 +219,19 @@ func eventReason(kind string) string {
 	return b.String()
 }
 
-// consumeAction removes the rollout-action annotation, if it still asks
-// for action (a JSON patch whose test fails when the operator changed it
-// meanwhile: the new value is then seen on the next pass).
-func (r *applications) consumeAction(ctx context.Context, app *v1alpha1.Application, action string) error {
+// takeAction removes the rollout-action annotation if it still asks for
+// action (a JSON patch whose test fails when another pass took it, or the
+// operator changed it meanwhile): taken reports whether this pass is the
+// one to apply it; app is then the Application as the patch left it.
+func (r *applications) takeAction(ctx context.Context, app *v1alpha1.Application, action string) (taken bool, err error) {
 	path := "/metadata/annotations/" + strings.ReplaceAll(strings.ReplaceAll(kubestore.AnnotationRolloutAction, "~", "~0"), "/", "~1")
 	patch, _ := json.Marshal([]map[string]any{{"op": "test", "path": path, "value": action}, {"op": "remove", "path": path}})
-	err := r.c.Patch(ctx, app, client.RawPatch(types.JSONPatchType, patch))
+	err = r.c.Patch(ctx, app, client.RawPatch(types.JSONPatchType, patch))
 	if apierrors.IsNotFound(err) || apierrors.IsInvalid(err) || apierrors.IsConflict(err) {
-		return nil // gone, or the annotation changed (a failed test is 422)
+		return false, nil // gone, or taken already (a failed test is 422)
 	}
 	if err != nil {
-		return fmt.Errorf("remove annotation %s: %w", kubestore.AnnotationRolloutAction, err)
+		return false, fmt.Errorf("remove annotation %s: %w", kubestore.AnnotationRolloutAction, err)
 	}
-	return nil
+	return true, nil
 }

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -27,6 +28,7 @@ import (
 
 type applications struct {
 	c   client.Client
+	api client.Reader // the API server, not the cache
 	rec record.EventRecorder
 	ns  string
 	// offlineGrace: how long a device of a progressive rollout may be
@@ -71,11 +73,51 @@ func (r *applications) Reconcile(ctx context.Context, req reconcile.Request) (re
 	if err := r.c.Get(ctx, req.NamespacedName, &app); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
+	action := app.Annotations[kubestore.AnnotationRolloutAction]
+	if action == "" {
+		res, err := r.reconcileApp(ctx, &app, "")
+		if errors.Is(err, errStatusConflict) {
+			return reconcile.Result{Requeue: true}, nil
+		}
+		return res, err
+	}
+	// An operator's action: taken (the annotation removed) first, so that
+	// it is applied once, then applied to the Application as it is now
+	// (again after a conflicting write).
+	if taken, err := r.takeAction(ctx, &app, action); err != nil || !taken {
+		return reconcile.Result{Requeue: !taken}, err
+	}
+	for attempt := 1; ; attempt++ {
+		res, err := r.reconcileApp(ctx, &app, action)
+		if !errors.Is(err, errStatusConflict) {
+			return res, err
+		}
+		if attempt >= maxActionAttempts {
+			r.rec.Eventf(&app, corev1.EventTypeWarning, "RolloutActionRefused", "%s=%s: not applied: the status kept changing; annotate again",
+				kubestore.AnnotationRolloutAction, action)
+			return reconcile.Result{Requeue: true}, nil
+		}
+		if err := r.api.Get(ctx, req.NamespacedName, &app); err != nil {
+			return reconcile.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+}
+
+// errStatusConflict: the Application changed since it was read.
+var errStatusConflict = errors.New("application status conflict")
+
+// maxActionAttempts bounds the writes of an operator's action that
+// conflict with other writes.
+const maxActionAttempts = 5
+
+// reconcileApp writes app's status, applying action (if not empty) to its
+// progressive rollout; errStatusConflict when app changed meanwhile.
+func (r *applications) reconcileApp(ctx context.Context, app *v1alpha1.Application, action string) (reconcile.Result, error) {
 	var devs v1alpha1.DeviceList
 	if err := r.c.List(ctx, &devs, client.InNamespace(r.ns)); err != nil {
 		return reconcile.Result{}, err
 	}
-	a := kubestore.ApplicationToFleet(&app)
+	a := kubestore.ApplicationToFleet(app)
 	hash := fleet.SpecHash(&a)
 	var deps []fleet.Deployment
 	selected := 0
@@ -103,12 +145,15 @@ func (r *applications) Reconcile(ctx context.Context, req reconcile.Request) (re
 	st.ObservedGeneration = app.Generation
 	// Progressive rollouts: the controller is their one writer (rollout.go).
 	trackStable(&a, st)
-	action := app.Annotations[kubestore.AnnotationRolloutAction]
 	var evs []fleet.RolloutEvent
 	var actErr, invalid error
 	if a.Rollout.Progressive() {
 		if invalid = rolloutPolicyError(&a); invalid == nil {
-			evs, actErr = r.advanceRollout(&a, action, fdevs, deps, now)
+			objs := make(map[string]*v1alpha1.Device, len(devs.Items))
+			for i := range devs.Items {
+				objs[devs.Items[i].Name] = &devs.Items[i]
+			}
+			evs, actErr = r.advanceRollout(&a, action, objs, fdevs, deps, now)
 		} else if action != "" {
 			actErr = invalid
 		}
@@ -203,32 +248,30 @@ func (r *applications) Reconcile(ctx context.Context, req reconcile.Request) (re
 	}
 	if !equality.Semantic.DeepEqual(&app.Status, st) {
 		app.Status = *st
-		if err := r.c.Status().Update(ctx, &app); err != nil {
-			if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-				return reconcile.Result{Requeue: true}, nil
+		if err := r.c.Status().Update(ctx, app); err != nil {
+			if apierrors.IsNotFound(err) {
+				return reconcile.Result{}, nil
+			}
+			if apierrors.IsConflict(err) {
+				return reconcile.Result{}, errStatusConflict
 			}
 			return reconcile.Result{}, err
 		}
 	} else if action == "" {
 		return res, nil
 	}
-	// Written: what the rollout did is recorded, the action consumed.
+	// Written: what the rollout did is recorded.
 	for _, ev := range evs {
-		r.rolloutEvent(&app, ev)
+		r.rolloutEvent(app, ev)
 	}
-	if action != "" {
-		if actErr != nil {
-			r.rec.Eventf(&app, corev1.EventTypeWarning, "RolloutActionRefused", "%s=%s: %v", kubestore.AnnotationRolloutAction, action, actErr)
-		}
-		if err := r.consumeAction(ctx, &app, action); err != nil {
-			return reconcile.Result{}, err
-		}
+	if action != "" && actErr != nil {
+		r.rec.Eventf(app, corev1.EventTypeWarning, "RolloutActionRefused", "%s=%s: %v", kubestore.AnnotationRolloutAction, action, actErr)
 	}
 	if !wasReady && ready.Status == metav1.ConditionTrue && selected > 0 {
-		r.rec.Event(&app, corev1.EventTypeNormal, "RolloutComplete", ready.Message)
+		r.rec.Event(app, corev1.EventTypeNormal, "RolloutComplete", ready.Message)
 	}
 	if !wasDegraded && degraded.Status == metav1.ConditionTrue {
-		r.rec.Event(&app, corev1.EventTypeWarning, "DevicesFailed", degraded.Message)
+		r.rec.Event(app, corev1.EventTypeWarning, "DevicesFailed", degraded.Message)
 	}
 	return res, nil
 }
