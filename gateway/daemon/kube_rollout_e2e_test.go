@@ -9,12 +9,14 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wasmbed/wasmbed/agent"
 	"github.com/wasmbed/wasmbed/agent/sim"
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/cmd/wasmbed-controller/controller"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/fleet/kubestore"
 	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"
@@ -471,6 +473,94 @@ func TestKubernetesProgressiveRolloutHealthValue(t *testing.T) {
 			if name != sim.DefaultName(0) && name != sim.DefaultName(1) && d.Generation != first[name].Generation {
 				t.Errorf("version %s: %s is no canary and was sent something: %+v", c.version, name, d)
 			}
+		}
+	}
+}
+
+// runControllerWith runs the controller (leader election on, under the
+// controller Role) with tuned options, restarting it when it exits.
+func (f *kubeFleet) runControllerWith(tune func(*controller.Options)) {
+	t := f.t
+	cfg := f.env.UserWithRole(t, f.ns, "controller_role.yaml", "wasmbed-controller")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			o := controller.Options{Namespace: f.ns, LeaderElection: true, Log: testLogger()}
+			tune(&o)
+			if err := controller.Run(ctx, cfg, o); ctx.Err() == nil {
+				t.Logf("controller exited (%v); restarting it", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// The heartbeat gate in Kubernetes mode: a canary that loses its session
+// during the bake (its certificate revoked in Kubernetes: it cannot come
+// back) fails once the controller's offline grace has passed since its
+// gateway last heard it, and the rollout rolls back.
+func TestKubernetesProgressiveRolloutDeviceGoesSilent(t *testing.T) {
+	env := kubetest.Start(t)
+	f := newKubeFleet(t, env)
+	const grace = 2 * time.Second
+	f.runControllerWith(func(o *controller.Options) { o.RolloutOfflineGrace = grace })
+	hs := []*harness{f.startKubeGateway("gw-a", t.TempDir(), ""), f.startKubeGateway("gw-b", t.TempDir(), "")}
+	const n = 4
+	tokens := map[string]string{}
+	for i := range n {
+		labels := map[string]string{"role": "app"}
+		if i < 2 {
+			labels["ring"] = "canary"
+		}
+		tokens[sim.DefaultName(i)] = f.device(sim.DefaultName(i), "linux", []string{"gw-a", "gw-b"}[i%2], labels)
+	}
+	fl := f.startKubeAgents(tokens, hs)
+	zero, long := 0, 3600
+	ro := fleet.Rollout{Strategy: fleet.RolloutAllAtOnce, Steps: []fleet.RolloutStep{{Devices: 2}}, Canary: map[string]string{"ring": "canary"},
+		BakeSeconds: &zero, OnFailure: fleet.OnFailureRollback}
+	sensor := wasmtest.App(t, "sensor")
+	f.putSpec("app", "1", sensor, ro)
+	f.waitProgress("app", "version 1 completed", func(_ *fleet.Application, p *fleet.RolloutProgress) bool {
+		return p.Phase == fleet.RolloutCompleted
+	})
+	f.waitRunning("app", "1", n)
+	first := f.deploymentsOf("app")
+	ro.BakeSeconds = &long
+	f.putSpec("app", "2", sensor, ro)
+	f.waitProgress("app", "the canaries baking", func(_ *fleet.Application, p *fleet.RolloutProgress) bool {
+		return !p.BakeUntil.IsZero() && p.Updated == 2
+	})
+	silent := sim.DefaultName(0)
+	must(t, env.Client.Create(context.Background(), &v1alpha1.CertificateRevocation{
+		ObjectMeta: metav1.ObjectMeta{Name: f.get(silent).Status.CertSerial, Namespace: f.ns},
+		Spec:       v1alpha1.CertificateRevocationSpec{Device: v1alpha1.Name(silent), Reason: "test: the device goes silent", RevokedAt: metav1.Now()}}))
+	a := f.waitProgress("app", "rolled back", func(_ *fleet.Application, p *fleet.RolloutProgress) bool {
+		return p.Phase == fleet.RolloutRolledBack
+	})
+	p := a.Progress
+	if len(p.Failures) != 1 || p.Failures[0].Device != silent || !strings.HasPrefix(p.Failures[0].Reason, "stopped heartbeating") {
+		t.Fatalf("rolled back: %+v", p)
+	}
+	// Not before the grace from when its gateway last heard it.
+	dev := f.get(silent)
+	if off := p.Failures[0].Time.Sub(dev.Status.LastSeen); off < grace {
+		t.Fatalf("failed %s after it was last heard (%v), within the grace %s", off, dev.Status.LastSeen, grace)
+	}
+	other := sim.DefaultName(1)
+	eventuallyWithin(t, 30*time.Second, other+" running version 1 again", func() bool {
+		d := f.deploymentsOf("app")[other]
+		v, s := onAgent(t, fl, other, "app")
+		return d.Version == "1" && d.State == "running" && v == "1" && s == protocol.AppStateRunning
+	})
+	for name, d := range f.deploymentsOf("app") {
+		if name != silent && name != other && d.Generation != first[name].Generation {
+			t.Errorf("%s is no canary and was sent something: %+v", name, d)
 		}
 	}
 }
