@@ -3,14 +3,16 @@ package daemon
 import (
 	"context"
 	"errors"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wasmbed/wasmbed/agent"
@@ -142,14 +144,31 @@ func (f *kubeFleet) appEvents(name string) map[string][]corev1.Event {
 	return out
 }
 
-// annotate asks the controller for a rollout action, as
-// `kubectl annotate application NAME fleet.wasmbed.dev/rollout-action=ACTION` does.
+// operators holds, per fleet, the kubeconfig of an operator bound to
+// config/rbac/editor_role.yaml.
+var operators sync.Map // *kubeFleet -> string
+
+// kubectl runs bin/kubectl as an operator with the editor Role.
+func (f *kubeFleet) kubectl(args ...string) string {
+	f.t.Helper()
+	kc, ok := operators.Load(f)
+	if !ok {
+		kc = f.env.Kubeconfig(f.t, f.env.UserWithRole(f.t, f.ns, "editor_role.yaml", "operator"), f.ns)
+		operators.Store(f, kc)
+		f.t.Cleanup(func() { operators.Delete(f) })
+	}
+	out, err := exec.Command(filepath.Join(f.env.Assets, "kubectl"), append([]string{"--kubeconfig", kc.(string)}, args...)...).CombinedOutput()
+	if err != nil {
+		f.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// annotate asks the controller for a rollout action, with
+// `kubectl annotate application NAME fleet.wasmbed.dev/rollout-action=ACTION`.
 func (f *kubeFleet) annotate(name, action string) {
 	f.t.Helper()
-	patch := `{"metadata":{"annotations":{"` + kubestore.AnnotationRolloutAction + `":"` + action + `"}}}`
-	o := &v1alpha1.Application{}
-	o.Name, o.Namespace = name, f.ns
-	must(f.t, f.env.Client.Patch(context.Background(), o, client.RawPatch(types.MergePatchType, []byte(patch))))
+	f.kubectl("annotate", "--overwrite", "application", name, kubestore.AnnotationRolloutAction+"="+action)
 }
 
 // A good version goes through every step (the canaries on both gateways
@@ -270,7 +289,12 @@ func TestKubernetesProgressiveRolloutRollsBackOnlyTheCanaries(t *testing.T) {
 	}
 	o, _ := f.app("app")
 	if o.Status.Rollout == nil || o.Status.Rollout.Phase != "rolled_back" || o.Status.Stable == nil || o.Status.Stable.Version != "1.0.0" {
-		t.Errorf("Application status as kubectl shows it: %+v", o.Status)
+		t.Errorf("Application status: %+v", o.Status)
+	}
+	if out := f.kubectl("get", "application", "app", "-o", "wide"); !strings.Contains(out, "rolled_back") || !strings.Contains(out, "1.0.0") {
+		t.Errorf("kubectl get application -o wide:\n%s", out)
+	} else {
+		t.Logf("kubectl get application -o wide:\n%s", out)
 	}
 
 	// It stays rolled back; a fixed version rolls out again.
