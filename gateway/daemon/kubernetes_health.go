@@ -32,11 +32,23 @@ type healthReports struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
+	apps     map[string]gatedApp              // app -> whether gated, looked up recently
 	last     map[string]map[string]healthSeen // device -> app -> latest value
 	written  map[string]map[string]healthSeen // device -> app -> as last written
 	inflight map[string]bool                  // devices being written
 	again    map[string]bool                  // and to write once more after that
 }
+
+// gatedApp caches, for appLookup, an application whose rollout is gated
+// (nil: not gated) as read at.
+type gatedApp struct {
+	a  *fleet.Application
+	at time.Time
+}
+
+// appLookup is how long a gatedApp is used: values come every tick of
+// every device; the application changes rarely.
+const appLookup = 250 * time.Millisecond
 
 type healthSeen struct {
 	key               string
@@ -46,7 +58,7 @@ type healthSeen struct {
 }
 
 func newHealthReports(s *kubestore.Store, ns string, log *slog.Logger) *healthReports {
-	return &healthReports{s: s, ns: ns, log: log, last: map[string]map[string]healthSeen{}, written: map[string]map[string]healthSeen{},
+	return &healthReports{s: s, ns: ns, log: log, apps: map[string]gatedApp{}, last: map[string]map[string]healthSeen{}, written: map[string]map[string]healthSeen{},
 		inflight: map[string]bool{}, again: map[string]bool{}}
 }
 
@@ -69,12 +81,14 @@ func (h *healthReports) observe(ctx context.Context, recs []fleet.OutputRecord) 
 		}
 		a, seen := apps[r.App]
 		if !seen {
-			if got, err := h.s.Applications().Get(ctx, r.App); err == nil && gated(&got) {
-				a = &got
-			}
+			a = h.gatedApp(ctx, r.App)
 			apps[r.App] = a
 		}
-		if a == nil || a.Rollout.Health.Key != r.Key {
+		if a == nil {
+			h.forget(r.Device, r.App)
+			continue
+		}
+		if a.Rollout.Health.Key != r.Key {
 			continue
 		}
 		dep, err := h.s.Deployments().Get(ctx, fleet.DeploymentKey(r.App, r.Device))
@@ -102,6 +116,42 @@ func (h *healthReports) observe(ctx context.Context, recs []fleet.OutputRecord) 
 		if start {
 			go h.write(r.Device)
 		}
+	}
+}
+
+// gatedApp is app if its rollout is gated, else nil (cached appLookup).
+func (h *healthReports) gatedApp(ctx context.Context, app string) *fleet.Application {
+	now := time.Now()
+	h.mu.Lock()
+	c, ok := h.apps[app]
+	h.mu.Unlock()
+	if ok && now.Sub(c.at) < appLookup {
+		return c.a
+	}
+	c = gatedApp{at: now}
+	if got, err := h.s.Applications().Get(ctx, app); err == nil && gated(&got) {
+		c.a = &got
+	}
+	h.mu.Lock()
+	h.apps[app] = c
+	h.mu.Unlock()
+	return c.a
+}
+
+// forget drops what is kept of app on device once its rollout is no
+// longer gated (the record in the Device stays, harmless: the gate reads
+// only values newer than the deployment).
+func (h *healthReports) forget(device, app string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.last[device][app]; !ok {
+		return
+	}
+	delete(h.last[device], app)
+	delete(h.written[device], app)
+	if len(h.last[device]) == 0 {
+		delete(h.last, device)
+		delete(h.written, device)
 	}
 }
 
