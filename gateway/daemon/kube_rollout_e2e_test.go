@@ -588,3 +588,52 @@ func TestKubernetesProgressiveRolloutDeviceGoesSilent(t *testing.T) {
 		}
 	}
 }
+
+// The controller restarted during a step's bake goes on from the progress
+// in the Application's status: the bake ends when it would have, the
+// devices are no failures, and the rollout completes.
+func TestKubernetesProgressiveRolloutSurvivesControllerRestart(t *testing.T) {
+	env := kubetest.Start(t)
+	f := newKubeFleet(t, env)
+	cfg := env.UserWithRole(t, f.ns, "controller_role.yaml", "wasmbed-controller")
+	start := func() (stop func()) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- controller.Run(ctx, cfg, controller.Options{Namespace: f.ns, Log: testLogger()}) }()
+		return func() { cancel(); <-done }
+	}
+	stop := start()
+	h := f.startKubeGateway("gw-a", t.TempDir(), "")
+	const n = 4
+	tokens := map[string]string{}
+	for i := range n {
+		tokens[sim.DefaultName(i)] = f.device(sim.DefaultName(i), "linux", "gw-a", map[string]string{"role": "app"})
+	}
+	f.startKubeAgents(tokens, []*harness{h})
+	zero, bake := 0, 3
+	ro := fleet.Rollout{Strategy: fleet.RolloutAllAtOnce, Steps: []fleet.RolloutStep{{Devices: 1}, {Percent: 100}}, BakeSeconds: &zero}
+	sensor := wasmtest.App(t, "sensor")
+	f.putSpec("app", "1", sensor, ro)
+	f.waitProgress("app", "version 1 completed", func(_ *fleet.Application, p *fleet.RolloutProgress) bool {
+		return p.Phase == fleet.RolloutCompleted
+	})
+	ro.BakeSeconds = &bake
+	f.putSpec("app", "2", sensor, ro)
+	a := f.waitProgress("app", "step 1 baking", func(_ *fleet.Application, p *fleet.RolloutProgress) bool {
+		return p.Step == 1 && !p.BakeUntil.IsZero()
+	})
+	bakeUntil := a.Progress.BakeUntil
+	stop()
+	stop = start()
+	defer func() { stop() }()
+	a = f.waitProgress("app", "version 2 completed", func(_ *fleet.Application, p *fleet.RolloutProgress) bool {
+		return p.Phase == fleet.RolloutCompleted
+	})
+	if p := a.Progress; p.Failed != 0 || len(p.Failures) != 0 || p.Updated != n {
+		t.Fatalf("after the restart: %+v", p)
+	}
+	if a.Progress.StepStartedAt.Before(bakeUntil) {
+		t.Fatalf("step 2 started at %v, before step 1's bake ended (%v)", a.Progress.StepStartedAt, bakeUntil)
+	}
+	f.waitRunning("app", "2", n)
+}
