@@ -2,10 +2,12 @@ package api
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"reflect"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -57,7 +59,9 @@ func (s *Server) buildOpenAPI() []byte {
 		Info: &openapi3.Info{Title: "Wasmbed gateway management API", Version: "v1",
 			Description: "Every path but /healthz and /v1/openapi.json needs `Authorization: Bearer TOKEN`. " +
 				"The gateway writes an admin token to <data-dir>/admin.token and a read-only one to <data-dir>/reader.token. " +
-				"Readers may only GET; /v1/audit is for admins."},
+				"Readers may only GET; /v1/audit is for admins.",
+			Contact: &openapi3.Contact{Name: "Wasmbed", URL: "https://github.com/wasmbed/wasmbed"},
+			License: &openapi3.License{Name: "Apache-2.0", URL: "https://www.apache.org/licenses/LICENSE-2.0"}},
 		Paths: openapi3.NewPaths(),
 		Servers: openapi3.Servers{{URL: "https://{address}", Description: "the gateway's --api-addr",
 			Variables: map[string]*openapi3.ServerVariable{"address": {Default: "127.0.0.1:8080"}}}},
@@ -104,17 +108,28 @@ func (s *Server) buildOpenAPI() []byte {
 		item.SetOperation(method, op)
 	}
 	add(http.MethodGet, "/healthz", &openapi3.Operation{OperationID: "healthz", Summary: "Liveness; no token needed",
+		Description: "Answers 200 while the gateway serves; no token needed.", Tags: []string{"meta"},
 		Security: &openapi3.SecurityRequirements{}, Responses: okJSON("ok, with the number of sessions and the uptime")})
 	add(http.MethodGet, "/v1/openapi.json", &openapi3.Operation{OperationID: "openapi", Summary: "This document; no token needed",
+		Description: "This OpenAPI document, generated from the gateway's route table; no token needed.", Tags: []string{"meta"},
 		Security: &openapi3.SecurityRequirements{}, Responses: okJSON("this document")})
 
+	tags := map[string]bool{"meta": true}
 	for _, r := range s.docs {
 		method, path, _ := strings.Cut(r.pattern, " ")
 		op := &openapi3.Operation{Summary: r.summary, Responses: openapi3.NewResponsesWithCapacity(8),
 			Security: &openapi3.SecurityRequirements{{"bearer": {}}}}
+		op.Description = "A reader or admin token."
 		if r.role == RoleAdmin {
 			op.Description = "Admin token required."
 		}
+		// Tagged by the collection the path is under (/v1/devices/... -> devices).
+		tag := "meta"
+		if rest, ok := strings.CutPrefix(path, "/v1/"); ok {
+			tag, _, _ = strings.Cut(rest, "/")
+		}
+		op.Tags = []string{tag}
+		tags[tag] = true
 		op.OperationID = r.op
 		for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
 			op.AddParameter(openapi3.NewPathParameter(m[1]).WithSchema(openapi3.NewStringSchema()))
@@ -208,9 +223,29 @@ func (s *Server) buildOpenAPI() []byte {
 		}
 		add(method, path, op)
 	}
+	for _, t := range slices.Sorted(maps.Keys(tags)) {
+		doc.Tags = append(doc.Tags, &openapi3.Tag{Name: t, Description: tagDescriptions[t]})
+	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		panic("openapi: " + err.Error())
 	}
 	return append(b, '\n')
+}
+
+// tagDescriptions describe the OpenAPI tags (the collections the paths are under).
+var tagDescriptions = map[string]string{
+	"meta":         "The gateway itself: liveness and this document",
+	"applications": "WebAssembly applications: spec, rollout, status, output",
+	"audit":        "Changes made through the API",
+	"ca":           "The certificate authority's root",
+	"certificates": "The ledger of device certificates the CA signed",
+	"crl":          "The certificate revocation list",
+	"deployments":  "An application on a device, as last commanded and reported",
+	"devices":      "Devices: registration, enrollment tokens, revocation",
+	"events":       "What the gateway recorded",
+	"gateways":     "Gateways and their registrations",
+	"modules":      "Stored WebAssembly modules",
+	"tokens":       "Enrollment tokens",
+	"watch":        "Server-sent events of changes and events",
 }
