@@ -17,6 +17,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -527,4 +528,57 @@ func labelsValid(labels map[string]string) error {
 		return badRequest("%v", err)
 	}
 	return nil
+}
+
+// RolloutAction asks the controller, the one writer of rollout progress in
+// Kubernetes mode, for an operator's action on a progressive rollout (as
+// kubectl does: the annotation fleet.wasmbed.dev/rollout-action), and
+// waits until the Application's status shows it applied. An action the
+// rollout's phase does not allow is refused at once (409), as the
+// gateway's API does.
+func (b *kubeBackend) RolloutAction(ctx context.Context, name, action string) (fleet.Application, error) {
+	a, err := b.readApplication(ctx, name)
+	if err != nil {
+		return fleet.Application{}, err
+	}
+	if _, _, err := fleet.Act(&a, action, "terraform", time.Now()); errors.Is(err, fleet.ErrRolloutState) {
+		return fleet.Application{}, apiErr(http.StatusConflict, err.Error(), "")
+	} else if err != nil {
+		return fleet.Application{}, badRequest("%v", err)
+	}
+	before := a.Progress
+	o := &v1alpha1.Application{}
+	o.Name, o.Namespace = name, b.ns
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, kubestore.AnnotationRolloutAction, action)
+	if err := b.store.Client().Patch(ctx, o, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		return fleet.Application{}, kubeErr(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if a, err = b.readApplication(ctx, name); err != nil {
+			return fleet.Application{}, err
+		}
+		if !reflect.DeepEqual(a.Progress, before) {
+			return a, nil
+		}
+		if time.Now().After(deadline) {
+			return fleet.Application{}, apiErr(http.StatusServiceUnavailable, fmt.Sprintf("the %s of %s's rollout was asked (annotation %s) "+
+				"but not applied within a minute: is wasmbed-controller running?", action, name, kubestore.AnnotationRolloutAction), "")
+		}
+		select {
+		case <-ctx.Done():
+			return fleet.Application{}, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// readApplication reads an Application from the API server (not the
+// informers' cache, which may not have seen the controller's last write).
+func (b *kubeBackend) readApplication(ctx context.Context, name string) (fleet.Application, error) {
+	var o v1alpha1.Application
+	if err := b.store.Client().Get(ctx, client.ObjectKey{Namespace: b.ns, Name: name}, &o); err != nil {
+		return fleet.Application{}, kubeErr(err)
+	}
+	return kubestore.ApplicationToFleet(&o), nil
 }

@@ -246,7 +246,26 @@ resource "wasmbed_application" "app" {
 					PostApplyPostRefresh: []plancheck.PlanCheck{
 						plancheck.ExpectResourceAction("wasmbed_application.app", plancheck.ResourceActionUpdate),
 						expectPriorVersion{"wasmbed_application.app", "1.0.0", "2.0.0"}}}},
-			{Config: app("3.0.0", fixed), Check: completed("3.0.0", "1.0.0")},
+			// Applying that plan retries 2.0.0 from its first step (the
+			// provider asks the controller to resume it, as with the
+			// gateway's API): it rolls back again.
+			{Config: app("2.0.0", bad), ExpectError: regexp.MustCompile(`(?s)Rollout of app version 2\.0\.0 rolled back at step 1 of 3.*` +
+				sim.DefaultName(0) + ` \(step 1\): trapped`)},
+			{PreConfig: func() {
+				var evs corev1.EventList
+				if err := f.env.Client.List(ctx, &evs, client.InNamespace(f.ns)); err != nil {
+					t.Fatal(err)
+				}
+				counts := map[string]int32{}
+				for _, e := range evs.Items {
+					if e.InvolvedObject.Name == "app" {
+						counts[e.Reason] += max(e.Count, 1)
+					}
+				}
+				if counts["RolloutRolledBack"] != 2 || counts["RolloutResumed"] != 1 {
+					t.Errorf("events %v: want 2 RolloutRolledBack (the failed update and its retry) and 1 RolloutResumed", counts)
+				}
+			}, Config: app("3.0.0", fixed), Check: completed("3.0.0", "1.0.0")},
 		},
 	})
 }
