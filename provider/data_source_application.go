@@ -81,10 +81,10 @@ func (d *applicationDataSource) Schema(_ context.Context, _ datasource.SchemaReq
 			"converged":   schema.BoolAttribute{Computed: true, Description: "Every selected device is updated."},
 			"devices": schema.ListNestedAttribute{Computed: true, Description: "Each selected device (and any still holding the app).",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"device":           schema.StringAttribute{Computed: true},
-					"online":           schema.BoolAttribute{Computed: true},
+					"device":           schema.StringAttribute{Computed: true, Description: "Device name."},
+					"online":           schema.BoolAttribute{Computed: true, Description: "The device holds a session now."},
 					"state":            schema.StringAttribute{Computed: true, Description: "pending, downloading, installed, running, stopped, trapped, fuel_exhausted, out_of_memory, failed, removing or removed."},
-					"observed_version": schema.StringAttribute{Computed: true},
+					"observed_version": schema.StringAttribute{Computed: true, Description: "The version the device last reported for the app; empty before it reported one."},
 					"current":          schema.BoolAttribute{Computed: true, Description: "The device was sent the current spec."},
 					"detail":           schema.StringAttribute{Computed: true, Description: "Why, for failed states."},
 				}}},

@@ -42,15 +42,15 @@ func (d *devicesDataSource) Schema(_ context.Context, _ datasource.SchemaRequest
 		Description: "Devices of the fleet, filtered by labels, board and phase.",
 		Attributes: map[string]schema.Attribute{
 			"labels": schema.MapAttribute{Optional: true, ElementType: types.StringType, Validators: labelValidators, Description: "Labels a device must have. Default: none (any labels)."},
-			"board":  schema.StringAttribute{Optional: true, Validators: boardValidators, Description: "Only devices of this board."},
-			"phase":  schema.StringAttribute{Optional: true, Description: "Only devices in this phase: registered, online, offline or revoked."},
+			"board":  schema.StringAttribute{Optional: true, Validators: boardValidators, Description: "Only devices of this board. Default: any board."},
+			"phase":  schema.StringAttribute{Optional: true, Description: "Only devices in this phase: registered, online, offline or revoked. Default: any phase."},
 			"devices": schema.ListNestedAttribute{Computed: true, Description: "The devices, by name.",
 				NestedObject: schema.NestedAttributeObject{Attributes: map[string]schema.Attribute{
-					"name":    schema.StringAttribute{Computed: true},
-					"board":   schema.StringAttribute{Computed: true},
-					"labels":  schema.MapAttribute{Computed: true, ElementType: types.StringType},
-					"gateway": schema.StringAttribute{Computed: true},
-					"phase":   schema.StringAttribute{Computed: true},
+					"name":    schema.StringAttribute{Computed: true, Description: "Device name."},
+					"board":   schema.StringAttribute{Computed: true, Description: "Board profile."},
+					"labels":  schema.MapAttribute{Computed: true, ElementType: types.StringType, Description: "Labels (an empty map when none)."},
+					"gateway": schema.StringAttribute{Computed: true, Description: "Gateway the device belongs to; empty when none is set."},
+					"phase":   schema.StringAttribute{Computed: true, Description: "Observed: `registered` (never enrolled), `online`, `offline` or `revoked`."},
 				}}},
 		},
 	}

@@ -5,7 +5,11 @@ package provider
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"net/http"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
@@ -151,7 +155,17 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 		if resp.Diagnostics.HasError() {
 			return
 		}
-		backend = apiv1.NewClient(settings.Endpoint, settings.Token, settings.CAPool)
+		client := apiv1.NewClient(settings.Endpoint, settings.Token, settings.CAPool)
+		// One read, so that a wrong endpoint, token or CA fails at plan with
+		// what is wrong, whatever the configuration holds.
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err := client.CA(cctx)
+		cancel()
+		if err != nil {
+			resp.Diagnostics.AddError("Cannot use the gateway's management API at "+settings.Endpoint.String(), connectHint(err))
+			return
+		}
+		backend = client
 	}
 	resp.ResourceData = backend
 	resp.DataSourceData = backend
@@ -168,4 +182,19 @@ func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
 
 func (p *Provider) EphemeralResources(context.Context) []func() ephemeral.EphemeralResource {
 	return []func() ephemeral.EphemeralResource{NewEnrollmentTokenEphemeral}
+}
+
+// connectHint says which setting an error of the first request points at.
+func connectHint(err error) string {
+	var apiErr *apiv1.Error
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusUnauthorized:
+		return err.Error() + "\n\nThe gateway refused the token: check token (or " + EnvToken + "); a gateway writes its admin token to DATA_DIR/admin.token and a reader token (enough for plan) to DATA_DIR/reader.token."
+	case errors.As(err, &unknownAuthority), errors.As(err, &hostname):
+		return err.Error() + "\n\nThe gateway's certificate does not verify: check ca_cert (or " + EnvCACertFile + "), the gateway's DATA_DIR/ca.crt, and that endpoint names the host the certificate is for."
+	default:
+		return err.Error() + "\n\nCheck endpoint (or " + EnvEndpoint + ") and that the gateway is running."
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
@@ -96,26 +97,28 @@ func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaReque
 			"version": schema.StringAttribute{Required: true, Validators: versionValidators,
 				Description: "Version of the module, as devices report it. After a progressive rollout that did not complete (rolled back, paused, or still under way), " +
 					"the state holds the version the devices were brought to (the last one that passed), so the next plan shows the update as pending."},
-			"module_path": schema.StringAttribute{Optional: true, Description: "Path of the `.wasm` file. Exactly one of `module_path` and `module_base64`."},
-			"module_base64": schema.StringAttribute{Optional: true,
-				Description: "The module's bytes, base64 (e.g. `filebase64(...)`). Exactly one of `module_path` and `module_base64`."},
+			"module_path": schema.StringAttribute{Optional: true, WriteOnly: true,
+				Description: "Path of the `.wasm` file. Exactly one of `module_path` and `module_base64`. Write-only: the module is known by `module_sha256`, " +
+					"so a changed file plans an update, a moved one with the same bytes does not, and the plan after an import is empty."},
+			"module_base64": schema.StringAttribute{Optional: true, WriteOnly: true,
+				Description: "The module's bytes, base64 (e.g. `filebase64(...)`). Exactly one of `module_path` and `module_base64`. Write-only, like `module_path`."},
 			"module_sha256": schema.StringAttribute{Computed: true,
 				Description: "sha256 (hex) of the module; a change of the file plans an update. Like `version`, the module the devices were brought to: " +
 					"the last one that passed while a progressive rollout has not completed (empty when no version passed yet)."},
 			"config": schema.MapAttribute{Optional: true, ElementType: types.StringType,
-				Description: "Configuration the app reads with `config_get`; at most 64 entries, values up to 256 bytes."},
+				Description: "Configuration the app reads with `config_get`; at most 64 entries, values up to 256 bytes. Default: none."},
 			"limits": schema.SingleNestedAttribute{Optional: true, Computed: true,
-				Description: "What the app may use on each device.",
+				Description: "What the app may use on each device. Default: the defaults of its attributes.",
 				Default: objectdefault.StaticValue(types.ObjectValueMust(limitsTypes, map[string]attr.Value{
 					"fuel": types.Int64Value(fleet.DefaultFuel), "memory": types.Int64Value(fleet.DefaultMemory), "tick_ms": types.Int64Value(fleet.DefaultTickMS)})),
 				Attributes: map[string]schema.Attribute{
 					"fuel": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(fleet.DefaultFuel),
 						Validators:  []validator.Int64{int64validator.AtLeast(1)},
-						Description: "Fuel (instructions) per init or tick call; at most what each board the application lands on runs within its watchdog (checked at plan; see the board table in docs/abi.md)."},
+						Description: "Fuel (instructions) per init or tick call; at most what each board the application lands on runs within its watchdog (checked at plan; see the board table in docs/abi.md). Default: 250000."},
 					"memory": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(fleet.DefaultMemory),
-						Validators: []validator.Int64{int64validator.Between(1, 1<<32-1)}, Description: "Bytes of linear memory."},
+						Validators: []validator.Int64{int64validator.Between(1, 1<<32-1)}, Description: "Bytes of linear memory. Default: 65536."},
 					"tick_ms": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(fleet.DefaultTickMS),
-						Validators: []validator.Int64{int64validator.Between(1, 1<<32-1)}, Description: "Period of the tick export, milliseconds."},
+						Validators: []validator.Int64{int64validator.Between(1, 1<<32-1)}, Description: "Period of the tick export, milliseconds. Default: 1000."},
 				}},
 			"selector": schema.SingleNestedAttribute{Required: true,
 				Description: "The devices the application runs on: all `labels` must match and, if `boards` is set, the device's board must be one of them.",
@@ -127,12 +130,15 @@ func (r *applicationResource) Schema(ctx context.Context, _ resource.SchemaReque
 				}},
 			"rollout": rolloutSchema(),
 			"running": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
-				Description: "Run the app (true) or keep it installed and stopped."},
+				Description: "Run the app (true) or keep it installed and stopped (false). Default: true."},
 			"wait_for_rollout": schema.BoolAttribute{Optional: true, Computed: true, Default: booldefault.StaticBool(true),
 				Description: "Wait on apply until every selected device runs this version (with `rollout.steps`: until the rollout completes), " +
 					"logging its progress, and fail with the step, the devices and why when it rolls back, pauses or fails. Default true."},
 			"generation": schema.Int64Attribute{Computed: true, Description: "Bumped by the gateway on every change of the spec."},
-			"timeouts":   timeouts.Attributes(ctx, timeouts.Opts{Create: true, Update: true, Delete: true}),
+			"timeouts": timeouts.Attributes(ctx, timeouts.Opts{Create: true, Update: true, Delete: true,
+				CreateDescription: "How long apply waits for the first rollout (a duration such as `30s` or `10m`). Default: `10m`.",
+				UpdateDescription: "How long apply waits for the rollout of an update. Default: `10m`.",
+				DeleteDescription: "How long destroy waits for the devices to confirm removing the app. Default: `2m`."}),
 		},
 	}
 }
@@ -163,6 +169,13 @@ func (exactlyOneModule) ValidateResource(ctx context.Context, req resource.Valid
 
 func (r *applicationResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
 	r.backend = backendFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// moduleSource copies the write-only module_path and module_base64 from the
+// configuration into m (a plan holds them null).
+func moduleSource(ctx context.Context, config tfsdk.Config, m *applicationModel, diags *diag.Diagnostics) {
+	diags.Append(config.GetAttribute(ctx, path.Root("module_path"), &m.ModulePath)...)
+	diags.Append(config.GetAttribute(ctx, path.Root("module_base64"), &m.ModuleBase64)...)
 }
 
 // moduleBytes reads the module the configuration names; ok is false while a
@@ -272,6 +285,7 @@ func (r *applicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 	}
 	var m applicationModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	moduleSource(ctx, req.Config, &m, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -577,6 +591,7 @@ func describeRollout(st *apiv1.ApplicationStatus) string {
 func (r *applicationResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var m applicationModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	moduleSource(ctx, req.Config, &m, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -611,6 +626,7 @@ func (r *applicationResource) Create(ctx context.Context, req resource.CreateReq
 	case rolloutFailed:
 		resp.Diagnostics.AddError(w.summary, w.detail)
 	}
+	m.ModulePath, m.ModuleBase64 = types.StringNull(), types.StringNull() // write-only
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
@@ -642,6 +658,7 @@ func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest
 func (r *applicationResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var m applicationModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	moduleSource(ctx, req.Config, &m, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -671,6 +688,7 @@ func (r *applicationResource) Update(ctx context.Context, req resource.UpdateReq
 		}
 		resp.Diagnostics.AddError(w.summary, detail)
 	}
+	m.ModulePath, m.ModuleBase64 = types.StringNull(), types.StringNull() // write-only
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -30,9 +31,8 @@ import (
 type certificateResource struct{ backend Backend }
 
 var (
-	_ resource.ResourceWithConfigure      = (*certificateResource)(nil)
-	_ resource.ResourceWithModifyPlan     = (*certificateResource)(nil)
-	_ resource.ResourceWithValidateConfig = (*certificateResource)(nil)
+	_ resource.ResourceWithConfigure  = (*certificateResource)(nil)
+	_ resource.ResourceWithModifyPlan = (*certificateResource)(nil)
 )
 
 func NewCertificateResource() resource.Resource { return &certificateResource{} }
@@ -79,10 +79,10 @@ func (r *certificateResource) Schema(_ context.Context, _ resource.SchemaRequest
 			"validity_hours": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(24),
 				Validators:    []validator.Int64{int64validator.Between(1, 30*24)},
 				PlanModifiers: []planmodifier.Int64{int64planmodifier.RequiresReplace()},
-				Description:   "Lifetime in hours (the CA may cap it: step-ca's default maximum is 24)."},
+				Description:   "Lifetime in hours (the CA may cap it: step-ca's default maximum is 24). Default: 24."},
 			"early_renewal_hours": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(8),
 				Validators:  []validator.Int64{int64validator.AtLeast(0)},
-				Description: "Plan a new certificate this many hours before expiry."},
+				Description: "Plan a new certificate this many hours before expiry. Default: 8."},
 			"cert_pem":   schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "The chain in PEM, leaf first."},
 			"serial":     schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "Serial (hex)."},
 			"not_before": schema.StringAttribute{Computed: true, PlanModifiers: keep, Description: "RFC 3339."},
@@ -93,26 +93,25 @@ func (r *certificateResource) Schema(_ context.Context, _ resource.SchemaRequest
 	}
 }
 
-// ValidateConfig refuses, at plan, a CSR the CA would refuse for the device
-// (ca.CheckDeviceCSR, the rule the gateway signs by).
-func (r *certificateResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var device, csrPEM types.String
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("device"), &device)...)
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("csr_pem"), &csrPEM)...)
-	if resp.Diagnostics.HasError() || device.IsUnknown() || device.IsNull() || csrPEM.IsUnknown() || csrPEM.IsNull() {
+// checkCSR refuses, at plan, a CSR the CA would refuse for the device
+// (ca.CheckDeviceCSR, the rule the gateway signs by). It runs for the
+// standalone backend only: the Kubernetes backend refuses the resource.
+func (r *certificateResource) checkCSR(m *certificateModel, diags *diag.Diagnostics) {
+	if _, ok := r.backend.(*apiv1.Client); !ok || m.Device.IsUnknown() || m.CSRPEM.IsUnknown() {
 		return
 	}
-	block, _ := pem.Decode([]byte(csrPEM.ValueString()))
+	device := m.Device.ValueString()
+	block, _ := pem.Decode([]byte(m.CSRPEM.ValueString()))
 	if block == nil || block.Type != "CERTIFICATE REQUEST" {
-		resp.Diagnostics.AddAttributeError(path.Root("csr_pem"), "Not a certificate request", "csr_pem must hold a PEM block of type CERTIFICATE REQUEST.")
+		diags.AddAttributeError(path.Root("csr_pem"), "Not a certificate request", "csr_pem must hold a PEM block of type CERTIFICATE REQUEST.")
 		return
 	}
 	csr, err := x509.ParseCertificateRequest(block.Bytes)
 	if err == nil {
-		err = ca.CheckDeviceCSR(csr, device.ValueString())
+		err = ca.CheckDeviceCSR(csr, device)
 	}
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("csr_pem"), "Certificate request refused for device "+device.ValueString(), err.Error())
+		diags.AddAttributeError(path.Root("csr_pem"), "Certificate request refused for device "+device, err.Error())
 	}
 }
 
@@ -122,12 +121,22 @@ func (r *certificateResource) Configure(_ context.Context, req resource.Configur
 
 // ModifyPlan replaces the certificate once it is within its renewal window.
 func (r *certificateResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
-		return
+	if req.Plan.Raw.IsNull() {
+		return // destroy
 	}
 	var state, plan certificateModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if req.State.Raw.IsNull() {
+		r.checkCSR(&plan, &resp.Diagnostics) // a new certificate
+		return
+	}
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if !plan.CSRPEM.Equal(state.CSRPEM) || !plan.Device.Equal(state.Device) {
+		r.checkCSR(&plan, &resp.Diagnostics) // a replacement
+	}
 	if resp.Diagnostics.HasError() || plan.EarlyRenewalHours.IsUnknown() {
 		return
 	}

@@ -53,7 +53,7 @@ func (r *gatewayResource) Schema(_ context.Context, _ resource.SchemaRequest, re
 			"labels": schema.MapAttribute{Optional: true, ElementType: types.StringType, Validators: labelValidators, Description: "Labels (checked at plan like device labels). Default: none."},
 			"capacity": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(0),
 				Validators:  []validator.Int64{int64validator.AtLeast(0)},
-				Description: "Device sessions the gateway is meant to hold; 0 means no limit."},
+				Description: "Device sessions the gateway is meant to hold; 0 means no limit. Default: 0."},
 		},
 	}
 }

@@ -1,0 +1,5 @@
+# A registered gateway, by name.
+import {
+  to = wasmbed_gateway.north
+  id = "north"
+}
