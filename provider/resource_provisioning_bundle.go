@@ -105,7 +105,7 @@ func (r *bundleResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 			"token_wo": schema.StringAttribute{Optional: true, WriteOnly: true, Sensitive: true,
 				Description: "A one-time enrollment token to write instead of minting one (write-only: never stored). Default: none, the resource mints the token the device needs at apply."},
 			"token_wo_version": schema.Int64Attribute{Optional: true,
-				Description: "Re-provisioning: set or change it to write the bundle again with a new token, minted at apply even if the device has enrolled (or with the new `token_wo`). Default: none."},
+				Description: "Re-provisioning: set or change it to write the bundle again with a new token, minted at apply even if the device has enrolled (or with the new `token_wo`); removing it changes nothing. Default: none."},
 			"token_ttl_seconds": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(int64(defaultTokenTTL / time.Second)),
 				Validators:  []validator.Int64{int64validator.Between(60, 30*24*3600)},
 				Description: "Validity of a token this resource mints, in seconds (60 to 30 days); changing it applies to the next token minted. Default: 86400 (a day)."},
@@ -126,7 +126,7 @@ func (r *bundleResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 }
 
 // ModifyPlan keeps the token attributes of the state unless the bundle is
-// written again (a new token_wo_version).
+// written again (token_wo_version set or changed).
 func (r *bundleResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
 		return
@@ -134,7 +134,7 @@ func (r *bundleResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	var st, pl bundleModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &st)...)
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &pl)...)
-	if resp.Diagnostics.HasError() || !pl.TokenWOVersion.Equal(st.TokenWOVersion) {
+	if resp.Diagnostics.HasError() || reprovision(&st, &pl) {
 		return
 	}
 	resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root("token_id"), st.TokenID)...)
@@ -301,9 +301,15 @@ func (r *bundleResource) Read(ctx context.Context, req resource.ReadRequest, res
 	resp.State.RemoveResource(ctx)
 }
 
-// Update writes the bundle again with a new token when token_wo_version
-// changed (re-provisioning); otherwise (token_ttl_seconds) it only keeps the
-// plan.
+// reprovision reports whether plan asks to write the bundle again: a
+// token_wo_version set or changed (removing it asks for nothing).
+func reprovision(state, plan *bundleModel) bool {
+	return !plan.TokenWOVersion.IsNull() && !plan.TokenWOVersion.Equal(state.TokenWOVersion)
+}
+
+// Update writes the bundle again with a new token when token_wo_version was
+// set or changed (re-provisioning); otherwise (token_ttl_seconds, or
+// token_wo_version removed) it only keeps the plan.
 func (r *bundleResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var m, st bundleModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
@@ -311,7 +317,7 @@ func (r *bundleResource) Update(ctx context.Context, req resource.UpdateRequest,
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if !m.TokenWOVersion.Equal(st.TokenWOVersion) {
+	if reprovision(&st, &m) {
 		r.write(ctx, &m, req.Config, true, &resp.Diagnostics)
 		if resp.Diagnostics.HasError() {
 			return

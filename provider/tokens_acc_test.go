@@ -273,6 +273,14 @@ resource "wasmbed_provisioning_bundle" %[1]q {
 						return nil
 					}),
 				)},
+			// Removing token_wo_version asks for nothing: no token minted.
+			{PreConfig: mark, Config: admin, Check: func(*terraform.State) error {
+				toks := g.tokens(t)
+				if fmt.Sprint(toks) != fmt.Sprint(prev) {
+					return fmt.Errorf("removing token_wo_version changed the tokens: %s, were %s", tokenCount(toks), tokenCount(prev))
+				}
+				return nil
+			}},
 		},
 	})
 }
