@@ -1,3 +1,8 @@
+resource "wasmbed_device" "greenhouse_1" {
+  name  = "greenhouse-1"
+  board = "linux"
+}
+
 # A one-time token for a device, never stored in state, to pass to something
 # that provisions the device (a bundle of your own, another provider's
 # write-only argument). Pass the device's id, not its name: the id is unknown

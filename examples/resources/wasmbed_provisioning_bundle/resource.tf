@@ -1,3 +1,13 @@
+resource "wasmbed_device" "greenhouse_1" {
+  name  = "greenhouse-1"
+  board = "linux"
+}
+
+resource "wasmbed_device" "greenhouse_2" {
+  name  = "greenhouse-2"
+  board = "stm32f4-discovery"
+}
+
 # The bundle the device needs on its first start. The enrollment token is
 # minted at apply (never at plan) while the device has not enrolled, and
 # reaches the file only, never the state.
