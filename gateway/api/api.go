@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
@@ -61,6 +62,10 @@ type Server struct {
 	http    *httpMetrics        // nil without a gateway (the OpenAPI generator)
 	// inflight bounds the requests worked on at once (inflight.go).
 	inflight *inflight
+	// verdicts remembers module checks by module, board and limits
+	// (checkCached).
+	verdictsMu sync.Mutex
+	verdicts   map[string]error
 }
 
 type hashedToken struct {

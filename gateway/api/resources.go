@@ -228,6 +228,15 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request, who *hashedTo
 	now := time.Now().UTC()
 	d := fleet.Device{Name: name, Board: spec.Board, Labels: spec.Labels, Gateway: spec.Gateway, CreatedAt: now, UpdatedAt: now,
 		Status: fleet.DeviceStatus{Phase: fleet.PhaseRegistered}}
+	// The applications the device would take must run on its board: the
+	// check an application put runs for the devices it selects, run for a
+	// device that comes (or changes board or labels) after them.
+	if refused, err := s.checkLanding(r, &d); err != nil || refused != nil {
+		if refused != nil {
+			writeProblem(w, *refused)
+		}
+		return err
+	}
 	return upsert(s, w, r, who, fleet.KindDevice, name, s.store.Devices(), d, func(old, v *fleet.Device) {
 		v.CreatedAt, v.Status = old.CreatedAt, old.Status
 	})
@@ -602,6 +611,67 @@ func (s *Server) landingBoards(r *http.Request, sel fleet.Selector) ([]string, e
 	}
 	slices.Sort(boards)
 	return boards, nil
+}
+
+// checkLanding runs the module check of every application that selects d
+// for d's board; the first failure is a 422 problem naming the application,
+// the board and the reason.
+func (s *Server) checkLanding(r *http.Request, d *fleet.Device) (*apiv1.ErrorResponse, error) {
+	apps, err := s.store.Applications().List(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	for i := range apps {
+		a := &apps[i]
+		if !a.Selector.Matches(d) {
+			continue
+		}
+		if err := s.checkCached(r.Context(), a.SHA256, d.Board, a.Limits); err != nil {
+			if errors.Is(err, fleet.ErrNotFound) {
+				continue // its module is gone: nothing would be sent (the reconcile loop says so)
+			}
+			if !errors.As(err, new(checkRefusal)) {
+				return nil, fmt.Errorf("application %s: %w", a.Name, err)
+			}
+			return &apiv1.ErrorResponse{Status: http.StatusUnprocessableEntity, Code: apiv1.CodeModuleRejected, Board: d.Board,
+				Detail: fmt.Sprintf("device %s would run application %s, which cannot run on board %s: %v (change the device's labels or board, or the application's selector)",
+					d.Name, a.Name, d.Board, err)}, nil
+		}
+	}
+	return nil, nil
+}
+
+// checkRefusal is a module check's verdict that the module cannot run
+// (as opposed to a failure to check it).
+type checkRefusal struct{ error }
+
+// checkCached runs the module check of a stored module for a board and
+// limits, remembering verdicts: they depend only on those (a fleet that
+// registers 1,000 devices an application selects checks its module once
+// per board, not 1,000 times).
+func (s *Server) checkCached(ctx context.Context, sha, board string, lim fleet.Limits) error {
+	key := fmt.Sprint(sha, "/", board, "/", lim.Fuel, "/", lim.Memory)
+	s.verdictsMu.Lock()
+	v, ok := s.verdicts[key]
+	s.verdictsMu.Unlock()
+	if ok {
+		return v
+	}
+	wasm, err := s.store.GetModule(ctx, sha)
+	if err != nil {
+		return err
+	}
+	var verdict error
+	if err := s.check(ctx, wasm, board, lim); err != nil {
+		verdict = checkRefusal{err}
+	}
+	s.verdictsMu.Lock()
+	if s.verdicts == nil || len(s.verdicts) >= 1024 {
+		s.verdicts = map[string]error{}
+	}
+	s.verdicts[key] = verdict
+	s.verdictsMu.Unlock()
+	return verdict
 }
 
 // checkBoards runs the module check for each board; the first failure is a

@@ -411,3 +411,43 @@ func TestAPIModulesListAndDelete(t *testing.T) {
 		t.Fatalf("modules after deleting both: %+v", l.Modules)
 	}
 }
+
+// A device that comes after an application it would take, on a board the
+// application's module cannot run on, is refused with the application and
+// the board named; nothing is stored. One the module runs on is registered.
+func TestAPIDeviceLandingChecked(t *testing.T) {
+	h := startGateway(t, gateway.Config{})
+	u, _ := url.Parse(h.api)
+	c := apiv1.NewClient(u, h.admin, h.roots)
+	ctx := t.Context()
+	mod, err := c.UploadModule(ctx, wasmtest.App(t, "sensor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// More memory than a stm32f4-discovery has for apps, which an mps2-an386 has.
+	lim := fleet.Limits{Memory: 2 * 65536}
+	if _, err := c.PutApplication(ctx, "big", apiv1.ApplicationSpec{Version: "1", SHA256: mod.SHA256, Limits: lim,
+		Selector: fleet.Selector{Labels: map[string]string{"site": "lab"}}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.PutDevice(ctx, "small", apiv1.DeviceSpec{Board: "stm32f4-discovery", Labels: map[string]string{"site": "lab"}})
+	var ae *apiv1.Error
+	if !errors.As(err, &ae) || ae.Status != 422 || ae.Code != apiv1.CodeModuleRejected || ae.Board != "stm32f4-discovery" ||
+		!strings.Contains(ae.Message, "application big") {
+		t.Fatalf("a device the application cannot run on: %v", err)
+	}
+	if _, err := c.GetDevice(ctx, "small"); !errors.As(err, &ae) || ae.Status != 404 {
+		t.Fatalf("the refused device was stored: %v", err)
+	}
+	// Elsewhere (a label the selector does not have), or a board that runs it: registered.
+	if _, err := c.PutDevice(ctx, "small", apiv1.DeviceSpec{Board: "stm32f4-discovery", Labels: map[string]string{"site": "home"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutDevice(ctx, "roomy", apiv1.DeviceSpec{Board: "mps2-an386", Labels: map[string]string{"site": "lab"}}); err != nil {
+		t.Fatal(err)
+	}
+	// Moving the small one into the application's selector is refused too.
+	if _, err := c.PutDevice(ctx, "small", apiv1.DeviceSpec{Board: "stm32f4-discovery", Labels: map[string]string{"site": "lab"}}); !errors.As(err, &ae) || ae.Status != 422 {
+		t.Fatalf("relabelling into the application: %v", err)
+	}
+}
