@@ -141,8 +141,12 @@ func (s *Server) buildOpenAPI() []byte {
 			}
 			seen[m[1]] = true
 			schema := openapi3.NewStringSchema()
-			if m[1] == "after" || m[1] == "limit" {
+			switch m[1] {
+			case "after", "limit":
 				schema = openapi3.NewIntegerSchema().WithMin(0)
+			case "continue":
+				// Opaque, from a previous page: base64url without padding.
+				schema = openapi3.NewStringSchema().WithPattern(`^[A-Za-z0-9_-]*$`)
 			}
 			op.AddParameter(openapi3.NewQueryParameter(m[1]).WithSchema(schema))
 		}
@@ -152,7 +156,8 @@ func (s *Server) buildOpenAPI() []byte {
 			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).
 				WithContent(openapi3.Content{"application/wasm": &openapi3.MediaType{Schema: openapi3.NewBytesSchema().NewRef()}})}
 		default:
-			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithJSONSchemaRef(schemaOf(r.req))}
+			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).
+				WithJSONSchemaRef(requestSchema(schemaOf(r.req), reflect.TypeOf(r.req), s.boards()))}
 		}
 		ok := http.StatusOK
 		switch {
@@ -248,4 +253,76 @@ var tagDescriptions = map[string]string{
 	"modules":      "Stored WebAssembly modules",
 	"tokens":       "Enrollment tokens",
 	"watch":        "Server-sent events of changes and events",
+}
+
+// requestSchema is a request body's schema as strict as the server reads it
+// (readJSON): a copy (the generator shares schemas between types used in
+// requests and answers) where objects with fields have no other properties,
+// maps and lists may be null (read as empty), and the fields of t tagged
+// `openapi:"required"` are required and not empty; a field tagged
+// `openapi:"board"` is one of the boards the gateway knows.
+func requestSchema(ref *openapi3.SchemaRef, t reflect.Type, boards []string) *openapi3.SchemaRef {
+	raw, err := json.Marshal(ref)
+	if err != nil {
+		panic("openapi: " + err.Error())
+	}
+	var c openapi3.SchemaRef
+	if err := json.Unmarshal(raw, &c); err != nil {
+		panic("openapi: " + err.Error())
+	}
+	strict(c.Value, t, boards)
+	return &c
+}
+
+func strict(s *openapi3.Schema, t reflect.Type, boards []string) {
+	if s == nil {
+		return
+	}
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if len(s.Properties) > 0 {
+		no := false
+		s.AdditionalProperties = openapi3.AdditionalProperties{Has: &no}
+	}
+	for name, p := range s.Properties {
+		if p.Value == nil {
+			continue
+		}
+		if p.Value.Type.Is("object") && len(p.Value.Properties) == 0 || p.Value.Type.Is("array") {
+			p.Value.Nullable = true
+		}
+		var ft reflect.Type
+		if t != nil && t.Kind() == reflect.Struct {
+			for i := range t.NumField() {
+				f := t.Field(i)
+				if jsonName(f) != name {
+					continue
+				}
+				ft = f.Type
+				for _, o := range strings.Split(f.Tag.Get("openapi"), ",") {
+					switch o {
+					case "required":
+						s.Required = append(s.Required, name)
+						p.Value.MinLength = 1
+					case "board":
+						for _, b := range boards {
+							p.Value.Enum = append(p.Value.Enum, b)
+						}
+					}
+				}
+			}
+		}
+		strict(p.Value, ft, boards)
+	}
+	slices.Sort(s.Required)
+}
+
+// jsonName is the name a struct field has in JSON.
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "" {
+		return f.Name
+	}
+	return name
 }

@@ -27,7 +27,7 @@ type GatewayList struct {
 }
 
 type DeviceSpec struct {
-	Board   string            `json:"board"`
+	Board   string            `json:"board" openapi:"required,board"`
 	Labels  map[string]string `json:"labels,omitempty"`
 	Gateway string            `json:"gateway,omitempty"`
 }
@@ -111,8 +111,8 @@ type CheckResponse struct {
 }
 
 type ApplicationSpec struct {
-	Version  string            `json:"version"`
-	SHA256   string            `json:"sha256"`
+	Version  string            `json:"version" openapi:"required"`
+	SHA256   string            `json:"sha256" openapi:"required"`
 	Config   map[string]string `json:"config,omitempty"`
 	Limits   fleet.Limits      `json:"limits"`
 	Selector fleet.Selector    `json:"selector"`
