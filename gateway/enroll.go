@@ -161,7 +161,35 @@ func (g *Gateway) Enroll(ctx context.Context, device, token string, csrDER []byt
 		g.discardCertificate(ctx, device, leaf, fleet.SourceEnrollment, "unrecorded")
 		return nil, err
 	}
+	g.dropUnusedTokens(ctx, device, id)
 	return chain, nil
+}
+
+// dropUnusedTokens deletes the tokens issued for device that were never used,
+// but the one it enrolled with: once enrolled, a device needs none, and one
+// left would enroll anything registered later under its name. The token used
+// stays until it expires: it lets the same key retry an enrollment whose
+// answer was lost, and nothing else.
+func (g *Gateway) dropUnusedTokens(ctx context.Context, device, keep string) {
+	toks, err := g.store.Tokens().List(ctx)
+	if err != nil {
+		g.log.Warn("enrollment: unused tokens not listed", "device", device, "err", err)
+		return
+	}
+	n := 0
+	for _, t := range toks {
+		if t.Device != device || t.ID == keep || !t.UsedAt.IsZero() {
+			continue
+		}
+		if err := g.store.Tokens().Delete(ctx, t.ID); err != nil && !errors.Is(err, fleet.ErrNotFound) {
+			g.log.Warn("enrollment: unused token not deleted", "device", device, "token", t.ID, "err", err)
+			continue
+		}
+		n++
+	}
+	if n > 0 {
+		g.event(ctx, "token.deleted", device, fmt.Sprintf("%d unused enrollment token(s) deleted: the device enrolled", n))
+	}
 }
 
 // parseCSR reads a DER PKCS#10 request for device and checks it against

@@ -79,6 +79,18 @@ func TestEnrollmentTokensAreOneTimeAndBound(t *testing.T) {
 	h := startGateway(t, gateway.Config{})
 	token := h.registerDevice("dev-a", "stm32f4-discovery", nil)
 	tokenB := h.registerDevice("dev-b", "stm32f4-discovery", nil)
+	// A second token for dev-a, never used: it goes when dev-a enrolls.
+	var spareA struct{ Token string }
+	h.must(http.StatusCreated, "POST", "/v1/devices/dev-a/tokens", nil, &spareA)
+	tokensOf := func(device string) []fleet.EnrollmentToken {
+		t.Helper()
+		var l apiv1.TokenList
+		h.must(http.StatusOK, "GET", "/v1/tokens?device="+device, nil, &l)
+		return l.Tokens
+	}
+	if n := len(tokensOf("dev-a")); n != 2 {
+		t.Fatalf("dev-a has %d tokens before enrolling, want 2", n)
+	}
 
 	a := newTestDevice(t, h, "dev-a")
 	if err := a.enroll(tokenB); !isCode(err, protocol.CodeUnauthorized) {
@@ -92,6 +104,17 @@ func TestEnrollmentTokensAreOneTimeAndBound(t *testing.T) {
 	}
 	if a.cert.Leaf.Subject.CommonName != "dev-a" {
 		t.Fatalf("certificate names %q", a.cert.Leaf.Subject.CommonName)
+	}
+	// Enrolled: the unused token is gone (it would enroll anything registered
+	// later as dev-a); the used one stays for a retry by the same key.
+	if toks := tokensOf("dev-a"); len(toks) != 1 || toks[0].UsedAt.IsZero() {
+		t.Fatalf("dev-a's tokens after enrolling: %+v, want the used one only", toks)
+	}
+	if err := newTestDevice(t, h, "dev-a").enroll(spareA.Token); !isCode(err, protocol.CodeUnauthorized) {
+		t.Fatalf("the unused token after enrolling: %v, want unauthorized", err)
+	}
+	if n := len(tokensOf("dev-b")); n != 1 {
+		t.Fatalf("dev-b's tokens: %d, want its own one, untouched", n)
 	}
 	again := newTestDevice(t, h, "dev-a")
 	if err := again.enroll(token); !isCode(err, protocol.CodeUnauthorized) {
@@ -139,8 +162,9 @@ func TestEnrollmentTokensAreOneTimeAndBound(t *testing.T) {
 		}
 	}
 	m := h.metrics()
-	for _, reason := range []string{"token_wrong_device", "token_unknown", "token_used", "token_expired"} {
-		if line := `wasmbed_gateway_enrollments_refused_total{reason="` + reason + `"} 1`; !strings.Contains(m, line+"\n") {
+	// token_unknown twice: a made-up token, and the unused one deleted at enrollment.
+	for reason, n := range map[string]int{"token_wrong_device": 1, "token_unknown": 2, "token_used": 1, "token_expired": 1} {
+		if line := fmt.Sprintf(`wasmbed_gateway_enrollments_refused_total{reason=%q} %d`, reason, n); !strings.Contains(m, line+"\n") {
 			t.Errorf("metrics lack %s", line)
 		}
 	}
