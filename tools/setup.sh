@@ -15,7 +15,10 @@
 # tools/opentofu/go.mod (for Kubernetes also the k8s.io/* replaces), run
 # `go mod tidy` in that folder, then `bash tools/setup.sh`.
 #
-# Environment: WASMBED_TOOLS_CACHE overrides the cache folder.
+# Environment: WASMBED_TOOLS_CACHE overrides the cache folder. WASMBED_SETUP=demo
+# (what `make demo` sets) builds only what the demo runs: OpenTofu when the machine
+# has no terraform; the tools only tests need (tfplugindocs, controller-gen, step-ca,
+# step, kube-apiserver, kubectl) are left to the test targets' own `make setup`.
 set -Eeuo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -156,6 +159,17 @@ kube_ldflags="-X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
 kube_ldflags+=" -X k8s.io/component-base/version.gitMajor=$(cut -d. -f1 <<<"${KUBERNETES_VERSION#v}")"
 kube_ldflags+=" -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION")"
 kube_ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
+
+# The demo: OpenTofu only where there is no terraform, nothing else.
+if [[ ${WASMBED_SETUP:-} == demo ]]; then
+	if ! command -v terraform >/dev/null; then
+		build_tool tofu "$OPENTOFU_VERSION" opentofu \
+			github.com/opentofu/opentofu/cmd/tofu "3 min" \
+			"-X github.com/opentofu/opentofu/version.dev=no"
+	fi
+	log "what the demo needs is present ($((SECONDS - start))s; WASMBED_SETUP=demo: no test tools)"
+	exit 0
+fi
 
 build_tool tfplugindocs "$TFPLUGINDOCS_VERSION" . \
 	github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs "30 s" \
