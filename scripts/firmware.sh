@@ -187,7 +187,7 @@ cmd_test_qemu() {
 			"selftest: done"
 		)
 		if [ "$b" = mps2-an386 ]; then
-			want+=("selftest: out trap log 3 about to trap" "selftest: app trap stopped: trapped \(wasm .unreachable. instruction executed in tick\)")
+			want+=("selftest: out trap log 3 about to trap" "selftest: app trap stopped: trapped \(wasm trap: unreachable executed in tick\)")
 		fi
 		check "qemu selftest $b ($((SECONDS - t0)) s)" "$log" "${want[@]}"
 	done
