@@ -859,10 +859,13 @@ impl Agent {
         match msg {
             Message::Certificate(c) => match self.accept(key, &c) {
                 Ok(id) => {
-                    println!("renew: new certificate, not_after {}", id.not_after);
+                    // Said once it is kept (RAM and flash): a reset after this line
+                    // comes back with the new certificate.
+                    let not_after = id.not_after;
                     self.id = Some(id);
                     self.renew_after = 0;
                     self.keep();
+                    println!("renew: new certificate, not_after {}", not_after);
                 }
                 Err(e) => println!("renew: refusing the certificate: {}", describe(&e)),
             },
