@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -111,7 +112,7 @@ func apiListPhase(c *runConfig) error {
 			// is the list's, not the connection's.
 			if _, _, _, err := listPage(hc, g, url.Values{"limit": {"1"}}); err != nil && !errors.Is(err, errThrottled) {
 				mu.Lock()
-				firstErr = cmpOr(firstErr, err)
+				firstErr = cmp.Or(firstErr, err)
 				mu.Unlock()
 			}
 			ready.Done()
@@ -128,7 +129,7 @@ func apiListPhase(c *runConfig) error {
 				d := time.Since(t)
 				if err != nil {
 					mu.Lock()
-					firstErr = cmpOr(firstErr, err)
+					firstErr = cmp.Or(firstErr, err)
 					mu.Unlock()
 					return
 				}
@@ -147,7 +148,7 @@ func apiListPhase(c *runConfig) error {
 			mu.Lock()
 			lat = append(lat, mine...)
 			if seen != apiListDevices {
-				firstErr = cmpOr(firstErr, fmt.Errorf("a client saw %d devices of %d", seen, apiListDevices))
+				firstErr = cmp.Or(firstErr, fmt.Errorf("a client saw %d devices of %d", seen, apiListDevices))
 			}
 			mu.Unlock()
 		}()
@@ -264,11 +265,4 @@ func listPage(hc *http.Client, g *gatewayProc, q url.Values) (int, time.Duration
 		return resp.StatusCode, time.Duration(s) * time.Second, page, nil
 	}
 	return 0, 0, page, fmt.Errorf("GET /v1/devices: status %d: %s", resp.StatusCode, raw)
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
