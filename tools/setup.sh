@@ -11,14 +11,16 @@
 #
 # Versions are declared in tools/versions.env; the go.mod files under tools/
 # must require the same versions (checked below). To bump a tool: edit
-# versions.env and the `require` in tools/go.mod, tools/kube/go.mod or
-# tools/opentofu/go.mod (for Kubernetes also the k8s.io/* replaces), run
+# versions.env and the `require` in tools/go.mod, tools/kube/go.mod,
+# tools/opentofu/go.mod or tools/terraform-docs/go.mod (for Kubernetes also
+# the k8s.io/* replaces), run
 # `go mod tidy` in that folder, then `bash tools/setup.sh`.
 #
 # Environment: WASMBED_TOOLS_CACHE overrides the cache folder. WASMBED_SETUP=demo
 # (what `make demo` sets) builds only what the demo runs: OpenTofu when the machine
-# has no terraform; the tools only tests need (tfplugindocs, controller-gen, step-ca,
-# step, kube-apiserver, kubectl) are left to the test targets' own `make setup`.
+# has no terraform; the tools only tests need (tfplugindocs, terraform-docs,
+# controller-gen, step-ca, step, kube-apiserver, kubectl) are left to the test
+# targets' own `make setup`.
 set -Eeuo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -125,6 +127,7 @@ require_pin . github.com/smallstep/certificates "$STEP_CA_VERSION"
 require_pin . github.com/smallstep/cli "$STEP_CLI_VERSION"
 require_pin opentofu github.com/opentofu/opentofu "$OPENTOFU_VERSION"
 require_pin kube k8s.io/kubernetes "$KUBERNETES_VERSION"
+require_pin terraform-docs github.com/terraform-docs/terraform-docs "$TERRAFORM_DOCS_VERSION"
 
 mkdir -p "$BIN"
 
@@ -174,6 +177,10 @@ fi
 build_tool tfplugindocs "$TFPLUGINDOCS_VERSION" . \
 	github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs "30 s" \
 	"-X github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs/build.version=${TFPLUGINDOCS_VERSION#v}"
+# terraform-docs: the input and output tables of the modules' READMEs (its
+# own module, tools/terraform-docs: its dependencies stay out of tools/go.mod).
+build_tool terraform-docs "$TERRAFORM_DOCS_VERSION" terraform-docs \
+	github.com/terraform-docs/terraform-docs "45 s" ""
 build_tool controller-gen "$CONTROLLER_TOOLS_VERSION" . \
 	sigs.k8s.io/controller-tools/cmd/controller-gen "1 min" \
 	"-X sigs.k8s.io/controller-tools/pkg/version.version=$CONTROLLER_TOOLS_VERSION"

@@ -41,13 +41,13 @@ variable "server_name" {
 }
 
 variable "bundle_dir" {
-  description = "Directory for the devices' provisioning bundles (<name>.json); null writes none."
+  description = "Directory for the devices' provisioning bundles (`<name>.json`); null writes none."
   type        = string
   default     = null
 }
 
 variable "firmware_dir" {
-  description = "Directory of firmware images named <board>.elf (as `make firmware` builds them in bin/firmware); each device whose board has one also gets a provisioned copy, <bundle_dir>/<name>.elf, ready to flash. Needs bundle_dir and server_name. Null writes none."
+  description = "Directory of firmware images named `<board>.elf` (as `make firmware` builds them in bin/firmware); each device whose board has one also gets a provisioned copy, `<bundle_dir>/<name>.elf`, ready to flash. Needs bundle_dir and server_name. Null writes none."
   type        = string
   default     = null
   validation {

@@ -1,5 +1,5 @@
 variable "name" {
-  description = "Application name; each ring's application is <name>-<ring>."
+  description = "Application name; each ring's application is `<name>-<ring>`."
   type        = string
 }
 
@@ -19,13 +19,7 @@ variable "rings" {
 }
 
 variable "rollout" {
-  description = <<-EOT
-    How a new version rolls out within each ring (see wasmbed_application's rollout): cumulative steps (devices or
-    percent of the ring), a bake time per step under health gates, failure thresholds, and on_failure = rollback
-    (bring the devices that took the version back to the last one that passed) or pause. The defaults: 1 device,
-    then 10 %, 50 % and 100 % of the ring, each baked 60 s, one failed device rolls back. Empty steps: no steps,
-    no health gates (and the other fields are ignored).
-  EOT
+  description = "How a new version rolls out within each ring (see wasmbed_application's rollout): cumulative steps (devices or percent of the ring), a bake time per step under health gates, failure thresholds, and on_failure = rollback (bring the devices that took the version back to the last one that passed) or pause. The defaults: 1 device, then 10 %, 50 % and 100 % of the ring, each baked 60 s, one failed device rolls back. Empty steps: no steps, no health gates (and the other fields are ignored)."
   type = object({
     steps = optional(list(object({
       devices      = optional(number)
