@@ -524,10 +524,11 @@ func TestProgressiveRolloutOfNoDeviceCompletes(t *testing.T) {
 	}
 }
 
-// Within a step the strategy still bounds the devices updating at once.
+// Within a step the strategy still bounds the devices updating at once
+// (here, until they have run for the min-ready time the policy sets).
 func TestProgressiveBatchedWithinSteps(t *testing.T) {
 	bake := 0
-	s := newSim(t, 10, 0, Rollout{Strategy: RolloutBatched, MaxUnavailable: 2, Steps: []RolloutStep{{Devices: 5}}, BakeSeconds: &bake})
+	s := newSim(t, 10, 0, Rollout{Strategy: RolloutBatched, MaxUnavailable: 2, MinReadySeconds: 1, Steps: []RolloutStep{{Devices: 5}}, BakeSeconds: &bake})
 	s.update("2")
 	s.admitted = 0
 	s.pass()
@@ -548,5 +549,30 @@ func TestProgressiveBatchedWithinSteps(t *testing.T) {
 	}
 	if p := s.a.Progress; p.Phase != RolloutCompleted || s.versions()["2"] != 10 || s.admitted != 10 {
 		t.Fatalf("end: %+v, versions %v, admitted %d", p, s.versions(), s.admitted)
+	}
+}
+
+// A progressive rollout holds no min-ready time unless the policy sets
+// one: with 0 s bake a good version goes through every step as soon as
+// each step's devices run it, with no time passing.
+func TestProgressiveHoldsNoMinReadyByDefault(t *testing.T) {
+	bake := 0
+	s := newSim(t, 100, 0, Rollout{Steps: []RolloutStep{{Percent: 1}, {Percent: 5}, {Percent: 25}, {Percent: 100}}, BakeSeconds: &bake})
+	s.update("2")
+	for range 20 {
+		s.pass()
+	}
+	if p := s.a.Progress; p.Phase != RolloutCompleted || s.versions()["2"] != 100 {
+		t.Fatalf("progress %+v, versions %v", p, s.versions())
+	}
+	// With min_ready_seconds set, the same passes at one instant stop at
+	// the first step.
+	s = newSim(t, 100, 0, Rollout{MinReadySeconds: 1, Steps: []RolloutStep{{Percent: 1}, {Percent: 5}, {Percent: 25}, {Percent: 100}}, BakeSeconds: &bake})
+	s.update("2")
+	for range 20 {
+		s.pass()
+	}
+	if p := s.a.Progress; p.Phase != RolloutRollingOut || p.Step != 1 || s.versions()["2"] != 1 {
+		t.Fatalf("with min_ready_seconds 1: progress %+v, versions %v", p, s.versions())
 	}
 }

@@ -176,7 +176,8 @@ type Rollout struct {
 	MaxUnavailable int    `json:"max_unavailable,omitempty"` // batched: devices updating at once
 	// MinReadySeconds is how long an app must have been running on a device
 	// before that device counts as updated (and a batched rollout moves on);
-	// 0 means two tick periods, at least one second.
+	// 0 means two tick periods, at least one second, without steps, and no
+	// hold with steps: there each step's bake is the hold, under the gates.
 	MinReadySeconds int `json:"min_ready_seconds,omitempty"`
 
 	// Steps, when not empty, make the rollout progressive (rollout.go):
@@ -200,9 +201,16 @@ type Rollout struct {
 }
 
 // MinReady is how long a running app must stay up to count as updated.
+// A progressive rollout holds nothing by default: its steps bake (for
+// DefaultBakeSeconds unless the policy says otherwise) with the health
+// gates watching, and a second hold per device before each bake would
+// only slow every step (bake_seconds 0 means the operator wants none).
 func (a *Application) MinReady() time.Duration {
-	if a.Rollout.MinReadySeconds > 0 {
+	switch {
+	case a.Rollout.MinReadySeconds > 0:
 		return time.Duration(a.Rollout.MinReadySeconds) * time.Second
+	case a.Rollout.Progressive():
+		return 0
 	}
 	return max(time.Second, 2*time.Duration(a.Limits.TickMS)*time.Millisecond)
 }

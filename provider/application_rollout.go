@@ -111,8 +111,9 @@ func rolloutSchema() schema.SingleNestedAttribute {
 			"max_unavailable": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(1),
 				Validators: []validator.Int64{int64validator.AtLeast(1)}, Description: "Batched: devices updating at once. Default 1."},
 			"min_ready_seconds": schema.Int64Attribute{Optional: true, Computed: true, Default: int64default.StaticInt64(0),
-				Validators:  []validator.Int64{int64validator.AtLeast(0)},
-				Description: "How long the app must run on a device before it counts as updated; 0 (default): two ticks, at least 1 s."},
+				Validators: []validator.Int64{int64validator.AtLeast(0)},
+				Description: "How long the app must run on a device before it counts as updated; 0 (default): two ticks, at least 1 s, without `steps`; " +
+					"with `steps`, no hold (each step's bake is the hold)."},
 			"steps": schema.ListNestedAttribute{Optional: true,
 				Description: fmt.Sprintf("Progressive rollout: how many of the selected devices may run the new version once each step starts, "+
 					"cumulative, as a count (`devices`) or a percentage (`percent`, rounded up, at least one device); e.g. 1 device, 5 %%, 25 %%, 100 %%. "+

@@ -607,8 +607,13 @@ func (r *applicationResource) Create(ctx context.Context, req resource.CreateReq
 	if !written {
 		return
 	}
-	switch w.end {
-	case rolloutHalted:
+	switch {
+	case w.end == rolloutHalted || w.end == rolloutFailed && w.progress == nil:
+		// A first version that rolled back or paused, or (without steps)
+		// failed on devices: there is no earlier version to go back to,
+		// and an error with the application in the state would taint it
+		// (the next apply would delete it everywhere and create it again).
+		// The provider does that deletion now, and keeps nothing.
 		del := r.backend.DeleteApplication(ctx, name)
 		if del == nil || isNotFound(del) {
 			resp.Diagnostics.AddError(w.summary, w.detail+"\n\nNothing was created: a first version has no earlier one to keep, so the provider "+
@@ -618,13 +623,17 @@ func (r *applicationResource) Create(ctx context.Context, req resource.CreateReq
 		}
 		resp.Diagnostics.AddError(w.summary, w.detail+"\n\nThe application could not be deleted after its first rollout halted ("+
 			del.Error()+"): it is saved in the state, tainted.")
-	case rolloutTimedOut:
+	case w.end == rolloutTimedOut:
 		resp.Diagnostics.AddWarning(w.summary+" (application created)", w.detail+"\n\nApplication "+name+" was created and the gateway keeps "+
 			"rolling it out (devices that are offline get it when they reconnect). This is a warning, not an error: an error would taint the "+
 			"application and make the next apply delete it from every device. With steps, the next plan shows the update pending until the "+
 			"rollout completes, and its apply waits again.")
-	case rolloutFailed:
-		resp.Diagnostics.AddError(w.summary, w.detail)
+	case w.end == rolloutFailed:
+		// Steps: the version passed every step's gates, and devices failed
+		// after the rollout completed. It is the application's version
+		// now: a warning (an error would taint it), the failures named.
+		resp.Diagnostics.AddWarning(w.summary+" (application created)", w.detail+"\n\nApplication "+name+" passed its rollout's steps and "+
+			"was created; the devices named failed after it completed. The application's status shows them.")
 	}
 	m.ModulePath, m.ModuleBase64 = types.StringNull(), types.StringNull() // write-only
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)

@@ -139,6 +139,19 @@ resource "wasmbed_application" %[1]q {
 `, name, version, module, policy)
 	}
 	cfg := func(parts ...string) string { return g.providerBlock() + strings.Join(parts, "") }
+	// plain is an application without a rollout policy (all at once).
+	plain := func(module string) string {
+		return fmt.Sprintf(`
+resource "wasmbed_application" "plain" {
+  name        = "plain"
+  version     = "1.0.0"
+  module_path = %q
+  limits      = { tick_ms = 50 }
+  selector    = { labels = { role = "app" } }
+  timeouts    = { create = "2m" }
+}
+`, module)
+	}
 	ctx := context.Background()
 	var first map[string]fleet.Deployment // each device's deployment once 1.0.0 completed
 	var applyStart time.Time
@@ -277,6 +290,30 @@ resource "wasmbed_application" "app" {
 			}, Config: cfg(app("app", "3.0.0", fixed), app("first", "1.0.0", bad)), PlanOnly: true, ExpectNonEmptyPlan: true,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction("wasmbed_application.first", plancheck.ResourceActionCreate),
+					plancheck.ExpectResourceAction("wasmbed_application.app", plancheck.ResourceActionNoop)}}},
+			// Without steps, a first version that traps on rev-b is sent to
+			// every device at once: apply fails naming the two devices, the
+			// application is deleted (every device removes it) rather than
+			// tainted, and the next plan creates it again.
+			{Config: cfg(app("app", "3.0.0", fixed), plain(bad)),
+				ExpectError: regexp.MustCompile(`(?s)Rollout of plain failed on [12] device\(s\).*trapped.*Nothing was created`)},
+			{PreConfig: func() {
+				if _, err := g.client.GetApplication(ctx, "plain"); !isNotFound(err) {
+					t.Errorf("application plain after its failed create: %v", err)
+				}
+				if err := eventuallyTrue(30*time.Second, func() error {
+					for _, a := range f.Agents() {
+						if info, ok := a.Device().App("plain"); ok {
+							return fmt.Errorf("%s still holds plain: %+v", a.Name(), info)
+						}
+					}
+					return nil
+				}); err != nil {
+					t.Error(err)
+				}
+			}, Config: cfg(app("app", "3.0.0", fixed), plain(bad)), PlanOnly: true, ExpectNonEmptyPlan: true,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("wasmbed_application.plain", plancheck.ResourceActionCreate),
 					plancheck.ExpectResourceAction("wasmbed_application.app", plancheck.ResourceActionNoop)}}},
 			{Config: cfg(app("app", "3.0.0", fixed), app("first", "1.0.1", fixed), `
 data "wasmbed_application" "app" {

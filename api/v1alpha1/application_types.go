@@ -60,7 +60,8 @@ type Rollout struct {
 	// +optional
 	MaxUnavailable int32 `json:"maxUnavailable,omitempty"`
 	// MinReadySeconds is how long an app must run on a device before the
-	// device counts as updated; 0: two ticks, at least one second.
+	// device counts as updated; 0: two ticks, at least one second, without
+	// steps; with steps, no hold (each step's bake is the hold).
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:default=0
 	// +optional

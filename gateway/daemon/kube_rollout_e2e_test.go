@@ -453,7 +453,7 @@ func TestKubernetesProgressiveRolloutHealthValue(t *testing.T) {
 		tokens[sim.DefaultName(i)] = f.device(sim.DefaultName(i), "linux", []string{"gw-a", "gw-b"}[i%2], labels)
 	}
 	fl := f.startKubeAgents(tokens, hs, sim.DefaultName(0))
-	bake, one := 1, 1.0
+	bake, one := bakeForSilentHealth, 1.0
 	ro := fleet.Rollout{Strategy: fleet.RolloutAllAtOnce, Steps: []fleet.RolloutStep{{Devices: 2}, {Percent: 100}},
 		Canary: map[string]string{"ring": "canary"}, BakeSeconds: &bake, OnFailure: fleet.OnFailureRollback,
 		Health: &fleet.HealthValue{Key: "health", Min: &one, MaxAgeSeconds: 1}}

@@ -399,12 +399,18 @@ func healthApp(low bool, stopAfter int) string {
 // The app-level gate: a version whose health value is below the minimum
 // on a faulty canary, and one that stops publishing it, are both rolled
 // back at their first step; a healthy one goes through.
+// bakeForSilentHealth is the health tests' bake: the version that stops
+// publishing does so after 10 ticks of 50 ms and fails the 1 s max age
+// about 1.5 s after it starts, which must be within its first step's bake
+// (a progressive rollout holds no min-ready time: the bake is the hold).
+const bakeForSilentHealth = 3
+
 func TestProgressiveRolloutHealthValue(t *testing.T) {
 	h := startGateway(t, gateway.Config{})
 	const n = 4
 	f := rolloutFleet(t, h, n, 2, sim.DefaultName(0))
 	policy := map[string]any{"steps": []map[string]any{{"devices": 2}, {"percent": 100}}, "canary": map[string]string{"ring": "canary"},
-		"bake_seconds": 1, "health": map[string]any{"key": "health", "min": 1, "max_age_seconds": 1}}
+		"bake_seconds": bakeForSilentHealth, "health": map[string]any{"key": "health", "min": 1, "max_age_seconds": 1}}
 	spec := func(version, src string) map[string]any {
 		return map[string]any{"version": version, "sha256": h.upload(wasmtest.WAT(t, src)),
 			"selector": map[string]any{"labels": map[string]string{"role": "app"}}, "limits": map[string]any{"tick_ms": 50}, "rollout": policy}
