@@ -57,8 +57,12 @@ fi
 # of a connection stalled before authentication (gateway_stalled_handshake_bytes). It prints
 # "RESULT<TAB>key<TAB>value<TAB>unit<TAB>note" lines on stdout, progress on
 # stderr. BENCH_GATEWAY_FLAGS adds flags (e.g. "-sessions 2000" for a quick run).
-if want gateway; then
-echo "bench: gateway (sessions, heartbeats, enrollments, fan-out; mosquitto for comparison)"
+# BENCH_ONLY=rollout runs only its progressive-rollout phase (after the fan-out
+# it compares with, on the same 10000 agent/sim devices).
+if want gateway || want rollout; then
+gw_only=()
+if ! want gateway; then gw_only=(-only rollout); fi
+echo "bench: gateway (sessions, heartbeats, enrollments, fan-out, progressive rollouts; mosquitto for comparison)"
 gw_tmp=$(mktemp -d)
 gw_rc=0
 cleanup_gateway_bench() {
@@ -77,7 +81,7 @@ cleanup_gateway_bench() {
 trap cleanup_gateway_bench EXIT
 go build -o "$gw_tmp/" ./cmd/wasmbed-gateway ./bench/gatewaybench
 # shellcheck disable=SC2086 # BENCH_GATEWAY_FLAGS is a list of flags
-gw_args=(run -gateway "$gw_tmp/wasmbed-gateway" -work "$gw_tmp" ${BENCH_GATEWAY_FLAGS:-})
+gw_args=(run -gateway "$gw_tmp/wasmbed-gateway" -work "$gw_tmp" "${gw_only[@]}" ${BENCH_GATEWAY_FLAGS:-})
 gw_cmd="go build -o \$TMP/ ./cmd/wasmbed-gateway ./bench/gatewaybench && \$TMP/gatewaybench ${gw_args[*]//"$gw_tmp"/\$TMP}"
 "$gw_tmp/gatewaybench" "${gw_args[@]}" >"$gw_tmp/results.tsv" || gw_rc=$?
 while IFS=$'\t' read -r tag key value unit note; do
@@ -115,30 +119,6 @@ fi
 
 # The firmware: footprint of the images, and cycle counts under QEMU
 # -icount (bench/firmware.sh says how).
-if want rollout; then
-	echo "bench: progressive rollout (agent/sim devices in one process with the gateway; a version trapping on 2 % of them)"
-	rollout_devices=${WASMBED_BENCH_ROLLOUT_DEVICES:-1000}
-	cmd="WASMBED_BENCH_ROLLOUT_DEVICES=$rollout_devices go test -run '^\$' -bench BenchmarkProgressiveRollout -benchtime 1x -timeout 30m ./gateway/daemon"
-	if out=$(WASMBED_BENCH_ROLLOUT_DEVICES=$rollout_devices go test -run '^$' -bench BenchmarkProgressiveRollout -benchtime 1x -timeout 30m ./gateway/daemon 2>&1); then
-		line=$(grep '^BenchmarkProgressiveRollout' <<<"$out")
-		metric() { awk -v u="$1" '{for (i = 2; i < NF; i++) if ($(i+1) == u) print $i}' <<<"$line"; }
-		n=$(metric devices)
-		record rollout_blast_radius_devices "$(metric blast-radius-devices)" devices "$cmd" \
-			"devices sent a version that traps on 2 % of $n devices (random, fixed seed), by steps of $(metric first-step-devices | cut -d. -f1) devices (the first step), 25 % or more, 100 %, 60 s bake, on_failure rollback (target: <= the first step)"
-		record rollout_detect_seconds "$(metric detect-s)" s "$cmd" \
-			"the gateway's app.trapped event of the first failing device to its rollout.rolled_back event, $n devices (target 2 s)"
-		record rollout_rollback_seconds "$(metric rollback-s)" s "$cmd" \
-			"rollout.rolled_back event to the last device that had taken the bad version reporting the version before running again (deployment updated_at), $n devices (target 10 s)"
-		record rollout_good_seconds "$(metric good-s)" s "$cmd" \
-			"a good version through 4 steps (1 %, 5 %, 25 %, 100 %) with 0 s bake and min_ready_seconds 1, PUT to completed, $n devices; the same run's all-at-once fan-out: every device running by $(metric fanout-s) s (target <= 1.5x that)"
-		grep -E 'rollout_bench_test.go' <<<"$out" | sed 's/^ */  /'
-	else
-		echo "bench: rollout benchmark FAILED:" >&2
-		tail -n 30 <<<"$out" >&2
-		rc=1
-	fi
-fi
-
 if want firmware; then
 	echo "bench: firmware (footprint, TLS handshake, WASM instantiate, interpreter slowdown)"
 	fw_tmp=$(mktemp)

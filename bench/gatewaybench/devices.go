@@ -108,7 +108,7 @@ func cmdDevices(args []string) error {
 	src := fs.String("src", "127.0.0.1", "local source address")
 	caFile := fs.String("ca", "", "PEM root the server's certificate chains to")
 	conc := fs.Int("concurrency", 16, "connections being opened at once")
-	board := fs.String("board", "stm32f4-discovery", "board in hello")
+	board := fs.String("board", benchBoard, "board in hello")
 	keepalive := fs.Duration("keepalive", 30*time.Second, "MQTT keepalive (PINGREQ period)")
 	fs.Parse(args)
 

@@ -38,6 +38,7 @@ type simDevice struct {
 	Name, Token string
 	Key         []byte
 	Chain       [][]byte
+	Faulty      bool // faultPin high: the rollout phase's trapping version traps here
 }
 
 func cmdSimFleet(args []string) error {
@@ -49,7 +50,7 @@ func cmdSimFleet(args []string) error {
 	addr := fs.String("addr", "", "gateway device address")
 	caFile := fs.String("ca", "", "gateway CA root (PEM)")
 	srcs := fs.String("src", "127.0.0.1", "comma-separated source addresses")
-	board := fs.String("board", "stm32f4-discovery", "board profile")
+	board := fs.String("board", benchBoard, "board profile")
 	app := fs.String("app", "fanout", "application whose state is counted")
 	spread := fs.Duration("spread", 10*time.Second, "first connections spread over this long")
 	budget := fs.Duration("call-budget", abi.MaxFuelBudget, "wall-clock budget of one init or tick call, whatever the fuel")
@@ -156,6 +157,15 @@ func cmdSimFleet(args []string) error {
 		if time.Since(start) > 10*time.Minute {
 			c.emit(childEvent{Ev: "error", Msg: fmt.Sprintf("%d of %d devices connected after 10 minutes", fleet.Connected(), len(devs))})
 			break
+		}
+	}
+	faulty := map[string]bool{}
+	for _, d := range devs {
+		faulty[d.Name] = d.Faulty
+	}
+	for _, a := range fleet.Agents() {
+		if d := a.Device(); d != nil && faulty[a.Name()] {
+			d.SetPin(faultPin, true)
 		}
 	}
 	e := stats("ready")
