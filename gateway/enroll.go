@@ -171,14 +171,14 @@ func (g *Gateway) Enroll(ctx context.Context, device, token string, csrDER []byt
 // stays until it expires: it lets the same key retry an enrollment whose
 // answer was lost, and nothing else.
 func (g *Gateway) dropUnusedTokens(ctx context.Context, device, keep string) {
-	toks, err := g.store.Tokens().List(ctx)
+	toks, err := fleet.DeviceTokens(ctx, g.store.Tokens(), device)
 	if err != nil {
 		g.log.Warn("enrollment: unused tokens not listed", "device", device, "err", err)
 		return
 	}
 	n := 0
 	for _, t := range toks {
-		if t.Device != device || t.ID == keep || !t.UsedAt.IsZero() {
+		if t.ID == keep || !t.UsedAt.IsZero() {
 			continue
 		}
 		if err := g.store.Tokens().Delete(ctx, t.ID); err != nil && !errors.Is(err, fleet.ErrNotFound) {

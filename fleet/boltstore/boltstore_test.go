@@ -152,3 +152,31 @@ func TestPageAgreesWithTheList(t *testing.T) {
 		t.Fatalf("rack=r matched %v", names(got))
 	}
 }
+
+// DeviceTokens finds a device's tokens, and only its own (not those of a
+// device whose name it prefixes), through the byte search of Page.
+func TestDeviceTokens(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "fleet.db"))
+	ctx := context.Background()
+	for i, dev := range []string{"dev-1", "dev-10", "dev-1", "dev-2", "dev-1"} {
+		id := fmt.Sprintf("%016x", 1000-i) // keys unrelated to the device
+		if err := s.Tokens().Create(ctx, id, fleet.EnrollmentToken{ID: id, Device: dev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := fleet.DeviceTokens(ctx, s.Tokens(), "dev-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("dev-1: %+v", got)
+	}
+	for _, tok := range got {
+		if tok.Device != "dev-1" {
+			t.Fatalf("dev-1: %+v", got)
+		}
+	}
+	if got, err := fleet.DeviceTokens(ctx, s.Tokens(), "dev-3"); err != nil || len(got) != 0 {
+		t.Fatalf("dev-3: %+v, %v", got, err)
+	}
+}

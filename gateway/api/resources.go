@@ -296,15 +296,12 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, who *hashed
 // deleteDeviceTokens deletes every enrollment token issued for device, used
 // or not, and returns how many there were.
 func (s *Server) deleteDeviceTokens(ctx context.Context, device string) (int, error) {
-	toks, err := s.store.Tokens().List(ctx)
+	toks, err := fleet.DeviceTokens(ctx, s.store.Tokens(), device)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, t := range toks {
-		if t.Device != device {
-			continue
-		}
 		if err := s.store.Tokens().Delete(ctx, t.ID); err != nil && !errors.Is(err, fleet.ErrNotFound) {
 			return n, err
 		}
@@ -327,12 +324,15 @@ func (s *Server) deleteTokens(w http.ResponseWriter, r *http.Request, who *hashe
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
-	toks, err := s.store.Tokens().List(r.Context())
+	var toks []fleet.EnrollmentToken
+	var err error
+	if dev := r.URL.Query().Get("device"); dev != "" {
+		toks, err = fleet.DeviceTokens(r.Context(), s.store.Tokens(), dev)
+	} else {
+		toks, err = s.store.Tokens().List(r.Context())
+	}
 	if err != nil {
 		return err
-	}
-	if dev := r.URL.Query().Get("device"); dev != "" {
-		toks = slices.DeleteFunc(toks, func(t fleet.EnrollmentToken) bool { return t.Device != dev })
 	}
 	for i := range toks {
 		toks[i].Hash = "" // never leaves the gateway
