@@ -65,11 +65,11 @@ const MaxRolloutSteps = 20
 // (Devices) or a percentage (Percent, rounded up, at least one device),
 // cumulative over the steps before.
 type RolloutStep struct {
-	Devices int     `json:"devices,omitempty"`
-	Percent float64 `json:"percent,omitempty"`
+	Devices int     `json:"devices,omitempty" openapi:"min=0"`
+	Percent float64 `json:"percent,omitempty" openapi:"min=0,max=100"`
 	// BakeSeconds: how long the step's devices must stay healthy, once all
 	// updated, before the next step starts; nil: the rollout's bake_seconds.
-	BakeSeconds *int `json:"bake_seconds,omitempty"`
+	BakeSeconds *int `json:"bake_seconds,omitempty" openapi:"min=0"`
 }
 
 // FailureThreshold is how many failed devices a rollout tolerates: at
@@ -78,8 +78,8 @@ type RolloutStep struct {
 // set tolerates nothing: one failure halts the rollout; an unset total
 // threshold leaves it to the steps'.
 type FailureThreshold struct {
-	Count   int     `json:"count,omitempty"`
-	Percent float64 `json:"percent,omitempty"`
+	Count   int     `json:"count,omitempty" openapi:"min=0"`
+	Percent float64 `json:"percent,omitempty" openapi:"min=0,max=100"`
 }
 
 // Tolerated is how many failures of n devices t lets pass.
@@ -439,10 +439,10 @@ func gateFailure(a *Application, d *Device, dep *Deployment, obs Observations, s
 // (the latest value at most MaxAgeSeconds old), within [Min, Max]; a
 // device counts as updated only once it did.
 type HealthValue struct {
-	Key           string   `json:"key"`
+	Key           string   `json:"key" openapi:"required,name"`
 	Min           *float64 `json:"min,omitempty"`
 	Max           *float64 `json:"max,omitempty"`
-	MaxAgeSeconds int      `json:"max_age_seconds,omitempty"` // default DefaultHealthMaxAge
+	MaxAgeSeconds int      `json:"max_age_seconds,omitempty" openapi:"min=0"` // default DefaultHealthMaxAge
 }
 
 // DefaultHealthMaxAge is HealthValue.MaxAgeSeconds's default.

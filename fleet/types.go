@@ -142,8 +142,8 @@ func ValidateLabels(labels map[string]string) error {
 // Selector picks the devices an application runs on: all of Labels must
 // match, and the board must be one of Boards when Boards is not empty.
 type Selector struct {
-	Labels map[string]string `json:"labels,omitempty"`
-	Boards []string          `json:"boards,omitempty"`
+	Labels map[string]string `json:"labels,omitempty" openapi:"labels"`
+	Boards []string          `json:"boards,omitempty" openapi:"board"`
 }
 
 // Matches reports whether d is selected.
@@ -172,23 +172,23 @@ const (
 
 // Rollout says how a new version reaches the selected devices.
 type Rollout struct {
-	Strategy       string `json:"strategy"`                  // RolloutAllAtOnce or RolloutBatched
-	MaxUnavailable int    `json:"max_unavailable,omitempty"` // batched: devices updating at once
+	Strategy       string `json:"strategy" openapi:"enum=|all_at_once|batched"` // RolloutAllAtOnce or RolloutBatched (empty: the first)
+	MaxUnavailable int    `json:"max_unavailable,omitempty" openapi:"min=0"`    // batched: devices updating at once
 	// MinReadySeconds is how long an app must have been running on a device
 	// before that device counts as updated (and a batched rollout moves on);
 	// 0 means two tick periods, at least one second, without steps, and no
 	// hold with steps: there each step's bake is the hold, under the gates.
-	MinReadySeconds int `json:"min_ready_seconds,omitempty"`
+	MinReadySeconds int `json:"min_ready_seconds,omitempty" openapi:"min=0"`
 
 	// Steps, when not empty, make the rollout progressive (rollout.go):
 	// cumulative device counts or percentages of the selected devices,
 	// each baked under health gates before the next.
-	Steps []RolloutStep `json:"steps,omitempty"`
+	Steps []RolloutStep `json:"steps,omitempty" openapi:"maxitems=20"`
 	// Canary, labels: the first step takes only devices that have them.
-	Canary map[string]string `json:"canary,omitempty"`
+	Canary map[string]string `json:"canary,omitempty" openapi:"labels"`
 	// BakeSeconds is each step's bake time unless the step sets its own;
 	// nil: DefaultBakeSeconds.
-	BakeSeconds *int `json:"bake_seconds,omitempty"`
+	BakeSeconds *int `json:"bake_seconds,omitempty" openapi:"min=0"`
 	// StepFailures and TotalFailures are the failures tolerated in a step
 	// (of its devices) and in the whole rollout (of the selected devices);
 	// StepFailures unset tolerates none, TotalFailures unset adds no limit.
@@ -197,7 +197,7 @@ type Rollout struct {
 	// Health, when set, is an app-level gate: a value the app publishes.
 	Health *HealthValue `json:"health,omitempty"`
 	// OnFailure: pause, or rollback (the default).
-	OnFailure string `json:"on_failure,omitempty"`
+	OnFailure string `json:"on_failure,omitempty" openapi:"enum=|pause|rollback"`
 }
 
 // MinReady is how long a running app must stay up to count as updated.

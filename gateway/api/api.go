@@ -1,7 +1,8 @@
 // Package api is the gateway's management API: HTTPS, JSON, versioned under
 // /v1, bearer tokens with two roles (admin, reader), an audit log of every
 // change, a server-sent-events watch, /healthz and Prometheus /metrics.
-// docs/api.md and /v1/openapi.json describe it.
+// docs/gateway.md and the OpenAPI document (docs/openapi.json, served at
+// /v1/openapi.json) describe it.
 package api
 
 import (
@@ -9,7 +10,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"log/slog"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,6 +69,14 @@ type Server struct {
 	// (checkCached).
 	verdictsMu sync.Mutex
 	verdicts   map[string]error
+	// openapiJSON is the OpenAPI document (openapi.go); inputs the schemas
+	// in it of the routes' path parameters and JSON bodies, by route
+	// pattern: a request is checked against them before its handler runs.
+	openapiJSON []byte
+	inputs      map[string]routeInput
+	// literal are the paths of the routes without wildcards
+	// (/v1/modules/check): no wildcard route serves them.
+	literal map[string]bool
 }
 
 type hashedToken struct {
@@ -76,6 +87,9 @@ type hashedToken struct {
 // New builds the API over store and gateway. boards lists the board names
 // the checker knows.
 func New(store fleet.Store, gw *gateway.Gateway, check ModuleChecker, boards func() []string, tokens []Token, log *slog.Logger) *Server {
+	if boards == nil {
+		boards = func() []string { return nil }
+	}
 	s := &Server{store: store, gw: gw, check: check, boards: boards, log: log.With("component", "api"),
 		mux: http.NewServeMux(), started: time.Now(), inflight: newInflight(0, DefaultInFlightWait)}
 	s.authLog = gateway.NewLogLimiter(s.log, authLogEvery)
@@ -86,13 +100,23 @@ func New(store fleet.Store, gw *gateway.Gateway, check ModuleChecker, boards fun
 		s.tokens = append(s.tokens, hashedToken{t.Name, t.Role, sha256.Sum256([]byte(t.Secret))})
 	}
 	s.routes()
+	s.openapiJSON, s.inputs = s.buildOpenAPI()
+	s.literal = map[string]bool{}
+	for _, d := range s.docs {
+		if _, path, _ := strings.Cut(d.pattern, " "); !strings.Contains(path, "{") {
+			s.literal[path] = true
+		}
+	}
 	return s
 }
 
 // ServeHTTP serves the routes; a path or method no route has gets a problem
 // (404 or 405 with Allow) like every other error.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if _, pattern := s.mux.Handler(r); pattern != "" {
+	// A path some route has literally is that route's only: DELETE
+	// /v1/modules/check is not a module's deletion but a method the check
+	// does not have (405).
+	if _, pattern := s.mux.Handler(r); pattern != "" && (!strings.Contains(pattern, "{") || !s.literal[r.URL.Path]) {
 		s.serveLogged(w, r, pattern, s.mux.ServeHTTP)
 		return
 	}
@@ -128,6 +152,10 @@ func (s *Server) route(pattern, role, summary string, req, resp any, h handler) 
 			return
 		}
 		if err := bodyType(r, req); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if err := s.checkInput(r, pattern); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -188,18 +216,18 @@ func (s *Server) routes() {
 	s.route("GET /v1/devices/{name}", RoleReader, "Get a device and its observed status", nil, fleet.Device{}, s.getDevice)
 	s.route("PUT /v1/devices/{name}", RoleAdmin, "Register (201) or update (200) a device", apiv1.DeviceSpec{}, fleet.Device{}, s.putDevice)
 	s.route("DELETE /v1/devices/{name}", RoleAdmin, "Delete a device, revoking all its certificates and closing its session; a device registered again under the name starts with none", nil, nil, s.deleteDevice)
-	s.route("POST /v1/devices/{name}/tokens", RoleAdmin, "Issue a one-time enrollment token for the device (the secret is returned once)", apiv1.TokenRequest{}, apiv1.TokenResponse{}, s.createToken)
-	s.route("POST /v1/devices/{name}/revoke", RoleAdmin, "Revoke every certificate of the device, whichever path issued it: its session closes at once and reconnection is refused until it enrolls again", apiv1.RevokeRequest{}, fleet.Device{}, s.revokeDevice)
+	s.route("POST /v1/devices/{name}/tokens", RoleAdmin, "Issue a one-time enrollment token for the device (the secret is returned once); the body is optional", optional{apiv1.TokenRequest{}}, apiv1.TokenResponse{}, s.createToken)
+	s.route("POST /v1/devices/{name}/revoke", RoleAdmin, "Revoke every certificate of the device, whichever path issued it: its session closes at once and reconnection is refused until it enrolls again; the body is optional", optional{apiv1.RevokeRequest{}}, fleet.Device{}, s.revokeDevice)
 	s.route("DELETE /v1/devices/{name}/tokens", RoleAdmin, "Delete every enrollment token issued for the device, used or not (deleting the device deletes them too)", nil, nil, s.deleteTokens)
 	s.route("GET /v1/tokens", RoleReader, "List enrollment tokens (never their secrets); filter with ?device=; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.TokenList{}, s.listTokens)
 
 	s.route("POST /v1/certificates", RoleAdmin, "Sign a device CSR (PEM) with the CA; the private key never reaches the gateway. The certificate becomes the device's current one: the one before is superseded (refused, its session closed)", apiv1.CertificateRequest{}, apiv1.CertificateResponse{}, s.signCertificate)
 	s.route("GET /v1/certificates", RoleReader, "The certificate ledger: every device certificate the CA signed (enrollment, renewal, this API) with its validity and state (current, pending, superseded, revoked); filter with ?device=, ?state=; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.CertificateList{}, s.listCertificates)
 	s.route("GET /v1/certificates/{serial}", RoleReader, "One certificate of the ledger, by serial (lowercase hex)", nil, fleet.Certificate{}, s.getCertificate)
-	s.route("POST /v1/certificates/{serial}/revoke", RoleAdmin, "Revoke one certificate: refused from now on, a session holding it closes at once, and it is on the CA's CRL", apiv1.RevokeRequest{}, fleet.Certificate{}, s.revokeCertificate)
+	s.route("POST /v1/certificates/{serial}/revoke", RoleAdmin, "Revoke one certificate: refused from now on, a session holding it closes at once, and it is on the CA's CRL; the body is optional", optional{apiv1.RevokeRequest{}}, fleet.Certificate{}, s.revokeCertificate)
 	s.route("GET /v1/crl", RoleReader, "The CA's certificate revocation list (DER, application/pkix-crl), signed by the CA: every revoked or superseded device certificate not yet expired", nil, derCRL(nil), s.getCRL)
 
-	s.route("POST /v1/modules", RoleAdmin, "Upload a WebAssembly module (application/wasm body); it is stored under its sha256", []byte(nil), apiv1.ModuleResponse{}, s.uploadModule)
+	s.route("POST /v1/modules", RoleAdmin, "Upload a WebAssembly module (an application/wasm or application/octet-stream body, at most 4 MiB); it is decoded and validated, then stored under its sha256", []byte(nil), apiv1.ModuleResponse{}, s.uploadModule)
 	s.route("GET /v1/modules", RoleReader, "List stored modules by sha256 with what still needs each (used_by: applications, current or stable release, and deployments); page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.ModuleList{}, s.listModules)
 	s.route("DELETE /v1/modules/{sha256}", RoleAdmin, "Delete a stored module that nothing needs (409 names what does); embedded store only", nil, nil, s.deleteModule)
 	s.route("POST /v1/modules/check", RoleReader, "Check, without storing anything, that a module can run on every board an application with this selector and limits would land on (422 names the board and the reason if not)", apiv1.CheckRequest{}, apiv1.CheckResponse{}, s.checkModule)
@@ -225,14 +253,48 @@ func validName(what, name string) error {
 	return nil
 }
 
+// queryInt reads a non-negative integer query parameter, def when it is
+// absent. Given, it must be decimal digits (400 otherwise, an empty value
+// too); a value past what an int holds is cut to math.MaxInt: the
+// parameters are counts and sequence numbers the document leaves unbounded.
 func queryInt(r *http.Request, key string, def int) (int, error) {
-	v := r.URL.Query().Get(key)
-	if v == "" {
+	vs, ok := r.URL.Query()[key]
+	if !ok {
 		return def, nil
 	}
+	return parseCount("query "+key, vs[0])
+}
+
+func parseCount(what, v string) (int, error) {
+	if v == "" || strings.Trim(v, "0123456789") != "" {
+		return 0, badRequest("%s %q: not a non-negative integer", what, v)
+	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, badRequest("query %s: not a non-negative integer", key)
+	if err != nil {
+		return math.MaxInt, nil // digits only: too large
 	}
 	return n, nil
+}
+
+// queryLimit is the ?limit= of a list that is not paged: at most maxPage,
+// def when absent or 0.
+func queryLimit(r *http.Request, def int) (int, error) {
+	n, err := queryInt(r, "limit", 0)
+	if n == 0 {
+		n = def
+	}
+	return min(n, maxPage), err
+}
+
+// queryEnum reads a query parameter that must be one of allowed when given
+// ("" when absent).
+func queryEnum(r *http.Request, key string, allowed ...string) (string, error) {
+	vs, ok := r.URL.Query()[key]
+	if !ok {
+		return "", nil
+	}
+	if !slices.Contains(allowed, vs[0]) {
+		return "", badRequest("query %s %q: want one of %s", key, vs[0], strings.Join(allowed, ", "))
+	}
+	return vs[0], nil
 }

@@ -8,10 +8,12 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 
+	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
+	"github.com/wasmbed/wasmbed/protocol"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3gen"
@@ -23,6 +25,10 @@ type routeDoc struct {
 	req, resp              any
 	op                     string // operationId: the handler's name
 }
+
+// optional is a request body a route reads only when there is one (a
+// token's TTL, a revocation's reason).
+type optional struct{ body any }
 
 // operationID is the name of the Server method h is (listDevices), or
 // "metrics" for the one route served by a function literal.
@@ -38,28 +44,94 @@ func operationID(h handler) string {
 // queryParam finds the query parameters a summary names (`?board=`).
 var queryParam = regexp.MustCompile(`\?([a-z_]+)=`)
 
-var (
-	openAPIOnce sync.Once
-	openAPIDoc  []byte
-)
-
 // OpenAPI is the API's OpenAPI 3 document, generated from the route table
 // and the Go types of the bodies (kin-openapi): docs/openapi.json is a copy
 // that `make generate` writes and a test keeps equal.
-func (s *Server) OpenAPI() []byte {
-	openAPIOnce.Do(func() { openAPIDoc = s.buildOpenAPI() })
-	return openAPIDoc
-}
+func (s *Server) OpenAPI() []byte { return s.openapiJSON }
 
 var pathParam = regexp.MustCompile(`\{([a-z0-9_]+)\}`)
 
-func (s *Server) buildOpenAPI() []byte {
+// Patterns of the document, the same as the Kubernetes resources'
+// (api/v1alpha1): the server refuses what they do not match.
+const (
+	namePattern       = `^[A-Za-z0-9][A-Za-z0-9._-]*$`
+	versionPattern    = `^[A-Za-z0-9][A-Za-z0-9._+-]*$`
+	labelValuePattern = `^([A-Za-z0-9][A-Za-z0-9._-]*)?$`
+	sha256Pattern     = `^[0-9a-f]{64}$`
+	addressPattern    = `^[^\s:]+:[0-9]{1,5}$|^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$`
+	// continuePattern is base64url without padding, of a length that
+	// decodes (not 1 modulo 4).
+	continuePattern = `^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$`
+	// labelFilterPattern is a ?label= filter: key=value.
+	labelFilterPattern = `^[^=]*=`
+	// maxJSONInteger bounds the integers of request bodies: a JSON number
+	// every client (JavaScript's included) reads exactly.
+	maxJSONInteger = 1<<53 - 1
+)
+
+var addressRE = regexp.MustCompile(addressPattern)
+
+// nameRules is what the description of a name says.
+const nameRules = "letters, digits, '.', '_' or '-', the first a letter or digit, at most 64"
+
+// pathExamples are the path parameters' examples, by collection: the
+// objects `make contract-test` creates before it replays the document. A
+// DELETE's example is another object (deleteExamples), so that replaying
+// the examples leaves the first ones for the operations after it.
+var pathExamples = map[string]string{
+	"gateways":     "gateway",
+	"devices":      "dev-1",
+	"applications": "blinker",
+	"modules":      "6e4c5904cd9779c90409ba850e9f43ba313056e06875139763ba76fd3b87845b",
+}
+
+var deleteExamples = map[string]string{
+	"gateways":     "gateway-2",
+	"devices":      "dev-2",
+	"applications": "blinker-2",
+}
+
+// unprocessable says, by operation, what a 422 answer means: a request the
+// schema admits but a rule it cannot state refuses (code unprocessable), or
+// a module that cannot run (code module_rejected).
+var unprocessable = map[string]string{
+	"putGateway": "A label key is not a name (" + nameRules + "; the schema cannot state rules on keys) (code unprocessable)",
+	"putDevice": "A label key is not a name (" + nameRules + ") (code unprocessable), or an application the device would take " +
+		"cannot run on its board (code module_rejected; board names it)",
+	"putApplication": "sha256 names no stored module, a config or label key is not a name (" + nameRules + "), a config value is over " +
+		"256 bytes, or the rollout's fields do not go together: batched needs max_unavailable >= 1; a step gives devices or percent, " +
+		"one of them, and steps do not shrink; canary, bake_seconds, step_failures, total_failures, health and on_failure need steps; " +
+		"health needs min or max, min <= max (code unprocessable); or the module cannot run on a board the application would land " +
+		"on (code module_rejected; board names it)",
+	"checkModule": "Neither or both of sha256 and module are given, or a selector label key is not a name (code unprocessable); " +
+		"or the module is not valid WebAssembly or cannot run on a board (code module_rejected; board names it)",
+	"signCertificate": "csr_pem is not a PEM CERTIFICATE REQUEST the CA signs: a P-256 key, a valid signature, the device's name " +
+		"as its common name (code unprocessable)",
+	"uploadModule": "Not a valid WebAssembly module (code module_rejected)",
+}
+
+// routeInput is what the server checks a request to a route against
+// before its handler sees it: the schemas the document gives its path
+// parameters and its JSON body.
+type routeInput struct {
+	path         map[string]*openapi3.Schema
+	body         *openapi3.Schema
+	optionalBody bool // the route reads the body only when there is one
+}
+
+// buildOpenAPI generates the document, and what requests are checked
+// against by route pattern.
+func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
+	boards := s.boards()
 	doc := &openapi3.T{
 		OpenAPI: "3.0.3",
 		Info: &openapi3.Info{Title: "Wasmbed gateway management API", Version: "v1",
 			Description: "Every path but /healthz and /v1/openapi.json needs `Authorization: Bearer TOKEN`. " +
 				"The gateway writes an admin token to <data-dir>/admin.token and a read-only one to <data-dir>/reader.token. " +
-				"Readers may only GET; /v1/audit is for admins.",
+				"Readers may only GET; /v1/audit is for admins. " +
+				"A request that does not match this document (a parameter, a header or a JSON body against its schema) is answered " +
+				"400 with code invalid; one that matches it but breaks a rule the schema cannot state (the description of the " +
+				"422 answer names them) is answered 422 with code unprocessable or module_rejected.",
 			Contact: &openapi3.Contact{Name: "Wasmbed", URL: "https://github.com/wasmbed/wasmbed"},
 			License: &openapi3.License{Name: "Apache-2.0", URL: "https://www.apache.org/licenses/LICENSE-2.0"}},
 		Paths: openapi3.NewPaths(),
@@ -114,6 +186,7 @@ func (s *Server) buildOpenAPI() []byte {
 		Description: "This OpenAPI document, generated from the gateway's route table; no token needed.", Tags: []string{"meta"},
 		Security: &openapi3.SecurityRequirements{}, Responses: okJSON("this document")})
 
+	inputs := map[string]routeInput{}
 	tags := map[string]bool{"meta": true}
 	for _, r := range s.docs {
 		method, path, _ := strings.Cut(r.pattern, " ")
@@ -131,33 +204,40 @@ func (s *Server) buildOpenAPI() []byte {
 		op.Tags = []string{tag}
 		tags[tag] = true
 		op.OperationID = r.op
+		in := routeInput{path: map[string]*openapi3.Schema{}}
 		for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
-			op.AddParameter(openapi3.NewPathParameter(m[1]).WithSchema(openapi3.NewStringSchema()))
+			p := pathParameter(m[1], tag, method)
+			op.AddParameter(p)
+			in.path[m[1]] = p.Schema.Value
 		}
+		paged := strings.Contains(r.summary, "?continue=")
 		seen := map[string]bool{}
 		for _, m := range queryParam.FindAllStringSubmatch(r.summary, -1) {
 			if seen[m[1]] {
 				continue
 			}
 			seen[m[1]] = true
-			schema := openapi3.NewStringSchema()
-			switch m[1] {
-			case "after", "limit":
-				schema = openapi3.NewIntegerSchema().WithMin(0)
-			case "continue":
-				// Opaque, from a previous page: base64url without padding.
-				schema = openapi3.NewStringSchema().WithPattern(`^[A-Za-z0-9_-]*$`)
-			}
-			op.AddParameter(openapi3.NewQueryParameter(m[1]).WithSchema(schema))
+			op.AddParameter(queryParameter(m[1], paged, boards))
 		}
-		switch r.req.(type) {
+		req, optionalBody := r.req, false
+		if o, ok := req.(optional); ok {
+			req, optionalBody = o.body, true
+		}
+		switch req.(type) {
 		case nil:
 		case []byte:
 			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).
-				WithContent(openapi3.Content{"application/wasm": &openapi3.MediaType{Schema: openapi3.NewBytesSchema().NewRef()}})}
+				WithContent(openapi3.Content{
+					"application/wasm":         &openapi3.MediaType{Schema: openapi3.NewBytesSchema().NewRef()},
+					"application/octet-stream": &openapi3.MediaType{Schema: openapi3.NewBytesSchema().NewRef()},
+				})}
 		default:
-			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).
-				WithJSONSchemaRef(requestSchema(schemaOf(r.req), reflect.TypeOf(r.req), s.boards()))}
+			ref := requestSchema(schemaOf(req), reflect.TypeOf(req), boards)
+			if ex, ok := requestExamples[r.op]; ok {
+				ref.Value.Example = ex
+			}
+			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(!optionalBody).WithJSONSchemaRef(ref)}
+			in.body, in.optionalBody = ref.Value, optionalBody
 		}
 		ok := http.StatusOK
 		switch {
@@ -166,15 +246,24 @@ func (s *Server) buildOpenAPI() []byte {
 		case method == http.MethodPost && r.resp != nil && reflect.TypeOf(r.resp).Kind() == reflect.Struct && !strings.HasSuffix(path, "/check") && !strings.HasSuffix(path, "/revoke") && !strings.Contains(path, "/rollout/"):
 			ok = http.StatusCreated
 		}
-		resp := openapi3.NewResponse().WithDescription(http.StatusText(ok))
+		// GET and PUT of a gateway, device or application answer its ETag.
+		etag := (method == http.MethodGet || method == http.MethodPut) && strings.HasSuffix(path, "/{name}") && tag != "certificates"
+		withETag := func(resp *openapi3.Response) *openapi3.Response {
+			if etag {
+				resp.Headers = openapi3.Headers{"ETag": &openapi3.HeaderRef{Value: &openapi3.Header{Parameter: openapi3.Parameter{
+					Description: "The object's entity tag, for If-Match", Required: true, Schema: openapi3.NewStringSchema().NewRef()}}}}
+			}
+			return resp
+		}
+		resp := withETag(openapi3.NewResponse().WithDescription(http.StatusText(ok)))
 		switch r.resp.(type) {
 		case nil:
 		case []byte:
-			media := "text/plain"
-			if path == "/v1/watch" {
-				media = "text/event-stream"
+			if r.pattern == watchRoute {
+				resp.WithContent(openapi3.Content{"text/event-stream": &openapi3.MediaType{Schema: sseEventSchema().NewRef()}})
+				break
 			}
-			resp.WithContent(openapi3.Content{media: &openapi3.MediaType{Schema: openapi3.NewStringSchema().NewRef()}})
+			resp.WithContent(openapi3.Content{"text/plain": &openapi3.MediaType{Schema: openapi3.NewStringSchema().NewRef()}})
 		case derCRL:
 			resp.WithContent(openapi3.Content{"application/pkix-crl": &openapi3.MediaType{Schema: openapi3.NewBytesSchema().NewRef()}})
 		default:
@@ -182,13 +271,13 @@ func (s *Server) buildOpenAPI() []byte {
 		}
 		op.AddResponse(ok, resp)
 		if method == http.MethodPut {
-			op.AddResponse(http.StatusCreated, openapi3.NewResponse().WithDescription("Created").WithContent(jsonContent(schemaOf(r.resp))))
+			op.AddResponse(http.StatusCreated, withETag(openapi3.NewResponse().WithDescription("Created").WithContent(jsonContent(schemaOf(r.resp)))))
 		}
 		problem := func(code int, why string) {
 			op.AddResponse(code, openapi3.NewResponse().WithDescription(why).
 				WithContent(openapi3.Content{"application/problem+json": &openapi3.MediaType{Schema: errSchema}}))
 		}
-		problem(http.StatusBadRequest, "The request is malformed or a value is out of bounds (code invalid)")
+		problem(http.StatusBadRequest, "The request does not match this document: a parameter, a header or the body (code invalid)")
 		problem(http.StatusUnauthorized, "No or an unknown bearer token (code unauthenticated)")
 		problem(http.StatusForbidden, "The token's role does not allow it (code forbidden)")
 		problem(http.StatusNotFound, "Not found (code not_found)")
@@ -196,25 +285,33 @@ func (s *Server) buildOpenAPI() []byte {
 		if r.pattern != watchRoute {
 			problem(http.StatusTooManyRequests, "The API is at its limit of requests in flight; Retry-After says when to try again (code too_many_requests)")
 			op.Responses.Value("429").Value.Headers = openapi3.Headers{"Retry-After": &openapi3.HeaderRef{Value: &openapi3.Header{Parameter: openapi3.Parameter{
-				Description: "Seconds to wait before retrying", Schema: openapi3.NewIntegerSchema().NewRef()}}}}
+				Description: "Seconds to wait before retrying", Required: true, Schema: openapi3.NewIntegerSchema().WithMin(0).NewRef()}}}}
 		}
-		if r.req != nil {
+		if req != nil {
 			problem(http.StatusUnsupportedMediaType, "The body's Content-Type is not the one above (code unsupported_media_type)")
+			if _, binary := req.([]byte); binary {
+				problem(http.StatusRequestEntityTooLarge, "The module is over the size limit, 4 MiB (code too_large)")
+			} else {
+				problem(http.StatusRequestEntityTooLarge, "The body is over 1 MiB (code too_large)")
+			}
 		}
 		if method == http.MethodPut {
 			op.AddParameter(openapi3.NewHeaderParameter("If-Match").WithSchema(openapi3.NewStringSchema()).
-				WithDescription("Replace only if the object's ETag (GET, or the last PUT's answer) is this one"))
+				WithDescription("Replace only if the object's ETag (GET, or the last PUT's answer) is one of these (RFC 9110; * matches any existing object)"))
 			problem(http.StatusPreconditionFailed, "If-Match does not match the object's ETag, or the object does not exist (code precondition_failed)")
+		}
+		if path == watchRoute[len("GET "):] {
+			op.AddParameter(openapi3.NewHeaderParameter("Last-Event-ID").WithSchema(openapi3.NewIntegerSchema().WithMin(0)).
+				WithDescription("What an EventSource sends when it reconnects: the events after this sequence number are replayed first (?after= wins)"))
 		}
 		if method == http.MethodPut || method == http.MethodPost && ok == http.StatusCreated {
 			problem(http.StatusConflict, "Created concurrently by another request, or exists already (code conflict)")
 		}
-		if _, binary := r.req.([]byte); binary {
-			problem(http.StatusRequestEntityTooLarge, "The module is over the size limit (code too_large)")
-			problem(http.StatusUnprocessableEntity, "Not a valid WebAssembly module (code module_rejected)")
+		if why, ok := unprocessable[r.op]; ok {
+			problem(http.StatusUnprocessableEntity, why)
 		}
-		if strings.Contains(path, "/applications/{name}") && method == http.MethodPut || strings.HasSuffix(path, "/check") {
-			problem(http.StatusUnprocessableEntity, "The module cannot run on a board it would land on; board names it (code module_rejected)")
+		if r.op == "revokeDevice" {
+			problem(http.StatusConflict, "The device has no certificate to revoke (code conflict)")
 		}
 		if method == http.MethodDelete && strings.HasPrefix(path, "/v1/modules/") {
 			problem(http.StatusConflict, "An application (its spec or stable release) or a deployment still needs the module; detail names them (code conflict)")
@@ -226,6 +323,7 @@ func (s *Server) buildOpenAPI() []byte {
 		if strings.Contains(path, "/rollout/") {
 			problem(http.StatusConflict, "The rollout's phase does not allow the action (code conflict)")
 		}
+		inputs[r.pattern] = in
 		add(method, path, op)
 	}
 	for _, t := range slices.Sorted(maps.Keys(tags)) {
@@ -235,7 +333,121 @@ func (s *Server) buildOpenAPI() []byte {
 	if err != nil {
 		panic("openapi: " + err.Error())
 	}
-	return append(b, '\n')
+	return append(b, '\n'), inputs
+}
+
+// pathParameter is the schema of a path parameter of the collection tag.
+func pathParameter(name, tag, method string) *openapi3.Parameter {
+	p := openapi3.NewPathParameter(name)
+	schema := openapi3.NewStringSchema()
+	switch name {
+	case "name":
+		schema = nameSchema()
+		p.Description = "The " + strings.TrimSuffix(tag, "s") + "'s name"
+	case "sha256":
+		schema.Pattern = sha256Pattern
+		p.Description = "The module's sha256, lowercase hex"
+	case "serial":
+		schema.Pattern = `^[0-9a-f]+$`
+		p.Description = "The certificate's serial number, lowercase hex"
+	case "action":
+		schema.Enum = []any{fleet.ActionPause, fleet.ActionResume, fleet.ActionAbort, fleet.ActionPromote}
+	}
+	if ex, ok := pathExamples[tag]; ok && name != "action" {
+		p.Example = ex
+		if del, ok := deleteExamples[tag]; ok && method == http.MethodDelete && name == "name" {
+			p.Example = del
+		}
+	}
+	return p.WithSchema(schema)
+}
+
+// queryParameter is the schema of a query parameter; paged: of a list
+// paged with ?limit= and ?continue=.
+func queryParameter(name string, paged bool, boards []string) *openapi3.Parameter {
+	p := openapi3.NewQueryParameter(name)
+	schema := openapi3.NewStringSchema()
+	switch name {
+	case "limit":
+		schema = openapi3.NewIntegerSchema().WithMin(0)
+		p.Description = "At most this many items (a larger value is cut to 1000); 0 or none: 100"
+		if paged {
+			p.Description = "At most this many items per page (a larger value is cut to 1000); 0 or none: 1000"
+		}
+	case "after":
+		schema = openapi3.NewIntegerSchema().WithMin(0)
+		p.Description = "Only the events after this sequence number"
+	case "continue":
+		schema.Pattern = continuePattern
+		p.Description = "The previous page's continue: this page starts after its last item"
+	case "label":
+		schema = openapi3.NewArraySchema().WithItems(openapi3.NewStringSchema().WithPattern(labelFilterPattern))
+		p.Description = "key=value: only the devices with this label (repeat for more, all must match)"
+	case "board":
+		schema = openapi3.NewStringSchema().WithEnum(anys(boards)...)
+		p.Description = "Only the devices of this board"
+	case "phase":
+		schema = openapi3.NewStringSchema().WithEnum(fleet.PhaseRegistered, fleet.PhaseOnline, fleet.PhaseOffline, fleet.PhaseRevoked)
+		p.Description = "Only the devices in this phase"
+	case "state":
+		schema = openapi3.NewStringSchema().WithEnum(fleet.CertCurrent, fleet.CertPending, fleet.CertSuperseded, fleet.CertRevoked)
+		p.Description = "Only the certificates in this state"
+	case "device":
+		p.Description = "Only those of this device"
+	case "app":
+		p.Description = "Only those of this application"
+	}
+	return p.WithSchema(schema)
+}
+
+// sseEventSchema is one event of the watch stream (OpenAPI 3.0 has no
+// itemSchema: a text/event-stream schema is that of each event).
+func sseEventSchema() *openapi3.Schema {
+	s := openapi3.NewObjectSchema().
+		WithProperty("event", openapi3.NewStringSchema().WithEnum("change", "event")).
+		WithProperty("id", openapi3.NewStringSchema().WithPattern(`^[0-9]+$`)).
+		WithProperty("data", openapi3.NewStringSchema())
+	s.Required = []string{"data", "event"}
+	s.Description = "change: an object was written, data {kind, key, deleted} (JSON); " +
+		"event: the gateway recorded an event, data the event (JSON, as GET /v1/events lists it), id its sequence number"
+	s.Properties["id"].Value.Description = "event: its sequence number (what Last-Event-ID gives back)"
+	return s
+}
+
+func anys(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+func nameSchema() *openapi3.Schema {
+	return openapi3.NewStringSchema().WithPattern(namePattern).WithMaxLength(protocol.MaxNameLen)
+}
+
+// exampleCSR is the example of POST /v1/certificates: a CSR of device dev-1
+// (P-256, CN dev-1).
+const exampleCSR = `-----BEGIN CERTIFICATE REQUEST-----
+MIHLMHICAQAwEDEOMAwGA1UEAwwFZGV2LTEwWTATBgcqhkjOPQIBBggqhkjOPQMB
+BwNCAATQ9Re22BKoGjUnhXx8/9isb5ibUfm25+Fdy4LRHHX5cbAzEa2/KcADRZIf
+Esy7FUajlx4z6MBEkTEJjPIZcfn3oAAwCgYIKoZIzj0EAwIDSQAwRgIhALT9vfwn
+O1YPoFYtLZ4I0YKZmdJosDX4LqIvj+VkjvpNAiEAodgLxEQ9EGssbpu7JKLCanJ9
+G9LgshSLW8Z2tiSDuK4=
+-----END CERTIFICATE REQUEST-----
+`
+
+// requestExamples are request bodies' examples, by operation: those of the
+// objects the path examples name.
+var requestExamples = map[string]any{
+	"putGateway":      map[string]any{"addresses": []string{"127.0.0.1:8081"}, "labels": map[string]string{"site": "lab"}, "capacity": 100},
+	"putDevice":       map[string]any{"board": "mps2-an386", "labels": map[string]string{"site": "lab"}},
+	"createToken":     map[string]any{"ttl_seconds": 3600},
+	"revokeDevice":    map[string]any{"reason": "lost"},
+	"signCertificate": map[string]any{"device": "dev-1", "csr_pem": exampleCSR, "ttl_seconds": 86400},
+	"putApplication": map[string]any{"version": "1.0.0", "sha256": pathExamples["modules"], "config": map[string]string{"pin": "0"},
+		"selector": map[string]any{"labels": map[string]string{"site": "lab"}}},
+	"checkModule": map[string]any{"sha256": pathExamples["modules"], "selector": map[string]any{"boards": []string{"mps2-an386"}}},
 }
 
 // tagDescriptions describe the OpenAPI tags (the collections the paths are under).
@@ -258,9 +470,8 @@ var tagDescriptions = map[string]string{
 // requestSchema is a request body's schema as strict as the server reads it
 // (readJSON): a copy (the generator shares schemas between types used in
 // requests and answers) where objects with fields have no other properties,
-// maps and lists may be null (read as empty), and the fields of t tagged
-// `openapi:"required"` are required and not empty; a field tagged
-// `openapi:"board"` is one of the boards the gateway knows.
+// maps and lists may be null (read as empty), integers are within
+// +-maxJSONInteger, and fields follow their `openapi` tags (strict).
 func requestSchema(ref *openapi3.SchemaRef, t reflect.Type, boards []string) *openapi3.SchemaRef {
 	raw, err := json.Marshal(ref)
 	if err != nil {
@@ -274,12 +485,35 @@ func requestSchema(ref *openapi3.SchemaRef, t reflect.Type, boards []string) *op
 	return &c
 }
 
+// strict applies the `openapi` tags of t's fields to their schemas in s:
+//
+//	required   the field is required and not empty
+//	board      one of the boards the gateway knows (a list: each item)
+//	name       a name (namePattern, at most 64); name?: a name or empty
+//	version    a version (versionPattern, at most 64)
+//	sha256     a lowercase hex sha256; sha256?: one or empty
+//	address    each item host:port (addressPattern)
+//	labels     at most 64, values empty or names (keys too: checked by the server, 422)
+//	config     at most 64, values of at most 256 characters (keys names and values
+//	           at most 256 bytes: checked by the server, 422)
+//	min=N, max=N, maxlen=N, maxitems=N, enum=a|b|...
 func strict(s *openapi3.Schema, t reflect.Type, boards []string) {
 	if s == nil {
 		return
 	}
-	for t != nil && t.Kind() == reflect.Pointer {
+	for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct) {
 		t = t.Elem()
+	}
+	if s.Type.Is("integer") {
+		if s.Max == nil || *s.Max > maxJSONInteger {
+			s.Max = openapi3.Float64Ptr(maxJSONInteger)
+		}
+		if s.Min == nil || *s.Min < -maxJSONInteger {
+			s.Min = openapi3.Float64Ptr(-maxJSONInteger)
+		}
+	}
+	if s.Items != nil {
+		strict(s.Items.Value, t, boards)
 	}
 	if len(s.Properties) > 0 {
 		no := false
@@ -289,8 +523,9 @@ func strict(s *openapi3.Schema, t reflect.Type, boards []string) {
 		if p.Value == nil {
 			continue
 		}
-		if p.Value.Type.Is("object") && len(p.Value.Properties) == 0 || p.Value.Type.Is("array") {
-			p.Value.Nullable = true
+		v := p.Value
+		if v.Type.Is("object") && len(v.Properties) == 0 || v.Type.Is("array") {
+			v.Nullable = true
 		}
 		var ft reflect.Type
 		if t != nil && t.Kind() == reflect.Struct {
@@ -300,20 +535,71 @@ func strict(s *openapi3.Schema, t reflect.Type, boards []string) {
 					continue
 				}
 				ft = f.Type
+				if d := f.Tag.Get("doc"); d != "" {
+					v.Description = d
+				}
 				for _, o := range strings.Split(f.Tag.Get("openapi"), ",") {
-					switch o {
+					key, arg, _ := strings.Cut(o, "=")
+					n, _ := strconv.ParseFloat(arg, 64)
+					item := v
+					if v.Items != nil {
+						item = v.Items.Value
+					}
+					switch key {
+					case "":
 					case "required":
 						s.Required = append(s.Required, name)
-						p.Value.MinLength = 1
+						v.MinLength = 1
 					case "board":
-						for _, b := range boards {
-							p.Value.Enum = append(p.Value.Enum, b)
+						item.Enum = anys(boards)
+					case "name", "name?":
+						item.Pattern, item.MaxLength = namePattern, openapi3.Uint64Ptr(protocol.MaxNameLen)
+						item.Description = "A name: " + nameRules
+						if key == "name?" {
+							item.Pattern = labelValuePattern
+							item.Description = "Empty, or a name: " + nameRules
 						}
+					case "version":
+						v.Pattern, v.MaxLength = versionPattern, openapi3.Uint64Ptr(protocol.MaxNameLen)
+						v.Description = "A version: " + strings.Replace(nameRules, "'_' or '-'", "'_', '-' or '+'", 1)
+					case "sha256":
+						v.Pattern = sha256Pattern
+						v.Description = "The sha256 of a module POST /v1/modules stored, lowercase hex"
+					case "sha256?":
+						v.Pattern = `^([0-9a-f]{64})?$`
+					case "address":
+						item.Pattern = addressPattern
+						item.Description = "host:port (an IPv6 host in brackets)"
+						v.Description = "host:port where devices reach the gateway (an IPv6 host in brackets)"
+					case "labels":
+						v.MaxProps = openapi3.Uint64Ptr(fleet.MaxLabels)
+						value := openapi3.NewStringSchema().WithPattern(labelValuePattern).WithMaxLength(protocol.MaxNameLen)
+						value.Description = "Empty, or a name: " + nameRules
+						v.AdditionalProperties = openapi3.AdditionalProperties{Schema: value.NewRef()}
+						v.Description = "At most 64; keys are names (" + nameRules + "), values names or empty"
+					case "config":
+						v.MaxProps = openapi3.Uint64Ptr(protocol.MaxConfigPairs)
+						v.AdditionalProperties = openapi3.AdditionalProperties{Schema: openapi3.NewStringSchema().
+							WithMaxLength(protocol.MaxTextLen).NewRef()}
+						v.Description = "What the app reads with config_get: at most 64 entries; keys are names (" + nameRules +
+							"), values at most 256 bytes"
+					case "min":
+						v.Min = openapi3.Float64Ptr(n)
+					case "max":
+						v.Max = openapi3.Float64Ptr(n)
+					case "maxlen":
+						v.MaxLength = openapi3.Uint64Ptr(uint64(n))
+					case "maxitems":
+						v.MaxItems = openapi3.Uint64Ptr(uint64(n))
+					case "enum":
+						v.Enum = anys(strings.Split(arg, "|"))
+					default:
+						panic("openapi: field " + t.Name() + "." + f.Name + ": unknown openapi tag " + o)
 					}
 				}
 			}
 		}
-		strict(p.Value, ft, boards)
+		strict(v, ft, boards)
 	}
 	slices.Sort(s.Required)
 }

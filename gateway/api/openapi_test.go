@@ -10,12 +10,14 @@ import (
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/wasmbed/wasmbed/board"
 )
 
 // The generated document is valid OpenAPI 3, lists every route, and
 // docs/openapi.json is the same document (make generate writes it).
 func TestOpenAPIDocument(t *testing.T) {
-	s := New(nil, nil, nil, func() []string { return nil }, nil, slog.Default())
+	s := New(nil, nil, nil, board.Names, nil, slog.Default())
 	raw := s.OpenAPI()
 	doc, err := openapi3.NewLoader().LoadFromData(raw)
 	if err != nil {

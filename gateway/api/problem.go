@@ -8,9 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
@@ -33,6 +38,13 @@ func (e *httpError) Error() string { return e.msg }
 
 func badRequest(format string, args ...any) error {
 	return &httpError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
+}
+
+// unprocessableError is a 422: the request matches the OpenAPI document's
+// schema, but a rule the schema cannot state refuses it (a label key, a
+// CSR's contents, fields that do not go together).
+func unprocessableError(format string, args ...any) error {
+	return &httpError{status: http.StatusUnprocessableEntity, code: apiv1.CodeUnprocessable, msg: fmt.Sprintf(format, args...)}
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -97,6 +109,98 @@ func readJSON(r *http.Request, v any) error {
 	return nil
 }
 
+// checkInput checks the path parameters and the JSON body of a request to
+// pattern against their schemas in the OpenAPI document (openapi.go), before
+// the handler runs: the server refuses (400) what the document refuses, so
+// a client that follows the document is never surprised and one that does
+// not is told where. A body over maxJSONBody is 413.
+func (s *Server) checkInput(r *http.Request, pattern string) error {
+	in := s.inputs[pattern]
+	for _, name := range slices.Sorted(maps.Keys(in.path)) {
+		if err := in.path[name].VisitJSON(r.PathValue(name)); err != nil {
+			return badRequest("path %s %q: %s", name, r.PathValue(name), schemaError(err))
+		}
+	}
+	if in.body == nil || in.optionalBody && r.ContentLength == 0 {
+		return nil
+	}
+	raw, err := io.ReadAll(io.LimitReader(r.Body, maxJSONBody+1))
+	if err != nil {
+		return badRequest("request body: %v", err)
+	}
+	if len(raw) > maxJSONBody {
+		return &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("request body over %d bytes", maxJSONBody)}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	if in.optionalBody && len(bytes.TrimSpace(raw)) == 0 {
+		r.ContentLength = 0 // none: the handler reads no body
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return badRequest("request body: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("request body: data after the JSON object")
+	}
+	if err := in.body.VisitJSON(v); err != nil {
+		return badRequest("request body: %s", schemaError(err))
+	}
+	return nil
+}
+
+// schemaError is a schema validation error in words: where (a.b.0), what,
+// and the description of the value when the schema has one.
+func schemaError(err error) string {
+	var se *openapi3.SchemaError
+	if !errors.As(err, &se) {
+		return err.Error()
+	}
+	why := se.Reason
+	switch se.SchemaField {
+	case "properties":
+		if _, name, ok := strings.Cut(se.Reason, `property "`); ok && strings.HasSuffix(se.Reason, `" is unsupported`) {
+			why = `unknown field "` + strings.TrimSuffix(name, `" is unsupported`) + `"`
+		}
+	case "enum":
+		var want []string
+		for _, e := range se.Schema.Enum {
+			want = append(want, fmt.Sprintf("%q", e))
+		}
+		why = fmt.Sprintf("%s: unknown; want one of %s", jsonText(se.Value), strings.Join(want, ", "))
+	case "maximum":
+		why = fmt.Sprintf("%s: at most %s", jsonText(se.Value), jsonText(*se.Schema.Max))
+	case "minimum":
+		why = fmt.Sprintf("%s: at least %s", jsonText(se.Value), jsonText(*se.Schema.Min))
+	case "nullable":
+		why = "null; want " + strings.Join(se.Schema.Type.Slice(), " or ")
+	case "maxProperties":
+		if m, ok := se.Value.(map[string]any); ok {
+			why = fmt.Sprintf("%d entries, at most %d", len(m), *se.Schema.MaxProps)
+		}
+	}
+	if se.Origin != nil {
+		why = se.Origin.Error()
+	}
+	if d := se.Schema.Description; d != "" && se.SchemaField != "properties" && se.SchemaField != "required" {
+		why += " (" + d + ")"
+	}
+	if at := se.JSONPointer(); len(at) > 0 {
+		return strings.Join(at, ".") + ": " + why
+	}
+	return why
+}
+
+// jsonText is a JSON value as JSON says it (20000000000, not 2e+10).
+func jsonText(v any) string {
+	if f, ok := v.(float64); ok {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
 // bodyType refuses a request body whose Content-Type is not the route's:
 // application/json for a JSON body, application/wasm (or
 // application/octet-stream) for a module. Requests without a body pass.
@@ -105,6 +209,9 @@ func bodyType(r *http.Request, req any) error {
 		return nil
 	}
 	want := []string{"application/json"}
+	if o, ok := req.(optional); ok {
+		req = o.body
+	}
 	if _, binary := req.([]byte); binary {
 		want = []string{"application/wasm", "application/octet-stream"}
 	}
@@ -121,9 +228,20 @@ func bodyType(r *http.Request, req any) error {
 // unrouted answers a request no route has: 405 with Allow when the path has
 // routes for other methods, else 404.
 func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
+	// The methods of the path's own routes: a path that a literal route has
+	// (/v1/modules/check) also matches the wildcard ones beside it
+	// (/v1/modules/{sha256}), whose methods are another resource's.
 	var allow []string
+	fewest := -1
 	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
-		if _, p := s.mux.Handler(&http.Request{Method: m, URL: r.URL, Host: r.Host}); p != "" {
+		_, p := s.mux.Handler(&http.Request{Method: m, URL: r.URL, Host: r.Host})
+		if p == "" {
+			continue
+		}
+		switch n := strings.Count(p, "{"); {
+		case fewest < 0 || n < fewest:
+			fewest, allow = n, []string{m}
+		case n == fewest:
 			allow = append(allow, m)
 		}
 	}

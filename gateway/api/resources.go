@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"reflect"
 	"slices"
@@ -64,8 +63,8 @@ func (s *Server) putGateway(w http.ResponseWriter, r *http.Request, who *hashedT
 		return badRequest("capacity: must not be negative")
 	}
 	for _, a := range spec.Addresses {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return badRequest("addresses: %q: %v", a, err)
+		if !addressRE.MatchString(a) {
+			return badRequest("addresses: %q: want host:port (an IPv6 host in brackets)", a)
 		}
 	}
 	if err := labelsValid(spec.Labels); err != nil {
@@ -98,7 +97,7 @@ func upsert[T any](s *Server, w http.ResponseWriter, r *http.Request, who *hashe
 	// a create that loses a race with another becomes an update of it.
 	for range 3 {
 		updated, err := c.Update(ctx, key, func(cur *T) error {
-			if ifMatch != "" && ifMatch != "*" && ifMatch != etagOf(*cur) {
+			if ifMatch != "" && !etagMatches(ifMatch, etagOf(*cur)) {
 				return &httpError{status: http.StatusPreconditionFailed,
 					msg: fmt.Sprintf("%s %s: If-Match %s, but it is %s now", kind, key, ifMatch, etagOf(*cur))}
 			}
@@ -129,6 +128,18 @@ func upsert[T any](s *Server, w http.ResponseWriter, r *http.Request, who *hashe
 		return writeJSON(w, http.StatusCreated, v)
 	}
 	return &httpError{status: http.StatusConflict, msg: fmt.Sprintf("%s %s: created and deleted concurrently; try again", kind, key)}
+}
+
+// etagMatches reports whether an If-Match header (RFC 9110: * or a list of
+// entity tags) matches the ETag of an existing object: strong comparison,
+// so a weak tag (W/"...") never does.
+func etagMatches(ifMatch, etag string) bool {
+	for _, t := range strings.Split(ifMatch, ",") {
+		if t = strings.TrimSpace(t); t == "*" || t == etag {
+			return true
+		}
+	}
+	return false
 }
 
 // etagOf is an object's entity tag: a strong validator of its stored form
@@ -168,6 +179,14 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ *hashedTo
 		return err
 	}
 	q := r.URL.Query()
+	board, err := queryEnum(r, "board", s.boards()...)
+	if err != nil {
+		return err
+	}
+	phase, err := queryEnum(r, "phase", fleet.PhaseRegistered, fleet.PhaseOnline, fleet.PhaseOffline, fleet.PhaseRevoked)
+	if err != nil {
+		return err
+	}
 	want := map[string]string{}
 	for _, l := range q["label"] {
 		k, v, ok := strings.Cut(l, "=")
@@ -183,11 +202,10 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ *hashedTo
 	for k, v := range want {
 		query.Contains = append(query.Contains, fleet.JSONField(k, v))
 	}
-	if b := q.Get("board"); b != "" {
-		sel.Boards = []string{b}
-		query.Contains = append(query.Contains, fleet.JSONField("board", b))
+	if board != "" {
+		sel.Boards = []string{board}
+		query.Contains = append(query.Contains, fleet.JSONField("board", board))
 	}
-	phase := q.Get("phase")
 	query.Match = func(d *fleet.Device) bool {
 		s.live(d)
 		return sel.Matches(d) && (phase == "" || d.Status.Phase == phase)
@@ -221,6 +239,11 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request, who *hashedTo
 	}
 	if !slices.Contains(s.boards(), spec.Board) {
 		return badRequest("board %q: unknown; known boards: %s", spec.Board, strings.Join(s.boards(), ", "))
+	}
+	if spec.Gateway != "" {
+		if err := validName("gateway", spec.Gateway); err != nil {
+			return err
+		}
 	}
 	if err := labelsValid(spec.Labels); err != nil {
 		return err
@@ -367,7 +390,7 @@ func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, who *hashe
 	}
 	if err := s.gw.Revoke(r.Context(), name, req.Reason); err != nil {
 		if errors.Is(err, gateway.ErrNoCertificate) {
-			return badRequest("%v", err)
+			return &httpError{status: http.StatusConflict, msg: err.Error()}
 		}
 		return err
 	}
@@ -388,14 +411,14 @@ func (s *Server) signCertificate(w http.ResponseWriter, r *http.Request, who *ha
 	}
 	block, _ := pem.Decode([]byte(req.CSRPEM))
 	if block == nil || block.Type != "CERTIFICATE REQUEST" {
-		return badRequest("csr_pem: no PEM CERTIFICATE REQUEST block")
+		return unprocessableError("csr_pem: no PEM CERTIFICATE REQUEST block")
 	}
 	if _, err := s.store.Devices().Get(r.Context(), req.Device); err != nil {
 		return err
 	}
 	chain, err := s.gw.SignDeviceCSR(r.Context(), req.Device, block.Bytes, time.Duration(req.TTLSeconds)*time.Second)
 	if err != nil {
-		return badRequest("%v", err)
+		return unprocessableError("%v", err)
 	}
 	var pemChain strings.Builder
 	for _, c := range chain {
@@ -408,13 +431,17 @@ func (s *Server) signCertificate(w http.ResponseWriter, r *http.Request, who *ha
 
 func (s *Server) listCertificates(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
 	q := r.URL.Query()
+	st, err := queryEnum(r, "state", fleet.CertCurrent, fleet.CertPending, fleet.CertSuperseded, fleet.CertRevoked)
+	if err != nil {
+		return err
+	}
 	certs, err := s.gw.Certificates(r.Context(), q.Get("device"))
 	if err != nil {
 		return err
 	}
 	out := []fleet.Certificate{}
 	for _, c := range certs {
-		if st := q.Get("state"); st == "" || c.State == st {
+		if st == "" || c.State == st {
 			out = append(out, c)
 		}
 	}
@@ -475,7 +502,7 @@ func (s *Server) uploadModule(w http.ResponseWriter, r *http.Request, who *hashe
 		return &httpError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("module larger than %d bytes", MaxModuleSize)}
 	}
 	if len(body) < 8 || string(body[:4]) != "\x00asm" {
-		return badRequest("not a WebAssembly binary module (no \\0asm header)")
+		return &httpError{status: http.StatusUnprocessableEntity, code: apiv1.CodeModuleRejected, msg: "not a WebAssembly binary module (no \\0asm header)"}
 	}
 	// Decoded and validated before it is stored: an application can then only
 	// name modules that are WebAssembly (trailing data, bad sections refused).
@@ -577,14 +604,29 @@ func (s *Server) checkModule(w http.ResponseWriter, r *http.Request, _ *hashedTo
 	wasm := req.Module
 	switch {
 	case len(wasm) > 0 && req.SHA256 != "":
-		return badRequest("give sha256 or module, not both")
+		return unprocessableError("give sha256 or module, not both")
 	case req.SHA256 != "":
 		var err error
 		if wasm, err = s.store.GetModule(r.Context(), req.SHA256); err != nil {
 			return err
 		}
 	case len(wasm) == 0:
-		return badRequest("no module: give sha256 or module")
+		return unprocessableError("no module: give sha256 or module")
+	default:
+		// Inline: valid WebAssembly first, as an upload must be.
+		if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
+			return &httpError{status: http.StatusUnprocessableEntity, code: apiv1.CodeModuleRejected, msg: "module: not a WebAssembly binary module (no \\0asm header)"}
+		}
+		if err := module.Validate(r.Context(), wasm); err != nil {
+			var ce *module.CheckError
+			if !errors.As(err, &ce) {
+				return err
+			}
+			return &httpError{status: http.StatusUnprocessableEntity, code: apiv1.CodeModuleRejected, msg: "module: " + ce.Message}
+		}
+	}
+	if err := labelsValid(req.Selector.Labels); err != nil {
+		return err
 	}
 	req.Limits.SetDefaults()
 	boards, err := s.landingBoards(r, req.Selector)
@@ -725,10 +767,10 @@ func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *has
 	}
 	for k, v := range spec.Config {
 		if err := protocol.ValidName(k); err != nil {
-			return badRequest("config key: %v", err)
+			return unprocessableError("config key: %v", err)
 		}
 		if len(v) > protocol.MaxTextLen {
-			return badRequest("config %q: value longer than %d bytes", k, protocol.MaxTextLen)
+			return unprocessableError("config %q: value longer than %d bytes", k, protocol.MaxTextLen)
 		}
 	}
 	if err := labelsValid(spec.Selector.Labels); err != nil {
@@ -736,12 +778,14 @@ func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *has
 	}
 	spec.Rollout.SetDefaults()
 	if err := spec.Rollout.Validate(); err != nil {
-		return badRequest("%v", err)
+		// The schema has the bounds of each field: what is left are rules
+		// across fields.
+		return unprocessableError("%v", err)
 	}
 	spec.Limits.SetDefaults()
 	wasm, err := s.store.GetModule(ctx, spec.SHA256)
 	if errors.Is(err, fleet.ErrNotFound) {
-		return badRequest("sha256 %q: no such module; upload it with POST /v1/modules first", spec.SHA256)
+		return unprocessableError("sha256 %q: no such module; upload it with POST /v1/modules first", spec.SHA256)
 	} else if err != nil {
 		return err
 	}
@@ -831,7 +875,7 @@ func (s *Server) rolloutAction(w http.ResponseWriter, r *http.Request, who *hash
 }
 
 func (s *Server) applicationOutput(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
-	limit, err := queryInt(r, "limit", 100)
+	limit, err := queryLimit(r, 100)
 	if err != nil {
 		return err
 	}
@@ -867,7 +911,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, _ *hashedTok
 	if err != nil {
 		return err
 	}
-	limit, err := queryInt(r, "limit", 100)
+	limit, err := queryLimit(r, 100)
 	if err != nil {
 		return err
 	}
@@ -879,7 +923,7 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, _ *hashedTok
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
-	limit, err := queryInt(r, "limit", 100)
+	limit, err := queryLimit(r, 100)
 	if err != nil {
 		return err
 	}
@@ -950,10 +994,11 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-// labelsValid is fleet.ValidateLabels as a bad request.
+// labelsValid is fleet.ValidateLabels as a 422: the schema has the count and
+// the values, not the keys.
 func labelsValid(labels map[string]string) error {
 	if err := fleet.ValidateLabels(labels); err != nil {
-		return badRequest("%v", err)
+		return unprocessableError("%v", err)
 	}
 	return nil
 }

@@ -20,12 +20,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, _ *hashedToken) e
 	if err != nil {
 		return err
 	}
-	if last := r.Header.Get("Last-Event-ID"); last != "" && r.URL.Query().Get("after") == "" {
-		n, err := strconv.ParseUint(last, 10, 63)
+	if last := r.Header.Values("Last-Event-ID"); len(last) > 0 {
+		n, err := parseCount("Last-Event-ID", last[0])
 		if err != nil {
-			return badRequest("Last-Event-ID %q: not an event sequence number", last)
+			return err
 		}
-		after = int(n)
+		if !r.URL.Query().Has("after") { // ?after= wins
+			after = n
+		}
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {

@@ -16,9 +16,9 @@ type CAResponse struct {
 }
 
 type GatewaySpec struct {
-	Addresses []string          `json:"addresses"`
-	Labels    map[string]string `json:"labels,omitempty"`
-	Capacity  int               `json:"capacity"`
+	Addresses []string          `json:"addresses" openapi:"address"`
+	Labels    map[string]string `json:"labels,omitempty" openapi:"labels"`
+	Capacity  int               `json:"capacity" openapi:"min=0"`
 }
 
 type GatewayList struct {
@@ -28,8 +28,8 @@ type GatewayList struct {
 
 type DeviceSpec struct {
 	Board   string            `json:"board" openapi:"required,board"`
-	Labels  map[string]string `json:"labels,omitempty"`
-	Gateway string            `json:"gateway,omitempty"`
+	Labels  map[string]string `json:"labels,omitempty" openapi:"labels"`
+	Gateway string            `json:"gateway,omitempty" openapi:"name?"` // empty: any gateway
 }
 
 type DeviceList struct {
@@ -38,7 +38,7 @@ type DeviceList struct {
 }
 
 type TokenRequest struct {
-	TTLSeconds int `json:"ttl_seconds,omitempty"` // default 86400
+	TTLSeconds int `json:"ttl_seconds,omitempty" openapi:"min=0,max=2592000" doc:"Seconds the token is valid: 0 (the default, 24 h) to 2592000 (30 days)"` // at most MaxTokenTTLSeconds
 }
 
 type TokenResponse struct {
@@ -54,13 +54,13 @@ type TokenList struct {
 }
 
 type RevokeRequest struct {
-	Reason string `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty" openapi:"maxlen=256"`
 }
 
 type CertificateRequest struct {
-	CSRPEM     string `json:"csr_pem"`
-	Device     string `json:"device"`
-	TTLSeconds int    `json:"ttl_seconds,omitempty"` // default: the gateway's --cert-ttl
+	CSRPEM     string `json:"csr_pem" openapi:"required" doc:"A PEM CERTIFICATE REQUEST: a P-256 key, the device's name as its common name"`
+	Device     string `json:"device" openapi:"required,name"`
+	TTLSeconds int    `json:"ttl_seconds,omitempty" openapi:"min=0,max=315360000" doc:"Seconds the certificate is valid: 0 (the gateway's --cert-ttl) to 315360000 (10 years; the CA may allow less)"` // at most MaxCertTTLSeconds
 }
 
 type CertificateResponse struct {
@@ -99,7 +99,7 @@ type ModuleList struct {
 // boards of the devices it selects now. The module is given by its sha256
 // (uploaded before) or inline; nothing is stored.
 type CheckRequest struct {
-	SHA256   string         `json:"sha256,omitempty"`
+	SHA256   string         `json:"sha256,omitempty" openapi:"sha256?"`
 	Module   []byte         `json:"module,omitempty"` // base64 in JSON
 	Selector fleet.Selector `json:"selector"`
 	Limits   fleet.Limits   `json:"limits"`
@@ -111,9 +111,9 @@ type CheckResponse struct {
 }
 
 type ApplicationSpec struct {
-	Version  string            `json:"version" openapi:"required"`
-	SHA256   string            `json:"sha256" openapi:"required"`
-	Config   map[string]string `json:"config,omitempty"`
+	Version  string            `json:"version" openapi:"required,version"`
+	SHA256   string            `json:"sha256" openapi:"required,sha256"`
+	Config   map[string]string `json:"config,omitempty" openapi:"config"`
 	Limits   fleet.Limits      `json:"limits"`
 	Selector fleet.Selector    `json:"selector"`
 	Rollout  fleet.Rollout     `json:"rollout"`
@@ -180,7 +180,7 @@ type ErrorResponse struct {
 	Type   string `json:"type"`   // ProblemType + Code
 	Title  string `json:"title"`  // the status's text
 	Status int    `json:"status"` // the HTTP status
-	Code   string `json:"code" enum:"invalid,unauthenticated,forbidden,not_found,method_not_allowed,conflict,precondition_failed,too_large,unsupported_media_type,module_rejected,internal,error"`
+	Code   string `json:"code" enum:"invalid,unauthenticated,forbidden,not_found,method_not_allowed,conflict,precondition_failed,too_large,unsupported_media_type,unprocessable,module_rejected,too_many_requests,internal,error"`
 	Detail string `json:"detail"`          // what went wrong, in words
 	Error  string `json:"error"`           // Detail again, for clients of the first API
 	Board  string `json:"board,omitempty"` // module checks: the board that cannot run the module
@@ -207,9 +207,14 @@ const (
 	CodePrecondition     = "precondition_failed"    // 412: If-Match does not match the object's ETag
 	CodeTooLarge         = "too_large"              // 413: the body is over its limit
 	CodeUnsupportedMedia = "unsupported_media_type" // 415: wrong Content-Type for the body
-	CodeModuleRejected   = "module_rejected"        // 422: the module cannot run where it would land
-	CodeTooManyRequests  = "too_many_requests"      // 429: the API is at its limit of requests in flight (Retry-After)
-	CodeInternal         = "internal"               // 500: the gateway's log has the details
+	// CodeUnprocessable: 422, the request matches the OpenAPI document's
+	// schema but breaks a rule the schema cannot state (label and config
+	// keys, a CSR's contents, a rollout's combinations, a module that is not
+	// stored); a request that does not match the schema is 400 invalid.
+	CodeUnprocessable   = "unprocessable"
+	CodeModuleRejected  = "module_rejected"   // 422: the module is not valid WebAssembly, or cannot run where it would land
+	CodeTooManyRequests = "too_many_requests" // 429: the API is at its limit of requests in flight (Retry-After)
+	CodeInternal        = "internal"          // 500: the gateway's log has the details
 )
 
 // CodeFor is the code of an error answered with status.

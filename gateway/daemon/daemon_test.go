@@ -506,7 +506,7 @@ func TestModuleRefusedBeforeRollout(t *testing.T) {
 	if code != http.StatusOK || !ok.OK || strings.Join(ok.Boards, ",") != "mps2-an386,nano33ble" {
 		t.Fatalf("check of a good module: %d %+v", code, ok)
 	}
-	if got := h.call(h.admin, "POST", "/v1/modules", []byte("not wasm"), nil); got != http.StatusBadRequest {
+	if got := h.call(h.admin, "POST", "/v1/modules", []byte("not wasm"), nil); got != http.StatusUnprocessableEntity {
 		t.Fatalf("non-wasm upload: %d", got)
 	}
 	var apps struct{ Applications []fleet.Application }
@@ -643,8 +643,8 @@ func TestAPIClient(t *testing.T) {
 		t.Fatalf("status: %+v %v", st, err)
 	}
 	var apiErr *apiv1.Error
-	_, err = c.PutApplication(ctx, "bad", apiv1.ApplicationSpec{Version: "1", SHA256: "0000"})
-	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadRequest || !strings.Contains(apiErr.Message, "no such module") {
+	_, err = c.PutApplication(ctx, "bad", apiv1.ApplicationSpec{Version: "1", SHA256: strings.Repeat("0", 64)})
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusUnprocessableEntity || !strings.Contains(apiErr.Message, "no such module") {
 		t.Fatalf("unknown module: %v", err)
 	}
 	if err := c.DeleteApplication(ctx, "sensor"); err != nil {
