@@ -96,3 +96,29 @@ func write(t *testing.T, path, s string) {
 		t.Fatal(err)
 	}
 }
+
+// The SDK's loggers are turned off unless a TF_LOG* variable asks for logs.
+func TestQuietSDKLogs(t *testing.T) {
+	for _, tc := range []struct {
+		env   []string
+		quiet bool
+	}{
+		{[]string{"HOME=/root", "PATH=/bin"}, true},
+		{[]string{"TF_LOG=", "TF_LOG_PATH=/tmp/tf.log"}, true},
+		{[]string{"TF_LOG=trace"}, false},
+		{[]string{"TF_LOG_PROVIDER=debug"}, false},
+		{[]string{"TF_LOG_SDK_FRAMEWORK=trace"}, false},
+		{[]string{"TF_LOG_PROVIDER_WASMBED=info"}, false},
+	} {
+		set := map[string]string{}
+		quietSDKLogs(tc.env, func(k, v string) error { set[k] = v; return nil })
+		if tc.quiet != (len(set) > 0) {
+			t.Errorf("%v: set %v, want quiet=%v", tc.env, set, tc.quiet)
+		}
+		for _, k := range []string{"TF_LOG_SDK", "TF_LOG_SDK_PROTO", "TF_LOG_SDK_FRAMEWORK", "TF_LOG_PROVIDER_WASMBED"} {
+			if tc.quiet && set[k] != "OFF" {
+				t.Errorf("%v: %s=%q, want OFF", tc.env, k, set[k])
+			}
+		}
+	}
+}

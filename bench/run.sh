@@ -19,7 +19,7 @@ record() {
 	jq --arg k "$1" --arg u "$3" --arg c "$4" --arg n "${5:-}" '.[$k] = {unit: $u, command: $c, note: $n}' "$meta" >"$tmp" && mv "$tmp" "$meta"
 }
 
-# BENCH_ONLY="protocol gateway kubernetes firmware" picks parts (default: all);
+# BENCH_ONLY="protocol gateway kubernetes rollout firmware terraform" picks parts (default: all);
 # the figures of parts not run stay as they were in results.json.
 want() { [[ -z ${BENCH_ONLY:-} || " $BENCH_ONLY " == *" $1 "* ]]; }
 rc=0
@@ -131,6 +131,23 @@ if want firmware; then
 		rc=1
 	fi
 	rm -f "$fw_tmp"
+fi
+
+# The provider at 1,000 resources against terraform_data in the same run:
+# apply, no-op plan and destroy ratios, with terraform and OpenTofu
+# (bench/terraform.sh says how).
+if want terraform; then
+	echo "bench: terraform (1000 wasmbed_device vs 1000 terraform_data: apply, plan, destroy)"
+	tf_tmp=$(mktemp)
+	if bash bench/terraform.sh >"$tf_tmp"; then
+		while IFS=$'\t' read -r tag key value unit note; do
+			if [[ $tag == RESULT ]]; then record "$key" "$value" "$unit" "bash bench/terraform.sh" "$note"; fi
+		done <"$tf_tmp"
+	else
+		echo "bench: terraform benchmark FAILED" >&2
+		rc=1
+	fi
+	rm -f "$tf_tmp"
 fi
 
 # docs/benchmarks.md, from results.json and meta.json.

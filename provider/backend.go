@@ -38,7 +38,10 @@ type Backend interface {
 	Deployments(ctx context.Context, app, device string) ([]fleet.Deployment, error)
 }
 
-var _ Backend = (*apiv1.Client)(nil)
+var (
+	_ Backend = (*apiv1.Client)(nil)
+	_ Backend = (*gatewayBackend)(nil)
+)
 
 // isNotFound reports whether err says the object does not exist.
 func isNotFound(err error) bool { return apiv1.IsNotFound(err) }

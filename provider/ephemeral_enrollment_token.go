@@ -71,7 +71,7 @@ func (e *enrollmentTokenEphemeral) Open(ctx context.Context, req ephemeral.OpenR
 		return
 	}
 	name := m.Device.ValueString()
-	dev, err := e.backend.GetDevice(ctx, name)
+	dev, err := readDevice(ctx, e.backend, name)
 	if isNotFound(err) {
 		resp.Diagnostics.AddAttributeError(path.Root("device"), "Device "+name+" is not registered (yet)",
 			"Terraform opens ephemeral resources during plan whenever their arguments are known, before wasmbed_device has registered a device it creates in the same run. "+

@@ -165,7 +165,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 			resp.Diagnostics.AddError("Cannot use the gateway's management API at "+settings.Endpoint.String(), connectHint(err))
 			return
 		}
-		backend = client
+		backend = &gatewayBackend{Client: client, reads: newDeviceReads(client)}
 	}
 	resp.ResourceData = backend
 	resp.DataSourceData = backend

@@ -97,7 +97,7 @@ func (r *certificateResource) Schema(_ context.Context, _ resource.SchemaRequest
 // (ca.CheckDeviceCSR, the rule the gateway signs by). It runs for the
 // standalone backend only: the Kubernetes backend refuses the resource.
 func (r *certificateResource) checkCSR(m *certificateModel, diags *diag.Diagnostics) {
-	if _, ok := r.backend.(*apiv1.Client); !ok || m.Device.IsUnknown() || m.CSRPEM.IsUnknown() {
+	if _, ok := r.backend.(*gatewayBackend); !ok || m.Device.IsUnknown() || m.CSRPEM.IsUnknown() {
 		return
 	}
 	device := m.Device.ValueString()

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
@@ -118,23 +119,68 @@ func (r *deviceResource) Create(ctx context.Context, req resource.CreateRequest,
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
 }
 
+// Read refreshes the device. It runs for every device at every plan, so it
+// works on the state's Terraform value directly (deviceState): the
+// framework's reflection into deviceModel and back cost more than the rest
+// of a Read.
 func (r *deviceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
-	var m deviceModel
-	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
+	var prior map[string]tftypes.Value
+	var id string
+	if err := req.State.Raw.As(&prior); err != nil {
+		resp.Diagnostics.AddError("Cannot read the state of a device", err.Error())
 		return
 	}
-	d, err := r.backend.GetDevice(ctx, m.ID.ValueString())
+	if err := prior["id"].As(&id); err != nil {
+		resp.Diagnostics.AddError("Cannot read the state of a device", err.Error())
+		return
+	}
+	d, err := readDevice(ctx, r.backend, id)
 	if isNotFound(err) {
 		resp.State.RemoveResource(ctx) // deleted outside Terraform: plan it again
 		return
 	}
 	if err != nil {
-		apiError(&resp.Diagnostics, "Cannot read device "+m.ID.ValueString(), err)
+		apiError(&resp.Diagnostics, "Cannot read device "+id, err)
 		return
 	}
-	m.fill(&d)
-	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+	v, err := deviceState(req.State.Raw.Type(), prior, &d)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot write the state of device "+id, err.Error())
+		return
+	}
+	resp.State.Raw = v
+}
+
+// deviceState is what fill and State.Set make of d, as a Terraform value of
+// type typ (the schema's), given the prior state's attributes: labels and
+// gateway stay null when they were and the device has none.
+func deviceState(typ tftypes.Type, prior map[string]tftypes.Value, d *fleet.Device) (tftypes.Value, error) {
+	str := func(s string) tftypes.Value { return tftypes.NewValue(tftypes.String, s) }
+	mapType := tftypes.Map{ElementType: tftypes.String}
+	labels := tftypes.NewValue(mapType, nil)
+	if len(d.Labels) > 0 || !prior["labels"].IsNull() {
+		m := make(map[string]tftypes.Value, len(d.Labels))
+		for k, v := range d.Labels {
+			m[k] = str(v)
+		}
+		labels = tftypes.NewValue(mapType, m)
+	}
+	gw := tftypes.NewValue(tftypes.String, nil)
+	if d.Gateway != "" || !prior["gateway"].IsNull() {
+		gw = str(d.Gateway)
+	}
+	notAfter := ""
+	if !d.Status.CertNotAfter.IsZero() {
+		notAfter = d.Status.CertNotAfter.UTC().Format(time.RFC3339)
+	}
+	vals := map[string]tftypes.Value{
+		"id": str(d.Name), "name": str(d.Name), "board": str(d.Board), "labels": labels, "gateway": gw,
+		"phase": str(d.Status.Phase), "certificate_serial": str(d.Status.CertSerial), "certificate_not_after": str(notAfter),
+	}
+	if err := tftypes.ValidateValue(typ, vals); err != nil {
+		return tftypes.Value{}, err
+	}
+	return tftypes.NewValue(typ, vals), nil
 }
 
 func (r *deviceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -187,14 +233,21 @@ func (r *deviceResource) ModifyPlan(ctx context.Context, req resource.ModifyPlan
 	if req.Plan.Raw.IsNull() || r.backend == nil {
 		return
 	}
-	var m, st deviceModel
-	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
+	// Only the gateway attribute first: this runs for every device at every
+	// plan, and a whole model costs the framework far more to decode.
+	var gw, prior types.String
+	resp.Diagnostics.Append(req.Plan.GetAttribute(ctx, path.Root("gateway"), &gw)...)
 	if !req.State.Raw.IsNull() {
-		resp.Diagnostics.Append(req.State.Get(ctx, &st)...)
-		if m.Gateway.Equal(st.Gateway) {
+		resp.Diagnostics.Append(req.State.GetAttribute(ctx, path.Root("gateway"), &prior)...)
+		if gw.Equal(prior) {
 			return
 		}
 	}
+	if resp.Diagnostics.HasError() || gw.IsUnknown() || gw.ValueString() == "" {
+		return
+	}
+	var m deviceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}

@@ -284,7 +284,7 @@ func (r *bundleResource) Read(ctx context.Context, req resource.ReadRequest, res
 		return // the usual case: no request to the gateway
 	}
 	name := m.Device.ValueString()
-	dev, err := r.backend.GetDevice(ctx, name)
+	dev, err := readDevice(ctx, r.backend, name)
 	switch {
 	case isNotFound(err):
 		resp.State.RemoveResource(ctx)

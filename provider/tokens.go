@@ -22,7 +22,10 @@ type tokenCleaner interface {
 	DeleteTokens(ctx context.Context, device string) error
 }
 
-var _ tokenCleaner = (*apiv1.Client)(nil)
+var (
+	_ tokenCleaner = (*apiv1.Client)(nil)
+	_ tokenCleaner = (*gatewayBackend)(nil)
+)
 
 // enrolled reports whether d holds a certificate it may use, so that it needs
 // no enrollment token: it enrolled (or was given a certificate with

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/wasmbed/wasmbed/fleet"
@@ -40,9 +41,10 @@ func IsNotFound(err error) bool {
 
 // Client calls the management API.
 type Client struct {
-	base  *url.URL
-	token string
-	http  *http.Client
+	base   *url.URL
+	token  string
+	http   *http.Client
+	writes atomic.Uint64
 }
 
 // NewClient makes a client for the API at base (https://host:port), with a
@@ -50,13 +52,29 @@ type Client struct {
 func NewClient(base *url.URL, token string, roots *x509.CertPool) *Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	// The gateway speaks HTTP/2: every request shares one connection. Over
+	// HTTP/1.1 (a proxy in between), keep as many idle connections as
+	// Terraform runs requests at once (-parallelism, 10 by default), not
+	// http.DefaultTransport's 2, so that no request pays a new TLS handshake.
+	tr.MaxIdleConnsPerHost = 16
 	return &Client{base: base, token: token, http: &http.Client{Transport: tr, Timeout: 2 * time.Minute}}
 }
+
+// Writes counts the requests other than GET this client has made, each twice:
+// once when it starts and once when it has ended (answered or failed). A
+// reader that sees the same count before and after reading knows that no
+// write of this client overlapped the read, so a copy of what it read is as
+// fresh as this client's own changes (the provider's device snapshot).
+func (c *Client) Writes() uint64 { return c.writes.Load() }
 
 // do sends one request and decodes its answer. A 429 (the gateway at its
 // limit of requests in flight) is retried after its Retry-After, for as
 // long as ctx allows: a busy gateway slows a client down, it does not fail it.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	if method != http.MethodGet && method != http.MethodHead {
+		c.writes.Add(1)
+		defer c.writes.Add(1)
+	}
 	u := c.base.JoinPath(path)
 	u.RawQuery = query.Encode()
 	var payload []byte
@@ -193,7 +211,7 @@ type DeviceFilter struct {
 	Labels map[string]string
 }
 
-func (c *Client) ListDevices(ctx context.Context, f DeviceFilter) ([]fleet.Device, error) {
+func (f DeviceFilter) query() url.Values {
 	q := url.Values{}
 	if f.Board != "" {
 		q.Set("board", f.Board)
@@ -204,8 +222,31 @@ func (c *Client) ListDevices(ctx context.Context, f DeviceFilter) ([]fleet.Devic
 	for k, v := range f.Labels {
 		q.Add("label", k+"="+v)
 	}
-	return listAll(ctx, c, "/v1/devices", q, func(l *DeviceList) []fleet.Device { return l.Devices },
+	return q
+}
+
+func (c *Client) ListDevices(ctx context.Context, f DeviceFilter) ([]fleet.Device, error) {
+	return listAll(ctx, c, "/v1/devices", f.query(), func(l *DeviceList) []fleet.Device { return l.Devices },
 		func(l *DeviceList) string { return l.Continue })
+}
+
+// ListDevicePages calls fn with each page of the devices f selects, in name
+// order, the server's largest pages (1,000 devices), up to maxPages pages (0:
+// all of them).
+func (c *Client) ListDevicePages(ctx context.Context, f DeviceFilter, maxPages int, fn func([]fleet.Device)) error {
+	q := f.query()
+	for n := 0; maxPages <= 0 || n < maxPages; n++ {
+		var page DeviceList
+		if err := c.do(ctx, http.MethodGet, "/v1/devices", q, nil, &page); err != nil {
+			return err
+		}
+		fn(page.Devices)
+		if page.Continue == "" {
+			break
+		}
+		q.Set("continue", page.Continue)
+	}
+	return nil
 }
 
 func (c *Client) PutDevice(ctx context.Context, name string, spec DeviceSpec) (fleet.Device, error) {
