@@ -38,12 +38,19 @@ log() { echo "bench/terraform.sh: $*" >&2; }
 tmp=$(mktemp -d)
 GW_PID=
 cleanup() {
+	local pid exe
 	if [[ -n $GW_PID ]] && kill -0 "$GW_PID" 2>/dev/null; then
 		kill "$GW_PID" 2>/dev/null || true
 		for _ in $(seq 50); do kill -0 "$GW_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$GW_PID" 2>/dev/null || true
 		wait "$GW_PID" 2>/dev/null || true
 	fi
+	# A provider process a CLI left behind (the CLI interrupted) runs a
+	# binary of $tmp's mirror: end those, by pid.
+	for pid in /proc/[0-9]*; do
+		exe=$(readlink "$pid/exe" 2>/dev/null) || continue
+		[[ $exe == "$tmp/"* ]] && kill -KILL "${pid#/proc/}" 2>/dev/null || true
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
