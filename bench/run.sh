@@ -19,7 +19,7 @@ record() {
 	jq --arg k "$1" --arg u "$3" --arg c "$4" --arg n "${5:-}" '.[$k] = {unit: $u, command: $c, note: $n}' "$meta" >"$tmp" && mv "$tmp" "$meta"
 }
 
-# BENCH_ONLY="protocol gateway kubernetes rollout firmware terraform" picks parts (default: all);
+# BENCH_ONLY="protocol gateway kubernetes rollout firmware terraform demo" picks parts (default: all);
 # the figures of parts not run stay as they were in results.json.
 want() { [[ -z ${BENCH_ONLY:-} || " $BENCH_ONLY " == *" $1 "* ]]; }
 rc=0
@@ -148,6 +148,24 @@ if want terraform; then
 		rc=1
 	fi
 	rm -f "$tf_tmp"
+fi
+
+# A newcomer's first run: `make demo` on a fresh clone with every cache cold
+# (scripts/demo-cold.sh says how; target 600 s).
+if want demo; then
+	echo "bench: demo (make demo on a fresh clone, caches cold)"
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	if out=$(bash scripts/demo-cold.sh 2>&1); then
+		echo "$out"
+		secs=$(awk '$1 == "demo_cold_seconds" {print $2}' <<<"$out")
+		phases=$(grep -E '^  \[' <<<"$out" | sed 's/^ *//' | paste -sd ';' | sed 's/;/; /g')
+		record demo_cold_seconds "$secs" s "bash scripts/demo-cold.sh" \
+			"make demo on a fresh clone of the committed HEAD, from the command to its fleet table (3 QEMU devices publishing), with an empty Go build and module cache, cargo home and tools cache (apt packages present; terraform on the machine, so no OpenTofu build), target 600 s; phases: $phases; 1-min load average before: $load"
+	else
+		echo "bench: demo benchmark FAILED:" >&2
+		tail -n 30 <<<"$out" >&2
+		rc=1
+	fi
 fi
 
 # docs/benchmarks.md, from results.json and meta.json.
