@@ -79,7 +79,7 @@ func TestRequestsCheckedAgainstTheDocument(t *testing.T) {
 		{"ttl over 30 days", "POST", "/v1/devices/d1/tokens", `{"ttl_seconds":2592001}`, 400, apiv1.CodeInvalid, "30 days"},
 		{"integer past 2^53", "PUT", "/v1/applications/a1", `{"version":"1","sha256":"` + strings.Repeat("0", 64) + `","limits":{"fuel":9007199254740993}}`, 400, apiv1.CodeInvalid, "limits.fuel"},
 		{"bad name in the path", "GET", "/v1/devices/bad%20name", "", 400, apiv1.CodeInvalid, "path name"},
-		{"unknown rollout action", "POST", "/v1/applications/a1/rollout/undo", "", 400, apiv1.CodeInvalid, "path action"},
+		{"unknown rollout action", "POST", "/v1/applications/a1/rollout/undo", "", 404, apiv1.CodeNotFound, "want pause, resume, abort or promote"},
 		// What the schema cannot state: 422.
 		{"label key", "PUT", "/v1/devices/d1", `{"board":"linux","labels":{"bad key":"v"}}`, 422, apiv1.CodeUnprocessable, "label key"},
 		{"rollout across fields", "PUT", "/v1/applications/a1", `{"version":"1","sha256":"` + strings.Repeat("0", 64) + `","rollout":{"strategy":"batched"}}`, 422, apiv1.CodeUnprocessable, "max_unavailable"},

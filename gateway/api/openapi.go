@@ -208,7 +208,11 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 		for _, m := range pathParam.FindAllStringSubmatch(path, -1) {
 			p := pathParameter(m[1], tag, method)
 			op.AddParameter(p)
-			in.path[m[1]] = p.Schema.Value
+			// An action that does not exist is a sub-resource that does not:
+			// its handler answers 404, naming the actions.
+			if m[1] != "action" {
+				in.path[m[1]] = p.Schema.Value
+			}
 		}
 		paged := strings.Contains(r.summary, "?continue=")
 		seen := map[string]bool{}
@@ -280,7 +284,11 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 		problem(http.StatusBadRequest, "The request does not match this document: a parameter, a header or the body (code invalid)")
 		problem(http.StatusUnauthorized, "No or an unknown bearer token (code unauthenticated)")
 		problem(http.StatusForbidden, "The token's role does not allow it (code forbidden)")
-		problem(http.StatusNotFound, "Not found (code not_found)")
+		if strings.Contains(path, "{action}") {
+			problem(http.StatusNotFound, "No such application, or no such action (code not_found)")
+		} else {
+			problem(http.StatusNotFound, "Not found (code not_found)")
+		}
 		problem(http.StatusInternalServerError, "The gateway failed; its log has the details under the ref given (code internal)")
 		if r.pattern != watchRoute {
 			problem(http.StatusTooManyRequests, "The API is at its limit of requests in flight; Retry-After says when to try again (code too_many_requests)")
