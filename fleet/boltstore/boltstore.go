@@ -37,13 +37,16 @@ var (
 	bDevices      = []byte("devices")
 	bApplications = []byte("applications")
 	bTokens       = []byte("tokens")
-	bDeployments  = []byte("deployments")
-	bRevocations  = []byte("revocations")
-	bCertificates = []byte("certificates")
-	bModules      = []byte("modules")
-	bEvents       = []byte("events")
-	bOutput       = []byte("output")
-	bAudit        = []byte("audit")
+	// bTokensByDevice indexes tokens by device: key device + "\x00" + token
+	// ID, no value (tokenIndex).
+	bTokensByDevice = []byte("tokens-by-device")
+	bDeployments    = []byte("deployments")
+	bRevocations    = []byte("revocations")
+	bCertificates   = []byte("certificates")
+	bModules        = []byte("modules")
+	bEvents         = []byte("events")
+	bOutput         = []byte("output")
+	bAudit          = []byte("audit")
 )
 
 // Store is the embedded store.
@@ -74,6 +77,20 @@ func Open(path string) (*Store, error) {
 				return err
 			}
 		}
+		// A store written before the index: build it once.
+		if tx.Bucket(bTokensByDevice) == nil {
+			ix, err := tx.CreateBucket(bTokensByDevice)
+			if err != nil {
+				return err
+			}
+			return tx.Bucket(bTokens).ForEach(func(k, raw []byte) error {
+				key, err := tokenIndex.key(k, raw)
+				if err != nil {
+					return err
+				}
+				return ix.Put(key, nil)
+			})
+		}
 		return nil
 	})
 	if err != nil {
@@ -95,31 +112,110 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) Gateways() fleet.Collection[fleet.Gateway] {
-	return &collection[fleet.Gateway]{s, bGateways, fleet.KindGateway}
+	return &collection[fleet.Gateway]{s, bGateways, fleet.KindGateway, nil}
 }
 func (s *Store) Devices() fleet.Collection[fleet.Device] {
-	return &collection[fleet.Device]{s, bDevices, fleet.KindDevice}
+	return &collection[fleet.Device]{s, bDevices, fleet.KindDevice, nil}
 }
 func (s *Store) Applications() fleet.Collection[fleet.Application] {
-	return &collection[fleet.Application]{s, bApplications, fleet.KindApplication}
+	return &collection[fleet.Application]{s, bApplications, fleet.KindApplication, nil}
 }
 func (s *Store) Tokens() fleet.Collection[fleet.EnrollmentToken] {
-	return &collection[fleet.EnrollmentToken]{s, bTokens, fleet.KindToken}
+	return &collection[fleet.EnrollmentToken]{s, bTokens, fleet.KindToken, &tokenIndex}
 }
 func (s *Store) Deployments() fleet.Collection[fleet.Deployment] {
-	return &collection[fleet.Deployment]{s, bDeployments, fleet.KindDeployment}
+	return &collection[fleet.Deployment]{s, bDeployments, fleet.KindDeployment, nil}
 }
 func (s *Store) Revocations() fleet.Collection[fleet.Revocation] {
-	return &collection[fleet.Revocation]{s, bRevocations, fleet.KindRevocation}
+	return &collection[fleet.Revocation]{s, bRevocations, fleet.KindRevocation, nil}
 }
 func (s *Store) Certificates() fleet.Collection[fleet.Certificate] {
-	return &collection[fleet.Certificate]{s, bCertificates, fleet.KindCertificate}
+	return &collection[fleet.Certificate]{s, bCertificates, fleet.KindCertificate, nil}
 }
 
 type collection[T any] struct {
 	s      *Store
 	bucket []byte
 	kind   string
+	index  *index // a secondary key kept in the same transactions, or nil
+}
+
+// An index is a bucket of keys value + "\x00" + primary key, written in the
+// transaction that writes the object, so that the objects of one value are
+// found without reading the others (fleet.Indexer).
+type index struct {
+	bucket []byte
+	value  func(raw []byte) (string, error) // the indexed value of a stored object
+}
+
+// tokenIndex finds a device's enrollment tokens (fleet.DeviceTokens): an
+// enrollment looks them up, and tokens are keyed by their random ID.
+var tokenIndex = index{bucket: bTokensByDevice, value: func(raw []byte) (string, error) {
+	var t struct {
+		Device string `json:"device"`
+	}
+	err := json.Unmarshal(raw, &t)
+	return t.Device, err
+}}
+
+func (ix *index) key(pk, raw []byte) ([]byte, error) {
+	v, err := ix.value(raw)
+	if err != nil {
+		return nil, err
+	}
+	return append(append([]byte(v), 0), pk...), nil
+}
+
+// reindex replaces the index entry of key (old: its stored value before, nil
+// if none) by raw's; raw nil deletes it.
+func (c *collection[T]) reindex(tx *bolt.Tx, key, old, raw []byte) error {
+	if c.index == nil {
+		return nil
+	}
+	b := tx.Bucket(c.index.bucket)
+	if old != nil {
+		k, err := c.index.key(key, old)
+		if err != nil {
+			return err
+		}
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	if raw == nil {
+		return nil
+	}
+	k, err := c.index.key(key, raw)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, nil)
+}
+
+// ByIndex lists the objects whose indexed value is value (fleet.Indexer).
+func (c *collection[T]) ByIndex(_ context.Context, value string) ([]T, error) {
+	if c.index == nil {
+		return nil, fmt.Errorf("%s: no index", c.kind)
+	}
+	var out []T
+	prefix := append([]byte(value), 0)
+	err := c.s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(c.bucket)
+		cur := tx.Bucket(c.index.bucket).Cursor()
+		for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+			raw := b.Get(k[len(prefix):])
+			if raw == nil {
+				continue
+			}
+			var v T
+			if err := json.Unmarshal(raw, &v); err != nil {
+				return fmt.Errorf("%s %q: %w", c.kind, k[len(prefix):], err)
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, err
 }
 
 func (c *collection[T]) Get(_ context.Context, key string) (T, error) {
@@ -199,6 +295,9 @@ func (c *collection[T]) Create(_ context.Context, key string, v T) error {
 		if b.Get([]byte(key)) != nil {
 			return fmt.Errorf("%s %q: %w", c.kind, key, fleet.ErrExists)
 		}
+		if err := c.reindex(tx, []byte(key), nil, raw); err != nil {
+			return err
+		}
 		return b.Put([]byte(key), raw)
 	})
 	if err == nil {
@@ -212,7 +311,13 @@ func (c *collection[T]) Put(_ context.Context, key string, v T) error {
 	if err != nil {
 		return err
 	}
-	err = c.s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(c.bucket).Put([]byte(key), raw) })
+	err = c.s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(c.bucket)
+		if err := c.reindex(tx, []byte(key), b.Get([]byte(key)), raw); err != nil {
+			return err
+		}
+		return b.Put([]byte(key), raw)
+	})
 	if err == nil {
 		c.s.notify(fleet.Change{Kind: c.kind, Key: key})
 	}
@@ -231,6 +336,9 @@ func (c *collection[T]) PutMany(_ context.Context, items map[string]T) error {
 	err := c.s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(c.bucket)
 		for k, raw := range raws {
+			if err := c.reindex(tx, []byte(k), b.Get([]byte(k)), raw); err != nil {
+				return err
+			}
 			if err := b.Put([]byte(k), raw); err != nil {
 				return err
 			}
@@ -265,6 +373,9 @@ func (c *collection[T]) Update(_ context.Context, key string, fn func(*T) error)
 			return err
 		}
 		out = v
+		if err := c.reindex(tx, []byte(key), raw, nraw); err != nil {
+			return err
+		}
 		return b.Put([]byte(key), nraw)
 	})
 	if err == nil {
@@ -276,8 +387,12 @@ func (c *collection[T]) Update(_ context.Context, key string, fn func(*T) error)
 func (c *collection[T]) Delete(_ context.Context, key string) error {
 	err := c.s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(c.bucket)
-		if b.Get([]byte(key)) == nil {
+		old := b.Get([]byte(key))
+		if old == nil {
 			return fmt.Errorf("%s %q: %w", c.kind, key, fleet.ErrNotFound)
+		}
+		if err := c.reindex(tx, []byte(key), old, nil); err != nil {
+			return err
 		}
 		return b.Delete([]byte(key))
 	})

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/fleet/storetest"
 )
@@ -154,29 +156,76 @@ func TestPageAgreesWithTheList(t *testing.T) {
 }
 
 // DeviceTokens finds a device's tokens, and only its own (not those of a
-// device whose name it prefixes), through the byte search of Page.
+// device whose name it prefixes), from the index kept by every write (create,
+// put, update, delete) and built at open for a store written before it.
 func TestDeviceTokens(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "fleet.db"))
+	path := filepath.Join(t.TempDir(), "fleet.db")
+	s := open(t, path)
 	ctx := context.Background()
+	ids := map[string][]string{}
 	for i, dev := range []string{"dev-1", "dev-10", "dev-1", "dev-2", "dev-1"} {
 		id := fmt.Sprintf("%016x", 1000-i) // keys unrelated to the device
 		if err := s.Tokens().Create(ctx, id, fleet.EnrollmentToken{ID: id, Device: dev}); err != nil {
 			t.Fatal(err)
 		}
+		ids[dev] = append(ids[dev], id)
 	}
-	got, err := fleet.DeviceTokens(ctx, s.Tokens(), "dev-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 3 {
-		t.Fatalf("dev-1: %+v", got)
-	}
-	for _, tok := range got {
-		if tok.Device != "dev-1" {
-			t.Fatalf("dev-1: %+v", got)
+	check := func(what string, s *Store, want map[string][]string) {
+		t.Helper()
+		for _, dev := range []string{"dev-1", "dev-10", "dev-2", "dev-3"} {
+			got, err := fleet.DeviceTokens(ctx, s.Tokens(), dev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gotIDs []string
+			for _, tok := range got {
+				if tok.Device != dev {
+					t.Fatalf("%s: %s: %+v", what, dev, got)
+				}
+				gotIDs = append(gotIDs, tok.ID)
+			}
+			// The same as a whole read (Page, as a store without the index).
+			all, _, err := fleet.Page(ctx, s.Tokens(), func(t *fleet.EnrollmentToken) string { return t.ID },
+				fleet.Query[fleet.EnrollmentToken]{Match: func(t *fleet.EnrollmentToken) bool { return t.Device == dev }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var allIDs []string
+			for _, tok := range all {
+				allIDs = append(allIDs, tok.ID)
+			}
+			slices.Sort(gotIDs)
+			w := slices.Sorted(slices.Values(want[dev]))
+			if !slices.Equal(gotIDs, w) || !slices.Equal(gotIDs, allIDs) {
+				t.Fatalf("%s: %s: index %v, want %v, whole read %v", what, dev, gotIDs, w, allIDs)
+			}
 		}
 	}
-	if got, err := fleet.DeviceTokens(ctx, s.Tokens(), "dev-3"); err != nil || len(got) != 0 {
-		t.Fatalf("dev-3: %+v, %v", got, err)
+	check("after create", s, ids)
+
+	// A token moved to another device (Update), one replaced (Put), one
+	// deleted, one added by PutMany.
+	moved, replaced, deleted := ids["dev-1"][0], ids["dev-10"][0], ids["dev-1"][1]
+	if _, err := s.Tokens().Update(ctx, moved, func(t *fleet.EnrollmentToken) error { t.Device = "dev-3"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	must(t, s.Tokens().Put(ctx, replaced, fleet.EnrollmentToken{ID: replaced, Device: "dev-2"}))
+	must(t, s.Tokens().Delete(ctx, deleted))
+	must(t, s.Tokens().PutMany(ctx, map[string]fleet.EnrollmentToken{"00000000000000ff": {ID: "00000000000000ff", Device: "dev-10"}}))
+	want := map[string][]string{"dev-1": {ids["dev-1"][2]}, "dev-10": {"00000000000000ff"}, "dev-2": {ids["dev-2"][0], replaced}, "dev-3": {moved}}
+	check("after writes", s, want)
+
+	// A store written before the index: the index is built at open.
+	must(t, s.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bTokensByDevice) }))
+	must(t, s.Close())
+	s = open(t, path)
+	defer s.Close()
+	check("after reopen without the index", s, want)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
