@@ -33,6 +33,9 @@ var (
 	ErrTokenExpired     = errors.New("enrollment token expired")
 	ErrTokenWrongDevice = errors.New("enrollment token issued for another device")
 	ErrBadCSR           = errors.New("bad certificate request")
+	// ErrTooManyTokens: the device holds MaxUnusedTokens valid tokens that
+	// were never used (CreateToken).
+	ErrTooManyTokens = errors.New("too many unused enrollment tokens")
 )
 
 // CreateToken issues a one-time enrollment token for device, valid for ttl.
@@ -43,6 +46,9 @@ func (g *Gateway) CreateToken(ctx context.Context, device string, ttl time.Durat
 	}
 	if ttl <= 0 {
 		ttl = 24 * time.Hour
+	}
+	if err := g.boundTokens(ctx, device); err != nil {
+		return "", fleet.EnrollmentToken{}, err
 	}
 	var idb [8]byte
 	var secret [24]byte
@@ -57,6 +63,45 @@ func (g *Gateway) CreateToken(ctx context.Context, device string, ttl time.Durat
 	}
 	g.event(ctx, "token.created", device, "enrollment token "+id+" expires "+rec.ExpiresAt.Format(time.RFC3339))
 	return tokenPrefix + id + "_" + sec, rec, nil
+}
+
+// MaxUnusedTokens bounds the enrollment tokens a device may hold that are
+// valid and were never used: a device needs one, and each one left is a
+// way to enroll under its name until it expires. The provider mints one
+// only when a device needs it and deletes the earlier ones; a script that
+// mints in a loop is told to delete them (DELETE /v1/devices/NAME/tokens).
+const MaxUnusedTokens = 8
+
+// boundTokens deletes the device's expired tokens that were never used
+// (worthless, kept by nothing) and refuses a new one when the device
+// already holds MaxUnusedTokens valid unused ones.
+func (g *Gateway) boundTokens(ctx context.Context, device string) error {
+	toks, err := fleet.DeviceTokens(ctx, g.store.Tokens(), device)
+	if err != nil {
+		return fmt.Errorf("tokens of device %s: %w", device, err)
+	}
+	now := time.Now()
+	live, expired := 0, 0
+	for _, t := range toks {
+		switch {
+		case !t.UsedAt.IsZero():
+		case !now.Before(t.ExpiresAt):
+			if err := g.store.Tokens().Delete(ctx, t.ID); err != nil && !errors.Is(err, fleet.ErrNotFound) {
+				return fmt.Errorf("expired token %s of device %s: %w", t.ID, device, err)
+			}
+			expired++
+		default:
+			live++
+		}
+	}
+	if expired > 0 {
+		g.event(ctx, "token.deleted", device, fmt.Sprintf("%d expired enrollment token(s) never used deleted", expired))
+	}
+	if live >= MaxUnusedTokens {
+		return fmt.Errorf("%w: device %s holds %d valid enrollment tokens never used (at most %d): delete them (DELETE /v1/devices/%s/tokens) "+
+			"or let the device enroll with one", ErrTooManyTokens, device, live, MaxUnusedTokens, device)
+	}
+	return nil
 }
 
 func hashSecret(s string) string {

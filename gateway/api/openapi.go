@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"reflect"
@@ -12,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 	"github.com/wasmbed/wasmbed/protocol"
 
@@ -317,6 +319,9 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 		}
 		if why, ok := unprocessable[r.op]; ok {
 			problem(http.StatusUnprocessableEntity, why)
+		}
+		if r.op == "createToken" {
+			problem(http.StatusConflict, fmt.Sprintf("The device holds %d valid enrollment tokens never used, the most it may: delete them or let one enroll (code conflict)", gateway.MaxUnusedTokens))
 		}
 		if r.op == "revokeDevice" {
 			problem(http.StatusConflict, "The device has no certificate to revoke (code conflict)")

@@ -309,6 +309,9 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, who *hashed
 		return badRequest("ttl_seconds: %d: want 0 (the default, 24 h) to %d (30 days)", req.TTLSeconds, apiv1.MaxTokenTTLSeconds)
 	}
 	secret, rec, err := s.gw.CreateToken(r.Context(), name, time.Duration(req.TTLSeconds)*time.Second)
+	if errors.Is(err, gateway.ErrTooManyTokens) {
+		return &httpError{status: http.StatusConflict, code: apiv1.CodeConflict, msg: err.Error()}
+	}
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,46 @@ func TestServeWritesCredentialsAndGuardsTheAPI(t *testing.T) {
 	}
 }
 
+// A device holds at most gateway.MaxUnusedTokens valid tokens never used:
+// one more is refused (409, naming the way out), deleting them or letting
+// it expire makes room, and expired ones are deleted when the next is made.
+func TestEnrollmentTokensBoundedPerDevice(t *testing.T) {
+	h := startGateway(t, gateway.Config{})
+	h.must(http.StatusCreated, "PUT", "/v1/devices/dev-a", map[string]any{"board": "stm32f4-discovery"}, nil)
+	count := func() int {
+		t.Helper()
+		var l apiv1.TokenList
+		h.must(http.StatusOK, "GET", "/v1/tokens?device=dev-a", nil, &l)
+		return len(l.Tokens)
+	}
+	var short struct {
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	h.must(http.StatusCreated, "POST", "/v1/devices/dev-a/tokens", map[string]any{"ttl_seconds": 1}, &short)
+	for range gateway.MaxUnusedTokens - 1 {
+		h.must(http.StatusCreated, "POST", "/v1/devices/dev-a/tokens", nil, nil)
+	}
+	st, _, p := h.rawCall("POST", "/v1/devices/dev-a/tokens", "application/json", []byte(`{}`))
+	if st != http.StatusConflict || p.Code != apiv1.CodeConflict || !strings.Contains(p.Detail, "DELETE /v1/devices/dev-a/tokens") {
+		t.Fatalf("token %d: %d %+v, want 409 conflict naming the way out", gateway.MaxUnusedTokens+1, st, p)
+	}
+	if n := count(); n != gateway.MaxUnusedTokens {
+		t.Fatalf("%d tokens after the refusal, want %d", n, gateway.MaxUnusedTokens)
+	}
+	// Once the short one has expired, the next token is made and the
+	// expired one deleted.
+	time.Sleep(time.Until(short.ExpiresAt) + 100*time.Millisecond)
+	h.must(http.StatusCreated, "POST", "/v1/devices/dev-a/tokens", nil, nil)
+	if n := count(); n != gateway.MaxUnusedTokens {
+		t.Fatalf("%d tokens after the expired one made room, want %d", n, gateway.MaxUnusedTokens)
+	}
+	h.must(http.StatusNoContent, "DELETE", "/v1/devices/dev-a/tokens", nil, nil)
+	h.must(http.StatusCreated, "POST", "/v1/devices/dev-a/tokens", nil, nil)
+	if n := count(); n != 1 {
+		t.Fatalf("%d tokens after deleting them and making one, want 1", n)
+	}
+}
+
 func TestEnrollmentTokensAreOneTimeAndBound(t *testing.T) {
 	h := startGateway(t, gateway.Config{})
 	token := h.registerDevice("dev-a", "stm32f4-discovery", nil)
