@@ -62,8 +62,9 @@ func TestRolloutOnFirmware(t *testing.T) {
 		return st
 	}
 	// A deploy reaches a board within a reconcile pass and is installed and
-	// started within the transfer bound; the app runs past its min-ready time
-	// (two ticks) and its values come within the output period.
+	// started within the transfer bound; two ticks of margin (a progressive
+	// rollout holds no min-ready time: the bake is the hold), and its values
+	// come within the output period.
 	step := crashResync + canary.transferBound() + 2*crashTick + crashOutputPeriod
 
 	// Version 1 goes through both steps (no bake) to both boards.
