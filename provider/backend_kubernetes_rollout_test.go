@@ -153,7 +153,7 @@ func TestAccKubernetesProgressiveRollout(t *testing.T) {
 		}
 	}
 	v1 := writeModule(t, "good-1", wasmtest.WAT(t, fmt.Sprintf(goodApp, 1)))
-	bad := writeModule(t, "bad", wasmtest.WAT(t, trapOnRevB))
+	bad := writeModule(t, "bad", wasmtest.WAT(t, wasmtest.PinTrapApp(faultPin)))
 	fixed := writeModule(t, "good-3", wasmtest.WAT(t, fmt.Sprintf(goodApp, 3)))
 	app := func(version, module string) string {
 		return f.providerBlock() + fmt.Sprintf(`

@@ -1,15 +1,10 @@
 package provider
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,37 +16,6 @@ import (
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
-
-// requests is how many requests the gateway's API served on route (its
-// pattern, e.g. "GET /v1/devices/{name}"), from its /metrics.
-func (g *testGateway) requests(t *testing.T, route string) int {
-	t.Helper()
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM([]byte(g.caPEM))
-	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
-	req, _ := http.NewRequest(http.MethodGet, g.api+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+g.token)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	n := 0
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if !strings.HasPrefix(l, "wasmbed_http_requests_total{") || !strings.Contains(l, `route="`+route+`"`) {
-			continue
-		}
-		v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
-		if err != nil {
-			t.Fatalf("metrics line %q: %v", l, err)
-		}
-		n += int(v)
-	}
-	return n
-}
 
 const (
 	routeGetDevice   = "GET /v1/devices/{name}"

@@ -22,19 +22,9 @@ import (
 )
 
 // faultPin marks a device of the faulty hardware revision (hw = rev-b):
-// trapOnRevB traps in its first tick where the pin reads high; elsewhere
-// it runs like goodApp.
+// wasmtest.PinTrapApp(faultPin) traps in its first tick where the pin reads
+// high; elsewhere it runs like goodApp.
 const faultPin = 7
-
-const trapOnRevB = `(module
-  (import "wasmbed" "gpio_read" (func $gpio_read (param i32) (result i32)))
-  (import "wasmbed" "publish" (func $publish (param i32 i32 f64) (result i32)))
-  (memory (export "memory") 1 1)
-  (data (i32.const 0) "health")
-  (func (export "init"))
-  (func (export "tick")
-    (if (i32.eq (call $gpio_read (i32.const 7)) (i32.const 1)) (then unreachable))
-    (drop (call $publish (i32.const 0) (i32.const 6) (f64.const 1)))))`
 
 // goodApp publishes health = %d every tick (the value makes each version a
 // different module).
@@ -116,7 +106,7 @@ func TestAccApplicationProgressiveRollout(t *testing.T) {
 	revB := []string{sim.DefaultName(0), sim.DefaultName(4)} // a canary and a later device
 	f := rolloutAgents(t, g, n, revB...)
 	v1 := writeModule(t, "good-1", wasmtest.WAT(t, fmt.Sprintf(goodApp, 1)))
-	bad := writeModule(t, "bad", wasmtest.WAT(t, trapOnRevB))
+	bad := writeModule(t, "bad", wasmtest.WAT(t, wasmtest.PinTrapApp(faultPin)))
 	fixed := writeModule(t, "good-3", wasmtest.WAT(t, fmt.Sprintf(goodApp, 3)))
 	const policy = `
   rollout = {

@@ -29,6 +29,22 @@ import (
 // check, a POST) the gateway's API served, from its /metrics.
 func (g *testGateway) writes(t *testing.T) int {
 	t.Helper()
+	return g.countRequests(t, func(l string) bool {
+		return !strings.Contains(l, `method="GET"`) && !strings.Contains(l, `route="POST /v1/modules/check"`)
+	})
+}
+
+// requests is how many requests the gateway's API served on route (its
+// pattern, e.g. "GET /v1/devices/{name}"), from its /metrics.
+func (g *testGateway) requests(t *testing.T, route string) int {
+	t.Helper()
+	return g.countRequests(t, func(l string) bool { return strings.Contains(l, `route="`+route+`"`) })
+}
+
+// countRequests sums the wasmbed_http_requests_total series of the
+// gateway's /metrics whose line match accepts.
+func (g *testGateway) countRequests(t *testing.T, match func(line string) bool) int {
+	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(g.caPEM))
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
@@ -44,8 +60,7 @@ func (g *testGateway) writes(t *testing.T) int {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		l := sc.Text()
-		if !strings.HasPrefix(l, "wasmbed_http_requests_total{") || strings.Contains(l, `method="GET"`) ||
-			strings.Contains(l, `route="POST /v1/modules/check"`) {
+		if !strings.HasPrefix(l, "wasmbed_http_requests_total{") || !match(l) {
 			continue
 		}
 		v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)

@@ -178,19 +178,9 @@ func (r *rollout) untouched(what string, before map[string]fleet.Deployment, too
 }
 
 // faultPin is the GPIO input that marks a device of the faulty hardware
-// revision: gpioTrapApp traps where it reads high, and publishes health=1
-// elsewhere.
+// revision: wasmtest.PinTrapApp(faultPin) traps where it reads high, and
+// publishes health=1 elsewhere.
 const faultPin = 7
-
-const gpioTrapApp = `(module
-  (import "wasmbed" "gpio_read" (func $gpio_read (param i32) (result i32)))
-  (import "wasmbed" "publish" (func $publish (param i32 i32 f64) (result i32)))
-  (memory (export "memory") 1 1)
-  (data (i32.const 0) "health")
-  (func (export "init"))
-  (func (export "tick")
-    (if (i32.eq (call $gpio_read (i32.const 7)) (i32.const 1)) (then unreachable))
-    (drop (call $publish (i32.const 0) (i32.const 6) (f64.const 1)))))`
 
 // healthApp publishes health = 1 on every tick; with low, 0 where
 // faultPin reads high; with stopAfter > 0, nothing after that many ticks.
@@ -244,7 +234,7 @@ func testRollsBackOnlyTheCanaries(t *testing.T, start startRolloutMode) {
 	const n = 6
 	faulty := []string{sim.DefaultName(0), sim.DefaultName(4)} // a canary and a later device are rev-b
 	r := newRollout(t, start, rolloutFleet{n: n, canaries: 2, faulty: faulty})
-	good, bad := wasmtest.App(t, "sensor"), wasmtest.WAT(t, gpioTrapApp)
+	good, bad := wasmtest.App(t, "sensor"), wasmtest.WAT(t, wasmtest.PinTrapApp(faultPin))
 	bake := 1
 	ro := fleet.Rollout{Steps: []fleet.RolloutStep{{Devices: 2}, {Percent: 50}, {Percent: 100}},
 		Canary: map[string]string{"ring": "canary"}, BakeSeconds: &bake}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +25,21 @@ var (
 func AppsDir() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..", "examples", "apps")
+}
+
+// PinTrapApp is the WebAssembly text of an app that traps (unreachable) in
+// its first tick where GPIO pin reads high (a device of a faulty hardware
+// revision, in rollout tests) and elsewhere publishes health = 1 each tick.
+func PinTrapApp(pin int) string {
+	return `(module
+  (import "wasmbed" "gpio_read" (func $gpio_read (param i32) (result i32)))
+  (import "wasmbed" "publish" (func $publish (param i32 i32 f64) (result i32)))
+  (memory (export "memory") 1 1)
+  (data (i32.const 0) "health")
+  (func (export "init"))
+  (func (export "tick")
+    (if (i32.eq (call $gpio_read (i32.const ` + strconv.Itoa(pin) + `)) (i32.const 1)) (then unreachable))
+    (drop (call $publish (i32.const 0) (i32.const 6) (f64.const 1)))))`
 }
 
 // App compiles examples/apps/<name>.wat.
