@@ -162,6 +162,7 @@ const (
 	KindDeployment  = "deployment"
 	KindRevocation  = "revocation"
 	KindCertificate = "certificate"
+	KindAPIToken    = "apitoken"
 )
 
 // Change tells a watcher that an object was written or deleted.

@@ -47,6 +47,7 @@ var (
 	bEvents         = []byte("events")
 	bOutput         = []byte("output")
 	bAudit          = []byte("audit")
+	bAPITokens      = []byte("api-tokens")
 )
 
 // Store is the embedded store.
@@ -57,7 +58,10 @@ type Store struct {
 	watchers map[*watcher]struct{}
 }
 
-var _ fleet.Store = (*Store)(nil)
+var (
+	_ fleet.Store         = (*Store)(nil)
+	_ fleet.APITokenStore = (*Store)(nil)
+)
 
 // Open opens (creating if needed) the store file at path. It fails at once if
 // another process holds the file.
@@ -72,7 +76,7 @@ func Open(path string) (*Store, error) {
 	// Concurrent writers are batched into one commit every few milliseconds.
 	db.MaxBatchDelay = 2 * time.Millisecond
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bGateways, bDevices, bApplications, bTokens, bDeployments, bRevocations, bCertificates, bModules, bEvents, bOutput, bAudit} {
+		for _, b := range [][]byte{bGateways, bDevices, bApplications, bTokens, bDeployments, bRevocations, bCertificates, bModules, bEvents, bOutput, bAudit, bAPITokens} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -122,6 +126,9 @@ func (s *Store) Applications() fleet.Collection[fleet.Application] {
 }
 func (s *Store) Tokens() fleet.Collection[fleet.EnrollmentToken] {
 	return &collection[fleet.EnrollmentToken]{s, bTokens, fleet.KindToken, &tokenIndex}
+}
+func (s *Store) APITokens() fleet.Collection[fleet.APIToken] {
+	return &collection[fleet.APIToken]{s, bAPITokens, fleet.KindAPIToken, nil}
 }
 func (s *Store) Deployments() fleet.Collection[fleet.Deployment] {
 	return &collection[fleet.Deployment]{s, bDeployments, fleet.KindDeployment, nil}

@@ -71,14 +71,8 @@ func (w *statusWriter) Flush() {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-ID"); id != "" && len(id) <= 64 {
-		printable := true
-		for _, c := range []byte(id) {
-			printable = printable && c > ' ' && c < 0x7f
-		}
-		if printable {
-			return id
-		}
+	if id := r.Header.Get("X-Request-ID"); len(id) <= 64 && visibleASCII(id) {
+		return id
 	}
 	b := make([]byte, 8)
 	rand.Read(b)

@@ -1,5 +1,7 @@
 // Package api is the gateway's management API: HTTPS, JSON, versioned under
-// /v1, bearer tokens with two roles (admin, reader), an audit log of every
+// /v1, bearer tokens with three roles (reader, operator, admin: the
+// gateway's own admin and reader tokens, and named tokens minted through
+// /v1/api-tokens), an audit log of every
 // change, a server-sent-events watch, /healthz and Prometheus /metrics.
 // docs/gateway.md and the OpenAPI document (docs/openapi.json, served at
 // /v1/openapi.json) describe it.
@@ -9,6 +11,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
@@ -27,13 +31,15 @@ import (
 	"github.com/wasmbed/wasmbed/protocol"
 )
 
-// Roles a token can have.
+// Roles a token can have (fleet.Roles says what each may do).
 const (
-	RoleAdmin  = "admin"  // everything
-	RoleReader = "reader" // GET only
+	RoleAdmin    = fleet.RoleAdmin
+	RoleOperator = fleet.RoleOperator
+	RoleReader   = fleet.RoleReader
 )
 
-// Token is an API bearer token.
+// Token is one of the gateway's own bearer tokens (named tokens are in the
+// store).
 type Token struct {
 	Name   string // shown in the audit log
 	Role   string
@@ -74,9 +80,19 @@ type Server struct {
 	// pattern: a request is checked against them before its handler runs.
 	openapiJSON []byte
 	inputs      map[string]routeInput
+	idempotency idempotency // answers to minting requests, by Idempotency-Key
 	// literal are the paths of the routes without wildcards
 	// (/v1/modules/check): no wildcard route serves them.
 	literal map[string]bool
+}
+
+// mints are the routes that mint a secret or a certificate: they honour an
+// Idempotency-Key (idempotency.go).
+var mints = map[string]bool{
+	"POST /v1/devices/{name}/tokens":    true,
+	"POST /v1/certificates":             true,
+	"POST /v1/api-tokens":               true,
+	"POST /v1/api-tokens/{name}/rotate": true,
 }
 
 type hashedToken struct {
@@ -125,7 +141,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 type handler func(w http.ResponseWriter, r *http.Request, who *hashedToken) error
 
-// route registers pattern for role (reader: also allowed for admins), with
+// route registers pattern for role (and the roles above it), with
 // what the OpenAPI document says of it: a summary, the request body (a Go
 // value whose type is the JSON schema, []byte for a binary body, nil for
 // none) and the success response (likewise).
@@ -146,9 +162,9 @@ func (s *Server) route(pattern, role, summary string, req, resp any, h handler) 
 			writeError(w, http.StatusUnauthorized, "missing or invalid bearer token")
 			return
 		}
-		if role == RoleAdmin && who.role != RoleAdmin {
+		if !fleet.RoleAllows(who.role, role) {
 			s.authFailed(r, "forbidden")
-			writeError(w, http.StatusForbidden, "token "+who.name+" is read-only")
+			writeError(w, http.StatusForbidden, fmt.Sprintf("token %s has role %s; this needs %s", who.name, who.role, role))
 			return
 		}
 		if err := bodyType(r, req); err != nil {
@@ -166,12 +182,20 @@ func (s *Server) route(pattern, role, summary string, req, resp any, h handler) 
 			}
 			defer s.inflight.release()
 		}
-		if err := h(w, r, who); err != nil {
+		var err error
+		if mints[pattern] {
+			err = s.idempotency.serve(w, r, who, func(w http.ResponseWriter) error { return h(w, r, who) })
+		} else {
+			err = h(w, r, who)
+		}
+		if err != nil {
 			s.fail(w, r, err)
 		}
 	})
 }
 
+// authenticate finds the request's token: one of the gateway's own, or a
+// named one (wba_NAME.SECRET) the store holds, current and not expired.
 func (s *Server) authenticate(r *http.Request) *hashedToken {
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || secret == "" {
@@ -183,7 +207,22 @@ func (s *Server) authenticate(r *http.Request) *hashedToken {
 			return &s.tokens[i]
 		}
 	}
-	return nil
+	name := fleet.APITokenName(secret)
+	ts, ok := s.store.(fleet.APITokenStore)
+	if name == "" || !ok {
+		return nil
+	}
+	t, err := ts.APITokens().Get(r.Context(), name)
+	if err != nil {
+		if !errors.Is(err, fleet.ErrNotFound) {
+			s.log.Error("API token lookup", "token", name, "err", err)
+		}
+		return nil
+	}
+	if !t.Accepts(secret, time.Now()) {
+		return nil
+	}
+	return &hashedToken{name: t.Name, role: t.Role}
 }
 
 func (s *Server) audit(r *http.Request, who *hashedToken, action, object, detail string) {
@@ -214,34 +253,40 @@ func (s *Server) routes() {
 
 	s.route("GET /v1/devices", RoleReader, "List devices by name; filter with ?board=, ?phase=, ?label=key=value (repeatable); page with ?limit= (at most 1000, the default) and ?continue= (the previous page's continue)", nil, apiv1.DeviceList{}, s.listDevices)
 	s.route("GET /v1/devices/{name}", RoleReader, "Get a device and its observed status", nil, fleet.Device{}, s.getDevice)
-	s.route("PUT /v1/devices/{name}", RoleAdmin, "Register (201) or update (200) a device", apiv1.DeviceSpec{}, fleet.Device{}, s.putDevice)
-	s.route("DELETE /v1/devices/{name}", RoleAdmin, "Delete a device, revoking all its certificates and closing its session; a device registered again under the name starts with none", nil, nil, s.deleteDevice)
-	s.route("POST /v1/devices/{name}/tokens", RoleAdmin, "Issue a one-time enrollment token for the device (the secret is returned once); the body is optional", optional{apiv1.TokenRequest{}}, apiv1.TokenResponse{}, s.createToken)
-	s.route("POST /v1/devices/{name}/revoke", RoleAdmin, "Revoke every certificate of the device, whichever path issued it: its session closes at once and reconnection is refused until it enrolls again; the body is optional", optional{apiv1.RevokeRequest{}}, fleet.Device{}, s.revokeDevice)
-	s.route("DELETE /v1/devices/{name}/tokens", RoleAdmin, "Delete every enrollment token issued for the device, used or not (deleting the device deletes them too)", nil, nil, s.deleteTokens)
+	s.route("PUT /v1/devices/{name}", RoleOperator, "Register (201) or update (200) a device", apiv1.DeviceSpec{}, fleet.Device{}, s.putDevice)
+	s.route("DELETE /v1/devices/{name}", RoleOperator, "Delete a device, revoking all its certificates and closing its session; a device registered again under the name starts with none", nil, nil, s.deleteDevice)
+	s.route("POST /v1/devices/{name}/tokens", RoleOperator, "Issue a one-time enrollment token for the device (the secret is returned once); the body is optional", optional{apiv1.TokenRequest{}}, apiv1.TokenResponse{}, s.createToken)
+	s.route("POST /v1/devices/{name}/revoke", RoleOperator, "Revoke every certificate of the device, whichever path issued it: its session closes at once and reconnection is refused until it enrolls again; the body is optional", optional{apiv1.RevokeRequest{}}, fleet.Device{}, s.revokeDevice)
+	s.route("DELETE /v1/devices/{name}/tokens", RoleOperator, "Delete every enrollment token issued for the device, used or not (deleting the device deletes them too)", nil, nil, s.deleteTokens)
 	s.route("GET /v1/tokens", RoleReader, "List enrollment tokens (never their secrets); filter with ?device=; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.TokenList{}, s.listTokens)
 
-	s.route("POST /v1/certificates", RoleAdmin, "Sign a device CSR (PEM) with the CA; the private key never reaches the gateway. The certificate becomes the device's current one: the one before is superseded (refused, its session closed)", apiv1.CertificateRequest{}, apiv1.CertificateResponse{}, s.signCertificate)
+	s.route("POST /v1/certificates", RoleOperator, "Sign a device CSR (PEM) with the CA; the private key never reaches the gateway. The certificate becomes the device's current one: the one before is superseded (refused, its session closed)", apiv1.CertificateRequest{}, apiv1.CertificateResponse{}, s.signCertificate)
 	s.route("GET /v1/certificates", RoleReader, "The certificate ledger: every device certificate the CA signed (enrollment, renewal, this API) with its validity and state (current, pending, superseded, revoked); filter with ?device=, ?state=; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.CertificateList{}, s.listCertificates)
 	s.route("GET /v1/certificates/{serial}", RoleReader, "One certificate of the ledger, by serial (lowercase hex)", nil, fleet.Certificate{}, s.getCertificate)
-	s.route("POST /v1/certificates/{serial}/revoke", RoleAdmin, "Revoke one certificate: refused from now on, a session holding it closes at once, and it is on the CA's CRL; the body is optional", optional{apiv1.RevokeRequest{}}, fleet.Certificate{}, s.revokeCertificate)
+	s.route("POST /v1/certificates/{serial}/revoke", RoleOperator, "Revoke one certificate: refused from now on, a session holding it closes at once, and it is on the CA's CRL; the body is optional", optional{apiv1.RevokeRequest{}}, fleet.Certificate{}, s.revokeCertificate)
 	s.route("GET /v1/crl", RoleReader, "The CA's certificate revocation list (DER, application/pkix-crl), signed by the CA: every revoked or superseded device certificate not yet expired", nil, derCRL(nil), s.getCRL)
 
-	s.route("POST /v1/modules", RoleAdmin, "Upload a WebAssembly module (an application/wasm or application/octet-stream body, at most 4 MiB); it is decoded and validated, then stored under its sha256", []byte(nil), apiv1.ModuleResponse{}, s.uploadModule)
+	s.route("POST /v1/modules", RoleOperator, "Upload a WebAssembly module (an application/wasm or application/octet-stream body, at most 4 MiB); it is decoded and validated, then stored under its sha256", []byte(nil), apiv1.ModuleResponse{}, s.uploadModule)
 	s.route("GET /v1/modules", RoleReader, "List stored modules by sha256 with what still needs each (used_by: applications, current or stable release, and deployments); page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.ModuleList{}, s.listModules)
-	s.route("DELETE /v1/modules/{sha256}", RoleAdmin, "Delete a stored module that nothing needs (409 names what does); embedded store only", nil, nil, s.deleteModule)
+	s.route("DELETE /v1/modules/{sha256}", RoleOperator, "Delete a stored module that nothing needs (409 names what does); embedded store only", nil, nil, s.deleteModule)
 	s.route("POST /v1/modules/check", RoleReader, "Check, without storing anything, that a module can run on every board an application with this selector and limits would land on (422 names the board and the reason if not)", apiv1.CheckRequest{}, apiv1.CheckResponse{}, s.checkModule)
 
 	s.route("GET /v1/applications", RoleReader, "List applications by name; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.ApplicationList{}, s.listApplications)
 	s.route("GET /v1/applications/{name}", RoleReader, "Get an application", nil, fleet.Application{}, s.getApplication)
-	s.route("PUT /v1/applications/{name}", RoleAdmin, "Create (201) or update (200) an application; the module is checked against every board it can land on first (422 if it cannot run)", apiv1.ApplicationSpec{}, fleet.Application{}, s.putApplication)
-	s.route("DELETE /v1/applications/{name}", RoleAdmin, "Delete an application; devices remove it", nil, nil, s.deleteApplication)
+	s.route("PUT /v1/applications/{name}", RoleOperator, "Create (201) or update (200) an application; the module is checked against every board it can land on first (422 if it cannot run)", apiv1.ApplicationSpec{}, fleet.Application{}, s.putApplication)
+	s.route("DELETE /v1/applications/{name}", RoleOperator, "Delete an application; devices remove it", nil, nil, s.deleteApplication)
 	s.route("GET /v1/applications/{name}/status", RoleReader, "Rollout status: counts and per-device state", nil, apiv1.ApplicationStatus{}, s.applicationStatus)
-	s.route("POST /v1/applications/{name}/rollout/{action}", RoleAdmin, "Act on the application's progressive rollout: pause (admit no more devices), resume (a paused rollout goes on, its failures accepted; a rolled-back one starts again at its first step), abort (roll back the devices that took the version), promote (skip the current step's bake and pause, accepting its failures); 409 if the rollout's phase does not allow it", nil, fleet.Application{}, s.rolloutAction)
+	s.route("POST /v1/applications/{name}/rollout/{action}", RoleOperator, "Act on the application's progressive rollout: pause (admit no more devices), resume (a paused rollout goes on, its failures accepted; a rolled-back one starts again at its first step), abort (roll back the devices that took the version), promote (skip the current step's bake and pause, accepting its failures); 409 if the rollout's phase does not allow it", nil, fleet.Application{}, s.rolloutAction)
 	s.route("GET /v1/applications/{name}/output", RoleReader, "Latest log lines and published values (?device=, ?limit=)", nil, apiv1.OutputList{}, s.applicationOutput)
 
 	s.route("GET /v1/deployments", RoleReader, "Deployments (an application on a device, as last commanded and reported), filtered by ?app= and ?device=; removed applications stay listed until their devices confirm; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.DeploymentList{}, s.listDeployments)
 	s.route("GET /v1/events", RoleReader, "Recorded events after ?after=SEQ, oldest first (?limit=)", nil, apiv1.EventList{}, s.listEvents)
+	s.route("POST /v1/api-tokens", RoleAdmin, "Mint a named API token (the secret is returned once; the gateway keeps its sha256); embedded store only", apiv1.APITokenRequest{}, apiv1.APITokenSecret{}, s.createAPIToken)
+	s.route("GET /v1/api-tokens", RoleAdmin, "List named API tokens (never their secrets); page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.APITokenList{}, s.listAPITokens)
+	s.route("GET /v1/api-tokens/{name}", RoleAdmin, "Get a named API token", nil, apiv1.APIToken{}, s.getAPIToken)
+	s.route("PATCH /v1/api-tokens/{name}", RoleAdmin, "Change a named API token's role or description (absent fields stay); it takes effect at the token's next request", apiv1.APITokenUpdate{}, apiv1.APIToken{}, s.updateAPIToken)
+	s.route("POST /v1/api-tokens/{name}/rotate", RoleAdmin, "Give a named API token a new secret (returned once); the old one is refused at once, or after grace_seconds; the body is optional", optional{apiv1.APITokenRotation{}}, apiv1.APITokenSecret{}, s.rotateAPIToken)
+	s.route("DELETE /v1/api-tokens/{name}", RoleAdmin, "Revoke a named API token: refused from its next request on, and its open watch streams end", nil, nil, s.deleteAPIToken)
 	s.route("GET /v1/audit", RoleAdmin, "The latest changes made through the API (?limit=)", nil, apiv1.AuditList{}, s.listAudit)
 	s.route(watchRoute, RoleReader, "Server-sent events: change (an object was written) and event (the gateway recorded one; its sequence number is the SSE id). ?after=SEQ or the Last-Event-ID header replays the events after SEQ first; changes are not replayed", nil, []byte(nil), s.watch)
 }

@@ -194,8 +194,12 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 		method, path, _ := strings.Cut(r.pattern, " ")
 		op := &openapi3.Operation{Summary: r.summary, Responses: openapi3.NewResponsesWithCapacity(8),
 			Security: &openapi3.SecurityRequirements{{"bearer": {}}}}
-		op.Description = "A reader or admin token."
-		if r.role == RoleAdmin {
+		switch r.role {
+		case RoleReader:
+			op.Description = "Any token (role reader, operator or admin)."
+		case RoleOperator:
+			op.Description = "An operator or admin token."
+		default:
 			op.Description = "Admin token required."
 		}
 		// Tagged by the collection the path is under (/v1/devices/... -> devices).
@@ -249,11 +253,11 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 		switch {
 		case method == http.MethodDelete:
 			ok = http.StatusNoContent
-		case method == http.MethodPost && r.resp != nil && reflect.TypeOf(r.resp).Kind() == reflect.Struct && !strings.HasSuffix(path, "/check") && !strings.HasSuffix(path, "/revoke") && !strings.Contains(path, "/rollout/"):
+		case method == http.MethodPost && r.resp != nil && reflect.TypeOf(r.resp).Kind() == reflect.Struct && !strings.HasSuffix(path, "/check") && !strings.HasSuffix(path, "/revoke") && !strings.HasSuffix(path, "/rotate") && !strings.Contains(path, "/rollout/"):
 			ok = http.StatusCreated
 		}
 		// GET and PUT of a gateway, device or application answer its ETag.
-		etag := (method == http.MethodGet || method == http.MethodPut) && strings.HasSuffix(path, "/{name}") && tag != "certificates"
+		etag := (method == http.MethodGet || method == http.MethodPut || method == http.MethodPatch) && strings.HasSuffix(path, "/{name}") && tag != "certificates"
 		withETag := func(resp *openapi3.Response) *openapi3.Response {
 			if etag {
 				resp.Headers = openapi3.Headers{"ETag": &openapi3.HeaderRef{Value: &openapi3.Header{Parameter: openapi3.Parameter{
@@ -333,8 +337,28 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 		if strings.HasPrefix(path, "/v1/modules") && method == http.MethodGet {
 			problem(http.StatusMethodNotAllowed, "Kubernetes mode: modules are ConfigMaps, listed with kubectl (code method_not_allowed)")
 		}
+		if strings.HasPrefix(path, "/v1/api-tokens") {
+			problem(http.StatusMethodNotAllowed, "Kubernetes mode: the gateway's API only reads; access is Kubernetes RBAC's (code method_not_allowed)")
+		}
+		if r.op == "createAPIToken" {
+			problem(http.StatusConflict, "A named token, or one of the gateway's own tokens (admin, reader), has the name (code conflict)")
+		}
 		if strings.Contains(path, "/rollout/") {
 			problem(http.StatusConflict, "The rollout's phase does not allow the action (code conflict)")
+		}
+		if mints[r.pattern] {
+			key := openapi3.NewStringSchema().WithMinLength(1).WithMaxLength(maxIdempotencyKey).WithPattern(`^[!-~]+$`)
+			op.AddParameter(openapi3.NewHeaderParameter("Idempotency-Key").WithSchema(key).WithDescription(
+				"Sent again with the same request, the same key answers what the first request was answered (Idempotent-Replayed: true) for an hour, " +
+					"instead of minting again; kept in the gateway's memory, per token"))
+			also := func(code int, why string) {
+				if prev := op.Responses.Value(strconv.Itoa(code)); prev != nil {
+					why = *prev.Value.Description + "; or " + why
+				}
+				problem(code, why)
+			}
+			also(http.StatusConflict, "a request with the same Idempotency-Key is still in progress (code conflict)")
+			also(http.StatusUnprocessableEntity, "the Idempotency-Key was used for another request body (code unprocessable)")
 		}
 		inputs[r.pattern] = in
 		add(method, path, op)
@@ -456,6 +480,9 @@ var requestExamples = map[string]any{
 	"putGateway":      map[string]any{"addresses": []string{"127.0.0.1:8081"}, "labels": map[string]string{"site": "lab"}, "capacity": 100},
 	"putDevice":       map[string]any{"board": "mps2-an386", "labels": map[string]string{"site": "lab"}},
 	"createToken":     map[string]any{"ttl_seconds": 3600},
+	"createAPIToken":  map[string]any{"name": "ci-deployer", "role": "operator", "description": "CI pipeline", "ttl_seconds": 7776000},
+	"updateAPIToken":  map[string]any{"role": "reader"},
+	"rotateAPIToken":  map[string]any{"grace_seconds": 3600},
 	"revokeDevice":    map[string]any{"reason": "lost"},
 	"signCertificate": map[string]any{"device": "dev-1", "csr_pem": exampleCSR, "ttl_seconds": 86400},
 	"putApplication": map[string]any{"version": "1.0.0", "sha256": pathExamples["modules"], "config": map[string]string{"pin": "0"},

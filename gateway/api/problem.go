@@ -233,7 +233,7 @@ func (s *Server) unrouted(w http.ResponseWriter, r *http.Request) {
 	// (/v1/modules/{sha256}), whose methods are another resource's.
 	var allow []string
 	fewest := -1
-	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
+	for _, m := range []string{http.MethodGet, http.MethodPut, http.MethodPatch, http.MethodPost, http.MethodDelete} {
 		_, p := s.mux.Handler(&http.Request{Method: m, URL: r.URL, Host: r.Host})
 		if p == "" {
 			continue

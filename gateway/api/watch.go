@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/wasmbed/wasmbed/fleet"
 )
 
 // watch streams changes as server-sent events until the client goes away:
@@ -14,8 +16,10 @@ import (
 // SSE id, and a comment every 15 s to keep proxies from closing the stream.
 // ?after=SEQ, or the Last-Event-ID header an EventSource sends when it
 // reconnects, replays the events after SEQ first; changes are not replayed
-// (list the objects again).
-func (s *Server) watch(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+// (list the objects again). Changes of named API tokens go to admins only;
+// a stream opened with a named token ends when that token is revoked,
+// rotated without grace or expires (checked at its changes and keepalives).
+func (s *Server) watch(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
 	after, err := queryInt(r, "after", 0)
 	if err != nil {
 		return err
@@ -73,6 +77,14 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, _ *hashedToken) e
 			if !ok {
 				return nil
 			}
+			if c.Kind == fleet.KindAPIToken || c.Kind == "" {
+				if s.authenticate(r) == nil {
+					return nil
+				}
+				if c.Kind != "" && !fleet.RoleAllows(who.role, RoleAdmin) {
+					continue
+				}
+			}
 			if err := send("change", "", map[string]any{"kind": c.Kind, "key": c.Key, "deleted": c.Deleted}); err != nil {
 				return nil
 			}
@@ -88,6 +100,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, _ *hashedToken) e
 				seq = e.Seq
 			}
 		case <-keepalive.C:
+			if s.authenticate(r) == nil {
+				return nil
+			}
 			if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
 				return nil
 			}

@@ -3,8 +3,10 @@ package apiv1
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,6 +73,20 @@ func (c *Client) Writes() uint64 { return c.writes.Load() }
 // limit of requests in flight) is retried after its Retry-After, for as
 // long as ctx allows: a busy gateway slows a client down, it does not fail it.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, in, out any) error {
+	return c.doKeyed(ctx, method, path, query, in, out, "")
+}
+
+// mint POSTs a request that mints a secret or a certificate with a new
+// Idempotency-Key, and sends it once more with the same key if the
+// connection fails before an answer: the gateway answers the retry with the
+// first request's answer if that one was made, instead of minting twice.
+func (c *Client) mint(ctx context.Context, path string, in, out any) error {
+	var k [16]byte
+	rand.Read(k[:])
+	return c.doKeyed(ctx, http.MethodPost, path, nil, in, out, hex.EncodeToString(k[:]))
+}
+
+func (c *Client) doKeyed(ctx context.Context, method, path string, query url.Values, in, out any, key string) error {
 	if method != http.MethodGet && method != http.MethodHead {
 		c.writes.Add(1)
 		defer c.writes.Add(1)
@@ -90,8 +106,13 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		}
 		payload, contentType = js, "application/json"
 	}
+	retried := false
 	for {
-		status, retry, raw, err := c.send(ctx, method, u.String(), contentType, payload)
+		status, retry, raw, err := c.send(ctx, method, u.String(), contentType, key, payload)
+		if err != nil && key != "" && !retried && ctx.Err() == nil {
+			retried = true
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("gateway API %s %s: %w", method, path, err)
 		}
@@ -120,7 +141,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 
 // send makes one request; for a 429, retry is its Retry-After (1 s if it
 // has none that parses).
-func (c *Client) send(ctx context.Context, method, u, contentType string, payload []byte) (status int, retry time.Duration, raw []byte, err error) {
+func (c *Client) send(ctx context.Context, method, u, contentType, key string, payload []byte) (status int, retry time.Duration, raw []byte, err error) {
 	var body io.Reader
 	if payload != nil {
 		body = bytes.NewReader(payload)
@@ -133,6 +154,9 @@ func (c *Client) send(ctx context.Context, method, u, contentType string, payloa
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, 0, nil, err
@@ -261,7 +285,7 @@ func (c *Client) DeleteDevice(ctx context.Context, name string) error {
 
 func (c *Client) CreateToken(ctx context.Context, device string, ttl time.Duration) (TokenResponse, error) {
 	var out TokenResponse
-	err := c.do(ctx, http.MethodPost, "/v1/devices/"+url.PathEscape(device)+"/tokens", nil, TokenRequest{TTLSeconds: int(ttl / time.Second)}, &out)
+	err := c.mint(ctx, "/v1/devices/"+url.PathEscape(device)+"/tokens", TokenRequest{TTLSeconds: int(ttl / time.Second)}, &out)
 	return out, err
 }
 
@@ -290,7 +314,7 @@ func (c *Client) RevokeDevice(ctx context.Context, device, reason string) (fleet
 
 func (c *Client) SignCertificate(ctx context.Context, req CertificateRequest) (CertificateResponse, error) {
 	var out CertificateResponse
-	err := c.do(ctx, http.MethodPost, "/v1/certificates", nil, req, &out)
+	err := c.mint(ctx, "/v1/certificates", req, &out)
 	return out, err
 }
 
@@ -390,4 +414,40 @@ func (c *Client) Deployments(ctx context.Context, app, device string) ([]fleet.D
 	}
 	return listAll(ctx, c, "/v1/deployments", q, func(l *DeploymentList) []fleet.Deployment { return l.Deployments },
 		func(l *DeploymentList) string { return l.Continue })
+}
+
+// CreateAPIToken mints a named API token; the answer holds its secret.
+func (c *Client) CreateAPIToken(ctx context.Context, req APITokenRequest) (APITokenSecret, error) {
+	var out APITokenSecret
+	err := c.mint(ctx, "/v1/api-tokens", req, &out)
+	return out, err
+}
+
+func (c *Client) GetAPIToken(ctx context.Context, name string) (APIToken, error) {
+	var out APIToken
+	err := c.do(ctx, http.MethodGet, "/v1/api-tokens/"+url.PathEscape(name), nil, nil, &out)
+	return out, err
+}
+
+func (c *Client) ListAPITokens(ctx context.Context) ([]APIToken, error) {
+	return listAll(ctx, c, "/v1/api-tokens", nil, func(l *APITokenList) []APIToken { return l.APITokens },
+		func(l *APITokenList) string { return l.Continue })
+}
+
+func (c *Client) UpdateAPIToken(ctx context.Context, name string, u APITokenUpdate) (APIToken, error) {
+	var out APIToken
+	err := c.do(ctx, http.MethodPatch, "/v1/api-tokens/"+url.PathEscape(name), nil, u, &out)
+	return out, err
+}
+
+// RotateAPIToken gives a named token a new secret; the answer holds it.
+func (c *Client) RotateAPIToken(ctx context.Context, name string, req APITokenRotation) (APITokenSecret, error) {
+	var out APITokenSecret
+	err := c.mint(ctx, "/v1/api-tokens/"+url.PathEscape(name)+"/rotate", req, &out)
+	return out, err
+}
+
+// DeleteAPIToken revokes a named token: refused from the next request on.
+func (c *Client) DeleteAPIToken(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/api-tokens/"+url.PathEscape(name), nil, nil, nil)
 }

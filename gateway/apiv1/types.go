@@ -53,6 +53,59 @@ type TokenList struct {
 	Continue string                  `json:"continue,omitempty"` // the next page's ?continue=, when there is one
 }
 
+// APITokenRequest mints a named API token (POST /v1/api-tokens).
+type APITokenRequest struct {
+	Name        string `json:"name" openapi:"required,name" doc:"The token's name: who the audit log and the access log say acted"`
+	Role        string `json:"role" openapi:"required,enum=reader|operator|admin" doc:"reader: read all but the audit log and API tokens; operator: also change devices, enrollment tokens, certificates, modules and applications; admin: also gateways, API tokens and the audit log"`
+	Description string `json:"description,omitempty" openapi:"maxlen=256"`
+	TTLSeconds  int    `json:"ttl_seconds,omitempty" openapi:"min=0,max=63072000" doc:"Seconds the token is valid: 0 (the default: no expiry) to 63072000 (2 years)"` // at most MaxAPITokenTTLSeconds
+}
+
+// APITokenUpdate changes a named token's role or description (PATCH
+// /v1/api-tokens/{name}); an absent field is left as it is.
+type APITokenUpdate struct {
+	Role        *string `json:"role,omitempty" openapi:"enum=reader|operator|admin"`
+	Description *string `json:"description,omitempty" openapi:"maxlen=256"`
+}
+
+// APITokenRotation gives a named token a new secret (POST
+// /v1/api-tokens/{name}/rotate); the body is optional.
+type APITokenRotation struct {
+	GraceSeconds int `json:"grace_seconds,omitempty" openapi:"min=0,max=86400" doc:"Seconds the old secret is still accepted: 0 (the default: refused at once) to 86400 (a day)"` // at most MaxAPITokenGraceSeconds
+	TTLSeconds   int `json:"ttl_seconds,omitempty" openapi:"min=0,max=63072000" doc:"A new validity from now, in seconds (0: the expiry stays)"`
+}
+
+// APIToken is a named API token as the API shows it: never its secret or
+// the secret's hash.
+type APIToken struct {
+	Name        string    `json:"name"`
+	Role        string    `json:"role" enum:"reader,operator,admin"`
+	Description string    `json:"description,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	ExpiresAt   time.Time `json:"expires_at,omitzero"` // absent: no expiry
+	RotatedAt   time.Time `json:"rotated_at,omitzero"`
+	// PreviousValidUntil: after a rotation with a grace period, the old
+	// secret is accepted until then.
+	PreviousValidUntil time.Time `json:"previous_valid_until,omitzero"`
+}
+
+// APITokenView is t without its hashes.
+func APITokenView(t fleet.APIToken) APIToken {
+	return APIToken{Name: t.Name, Role: t.Role, Description: t.Description, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt,
+		RotatedAt: t.RotatedAt, PreviousValidUntil: t.PreviousUntil}
+}
+
+// APITokenSecret answers a mint or a rotation: the secret, shown once.
+type APITokenSecret struct {
+	Token    string   `json:"token" doc:"The bearer token (wba_NAME.SECRET); the gateway keeps only its sha256"`
+	APIToken APIToken `json:"api_token"`
+}
+
+type APITokenList struct {
+	APITokens []APIToken `json:"api_tokens"`
+	Continue  string     `json:"continue,omitempty"` // the next page's ?continue=, when there is one
+}
+
 type RevokeRequest struct {
 	Reason string `json:"reason,omitempty" openapi:"maxlen=256"`
 }
@@ -190,6 +243,9 @@ type ErrorResponse struct {
 const (
 	MaxTokenTTLSeconds = 30 * 24 * 3600       // enrollment tokens: 30 days
 	MaxCertTTLSeconds  = 10 * 365 * 24 * 3600 // certificates: 10 years (the CA may allow less)
+	// Named API tokens: at most 2 years, and a rotation's grace period a day.
+	MaxAPITokenTTLSeconds   = 2 * 365 * 24 * 3600
+	MaxAPITokenGraceSeconds = 24 * 3600
 )
 
 // ProblemType prefixes an error's Code in its `type`.
