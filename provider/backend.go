@@ -36,6 +36,12 @@ type Backend interface {
 	DeleteApplication(ctx context.Context, name string) error
 	ApplicationStatus(ctx context.Context, name string) (apiv1.ApplicationStatus, error)
 	Deployments(ctx context.Context, app, device string) ([]fleet.Deployment, error)
+
+	CreateAPIToken(ctx context.Context, req apiv1.APITokenRequest) (apiv1.APITokenSecret, error)
+	GetAPIToken(ctx context.Context, name string) (apiv1.APIToken, error)
+	UpdateAPIToken(ctx context.Context, name string, u apiv1.APITokenUpdate) (apiv1.APIToken, error)
+	RotateAPIToken(ctx context.Context, name string, req apiv1.APITokenRotation) (apiv1.APITokenSecret, error)
+	DeleteAPIToken(ctx context.Context, name string) error
 }
 
 var (

@@ -328,6 +328,27 @@ func (b *kubeBackend) SignCertificate(context.Context, apiv1.CertificateRequest)
 			"with one-time tokens (wasmbed_enrollment_token, wasmbed_provisioning_bundle) and the CA's keys stay with the gateways", "")
 }
 
+// ---- API tokens: the gateway's API only reads in Kubernetes mode
+
+func noAPITokens() error {
+	return apiErr(http.StatusNotImplemented,
+		"wasmbed_api_token needs the standalone backend: in Kubernetes mode the gateways' API only reads, and who may change the fleet is Kubernetes RBAC's", "")
+}
+
+func (b *kubeBackend) CreateAPIToken(context.Context, apiv1.APITokenRequest) (apiv1.APITokenSecret, error) {
+	return apiv1.APITokenSecret{}, noAPITokens()
+}
+func (b *kubeBackend) GetAPIToken(context.Context, string) (apiv1.APIToken, error) {
+	return apiv1.APIToken{}, noAPITokens()
+}
+func (b *kubeBackend) UpdateAPIToken(context.Context, string, apiv1.APITokenUpdate) (apiv1.APIToken, error) {
+	return apiv1.APIToken{}, noAPITokens()
+}
+func (b *kubeBackend) RotateAPIToken(context.Context, string, apiv1.APITokenRotation) (apiv1.APITokenSecret, error) {
+	return apiv1.APITokenSecret{}, noAPITokens()
+}
+func (b *kubeBackend) DeleteAPIToken(context.Context, string) error { return noAPITokens() }
+
 // ---- modules and applications
 
 func (b *kubeBackend) UploadModule(ctx context.Context, wasm []byte) (apiv1.ModuleResponse, error) {

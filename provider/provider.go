@@ -72,7 +72,7 @@ func (p *Provider) Schema(_ context.Context, _ provider.SchemaRequest, resp *pro
 			"kubernetes": schema.SingleNestedBlock{
 				Description: "Use the Kubernetes backend: the fleet is the custom resources (fleet.wasmbed.dev) of one namespace, served by " +
 					"gateways in Kubernetes mode and the controller. Give it neither `endpoint`, `token` nor `ca_cert`. " +
-					"`wasmbed_certificate` is not available with this backend (devices enroll with one-time tokens).",
+					"`wasmbed_certificate` and `wasmbed_api_token` are not available with this backend (devices enroll with one-time tokens; access is Kubernetes RBAC's).",
 				Attributes: map[string]schema.Attribute{
 					"kubeconfig": schema.StringAttribute{Optional: true,
 						Description: "Path of the kubeconfig file. Defaults to `$KUBECONFIG`, then `~/.kube/config`, then the pod's service account."},
@@ -173,7 +173,7 @@ func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest,
 }
 
 func (p *Provider) Resources(context.Context) []func() resource.Resource {
-	return []func() resource.Resource{NewGatewayResource, NewDeviceResource, NewCertificateResource, NewApplicationResource, NewProvisioningBundleResource}
+	return []func() resource.Resource{NewGatewayResource, NewDeviceResource, NewCertificateResource, NewApplicationResource, NewProvisioningBundleResource, NewAPITokenResource}
 }
 
 func (p *Provider) DataSources(context.Context) []func() datasource.DataSource {
