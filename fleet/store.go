@@ -128,6 +128,20 @@ type ModuleStore interface {
 	DeleteModule(ctx context.Context, sha256 string) error
 }
 
+// ModuleUsersIn is ModuleUsers over st's applications and deployments as
+// they are now.
+func ModuleUsersIn(ctx context.Context, st Store) (func(sha256 string) []string, error) {
+	apps, err := st.Applications().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	deps, err := st.Deployments().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return func(sha256 string) []string { return ModuleUsers(sha256, apps, deps) }, nil
+}
+
 // ModuleUsers names what still needs module sha256: applications whose
 // spec or stable release (a rollback's target) is it, and deployments whose
 // devices were sent it (a device that resets is sent its module again).

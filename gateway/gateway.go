@@ -57,6 +57,10 @@ type Config struct {
 	// The API checks modules when they are put; this catches those that
 	// arrive otherwise (a Kubernetes Application written with kubectl).
 	CheckModule func(ctx context.Context, wasm []byte, board string, lim fleet.Limits) error
+	// ModuleGCInterval: stored modules nothing needs are deleted once two
+	// sweeps this far apart found them unused (modulegc.go); default 1h,
+	// negative: never (embedded store only).
+	ModuleGCInterval time.Duration
 }
 
 func (c *Config) defaults() {
@@ -80,6 +84,9 @@ func (c *Config) defaults() {
 	}
 	if c.ServerCertTTL <= 0 {
 		c.ServerCertTTL = 24 * time.Hour
+	}
+	if c.ModuleGCInterval == 0 {
+		c.ModuleGCInterval = time.Hour
 	}
 	if len(c.ServerHosts) == 0 {
 		c.ServerHosts = []string{"localhost", "127.0.0.1"}
@@ -254,7 +261,8 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
+	go func() { defer wg.Done(); g.moduleGCLoop(ctx) }()
 	go func() { defer wg.Done(); g.reconcileLoop(ctx) }()
 	go func() { defer wg.Done(); g.watchRevocations(ctx) }()
 	go func() { defer wg.Done(); g.renewServerCertLoop(ctx) }()

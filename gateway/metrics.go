@@ -27,6 +27,9 @@ type Metrics struct {
 	PreAuthEvicted  prometheus.Counter
 	EnrollRefused   *prometheus.CounterVec
 	APIAuthFailures *prometheus.CounterVec
+	// ModulesCollected counts modules deleted because nothing needed them
+	// (modulegc.go).
+	ModulesCollected prometheus.Counter
 }
 
 func newMetrics() *Metrics {
@@ -67,10 +70,12 @@ func newMetrics() *Metrics {
 			Help: "Enrollments refused, by reason (token_unknown, token_used, token_expired, token_wrong_device, bad_csr, undeliverable: the certificate would not fit the device's max_frame, other)."}, []string{"reason"}),
 		APIAuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_gateway_api_auth_failures_total",
 			Help: "Management API requests refused for their credentials, by reason (missing, invalid, forbidden)."}, []string{"reason"}),
+		ModulesCollected: prometheus.NewCounter(prometheus.CounterOpts{Name: "wasmbed_gateway_modules_collected_total",
+			Help: "Stored modules deleted because no application, stable release or deployment needed them for a module GC interval."}),
 	}
 	m.Registry.MustRegister(m.Sessions, m.Handshakes, m.Heartbeats, m.Enrollments, m.Deploys, m.AppFailures,
 		m.DeviceResets, m.OutputRecords, m.Errors, m.Refused, m.PreAuth, m.PreAuthRefused, m.PreAuthEvicted, m.EnrollRefused,
-		m.APIAuthFailures, m.RolloutEvents,
+		m.APIAuthFailures, m.RolloutEvents, m.ModulesCollected,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -103,6 +103,7 @@ func newServe() *cobra.Command {
 	f.DurationVar(&o.Gateway.CertTTL, "cert-ttl", 0, "device certificate lifetime (default 24h)")
 	f.IntVar(&o.Gateway.ChunkSize, "chunk-size", 0, "module chunk payload in bytes (default 4096, capped by the device's frame size)")
 	f.DurationVar(&o.Gateway.HandshakeTimeout, "handshake-timeout", 0, "time from accept to a device session or an enrollment's end (TLS handshake, hello, enroll) (default 10s)")
+	f.DurationVar(&o.Gateway.ModuleGCInterval, "module-gc-interval", 0, "stored modules nothing needs (no application, stable release or deployment) are deleted once two sweeps this far apart found them unused; negative: never (default 1h)")
 	f.IntVar(&o.Gateway.MaxPreAuth, "max-preauth", 0, "unauthenticated device connections held; past it the oldest still waiting for its ClientHello is closed (default 4096)")
 	f.IntVar(&o.Gateway.MaxHandshakes, "max-handshakes", 0, "device connections in the TLS handshake, hello or enrollment at once; more wait for a slot (default 256)")
 	f.IntVar(&o.Gateway.MaxEnrollments, "max-enrollments", 0, "enrollment sessions at once; more are answered busy (default 128)")

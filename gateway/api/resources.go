@@ -536,19 +536,6 @@ func (s *Server) moduleStore() (fleet.ModuleStore, error) {
 	return ms, nil
 }
 
-// moduleUsers is fleet.ModuleUsers over the store's applications and deployments.
-func (s *Server) moduleUsers(ctx context.Context) (func(sha string) []string, error) {
-	apps, err := s.store.Applications().List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	deps, err := s.store.Deployments().List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return func(sha string) []string { return fleet.ModuleUsers(sha, apps, deps) }, nil
-}
-
 func (s *Server) listModules(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
 	ms, err := s.moduleStore()
 	if err != nil {
@@ -558,7 +545,7 @@ func (s *Server) listModules(w http.ResponseWriter, r *http.Request, _ *hashedTo
 	if err != nil {
 		return err
 	}
-	users, err := s.moduleUsers(r.Context())
+	users, err := fleet.ModuleUsersIn(r.Context(), s.store)
 	if err != nil {
 		return err
 	}
@@ -582,7 +569,7 @@ func (s *Server) deleteModule(w http.ResponseWriter, r *http.Request, who *hashe
 		return err
 	}
 	sha := r.PathValue("sha256")
-	users, err := s.moduleUsers(r.Context())
+	users, err := fleet.ModuleUsersIn(r.Context(), s.store)
 	if err != nil {
 		return err
 	}
