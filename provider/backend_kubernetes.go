@@ -25,6 +25,7 @@ import (
 	"github.com/wasmbed/wasmbed/board"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/fleet/kubestore"
+	"github.com/wasmbed/wasmbed/gateway/api"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 	"github.com/wasmbed/wasmbed/module"
 	"github.com/wasmbed/wasmbed/protocol"
@@ -52,6 +53,9 @@ const maxModuleSizeAPI = 4 << 20
 type kubeBackend struct {
 	store *kubestore.Store
 	ns    string
+	// schema checks specs against the management API's OpenAPI document,
+	// as a gateway checks requests: the same 400s from both backends.
+	schema *api.Server
 }
 
 var _ Backend = (*kubeBackend)(nil)
@@ -66,7 +70,7 @@ func newKubeBackend(ctx context.Context, cfg *rest.Config, namespace string) (*k
 	if err != nil {
 		return nil, err
 	}
-	return &kubeBackend{store: s, ns: namespace}, nil
+	return &kubeBackend{store: s, ns: namespace, schema: api.New(nil, nil, nil, board.Names, nil, slog.New(slog.DiscardHandler))}, nil
 }
 
 // kubeError is an *apiv1.Error (what resources inspect: the status, the
@@ -110,6 +114,14 @@ func badRequest(format string, args ...any) error {
 	return apiErr(http.StatusBadRequest, fmt.Sprintf(format, args...), "")
 }
 
+// unprocessable is the API's 422 unprocessable: a request its schema lets
+// through that breaks a rule the schema cannot state (label and config
+// keys, config values, a rollout's combinations, a module not stored,
+// neither or both of sha256 and module).
+func unprocessable(format string, args ...any) error {
+	return &kubeError{&apiv1.Error{Status: http.StatusUnprocessableEntity, Code: apiv1.CodeUnprocessable, Message: fmt.Sprintf(format, args...)}}
+}
+
 func (b *kubeBackend) CA(ctx context.Context) (string, error) {
 	var cm corev1.ConfigMap
 	err := b.store.Client().Get(ctx, client.ObjectKey{Namespace: b.ns, Name: kubeCAConfigMap}, &cm)
@@ -129,8 +141,16 @@ func (b *kubeBackend) GetGateway(ctx context.Context, name string) (fleet.Gatewa
 	return g, kubeErr(err)
 }
 
+// checkSpec checks spec as the gateway's API checks the body of route.
+func (b *kubeBackend) checkSpec(route string, spec any) error {
+	if err := b.schema.CheckBody(route, spec); err != nil {
+		return badRequest("%v", err)
+	}
+	return nil
+}
+
 func (b *kubeBackend) PutGateway(ctx context.Context, name string, spec apiv1.GatewaySpec) (fleet.Gateway, error) {
-	if err := validName("gateway name", name); err != nil {
+	if err := errors.Join(validName("gateway name", name), b.checkSpec("PUT /v1/gateways/{name}", spec)); err != nil {
 		return fleet.Gateway{}, err
 	}
 	if spec.Capacity < 0 {
@@ -196,7 +216,7 @@ func (b *kubeBackend) ListDevices(ctx context.Context, f apiv1.DeviceFilter) ([]
 // PutDevice registers a device or changes its spec; its status (written by
 // its gateway) stays.
 func (b *kubeBackend) PutDevice(ctx context.Context, name string, spec apiv1.DeviceSpec) (fleet.Device, error) {
-	if err := validName("device name", name); err != nil {
+	if err := errors.Join(validName("device name", name), b.checkSpec("PUT /v1/devices/{name}", spec)); err != nil {
 		return fleet.Device{}, err
 	}
 	if !slices.Contains(board.Names(), spec.Board) {
@@ -356,7 +376,7 @@ func (b *kubeBackend) UploadModule(ctx context.Context, wasm []byte) (apiv1.Modu
 		return apiv1.ModuleResponse{}, apiErr(http.StatusRequestEntityTooLarge, fmt.Sprintf("module larger than %d bytes", maxModuleSizeAPI), "")
 	}
 	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" {
-		return apiv1.ModuleResponse{}, badRequest("not a WebAssembly binary module (no \\0asm header)")
+		return apiv1.ModuleResponse{}, &kubeError{&apiv1.Error{Status: http.StatusUnprocessableEntity, Code: apiv1.CodeModuleRejected, Message: "not a WebAssembly binary module (no \\0asm header)"}}
 	}
 	sum := sha256.Sum256(wasm)
 	sha := hex.EncodeToString(sum[:])
@@ -404,14 +424,14 @@ func (b *kubeBackend) CheckModule(ctx context.Context, req apiv1.CheckRequest) (
 	wasm := req.Module
 	switch {
 	case len(wasm) > 0 && req.SHA256 != "":
-		return apiv1.CheckResponse{}, badRequest("give sha256 or module, not both")
+		return apiv1.CheckResponse{}, unprocessable("give sha256 or module, not both")
 	case req.SHA256 != "":
 		var err error
 		if wasm, err = b.store.GetModule(ctx, req.SHA256); err != nil {
 			return apiv1.CheckResponse{}, kubeErr(err)
 		}
 	case len(wasm) == 0:
-		return apiv1.CheckResponse{}, badRequest("no module: give sha256 or module")
+		return apiv1.CheckResponse{}, unprocessable("no module: give sha256 or module")
 	}
 	req.Limits.SetDefaults()
 	boards, err := b.landingBoards(ctx, req.Selector)
@@ -434,7 +454,7 @@ func (b *kubeBackend) GetApplication(ctx context.Context, name string) (fleet.Ap
 // on), then writes the Application; the API server moves its generation
 // when the spec changes.
 func (b *kubeBackend) PutApplication(ctx context.Context, name string, spec apiv1.ApplicationSpec) (fleet.Application, error) {
-	if err := validName("application name", name); err != nil {
+	if err := errors.Join(validName("application name", name), b.checkSpec("PUT /v1/applications/{name}", spec)); err != nil {
 		return fleet.Application{}, err
 	}
 	if err := protocol.ValidVersion(spec.Version); err != nil {
@@ -445,10 +465,10 @@ func (b *kubeBackend) PutApplication(ctx context.Context, name string, spec apiv
 	}
 	for k, v := range spec.Config {
 		if err := protocol.ValidName(k); err != nil {
-			return fleet.Application{}, badRequest("config key: %v", err)
+			return fleet.Application{}, unprocessable("config key: %v", err)
 		}
 		if len(v) > protocol.MaxTextLen {
-			return fleet.Application{}, badRequest("config %q: value longer than %d bytes", k, protocol.MaxTextLen)
+			return fleet.Application{}, unprocessable("config %q: value longer than %d bytes", k, protocol.MaxTextLen)
 		}
 	}
 	if err := labelsValid(spec.Selector.Labels); err != nil {
@@ -456,12 +476,12 @@ func (b *kubeBackend) PutApplication(ctx context.Context, name string, spec apiv
 	}
 	spec.Rollout.SetDefaults()
 	if err := spec.Rollout.Validate(); err != nil {
-		return fleet.Application{}, badRequest("%v", err)
+		return fleet.Application{}, unprocessable("%v", err)
 	}
 	spec.Limits.SetDefaults()
 	wasm, err := b.store.GetModule(ctx, spec.SHA256)
 	if errors.Is(err, fleet.ErrNotFound) {
-		return fleet.Application{}, badRequest("sha256 %q: no such module; upload it first", spec.SHA256)
+		return fleet.Application{}, unprocessable("sha256 %q: no such module; upload it first", spec.SHA256)
 	} else if err != nil {
 		return fleet.Application{}, kubeErr(err)
 	}
@@ -543,10 +563,10 @@ func validName(what, s string) error {
 	return nil
 }
 
-// labelsValid is fleet.ValidateLabels as a bad request.
+// labelsValid is fleet.ValidateLabels as the API's 422.
 func labelsValid(labels map[string]string) error {
 	if err := fleet.ValidateLabels(labels); err != nil {
-		return badRequest("%v", err)
+		return unprocessable("%v", err)
 	}
 	return nil
 }

@@ -72,7 +72,7 @@ func TestKubernetesBackendProgressiveRollout(t *testing.T) {
 		}
 	}
 	if _, err := b.PutApplication(ctx, "sensor", spec("1.0.0", fleet.Rollout{Steps: []fleet.RolloutStep{{Percent: 120}}})); status(err) != http.StatusBadRequest ||
-		!strings.Contains(err.Error(), "rollout.steps[0]") {
+		!strings.Contains(err.Error(), "rollout.steps.0.percent: 120: at most 100") { // the API's schema, as the gateway says it
 		t.Fatalf("a bad step: %v", err)
 	}
 	a, err := b.GetApplication(ctx, "sensor")
