@@ -206,7 +206,7 @@ func (b *kubeBackend) ListDevices(ctx context.Context, f apiv1.DeviceFilter) ([]
 	}
 	out := []fleet.Device{}
 	for i := range devs {
-		if sel.Matches(&devs[i]) && (f.Phase == "" || devs[i].Status.Phase == f.Phase) {
+		if sel.Matches(&devs[i]) && (f.Phase == "" || devs[i].Status.Phase == f.Phase) && (f.Gateway == "" || devs[i].Gateway == f.Gateway) {
 			out = append(out, devs[i])
 		}
 	}

@@ -251,7 +251,7 @@ func (s *Server) routes() {
 	s.route("PUT /v1/gateways/{name}", RoleAdmin, "Create (201) or replace (200) a gateway registration", apiv1.GatewaySpec{}, fleet.Gateway{}, s.putGateway)
 	s.route("DELETE /v1/gateways/{name}", RoleAdmin, "Delete a gateway registration", nil, nil, s.deleteGateway)
 
-	s.route("GET /v1/devices", RoleReader, "List devices by name; filter with ?board=, ?phase=, ?label=key=value (repeatable); page with ?limit= (at most 1000, the default) and ?continue= (the previous page's continue)", nil, apiv1.DeviceList{}, s.listDevices)
+	s.route("GET /v1/devices", RoleReader, "List devices by name; filter with ?board=, ?phase=, ?gateway=, ?label=key=value (repeatable); page with ?limit= (at most 1000, the default) and ?continue= (the previous page's continue)", nil, apiv1.DeviceList{}, s.listDevices)
 	s.route("GET /v1/devices/{name}", RoleReader, "Get a device and its observed status", nil, fleet.Device{}, s.getDevice)
 	s.route("PUT /v1/devices/{name}", RoleOperator, "Register (201) or update (200) a device", apiv1.DeviceSpec{}, fleet.Device{}, s.putDevice)
 	s.route("DELETE /v1/devices/{name}", RoleOperator, "Delete a device, revoking all its certificates and closing its session; a device registered again under the name starts with none", nil, nil, s.deleteDevice)

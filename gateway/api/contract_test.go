@@ -195,3 +195,40 @@ func TestDocumentBounds(t *testing.T) {
 		walk(pattern, in.body)
 	}
 }
+
+// ?gateway= lists the devices assigned to a gateway, paged like the rest.
+func TestDevicesByGateway(t *testing.T) {
+	s := contractServer(t)
+	for _, d := range []struct{ name, gw string }{{"d1", "north"}, {"d2", "south"}, {"d3", "north"}, {"d4", ""}} {
+		if st, _, p := do(s, "PUT", "/v1/devices/"+d.name, `{"board":"linux","gateway":"`+d.gw+`"}`); st != 201 {
+			t.Fatalf("put %s: %d %+v", d.name, st, p)
+		}
+	}
+	names := func(path string) []string {
+		w := call(s, "s3cret", "GET", path, "")
+		var l apiv1.DeviceList
+		if err := json.Unmarshal(w.Body.Bytes(), &l); err != nil || w.Code != 200 {
+			t.Fatalf("%s: %d %s", path, w.Code, w.Body)
+		}
+		var out []string
+		for _, d := range l.Devices {
+			out = append(out, d.Name)
+		}
+		if l.Continue != "" {
+			out = append(out, "...")
+		}
+		return out
+	}
+	if got := strings.Join(names("/v1/devices?gateway=north"), " "); got != "d1 d3" {
+		t.Errorf("?gateway=north: %s", got)
+	}
+	if got := strings.Join(names("/v1/devices?gateway=north&limit=1"), " "); got != "d1 ..." {
+		t.Errorf("?gateway=north&limit=1: %s", got)
+	}
+	if got := names("/v1/devices?gateway=east"); len(got) != 0 {
+		t.Errorf("?gateway=east: %v", got)
+	}
+	if st, _, p := do(s, "GET", "/v1/devices?gateway=no%20such", ""); st != 400 {
+		t.Errorf("?gateway with a space: %d %+v", st, p)
+	}
+}

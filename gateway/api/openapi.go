@@ -429,6 +429,9 @@ func queryParameter(name string, paged bool, boards []string) *openapi3.Paramete
 	case "state":
 		schema = openapi3.NewStringSchema().WithEnum(fleet.CertCurrent, fleet.CertPending, fleet.CertSuperseded, fleet.CertRevoked)
 		p.Description = "Only the certificates in this state"
+	case "gateway":
+		schema.Pattern, schema.MaxLength = namePattern, openapi3.Uint64Ptr(protocol.MaxNameLen)
+		p.Description = "Only the devices assigned to this gateway"
 	case "device":
 		p.Description = "Only those of this device"
 	case "app":

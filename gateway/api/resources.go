@@ -162,8 +162,8 @@ func (s *Server) serves(d *fleet.Device) bool {
 
 // live overlays the gateway's in-memory liveness on a stored device.
 func (s *Server) live(d *fleet.Device) {
-	if !s.serves(d) {
-		return // another gateway's: as it stored it
+	if s.gw == nil || !s.serves(d) { // no gateway (tests of the store routes), or another gateway's device: as stored
+		return
 	}
 	if online, last := s.gw.Online(d.Name); online {
 		d.Status.Phase = fleet.PhaseOnline
@@ -206,9 +206,16 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ *hashedTo
 		sel.Boards = []string{board}
 		query.Contains = append(query.Contains, fleet.JSONField("board", board))
 	}
+	gw := q.Get("gateway")
+	if gw != "" {
+		if err := validName("query gateway", gw); err != nil {
+			return err
+		}
+		query.Contains = append(query.Contains, fleet.JSONField("gateway", gw))
+	}
 	query.Match = func(d *fleet.Device) bool {
 		s.live(d)
-		return sel.Matches(d) && (phase == "" || d.Status.Phase == phase)
+		return sel.Matches(d) && (phase == "" || d.Status.Phase == phase) && (gw == "" || d.Gateway == gw)
 	}
 	out, more, err := fleet.Page(r.Context(), s.store.Devices(), func(d *fleet.Device) string { return d.Name }, query)
 	if err != nil {

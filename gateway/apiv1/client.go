@@ -230,9 +230,10 @@ func (c *Client) GetDevice(ctx context.Context, name string) (fleet.Device, erro
 
 // DeviceFilter narrows ListDevices; empty fields match everything.
 type DeviceFilter struct {
-	Board  string
-	Phase  string
-	Labels map[string]string
+	Board   string
+	Phase   string
+	Gateway string // the gateway the devices are assigned to
+	Labels  map[string]string
 }
 
 func (f DeviceFilter) query() url.Values {
@@ -242,6 +243,9 @@ func (f DeviceFilter) query() url.Values {
 	}
 	if f.Phase != "" {
 		q.Set("phase", f.Phase)
+	}
+	if f.Gateway != "" {
+		q.Set("gateway", f.Gateway)
 	}
 	for k, v := range f.Labels {
 		q.Add("label", k+"="+v)
