@@ -171,6 +171,7 @@ func (s *Server) deleteAPIToken(w http.ResponseWriter, r *http.Request, who *has
 	if err := c.Delete(r.Context(), name); err != nil {
 		return err
 	}
+	s.idempotency.forget("/v1/api-tokens/" + name)
 	s.audit(r, who, "delete", "apitoken/"+name, "")
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -205,14 +205,19 @@ func TestIdempotencyKeys(t *testing.T) {
 	// The key for another body, a key that is not visible ASCII.
 	expectWith := func(body, key string, want int) {
 		t.Helper()
-		if w := call(s, "s3cret", "POST", "/v1/api-tokens", body, "Idempotency-Key", key); w.Code != want {
+		hdr := []string{"Idempotency-Key", key}
+		if key == "-" { // none
+			hdr = nil
+		}
+		if w := call(s, "s3cret", "POST", "/v1/api-tokens", body, hdr...); w.Code != want {
 			t.Errorf("key %q body %s: %d %s, want %d", key, body, w.Code, w.Body, want)
 		}
 	}
 	expectWith(`{"name":"ci2","role":"operator"}`, "k1", 422)
 	expectWith(`{"name":"ci2","role":"operator"}`, "k 2", 400)
+	expectWith(`{"name":"ci2","role":"operator"}`, "", 400)
 	// Without the key, the same request mints again (here: the name is taken).
-	expectWith(body, "", 409)
+	expectWith(body, "-", 409)
 	// Keys are per token: the same key from another token is another request.
 	op := mint(t, s, `{"name":"admin2","role":"admin"}`)
 	if w := call(s, op.Token, "POST", "/v1/api-tokens", body, "Idempotency-Key", "k1"); w.Code != 409 {
@@ -266,4 +271,17 @@ func TestClientRetriesMintWithItsKey(t *testing.T) {
 	if list, err := c.ListAPITokens(context.Background()); err != nil || len(list) != 1 {
 		t.Fatalf("tokens after the retry: %v %v", list, err)
 	}
+}
+
+// A deleted token's mint is not replayed: the key mints again.
+func TestIdempotencyForgetsDeleted(t *testing.T) {
+	s := contractServer(t)
+	body := `{"name":"ci","role":"operator"}`
+	a := call(s, "s3cret", "POST", "/v1/api-tokens", body, "Idempotency-Key", "k1")
+	expect(t, s, "s3cret", "DELETE", "/v1/api-tokens/ci", "", 204)
+	b := call(s, "s3cret", "POST", "/v1/api-tokens", body, "Idempotency-Key", "k1")
+	if a.Code != 201 || b.Code != 201 || b.Header().Get("Idempotent-Replayed") != "" || a.Body.String() == b.Body.String() {
+		t.Fatalf("after the delete: %d %s / %d %s", a.Code, a.Body, b.Code, b.Body)
+	}
+	expect(t, s, "s3cret", "GET", "/v1/api-tokens/ci", "", 200)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ const (
 )
 
 type idempotentAnswer struct {
+	path     string   // the request's
 	bodySum  [32]byte // the request body's, to refuse the key's reuse for another request
 	expires  time.Time
 	done     chan struct{} // closed once status and the rest are set
@@ -43,10 +45,11 @@ type idempotency struct {
 // answers repeats from memory; without a key it just runs h. A 2xx answer
 // is kept; after an error the same key may try again.
 func (id *idempotency) serve(w http.ResponseWriter, r *http.Request, who *hashedToken, h func(http.ResponseWriter) error) error {
-	key := r.Header.Get("Idempotency-Key")
-	if key == "" {
+	keys := r.Header.Values("Idempotency-Key")
+	if len(keys) == 0 {
 		return h(w)
 	}
+	key := keys[0]
 	if len(key) > maxIdempotencyKey || !visibleASCII(key) {
 		return badRequest("Idempotency-Key: 1 to %d visible ASCII characters", maxIdempotencyKey)
 	}
@@ -70,7 +73,7 @@ func (id *idempotency) serve(w http.ResponseWriter, r *http.Request, who *hashed
 	}
 	if !seen {
 		id.evict(now)
-		a = &idempotentAnswer{bodySum: sum, expires: now.Add(idempotencyTTL), done: make(chan struct{})}
+		a = &idempotentAnswer{path: r.URL.Path, bodySum: sum, expires: now.Add(idempotencyTTL), done: make(chan struct{})}
 		id.answers[slot] = a
 	}
 	id.mu.Unlock()
@@ -106,6 +109,25 @@ func (id *idempotency) serve(w http.ResponseWriter, r *http.Request, who *hashed
 	close(a.done)
 	id.mu.Unlock()
 	return herr
+}
+
+// forget drops the answers about object (a path: what a request to it or
+// under it minted, or what an answer's Location names), once object is
+// deleted: a retry then mints again rather than answering a secret of
+// something that is gone.
+func (id *idempotency) forget(object string) {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	for k, a := range id.answers {
+		select {
+		case <-a.done:
+		default:
+			continue // in progress: its own request decides
+		}
+		if a.path == object || strings.HasPrefix(a.path, object+"/") || a.header.Get("Location") == object {
+			delete(id.answers, k)
+		}
+	}
 }
 
 // evict drops expired answers, and the oldest when the map is full.

@@ -636,6 +636,9 @@ func strict(s *openapi3.Schema, t reflect.Type, boards []string) {
 						v.MaxItems = openapi3.Uint64Ptr(uint64(n))
 					case "enum":
 						v.Enum = anys(strings.Split(arg, "|"))
+						if v.Nullable { // a pointer (absent or null: unchanged): null is one of the values
+							v.Enum = append(v.Enum, nil)
+						}
 					default:
 						panic("openapi: field " + t.Name() + "." + f.Name + ": unknown openapi tag " + o)
 					}

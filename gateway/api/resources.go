@@ -207,7 +207,7 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ *hashedTo
 		query.Contains = append(query.Contains, fleet.JSONField("board", board))
 	}
 	gw := q.Get("gateway")
-	if gw != "" {
+	if q.Has("gateway") {
 		if err := validName("query gateway", gw); err != nil {
 			return err
 		}
@@ -329,6 +329,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, who *hashed
 // deleteDeviceTokens deletes every enrollment token issued for device, used
 // or not, and returns how many there were.
 func (s *Server) deleteDeviceTokens(ctx context.Context, device string) (int, error) {
+	s.idempotency.forget("/v1/devices/" + device + "/tokens") // a retry mints a token that can enroll
 	toks, err := fleet.DeviceTokens(ctx, s.store.Tokens(), device)
 	if err != nil {
 		return 0, err
