@@ -48,3 +48,6 @@ echo "generate: Kubernetes API (deepcopy, CRDs) with controller-gen"
 rm -f config/crd/bases/*.yaml
 bin/controller-gen object paths=./api/...
 bin/controller-gen crd:crdVersions=v1 paths=./api/... output:crd:artifacts:config=config/crd/bases
+
+echo "generate: the dashboard's vendored front-end libraries from tools/ui/package-lock.json"
+bash scripts/ui-assets.sh

@@ -244,6 +244,8 @@ func (s *Server) routes() {
 		promhttp.HandlerFor(s.gw.Metrics.Registry, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 		return nil
 	})
+	s.route("GET /v1/whoami", RoleReader, "The request's token: its name and role", nil, apiv1.WhoAmI{}, s.whoami)
+	s.route("GET /v1/summary", RoleReader, "The fleet at a glance: devices by phase, board and gateway, and the certificates expiring within ?within_hours= (default 168)", nil, apiv1.Summary{}, s.summary)
 	s.route("GET /v1/ca", RoleReader, "The CA root certificate devices and clients trust", nil, apiv1.CAResponse{}, s.getCA)
 
 	s.route("GET /v1/gateways", RoleReader, "List gateways by name; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.GatewayList{}, s.listGateways)
@@ -251,7 +253,7 @@ func (s *Server) routes() {
 	s.route("PUT /v1/gateways/{name}", RoleAdmin, "Create (201) or replace (200) a gateway registration", apiv1.GatewaySpec{}, fleet.Gateway{}, s.putGateway)
 	s.route("DELETE /v1/gateways/{name}", RoleAdmin, "Delete a gateway registration", nil, nil, s.deleteGateway)
 
-	s.route("GET /v1/devices", RoleReader, "List devices by name; filter with ?board=, ?phase=, ?gateway=, ?label=key=value (repeatable); page with ?limit= (at most 1000, the default) and ?continue= (the previous page's continue)", nil, apiv1.DeviceList{}, s.listDevices)
+	s.route("GET /v1/devices", RoleReader, "List devices by name; filter with ?prefix= (of the name), ?board=, ?phase=, ?gateway=, ?label=key=value (repeatable); page with ?limit= (at most 1000, the default) and ?continue= (the previous page's continue)", nil, apiv1.DeviceList{}, s.listDevices)
 	s.route("GET /v1/devices/{name}", RoleReader, "Get a device and its observed status", nil, fleet.Device{}, s.getDevice)
 	s.route("PUT /v1/devices/{name}", RoleOperator, "Register (201) or update (200) a device", apiv1.DeviceSpec{}, fleet.Device{}, s.putDevice)
 	s.route("DELETE /v1/devices/{name}", RoleOperator, "Delete a device, revoking all its certificates and closing its session; a device registered again under the name starts with none", nil, nil, s.deleteDevice)

@@ -228,7 +228,35 @@ func TestDevicesByGateway(t *testing.T) {
 	if got := names("/v1/devices?gateway=east"); len(got) != 0 {
 		t.Errorf("?gateway=east: %v", got)
 	}
+	if got := strings.Join(names("/v1/devices?prefix=d"), " "); got != "d1 d2 d3 d4" {
+		t.Errorf("?prefix=d: %s", got)
+	}
+	if got := strings.Join(names("/v1/devices?prefix=d3"), " "); got != "d3" {
+		t.Errorf("?prefix=d3: %s", got)
+	}
+	if got := strings.Join(names("/v1/devices?prefix=north"), " "); got != "" { // a gateway's name, not a device's
+		t.Errorf("?prefix=north: %s", got)
+	}
 	if st, _, p := do(s, "GET", "/v1/devices?gateway=no%20such", ""); st != 400 {
 		t.Errorf("?gateway with a space: %d %+v", st, p)
+	}
+}
+
+func TestWhoAmIAndSummary(t *testing.T) {
+	s := contractServer(t)
+	w := call(s, "s3cret", "GET", "/v1/whoami", "")
+	if w.Code != 200 || strings.TrimSpace(w.Body.String()) != `{"name":"admin","role":"admin"}` {
+		t.Fatalf("whoami: %d %s", w.Code, w.Body)
+	}
+	for _, d := range []struct{ name, board, gw string }{{"a", "linux", "g1"}, {"b", "linux", ""}, {"c", "mps2-an386", "g1"}} {
+		do(s, "PUT", "/v1/devices/"+d.name, `{"board":"`+d.board+`","gateway":"`+d.gw+`"}`)
+	}
+	w = call(s, "s3cret", "GET", "/v1/summary", "")
+	var sum apiv1.Summary
+	if err := json.Unmarshal(w.Body.Bytes(), &sum); err != nil || w.Code != 200 {
+		t.Fatalf("summary: %d %s", w.Code, w.Body)
+	}
+	if sum.Devices != 3 || sum.ByPhase["registered"] != 3 || sum.ByBoard["linux"] != 2 || sum.ByGateway["g1"] != 2 || sum.ByGateway[""] != 1 {
+		t.Errorf("summary: %+v", sum)
 	}
 }

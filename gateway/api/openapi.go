@@ -429,6 +429,12 @@ func queryParameter(name string, paged bool, boards []string) *openapi3.Paramete
 	case "state":
 		schema = openapi3.NewStringSchema().WithEnum(fleet.CertCurrent, fleet.CertPending, fleet.CertSuperseded, fleet.CertRevoked)
 		p.Description = "Only the certificates in this state"
+	case "within_hours":
+		schema = openapi3.NewIntegerSchema().WithMin(0)
+		p.Description = "Certificates expiring within this many hours (default 168: a week)"
+	case "prefix":
+		schema.Pattern, schema.MaxLength = `^[A-Za-z0-9._-]*$`, openapi3.Uint64Ptr(protocol.MaxNameLen)
+		p.Description = "Only the devices whose name starts with this"
 	case "gateway":
 		schema.Pattern, schema.MaxLength = namePattern, openapi3.Uint64Ptr(protocol.MaxNameLen)
 		p.Description = "Only the devices assigned to this gateway"

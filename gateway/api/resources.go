@@ -206,6 +206,15 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ *hashedTo
 		sel.Boards = []string{board}
 		query.Contains = append(query.Contains, fleet.JSONField("board", board))
 	}
+	prefix := q.Get("prefix")
+	if q.Has("prefix") {
+		if strings.Trim(prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" || len(prefix) > protocol.MaxNameLen {
+			return badRequest("query prefix %q: letters, digits, '.', '_' and '-', at most %d", prefix, protocol.MaxNameLen)
+		}
+		if prefix != "" { // the start of the stored "name":"..." (names need no escaping)
+			query.Contains = append(query.Contains, []byte(`"name":"`+prefix))
+		}
+	}
 	gw := q.Get("gateway")
 	if q.Has("gateway") {
 		if err := validName("query gateway", gw); err != nil {
@@ -215,7 +224,7 @@ func (s *Server) listDevices(w http.ResponseWriter, r *http.Request, _ *hashedTo
 	}
 	query.Match = func(d *fleet.Device) bool {
 		s.live(d)
-		return sel.Matches(d) && (phase == "" || d.Status.Phase == phase) && (gw == "" || d.Gateway == gw)
+		return strings.HasPrefix(d.Name, prefix) && sel.Matches(d) && (phase == "" || d.Status.Phase == phase) && (gw == "" || d.Gateway == gw)
 	}
 	out, more, err := fleet.Page(r.Context(), s.store.Devices(), func(d *fleet.Device) string { return d.Name }, query)
 	if err != nil {

@@ -455,3 +455,10 @@ func (c *Client) RotateAPIToken(ctx context.Context, name string, req APITokenRo
 func (c *Client) DeleteAPIToken(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/api-tokens/"+url.PathEscape(name), nil, nil, nil)
 }
+
+// WhoAmI says which token the client holds: its name and role.
+func (c *Client) WhoAmI(ctx context.Context) (WhoAmI, error) {
+	var out WhoAmI
+	err := c.do(ctx, http.MethodGet, "/v1/whoami", nil, nil, &out)
+	return out, err
+}

@@ -15,6 +15,32 @@ type CAResponse struct {
 	RootPEM string `json:"root_pem"`
 }
 
+// WhoAmI is the token a request came with: its name and role.
+type WhoAmI struct {
+	Name string `json:"name"`
+	Role string `json:"role" enum:"reader,operator,admin"`
+}
+
+// Summary is the fleet at a glance (GET /v1/summary): devices counted by
+// phase, board and gateway, and the certificates that expire soon.
+type Summary struct {
+	Devices      int            `json:"devices"`
+	Applications int            `json:"applications"`
+	ByPhase      map[string]int `json:"by_phase"`
+	ByBoard      map[string]int `json:"by_board"`
+	ByGateway    map[string]int `json:"by_gateway"` // "" for devices not assigned to one
+	// Expiring are the devices whose certificate expires within the
+	// summary's window (?within_hours=, default 168: a week), soonest first,
+	// at most 100.
+	Expiring []ExpiringCertificate `json:"expiring"`
+}
+
+type ExpiringCertificate struct {
+	Device   string    `json:"device"`
+	Serial   string    `json:"serial"`
+	NotAfter time.Time `json:"not_after"`
+}
+
 type GatewaySpec struct {
 	Addresses []string          `json:"addresses" openapi:"address"`
 	Labels    map[string]string `json:"labels,omitempty" openapi:"labels"`

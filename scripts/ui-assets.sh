@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The dashboard's front-end libraries (htmx, its SSE extension, uPlot), pinned
+# in tools/ui/package-lock.json: installed there with `npm ci` when the lock
+# changes, and their minified builds copied into gateway/ui/assets/vendor/,
+# which go:embed puts into the gateway. The copies are committed so that
+# `go build` needs no npm; `make generate-check` fails if they differ from
+# what the lockfile gives. Node.js and npm come with this machine's image; a
+# machine without them gets Debian's packages.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DIR=$ROOT/tools/ui
+OUT=$ROOT/gateway/ui/assets/vendor
+
+if ! command -v npm >/dev/null; then
+	echo "ui-assets: installing Debian's nodejs and npm"
+	SUDO=()
+	[[ $(id -u) == 0 ]] || SUDO=(sudo)
+	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y install --no-install-recommends nodejs npm >/dev/null
+fi
+stamp=$DIR/node_modules/.wasmbed-lock.sha256
+sum=$(sha256sum "$DIR/package-lock.json" | cut -d' ' -f1)
+if [[ ! -f $stamp || $(cat "$stamp") != "$sum" ]]; then
+	echo "ui-assets: installing htmx, htmx-ext-sse and uPlot from tools/ui/package-lock.json (npm ci)"
+	(cd "$DIR" && npm ci --no-audit --no-fund --loglevel=error)
+	echo "$sum" >"$stamp"
+fi
+mkdir -p "$OUT"
+cp "$DIR/node_modules/htmx.org/dist/htmx.min.js" "$OUT/htmx.min.js"
+cp "$DIR/node_modules/htmx-ext-sse/dist/sse.min.js" "$OUT/sse.min.js"
+cp "$DIR/node_modules/uplot/dist/uPlot.iife.min.js" "$OUT/uPlot.iife.min.js"
+cp "$DIR/node_modules/uplot/dist/uPlot.min.css" "$OUT/uPlot.min.css"
