@@ -282,6 +282,8 @@ type Store interface {
 	// history); Events lists those with Seq > after, oldest first, at most limit.
 	AppendEvent(ctx context.Context, e Event) (Event, error)
 	Events(ctx context.Context, after uint64, limit int) ([]Event, error)
+	// LastEvents returns the latest limit events, oldest first.
+	LastEvents(ctx context.Context, limit int) ([]Event, error)
 
 	// AppendOutput keeps the latest records per app and device (bounded);
 	// Output lists them for app (and device when not empty), newest last.

@@ -510,6 +510,23 @@ func (s *Store) Events(_ context.Context, after uint64, limit int) ([]fleet.Even
 	return out, err
 }
 
+func (s *Store) LastEvents(_ context.Context, limit int) ([]fleet.Event, error) {
+	var out []fleet.Event
+	err := s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bEvents).Cursor()
+		for k, v := c.Last(); k != nil && len(out) < limit; k, v = c.Prev() {
+			var e fleet.Event
+			if err := json.Unmarshal(v, &e); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	slices.Reverse(out)
+	return out, err
+}
+
 func outputBucket(app, device string) []byte { return []byte(app + "\x00" + device) }
 
 func (s *Store) AppendOutput(_ context.Context, recs []fleet.OutputRecord) error {

@@ -44,6 +44,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -616,6 +617,12 @@ func (s *Store) Events(_ context.Context, after uint64, limit int) ([]fleet.Even
 		out = append(out, s.history[i])
 	}
 	return out, nil
+}
+
+func (s *Store) LastEvents(_ context.Context, limit int) ([]fleet.Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.history[max(0, len(s.history)-limit):]), nil
 }
 
 func (s *Store) AppendOutput(_ context.Context, recs []fleet.OutputRecord) error {

@@ -348,6 +348,13 @@ func testHistories(t *testing.T, s fleet.Store, h Harness) {
 	if len(ev) != 2 || ev[0].Seq != 3 || ev[1].Message != "3" {
 		t.Fatalf("events after 2: %+v", ev)
 	}
+	ev, _ = s.LastEvents(ctx, 2)
+	if len(ev) != 2 || ev[0].Seq != 4 || ev[1].Seq != 5 || ev[1].Message != "4" {
+		t.Fatalf("the latest 2 events, oldest first: %+v", ev)
+	}
+	if ev, _ = s.LastEvents(ctx, 100); len(ev) != 5 {
+		t.Fatalf("the latest 100 of 5 events: %d", len(ev))
+	}
 	for i := 0; i < 5; i++ {
 		must(t, s.AppendAudit(ctx, fleet.AuditRecord{Actor: "admin", Action: "update", Object: fmt.Sprint("device/d", i)}))
 	}

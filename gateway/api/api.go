@@ -282,7 +282,7 @@ func (s *Server) routes() {
 	s.route("GET /v1/applications/{name}/output", RoleReader, "Latest log lines and published values (?device=, ?limit=)", nil, apiv1.OutputList{}, s.applicationOutput)
 
 	s.route("GET /v1/deployments", RoleReader, "Deployments (an application on a device, as last commanded and reported), filtered by ?app= and ?device=; removed applications stay listed until their devices confirm; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.DeploymentList{}, s.listDeployments)
-	s.route("GET /v1/events", RoleReader, "Recorded events after ?after=SEQ, oldest first (?limit=)", nil, apiv1.EventList{}, s.listEvents)
+	s.route("GET /v1/events", RoleReader, "Recorded events after ?after=SEQ, oldest first (?limit=), or the ?latest= N (at most 1000); ?object= keeps those of one object", nil, apiv1.EventList{}, s.listEvents)
 	s.route("POST /v1/api-tokens", RoleAdmin, "Mint a named API token (the secret is returned once; the gateway keeps its sha256); embedded store only", apiv1.APITokenRequest{}, apiv1.APITokenSecret{}, s.createAPIToken)
 	s.route("GET /v1/api-tokens", RoleAdmin, "List named API tokens (never their secrets); page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.APITokenList{}, s.listAPITokens)
 	s.route("GET /v1/api-tokens/{name}", RoleAdmin, "Get a named API token", nil, apiv1.APIToken{}, s.getAPIToken)

@@ -429,6 +429,12 @@ func queryParameter(name string, paged bool, boards []string) *openapi3.Paramete
 	case "state":
 		schema = openapi3.NewStringSchema().WithEnum(fleet.CertCurrent, fleet.CertPending, fleet.CertSuperseded, fleet.CertRevoked)
 		p.Description = "Only the certificates in this state"
+	case "latest":
+		schema = openapi3.NewIntegerSchema().WithMin(0)
+		p.Description = "The latest this many events (at most 1000) instead of those ?after="
+	case "object":
+		schema.MaxLength = openapi3.Uint64Ptr(256)
+		p.Description = "Only the events of this object (a device's name, an application's...)"
 	case "within_hours":
 		schema = openapi3.NewIntegerSchema().WithMin(0)
 		p.Description = "Certificates expiring within this many hours (default 168: a week)"

@@ -922,9 +922,21 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, _ *hashedTok
 	if err != nil {
 		return err
 	}
-	evs, err := s.store.Events(r.Context(), uint64(after), limit)
-	if err != nil {
+	var evs []fleet.Event
+	if r.URL.Query().Has("latest") {
+		n, err := queryInt(r, "latest", 0)
+		if err != nil {
+			return err
+		}
+		evs, err = s.store.LastEvents(r.Context(), min(max(n, 1), maxPage))
+		if err != nil {
+			return err
+		}
+	} else if evs, err = s.store.Events(r.Context(), uint64(after), limit); err != nil {
 		return err
+	}
+	if obj := r.URL.Query().Get("object"); obj != "" {
+		evs = slices.DeleteFunc(evs, func(e fleet.Event) bool { return e.Object != obj })
 	}
 	return writeJSON(w, http.StatusOK, apiv1.EventList{Events: nonNil(evs)})
 }

@@ -47,7 +47,7 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, who *hashedToken)
 
 	seq := uint64(after)
 	if after == 0 { // only new events unless asked
-		if evs, err := s.store.Events(ctx, 0, 0); err == nil && len(evs) > 0 {
+		if evs, err := s.store.LastEvents(ctx, 1); err == nil && len(evs) > 0 {
 			seq = evs[len(evs)-1].Seq
 		}
 	}
