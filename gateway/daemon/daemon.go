@@ -35,6 +35,7 @@ import (
 	"github.com/wasmbed/wasmbed/fleet/boltstore"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/gateway/api"
+	"github.com/wasmbed/wasmbed/gateway/ui"
 	"github.com/wasmbed/wasmbed/module"
 )
 
@@ -220,7 +221,12 @@ func Run(ctx context.Context, o Options) error {
 	if o.APIMaxInFlight > 0 {
 		handler.LimitInFlight(o.APIMaxInFlight, api.DefaultInFlightWait)
 	}
-	srv := api.HTTPServer(handler, gw.ServerCertificate, log)
+	// The dashboard (/ui/) beside the API on its port, over the API itself.
+	mux := http.NewServeMux()
+	mux.Handle("/ui/", ui.New(handler, store, log))
+	mux.Handle("/ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
+	mux.Handle("/", handler)
+	srv := api.HTTPServer(mux, gw.ServerCertificate, log)
 	errc := make(chan error, 2)
 	go func() {
 		if err := srv.ServeTLS(api.Listener(apiL, o.APIMaxConns), "", ""); !errors.Is(err, http.ErrServerClosed) {
