@@ -413,7 +413,7 @@ func queryParameter(name string, paged bool, boards []string) *openapi3.Paramete
 		}
 	case "after":
 		schema = openapi3.NewIntegerSchema().WithMin(0)
-		p.Description = "Only the events after this sequence number"
+		p.Description = "Only the entries after this sequence number"
 	case "continue":
 		schema.Pattern = continuePattern
 		p.Description = "The previous page's continue: this page starts after its last item"
