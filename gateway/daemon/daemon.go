@@ -45,6 +45,8 @@ const (
 	CACertFile      = "ca.crt"
 	AdminTokenFile  = "admin.token"
 	ReaderTokenFile = "reader.token"
+	// AuditFile is where the audit log is exported by default.
+	AuditFile = "audit.jsonl"
 	// KubeSnapshotFile keeps, in Kubernetes mode, the last state seen of the
 	// fleet's resources, to start from while the API server is unreachable.
 	KubeSnapshotFile = "kube-snapshot.json"
@@ -95,7 +97,14 @@ type Options struct {
 	// Advertise are the device addresses a gateway registers itself with
 	// when its Gateway does not exist; default: the device listener's.
 	Advertise []string
+	// AuditLog is the file every audit entry is appended to, one JSON
+	// line each, before the store's bound may prune it: default
+	// DataDir/AuditFile; AuditLogOff exports to the log only.
+	AuditLog string
 }
+
+// AuditLogOff as Options.AuditLog exports the audit log to the log only.
+const AuditLogOff = "off"
 
 // Run serves until ctx ends.
 func Run(ctx context.Context, o Options) error {
@@ -220,6 +229,23 @@ func Run(ctx context.Context, o Options) error {
 	if o.APIMaxInFlight > 0 {
 		handler.LimitInFlight(o.APIMaxInFlight, api.DefaultInFlightWait)
 	}
+	auditPath := o.AuditLog
+	switch auditPath {
+	case "":
+		auditPath = filepath.Join(o.DataDir, AuditFile)
+	case AuditLogOff:
+		auditPath = ""
+	}
+	// Before the API serves: what the store holds and the file does not is
+	// exported first.
+	audit, err := api.NewAuditExport(ctx, store, auditPath, gw.Metrics.Registry, log)
+	if err != nil {
+		devL.Close()
+		apiL.Close()
+		return err
+	}
+	defer audit.Close()
+	handler.ExportAudit(audit)
 	srv := api.HTTPServer(handler, gw.ServerCertificate, log)
 	errc := make(chan error, 2)
 	go func() {
@@ -235,6 +261,11 @@ func Run(ctx context.Context, o Options) error {
 		if err := gw.Serve(gctx, devL); err != nil {
 			errc <- err
 		}
+	}()
+	auditDone := make(chan struct{})
+	go func() {
+		defer close(auditDone)
+		audit.Run(gctx)
 	}()
 	kubeDone := make(chan struct{})
 	go func() {
@@ -258,6 +289,7 @@ func Run(ctx context.Context, o Options) error {
 	cancel()
 	<-gwDone
 	<-kubeDone
+	<-auditDone
 	log.Info("gateway stopped")
 	return err
 }
