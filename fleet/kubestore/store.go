@@ -19,7 +19,9 @@
 //     bounded in-memory history for Events;
 //   - app output and the audit log: bounded, in the memory of this process
 //     only. In Kubernetes mode output is per gateway: each gateway keeps
-//     what its own devices sent, and loses it on restart.
+//     what its own devices sent, and loses it on restart. An audit entry
+//     given with a write (fleet.WithAudit) is recorded once the write
+//     succeeded: no transaction spans a resource and the log.
 //
 // Reads come from the informers' cache, so a gateway keeps serving with the
 // last state it saw while the API server is unreachable. Writes return once
