@@ -215,3 +215,54 @@ func readAuditFile(t *testing.T, dir string) []fleet.AuditRecord {
 	}
 	return out
 }
+
+// Named API tokens are audited with their writes; their secret's hash,
+// before and after a rotation, is said to change, never shown.
+func TestAuditOfAPITokens(t *testing.T) {
+	s, st, _ := auditServer(t, t.TempDir(), 100, 100)
+	tok := mint(t, s, `{"name":"ci","role":"reader"}`)
+	if code, body := send(s, "POST", "/v1/api-tokens/ci/rotate", `{"grace_seconds":60}`, ""); code != http.StatusOK {
+		t.Fatalf("rotate: %d %s", code, body)
+	}
+	if code, body := send(s, "PATCH", "/v1/api-tokens/ci", `{"role":"operator"}`, ""); code != http.StatusOK {
+		t.Fatalf("patch: %d %s", code, body)
+	}
+	stored, err := st.APITokens().Get(context.Background(), "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, raw := send(s, "GET", "/v1/audit", "", "")
+	secret := tok.Token[strings.LastIndexByte(tok.Token, '.')+1:]
+	for _, s := range []string{secret, stored.Hash, stored.PreviousHash} {
+		if strings.Contains(string(raw), s) {
+			t.Fatalf("the audit log holds a secret or its hash: %s", raw)
+		}
+	}
+	var l apiv1.AuditList
+	if err := json.Unmarshal(raw, &l); err != nil || len(l.Audit) != 3 {
+		t.Fatalf("audit log: %s", raw)
+	}
+	summary := func(r fleet.AuditRecord) string {
+		var out []string
+		for _, c := range r.Changes {
+			switch {
+			case c.Redacted:
+				out = append(out, c.Field+"=redacted")
+			case c.Field == "role":
+				out = append(out, c.Field+"="+string(c.Old)+">"+string(c.New))
+			default:
+				out = append(out, c.Field)
+			}
+		}
+		return r.Action + " " + r.Object + ": " + strings.Join(out, ",")
+	}
+	for i, want := range []string{
+		`create apitoken/ci: created_at,hash=redacted,name,role=>"reader"`,
+		`rotate apitoken/ci: hash=redacted,previous_hash=redacted,previous_until,rotated_at`,
+		`update apitoken/ci: role="reader">"operator"`,
+	} {
+		if got := summary(l.Audit[i]); got != want {
+			t.Errorf("entry %d: %s, want %s", i+1, got, want)
+		}
+	}
+}
