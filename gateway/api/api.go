@@ -356,7 +356,7 @@ func (s *Server) routes() {
 	s.route("POST /v1/api-tokens/{name}/rotate", RoleAdmin, "Give a named API token a new secret (returned once); the old one is refused at once, or after grace_seconds; the body is optional", optional{apiv1.APITokenRotation{}}, apiv1.APITokenSecret{}, s.rotateAPIToken)
 	s.route("DELETE /v1/api-tokens/{name}", RoleAdmin, "Revoke a named API token: refused from its next request on, and its open watch streams end", nil, nil, s.deleteAPIToken)
 	s.route("GET /v1/audit", RoleAdmin, "The audit log: the changes made through the API, each with its token, source, request id and changed fields, oldest first: those after ?after=SEQ (to follow it), or without it the latest; ?limit= (at most 1000, 100 by default). first_seq and pruned say what the bounded log no longer holds (exported to the gateway's audit file first)", nil, apiv1.AuditList{}, s.listAudit)
-	s.route(watchRoute, RoleReader, "Server-sent events: change (an object was written) and event (the gateway recorded one; its sequence number is the SSE id). ?after=SEQ or the Last-Event-ID header replays the events after SEQ first; changes are not replayed", nil, []byte(nil), s.watch)
+	s.route(watchRoute, RoleReader, "Server-sent events: change (an object was written), event (the gateway recorded one; its sequence number is the SSE id) and, for admins, audit (an entry of the audit log, from when the stream opened). ?after=SEQ or the Last-Event-ID header replays the events after SEQ first; changes and audit entries are not replayed", nil, []byte(nil), s.watch)
 }
 
 func validName(what, name string) error {

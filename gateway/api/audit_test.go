@@ -266,3 +266,58 @@ func TestAuditOfAPITokens(t *testing.T) {
 		}
 	}
 }
+
+// The watch stream carries the audit entries recorded while it is open to
+// admins, and to no one else.
+func TestWatchCarriesAuditToAdmins(t *testing.T) {
+	s, _, _ := auditServer(t, t.TempDir(), 100, 100)
+	reader := mint(t, s, `{"name":"viewer","role":"reader"}`)
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	open := func(token string) <-chan string {
+		req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/v1/watch", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("watch: %v %v", err, resp)
+		}
+		events := make(chan string, 64)
+		go func() {
+			defer resp.Body.Close()
+			defer close(events)
+			event := ""
+			for sc := bufio.NewScanner(resp.Body); sc.Scan(); {
+				line := sc.Text()
+				if v, ok := strings.CutPrefix(line, "event: "); ok {
+					event = v
+				} else if v, ok := strings.CutPrefix(line, "data: "); ok && event == "audit" {
+					events <- v
+				}
+			}
+		}()
+		return events
+	}
+	admin, readers := open("s3cret"), open(reader.Token)
+	time.Sleep(100 * time.Millisecond) // both streams have begun: the entry is after their start
+	if code, body := send(s, "PUT", "/v1/devices/d1", `{"board":"stm32f4-discovery"}`, "req-watch"); code != http.StatusCreated {
+		t.Fatalf("put: %d %s", code, body)
+	}
+	select {
+	case data := <-admin:
+		var r fleet.AuditRecord
+		if err := json.Unmarshal([]byte(data), &r); err != nil || r.Object != "device/d1" || r.RequestID != "req-watch" {
+			t.Fatalf("audit event: %s", data)
+		}
+	case <-ctx.Done():
+		t.Fatal("no audit event on the admin's stream")
+	}
+	// The reader's stream polled the same time, and carries none.
+	time.Sleep(time.Second)
+	select {
+	case data := <-readers:
+		t.Fatalf("a reader got an audit entry: %s", data)
+	default:
+	}
+}
