@@ -134,9 +134,12 @@ func (e *AuditExport) export(ctx context.Context) error {
 			return e.failed(fmt.Errorf("read the audit log: %w", err))
 		}
 		if p.FirstSeq > e.next {
-			// Pruned before they were exported: only a store that does not
-			// hold them for the export (Kubernetes mode), far behind.
-			e.log.Error("audit entries pruned before they were exported", "from_seq", e.next, "to_seq", p.FirstSeq-1)
+			// Not in the store any more, and not in this file: exported to
+			// another (a new --audit-log) or to the log only, or pruned by
+			// a store that does not hold them for the export (Kubernetes
+			// mode) while the export was far behind.
+			e.log.Error("audit entries the store no longer holds are missing from the audit file",
+				"file", e.path, "from_seq", e.next, "to_seq", p.FirstSeq-1)
 			e.next = p.FirstSeq
 		}
 		if len(p.Records) == 0 {
