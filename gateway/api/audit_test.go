@@ -300,7 +300,6 @@ func TestWatchCarriesAuditToAdmins(t *testing.T) {
 		return events
 	}
 	admin, readers := open("s3cret"), open(reader.Token)
-	time.Sleep(100 * time.Millisecond) // both streams have begun: the entry is after their start
 	if code, body := send(s, "PUT", "/v1/devices/d1", `{"board":"stm32f4-discovery"}`, "req-watch"); code != http.StatusCreated {
 		t.Fatalf("put: %d %s", code, body)
 	}

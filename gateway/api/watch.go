@@ -44,6 +44,18 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, who *hashedToken)
 	streaming(w) // for as long as the client stays
 	ctx := r.Context()
 	changes := s.store.Watch(ctx)
+	// The audit log is for admins: the entries after the stream's answer
+	// begins (read before it does, so that a change made once the client
+	// has the answer is on the stream).
+	audit := fleet.RoleAllows(who.role, RoleAdmin)
+	var auditSeq uint64
+	if audit {
+		p, err := s.store.Audit(ctx, math.MaxUint64, 0)
+		if err != nil {
+			return err
+		}
+		auditSeq = p.LastSeq
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
@@ -54,16 +66,6 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, who *hashedToken)
 		if evs, err := s.store.LastEvents(ctx, 1); err == nil && len(evs) > 0 {
 			seq = evs[len(evs)-1].Seq
 		}
-	}
-	// The audit log is for admins; from now on.
-	audit := fleet.RoleAllows(who.role, RoleAdmin)
-	var auditSeq uint64
-	if audit {
-		p, err := s.store.Audit(ctx, math.MaxUint64, 0)
-		if err != nil {
-			return nil // the answer has begun: a stream that ends at once
-		}
-		auditSeq = p.LastSeq
 	}
 	send := func(kind, id string, v any) error {
 		b, err := json.Marshal(v)
