@@ -177,6 +177,7 @@ const (
 	KindRevocation  = "revocation"
 	KindCertificate = "certificate"
 	KindAPIToken    = "apitoken"
+	KindModule      = "module" // audit entries only: modules are not watched
 )
 
 // Change tells a watcher that an object was written or deleted.
@@ -252,15 +253,6 @@ type OutputRecord struct {
 	Value  *float64  `json:"value,omitempty"`
 }
 
-// AuditRecord is one change made through the management API.
-type AuditRecord struct {
-	Time   time.Time `json:"time"`
-	Actor  string    `json:"actor"` // token name
-	Action string    `json:"action"`
-	Object string    `json:"object"`
-	Detail string    `json:"detail,omitempty"`
-}
-
 // Store is where the fleet's desired and observed state lives: the embedded
 // store (one file) in standalone mode, Kubernetes in cluster mode.
 type Store interface {
@@ -290,8 +282,15 @@ type Store interface {
 	AppendOutput(ctx context.Context, recs []OutputRecord) error
 	Output(ctx context.Context, app, device string, limit int) ([]OutputRecord, error)
 
-	AppendAudit(ctx context.Context, r AuditRecord) error
-	Audit(ctx context.Context, limit int) ([]AuditRecord, error)
+	// AppendAudit records an audit entry made with no write (the store
+	// assigns Seq); a write's entry goes with it instead (WithAudit), in
+	// the same transaction where the store has them. Audit lists the
+	// entries with Seq > after, oldest first, at most limit (0: all), and
+	// where the log starts and ends. Sequence numbers have no gaps: the
+	// latest n are those after LastSeq-n. The history is bounded (see
+	// AuditExporter).
+	AppendAudit(ctx context.Context, r AuditRecord) (AuditRecord, error)
+	Audit(ctx context.Context, after uint64, limit int) (AuditPage, error)
 
 	// Watch delivers changes made after it is called until ctx ends. A slow
 	// watcher misses changes rather than blocking writers; it then receives a

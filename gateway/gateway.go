@@ -467,7 +467,7 @@ func (g *Gateway) SignDeviceCSR(ctx context.Context, device string, csrDER []byt
 	}
 	// The device's certificate from now on: the one before is superseded.
 	if err := g.recordCertificate(ctx, device, chain[0], fleet.SourceAPI, fleet.CertCurrent); err != nil {
-		g.discardCertificate(ctx, device, chain[0], fleet.SourceAPI, "unrecorded")
+		g.discardCertificate(fleet.WithoutAudit(ctx), device, chain[0], fleet.SourceAPI, "unrecorded")
 		return nil, err
 	}
 	g.event(ctx, "certificate.signed", device, "certificate "+serialHex(chain[0])+" signed through the API")

@@ -114,6 +114,7 @@ func newServe() *cobra.Command {
 	f.IntVar(&o.Gateway.FDReserve, "fd-reserve", 0, "file descriptors device connections leave for the API, the store, the CA and the Kubernetes client; keep it above --api-max-conns (default a quarter of the limit, at most 512)")
 	f.IntVar(&o.APIMaxConns, "api-max-conns", 0, "management API connections open at once; past it the oldest not in a request is closed (default 256)")
 	f.IntVar(&o.APIMaxInFlight, "api-max-inflight", 0, "management API requests worked on at once (the watch stream not counted); one that waits 100ms for a slot is answered 429 with Retry-After (default 4 per core)")
+	f.StringVar(&o.AuditLog, "audit-log", "", "file every audit entry is appended to (JSON lines) before the store's bounded history may prune it; off: the log only (default <data-dir>/audit.jsonl)")
 	f.StringVar(&o.Store, "store", daemon.StoreEmbedded, "where the fleet's state lives: embedded (a file in --data-dir) or kubernetes (custom resources)")
 	f.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubernetes store: kubeconfig file; unset: $KUBECONFIG, ~/.kube/config, else the pod's service account")
 	f.StringVar(&o.Namespace, "namespace", "", "kubernetes store: namespace of the fleet; unset: the kubeconfig context's")

@@ -14,10 +14,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -27,7 +29,9 @@ import (
 
 // History bounds.
 const (
-	maxEvents         = 10000
+	maxEvents = 10000
+	// maxAudit audit entries are kept, and as many more not yet exported
+	// (fleet.AuditExporter).
 	maxAudit          = 10000
 	maxOutputPerAppOn = 200 // records kept per app and device
 )
@@ -53,6 +57,12 @@ var (
 // Store is the embedded store.
 type Store struct {
 	db *bolt.DB
+
+	// The audit log's bounds (maxAudit unless LimitAudit), and how far it
+	// is exported once an exporter said so (fleet.AuditExporter).
+	auditKeep, auditBacklog atomic.Int64
+	auditHeld               atomic.Bool
+	auditExported           atomic.Uint64
 
 	mu       sync.Mutex
 	watchers map[*watcher]struct{}
@@ -101,7 +111,16 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store %s: init: %w", path, err)
 	}
-	return &Store{db: db, watchers: map[*watcher]struct{}{}}, nil
+	s := &Store{db: db, watchers: map[*watcher]struct{}{}}
+	s.LimitAudit(maxAudit, maxAudit)
+	return s, nil
+}
+
+// LimitAudit sets how many audit entries are kept (keep) and how many more
+// may wait to be exported (backlog); tests make them small.
+func (s *Store) LimitAudit(keep, backlog int) {
+	s.auditKeep.Store(int64(max(keep, 1)))
+	s.auditBacklog.Store(int64(max(backlog, 0)))
 }
 
 // Close closes the file; watchers' channels are closed.
@@ -292,11 +311,12 @@ func (c *collection[T]) Page(_ context.Context, q fleet.Query[T]) ([]T, bool, er
 	return out, more, err
 }
 
-func (c *collection[T]) Create(_ context.Context, key string, v T) error {
+func (c *collection[T]) Create(ctx context.Context, key string, v T) error {
 	raw, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
+	var audited func()
 	err = c.s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(c.bucket)
 		if b.Get([]byte(key)) != nil {
@@ -305,27 +325,37 @@ func (c *collection[T]) Create(_ context.Context, key string, v T) error {
 		if err := c.reindex(tx, []byte(key), nil, raw); err != nil {
 			return err
 		}
-		return b.Put([]byte(key), raw)
-	})
-	if err == nil {
-		c.s.notify(fleet.Change{Kind: c.kind, Key: key})
-	}
-	return err
-}
-
-func (c *collection[T]) Put(_ context.Context, key string, v T) error {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	err = c.s.db.Batch(func(tx *bolt.Tx) error {
-		b := tx.Bucket(c.bucket)
-		if err := c.reindex(tx, []byte(key), b.Get([]byte(key)), raw); err != nil {
+		if audited, err = c.s.audit(ctx, tx, c.kind, key, nil, raw); err != nil {
 			return err
 		}
 		return b.Put([]byte(key), raw)
 	})
 	if err == nil {
+		audited()
+		c.s.notify(fleet.Change{Kind: c.kind, Key: key})
+	}
+	return err
+}
+
+func (c *collection[T]) Put(ctx context.Context, key string, v T) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	var audited func()
+	err = c.s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(c.bucket)
+		old := b.Get([]byte(key))
+		if err := c.reindex(tx, []byte(key), old, raw); err != nil {
+			return err
+		}
+		if audited, err = c.s.audit(ctx, tx, c.kind, key, old, raw); err != nil {
+			return err
+		}
+		return b.Put([]byte(key), raw)
+	})
+	if err == nil {
+		audited()
 		c.s.notify(fleet.Change{Kind: c.kind, Key: key})
 	}
 	return err
@@ -360,8 +390,9 @@ func (c *collection[T]) PutMany(_ context.Context, items map[string]T) error {
 	return err
 }
 
-func (c *collection[T]) Update(_ context.Context, key string, fn func(*T) error) (T, error) {
+func (c *collection[T]) Update(ctx context.Context, key string, fn func(*T) error) (T, error) {
 	var out T
+	var audited func()
 	err := c.s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(c.bucket)
 		raw := b.Get([]byte(key))
@@ -383,15 +414,20 @@ func (c *collection[T]) Update(_ context.Context, key string, fn func(*T) error)
 		if err := c.reindex(tx, []byte(key), raw, nraw); err != nil {
 			return err
 		}
+		if audited, err = c.s.audit(ctx, tx, c.kind, key, raw, nraw); err != nil {
+			return err
+		}
 		return b.Put([]byte(key), nraw)
 	})
 	if err == nil {
+		audited()
 		c.s.notify(fleet.Change{Kind: c.kind, Key: key})
 	}
 	return out, err
 }
 
-func (c *collection[T]) Delete(_ context.Context, key string) error {
+func (c *collection[T]) Delete(ctx context.Context, key string) error {
+	var audited func()
 	err := c.s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(c.bucket)
 		old := b.Get([]byte(key))
@@ -401,16 +437,42 @@ func (c *collection[T]) Delete(_ context.Context, key string) error {
 		if err := c.reindex(tx, []byte(key), old, nil); err != nil {
 			return err
 		}
+		var err error
+		if audited, err = c.s.audit(ctx, tx, c.kind, key, old, nil); err != nil {
+			return err
+		}
 		return b.Delete([]byte(key))
 	})
 	if err == nil {
+		audited()
 		c.s.notify(fleet.Change{Kind: c.kind, Key: key, Deleted: true})
 	}
 	return err
 }
 
-func (s *Store) PutModule(_ context.Context, sha256 string, wasm []byte) error {
-	return s.db.Batch(func(tx *bolt.Tx) error { return tx.Bucket(bModules).Put([]byte(sha256), wasm) })
+func (s *Store) PutModule(ctx context.Context, sha256 string, wasm []byte) error {
+	var audited func()
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bModules)
+		var err error
+		if audited, err = s.audit(ctx, tx, fleet.KindModule, sha256, moduleJSON(sha256, b.Get([]byte(sha256))), moduleJSON(sha256, wasm)); err != nil {
+			return err
+		}
+		return b.Put([]byte(sha256), wasm)
+	})
+	if err == nil {
+		audited()
+	}
+	return err
+}
+
+// moduleJSON is what the audit log says of a stored module (nil: none).
+func moduleJSON(sha256 string, wasm []byte) []byte {
+	if wasm == nil {
+		return nil
+	}
+	b, _ := json.Marshal(fleet.ModuleInfo{SHA256: sha256, Size: len(wasm)})
+	return b
 }
 
 // Modules lists the stored modules by sha256.
@@ -426,14 +488,24 @@ func (s *Store) Modules(_ context.Context) ([]fleet.ModuleInfo, error) {
 }
 
 // DeleteModule removes a stored module.
-func (s *Store) DeleteModule(_ context.Context, sha256 string) error {
-	return s.db.Batch(func(tx *bolt.Tx) error {
+func (s *Store) DeleteModule(ctx context.Context, sha256 string) error {
+	var audited func()
+	err := s.db.Batch(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bModules)
-		if b.Get([]byte(sha256)) == nil {
+		old := b.Get([]byte(sha256))
+		if old == nil {
 			return fmt.Errorf("module %s: %w", sha256, fleet.ErrNotFound)
+		}
+		var err error
+		if audited, err = s.audit(ctx, tx, fleet.KindModule, sha256, moduleJSON(sha256, old), nil); err != nil {
+			return err
 		}
 		return b.Delete([]byte(sha256))
 	})
+	if err == nil {
+		audited()
+	}
+	return err
 }
 
 func (s *Store) GetModule(_ context.Context, sha256 string) ([]byte, error) {
@@ -579,31 +651,110 @@ func (s *Store) Output(_ context.Context, app, device string, limit int) ([]flee
 	return out, err
 }
 
-func (s *Store) AppendAudit(_ context.Context, r fleet.AuditRecord) error {
+// audit appends, in tx, the audit entry ctx holds for the write of
+// kind/key that turns old into new (stored JSON, nil: absent), so that the
+// write and its entry commit together or not at all. The function it
+// returns marks the entry recorded; call it once tx committed.
+func (s *Store) audit(ctx context.Context, tx *bolt.Tx, kind, key string, old, new []byte) (func(), error) {
+	p := fleet.AuditFor(ctx, kind, key)
+	if p == nil {
+		return func() {}, nil
+	}
+	r, err := s.appendAudit(tx, p.Entry(kind, key, old, new))
+	if err != nil {
+		return nil, fmt.Errorf("audit of %s %q: %w", kind, key, err)
+	}
+	return func() { p.Recorded(r) }, nil
+}
+
+// appendAudit numbers r, stores it and prunes the entries beyond the bound
+// that are exported (all of them beyond it when no exporter said how far
+// it got).
+func (s *Store) appendAudit(tx *bolt.Tx, r fleet.AuditRecord) (fleet.AuditRecord, error) {
 	if r.Time.IsZero() {
 		r.Time = time.Now().UTC()
 	}
-	return s.db.Batch(func(tx *bolt.Tx) error {
-		_, err := appendBounded(tx.Bucket(bAudit), maxAudit, func(uint64) ([]byte, error) { return json.Marshal(r) })
-		return err
-	})
+	b := tx.Bucket(bAudit)
+	keep, backlog := uint64(s.auditKeep.Load()), uint64(s.auditBacklog.Load())
+	held, exported := s.auditHeld.Load(), s.auditExported.Load()
+	if waiting := b.Sequence() - min(exported, b.Sequence()); held && waiting >= keep+backlog {
+		return r, fmt.Errorf("%w: %d entries wait, from %d (is the audit export failing? see the log and wasmbed_audit_export_errors_total)",
+			fleet.ErrAuditBacklog, waiting, exported+1)
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return r, err
+	}
+	r.Seq = seq
+	raw, err := json.Marshal(r)
+	if err != nil {
+		return r, err
+	}
+	if err := b.Put(seqKey(seq), raw); err != nil {
+		return r, err
+	}
+	if seq <= keep {
+		return r, nil
+	}
+	upTo := seq - keep
+	if held {
+		upTo = min(upTo, exported)
+	}
+	// First again after each delete: a bbolt cursor's Next after Delete
+	// skips an entry.
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= upTo; k, _ = c.First() {
+		if err := c.Delete(); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
 }
 
-func (s *Store) Audit(_ context.Context, limit int) ([]fleet.AuditRecord, error) {
-	var out []fleet.AuditRecord
+// AuditExported says the audit entries up to seq are exported: from now
+// on only those are pruned (fleet.AuditExporter).
+func (s *Store) AuditExported(seq uint64) {
+	for cur := s.auditExported.Load(); seq > cur && !s.auditExported.CompareAndSwap(cur, seq); cur = s.auditExported.Load() {
+	}
+	s.auditHeld.Store(true)
+}
+
+func (s *Store) AppendAudit(_ context.Context, r fleet.AuditRecord) (fleet.AuditRecord, error) {
+	err := s.db.Batch(func(tx *bolt.Tx) error {
+		var err error
+		r, err = s.appendAudit(tx, r)
+		return err
+	})
+	return r, err
+}
+
+func (s *Store) Audit(_ context.Context, after uint64, limit int) (fleet.AuditPage, error) {
+	var p fleet.AuditPage
 	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bAudit).Cursor()
-		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
+		b := tx.Bucket(bAudit)
+		p.LastSeq = b.Sequence()
+		c := b.Cursor()
+		if k, _ := c.First(); k != nil {
+			p.FirstSeq = binary.BigEndian.Uint64(k)
+		}
+		if after == math.MaxUint64 {
+			return nil // only the bounds
+		}
+		for k, v := c.Seek(seqKey(after + 1)); k != nil && (limit <= 0 || len(p.Records) < limit); k, v = c.Next() {
 			var r fleet.AuditRecord
 			if err := json.Unmarshal(v, &r); err != nil {
-				return err
+				return fmt.Errorf("audit entry %d: %w", binary.BigEndian.Uint64(k), err)
 			}
-			out = append(out, r)
+			r.Seq = binary.BigEndian.Uint64(k) // entries stored before they had it
+			p.Records = append(p.Records, r)
 		}
 		return nil
 	})
-	slices.Reverse(out)
-	return out, err
+	p.Pruned = p.LastSeq
+	if p.FirstSeq > 0 {
+		p.Pruned = p.FirstSeq - 1
+	}
+	return p, err
 }
 
 type watcher struct {

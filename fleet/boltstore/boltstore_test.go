@@ -229,3 +229,65 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A write and its audit entry commit together: when the entry cannot be
+// appended (entries not yet exported fill the log) the write fails and the
+// object is as it was; once they are exported the write goes through, and
+// the pruned entries are visible as where the log starts.
+func TestAuditCommitsWithTheWrite(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "fleet.db"))
+	defer s.Close()
+	s.LimitAudit(1, 1)
+	s.AuditExported(0) // an exporter is following, and has exported nothing
+	put := func(board string) error {
+		actx, _ := fleet.WithAudit(ctx, fleet.AuditRecord{Actor: "admin", Action: "update"}, fleet.KindDevice, "d1")
+		return s.Devices().Put(actx, "d1", fleet.Device{Name: "d1", Board: board})
+	}
+	if err := errors.Join(put("a"), put("b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("c"); !errors.Is(err, fleet.ErrAuditBacklog) {
+		t.Fatalf("write with a full audit log: %v, want ErrAuditBacklog", err)
+	}
+	if d, _ := s.Devices().Get(ctx, "d1"); d.Board != "b" {
+		t.Fatalf("the refused write changed the device: board %q", d.Board)
+	}
+	if p, _ := s.Audit(ctx, 0, 0); len(p.Records) != 2 || p.LastSeq != 2 {
+		t.Fatalf("audit log after a refused write: %+v", p)
+	}
+	s.AuditExported(2)
+	if err := put("c"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.Audit(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Records) != 1 || p.Records[0].Seq != 3 || p.FirstSeq != 3 || p.Pruned != 2 || p.LastSeq != 3 {
+		t.Fatalf("audit log after export and pruning: %+v", p)
+	}
+	if c := p.Records[0].Changes; len(c) != 1 || c[0].Field != "board" || string(c[0].Old) != `"b"` || string(c[0].New) != `"c"` {
+		t.Fatalf("changes: %+v", c)
+	}
+}
+
+// Without an exporter the bound prunes the oldest entries, visibly.
+func TestAuditPrunedIsVisible(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "fleet.db"))
+	defer s.Close()
+	s.LimitAudit(3, 0)
+	for i := range 5 {
+		if _, err := s.AppendAudit(ctx, fleet.AuditRecord{Actor: "admin", Action: "x", Object: fmt.Sprint("device/d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := s.Audit(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Records) != 3 || p.FirstSeq != 3 || p.Pruned != 2 || p.LastSeq != 5 || p.Records[0].Object != "device/d2" {
+		t.Fatalf("audit log: %+v", p)
+	}
+}

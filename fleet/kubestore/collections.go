@@ -151,12 +151,26 @@ func (c *coll[T, O]) List(ctx context.Context) ([]T, error) {
 }
 
 func (c *coll[T, O]) Create(ctx context.Context, key string, v T) error {
-	_, err := c.modify(ctx, key, modeCreate, func(o O) error { c.a.fromFleet(v, o); return nil })
+	o, err := c.modify(ctx, key, modeCreate, func(o O) error { c.a.fromFleet(v, o); return nil })
+	if err == nil {
+		audited(ctx, c.s, c.a.kind, key, nil, ptr(c.a.toFleet(o)))
+	}
 	return err
 }
 
 func (c *coll[T, O]) Put(ctx context.Context, key string, v T) error {
-	_, err := c.modify(ctx, key, modePut, func(o O) error { c.a.fromFleet(v, o); return nil })
+	var old *T
+	o, err := c.modify(ctx, key, modePut, func(o O) error {
+		old = nil
+		if o.GetResourceVersion() != "" { // it exists
+			old = ptr(c.a.toFleet(o))
+		}
+		c.a.fromFleet(v, o)
+		return nil
+	})
+	if err == nil {
+		audited(ctx, c.s, c.a.kind, key, old, ptr(c.a.toFleet(o)))
+	}
 	return err
 }
 
@@ -177,7 +191,9 @@ func (c *coll[T, O]) PutMany(ctx context.Context, items map[string]T) error {
 }
 
 func (c *coll[T, O]) Update(ctx context.Context, key string, fn func(*T) error) (T, error) {
+	var old T
 	o, err := c.modify(ctx, key, modeUpdate, func(o O) error {
+		old = c.a.toFleet(o)
 		v := c.a.toFleet(o)
 		if err := fn(&v); err != nil {
 			return err
@@ -189,7 +205,9 @@ func (c *coll[T, O]) Update(ctx context.Context, key string, fn func(*T) error) 
 		var zero T
 		return zero, err
 	}
-	return c.a.toFleet(o), nil
+	v := c.a.toFleet(o)
+	audited(ctx, c.s, c.a.kind, key, &old, &v)
+	return v, nil
 }
 
 func (c *coll[T, O]) Delete(ctx context.Context, key string) error {
@@ -206,6 +224,7 @@ func (c *coll[T, O]) Delete(ctx context.Context, key string) error {
 		return mapErr(c.a.kind, key, err)
 	}
 	c.s.waitCache(ctx, o, true)
+	audited[T](ctx, c.s, c.a.kind, key, ptr(c.a.toFleet(o)), nil)
 	return nil
 }
 

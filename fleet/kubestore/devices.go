@@ -382,13 +382,27 @@ func (c devices) List(ctx context.Context) ([]fleet.Device, error) {
 }
 
 func (c devices) Create(ctx context.Context, key string, v fleet.Device) error {
-	_, err := c.s.modifyDevice(ctx, key, modeCreate, false, func(o *v1alpha1.Device) error { DeviceFromFleet(v, o); return nil })
+	o, err := c.s.modifyDevice(ctx, key, modeCreate, false, func(o *v1alpha1.Device) error { DeviceFromFleet(v, o); return nil })
+	if err == nil {
+		audited(ctx, c.s, fleet.KindDevice, key, nil, ptr(DeviceToFleet(o)))
+	}
 	return err
 }
 
 // Put replaces the device's spec and status; its deployment records stay.
 func (c devices) Put(ctx context.Context, key string, v fleet.Device) error {
-	_, err := c.s.modifyDevice(ctx, key, modePut, false, func(o *v1alpha1.Device) error { DeviceFromFleet(v, o); return nil })
+	var old *fleet.Device
+	o, err := c.s.modifyDevice(ctx, key, modePut, false, func(o *v1alpha1.Device) error {
+		old = nil
+		if o.ResourceVersion != "" { // it exists
+			old = ptr(DeviceToFleet(o))
+		}
+		DeviceFromFleet(v, o)
+		return nil
+	})
+	if err == nil {
+		audited(ctx, c.s, fleet.KindDevice, key, old, ptr(DeviceToFleet(o)))
+	}
 	return err
 }
 
@@ -409,7 +423,9 @@ func (c devices) PutMany(ctx context.Context, items map[string]fleet.Device) err
 // Update may keep a status change in memory while the API server is
 // unreachable (see the package comment).
 func (c devices) Update(ctx context.Context, key string, fn func(*fleet.Device) error) (fleet.Device, error) {
+	var old fleet.Device
 	o, err := c.s.modifyDevice(ctx, key, modeUpdate, true, func(o *v1alpha1.Device) error {
+		old = DeviceToFleet(o)
 		v := DeviceToFleet(o)
 		if err := fn(&v); err != nil {
 			return err
@@ -420,7 +436,9 @@ func (c devices) Update(ctx context.Context, key string, fn func(*fleet.Device) 
 	if err != nil {
 		return fleet.Device{}, err
 	}
-	return DeviceToFleet(o), nil
+	v := DeviceToFleet(o)
+	audited(ctx, c.s, fleet.KindDevice, key, &old, &v)
+	return v, nil
 }
 
 // Delete deletes the Device and with it its deployment records.
@@ -439,6 +457,7 @@ func (c devices) Delete(ctx context.Context, key string) error {
 	}
 	c.s.dropPending(key, -1)
 	c.s.waitCache(ctx, &o, true)
+	audited(ctx, c.s, fleet.KindDevice, key, ptr(DeviceToFleet(&o)), nil)
 	return nil
 }
 

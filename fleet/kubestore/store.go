@@ -19,7 +19,9 @@
 //     bounded in-memory history for Events;
 //   - app output and the audit log: bounded, in the memory of this process
 //     only. In Kubernetes mode output is per gateway: each gateway keeps
-//     what its own devices sent, and loses it on restart.
+//     what its own devices sent, and loses it on restart. An audit entry
+//     given with a write (fleet.WithAudit) is recorded once the write
+//     succeeded: no transaction spans a resource and the log.
 //
 // Reads come from the informers' cache, so a gateway keeps serving with the
 // last state it saw while the API server is unreachable. Writes return once
@@ -38,6 +40,7 @@ package kubestore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -148,6 +151,7 @@ type Store struct {
 	eventSeq uint64
 	output   map[string][]fleet.OutputRecord
 	audit    []fleet.AuditRecord
+	auditSeq uint64
 	closed   bool
 }
 
@@ -526,8 +530,12 @@ func (s *Store) PutModule(ctx context.Context, sha256 string, wasm []byte) error
 		Labels: map[string]string{LabelPartOf: "wasmbed", LabelModule: "true"}},
 		BinaryData: map[string][]byte{sha256: wasm}, Immutable: &immutable}
 	err := s.c.Create(ctx, cm)
+	var old *fleet.ModuleInfo
 	if apierrors.IsAlreadyExists(err) {
-		return nil // content-addressed: the same bytes
+		err, old = nil, &fleet.ModuleInfo{SHA256: sha256, Size: len(wasm)} // content-addressed: the same bytes
+	}
+	if err == nil {
+		audited(ctx, s, fleet.KindModule, sha256, old, &fleet.ModuleInfo{SHA256: sha256, Size: len(wasm)})
 	}
 	return mapErr("module", sha256, err)
 }
@@ -670,25 +678,53 @@ func cutNul(s string) (string, string, bool) {
 	return s, "", false
 }
 
-func (s *Store) AppendAudit(_ context.Context, r fleet.AuditRecord) error {
+// AppendAudit keeps r in memory, numbered; the oldest beyond the bound go.
+func (s *Store) AppendAudit(_ context.Context, r fleet.AuditRecord) (fleet.AuditRecord, error) {
 	if r.Time.IsZero() {
 		r.Time = time.Now().UTC()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.auditSeq++
+	r.Seq = s.auditSeq
 	s.audit = append(s.audit, r)
 	if len(s.audit) > maxAudit {
 		s.audit = append(s.audit[:0], s.audit[len(s.audit)-maxAudit:]...)
 	}
-	return nil
+	return r, nil
 }
 
-func (s *Store) Audit(_ context.Context, limit int) ([]fleet.AuditRecord, error) {
+// audited records the audit entry ctx holds for a write of kind/key that
+// succeeded, turning old into new (nil: absent). Kubernetes has no
+// transaction spanning a resource and the audit log: the entry is recorded
+// once the write is done, in this process's memory (docs/kubernetes.md).
+func audited[T any](ctx context.Context, s *Store, kind, key string, old, new *T) {
+	p := fleet.AuditFor(ctx, kind, key)
+	if p == nil {
+		return
+	}
+	var ob, nb []byte
+	if old != nil {
+		ob, _ = json.Marshal(old)
+	}
+	if new != nil {
+		nb, _ = json.Marshal(new)
+	}
+	r, _ := s.AppendAudit(ctx, p.Entry(kind, key, ob, nb))
+	p.Recorded(r)
+}
+
+func (s *Store) Audit(_ context.Context, after uint64, limit int) (fleet.AuditPage, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	l := s.audit
-	if limit > 0 && len(l) > limit {
-		l = l[len(l)-limit:]
+	p := fleet.AuditPage{LastSeq: s.auditSeq, Pruned: s.auditSeq}
+	if len(s.audit) > 0 {
+		p.FirstSeq = s.audit[0].Seq
+		p.Pruned = p.FirstSeq - 1
 	}
-	return append([]fleet.AuditRecord(nil), l...), nil
+	i := sort.Search(len(s.audit), func(i int) bool { return s.audit[i].Seq > after })
+	for ; i < len(s.audit) && (limit <= 0 || len(p.Records) < limit); i++ {
+		p.Records = append(p.Records, s.audit[i])
+	}
+	return p, nil
 }

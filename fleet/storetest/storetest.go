@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +46,7 @@ func Run(t *testing.T, h Harness) {
 		{"ConcurrentDeploymentsOfOneDevice", testConcurrentDeployments},
 		{"DeploymentsOutliveDeviceWrites", testDeploymentsOutliveDeviceWrites},
 		{"HistoriesAreBounded", testHistories},
+		{"AuditWithWrites", testAuditWithWrites},
 		{"Watch", testWatch},
 		{"CertificateLedger", testCertificateLedger},
 		{"ProgressiveRollout", testProgressiveRollout},
@@ -356,13 +358,113 @@ func testHistories(t *testing.T, s fleet.Store, h Harness) {
 		t.Fatalf("the latest 100 of 5 events: %d", len(ev))
 	}
 	for i := 0; i < 5; i++ {
-		must(t, s.AppendAudit(ctx, fleet.AuditRecord{Actor: "admin", Action: "update", Object: fmt.Sprint("device/d", i)}))
+		r, err := s.AppendAudit(ctx, fleet.AuditRecord{Actor: "admin", Action: "update", Object: fmt.Sprint("device/d", i)})
+		must(t, err)
+		if r.Seq != uint64(i+1) {
+			t.Fatalf("audit entry %d numbered %d", i+1, r.Seq)
+		}
 	}
-	au, err := s.Audit(ctx, 2)
+	au, err := s.Audit(ctx, 3, 0)
 	must(t, err)
-	if len(au) != 2 || au[0].Object != "device/d3" || au[1].Object != "device/d4" || au[1].Time.IsZero() {
-		t.Fatalf("newest 2 audit records, oldest first: %+v", au)
+	if len(au.Records) != 2 || au.Records[0].Object != "device/d3" || au.Records[1].Object != "device/d4" || au.Records[1].Time.IsZero() ||
+		au.Records[1].Seq != 5 || au.FirstSeq != 1 || au.LastSeq != 5 || au.Pruned != 0 {
+		t.Fatalf("audit entries after 3, oldest first: %+v", au)
 	}
+	if au, _ := s.Audit(ctx, 0, 2); len(au.Records) != 2 || au.Records[0].Seq != 1 {
+		t.Fatalf("first 2 audit entries: %+v", au)
+	}
+}
+
+// A write whose context carries an audit entry for it records the entry,
+// numbered, naming the object and the fields the write changed (never a
+// secret's value); other writes under that context, and writes that fail,
+// record nothing; the entry is recorded once.
+func testAuditWithWrites(t *testing.T, s fleet.Store, _ Harness) {
+	ctx := context.Background()
+	rec := fleet.AuditRecord{Actor: "ops", Source: "192.0.2.7", RequestID: "req-1", Action: "create"}
+	actx, p := fleet.WithAudit(ctx, rec, fleet.KindDevice, "d1")
+	// Another object under the same context: not the audited write.
+	must(t, s.Devices().Create(actx, "d0", fleet.Device{Name: "d0", Board: "mps2-an386"}))
+	if _, ok := p.Record(); ok {
+		t.Fatal("a write of another object recorded the entry")
+	}
+	must(t, s.Devices().Create(actx, "d1", fleet.Device{Name: "d1", Board: "mps2-an386", Labels: map[string]string{"env": "dev"}}))
+	got, ok := p.Record()
+	if !ok || got.Seq != 1 || got.Object != "device/d1" || got.Actor != "ops" || got.Source != "192.0.2.7" || got.RequestID != "req-1" {
+		t.Fatalf("create recorded %+v (%v)", got, ok)
+	}
+	if c := changed(got); c["board"] != `"mps2-an386"` || c["labels.env"] != `"dev"` {
+		t.Fatalf("create's changes: %+v", got.Changes)
+	}
+	// Recorded once: another write of d1 under the context records nothing.
+	if _, err := s.Devices().Update(actx, "d1", func(d *fleet.Device) error { d.Board = "uno-r4"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// An update records only what differs.
+	rec.Action = "update"
+	actx, p = fleet.WithAudit(ctx, rec, fleet.KindDevice, "d1")
+	_, err := s.Devices().Update(actx, "d1", func(d *fleet.Device) error {
+		d.Labels = map[string]string{"env": "prod", "ring": "canary"}
+		return nil
+	})
+	must(t, err)
+	got, ok = p.Record()
+	if c := changed(got); !ok || len(got.Changes) != 2 || c["labels.env"] != `"dev" -> "prod"` || c["labels.ring"] != `"canary"` {
+		t.Fatalf("update's changes: %+v", got.Changes)
+	}
+	// A failed write records nothing.
+	actx, p = fleet.WithAudit(ctx, rec, fleet.KindDevice, "d1")
+	if _, err := s.Devices().Update(actx, "d1", func(*fleet.Device) error { return errors.New("no") }); err == nil {
+		t.Fatal("update should fail")
+	}
+	if _, ok := p.Record(); ok {
+		t.Fatal("a failed write recorded its audit entry")
+	}
+	// A token's hash is said to be set, never shown; a key left empty
+	// audits the first object of its kind written (a token's new ID).
+	rec.Action = "create"
+	actx, p = fleet.WithAudit(ctx, rec, fleet.KindToken, "")
+	must(t, s.Tokens().Create(actx, "t1", fleet.EnrollmentToken{ID: "t1", Device: "d1", Hash: strings.Repeat("5e", 32), ExpiresAt: at(100), CreatedAt: at(0)}))
+	got, ok = p.Record()
+	if c := changed(got); !ok || got.Object != "token/t1" || c["hash"] != "redacted" || c["device"] != `"d1"` {
+		t.Fatalf("token create: %+v", got)
+	}
+	// A delete names the object.
+	rec.Action = "delete"
+	actx, p = fleet.WithAudit(ctx, rec, fleet.KindDevice, "d0")
+	must(t, s.Devices().Delete(actx, "d0"))
+	if got, ok = p.Record(); !ok || got.Object != "device/d0" || len(got.Changes) != 0 {
+		t.Fatalf("delete: %+v", got)
+	}
+	page, err := s.Audit(ctx, 0, 0)
+	must(t, err)
+	if len(page.Records) != 4 || page.LastSeq != 4 || page.Records[3].Object != "device/d0" {
+		t.Fatalf("audit log: %+v", page)
+	}
+	for _, r := range page.Records {
+		for _, c := range r.Changes {
+			if strings.Contains(string(c.Old)+string(c.New), "5e5e") {
+				t.Fatalf("a secret in the audit log: %+v", r)
+			}
+		}
+	}
+}
+
+// changed maps an audit entry's fields to "new", "old -> new" or
+// "redacted".
+func changed(r fleet.AuditRecord) map[string]string {
+	m := map[string]string{}
+	for _, c := range r.Changes {
+		switch {
+		case c.Redacted:
+			m[c.Field] = "redacted"
+		case c.Old == nil:
+			m[c.Field] = string(c.New)
+		default:
+			m[c.Field] = string(c.Old) + " -> " + string(c.New)
+		}
+	}
+	return m
 }
 
 func testWatch(t *testing.T, s fleet.Store, _ Harness) {

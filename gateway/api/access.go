@@ -18,7 +18,9 @@ import (
 // answer.
 
 type requestInfo struct {
-	token string // the authenticated token's name, once known
+	id     string // X-Request-ID
+	token  string // the authenticated token's name, once known
+	audits []auditAttempt
 }
 
 type requestInfoKey struct{}
@@ -84,7 +86,7 @@ func (s *Server) serveLogged(w http.ResponseWriter, r *http.Request, route strin
 	start := time.Now()
 	id := requestID(r)
 	w.Header().Set("X-Request-ID", id)
-	info := &requestInfo{}
+	info := &requestInfo{id: id}
 	sw := &statusWriter{ResponseWriter: w}
 	serve(sw, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
 	if sw.status == 0 {

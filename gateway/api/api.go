@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -84,6 +85,9 @@ type Server struct {
 	// literal are the paths of the routes without wildcards
 	// (/v1/modules/check): no wildcard route serves them.
 	literal map[string]bool
+	// auditKick tells the audit export that entries were recorded
+	// (ExportAudit); nil without one.
+	auditKick func()
 }
 
 // mints are the routes that mint a secret or a certificate: they honour an
@@ -190,6 +194,12 @@ func (s *Server) route(pattern, role, summary string, req, resp any, h handler) 
 		}
 		if err != nil {
 			s.fail(w, r, err)
+		} else if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+			if err := s.audited(r.Context(), info); err != nil {
+				// The change is made and answered: the entry it lacks
+				// is the log's loudest line.
+				s.log.Error("audit entry not recorded", "id", info.id, "err", err)
+			}
 		}
 	})
 }
@@ -225,10 +235,66 @@ func (s *Server) authenticate(r *http.Request) *hashedToken {
 	return &hashedToken{name: t.Name, role: t.Role}
 }
 
-func (s *Server) audit(r *http.Request, who *hashedToken, action, object, detail string) {
-	if err := s.store.AppendAudit(r.Context(), fleet.AuditRecord{Actor: who.name, Action: action, Object: object, Detail: detail}); err != nil {
-		s.log.Error("audit", "err", err)
+// audit returns the request's context carrying the audit entry of its
+// change, by who, for the write of kind/key (key "": the first object of
+// kind written, one whose key the handler cannot know): the store records
+// the entry with that write, in the same transaction, naming the fields it
+// changed. Give it only to the write that is the action; a handler that
+// makes several writes gives the others r.Context().
+func (s *Server) audit(r *http.Request, who *hashedToken, action, detail, kind, key string) context.Context {
+	info, _ := r.Context().Value(requestInfoKey{}).(*requestInfo)
+	rec := fleet.AuditRecord{Actor: who.name, Source: sourceHost(r.RemoteAddr), Action: action, Detail: detail}
+	if info != nil {
+		rec.RequestID = info.id
 	}
+	ctx, p := fleet.WithAudit(r.Context(), rec, kind, key)
+	if info != nil {
+		info.audits = append(info.audits, auditAttempt{p, rec, kind, key})
+	}
+	return ctx
+}
+
+// auditAttempt is an audit entry a handler made ready for a write.
+type auditAttempt struct {
+	p         *fleet.PendingAudit
+	rec       fleet.AuditRecord
+	kind, key string
+}
+
+// audited runs once a handler succeeded: the store recorded its audit
+// entries with their writes, and the export follows. An action that made
+// no write (revoking what was revoked already: nothing to be atomic with)
+// has its last entry recorded on its own, so that no change through the
+// API goes unaudited.
+func (s *Server) audited(ctx context.Context, info *requestInfo) error {
+	if len(info.audits) == 0 {
+		return nil
+	}
+	recorded := false
+	for _, a := range info.audits {
+		_, ok := a.p.Record()
+		recorded = recorded || ok
+	}
+	if !recorded {
+		a := info.audits[len(info.audits)-1]
+		a.rec.Object = a.kind + "/" + a.key
+		if _, err := s.store.AppendAudit(context.WithoutCancel(ctx), a.rec); err != nil {
+			return fmt.Errorf("audit %s of %s: %w", a.rec.Action, a.rec.Object, err)
+		}
+	}
+	if s.auditKick != nil {
+		s.auditKick()
+	}
+	return nil
+}
+
+// sourceHost is the host of a client's address (the port says nothing of
+// who it was).
+func sourceHost(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 func (s *Server) routes() {
@@ -289,8 +355,8 @@ func (s *Server) routes() {
 	s.route("PATCH /v1/api-tokens/{name}", RoleAdmin, "Change a named API token's role or description (absent fields stay); it takes effect at the token's next request", apiv1.APITokenUpdate{}, apiv1.APIToken{}, s.updateAPIToken)
 	s.route("POST /v1/api-tokens/{name}/rotate", RoleAdmin, "Give a named API token a new secret (returned once); the old one is refused at once, or after grace_seconds; the body is optional", optional{apiv1.APITokenRotation{}}, apiv1.APITokenSecret{}, s.rotateAPIToken)
 	s.route("DELETE /v1/api-tokens/{name}", RoleAdmin, "Revoke a named API token: refused from its next request on, and its open watch streams end", nil, nil, s.deleteAPIToken)
-	s.route("GET /v1/audit", RoleAdmin, "The latest changes made through the API (?limit=)", nil, apiv1.AuditList{}, s.listAudit)
-	s.route(watchRoute, RoleReader, "Server-sent events: change (an object was written) and event (the gateway recorded one; its sequence number is the SSE id). ?after=SEQ or the Last-Event-ID header replays the events after SEQ first; changes are not replayed", nil, []byte(nil), s.watch)
+	s.route("GET /v1/audit", RoleAdmin, "The audit log: the changes made through the API, each with its token, source, request id and changed fields, oldest first: those after ?after=SEQ (to follow it), or without it the latest; ?limit= (at most 1000, 100 by default). first_seq and pruned say what the bounded log no longer holds (exported to the gateway's audit file first)", nil, apiv1.AuditList{}, s.listAudit)
+	s.route(watchRoute, RoleReader, "Server-sent events: change (an object was written), event (the gateway recorded one; its sequence number is the SSE id) and, for admins, audit (an entry of the audit log, from when the stream opened). ?after=SEQ or the Last-Event-ID header replays the events after SEQ first; changes and audit entries are not replayed", nil, []byte(nil), s.watch)
 }
 
 func validName(what, name string) error {

@@ -46,11 +46,11 @@ func (s *Server) createAPIToken(w http.ResponseWriter, r *http.Request, who *has
 		return &httpError{status: http.StatusConflict, code: apiv1.CodeConflict,
 			msg: fmt.Sprintf("API token %s: the name of one of the gateway's own tokens (its data directory's %s.token)", req.Name, req.Name)}
 	}
-	secret, t, err := fleet.MintAPIToken(r.Context(), c, req.Name, req.Role, req.Description, time.Duration(req.TTLSeconds)*time.Second)
+	ctx := s.audit(r, who, "create", "role "+req.Role, fleet.KindAPIToken, req.Name)
+	secret, t, err := fleet.MintAPIToken(ctx, c, req.Name, req.Role, req.Description, time.Duration(req.TTLSeconds)*time.Second)
 	if err != nil {
 		return err
 	}
-	s.audit(r, who, "create", "apitoken/"+t.Name, "role "+t.Role)
 	w.Header().Set("Location", "/v1/api-tokens/"+t.Name)
 	return writeJSON(w, http.StatusCreated, apiv1.APITokenSecret{Token: secret, APIToken: apiv1.APITokenView(t)})
 }
@@ -114,24 +114,18 @@ func (s *Server) updateAPIToken(w http.ResponseWriter, r *http.Request, who *has
 		return err
 	}
 	name := r.PathValue("name")
-	var changed []string
-	t, err := c.Update(r.Context(), name, func(t *fleet.APIToken) error {
-		changed = changed[:0]
-		if u.Role != nil && *u.Role != t.Role {
-			changed = append(changed, "role "+t.Role+" -> "+*u.Role)
+	// The audit entry names what changed (none when nothing did).
+	t, err := c.Update(s.audit(r, who, "update", "", fleet.KindAPIToken, name), name, func(t *fleet.APIToken) error {
+		if u.Role != nil {
 			t.Role = *u.Role
 		}
-		if u.Description != nil && *u.Description != t.Description {
-			changed = append(changed, "description")
+		if u.Description != nil {
 			t.Description = *u.Description
 		}
 		return nil
 	})
 	if err != nil {
 		return err
-	}
-	if len(changed) > 0 {
-		s.audit(r, who, "update", "apitoken/"+name, fmt.Sprint(changed))
 	}
 	v := apiv1.APITokenView(t)
 	w.Header().Set("ETag", etagOf(v))
@@ -154,11 +148,11 @@ func (s *Server) rotateAPIToken(w http.ResponseWriter, r *http.Request, who *has
 		return err
 	}
 	name := r.PathValue("name")
-	secret, t, err := fleet.RotateAPIToken(r.Context(), c, name, time.Duration(req.GraceSeconds)*time.Second, time.Duration(req.TTLSeconds)*time.Second)
+	ctx := s.audit(r, who, "rotate", fmt.Sprintf("old secret accepted for %d s", req.GraceSeconds), fleet.KindAPIToken, name)
+	secret, t, err := fleet.RotateAPIToken(ctx, c, name, time.Duration(req.GraceSeconds)*time.Second, time.Duration(req.TTLSeconds)*time.Second)
 	if err != nil {
 		return err
 	}
-	s.audit(r, who, "rotate", "apitoken/"+name, fmt.Sprintf("old secret accepted for %d s", req.GraceSeconds))
 	return writeJSON(w, http.StatusOK, apiv1.APITokenSecret{Token: secret, APIToken: apiv1.APITokenView(t)})
 }
 
@@ -168,11 +162,10 @@ func (s *Server) deleteAPIToken(w http.ResponseWriter, r *http.Request, who *has
 		return err
 	}
 	name := r.PathValue("name")
-	if err := c.Delete(r.Context(), name); err != nil {
+	if err := c.Delete(s.audit(r, who, "delete", "", fleet.KindAPIToken, name), name); err != nil {
 		return err
 	}
 	s.idempotency.forget("/v1/api-tokens/" + name)
-	s.audit(r, who, "delete", "apitoken/"+name, "")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -413,7 +413,7 @@ func queryParameter(name string, paged bool, boards []string) *openapi3.Paramete
 		}
 	case "after":
 		schema = openapi3.NewIntegerSchema().WithMin(0)
-		p.Description = "Only the events after this sequence number"
+		p.Description = "Only the entries after this sequence number"
 	case "continue":
 		schema.Pattern = continuePattern
 		p.Description = "The previous page's continue: this page starts after its last item"
@@ -456,12 +456,13 @@ func queryParameter(name string, paged bool, boards []string) *openapi3.Paramete
 // itemSchema: a text/event-stream schema is that of each event).
 func sseEventSchema() *openapi3.Schema {
 	s := openapi3.NewObjectSchema().
-		WithProperty("event", openapi3.NewStringSchema().WithEnum("change", "event")).
+		WithProperty("event", openapi3.NewStringSchema().WithEnum("change", "event", "audit")).
 		WithProperty("id", openapi3.NewStringSchema().WithPattern(`^[0-9]+$`)).
 		WithProperty("data", openapi3.NewStringSchema())
 	s.Required = []string{"data", "event"}
 	s.Description = "change: an object was written, data {kind, key, deleted} (JSON); " +
-		"event: the gateway recorded an event, data the event (JSON, as GET /v1/events lists it), id its sequence number"
+		"event: the gateway recorded an event, data the event (JSON, as GET /v1/events lists it), id its sequence number; " +
+		"audit (admin tokens only): an entry of the audit log, data the entry (JSON, as GET /v1/audit lists it), no id"
 	s.Properties["id"].Value.Description = "event: its sequence number (what Last-Event-ID gives back)"
 	return s
 }

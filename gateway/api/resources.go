@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net/http"
 	"reflect"
 	"slices"
@@ -79,10 +80,9 @@ func (s *Server) putGateway(w http.ResponseWriter, r *http.Request, who *hashedT
 
 func (s *Server) deleteGateway(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
 	name := r.PathValue("name")
-	if err := s.store.Gateways().Delete(r.Context(), name); err != nil {
+	if err := s.store.Gateways().Delete(s.audit(r, who, "delete", "", fleet.KindGateway, name), name); err != nil {
 		return err
 	}
-	s.audit(r, who, "delete", "gateway/"+name, "")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -91,12 +91,11 @@ func (s *Server) deleteGateway(w http.ResponseWriter, r *http.Request, who *hash
 // from the stored object.
 func upsert[T any](s *Server, w http.ResponseWriter, r *http.Request, who *hashedToken, kind, key string,
 	c fleet.Collection[T], v T, keep func(old, v *T)) error {
-	ctx := r.Context()
 	ifMatch := r.Header.Get("If-Match")
 	// An update is one atomic read-modify-write (keep sees what it replaces);
 	// a create that loses a race with another becomes an update of it.
 	for range 3 {
-		updated, err := c.Update(ctx, key, func(cur *T) error {
+		updated, err := c.Update(s.audit(r, who, "update", "", kind, key), key, func(cur *T) error {
 			if ifMatch != "" && !etagMatches(ifMatch, etagOf(*cur)) {
 				return &httpError{status: http.StatusPreconditionFailed,
 					msg: fmt.Sprintf("%s %s: If-Match %s, but it is %s now", kind, key, ifMatch, etagOf(*cur))}
@@ -108,7 +107,6 @@ func upsert[T any](s *Server, w http.ResponseWriter, r *http.Request, who *hashe
 		})
 		switch {
 		case err == nil:
-			s.audit(r, who, "update", kind+"/"+key, "")
 			w.Header().Set("ETag", etagOf(updated))
 			return writeJSON(w, http.StatusOK, updated)
 		case !errors.Is(err, fleet.ErrNotFound):
@@ -116,14 +114,13 @@ func upsert[T any](s *Server, w http.ResponseWriter, r *http.Request, who *hashe
 		case ifMatch != "" && ifMatch != "*":
 			return &httpError{status: http.StatusPreconditionFailed, msg: fmt.Sprintf("%s %s: If-Match %s, but it does not exist", kind, key, ifMatch)}
 		}
-		err = c.Create(ctx, key, v)
+		err = c.Create(s.audit(r, who, "create", "", kind, key), key, v)
 		if errors.Is(err, fleet.ErrExists) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		s.audit(r, who, "create", kind+"/"+key, "")
 		w.Header().Set("ETag", etagOf(v))
 		return writeJSON(w, http.StatusCreated, v)
 	}
@@ -302,13 +299,12 @@ func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, who *hashe
 	}
 	// Nor an enrollment token: a device registered again under the name
 	// would otherwise enroll with it.
-	if _, err := s.deleteDeviceTokens(ctx, name); err != nil {
+	if _, err := s.deleteDeviceTokens(ctx, name, nil); err != nil {
 		return err
 	}
-	if err := s.store.Devices().Delete(ctx, name); err != nil {
+	if err := s.store.Devices().Delete(s.audit(r, who, "delete", "", fleet.KindDevice, name), name); err != nil {
 		return err
 	}
-	s.audit(r, who, "delete", "device/"+name, "")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -324,20 +320,23 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, who *hashed
 	if req.TTLSeconds < 0 || req.TTLSeconds > apiv1.MaxTokenTTLSeconds {
 		return badRequest("ttl_seconds: %d: want 0 (the default, 24 h) to %d (30 days)", req.TTLSeconds, apiv1.MaxTokenTTLSeconds)
 	}
-	secret, rec, err := s.gw.CreateToken(r.Context(), name, time.Duration(req.TTLSeconds)*time.Second)
+	// Audited with the token's creation (its ID is made there); the secret
+	// is never in the entry, nor the hash.
+	ctx := s.audit(r, who, "create", "for device "+name, fleet.KindToken, "")
+	secret, rec, err := s.gw.CreateToken(ctx, name, time.Duration(req.TTLSeconds)*time.Second)
 	if errors.Is(err, gateway.ErrTooManyTokens) {
 		return &httpError{status: http.StatusConflict, code: apiv1.CodeConflict, msg: err.Error()}
 	}
 	if err != nil {
 		return err
 	}
-	s.audit(r, who, "create", "token/"+rec.ID, "for device "+name)
 	return writeJSON(w, http.StatusCreated, apiv1.TokenResponse{ID: rec.ID, Device: name, Token: secret, ExpiresAt: rec.ExpiresAt})
 }
 
 // deleteDeviceTokens deletes every enrollment token issued for device, used
-// or not, and returns how many there were.
-func (s *Server) deleteDeviceTokens(ctx context.Context, device string) (int, error) {
+// or not, and returns how many there were. With audit, each deletion is
+// written under the context it gives for the token's ID (its audit entry).
+func (s *Server) deleteDeviceTokens(ctx context.Context, device string, audit func(id string) context.Context) (int, error) {
 	s.idempotency.forget("/v1/devices/" + device + "/tokens") // a retry mints a token that can enroll
 	toks, err := fleet.DeviceTokens(ctx, s.store.Tokens(), device)
 	if err != nil {
@@ -345,7 +344,11 @@ func (s *Server) deleteDeviceTokens(ctx context.Context, device string) (int, er
 	}
 	n := 0
 	for _, t := range toks {
-		if err := s.store.Tokens().Delete(ctx, t.ID); err != nil && !errors.Is(err, fleet.ErrNotFound) {
+		dctx := ctx
+		if audit != nil {
+			dctx = audit(t.ID)
+		}
+		if err := s.store.Tokens().Delete(dctx, t.ID); err != nil && !errors.Is(err, fleet.ErrNotFound) {
 			return n, err
 		}
 		n++
@@ -355,12 +358,11 @@ func (s *Server) deleteDeviceTokens(ctx context.Context, device string) (int, er
 
 func (s *Server) deleteTokens(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
 	name := r.PathValue("name")
-	n, err := s.deleteDeviceTokens(r.Context(), name)
-	if err != nil {
+	// One entry per token, each with its deletion.
+	if _, err := s.deleteDeviceTokens(r.Context(), name, func(id string) context.Context {
+		return s.audit(r, who, "delete", "enrollment token of device "+name, fleet.KindToken, id)
+	}); err != nil {
 		return err
-	}
-	if n > 0 {
-		s.audit(r, who, "delete", "tokens/"+name, fmt.Sprintf("%d enrollment tokens", n))
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -408,13 +410,13 @@ func (s *Server) revokeDevice(w http.ResponseWriter, r *http.Request, who *hashe
 	if err != nil {
 		return err
 	}
-	if err := s.gw.Revoke(r.Context(), name, req.Reason); err != nil {
+	// Audited with the device's status write (phase revoked).
+	if err := s.gw.Revoke(s.audit(r, who, "revoke", req.Reason, fleet.KindDevice, name), name, req.Reason); err != nil {
 		if errors.Is(err, gateway.ErrNoCertificate) {
 			return &httpError{status: http.StatusConflict, msg: err.Error()}
 		}
 		return err
 	}
-	s.audit(r, who, "revoke", "device/"+name, req.Reason)
 	d, _ := s.store.Devices().Get(r.Context(), name)
 	return writeJSON(w, http.StatusOK, d)
 }
@@ -436,7 +438,10 @@ func (s *Server) signCertificate(w http.ResponseWriter, r *http.Request, who *ha
 	if _, err := s.store.Devices().Get(r.Context(), req.Device); err != nil {
 		return err
 	}
-	chain, err := s.gw.SignDeviceCSR(r.Context(), req.Device, block.Bytes, time.Duration(req.TTLSeconds)*time.Second)
+	// Audited with the certificate's entry in the ledger (its serial is
+	// made there).
+	ctx := s.audit(r, who, "sign", "for device "+req.Device, fleet.KindCertificate, "")
+	chain, err := s.gw.SignDeviceCSR(ctx, req.Device, block.Bytes, time.Duration(req.TTLSeconds)*time.Second)
 	if err != nil {
 		return unprocessableError("%v", err)
 	}
@@ -444,7 +449,6 @@ func (s *Server) signCertificate(w http.ResponseWriter, r *http.Request, who *ha
 	for _, c := range chain {
 		pem.Encode(&pemChain, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	}
-	s.audit(r, who, "sign", "device/"+req.Device, "certificate "+chain[0].SerialNumber.Text(16))
 	return writeJSON(w, http.StatusCreated, apiv1.CertificateResponse{Serial: chain[0].SerialNumber.Text(16),
 		NotBefore: chain[0].NotBefore, NotAfter: chain[0].NotAfter, ChainPEM: pemChain.String()})
 }
@@ -489,11 +493,10 @@ func (s *Server) revokeCertificate(w http.ResponseWriter, r *http.Request, who *
 	if err != nil {
 		return err
 	}
-	c, err := s.gw.RevokeCertificate(r.Context(), serial, req.Reason)
+	c, err := s.gw.RevokeCertificate(s.audit(r, who, "revoke", req.Reason, fleet.KindCertificate, serial), serial, req.Reason)
 	if err != nil {
 		return err
 	}
-	s.audit(r, who, "revoke", "certificate/"+serial, "device "+c.Device+": "+req.Reason)
 	return writeJSON(w, http.StatusOK, c)
 }
 
@@ -535,10 +538,9 @@ func (s *Server) uploadModule(w http.ResponseWriter, r *http.Request, who *hashe
 	}
 	sum := sha256.Sum256(body)
 	sha := hex.EncodeToString(sum[:])
-	if err := s.store.PutModule(r.Context(), sha, body); err != nil {
+	if err := s.store.PutModule(s.audit(r, who, "upload", "", fleet.KindModule, sha), sha, body); err != nil {
 		return err
 	}
-	s.audit(r, who, "upload", "module/"+sha, fmt.Sprintf("%d bytes", len(body)))
 	return writeJSON(w, http.StatusCreated, apiv1.ModuleResponse{SHA256: sha, Size: len(body)})
 }
 
@@ -593,10 +595,9 @@ func (s *Server) deleteModule(w http.ResponseWriter, r *http.Request, who *hashe
 	if u := users(sha); len(u) > 0 {
 		return &httpError{status: http.StatusConflict, msg: "module " + sha + " is still needed by " + strings.Join(u, ", ")}
 	}
-	if err := ms.DeleteModule(r.Context(), sha); err != nil {
+	if err := ms.DeleteModule(s.audit(r, who, "delete", "", fleet.KindModule, sha), sha); err != nil {
 		return err
 	}
-	s.audit(r, who, "delete", "module/"+sha, "")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -831,10 +832,9 @@ func sameSpec(a, b *fleet.Application) bool {
 
 func (s *Server) deleteApplication(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
 	name := r.PathValue("name")
-	if err := s.store.Applications().Delete(r.Context(), name); err != nil {
+	if err := s.store.Applications().Delete(s.audit(r, who, "delete", "", fleet.KindApplication, name), name); err != nil {
 		return err
 	}
-	s.audit(r, who, "delete", "application/"+name, "")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -871,13 +871,13 @@ func (s *Server) rolloutAction(w http.ResponseWriter, r *http.Request, who *hash
 		return &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("rollout action %q: want %s, %s, %s or %s", action,
 			fleet.ActionPause, fleet.ActionResume, fleet.ActionAbort, fleet.ActionPromote)}
 	}
-	a, err := s.gw.RolloutAction(r.Context(), name, action, who.name)
+	ctx := s.audit(r, who, "rollout."+action, "", fleet.KindApplication, name)
+	a, err := s.gw.RolloutAction(ctx, name, action, who.name)
 	if errors.Is(err, fleet.ErrRolloutState) {
 		return &httpError{status: http.StatusConflict, msg: err.Error()}
 	} else if err != nil {
 		return err
 	}
-	s.audit(r, who, "rollout."+action, "application/"+name, "version "+a.Version)
 	return writeJSON(w, http.StatusOK, a)
 }
 
@@ -941,16 +941,32 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, _ *hashedTok
 	return writeJSON(w, http.StatusOK, apiv1.EventList{Events: nonNil(evs)})
 }
 
+// listAudit answers the entries after ?after=SEQ, oldest first, at most
+// ?limit=; without ?after= the latest ones. An exporter follows the log by
+// passing the last seq it got as ?after=; first_seq tells it whether
+// entries were pruned before it got them.
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	after, err := queryInt(r, "after", 0)
+	if err != nil {
+		return err
+	}
 	limit, err := queryLimit(r, 100)
 	if err != nil {
 		return err
 	}
-	recs, err := s.store.Audit(r.Context(), limit)
+	if !r.URL.Query().Has("after") {
+		// The latest: sequence numbers have no gaps.
+		p, err := s.store.Audit(r.Context(), math.MaxUint64, 0)
+		if err != nil {
+			return err
+		}
+		after = int(p.LastSeq - min(p.LastSeq, uint64(limit)))
+	}
+	p, err := s.store.Audit(r.Context(), uint64(after), limit)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, apiv1.AuditList{Audit: nonNil(recs)})
+	return writeJSON(w, http.StatusOK, apiv1.AuditList{Audit: nonNil(p.Records), FirstSeq: p.FirstSeq, LastSeq: p.LastSeq, Pruned: p.Pruned})
 }
 
 // maxPage is the most items a list answers in one page (a larger ?limit= is cut).

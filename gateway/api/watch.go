@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -16,7 +17,10 @@ import (
 // SSE id, and a comment every 15 s to keep proxies from closing the stream.
 // ?after=SEQ, or the Last-Event-ID header an EventSource sends when it
 // reconnects, replays the events after SEQ first; changes are not replayed
-// (list the objects again). Changes of named API tokens go to admins only;
+// (list the objects again). Admins also get "audit" events, the entries
+// of the audit log recorded while the stream is open, without an id (the
+// id is the events'; GET /v1/audit?after= pages the log). Changes of named
+// API tokens go to admins only;
 // a stream opened with a named token ends when that token is revoked,
 // rotated without grace or expires (checked at its changes and keepalives).
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
@@ -40,6 +44,18 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, who *hashedToken)
 	streaming(w) // for as long as the client stays
 	ctx := r.Context()
 	changes := s.store.Watch(ctx)
+	// The audit log is for admins: the entries after the stream's answer
+	// begins (read before it does, so that a change made once the client
+	// has the answer is on the stream).
+	audit := fleet.RoleAllows(who.role, RoleAdmin)
+	var auditSeq uint64
+	if audit {
+		p, err := s.store.Audit(ctx, math.MaxUint64, 0)
+		if err != nil {
+			return err
+		}
+		auditSeq = p.LastSeq
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
@@ -98,6 +114,19 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, who *hashedToken)
 					return nil
 				}
 				seq = e.Seq
+			}
+			if !audit {
+				continue
+			}
+			p, err := s.store.Audit(ctx, auditSeq, 100)
+			if err != nil {
+				continue
+			}
+			for _, a := range p.Records {
+				if err := send("audit", "", a); err != nil {
+					return nil
+				}
+				auditSeq = a.Seq
 			}
 		case <-keepalive.C:
 			if s.authenticate(r) == nil {

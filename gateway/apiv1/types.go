@@ -249,8 +249,16 @@ type EventList struct {
 	Events []fleet.Event `json:"events"`
 }
 
+// AuditList is a page of the audit log, oldest first, and where the log
+// starts: the store keeps a bounded history, so entries before FirstSeq
+// were pruned (after being exported to the gateway's audit file and log).
+// A client that follows the log with ?after= sees a gap when FirstSeq is
+// past the entry after its last.
 type AuditList struct {
-	Audit []fleet.AuditRecord `json:"audit"`
+	Audit    []fleet.AuditRecord `json:"audit"`
+	FirstSeq uint64              `json:"first_seq"` // the oldest entry kept; 0 when none is
+	LastSeq  uint64              `json:"last_seq"`  // the newest entry recorded; 0 before the first
+	Pruned   uint64              `json:"pruned"`    // entries recorded and no longer kept
 }
 
 // ErrorResponse is every error the API answers: RFC 9457 problem details

@@ -46,6 +46,8 @@ const (
 	CACertFile      = "ca.crt"
 	AdminTokenFile  = "admin.token"
 	ReaderTokenFile = "reader.token"
+	// AuditFile is where the audit log is exported by default.
+	AuditFile = "audit.jsonl"
 	// KubeSnapshotFile keeps, in Kubernetes mode, the last state seen of the
 	// fleet's resources, to start from while the API server is unreachable.
 	KubeSnapshotFile = "kube-snapshot.json"
@@ -96,7 +98,14 @@ type Options struct {
 	// Advertise are the device addresses a gateway registers itself with
 	// when its Gateway does not exist; default: the device listener's.
 	Advertise []string
+	// AuditLog is the file every audit entry is appended to, one JSON
+	// line each, before the store's bound may prune it: default
+	// DataDir/AuditFile; AuditLogOff exports to the log only.
+	AuditLog string
 }
+
+// AuditLogOff as Options.AuditLog exports the audit log to the log only.
+const AuditLogOff = "off"
 
 // Run serves until ctx ends.
 func Run(ctx context.Context, o Options) error {
@@ -221,6 +230,23 @@ func Run(ctx context.Context, o Options) error {
 	if o.APIMaxInFlight > 0 {
 		handler.LimitInFlight(o.APIMaxInFlight, api.DefaultInFlightWait)
 	}
+	auditPath := o.AuditLog
+	switch auditPath {
+	case "":
+		auditPath = filepath.Join(o.DataDir, AuditFile)
+	case AuditLogOff:
+		auditPath = ""
+	}
+	// Before the API serves: what the store holds and the file does not is
+	// exported first.
+	audit, err := api.NewAuditExport(ctx, store, auditPath, gw.Metrics.Registry, log)
+	if err != nil {
+		devL.Close()
+		apiL.Close()
+		return err
+	}
+	defer audit.Close()
+	handler.ExportAudit(audit)
 	// The dashboard (/ui/) beside the API on its port, over the API itself.
 	mux := http.NewServeMux()
 	mux.Handle("/ui/", ui.New(handler, store, log))
@@ -241,6 +267,11 @@ func Run(ctx context.Context, o Options) error {
 		if err := gw.Serve(gctx, devL); err != nil {
 			errc <- err
 		}
+	}()
+	auditDone := make(chan struct{})
+	go func() {
+		defer close(auditDone)
+		audit.Run(gctx)
 	}()
 	kubeDone := make(chan struct{})
 	go func() {
@@ -264,6 +295,7 @@ func Run(ctx context.Context, o Options) error {
 	cancel()
 	<-gwDone
 	<-kubeDone
+	<-auditDone
 	log.Info("gateway stopped")
 	return err
 }
