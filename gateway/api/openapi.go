@@ -18,7 +18,15 @@ import (
 	"github.com/wasmbed/wasmbed/protocol"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3conv"
 	"github.com/getkin/kin-openapi/openapi3gen"
+)
+
+// OpenAPI 3.1: the document's version, and the dialect of its schemas (JSON
+// Schema 2020-12 with the OpenAPI vocabulary, the default, said out loud).
+const (
+	openAPIVersion    = "3.1.1"
+	jsonSchemaDialect = "https://spec.openapis.org/oas/3.1/dialect/base"
 )
 
 // routeDoc is what the OpenAPI document says of one route.
@@ -46,7 +54,7 @@ func operationID(h handler) string {
 // queryParam finds the query parameters a summary names (`?board=`).
 var queryParam = regexp.MustCompile(`\?([a-z_]+)=`)
 
-// OpenAPI is the API's OpenAPI 3 document, generated from the route table
+// OpenAPI is the API's OpenAPI 3.1 document, generated from the route table
 // and the Go types of the bodies (kin-openapi): docs/openapi.json is a copy
 // that `make generate` writes and a test keeps equal.
 func (s *Server) OpenAPI() []byte { return s.openapiJSON }
@@ -126,7 +134,8 @@ type routeInput struct {
 func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 	boards := s.boards()
 	doc := &openapi3.T{
-		OpenAPI: "3.0.3",
+		OpenAPI:           openAPIVersion,
+		JSONSchemaDialect: jsonSchemaDialect,
 		Info: &openapi3.Info{Title: "Wasmbed gateway management API", Version: "v1",
 			Description: "Every path but /healthz and /v1/openapi.json needs `Authorization: Bearer TOKEN`. " +
 				"The gateway writes an admin token to <data-dir>/admin.token and a read-only one to <data-dir>/reader.token. " +
@@ -238,8 +247,8 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 		case []byte:
 			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).
 				WithContent(openapi3.Content{
-					"application/wasm":         &openapi3.MediaType{Schema: openapi3.NewBytesSchema().NewRef()},
-					"application/octet-stream": &openapi3.MediaType{Schema: openapi3.NewBytesSchema().NewRef()},
+					"application/wasm":         &openapi3.MediaType{Schema: rawBinary("application/wasm")},
+					"application/octet-stream": &openapi3.MediaType{Schema: rawBinary("application/octet-stream")},
 				})}
 		default:
 			ref := requestSchema(schemaOf(req), reflect.TypeOf(req), boards)
@@ -275,7 +284,7 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 			}
 			resp.WithContent(openapi3.Content{"text/plain": &openapi3.MediaType{Schema: openapi3.NewStringSchema().NewRef()}})
 		case derCRL:
-			resp.WithContent(openapi3.Content{"application/pkix-crl": &openapi3.MediaType{Schema: openapi3.NewBytesSchema().NewRef()}})
+			resp.WithContent(openapi3.Content{"application/pkix-crl": &openapi3.MediaType{Schema: rawBinary("application/pkix-crl")}})
 		default:
 			resp.WithContent(jsonContent(schemaOf(r.resp)))
 		}
@@ -366,11 +375,51 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 	for _, t := range slices.Sorted(maps.Keys(tags)) {
 		doc.Tags = append(doc.Tags, &openapi3.Tag{Name: t, Description: tagDescriptions[t]})
 	}
+	to31(doc)
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		panic("openapi: " + err.Error())
 	}
 	return append(b, '\n'), inputs
+}
+
+// to31 turns the schemas of doc, which openapi3gen and this file write in
+// OpenAPI 3.0's forms, into JSON Schema 2020-12's, in place (the schemas
+// requests are checked against included): kin-openapi's openapi3conv
+// rewrites nullable into a type array with "null", example into examples
+// (and boolean exclusive bounds into numbers, none here); it stamps the
+// newest 3.x version it knows (3.2), so the version is set back to 3.1. An
+// enum of a schema that may be null gets null too: in 2020-12 the enum
+// applies to null as well, where 3.0's nullable let null pass it.
+func to31(doc *openapi3.T) {
+	var nullableEnums []*openapi3.Schema
+	doc.WalkSchemas(func(_ string, ref *openapi3.SchemaRef) error {
+		if s := ref.Value; s.Nullable && len(s.Enum) > 0 && !slices.Contains(s.Enum, nil) {
+			nullableEnums = append(nullableEnums, s)
+		}
+		return nil
+	})
+	openapi3conv.Upgrade(doc)
+	for _, s := range nullableEnums {
+		s.Enum = append(s.Enum, nil)
+	}
+	// Bytes in JSON ([]byte, which openapi3gen gives format byte) are base64:
+	// 2020-12 says so with contentEncoding. format byte stays (the OpenAPI
+	// format registry keeps it): kin-openapi checks the base64 by it.
+	doc.WalkSchemas(func(_ string, ref *openapi3.SchemaRef) error {
+		if s := ref.Value; s.Format == "byte" && s.Type.Includes(openapi3.TypeString) {
+			s.ContentEncoding = "base64"
+		}
+		return nil
+	})
+	doc.OpenAPI = openAPIVersion
+}
+
+// rawBinary is the schema of a body of raw bytes of media type mt: in
+// JSON Schema 2020-12 no type (the body is not JSON), its contentMediaType
+// (3.0's `type: string, format: binary`).
+func rawBinary(mt string) *openapi3.SchemaRef {
+	return (&openapi3.Schema{ContentMediaType: mt}).NewRef()
 }
 
 // pathParameter is the schema of a path parameter of the collection tag.
@@ -452,8 +501,9 @@ func queryParameter(name string, paged bool, boards []string) *openapi3.Paramete
 	return p.WithSchema(schema)
 }
 
-// sseEventSchema is one event of the watch stream (OpenAPI 3.0 has no
-// itemSchema: a text/event-stream schema is that of each event).
+// sseEventSchema is one event of the watch stream (OpenAPI 3.1 has no
+// itemSchema, which 3.2 brings: a text/event-stream schema is that of each
+// event, as schemathesis reads it).
 func sseEventSchema() *openapi3.Schema {
 	s := openapi3.NewObjectSchema().
 		WithProperty("event", openapi3.NewStringSchema().WithEnum("change", "event")).

@@ -114,6 +114,16 @@ func readJSON(r *http.Request, v any) error {
 // the handler runs: the server refuses (400) what the document refuses, so
 // a client that follows the document is never surprised and one that does
 // not is told where. A body over maxJSONBody is 413.
+//
+// The schemas are the 3.1 document's (JSON Schema 2020-12: "null" in type
+// arrays), checked by kin-openapi's own validator, which reads type arrays,
+// rather than with openapi3.EnableJSONSchema2020() (the JSON Schema library
+// kin-openapi hands 3.1 schemas to): that one marshals and compiles the
+// schema again on every call (about 1 ms and 800 kB for an application's
+// spec, against 3 µs), and its errors carry the schema and value as text,
+// not the keyword and place schemaError words them by. The two agree on what
+// they accept for every schema here (TestInputSchemasAs2020), and the
+// schemas use no keyword the first one does not check (inputKeywords).
 func (s *Server) checkInput(r *http.Request, pattern string) error {
 	in := s.inputs[pattern]
 	for _, name := range slices.Sorted(maps.Keys(in.path)) {
