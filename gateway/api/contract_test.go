@@ -94,6 +94,10 @@ func TestRequestsCheckedAgainstTheDocument(t *testing.T) {
 		{"continue of a length base64 cannot have", "GET", "/v1/gateways?continue=0", "", 400, apiv1.CodeInvalid, "continue"},
 		{"huge limit is cut", "GET", "/v1/gateways?limit=17504838998863353737117696", "", 200, "", ""},
 		{"huge after", "GET", "/v1/events?after=9223372036854775808", "", 200, "", ""},
+		// JSON Schema 2020-12 (OpenAPI 3.1): 813.0 and 8.13e2 are integers.
+		{"integer with a fraction", "PUT", "/v1/gateways/g2", `{"capacity":813.0}`, 201, "", ""},
+		{"integer with an exponent", "PUT", "/v1/gateways/g2", `{"capacity":8.13e2}`, 200, "", ""},
+		{"integer with a nonzero fraction", "PUT", "/v1/gateways/g1", `{"capacity":813.5}`, 400, apiv1.CodeInvalid, "capacity"},
 	}
 	for _, c := range cases {
 		status, _, p := do(s, c.method, c.path, c.body)
@@ -145,6 +149,27 @@ func TestIfMatchList(t *testing.T) {
 		}
 		_, hdr, _ = do(s, "GET", "/v1/gateways/g1", "")
 		etag = hdr.Get("ETag")
+	}
+}
+
+func TestIntegralNumbers(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"a":813.0,"b":[8.13e2,-0.0,1e0]}`:     `{"a":813,"b":[813,0,1]}`,
+		`{"a":1.5,"b":1e300,"c":"1.0"}`:         `{"a":1.5,"b":1e300,"c":"1.0"}`, // kept as written
+		`{"a":9007199254740991.0}`:              `{"a":9007199254740991}`,
+		`{"a":9007199254740993.0,"s":"x.y"}`:    `{"a":9007199254740993.0,"s":"x.y"}`,
+		`{"s":"e"}`:                             `{"s":"e"}`,
+		`{"a":`:                                 `{"a":`,
+		`{"a":2.50E1,"n":null,"t":true,"o":{}}`: `{"a":25,"n":null,"o":{},"t":true}`,
+	} {
+		if got := string(integralNumbers([]byte(in))); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
+	}
+	// A body that needs no rewriting is the same bytes.
+	raw := []byte(`{"b":1.5, "a":1}`)
+	if got := integralNumbers(raw); &got[0] != &raw[0] {
+		t.Error("a body without integral fractions was copied")
 	}
 }
 

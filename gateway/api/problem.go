@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"mime"
 	"net/http"
 	"slices"
@@ -101,12 +102,65 @@ func readJSON(r *http.Request, v any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("request body: data after the JSON object")
 	}
-	strict := json.NewDecoder(bytes.NewReader(raw))
+	strict := json.NewDecoder(bytes.NewReader(integralNumbers(raw)))
 	strict.DisallowUnknownFields()
 	if err := strict.Decode(v); err != nil {
 		return badRequest("request body: %v", err)
 	}
 	return nil
+}
+
+// integralNumbers is raw with every number that has a fraction or an
+// exponent but an integer value within +-maxJSONInteger (813.0, 8.13e2)
+// written as an integer (813); raw itself when it has none. JSON Schema
+// 2020-12, hence OpenAPI 3.1, counts such numbers as integers (3.0's schema
+// draft did not), and Go's decoder refuses them for an int field: a
+// request the document admits would be refused. Other numbers mean the
+// same either way.
+func integralNumbers(raw []byte) []byte {
+	if !bytes.ContainsAny(raw, ".eE") {
+		return raw
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if dec.Decode(&v) != nil {
+		return raw // the strict decoder says what is wrong
+	}
+	changed := false
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch x := v.(type) {
+		case json.Number:
+			if !strings.ContainsAny(string(x), ".eE") {
+				return x
+			}
+			f, err := strconv.ParseFloat(string(x), 64)
+			if err != nil || f != math.Trunc(f) || math.Abs(f) > maxJSONInteger {
+				return x
+			}
+			changed = true
+			return json.Number(strconv.FormatInt(int64(f), 10))
+		case map[string]any:
+			for k, e := range x {
+				x[k] = walk(e)
+			}
+		case []any:
+			for i, e := range x {
+				x[i] = walk(e)
+			}
+		}
+		return v
+	}
+	v = walk(v)
+	if !changed {
+		return raw
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return raw
+	}
+	return out
 }
 
 // checkInput checks the path parameters and the JSON body of a request to
