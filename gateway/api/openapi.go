@@ -558,6 +558,7 @@ var requestExamples = map[string]any{
 // tagDescriptions describe the OpenAPI tags (the collections the paths are under).
 var tagDescriptions = map[string]string{
 	"meta":         "The gateway itself: liveness and this document",
+	"api-tokens":   "Named API tokens with a role (reader, operator, admin): minted, listed, changed, rotated, revoked",
 	"applications": "WebAssembly applications: spec, rollout, status, output",
 	"audit":        "Changes made through the API",
 	"ca":           "The certificate authority's root",
@@ -568,8 +569,10 @@ var tagDescriptions = map[string]string{
 	"events":       "What the gateway recorded",
 	"gateways":     "Gateways and their registrations",
 	"modules":      "Stored WebAssembly modules",
+	"summary":      "The fleet at a glance (the dashboard's)",
 	"tokens":       "Enrollment tokens",
 	"watch":        "Server-sent events of changes and events",
+	"whoami":       "The request's token",
 }
 
 // requestSchema is a request body's schema as strict as the server reads it

@@ -55,6 +55,11 @@ func TestOpenAPIDocument(t *testing.T) {
 			}
 		}
 	}
+	for _, tag := range doc.Tags {
+		if tag.Description == "" {
+			t.Errorf("tag %s has no description (tagDescriptions)", tag.Name)
+		}
+	}
 	if ids["listDevices"] != "GET /v1/devices" {
 		t.Errorf("operationId listDevices is %q", ids["listDevices"])
 	}
