@@ -513,6 +513,7 @@ func sseEventSchema() *openapi3.Schema {
 	s.Description = "change: an object was written, data {kind, key, deleted} (JSON); " +
 		"event: the gateway recorded an event, data the event (JSON, as GET /v1/events lists it), id its sequence number"
 	s.Properties["id"].Value.Description = "event: its sequence number (what Last-Event-ID gives back)"
+	s.Properties["data"].Value.ContentMediaType = "application/json" // JSON Schema 2020-12: a string that holds JSON
 	return s
 }
 
