@@ -89,6 +89,8 @@ func TestRequestsCheckedAgainstTheDocument(t *testing.T) {
 		// Query parameters.
 		{"empty limit", "GET", "/v1/devices?limit=", "", 400, apiv1.CodeInvalid, "limit"},
 		{"unknown phase", "GET", "/v1/devices?phase=lost", "", 400, apiv1.CodeInvalid, "phase"},
+		{"object over 256 characters", "GET", "/v1/events?object=" + strings.Repeat("é", 257), "", 400, apiv1.CodeInvalid, "object"},
+		{"object of 256 characters", "GET", "/v1/events?object=" + strings.Repeat("é", 256), "", 200, "", ""},
 		{"empty phase", "GET", "/v1/devices?phase=", "", 400, apiv1.CodeInvalid, "phase"},
 		{"label filter without =", "GET", "/v1/devices?label=x", "", 400, apiv1.CodeInvalid, "key=value"},
 		{"continue of a length base64 cannot have", "GET", "/v1/gateways?continue=0", "", 400, apiv1.CodeInvalid, "continue"},

@@ -74,6 +74,8 @@ const (
 	continuePattern = `^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$`
 	// labelFilterPattern is a ?label= filter: key=value.
 	labelFilterPattern = `^[^=]*=`
+	// maxEventObject bounds ?object= of GET /v1/events.
+	maxEventObject = 256
 	// maxJSONInteger bounds the integers of request bodies: a JSON number
 	// every client (JavaScript's included) reads exactly.
 	maxJSONInteger = 1<<53 - 1
@@ -482,7 +484,7 @@ func queryParameter(name string, paged bool, boards []string) *openapi3.Paramete
 		schema = openapi3.NewIntegerSchema().WithMin(0)
 		p.Description = "The latest this many events (at most 1000) instead of those ?after="
 	case "object":
-		schema.MaxLength = openapi3.Uint64Ptr(256)
+		schema.MaxLength = openapi3.Uint64Ptr(maxEventObject)
 		p.Description = "Only the events of this object (a device's name, an application's...)"
 	case "within_hours":
 		schema = openapi3.NewIntegerSchema().WithMin(0)
