@@ -155,7 +155,7 @@ for app in blinker blinker-2; do
 		"$(json '{"version": "1.0.0", "sha256": "'"$sha"'", "selector": {"labels": {"site": "lab"}}}')" >/dev/null
 done
 call POST /v1/devices/dev-1/tokens application/json "$(json '{"ttl_seconds": 3600}')" >/dev/null
-jq '.paths["/v1/certificates"].post.requestBody.content["application/json"].schema.example' "$DOC" >"$TMP/csr.json"
+jq '.paths["/v1/certificates"].post.requestBody.content["application/json"].schema.examples[0]' "$DOC" >"$TMP/csr.json"
 call POST /v1/certificates application/json "$TMP/csr.json" >/dev/null
 log "seeded gateway gateway-2, devices dev-1 and dev-2, module $sha, applications blinker and blinker-2, a token and a certificate of dev-1"
 

@@ -89,11 +89,17 @@ func TestRequestsCheckedAgainstTheDocument(t *testing.T) {
 		// Query parameters.
 		{"empty limit", "GET", "/v1/devices?limit=", "", 400, apiv1.CodeInvalid, "limit"},
 		{"unknown phase", "GET", "/v1/devices?phase=lost", "", 400, apiv1.CodeInvalid, "phase"},
+		{"object over 256 characters", "GET", "/v1/events?object=" + strings.Repeat("é", 257), "", 400, apiv1.CodeInvalid, "object"},
+		{"object of 256 characters", "GET", "/v1/events?object=" + strings.Repeat("é", 256), "", 200, "", ""},
 		{"empty phase", "GET", "/v1/devices?phase=", "", 400, apiv1.CodeInvalid, "phase"},
 		{"label filter without =", "GET", "/v1/devices?label=x", "", 400, apiv1.CodeInvalid, "key=value"},
 		{"continue of a length base64 cannot have", "GET", "/v1/gateways?continue=0", "", 400, apiv1.CodeInvalid, "continue"},
 		{"huge limit is cut", "GET", "/v1/gateways?limit=17504838998863353737117696", "", 200, "", ""},
 		{"huge after", "GET", "/v1/events?after=9223372036854775808", "", 200, "", ""},
+		// JSON Schema 2020-12 (OpenAPI 3.1): 813.0 and 8.13e2 are integers.
+		{"integer with a fraction", "PUT", "/v1/gateways/g2", `{"capacity":813.0}`, 201, "", ""},
+		{"integer with an exponent", "PUT", "/v1/gateways/g2", `{"capacity":8.13e2}`, 200, "", ""},
+		{"integer with a nonzero fraction", "PUT", "/v1/gateways/g1", `{"capacity":813.5}`, 400, apiv1.CodeInvalid, "capacity"},
 	}
 	for _, c := range cases {
 		status, _, p := do(s, c.method, c.path, c.body)
@@ -148,6 +154,27 @@ func TestIfMatchList(t *testing.T) {
 	}
 }
 
+func TestIntegralNumbers(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"a":813.0,"b":[8.13e2,-0.0,1e0]}`:     `{"a":813,"b":[813,0,1]}`,
+		`{"a":1.5,"b":1e300,"c":"1.0"}`:         `{"a":1.5,"b":1e300,"c":"1.0"}`, // kept as written
+		`{"a":9007199254740991.0}`:              `{"a":9007199254740991}`,
+		`{"a":9007199254740993.0,"s":"x.y"}`:    `{"a":9007199254740993.0,"s":"x.y"}`,
+		`{"s":"e"}`:                             `{"s":"e"}`,
+		`{"a":`:                                 `{"a":`,
+		`{"a":2.50E1,"n":null,"t":true,"o":{}}`: `{"a":25,"n":null,"o":{},"t":true}`,
+	} {
+		if got := string(integralNumbers([]byte(in))); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
+	}
+	// A body that needs no rewriting is the same bytes.
+	raw := []byte(`{"b":1.5, "a":1}`)
+	if got := integralNumbers(raw); &got[0] != &raw[0] {
+		t.Error("a body without integral fractions was copied")
+	}
+}
+
 func TestParseCount(t *testing.T) {
 	for v, want := range map[string]int{"0": 0, "7": 7, "99999999999999999999999": math.MaxInt} {
 		if n, err := parseCount("q", v); err != nil || n != want {
@@ -181,7 +208,7 @@ func TestDocumentBounds(t *testing.T) {
 		if sc == nil {
 			return
 		}
-		if sc.Type.Is("integer") && (sc.Max == nil || *sc.Max > maxJSONInteger || sc.Min == nil || *sc.Min < -maxJSONInteger) {
+		if sc.Type.Includes("integer") && (sc.Max == nil || *sc.Max > maxJSONInteger || sc.Min == nil || *sc.Min < -maxJSONInteger) {
 			t.Errorf("%s: integer without bounds within 2^53", at)
 		}
 		for name, p := range sc.Properties {

@@ -18,7 +18,15 @@ import (
 	"github.com/wasmbed/wasmbed/protocol"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3conv"
 	"github.com/getkin/kin-openapi/openapi3gen"
+)
+
+// OpenAPI 3.1: the document's version, and the dialect of its schemas (JSON
+// Schema 2020-12 with the OpenAPI vocabulary, the default, said out loud).
+const (
+	openAPIVersion    = "3.1.1"
+	jsonSchemaDialect = "https://spec.openapis.org/oas/3.1/dialect/base"
 )
 
 // routeDoc is what the OpenAPI document says of one route.
@@ -46,7 +54,7 @@ func operationID(h handler) string {
 // queryParam finds the query parameters a summary names (`?board=`).
 var queryParam = regexp.MustCompile(`\?([a-z_]+)=`)
 
-// OpenAPI is the API's OpenAPI 3 document, generated from the route table
+// OpenAPI is the API's OpenAPI 3.1 document, generated from the route table
 // and the Go types of the bodies (kin-openapi): docs/openapi.json is a copy
 // that `make generate` writes and a test keeps equal.
 func (s *Server) OpenAPI() []byte { return s.openapiJSON }
@@ -66,6 +74,8 @@ const (
 	continuePattern = `^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$`
 	// labelFilterPattern is a ?label= filter: key=value.
 	labelFilterPattern = `^[^=]*=`
+	// maxEventObject bounds ?object= of GET /v1/events.
+	maxEventObject = 256
 	// maxJSONInteger bounds the integers of request bodies: a JSON number
 	// every client (JavaScript's included) reads exactly.
 	maxJSONInteger = 1<<53 - 1
@@ -126,7 +136,8 @@ type routeInput struct {
 func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 	boards := s.boards()
 	doc := &openapi3.T{
-		OpenAPI: "3.0.3",
+		OpenAPI:           openAPIVersion,
+		JSONSchemaDialect: jsonSchemaDialect,
 		Info: &openapi3.Info{Title: "Wasmbed gateway management API", Version: "v1",
 			Description: "Every path but /healthz and /v1/openapi.json needs `Authorization: Bearer TOKEN`. " +
 				"The gateway writes an admin token to <data-dir>/admin.token and a read-only one to <data-dir>/reader.token. " +
@@ -238,8 +249,8 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 		case []byte:
 			op.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).
 				WithContent(openapi3.Content{
-					"application/wasm":         &openapi3.MediaType{Schema: openapi3.NewBytesSchema().NewRef()},
-					"application/octet-stream": &openapi3.MediaType{Schema: openapi3.NewBytesSchema().NewRef()},
+					"application/wasm":         &openapi3.MediaType{Schema: rawBinary("application/wasm")},
+					"application/octet-stream": &openapi3.MediaType{Schema: rawBinary("application/octet-stream")},
 				})}
 		default:
 			ref := requestSchema(schemaOf(req), reflect.TypeOf(req), boards)
@@ -275,7 +286,7 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 			}
 			resp.WithContent(openapi3.Content{"text/plain": &openapi3.MediaType{Schema: openapi3.NewStringSchema().NewRef()}})
 		case derCRL:
-			resp.WithContent(openapi3.Content{"application/pkix-crl": &openapi3.MediaType{Schema: openapi3.NewBytesSchema().NewRef()}})
+			resp.WithContent(openapi3.Content{"application/pkix-crl": &openapi3.MediaType{Schema: rawBinary("application/pkix-crl")}})
 		default:
 			resp.WithContent(jsonContent(schemaOf(r.resp)))
 		}
@@ -366,11 +377,51 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 	for _, t := range slices.Sorted(maps.Keys(tags)) {
 		doc.Tags = append(doc.Tags, &openapi3.Tag{Name: t, Description: tagDescriptions[t]})
 	}
+	to31(doc)
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
 		panic("openapi: " + err.Error())
 	}
 	return append(b, '\n'), inputs
+}
+
+// to31 turns the schemas of doc, which openapi3gen and this file write in
+// OpenAPI 3.0's forms, into JSON Schema 2020-12's, in place (the schemas
+// requests are checked against included): kin-openapi's openapi3conv
+// rewrites nullable into a type array with "null", example into examples
+// (and boolean exclusive bounds into numbers, none here); it stamps the
+// newest 3.x version it knows (3.2), so the version is set back to 3.1. An
+// enum of a schema that may be null gets null too: in 2020-12 the enum
+// applies to null as well, where 3.0's nullable let null pass it.
+func to31(doc *openapi3.T) {
+	var nullableEnums []*openapi3.Schema
+	doc.WalkSchemas(func(_ string, ref *openapi3.SchemaRef) error {
+		if s := ref.Value; s.Nullable && len(s.Enum) > 0 && !slices.Contains(s.Enum, nil) {
+			nullableEnums = append(nullableEnums, s)
+		}
+		return nil
+	})
+	openapi3conv.Upgrade(doc)
+	for _, s := range nullableEnums {
+		s.Enum = append(s.Enum, nil)
+	}
+	// Bytes in JSON ([]byte, which openapi3gen gives format byte) are base64:
+	// 2020-12 says so with contentEncoding. format byte stays (the OpenAPI
+	// format registry keeps it): kin-openapi checks the base64 by it.
+	doc.WalkSchemas(func(_ string, ref *openapi3.SchemaRef) error {
+		if s := ref.Value; s.Format == "byte" && s.Type.Includes(openapi3.TypeString) {
+			s.ContentEncoding = "base64"
+		}
+		return nil
+	})
+	doc.OpenAPI = openAPIVersion
+}
+
+// rawBinary is the schema of a body of raw bytes of media type mt: in
+// JSON Schema 2020-12 no type (the body is not JSON), its contentMediaType
+// (3.0's `type: string, format: binary`).
+func rawBinary(mt string) *openapi3.SchemaRef {
+	return (&openapi3.Schema{ContentMediaType: mt}).NewRef()
 }
 
 // pathParameter is the schema of a path parameter of the collection tag.
@@ -433,7 +484,7 @@ func queryParameter(name string, paged bool, boards []string) *openapi3.Paramete
 		schema = openapi3.NewIntegerSchema().WithMin(0)
 		p.Description = "The latest this many events (at most 1000) instead of those ?after="
 	case "object":
-		schema.MaxLength = openapi3.Uint64Ptr(256)
+		schema.MaxLength = openapi3.Uint64Ptr(maxEventObject)
 		p.Description = "Only the events of this object (a device's name, an application's...)"
 	case "within_hours":
 		schema = openapi3.NewIntegerSchema().WithMin(0)
@@ -452,8 +503,9 @@ func queryParameter(name string, paged bool, boards []string) *openapi3.Paramete
 	return p.WithSchema(schema)
 }
 
-// sseEventSchema is one event of the watch stream (OpenAPI 3.0 has no
-// itemSchema: a text/event-stream schema is that of each event).
+// sseEventSchema is one event of the watch stream (OpenAPI 3.1 has no
+// itemSchema, which 3.2 brings: a text/event-stream schema is that of each
+// event, as schemathesis reads it).
 func sseEventSchema() *openapi3.Schema {
 	s := openapi3.NewObjectSchema().
 		WithProperty("event", openapi3.NewStringSchema().WithEnum("change", "event", "audit")).
@@ -464,6 +516,7 @@ func sseEventSchema() *openapi3.Schema {
 		"event: the gateway recorded an event, data the event (JSON, as GET /v1/events lists it), id its sequence number; " +
 		"audit (admin tokens only): an entry of the audit log, data the entry (JSON, as GET /v1/audit lists it), no id"
 	s.Properties["id"].Value.Description = "event: its sequence number (what Last-Event-ID gives back)"
+	s.Properties["data"].Value.ContentMediaType = "application/json" // JSON Schema 2020-12: a string that holds JSON
 	return s
 }
 
@@ -509,6 +562,7 @@ var requestExamples = map[string]any{
 // tagDescriptions describe the OpenAPI tags (the collections the paths are under).
 var tagDescriptions = map[string]string{
 	"meta":         "The gateway itself: liveness and this document",
+	"api-tokens":   "Named API tokens with a role (reader, operator, admin): minted, listed, changed, rotated, revoked",
 	"applications": "WebAssembly applications: spec, rollout, status, output",
 	"audit":        "Changes made through the API",
 	"ca":           "The certificate authority's root",
@@ -519,8 +573,10 @@ var tagDescriptions = map[string]string{
 	"events":       "What the gateway recorded",
 	"gateways":     "Gateways and their registrations",
 	"modules":      "Stored WebAssembly modules",
+	"summary":      "The fleet at a glance (the dashboard's)",
 	"tokens":       "Enrollment tokens",
 	"watch":        "Server-sent events of changes and events",
+	"whoami":       "The request's token",
 }
 
 // requestSchema is a request body's schema as strict as the server reads it

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
@@ -936,6 +937,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, _ *hashedTok
 		return err
 	}
 	if obj := r.URL.Query().Get("object"); obj != "" {
+		if utf8.RuneCountInString(obj) > maxEventObject {
+			return badRequest("query object: at most %d characters", maxEventObject)
+		}
 		evs = slices.DeleteFunc(evs, func(e fleet.Event) bool { return e.Object != obj })
 	}
 	return writeJSON(w, http.StatusOK, apiv1.EventList{Events: nonNil(evs)})
