@@ -122,6 +122,8 @@ say "4/4 The fleet"
 
 cat <<MSG
 
+Dashboard: $API/ui/ (log in with the token in .demo/gateway/admin.token, or reader.token to look
+  only; the certificate is from the fleet's CA, .demo/gateway/ca.crt: accept it or import the CA).
 The gateway serves its API at $API (token: .demo/gateway/admin.token, CA: .demo/gateway/ca.crt):
   curl --cacert .demo/gateway/ca.crt -H "Authorization: Bearer \$(cat .demo/gateway/admin.token)" $API/v1/applications/sensor/status
 Logs: .demo/gateway.log, .demo/emulate.log (QEMU and the bridge), the devices' consoles .demo/devices/<name>.console.log. Metrics: $API/metrics. API description: docs/openapi.json.

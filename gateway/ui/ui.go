@@ -80,9 +80,12 @@ func New(api http.Handler, store fleet.Store, log *slog.Logger) *UI {
 	funcs := template.FuncMap{
 		"ago":   ago,
 		"until": until,
-		"query": func(v url.Values) string { return v.Encode() },
-		"json":  func(v any) (string, error) { b, err := json.Marshal(v); return string(b), err },
-		"list":  func(v ...string) []string { return v },
+		// devicesURL is the devices page with a query: url.Values encodes
+		// every value, so the URL is safe as is (html/template would
+		// escape its '=' and '&' again).
+		"devicesURL": func(v url.Values) template.URL { return template.URL("/ui/devices?" + v.Encode()) },
+		"json":       func(v any) (string, error) { b, err := json.Marshal(v); return string(b), err },
+		"list":       func(v ...string) []string { return v },
 	}
 	names, err := fs.Glob(files, "templates/*.html")
 	if err != nil {
