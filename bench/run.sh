@@ -19,7 +19,7 @@ record() {
 	jq --arg k "$1" --arg u "$3" --arg c "$4" --arg n "${5:-}" '.[$k] = {unit: $u, command: $c, note: $n}' "$meta" >"$tmp" && mv "$tmp" "$meta"
 }
 
-# BENCH_ONLY="protocol gateway kubernetes rollout firmware terraform demo" picks parts (default: all);
+# BENCH_ONLY="protocol gateway kubernetes rollout firmware terraform demo ui" picks parts (default: all);
 # the figures of parts not run stay as they were in results.json.
 want() { [[ -z ${BENCH_ONLY:-} || " $BENCH_ONLY " == *" $1 "* ]]; }
 rc=0
@@ -112,6 +112,25 @@ if want kubernetes; then
 		grep -E 'kube_bench_test.go' <<<"$out" | sed 's/^ */  /'
 	else
 		echo "bench: kubernetes benchmark FAILED:" >&2
+		tail -n 30 <<<"$out" >&2
+		rc=1
+	fi
+fi
+
+# The dashboard in headless Chromium against a gateway with 10,000 devices
+# (gateway/ui/bench_test.go says how each figure is made).
+if want ui; then
+	echo "bench: dashboard (headless Chromium, 10,000 devices)"
+	cmd="go test -run '^\$' -bench BenchmarkDashboard -benchtime 1x ./gateway/ui"
+	if out=$(go test -run '^$' -bench BenchmarkDashboard -benchtime 1x ./gateway/ui 2>&1); then
+		line=$(grep '^BenchmarkDashboard' <<<"$out")
+		metric() { awk -v u="$1" '{for (i = 2; i < NF; i++) if ($(i+1) == u) print $i}' <<<"$line"; }
+		record ui_first_paint_ms "$(metric first-paint-ms)" ms "$cmd" \
+			"the overview's first contentful paint (the browser's paint timing) with 10,000 devices, median of 5 loads (target <= 1000)"
+		record ui_event_latency_ms "$(metric event-latency-ms)" ms "$cmd" \
+			"a device going online (the API first answers it online) to the open overview showing it (the page's clock), median of 5 (target <= 1000)"
+	else
+		echo "bench: dashboard benchmark FAILED:" >&2
 		tail -n 30 <<<"$out" >&2
 		rc=1
 	fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The dashboard's front-end libraries (htmx, its SSE extension, uPlot), pinned
+# The dashboard's front-end libraries (htmx, uPlot), pinned
 # in tools/ui/package-lock.json: installed there with `npm ci` when the lock
 # changes, and their minified builds copied into gateway/ui/assets/vendor/,
 # which go:embed puts into the gateway. The copies are committed so that
@@ -20,12 +20,11 @@ fi
 stamp=$DIR/node_modules/.wasmbed-lock.sha256
 sum=$(sha256sum "$DIR/package-lock.json" | cut -d' ' -f1)
 if [[ ! -f $stamp || $(cat "$stamp") != "$sum" ]]; then
-	echo "ui-assets: installing htmx, htmx-ext-sse and uPlot from tools/ui/package-lock.json (npm ci)"
+	echo "ui-assets: installing htmx and uPlot from tools/ui/package-lock.json (npm ci)"
 	(cd "$DIR" && npm ci --no-audit --no-fund --loglevel=error)
 	echo "$sum" >"$stamp"
 fi
 mkdir -p "$OUT"
 cp "$DIR/node_modules/htmx.org/dist/htmx.min.js" "$OUT/htmx.min.js"
-cp "$DIR/node_modules/htmx-ext-sse/dist/sse.min.js" "$OUT/sse.min.js"
 cp "$DIR/node_modules/uplot/dist/uPlot.iife.min.js" "$OUT/uPlot.iife.min.js"
 cp "$DIR/node_modules/uplot/dist/uPlot.min.css" "$OUT/uPlot.min.css"

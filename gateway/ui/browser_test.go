@@ -52,7 +52,7 @@ type testGateway struct {
 	client                                 *apiv1.Client
 }
 
-func startGateway(t *testing.T) *testGateway {
+func startGateway(t testing.TB) *testGateway {
 	t.Helper()
 	dir := t.TempDir()
 	// 10,000 devices, written into the store before the gateway opens it.
@@ -108,8 +108,31 @@ func startGateway(t *testing.T) *testGateway {
 	return g
 }
 
+// enroll registers a device (label site=lab) and starts it as an agent
+// that enrolls and holds its session until the test ends.
+func (g *testGateway) enroll(t testing.TB, name string) {
+	t.Helper()
+	bg := context.Background()
+	if _, err := g.client.PutDevice(bg, name, apiv1.DeviceSpec{Board: "linux", Labels: map[string]string{"site": "lab"}}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := g.client.CreateToken(bg, name, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := sim.Start(bg, sim.Config{Devices: 1, Dir: t.TempDir(), Name: func(int) string { return name },
+		Bundle: func(string) (*agent.Bundle, error) {
+			return &agent.Bundle{Gateways: []string{g.device}, CARoot: g.caPEM, ServerName: "127.0.0.1", Device: name, Token: tok.Token, Board: "linux"}, nil
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Stop() })
+}
+
 // browser starts a headless Chromium of its own (its own cookies).
-func browser(t *testing.T) context.Context {
+func browser(t testing.TB) context.Context {
 	t.Helper()
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("%s: %v (make setup installs Debian's chromium)", chromium, err)
@@ -131,8 +154,10 @@ func browser(t *testing.T) context.Context {
 	// reached within a few of the gateway's intervals (1 s heartbeats and
 	// ticks); the bound on them all only stops a test that cannot pass.
 	deadline := time.Now().Add(maxBrowserTest)
-	if d, ok := t.Deadline(); ok && d.Add(-10*time.Second).Before(deadline) {
-		deadline = d.Add(-10 * time.Second)
+	if tt, ok := t.(*testing.T); ok {
+		if d, ok := tt.Deadline(); ok && d.Add(-10*time.Second).Before(deadline) {
+			deadline = d.Add(-10 * time.Second)
+		}
 	}
 	ctx, c := context.WithDeadline(ctx, deadline)
 	t.Cleanup(c)
@@ -140,7 +165,7 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
-func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+func run(t testing.TB, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatalf("%s: %v", what, err)
@@ -148,7 +173,7 @@ func run(t *testing.T, ctx context.Context, what string, steps ...chromedp.Actio
 }
 
 // get runs one action that has a value.
-func get[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+func get[T any](t testing.TB, ctx context.Context, what string, a chromedp.Action[T]) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, a)
 	if err != nil {
@@ -160,7 +185,7 @@ func get[T any](t *testing.T, ctx context.Context, what string, a chromedp.Actio
 // css is a CSS selector (a plain string is a DOM search: text, CSS or XPath).
 func css(s string) chromedp.CSS { return chromedp.CSS(s) }
 
-func login(t *testing.T, ctx context.Context, g *testGateway, token, want string) {
+func login(t testing.TB, ctx context.Context, g *testGateway, token, want string) {
 	t.Helper()
 	run(t, ctx, "log in",
 		chromedp.Navigate(g.api+"/ui/"),
@@ -205,22 +230,7 @@ func TestDashboard(t *testing.T) {
 	// without being reloaded (a mark set in the page survives).
 	run(t, ctx, "mark the page", chromedp.Evaluate[chromedp.Void](`window.__mark = 7`))
 	name := sim.DefaultName(0)
-	if _, err := g.client.PutDevice(bg, name, apiv1.DeviceSpec{Board: "linux", Labels: map[string]string{"site": "lab"}}); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := g.client.CreateToken(bg, name, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := sim.Start(bg, sim.Config{Devices: 1, Dir: t.TempDir(),
-		Bundle: func(string) (*agent.Bundle, error) {
-			return &agent.Bundle{Gateways: []string{g.device}, CARoot: g.caPEM, ServerName: "127.0.0.1", Device: name, Token: tok.Token, Board: "linux"}, nil
-		},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Stop()
+	g.enroll(t, name)
 	run(t, ctx, "the device appears online, live", chromedp.WaitVisible(`//div[@id="devices-online"][text()="1"]`))
 	if mark := get(t, ctx, "mark", chromedp.Evaluate[int](`window.__mark`)); mark != 7 {
 		t.Fatal("the overview was reloaded instead of updated in place")

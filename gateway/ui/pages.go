@@ -263,7 +263,13 @@ func (u *UI) events(w http.ResponseWriter, r *http.Request, s *session) {
 
 // stream tells the pages when to refresh their live part: an SSE "change"
 // event when an object is written (API tokens excepted) or an event is
-// recorded, at most one a second; it ends when the session does.
+// recorded, at most one every streamEvery (app.js listens); it ends when
+// the session does.
+// streamEvery bounds how often a page refreshes its live part: often
+// enough that a change shows within a second, seldom enough that a busy
+// fleet costs an open overview at most a few summaries a second.
+const streamEvery = 400 * time.Millisecond
+
 func (u *UI) stream(w http.ResponseWriter, r *http.Request, s *session) {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
@@ -282,9 +288,20 @@ func (u *UI) stream(w http.ResponseWriter, r *http.Request, s *session) {
 	if evs, err := u.store.LastEvents(ctx, 1); err == nil && len(evs) > 0 {
 		seq = evs[0].Seq
 	}
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(streamEvery)
 	defer tick.Stop()
+	// A change is told at once, unless one was told less than streamEvery
+	// ago: then at the next tick. Quiet streams get a keepalive every 15 s.
+	var sent, wrote time.Time
 	dirty := false
+	send := func() bool {
+		if _, err := fmt.Fprintf(w, "event: change\ndata: %d\n\n", seq); err != nil {
+			return false
+		}
+		flusher.Flush()
+		dirty, sent, wrote = false, time.Now(), time.Now()
+		return true
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -293,7 +310,13 @@ func (u *UI) stream(w http.ResponseWriter, r *http.Request, s *session) {
 			if !ok {
 				return
 			}
-			dirty = dirty || c.Kind != fleet.KindAPIToken
+			if c.Kind == fleet.KindAPIToken {
+				continue
+			}
+			dirty = true
+			if time.Since(sent) >= streamEvery && !send() {
+				return
+			}
 		case <-tick.C:
 			if u.sessionOf(r) == nil {
 				return // logged out or expired
@@ -301,18 +324,17 @@ func (u *UI) stream(w http.ResponseWriter, r *http.Request, s *session) {
 			if evs, err := u.store.LastEvents(ctx, 1); err == nil && len(evs) > 0 && evs[0].Seq != seq {
 				seq, dirty = evs[0].Seq, true
 			}
-			if !dirty {
+			if dirty {
+				if !send() {
+					return
+				}
+			} else if time.Since(wrote) >= 15*time.Second {
 				if _, err := fmt.Fprint(w, ": keepalive\n\n"); err != nil {
 					return
 				}
 				flusher.Flush()
-				continue
+				wrote = time.Now()
 			}
-			dirty = false
-			if _, err := fmt.Fprintf(w, "event: change\ndata: %d\n\n", seq); err != nil {
-				return
-			}
-			flusher.Flush()
 		}
 	}
 }

@@ -7,9 +7,9 @@
 // API's roles, validation, audit and access log, and no rule of its own to
 // drift. Rendering on the server with html/template escapes every string a
 // device controls (names, labels, app output) by its context; htmx
-// (server-driven fragments, no client-side templating) and its SSE
-// extension swap the live parts; uPlot draws published values. The three
-// are vendored from tools/ui/package-lock.json (scripts/ui-assets.sh) and
+// (server-driven fragments, no client-side templating) swaps the live parts
+// when the stream says the fleet changed; uPlot draws published values.
+// Both are vendored from tools/ui/package-lock.json (scripts/ui-assets.sh) and
 // embedded: no CDN, and a Content-Security-Policy without inline script.
 //
 // Login exchanges an API token for a session: a random id in an HttpOnly,
