@@ -232,6 +232,11 @@ func TestDashboard(t *testing.T) {
 	name := sim.DefaultName(0)
 	g.enroll(t, name)
 	run(t, ctx, "the device appears online, live", chromedp.WaitVisible(`//div[@id="devices-online"][text()="1"]`))
+	// And again, for the next change: a device registered.
+	if _, err := g.client.PutDevice(bg, "late", apiv1.DeviceSpec{Board: "linux"}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "the next change shows too", chromedp.WaitVisible(fmt.Sprintf(`//div[@id="devices-total"][text()="%d"]`, bulk+2)))
 	if mark := get(t, ctx, "mark", chromedp.Evaluate[int](`window.__mark`)); mark != 7 {
 		t.Fatal("the overview was reloaded instead of updated in place")
 	}
