@@ -235,8 +235,8 @@ func (g *Gateway) send(ctx context.Context, s *session, board string, st fleet.S
 		module, err := g.modules.get(ctx, dep.SHA256)
 		if err != nil {
 			// Not a failure: the module may arrive after its application
-			// (kubectl); the session's next resume sends it.
-			g.log.Error("deploy: module missing", "app", dep.App, "sha256", dep.SHA256, "err", err)
+			// (kubectl). Visible, and sent when it arrives (modulewait.go).
+			g.moduleMissing(ctx, s, dep.App, dep.SHA256, err)
 			return
 		}
 		if err := g.modules.check(ctx, g.cfg.CheckModule, board, module, dep.SHA256, st.App.Limits); err != nil {

@@ -128,6 +128,7 @@ type Gateway struct {
 	// admits more devices than it allows.
 	planMu  sync.Mutex
 	modules moduleCache
+	waits   moduleWaits   // deploys waiting for their module (modulewait.go)
 	kick    chan struct{} // asks the reconcile loop for a pass
 	// rollouts counts the progressive rollouts under way (the last pass's
 	// count): while there are any, a device going offline (a failed health
@@ -261,8 +262,9 @@ func (g *Gateway) Serve(ctx context.Context, l net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(6)
 	go func() { defer wg.Done(); g.moduleGCLoop(ctx) }()
+	go func() { defer wg.Done(); g.moduleWaitLoop(ctx) }()
 	go func() { defer wg.Done(); g.reconcileLoop(ctx) }()
 	go func() { defer wg.Done(); g.watchRevocations(ctx) }()
 	go func() { defer wg.Done(); g.renewServerCertLoop(ctx) }()

@@ -30,6 +30,9 @@ type Metrics struct {
 	// ModulesCollected counts modules deleted because nothing needed them
 	// (modulegc.go).
 	ModulesCollected prometheus.Counter
+	// ModulesMissing is the number of modules deploys wait for
+	// (modulewait.go).
+	ModulesMissing prometheus.Gauge
 }
 
 func newMetrics() *Metrics {
@@ -72,10 +75,12 @@ func newMetrics() *Metrics {
 			Help: "Management API requests refused for their credentials, by reason (missing, invalid, forbidden)."}, []string{"reason"}),
 		ModulesCollected: prometheus.NewCounter(prometheus.CounterOpts{Name: "wasmbed_gateway_modules_collected_total",
 			Help: "Stored modules deleted because no application, stable release or deployment needed them for a module GC interval."}),
+		ModulesMissing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wasmbed_gateway_modules_missing",
+			Help: "Modules that deploys wait for because the store does not hold them (an application applied before its module)."}),
 	}
 	m.Registry.MustRegister(m.Sessions, m.Handshakes, m.Heartbeats, m.Enrollments, m.Deploys, m.AppFailures,
 		m.DeviceResets, m.OutputRecords, m.Errors, m.Refused, m.PreAuth, m.PreAuthRefused, m.PreAuthEvicted, m.EnrollRefused,
-		m.APIAuthFailures, m.RolloutEvents, m.ModulesCollected,
+		m.APIAuthFailures, m.RolloutEvents, m.ModulesCollected, m.ModulesMissing,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -40,6 +40,8 @@ package kubestore
 
 import (
 	"context"
+	cryptosha256 "crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -540,6 +542,11 @@ func (s *Store) PutModule(ctx context.Context, sha256 string, wasm []byte) error
 	return mapErr("module", sha256, err)
 }
 
+func sha256sum(b []byte) string {
+	sum := cryptosha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // GetModule reads module bytes (from the API server: modules are not cached
 // here; the gateway keeps the ones it sends).
 func (s *Store) GetModule(ctx context.Context, sha256 string) ([]byte, error) {
@@ -550,9 +557,19 @@ func (s *Store) GetModule(ctx context.Context, sha256 string) ([]byte, error) {
 	if err := s.c.Get(ctx, s.key(ModulePrefix+sha256), &cm); err != nil {
 		return nil, mapErr("module", sha256, err)
 	}
+	// Under binaryData (PutModule, or kubectl for a file that is not
+	// UTF-8), or data: `kubectl create configmap --from-file` puts a file
+	// that is valid UTF-8 there (most small modules are).
 	b, ok := cm.BinaryData[sha256]
 	if !ok {
-		return nil, fmt.Errorf("module %s: ConfigMap %s has no binaryData key %s: %w", sha256, cm.Name, sha256, fleet.ErrNotFound)
+		d, inData := cm.Data[sha256]
+		if !inData {
+			return nil, fmt.Errorf("module %s: ConfigMap %s has no key %s (in binaryData or data): %w", sha256, cm.Name, sha256, fleet.ErrNotFound)
+		}
+		b = []byte(d)
+	}
+	if sum := sha256sum(b); sum != sha256 {
+		return nil, fmt.Errorf("module %s: ConfigMap %s holds %d bytes whose sha256 is %s, not its name's: %w", sha256, cm.Name, len(b), sum, fleet.ErrNotFound)
 	}
 	return b, nil
 }
@@ -607,7 +624,7 @@ func cutLast(s string) (before, after string, ok bool) {
 }
 
 func warning(kind string) bool {
-	for _, w := range []string{"refused", "trapped", "fuel_exhausted", "out_of_memory", "failed", "error", "revoked", "reset"} {
+	for _, w := range []string{"refused", "trapped", "fuel_exhausted", "out_of_memory", "failed", "error", "revoked", "reset", "missing"} {
 		if len(kind) >= len(w) && kind[len(kind)-len(w):] == w {
 			return true
 		}

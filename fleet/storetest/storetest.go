@@ -5,6 +5,8 @@ package storetest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,7 +231,8 @@ func testCreateUpdateDelete(t *testing.T, s fleet.Store, _ Harness) {
 
 func testModules(t *testing.T, s fleet.Store, _ Harness) {
 	ctx := context.Background()
-	sha := "ab0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
+	sum := sha256.Sum256([]byte("\x00asm\x01\x00\x00\x00")) // modules are named by their content
+	sha := hex.EncodeToString(sum[:])
 	must(t, s.PutModule(ctx, sha, []byte("\x00asm\x01\x00\x00\x00")))
 	must(t, s.PutModule(ctx, sha, []byte("\x00asm\x01\x00\x00\x00"))) // again: the same content
 	m, err := s.GetModule(ctx, sha)

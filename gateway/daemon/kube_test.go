@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -295,4 +296,78 @@ func must(t testing.TB, err error) {
 func sha256hex(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// A module applied after its Application, the way the documented kubectl
+// command stores it (a file that is valid UTF-8 lands under the
+// ConfigMap's data, not binaryData): the deploy waits visibly (a Warning
+// event AppModuleMissing on the Device) and goes out once the ConfigMap is
+// there, without the device reconnecting. A ConfigMap whose bytes are not
+// the module its name says is never sent.
+func TestKubernetesModuleAfterItsApplication(t *testing.T) {
+	env := kubetest.Start(t)
+	f := newKubeFleet(t, env)
+	ctx := context.Background()
+	h := f.startKubeGateway("gw-1", t.TempDir(), "")
+	dev := newTestDevice(t, h, "dev-1")
+	must(t, dev.enroll(f.device("dev-1", "stm32f4-discovery", "gw-1", map[string]string{"role": "blink"})))
+	dev.connect()
+	// The device heartbeats (every half of the gateway's 1 s interval) for
+	// as long as the test waits on the module.
+	stop := make(chan struct{})
+	beat := make(chan struct{})
+	go func() {
+		defer close(beat)
+		for seq := uint64(1); ; seq++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+				dev.send(&protocol.Heartbeat{Seq: seq})
+			}
+		}
+	}()
+	defer func() { close(stop); <-beat }()
+	eventually(t, "dev-1 online", func() bool { return f.get("dev-1").Status.Phase == fleet.PhaseOnline })
+
+	wasm := wasmtest.App(t, "blinker")
+	if !utf8.Valid(wasm) {
+		t.Fatal("blinker.wasm is not valid UTF-8: pick a module kubectl would put under data")
+	}
+	sha := sha256hex(wasm)
+	must(t, f.admin.Applications().Put(ctx, "blink", fleet.Application{Name: "blink", Version: "1.0.0", SHA256: sha, Size: len(wasm),
+		Limits: fleet.Limits{Fuel: 1_000_000, Memory: 65536, TickMS: 100}, Running: true,
+		Selector: fleet.Selector{Labels: map[string]string{"role": "blink"}}, Rollout: fleet.Rollout{Strategy: fleet.RolloutAllAtOnce}}))
+	eventually(t, "a Warning event AppModuleMissing on dev-1", func() bool {
+		var evs corev1.EventList
+		must(t, env.Client.List(ctx, &evs, client.InNamespace(f.ns)))
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Name == "dev-1" && e.Reason == "AppModuleMissing" && e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, sha) {
+				return true
+			}
+		}
+		return false
+	})
+
+	// A ConfigMap under the module's name holding other bytes is refused.
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: kubestore.ModulePrefix + sha, Namespace: f.ns},
+		Data: map[string]string{sha: string(wasm[:len(wasm)-1])}}
+	must(t, env.Client.Create(ctx, cm))
+	time.Sleep(2 * gateway.ModuleWaitEvery) // two looks at it: nothing must be sent
+	must(t, env.Client.Delete(ctx, cm))
+
+	// What `kubectl create configmap module-$SHA --from-file=$SHA=app.wasm` makes.
+	cm = &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: kubestore.ModulePrefix + sha, Namespace: f.ns},
+		Data: map[string]string{sha: string(wasm)}}
+	must(t, env.Client.Create(ctx, cm))
+	created := time.Now()
+	dep := expect[*protocol.Deploy](dev)
+	if dep.App != "blink" || int(dep.Size) != len(wasm) {
+		t.Fatalf("deploy %+v", dep)
+	}
+	// Sent on the module's arrival (looked for every ModuleWaitEvery), not
+	// by the reconcile loop's 30 s safety pass.
+	if took := time.Since(created); took >= 15*time.Second {
+		t.Fatalf("the deploy went out %v after the module arrived: not on its arrival", took)
+	}
 }
