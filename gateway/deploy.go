@@ -390,6 +390,7 @@ func (g *Gateway) onAppOutput(ctx context.Context, s *session, m *protocol.AppOu
 		recs = append(recs, fleet.OutputRecord{Time: time.UnixMilli(v.Time).UTC(), App: m.App, Device: s.device, Key: v.Key, Value: &val})
 	}
 	g.Metrics.OutputRecords.Add(float64(len(recs)))
+	g.output.publish(recs)
 	if err := g.store.AppendOutput(ctx, recs); err != nil {
 		s.log().Warn("store app output", "app", m.App, "err", err)
 	}

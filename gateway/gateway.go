@@ -129,6 +129,7 @@ type Gateway struct {
 	planMu  sync.Mutex
 	modules moduleCache
 	waits   moduleWaits   // deploys waiting for their module (modulewait.go)
+	output  outputFeed    // the apps' output as it arrives (outputfeed.go)
 	kick    chan struct{} // asks the reconcile loop for a pass
 	// rollouts counts the progressive rollouts under way (the last pass's
 	// count): while there are any, a device going offline (a failed health

@@ -179,7 +179,7 @@ func (s *Server) route(pattern, role, summary string, req, resp any, h handler) 
 			s.fail(w, r, err)
 			return
 		}
-		if pattern != watchRoute {
+		if !streams[pattern] {
 			if !s.inflight.acquire(r.Context()) {
 				s.tooBusy(w)
 				return
@@ -345,6 +345,7 @@ func (s *Server) routes() {
 	s.route("DELETE /v1/applications/{name}", RoleOperator, "Delete an application; devices remove it", nil, nil, s.deleteApplication)
 	s.route("GET /v1/applications/{name}/status", RoleReader, "Rollout status: counts and per-device state", nil, apiv1.ApplicationStatus{}, s.applicationStatus)
 	s.route("POST /v1/applications/{name}/rollout/{action}", RoleOperator, "Act on the application's progressive rollout: pause (admit no more devices), resume (a paused rollout goes on, its failures accepted; a rolled-back one starts again at its first step), abort (roll back the devices that took the version), promote (skip the current step's bake and pause, accepting its failures); 409 if the rollout's phase does not allow it", nil, fleet.Application{}, s.rolloutAction)
+	s.route(outputStreamRoute, RoleReader, "Server-sent events: output, the application's log lines and published values as they arrive (?device= for one device's), the SSE id its place in the gateway's feed of the last 10,000 records; ?after=SEQ or the Last-Event-ID header resumes after SEQ (an event gap first if records were dropped since)", nil, []byte(nil), s.outputStream)
 	s.route("GET /v1/applications/{name}/output", RoleReader, "Latest log lines and published values (?device=, ?limit=)", nil, apiv1.OutputList{}, s.applicationOutput)
 
 	s.route("GET /v1/deployments", RoleReader, "Deployments (an application on a device, as last commanded and reported), filtered by ?app= and ?device=; removed applications stay listed until their devices confirm; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.DeploymentList{}, s.listDeployments)

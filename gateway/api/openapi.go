@@ -284,6 +284,10 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 				resp.WithContent(openapi3.Content{"text/event-stream": &openapi3.MediaType{Schema: sseEventSchema().NewRef()}})
 				break
 			}
+			if r.pattern == outputStreamRoute {
+				resp.WithContent(openapi3.Content{"text/event-stream": &openapi3.MediaType{Schema: sseOutputSchema().NewRef()}})
+				break
+			}
 			resp.WithContent(openapi3.Content{"text/plain": &openapi3.MediaType{Schema: openapi3.NewStringSchema().NewRef()}})
 		case derCRL:
 			resp.WithContent(openapi3.Content{"application/pkix-crl": &openapi3.MediaType{Schema: rawBinary("application/pkix-crl")}})
@@ -307,7 +311,7 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 			problem(http.StatusNotFound, "Not found (code not_found)")
 		}
 		problem(http.StatusInternalServerError, "The gateway failed; its log has the details under the ref given (code internal)")
-		if r.pattern != watchRoute {
+		if !streams[r.pattern] {
 			problem(http.StatusTooManyRequests, "The API is at its limit of requests in flight; Retry-After says when to try again (code too_many_requests)")
 			op.Responses.Value("429").Value.Headers = openapi3.Headers{"Retry-After": &openapi3.HeaderRef{Value: &openapi3.Header{Parameter: openapi3.Parameter{
 				Description: "Seconds to wait before retrying", Required: true, Schema: openapi3.NewIntegerSchema().WithMin(0).NewRef()}}}}
@@ -325,7 +329,7 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 				WithDescription("Replace only if the object's ETag (GET, or the last PUT's answer) is one of these (RFC 9110; * matches any existing object)"))
 			problem(http.StatusPreconditionFailed, "If-Match does not match the object's ETag, or the object does not exist (code precondition_failed)")
 		}
-		if path == watchRoute[len("GET "):] {
+		if streams[r.pattern] {
 			op.AddParameter(openapi3.NewHeaderParameter("Last-Event-ID").WithSchema(openapi3.NewIntegerSchema().WithMin(0)).
 				WithDescription("What an EventSource sends when it reconnects: the events after this sequence number are replayed first (?after= wins)"))
 		}
@@ -517,6 +521,20 @@ func sseEventSchema() *openapi3.Schema {
 		"audit (admin tokens only): an entry of the audit log, data the entry (JSON, as GET /v1/audit lists it), no id"
 	s.Properties["id"].Value.Description = "event: its sequence number (what Last-Event-ID gives back)"
 	s.Properties["data"].Value.ContentMediaType = "application/json" // JSON Schema 2020-12: a string that holds JSON
+	return s
+}
+
+// sseOutputSchema is an event of the output stream.
+func sseOutputSchema() *openapi3.Schema {
+	s := openapi3.NewObjectSchema().
+		WithProperty("event", openapi3.NewStringSchema().WithEnum("output", "gap")).
+		WithProperty("id", openapi3.NewStringSchema().WithPattern(`^[0-9]+$`)).
+		WithProperty("data", openapi3.NewStringSchema())
+	s.Required = []string{"data", "event"}
+	s.Description = "output: a log line or published value, data the record (JSON, as GET /v1/applications/{name}/output lists it), " +
+		"id its place in the gateway's output feed (what Last-Event-ID gives back); " +
+		"gap: the resume point is older than the feed holds, data {after} (JSON), no id"
+	s.Properties["data"].Value.ContentMediaType = "application/json"
 	return s
 }
 

@@ -24,18 +24,9 @@ import (
 // a stream opened with a named token ends when that token is revoked,
 // rotated without grace or expires (checked at its changes and keepalives).
 func (s *Server) watch(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
-	after, err := queryInt(r, "after", 0)
+	after, _, err := resumeAfter(r)
 	if err != nil {
 		return err
-	}
-	if last := r.Header.Values("Last-Event-ID"); len(last) > 0 {
-		n, err := parseCount("Last-Event-ID", last[0])
-		if err != nil {
-			return err
-		}
-		if !r.URL.Query().Has("after") { // ?after= wins
-			after = n
-		}
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
@@ -138,4 +129,19 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, who *hashedToken)
 			flusher.Flush()
 		}
 	}
+}
+
+// resumeAfter is where a stream resumes: ?after=SEQ, else the Last-Event-ID
+// header an EventSource sends when it reconnects; given reports whether
+// either was.
+func resumeAfter(r *http.Request) (after int, given bool, err error) {
+	if r.URL.Query().Has("after") { // ?after= wins
+		after, err = queryInt(r, "after", 0)
+		return after, true, err
+	}
+	if last := r.Header.Values("Last-Event-ID"); len(last) > 0 {
+		after, err = parseCount("Last-Event-ID", last[0])
+		return after, true, err
+	}
+	return 0, false, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,9 @@ import (
 
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway"
+	"github.com/wasmbed/wasmbed/gateway/apiv1"
+	"github.com/wasmbed/wasmbed/module/wasmtest"
+	"github.com/wasmbed/wasmbed/protocol"
 )
 
 // sseMessage is one server-sent event.
@@ -23,7 +27,13 @@ type sseMessage struct {
 // and returns its messages as they come.
 func (h *harness) openWatch(ctx context.Context, lastID string) (<-chan sseMessage, *http.Response) {
 	h.t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, "GET", h.api+"/v1/watch", nil)
+	return h.openStream(ctx, "/v1/watch", lastID)
+}
+
+// openStream opens a server-sent-events stream of the API at path.
+func (h *harness) openStream(ctx context.Context, path, lastID string) (<-chan sseMessage, *http.Response) {
+	h.t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", h.api+path, nil)
 	req.Header.Set("Authorization", "Bearer "+h.reader)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
@@ -130,4 +140,80 @@ func (h *harness) callHeader(token, method, path string, hdr map[string]string) 
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// An application's output streams as it arrives, each record with its
+// place in the feed as the SSE id; a client that reconnects with
+// Last-Event-ID gets what it missed, once; ?device= keeps one device's.
+func TestOutputStreamResumes(t *testing.T) {
+	h := startGateway(t, gateway.Config{})
+	sha := h.upload(wasmtest.App(t, "blinker"))
+	h.must(http.StatusCreated, "PUT", "/v1/applications/blink", apiv1.ApplicationSpec{Version: "1", SHA256: sha,
+		Selector: fleet.Selector{Labels: map[string]string{"role": "blink"}}}, nil)
+	devs := map[string]*testDevice{}
+	for _, n := range []string{"o1", "o2"} {
+		d := newTestDevice(t, h, n)
+		must(t, d.enroll(h.registerDevice(n, "stm32f4-discovery", map[string]string{"role": "blink"})))
+		d.connect()
+		devs[n] = d
+	}
+	seq := uint64(0)
+	say := func(dev, text string) {
+		seq++
+		devs[dev].send(&protocol.AppOutput{App: "blink", Seq: seq, Logs: []protocol.LogRecord{{Time: time.Now().UnixMilli(), Level: protocol.LogInfo, Text: text}}})
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	msgs, resp := h.openStream(ctx, "/v1/applications/blink/output/stream", "")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("output stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	say("o1", "one")
+	first := next(t, msgs, "output", `"text":"one"`)
+	cancel()
+	say("o1", "two")
+	say("o2", "three")
+	say("o1", "four")
+
+	// Resumed after "one": two, three and four, each once, ids rising (two
+	// sessions: the order between them is the network's).
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	msgs, _ = h.openStream(ctx2, "/v1/applications/blink/output/stream", first.id)
+	last := first.id
+	var got []string
+	for range 3 {
+		m := next(t, msgs, "output", `"text":"`)
+		var o fleet.OutputRecord
+		must(t, json.Unmarshal([]byte(m.data), &o))
+		got = append(got, o.Text)
+		if mustUint(t, m.id) <= mustUint(t, last) {
+			t.Fatalf("id %s after %s", m.id, last)
+		}
+		last = m.id
+	}
+	slices.Sort(got)
+	if strings.Join(got, " ") != "four three two" {
+		t.Fatalf("resumed with %v, want two, three and four", got)
+	}
+
+	// One device's output only.
+	ctx3, cancel3 := context.WithCancel(context.Background())
+	defer cancel3()
+	msgs, _ = h.openStream(ctx3, "/v1/applications/blink/output/stream?device=o2&after=0", "")
+	if m := next(t, msgs, "output", `"text":"`); !strings.Contains(m.data, `"text":"three"`) || !strings.Contains(m.data, `"device":"o2"`) {
+		t.Fatalf("?device=o2: %s", m.data)
+	}
+	if code := h.callHeader(h.reader, "GET", "/v1/applications/nope/output/stream", nil); code != http.StatusNotFound {
+		t.Fatalf("stream of no application: %d", code)
+	}
+}
+
+func mustUint(t *testing.T, s string) uint64 {
+	t.Helper()
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
