@@ -134,14 +134,17 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, who *hashedToken)
 // resumeAfter is where a stream resumes: ?after=SEQ, else the Last-Event-ID
 // header an EventSource sends when it reconnects; given reports whether
 // either was.
+// Both are checked when both are given.
 func resumeAfter(r *http.Request) (after int, given bool, err error) {
+	if last := r.Header.Values("Last-Event-ID"); len(last) > 0 {
+		if after, err = parseCount("Last-Event-ID", last[0]); err != nil {
+			return 0, false, err
+		}
+		given = true
+	}
 	if r.URL.Query().Has("after") { // ?after= wins
 		after, err = queryInt(r, "after", 0)
-		return after, true, err
+		given = true
 	}
-	if last := r.Header.Values("Last-Event-ID"); len(last) > 0 {
-		after, err = parseCount("Last-Event-ID", last[0])
-		return after, true, err
-	}
-	return 0, false, nil
+	return after, given, err
 }
