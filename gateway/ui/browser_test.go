@@ -294,6 +294,12 @@ func TestDashboard(t *testing.T) {
 		chromedp.Navigate(g.api+"/ui/applications/probe"),
 		chromedp.WaitVisible(`//td[@id="counts"][text()="1 / 1 / 0 / 0"]`))
 	screenshot(t, ctx, "application")
+	// Stop it from the page: the spec says so, and the page offers Start.
+	run(t, ctx, "stop the application", chromedp.Click(css("#app-stop")), chromedp.WaitVisible(css("#action-ok")))
+	if a, err := g.client.GetApplication(bg, "probe"); err != nil || a.Running {
+		t.Fatalf("after Stop: running %v (%v)", a.Running, err)
+	}
+	run(t, ctx, "the page offers Start", chromedp.Navigate(g.api+"/ui/applications/probe"), chromedp.WaitVisible(css("#app-start")))
 
 	// The devices table pages through the fleet, 50 at a time, and filters
 	// by name and label on the server.

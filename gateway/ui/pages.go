@@ -249,6 +249,27 @@ func (u *UI) rolloutAction(w http.ResponseWriter, r *http.Request, s *session, n
 	u.fragment(w, "result", data, err)
 }
 
+// startStop starts or stops an application on its devices: its spec again
+// with running set, replaced only if nobody changed it since it was read
+// (If-Match).
+func (u *UI) startStop(w http.ResponseWriter, r *http.Request, s *session, name string, run bool) {
+	var a fleet.Application
+	path := "/v1/applications/" + url.PathEscape(name)
+	hdr, err := u.callWith(r, s, http.MethodGet, path, nil, nil, &a)
+	if err == nil {
+		spec := apiv1.ApplicationSpec{Version: a.Version, SHA256: a.SHA256, Config: a.Config, Limits: a.Limits,
+			Selector: a.Selector, Rollout: a.Rollout, Running: &run}
+		_, err = u.callWith(r, s, http.MethodPut, path, map[string]string{"If-Match": hdr.Get("ETag")}, spec, &a)
+	}
+	verb := "stopped"
+	if run {
+		verb = "started"
+	}
+	data := base(r, s, "")
+	data["Result"], data["Error"] = name+" "+verb+" on its devices.", errText(err)
+	u.fragment(w, "result", data, err)
+}
+
 func (u *UI) events(w http.ResponseWriter, r *http.Request, s *session) {
 	var evs apiv1.EventList
 	if err := u.call(r, s, http.MethodGet, "/v1/events?latest=200", nil, &evs); err != nil {

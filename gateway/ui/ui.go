@@ -160,6 +160,8 @@ func (u *UI) route(w http.ResponseWriter, r *http.Request, s *session) {
 		u.applications(w, r, s)
 	case get && p[0] == "applications" && len(p) == 2:
 		u.application(w, r, s, p[1])
+	case post && p[0] == "applications" && len(p) == 3 && (p[2] == "start" || p[2] == "stop"):
+		u.startStop(w, r, s, p[1], p[2] == "start")
 	case post && p[0] == "applications" && len(p) == 4 && p[2] == "rollout":
 		u.rolloutAction(w, r, s, p[1], p[3])
 	case get && p[0] == "events" && len(p) == 1:
@@ -256,17 +258,26 @@ func (u *UI) logout(w http.ResponseWriter, r *http.Request, s *session) {
 // call makes an API request with the session's token; a refusal is an
 // *apiv1.Error (its message is the API's problem detail).
 func (u *UI) call(r *http.Request, s *session, method, path string, in, out any) error {
+	_, err := u.callWith(r, s, method, path, nil, in, out)
+	return err
+}
+
+// callWith is call with request headers, answering the response's.
+func (u *UI) callWith(r *http.Request, s *session, method, path string, hdr map[string]string, in, out any) (http.Header, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(r.Context(), method, path, body)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
 	}
 	req.RemoteAddr = r.RemoteAddr // the access log's source: the browser's
 	req.Header.Set("Authorization", "Bearer "+s.secret)
@@ -282,14 +293,14 @@ func (u *UI) call(r *http.Request, s *session, method, path string, in, out any)
 		if p.Detail == "" {
 			p.Detail = http.StatusText(rec.status)
 		}
-		return &apiv1.Error{Status: rec.status, Code: p.Code, Message: p.Detail}
+		return rec.header, &apiv1.Error{Status: rec.status, Code: p.Code, Message: p.Detail}
 	}
 	if out != nil {
 		if err := json.Unmarshal(rec.body.Bytes(), out); err != nil {
-			return fmt.Errorf("%s %s: %w", method, path, err)
+			return rec.header, fmt.Errorf("%s %s: %w", method, path, err)
 		}
 	}
-	return nil
+	return rec.header, nil
 }
 
 // recorder is the answer of an in-process API request.
