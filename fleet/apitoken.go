@@ -71,7 +71,7 @@ func NewAPITokenSecret(name string) (secret, hash string) {
 	var raw [32]byte
 	rand.Read(raw[:])
 	s := hex.EncodeToString(raw[:])
-	return APITokenPrefix + name + "." + s, hashHex(s)
+	return APITokenPrefix + name + "." + s, SecretHash(s)
 }
 
 // APITokenName returns the name a named token's secret carries, "" when
@@ -92,14 +92,15 @@ func (t *APIToken) Accepts(secret string, now time.Time) bool {
 	if !ok || !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
 		return false
 	}
-	h := hashHex(rest)
+	h := SecretHash(rest)
 	cur := subtle.ConstantTimeCompare([]byte(h), []byte(t.Hash)) == 1
 	prev := t.PreviousHash != "" && now.Before(t.PreviousUntil) &&
 		subtle.ConstantTimeCompare([]byte(h), []byte(t.PreviousHash)) == 1
 	return cur || prev
 }
 
-func hashHex(s string) string {
+// SecretHash is the hex sha256 a token record keeps of its secret.
+func SecretHash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }

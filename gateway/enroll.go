@@ -2,11 +2,9 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -20,7 +18,7 @@ import (
 
 // Token format: "wbt_<id>_<secret>". The id finds the record; only the
 // secret's sha256 is stored.
-const tokenPrefix = "wbt_"
+const tokenPrefix = fleet.EnrollmentTokenPrefix
 
 // Reasons an enrollment is refused. For a token the device only ever
 // hears "unauthorized", for a CSR "invalid" with why (enrollErrorCode);
@@ -33,82 +31,30 @@ var (
 	ErrTokenExpired     = errors.New("enrollment token expired")
 	ErrTokenWrongDevice = errors.New("enrollment token issued for another device")
 	ErrBadCSR           = errors.New("bad certificate request")
-	// ErrTooManyTokens: the device holds MaxUnusedTokens valid tokens that
-	// were never used (CreateToken).
-	ErrTooManyTokens = errors.New("too many unused enrollment tokens")
 )
 
-// CreateToken issues a one-time enrollment token for device, valid for ttl.
-// The returned secret is shown once; only its hash is kept.
+// CreateToken issues a one-time enrollment token for device, valid for ttl
+// (fleet.MintEnrollmentToken). The returned secret is shown once; only its
+// hash is kept.
 func (g *Gateway) CreateToken(ctx context.Context, device string, ttl time.Duration) (string, fleet.EnrollmentToken, error) {
 	if _, err := g.store.Devices().Get(ctx, device); err != nil {
 		return "", fleet.EnrollmentToken{}, err
 	}
-	if ttl <= 0 {
-		ttl = 24 * time.Hour
-	}
-	// The API audits the token's creation, not the expired ones dropped.
-	if err := g.boundTokens(fleet.WithoutAudit(ctx), device); err != nil {
-		return "", fleet.EnrollmentToken{}, err
-	}
-	var idb [8]byte
-	var secret [24]byte
-	rand.Read(idb[:])
-	rand.Read(secret[:])
-	id := hex.EncodeToString(idb[:])
-	sec := base64.RawURLEncoding.EncodeToString(secret[:])
-	now := time.Now().UTC()
-	rec := fleet.EnrollmentToken{ID: id, Device: device, Hash: hashSecret(sec), ExpiresAt: now.Add(ttl), CreatedAt: now}
-	if err := g.store.Tokens().Create(ctx, id, rec); err != nil {
-		return "", fleet.EnrollmentToken{}, err
-	}
-	g.event(ctx, "token.created", device, "enrollment token "+id+" expires "+rec.ExpiresAt.Format(time.RFC3339))
-	return tokenPrefix + id + "_" + sec, rec, nil
-}
-
-// MaxUnusedTokens bounds the enrollment tokens a device may hold that are
-// valid and were never used: a device needs one, and each one left is a
-// way to enroll under its name until it expires. The provider mints one
-// only when a device needs it and deletes the earlier ones; a script that
-// mints in a loop is told to delete them (DELETE /v1/devices/NAME/tokens).
-const MaxUnusedTokens = 8
-
-// boundTokens deletes the device's expired tokens that were never used
-// (worthless, kept by nothing) and refuses a new one when the device
-// already holds MaxUnusedTokens valid unused ones.
-func (g *Gateway) boundTokens(ctx context.Context, device string) error {
-	toks, err := fleet.DeviceTokens(ctx, g.store.Tokens(), device)
-	if err != nil {
-		return fmt.Errorf("tokens of device %s: %w", device, err)
-	}
-	now := time.Now()
-	live, expired := 0, 0
-	for _, t := range toks {
-		switch {
-		case !t.UsedAt.IsZero():
-		case !now.Before(t.ExpiresAt):
-			if err := g.store.Tokens().Delete(ctx, t.ID); err != nil && !errors.Is(err, fleet.ErrNotFound) {
-				return fmt.Errorf("expired token %s of device %s: %w", t.ID, device, err)
-			}
-			expired++
-		default:
-			live++
-		}
-	}
+	secret, rec, expired, err := fleet.MintEnrollmentToken(ctx, g.store.Tokens(), device, ttl)
 	if expired > 0 {
 		g.event(ctx, "token.deleted", device, fmt.Sprintf("%d expired enrollment token(s) never used deleted", expired))
 	}
-	if live >= MaxUnusedTokens {
-		return fmt.Errorf("%w: device %s holds %d valid enrollment tokens never used (at most %d): delete them (DELETE /v1/devices/%s/tokens) "+
-			"or let the device enroll with one", ErrTooManyTokens, device, live, MaxUnusedTokens, device)
+	if err != nil {
+		return "", fleet.EnrollmentToken{}, err
 	}
-	return nil
+	g.event(ctx, "token.created", device, "enrollment token "+rec.ID+" expires "+rec.ExpiresAt.Format(time.RFC3339))
+	return secret, rec, nil
 }
 
-func hashSecret(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
+// MaxUnusedTokens and ErrTooManyTokens are fleet's.
+const MaxUnusedTokens = fleet.MaxUnusedTokens
+
+var ErrTooManyTokens = fleet.ErrTooManyTokens
 
 // consumeToken marks the token used by the key whose hash is keyHash, if
 // it is valid for device now. A token already used by the same key (the
@@ -124,7 +70,7 @@ func (g *Gateway) consumeToken(ctx context.Context, device, token, keyHash strin
 	_, err = g.store.Tokens().Update(ctx, id, func(t *fleet.EnrollmentToken) error {
 		retried, prevSerial = false, ""
 		switch {
-		case subtle.ConstantTimeCompare([]byte(t.Hash), []byte(hashSecret(secret))) != 1:
+		case subtle.ConstantTimeCompare([]byte(t.Hash), []byte(fleet.SecretHash(secret))) != 1:
 			return ErrTokenUnknown
 		case t.Device != device:
 			return ErrTokenWrongDevice

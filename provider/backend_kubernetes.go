@@ -335,8 +335,11 @@ func (b *kubeBackend) CreateToken(ctx context.Context, device string, ttl time.D
 	if _, err := b.store.Devices().Get(ctx, device); err != nil {
 		return apiv1.TokenResponse{}, kubeErr(err)
 	}
-	secret, rec := kubestore.NewEnrollmentToken(device, ttl)
-	if err := b.store.Tokens().Create(ctx, rec.ID, rec); err != nil {
+	secret, rec, _, err := fleet.MintEnrollmentToken(ctx, b.store.Tokens(), device, ttl)
+	if errors.Is(err, fleet.ErrTooManyTokens) {
+		return apiv1.TokenResponse{}, &kubeError{&apiv1.Error{Status: http.StatusConflict, Code: apiv1.CodeConflict, Message: err.Error()}}
+	}
+	if err != nil {
 		return apiv1.TokenResponse{}, kubeErr(err)
 	}
 	return apiv1.TokenResponse{ID: rec.ID, Device: device, Token: secret, ExpiresAt: rec.ExpiresAt}, nil

@@ -117,6 +117,15 @@ func TestKubernetesBackend(t *testing.T) {
 	if _, err := b.CreateToken(ctx, "nope", time.Hour); status(err) != http.StatusNotFound {
 		t.Fatalf("token for a missing device: %v", err)
 	}
+	// The same bound as the gateway's API: at most fleet.MaxUnusedTokens
+	// valid unused tokens per device (one way to mint: fleet.MintEnrollmentToken).
+	for range fleet.MaxUnusedTokens - 1 {
+		_, err := b.CreateToken(ctx, "dev-1", time.Hour)
+		must(err)
+	}
+	if _, err := b.CreateToken(ctx, "dev-1", time.Hour); status(err) != http.StatusConflict || !strings.Contains(err.Error(), "never used") {
+		t.Fatalf("token %d for dev-1: %v, want 409", fleet.MaxUnusedTokens+1, err)
+	}
 	if _, err := b.SignCertificate(ctx, apiv1.CertificateRequest{}); status(err) != http.StatusNotImplemented {
 		t.Fatalf("sign: %v", err)
 	}

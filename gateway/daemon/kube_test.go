@@ -105,7 +105,7 @@ func (f *kubeFleet) device(name, boardName, gw string, labels map[string]string)
 		Status: fleet.DeviceStatus{Phase: fleet.PhaseRegistered}}); err != nil {
 		f.t.Fatal(err)
 	}
-	secret, rec := kubestore.NewEnrollmentToken(name, time.Hour)
+	secret, rec := fleet.NewEnrollmentToken(name, time.Hour)
 	if err := f.admin.Tokens().Create(ctx, rec.ID, rec); err != nil {
 		f.t.Fatal(err)
 	}
