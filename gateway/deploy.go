@@ -327,7 +327,7 @@ func (g *Gateway) onAppStatus(ctx context.Context, s *session, m *protocol.AppSt
 		delete(s.transfers, m.App)
 		s.mu.Unlock()
 	}
-	g.observedApp(ctx, key, m.State, m.Detail, dep.Observed)
+	g.observedApp(ctx, key, m.App, s.board, m.State, m.Detail, dep.Observed)
 	if removed {
 		// The record stays as a tombstone: it keeps the generation, so a
 		// later deploy of the same app to this device is newer than
@@ -350,7 +350,8 @@ func (g *Gateway) onAppStatus(ctx context.Context, s *session, m *protocol.AppSt
 // observedApp counts and records an app state a device reported (in an
 // app_status, or a hello after a reset): the runtime stopping an app, a
 // module that failed to install, an app that crashed the device.
-func (g *Gateway) observedApp(ctx context.Context, key string, state protocol.AppState, detail, version string) {
+func (g *Gateway) observedApp(ctx context.Context, key, app, board string, state protocol.AppState, detail, version string) {
+	g.Metrics.AppStates.WithLabelValues(app, board, state.String()).Inc()
 	switch state {
 	case protocol.AppStateTrapped, protocol.AppStateFuelExhausted, protocol.AppStateOutOfMemory, protocol.AppStateFailed:
 		g.Metrics.AppFailures.WithLabelValues(state.String()).Inc()
@@ -390,6 +391,12 @@ func (g *Gateway) onAppOutput(ctx context.Context, s *session, m *protocol.AppOu
 		recs = append(recs, fleet.OutputRecord{Time: time.UnixMilli(v.Time).UTC(), App: m.App, Device: s.device, Key: v.Key, Value: &val})
 	}
 	g.Metrics.OutputRecords.Add(float64(len(recs)))
+	if len(m.Logs) > 0 {
+		g.Metrics.AppOutput.WithLabelValues(m.App, s.board, "log").Add(float64(len(m.Logs)))
+	}
+	if len(m.Values) > 0 {
+		g.Metrics.AppOutput.WithLabelValues(m.App, s.board, "value").Add(float64(len(m.Values)))
+	}
 	g.output.publish(recs)
 	if err := g.store.AppendOutput(ctx, recs); err != nil {
 		s.log().Warn("store app output", "app", m.App, "err", err)
@@ -423,7 +430,7 @@ func logLevel(l protocol.LogLevel) string {
 // apps: a deployment it does not list is no longer claimed installed or
 // running, and its module is sent again at the same generation, unless it
 // had failed.
-func (g *Gateway) adoptReportedApps(ctx context.Context, device string, apps []protocol.AppReport, newBoot bool) {
+func (g *Gateway) adoptReportedApps(ctx context.Context, device, board string, apps []protocol.AppReport, newBoot bool) {
 	reported := map[string]bool{}
 	for _, r := range apps {
 		reported[r.App] = true
@@ -461,7 +468,7 @@ func (g *Gateway) adoptReportedApps(ctx context.Context, device string, apps []p
 			continue
 		}
 		if changed && r.State != protocol.AppStateRunning { // running: said when it started
-			g.observedApp(ctx, key, r.State, r.Detail, r.Version)
+			g.observedApp(ctx, key, r.App, board, r.State, r.Detail, r.Version)
 		}
 	}
 	if !newBoot {

@@ -152,6 +152,7 @@ func New(cfg Config, store fleet.Store, authority ca.Authority, log *slog.Logger
 	g := &Gateway{cfg: cfg, store: store, ca: authority, log: log.With("component", "gateway"),
 		roots: x509.NewCertPool(), sessions: map[string]*session{}, lastHeard: map[string]time.Time{}, revoked: map[string]bool{},
 		kick: make(chan struct{}, 1), Metrics: newMetrics(), started: time.Now()}
+	g.Metrics.Registry.MustRegister(newAppDevices(g))
 	g.readers = newReaderPool(g.readMessages)
 	g.adm = newAdmission(&g.cfg, g.Metrics, g.log)
 	g.roots.AddCert(authority.Root())

@@ -1,7 +1,13 @@
 package gateway
 
 import (
+	"context"
+	"fmt"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wasmbed/wasmbed/fleet"
 )
 
 // Metrics are the gateway's Prometheus metrics, served on the API port's
@@ -33,6 +39,11 @@ type Metrics struct {
 	// ModulesMissing is the number of modules deploys wait for
 	// (modulewait.go).
 	ModulesMissing prometheus.Gauge
+
+	// Per application and board (never per device: the series stay
+	// applications x boards x states, whatever the fleet's size).
+	AppStates *prometheus.CounterVec
+	AppOutput *prometheus.CounterVec
 }
 
 func newMetrics() *Metrics {
@@ -77,12 +88,71 @@ func newMetrics() *Metrics {
 			Help: "Stored modules deleted because no application, stable release or deployment needed them for a module GC interval."}),
 		ModulesMissing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wasmbed_gateway_modules_missing",
 			Help: "Modules that deploys wait for because the store does not hold them (an application applied before its module)."}),
+		AppStates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_app_states_total",
+			Help: "App states devices reported (running, trapped, fuel_exhausted, out_of_memory, failed, ...), by application and board."},
+			[]string{"app", "board", "state"}),
+		AppOutput: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_app_output_total",
+			Help: "Log lines (kind log) and published values (kind value) received from apps, by application and board."},
+			[]string{"app", "board", "kind"}),
 	}
 	m.Registry.MustRegister(m.Sessions, m.Handshakes, m.Heartbeats, m.Enrollments, m.Deploys, m.AppFailures,
 		m.DeviceResets, m.OutputRecords, m.Errors, m.Refused, m.PreAuth, m.PreAuthRefused, m.PreAuthEvicted, m.EnrollRefused,
-		m.APIAuthFailures, m.RolloutEvents, m.ModulesCollected, m.ModulesMissing,
+		m.APIAuthFailures, m.RolloutEvents, m.ModulesCollected, m.ModulesMissing, m.AppStates, m.AppOutput,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
 
 func (m *Metrics) refused(reason string) { m.Refused.WithLabelValues(reason).Inc() }
+
+// appDevices is wasmbed_app_devices, counted from the store when scraped:
+// this gateway's devices by application, board and the app's last reported
+// state (pending: nothing reported yet). A scrape reads the devices and
+// deployments once (about as much as a reconcile pass).
+type appDevices struct {
+	g    *Gateway
+	desc *prometheus.Desc
+}
+
+func newAppDevices(g *Gateway) *appDevices {
+	return &appDevices{g: g, desc: prometheus.NewDesc("wasmbed_app_devices",
+		"This gateway's devices by application, board and the app's last reported state (pending: nothing reported yet), read from the store when scraped.",
+		[]string{"app", "board", "state"}, nil)}
+}
+
+func (c *appDevices) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *appDevices) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	devs, err := c.g.store.Devices().List(ctx)
+	if err == nil {
+		var deps []fleet.Deployment
+		if deps, err = c.g.store.Deployments().List(ctx); err == nil {
+			board := make(map[string]string, len(devs))
+			for i := range devs {
+				if c.g.cfg.Serves == nil || c.g.cfg.Serves(&devs[i]) == nil { // another gateway's counts there
+					board[devs[i].Name] = devs[i].Board
+				}
+			}
+			type key struct{ app, board, state string }
+			n := map[key]int{}
+			for i := range deps {
+				d := &deps[i]
+				b, ok := board[d.Device]
+				if !ok || d.Removing {
+					continue
+				}
+				state := d.State
+				if state == "" {
+					state = "pending"
+				}
+				n[key{d.App, b, state}]++
+			}
+			for k, v := range n {
+				ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(v), k.app, k.board, k.state)
+			}
+			return
+		}
+	}
+	ch <- prometheus.NewInvalidMetric(c.desc, fmt.Errorf("read the store: %w", err))
+}

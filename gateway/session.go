@@ -28,6 +28,7 @@ type session struct {
 	stream *protocol.Stream // sends; and receives in the request-and-answer parts
 	device string           // from the client certificate; "" in an enrollment session
 	serial string           // of that certificate, hex
+	board  string           // the device's (its hello, as registered)
 
 	nextID   atomic.Uint64
 	last     atomic.Int64 // unix nanoseconds of the last message
@@ -233,6 +234,7 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 		s.sendError(helloID, protocol.CodeForbidden, "board "+hello.Board+" is not the registered board "+dev.Board)
 		return false
 	}
+	s.board = dev.Board
 	if err := g.welcome(s, helloID); err != nil {
 		return false
 	}
@@ -274,7 +276,7 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 	if reset != nil {
 		g.recordReset(ctx, s, hello.Reset)
 	}
-	g.adoptReportedApps(ctx, s.device, hello.Apps, reset != nil)
+	g.adoptReportedApps(ctx, s.device, s.board, hello.Apps, reset != nil)
 	g.resumeSession(s)
 	go g.awaitMessages(s)
 	return true

@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -136,6 +136,25 @@ func TestAgentsEndToEnd(t *testing.T) {
 		}
 		return len(devs) == 3
 	})
+
+	// The same, per application and board in the metrics (no series per
+	// device): devices by state, states reported, output received.
+	var metrics string
+	eventually(t, "wasmbed_app_devices: 3 running sensor, 3 trapped crasher", func() bool {
+		metrics = h.metrics()
+		return strings.Contains(metrics, `wasmbed_app_devices{app="sensor",board="linux",state="running"} 3`) &&
+			strings.Contains(metrics, `wasmbed_app_devices{app="crasher",board="linux",state="trapped"} 3`)
+	})
+	for _, want := range []string{`wasmbed_app_states_total{app="crasher",board="linux",state="trapped"} `,
+		`wasmbed_app_states_total{app="spinner",board="linux",state="fuel_exhausted"} `,
+		`wasmbed_app_output_total{app="sensor",board="linux",kind="value"} `} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if strings.Contains(metrics, `device="`) {
+		t.Error("a metric has a device label: its series would grow with the fleet")
+	}
 
 	// Upgrade, stop, removal.
 	h.must(http.StatusOK, "PUT", "/v1/applications/sensor", map[string]any{"version": "1.1.0",
