@@ -542,8 +542,10 @@ func appendBounded(b *bolt.Bucket, limit int, v func(seq uint64) ([]byte, error)
 		return 0, err
 	}
 	if seq > uint64(limit) {
+		// First again after each Delete: bbolt's Next after a Delete
+		// skips the key that followed the deleted one.
 		c := b.Cursor()
-		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= seq-uint64(limit); k, _ = c.Next() {
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= seq-uint64(limit); k, _ = c.First() {
 			if err := c.Delete(); err != nil {
 				return 0, err
 			}

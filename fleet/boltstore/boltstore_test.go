@@ -291,3 +291,32 @@ func TestAuditPrunedIsVisible(t *testing.T) {
 		t.Fatalf("audit log: %+v", p)
 	}
 }
+
+// appendBounded keeps the last limit entries however many are over it
+// (a lower limit drops several at once).
+func TestAppendBoundedDropsEveryEntryOver(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "fleet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	count := func() (n int) {
+		must(t, s.db.View(func(tx *bolt.Tx) error {
+			return tx.Bucket(bEvents).ForEach(func(_, _ []byte) error { n++; return nil })
+		}))
+		return n
+	}
+	add := func(limit int) {
+		must(t, s.db.Update(func(tx *bolt.Tx) error {
+			_, err := appendBounded(tx.Bucket(bEvents), limit, func(uint64) ([]byte, error) { return []byte("{}"), nil })
+			return err
+		}))
+	}
+	for range 10 {
+		add(10)
+	}
+	add(3)
+	if n := count(); n != 3 {
+		t.Fatalf("%d entries kept, want 3", n)
+	}
+}
