@@ -47,17 +47,19 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, who *hashedToken)
 		}
 		auditSeq = p.LastSeq
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
-	flusher.Flush()
-
+	// Only new events unless asked: those after the last one recorded
+	// before the answer begins (an event recorded once the client has the
+	// answer is on the stream).
 	seq := uint64(after)
-	if after == 0 { // only new events unless asked
+	if after == 0 {
 		if evs, err := s.store.LastEvents(ctx, 1); err == nil && len(evs) > 0 {
 			seq = evs[len(evs)-1].Seq
 		}
 	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
 	send := func(kind, id string, v any) error {
 		b, err := json.Marshal(v)
 		if err != nil {
