@@ -77,7 +77,7 @@ func startGateway(t testing.TB) *testGateway {
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Options{DataDir: dir, APIAddr: "127.0.0.1:0", DeviceAddr: "127.0.0.1:0",
-			Gateway: gateway.Config{HeartbeatInterval: time.Second}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Gateway: gateway.Config{HeartbeatInterval: time.Second}, Log: quietLog(),
 			Ready: func(a, d net.Addr) { ready <- [2]net.Addr{a, d} }})
 	}()
 	g := &testGateway{dir: dir}
@@ -130,6 +130,8 @@ func (g *testGateway) enroll(t testing.TB, name string) {
 	}
 	t.Cleanup(func() { f.Stop() })
 }
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // browser starts a headless Chromium of its own (its own cookies).
 func browser(t testing.TB) context.Context {
