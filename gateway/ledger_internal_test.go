@@ -2,15 +2,10 @@ package gateway
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/wasmbed/wasmbed/ca"
 	"github.com/wasmbed/wasmbed/fleet"
-	"github.com/wasmbed/wasmbed/fleet/boltstore"
 )
 
 // The hourly sweep of the ledger, with its clock moved: expired entries go
@@ -18,21 +13,7 @@ import (
 // device deleted behind the gateway's back and registered again) is marked
 // superseded once it is older than an hour; the device's own stay.
 func TestSweepLedger(t *testing.T) {
-	dir := t.TempDir()
-	store, err := boltstore.Open(filepath.Join(dir, "fleet.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	authority, err := ca.NewEmbedded(filepath.Join(dir, "ca"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer authority.Close()
-	g, err := New(Config{}, store, authority, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, store := newTestGateway(t)
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Second)
 	must := func(err error) {

@@ -2,17 +2,12 @@ package gateway
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"slices"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/wasmbed/wasmbed/ca"
 	"github.com/wasmbed/wasmbed/fleet"
-	"github.com/wasmbed/wasmbed/fleet/boltstore"
 )
 
 // Module GC, sweep by sweep: a module is deleted at the second sweep that
@@ -20,21 +15,7 @@ import (
 // deployment needs stays; a module that gains a user between two sweeps
 // stays; each deletion is an event and a count.
 func TestCollectModules(t *testing.T) {
-	dir := t.TempDir()
-	store, err := boltstore.Open(filepath.Join(dir, "fleet.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	authority, err := ca.NewEmbedded(filepath.Join(dir, "ca"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer authority.Close()
-	g, err := New(Config{}, store, authority, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	g, store := newTestGateway(t)
 	ctx := context.Background()
 	must := func(err error) {
 		t.Helper()

@@ -11,20 +11,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=$ROOT/tools/contract
 DOC=$ROOT/docs/openapi.json
 
-if ! command -v npm >/dev/null; then
-	echo "contract-lint: installing Debian's nodejs and npm"
-	SUDO=()
-	[[ $(id -u) == 0 ]] || SUDO=(sudo)
-	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y install --no-install-recommends nodejs npm >/dev/null
-fi
-
-stamp=$DIR/node_modules/.wasmbed-lock.sha256
-sum=$(sha256sum "$DIR/package-lock.json" | cut -d' ' -f1)
-if [[ ! -f $stamp || $(cat "$stamp") != "$sum" ]]; then
-	echo "contract-lint: installing Spectral and Redocly from tools/contract/package-lock.json (npm ci)"
-	(cd "$DIR" && npm ci --no-audit --no-fund --loglevel=error)
-	echo "$sum" >"$stamp"
-fi
+bash "$ROOT/scripts/npm-ci.sh" "$DIR" "Spectral and Redocly"
 
 export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true NO_UPDATE_NOTIFIER=1
 echo "contract-lint: spectral lint (spectral:oas) docs/openapi.json"

@@ -11,19 +11,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=$ROOT/tools/ui
 OUT=$ROOT/gateway/ui/assets/vendor
 
-if ! command -v npm >/dev/null; then
-	echo "ui-assets: installing Debian's nodejs and npm"
-	SUDO=()
-	[[ $(id -u) == 0 ]] || SUDO=(sudo)
-	"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y install --no-install-recommends nodejs npm >/dev/null
-fi
-stamp=$DIR/node_modules/.wasmbed-lock.sha256
-sum=$(sha256sum "$DIR/package-lock.json" | cut -d' ' -f1)
-if [[ ! -f $stamp || $(cat "$stamp") != "$sum" ]]; then
-	echo "ui-assets: installing htmx and uPlot from tools/ui/package-lock.json (npm ci)"
-	(cd "$DIR" && npm ci --no-audit --no-fund --loglevel=error)
-	echo "$sum" >"$stamp"
-fi
+bash "$ROOT/scripts/npm-ci.sh" "$DIR" "htmx and uPlot"
 mkdir -p "$OUT"
 cp "$DIR/node_modules/htmx.org/dist/htmx.min.js" "$OUT/htmx.min.js"
 cp "$DIR/node_modules/uplot/dist/uPlot.iife.min.js" "$OUT/uPlot.iife.min.js"
