@@ -48,6 +48,23 @@ func TestBoardEnumIsBoardNames(t *testing.T) {
 	}
 }
 
+// The address pattern in the markers is written by hand: it must be
+// fleet.AddressPattern, what the management API and the provider check.
+func TestAddressPatternIsFleets(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(kubetest.CRDDir(), "fleet.wasmbed.dev_gateways.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(raw, &crd); err != nil {
+		t.Fatal(err)
+	}
+	got := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["addresses"].Items.Schema.Pattern
+	if got != fleet.AddressPattern {
+		t.Fatalf("Gateway spec.addresses pattern %s, fleet.AddressPattern %s: update the Address marker in api/v1alpha1/gateway_types.go and run controller-gen", got, fleet.AddressPattern)
+	}
+}
+
 func TestValidObjectsAcceptedWithDefaults(t *testing.T) {
 	env := kubetest.Start(t)
 	ctx := context.Background()
@@ -198,6 +215,9 @@ func TestInvalidObjectsRefused(t *testing.T) {
 		{"config value too long", app(func(a *v1alpha1.Application) { a.Spec.Config = v1alpha1.Config{"k": strings.Repeat("v", 257)} }), "config values must be at most 256 bytes"},
 		{"application name", app(func(a *v1alpha1.Application) { a.Name = long }), "application names are at most 64 characters"},
 		{"gateway address", &v1alpha1.Gateway{ObjectMeta: meta("gw"), Spec: v1alpha1.GatewaySpec{Addresses: []v1alpha1.Address{"no-port"}}}, "spec.addresses[0]"},
+		{"gateway port above 65535", &v1alpha1.Gateway{ObjectMeta: meta("gw"), Spec: v1alpha1.GatewaySpec{Addresses: []v1alpha1.Address{"h:99999"}}}, "spec.addresses[0]"},
+		{"gateway port 0", &v1alpha1.Gateway{ObjectMeta: meta("gw"), Spec: v1alpha1.GatewaySpec{Addresses: []v1alpha1.Address{"h:8081", "h:0"}}}, "spec.addresses[1]"},
+		{"gateway address twice", &v1alpha1.Gateway{ObjectMeta: meta("gw"), Spec: v1alpha1.GatewaySpec{Addresses: []v1alpha1.Address{"h:8081", "h:8081"}}}, `spec.addresses[1]: Duplicate value: "h:8081"`},
 		{"gateway capacity", &v1alpha1.Gateway{ObjectMeta: meta("gw"), Spec: v1alpha1.GatewaySpec{Capacity: -1}}, "spec.capacity"},
 		{"token hash", &v1alpha1.EnrollmentToken{ObjectMeta: meta("t1"), Spec: v1alpha1.EnrollmentTokenSpec{Device: "d", Hash: "secret"}}, "spec.hash"},
 		{"revocation name", &v1alpha1.CertificateRevocation{ObjectMeta: meta("serial-x"), Spec: v1alpha1.CertificateRevocationSpec{Device: "d", RevokedAt: metav1.Now()}}, "named by the certificate serial"},
@@ -211,6 +231,27 @@ func TestInvalidObjectsRefused(t *testing.T) {
 				t.Fatalf("refused with %v; want Invalid mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// kubectl get enrollmenttokens shows when a live token expires (a column
+// of type date shows an age, "<invalid>" for a time to come).
+func TestKubectlShowsTokenExpiry(t *testing.T) {
+	env := kubetest.Start(t)
+	ns := env.Namespace(t)
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	tok := &v1alpha1.EnrollmentToken{ObjectMeta: metav1.ObjectMeta{Name: "00000000000000aa", Namespace: ns},
+		Spec: v1alpha1.EnrollmentTokenSpec{Device: "d", Hash: sha, ExpiresAt: metav1.NewTime(exp)}}
+	if err := env.Client.Create(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(filepath.Join(env.Assets, "kubectl"), "--kubeconfig", env.Kubeconfig(t, env.Config, ns),
+		"get", "enrollmenttokens").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl get enrollmenttokens: %v\n%s", err, out)
+	}
+	if want := exp.Format(time.RFC3339); !strings.Contains(string(out), want) || strings.Contains(string(out), "<invalid>") {
+		t.Fatalf("kubectl get enrollmenttokens:\n%s\nwant the expiry %s", out, want)
 	}
 }
 
