@@ -276,12 +276,18 @@ func (r *applications) reconcileApp(ctx context.Context, app *v1alpha1.Applicati
 	return res, nil
 }
 
+// maxDetail bounds what the Degraded message says of one device: a
+// board check's reason whole (about 150 characters), five devices well
+// within a condition message's 32768 bytes.
+const maxDetail = 300
+
+// detail is ": " + s, cut to maxDetail runes (never inside a character).
 func detail(s string) string {
 	if s == "" {
 		return ""
 	}
-	if len(s) > 80 {
-		s = s[:80] + "..."
+	if r := []rune(s); len(r) > maxDetail {
+		s = string(r[:maxDetail]) + "..."
 	}
 	return ": " + s
 }
