@@ -255,16 +255,18 @@ func TestKubectlShowsTokenExpiry(t *testing.T) {
 	}
 }
 
-// The kustomize tree renders with the kubectl of bin/ and every object it
-// holds passes the API server's validation (server-side dry run).
+// The kustomize tree renders with the kubectl of bin/ from config/ (what
+// kubectl apply -k config/ applies) and every object it holds passes the
+// API server's validation (server-side dry run). A gateway pod registers
+// the address devices reach it at, the one its certificate names.
 func TestConfigRendersAndValidates(t *testing.T) {
 	env := kubetest.Start(t)
 	ctx := context.Background()
-	out, err := exec.Command(filepath.Join(env.Assets, "kubectl"), "kustomize", filepath.Join(kubetest.RepoRoot(), "config", "default")).Output()
+	out, err := exec.Command(filepath.Join(env.Assets, "kubectl"), "kustomize", filepath.Join(kubetest.RepoRoot(), "config")).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			t.Fatalf("kubectl kustomize config/default: %v\n%s", err, ee.Stderr)
+			t.Fatalf("kubectl kustomize config: %v\n%s", err, ee.Stderr)
 		}
 		t.Fatal(err)
 	}
@@ -281,6 +283,9 @@ func TestConfigRendersAndValidates(t *testing.T) {
 			continue
 		}
 		kinds[u.GetKind()]++
+		if u.GetKind() == "StatefulSet" {
+			checkAdvertised(t, &u)
+		}
 		if u.GetKind() == "Namespace" {
 			if err := env.Client.Create(ctx, &u); err != nil {
 				t.Fatalf("namespace: %v", err)
@@ -295,7 +300,36 @@ func TestConfigRendersAndValidates(t *testing.T) {
 		"Service": 1, "Deployment": 1, "StatefulSet": 1}
 	for k, n := range want {
 		if kinds[k] != n {
-			t.Errorf("config/default renders %d %s, want %d (all: %v)", kinds[k], k, n, kinds)
+			t.Errorf("config renders %d %s, want %d (all: %v)", kinds[k], k, n, kinds)
 		}
+	}
+}
+
+// checkAdvertised: the gateway StatefulSet's pods register (--advertise) a
+// valid address whose host their certificate names (--host), for pod
+// wasmbed-gateway-0 in namespace wasmbed-system.
+func checkAdvertised(t *testing.T, sts *unstructured.Unstructured) {
+	t.Helper()
+	containers, _, _ := unstructured.NestedSlice(sts.Object, "spec", "template", "spec", "containers")
+	if len(containers) != 1 {
+		t.Fatalf("StatefulSet %s: %d containers", sts.GetName(), len(containers))
+	}
+	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+	pod := strings.NewReplacer("$(POD_NAME)", "wasmbed-gateway-0", "$(POD_NAMESPACE)", "wasmbed-system")
+	var advertised, hosts []string
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--advertise="); ok {
+			advertised = append(advertised, pod.Replace(v))
+		}
+		if v, ok := strings.CutPrefix(a, "--host="); ok {
+			hosts = append(hosts, pod.Replace(v))
+		}
+	}
+	want := "wasmbed-gateway-0.wasmbed-gateway.wasmbed-system.svc:8081"
+	if !slices.Equal(advertised, []string{want}) || fleet.ValidateAddresses(advertised) != nil {
+		t.Fatalf("the gateway pods advertise %q, want [%s] (args %q)", advertised, want, args)
+	}
+	if host, _, _ := strings.Cut(want, ":"); !slices.Contains(hosts, host) {
+		t.Fatalf("the advertised host %s is not in the certificate's --host %q", host, hosts)
 	}
 }
