@@ -363,6 +363,10 @@ func (r *gateways) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	return res, nil
 }
 
+// reasonGatewayNotReporting is the reason of a Device's Online condition
+// the controller set Unknown.
+const reasonGatewayNotReporting = "GatewayNotReporting"
+
 // markUnknown marks offline the devices gw last said were online, now
 // that it does not report in: nobody vouches for their sessions (the
 // gateway may be dead, or cut off from the API server and still serving
@@ -380,7 +384,7 @@ func (r *gateways) markUnknown(ctx context.Context, gw *v1alpha1.Gateway, devs [
 		patch := client.MergeFromWithOptions(d.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		d.Status.Phase = fleet.PhaseOffline
 		meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionOnline, Status: metav1.ConditionUnknown,
-			Reason: "GatewayNotReporting", Message: "gateway " + gw.Name + " does not report in: " + why, ObservedGeneration: d.Generation})
+			Reason: reasonGatewayNotReporting, Message: "gateway " + gw.Name + " does not report in: " + why, ObservedGeneration: d.Generation})
 		if err := r.c.Status().Patch(ctx, d, patch); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			return fmt.Errorf("mark device %s of gateway %s offline: %w", d.Name, gw.Name, err)
 		}
