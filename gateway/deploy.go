@@ -41,7 +41,10 @@ func (c *moduleCache) check(ctx context.Context, checkFn func(context.Context, [
 		if ctx.Err() != nil {
 			return nil // not a verdict: the gateway is stopping; the device checks too
 		}
-		err = fmt.Errorf("module cannot run on board %s: %w", board, err)
+		// module.CheckError's message says so already: the prefix once.
+		if prefix := "module cannot run on board " + board + ": "; !strings.HasPrefix(err.Error(), prefix) {
+			err = fmt.Errorf("%s%w", prefix, err)
+		}
 	}
 	c.mu.Lock()
 	if c.checked == nil {

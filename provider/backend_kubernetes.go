@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
 	"net/http"
 	"reflect"
 	"slices"
@@ -156,10 +155,8 @@ func (b *kubeBackend) PutGateway(ctx context.Context, name string, spec apiv1.Ga
 	if spec.Capacity < 0 {
 		return fleet.Gateway{}, badRequest("capacity: must not be negative")
 	}
-	for _, a := range spec.Addresses {
-		if _, _, err := net.SplitHostPort(a); err != nil {
-			return fleet.Gateway{}, badRequest("addresses: %q: %v", a, err)
-		}
+	if err := fleet.ValidateAddresses(spec.Addresses); err != nil {
+		return fleet.Gateway{}, badRequest("%v", err)
 	}
 	if err := labelsValid(spec.Labels); err != nil {
 		return fleet.Gateway{}, err

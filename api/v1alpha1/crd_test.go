@@ -48,6 +48,23 @@ func TestBoardEnumIsBoardNames(t *testing.T) {
 	}
 }
 
+// The address pattern in the markers is written by hand: it must be
+// fleet.AddressPattern, what the management API and the provider check.
+func TestAddressPatternIsFleets(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(kubetest.CRDDir(), "fleet.wasmbed.dev_gateways.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(raw, &crd); err != nil {
+		t.Fatal(err)
+	}
+	got := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["addresses"].Items.Schema.Pattern
+	if got != fleet.AddressPattern {
+		t.Fatalf("Gateway spec.addresses pattern %s, fleet.AddressPattern %s: update the Address marker in api/v1alpha1/gateway_types.go and run controller-gen", got, fleet.AddressPattern)
+	}
+}
+
 func TestValidObjectsAcceptedWithDefaults(t *testing.T) {
 	env := kubetest.Start(t)
 	ctx := context.Background()
@@ -198,6 +215,9 @@ func TestInvalidObjectsRefused(t *testing.T) {
 		{"config value too long", app(func(a *v1alpha1.Application) { a.Spec.Config = v1alpha1.Config{"k": strings.Repeat("v", 257)} }), "config values must be at most 256 bytes"},
 		{"application name", app(func(a *v1alpha1.Application) { a.Name = long }), "application names are at most 64 characters"},
 		{"gateway address", &v1alpha1.Gateway{ObjectMeta: meta("gw"), Spec: v1alpha1.GatewaySpec{Addresses: []v1alpha1.Address{"no-port"}}}, "spec.addresses[0]"},
+		{"gateway port above 65535", &v1alpha1.Gateway{ObjectMeta: meta("gw"), Spec: v1alpha1.GatewaySpec{Addresses: []v1alpha1.Address{"h:99999"}}}, "spec.addresses[0]"},
+		{"gateway port 0", &v1alpha1.Gateway{ObjectMeta: meta("gw"), Spec: v1alpha1.GatewaySpec{Addresses: []v1alpha1.Address{"h:8081", "h:0"}}}, "spec.addresses[1]"},
+		{"gateway address twice", &v1alpha1.Gateway{ObjectMeta: meta("gw"), Spec: v1alpha1.GatewaySpec{Addresses: []v1alpha1.Address{"h:8081", "h:8081"}}}, `spec.addresses[1]: Duplicate value: "h:8081"`},
 		{"gateway capacity", &v1alpha1.Gateway{ObjectMeta: meta("gw"), Spec: v1alpha1.GatewaySpec{Capacity: -1}}, "spec.capacity"},
 		{"token hash", &v1alpha1.EnrollmentToken{ObjectMeta: meta("t1"), Spec: v1alpha1.EnrollmentTokenSpec{Device: "d", Hash: "secret"}}, "spec.hash"},
 		{"revocation name", &v1alpha1.CertificateRevocation{ObjectMeta: meta("serial-x"), Spec: v1alpha1.CertificateRevocationSpec{Device: "d", RevokedAt: metav1.Now()}}, "named by the certificate serial"},
@@ -214,16 +234,39 @@ func TestInvalidObjectsRefused(t *testing.T) {
 	}
 }
 
-// The kustomize tree renders with the kubectl of bin/ and every object it
-// holds passes the API server's validation (server-side dry run).
+// kubectl get enrollmenttokens shows when a live token expires (a column
+// of type date shows an age, "<invalid>" for a time to come).
+func TestKubectlShowsTokenExpiry(t *testing.T) {
+	env := kubetest.Start(t)
+	ns := env.Namespace(t)
+	exp := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	tok := &v1alpha1.EnrollmentToken{ObjectMeta: metav1.ObjectMeta{Name: "00000000000000aa", Namespace: ns},
+		Spec: v1alpha1.EnrollmentTokenSpec{Device: "d", Hash: sha, ExpiresAt: metav1.NewTime(exp)}}
+	if err := env.Client.Create(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(filepath.Join(env.Assets, "kubectl"), "--kubeconfig", env.Kubeconfig(t, env.Config, ns),
+		"get", "enrollmenttokens").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl get enrollmenttokens: %v\n%s", err, out)
+	}
+	if want := exp.Format(time.RFC3339); !strings.Contains(string(out), want) || strings.Contains(string(out), "<invalid>") {
+		t.Fatalf("kubectl get enrollmenttokens:\n%s\nwant the expiry %s", out, want)
+	}
+}
+
+// The kustomize tree renders with the kubectl of bin/ from config/ (what
+// kubectl apply -k config/ applies) and every object it holds passes the
+// API server's validation (server-side dry run). A gateway pod registers
+// the address devices reach it at, the one its certificate names.
 func TestConfigRendersAndValidates(t *testing.T) {
 	env := kubetest.Start(t)
 	ctx := context.Background()
-	out, err := exec.Command(filepath.Join(env.Assets, "kubectl"), "kustomize", filepath.Join(kubetest.RepoRoot(), "config", "default")).Output()
+	out, err := exec.Command(filepath.Join(env.Assets, "kubectl"), "kustomize", filepath.Join(kubetest.RepoRoot(), "config")).Output()
 	if err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
-			t.Fatalf("kubectl kustomize config/default: %v\n%s", err, ee.Stderr)
+			t.Fatalf("kubectl kustomize config: %v\n%s", err, ee.Stderr)
 		}
 		t.Fatal(err)
 	}
@@ -240,6 +283,9 @@ func TestConfigRendersAndValidates(t *testing.T) {
 			continue
 		}
 		kinds[u.GetKind()]++
+		if u.GetKind() == "StatefulSet" {
+			checkAdvertised(t, &u)
+		}
 		if u.GetKind() == "Namespace" {
 			if err := env.Client.Create(ctx, &u); err != nil {
 				t.Fatalf("namespace: %v", err)
@@ -254,7 +300,36 @@ func TestConfigRendersAndValidates(t *testing.T) {
 		"Service": 1, "Deployment": 1, "StatefulSet": 1}
 	for k, n := range want {
 		if kinds[k] != n {
-			t.Errorf("config/default renders %d %s, want %d (all: %v)", kinds[k], k, n, kinds)
+			t.Errorf("config renders %d %s, want %d (all: %v)", kinds[k], k, n, kinds)
 		}
+	}
+}
+
+// checkAdvertised: the gateway StatefulSet's pods register (--advertise) a
+// valid address whose host their certificate names (--host), for pod
+// wasmbed-gateway-0 in namespace wasmbed-system.
+func checkAdvertised(t *testing.T, sts *unstructured.Unstructured) {
+	t.Helper()
+	containers, _, _ := unstructured.NestedSlice(sts.Object, "spec", "template", "spec", "containers")
+	if len(containers) != 1 {
+		t.Fatalf("StatefulSet %s: %d containers", sts.GetName(), len(containers))
+	}
+	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+	pod := strings.NewReplacer("$(POD_NAME)", "wasmbed-gateway-0", "$(POD_NAMESPACE)", "wasmbed-system")
+	var advertised, hosts []string
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--advertise="); ok {
+			advertised = append(advertised, pod.Replace(v))
+		}
+		if v, ok := strings.CutPrefix(a, "--host="); ok {
+			hosts = append(hosts, pod.Replace(v))
+		}
+	}
+	want := "wasmbed-gateway-0.wasmbed-gateway.wasmbed-system.svc:8081"
+	if !slices.Equal(advertised, []string{want}) || fleet.ValidateAddresses(advertised) != nil {
+		t.Fatalf("the gateway pods advertise %q, want [%s] (args %q)", advertised, want, args)
+	}
+	if host, _, _ := strings.Cut(want, ":"); !slices.Contains(hosts, host) {
+		t.Fatalf("the advertised host %s is not in the certificate's --host %q", host, hosts)
 	}
 }

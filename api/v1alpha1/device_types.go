@@ -174,6 +174,7 @@ type DeploymentRecord struct {
 // +kubebuilder:resource:categories=wasmbed,shortName=wdev
 // +kubebuilder:printcolumn:name="Board",type=string,JSONPath=`.spec.board`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Online",type=string,JSONPath=`.status.conditions[?(@.type=="Online")].status`
 // +kubebuilder:printcolumn:name="Gateway",type=string,JSONPath=`.spec.gateway`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 64",message="device names are at most 64 characters"

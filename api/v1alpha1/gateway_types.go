@@ -4,16 +4,19 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Address is a device endpoint, host:port.
+// Address is a device endpoint, host:port, the port 1 to 65535 (an IPv6
+// host in brackets). The pattern is fleet.AddressPattern; a test fails if
+// they differ.
 // +kubebuilder:validation:MaxLength=261
-// +kubebuilder:validation:Pattern=`^[^\s:]+:[0-9]{1,5}$|^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$`
+// +kubebuilder:validation:Pattern=`^([^\s:\[\]]+|\[[0-9A-Fa-f:.]+\]):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$`
 type Address string
 
 // GatewaySpec is a gateway's registration.
 type GatewaySpec struct {
-	// Addresses are the endpoints devices connect to.
+	// Addresses are the endpoints devices connect to, each once.
 	// +optional
 	// +kubebuilder:validation:MaxItems=16
+	// +listType=set
 	Addresses []Address `json:"addresses,omitempty"`
 	// Labels: the controller assigns a device to a gateway only if the
 	// device has every label of the gateway.

@@ -38,7 +38,7 @@ type EnrollmentTokenStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:categories=wasmbed
 // +kubebuilder:printcolumn:name="Device",type=string,JSONPath=`.spec.device`
-// +kubebuilder:printcolumn:name="Expires",type=date,JSONPath=`.spec.expiresAt`
+// +kubebuilder:printcolumn:name="Expires",type=string,format=date-time,JSONPath=`.spec.expiresAt`
 // +kubebuilder:printcolumn:name="Used",type=date,JSONPath=`.status.usedAt`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type EnrollmentToken struct {

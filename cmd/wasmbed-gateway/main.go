@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/wasmbed/wasmbed/ca"
+	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway/daemon"
 )
 
@@ -79,6 +80,10 @@ func newServe() *cobra.Command {
 			}
 			if o.Store != daemon.StoreKubernetes && (o.Kubeconfig != "" || o.Namespace != "") {
 				return errors.New("--kubeconfig and --namespace need --store kubernetes")
+			}
+			// Refused here rather than by the store when the gateway registers.
+			if err := fleet.ValidateAddresses(o.Advertise); err != nil {
+				return fmt.Errorf("--advertise: %w", err)
 			}
 			if ext.URL != "" {
 				if ext.RootFile == "" || ext.Provisioner == "" || ext.PasswordFile == "" {

@@ -57,6 +57,8 @@ func TestStoreFlagErrors(t *testing.T) {
 		"--store bolt":    `--store "bolt": want embedded or kubernetes`,
 		"--kubeconfig /x": "--kubeconfig and --namespace need --store kubernetes",
 		"--store kubernetes --kubeconfig /nonexistent/kubeconfig": "/nonexistent/kubeconfig",
+		"--advertise h:99999":                   "--advertise: addresses: \"h:99999\": want host:port, the port 1 to 65535",
+		"--advertise h:8081 --advertise h:8081": "--advertise: addresses: \"h:8081\" is listed twice",
 	} {
 		cmd := newRoot()
 		cmd.SetArgs(append([]string{"serve", "--data-dir", t.TempDir()}, strings.Fields(args)...))

@@ -21,6 +21,10 @@ const (
 	// AnnotationAssignedBy on a Device says that the controller chose its
 	// gateway (nobody asked for one). A write of another gateway removes it.
 	AnnotationAssignedBy = "fleet.wasmbed.dev/assigned-by"
+	// FinalizerRevokeCertificates holds a deleted Device until the
+	// controller has revoked its certificates (kubectl delete, or any
+	// other client, is then as safe as the management API's delete).
+	FinalizerRevokeCertificates = "fleet.wasmbed.dev/revoke-certificates"
 )
 
 // The conversions between fleet's types and the custom resources. ToFleet

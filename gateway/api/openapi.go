@@ -68,7 +68,7 @@ const (
 	versionPattern    = `^[A-Za-z0-9][A-Za-z0-9._+-]*$`
 	labelValuePattern = `^([A-Za-z0-9][A-Za-z0-9._-]*)?$`
 	sha256Pattern     = `^[0-9a-f]{64}$`
-	addressPattern    = `^[^\s:]+:[0-9]{1,5}$|^\[[0-9A-Fa-f:.]+\]:[0-9]{1,5}$`
+	addressPattern    = fleet.AddressPattern
 	// continuePattern is base64url without padding, of a length that
 	// decodes (not 1 modulo 4).
 	continuePattern = `^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$`
@@ -80,8 +80,6 @@ const (
 	// every client (JavaScript's included) reads exactly.
 	maxJSONInteger = 1<<53 - 1
 )
-
-var addressRE = regexp.MustCompile(addressPattern)
 
 // nameRules is what the description of a name says.
 const nameRules = "letters, digits, '.', '_' or '-', the first a letter or digit, at most 64"
@@ -699,8 +697,10 @@ func strict(s *openapi3.Schema, t reflect.Type, boards []string) {
 						v.Pattern = `^([0-9a-f]{64})?$`
 					case "address":
 						item.Pattern = addressPattern
-						item.Description = "host:port (an IPv6 host in brackets)"
-						v.Description = "host:port where devices reach the gateway (an IPv6 host in brackets)"
+						item.Description = "host:port, the port 1 to 65535 (an IPv6 host in brackets)"
+						v.Description = "host:port where devices reach the gateway (an IPv6 host in brackets), each once"
+						v.UniqueItems = true
+						v.MaxItems = openapi3.Uint64Ptr(fleet.MaxAddresses)
 					case "labels":
 						v.MaxProps = openapi3.Uint64Ptr(fleet.MaxLabels)
 						value := openapi3.NewStringSchema().WithPattern(labelValuePattern).WithMaxLength(protocol.MaxNameLen)

@@ -121,7 +121,7 @@ func TestOpenAPI31Forms(t *testing.T) {
 // the JSON Schema 2020-12 one), and annotations.
 var inputKeywords = map[string]bool{
 	"type": true, "enum": true, "format": true, "pattern": true, "minLength": true, "maxLength": true,
-	"minimum": true, "maximum": true, "items": true, "maxItems": true, "minItems": true,
+	"minimum": true, "maximum": true, "items": true, "maxItems": true, "minItems": true, "uniqueItems": true,
 	"properties": true, "required": true, "additionalProperties": true, "maxProperties": true,
 	"description": true, "examples": true, "contentEncoding": true,
 }

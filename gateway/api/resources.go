@@ -64,10 +64,8 @@ func (s *Server) putGateway(w http.ResponseWriter, r *http.Request, who *hashedT
 	if spec.Capacity < 0 {
 		return badRequest("capacity: must not be negative")
 	}
-	for _, a := range spec.Addresses {
-		if !addressRE.MatchString(a) {
-			return badRequest("addresses: %q: want host:port (an IPv6 host in brackets)", a)
-		}
+	if err := fleet.ValidateAddresses(spec.Addresses); err != nil {
+		return badRequest("%v", err)
 	}
 	if err := labelsValid(spec.Labels); err != nil {
 		return err

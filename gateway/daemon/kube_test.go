@@ -227,6 +227,9 @@ func TestKubernetesGatewayServesItsDevices(t *testing.T) {
 	eventually(t, "huge recorded failed on dev-1", func() bool {
 		for _, d := range f.deployments("dev-1") {
 			if d.App == "huge" && d.State == "failed" && strings.Contains(d.Detail, "cannot run on board stm32f4-discovery") {
+				if n := strings.Count(d.Detail, "cannot run on board"); n != 1 {
+					t.Fatalf("huge's detail says the board %d times: %q", n, d.Detail)
+				}
 				return true
 			}
 		}

@@ -18,8 +18,8 @@ variable "gateway" {
   })
 
   validation {
-    condition     = length(var.gateway.addresses) > 0 && alltrue([for a in var.gateway.addresses : can(regex("^(\\[[0-9A-Fa-f:.]+\\]|[^\\s:\\[\\]]+):[0-9]{1,5}$", a))])
-    error_message = "gateway.addresses: at least one, each host:port (an IPv6 host in brackets)."
+    condition     = length(var.gateway.addresses) > 0 && alltrue([for a in var.gateway.addresses : can(regex("^([^\\s:\\[\\]]+|\\[[0-9A-Fa-f:.]+\\]):([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])$", a))])
+    error_message = "gateway.addresses: at least one, each host:port, the port 1 to 65535 (an IPv6 host in brackets)."
   }
   validation {
     condition     = var.gateway.name == null || can(regex("^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", coalesce(var.gateway.name, "-")))

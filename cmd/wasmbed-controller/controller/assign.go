@@ -99,10 +99,14 @@ func (r *assigner) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	if d.Spec.Gateway != "" {
 		gw, ok := byName[string(d.Spec.Gateway)]
 		switch {
+		case d.Annotations[kubestore.AnnotationAssignedBy] == "":
+			// Given by name: it stays, also on a gateway that does not
+			// exist (yet), whose devices wait for it.
+			return reconcile.Result{}, nil
 		case !ok:
 			reason = "gateway " + string(d.Spec.Gateway) + " was deleted"
-		case d.Annotations[kubestore.AnnotationAssignedBy] == "" || r.reassignAfter < 0:
-			return reconcile.Result{}, nil // given by name: it stays
+		case r.reassignAfter < 0:
+			return reconcile.Result{}, nil
 		default:
 			ready, left := gatewayReady(gw, now)
 			if ready {

@@ -15,11 +15,14 @@
 //     the annotation fleet.wasmbed.dev/rollout-action;
 //   - Gateway status: devices assigned, and Ready while the gateway
 //     process reports in;
+//   - a deleted Device's certificates are revoked before it goes (the
+//     finalizer fleet.wasmbed.dev/revoke-certificates, finalizer.go);
 //   - enrollment tokens used or expired for longer than a day are deleted;
 //   - Kubernetes events on the objects concerned.
 //
 // The gateways run the reconciliation core (fleet.Plan) for the devices
-// they serve; the controller writes only Device spec.gateway, Application
+// they serve; the controller writes only Device spec.gateway (and its
+// finalizer), the certificate ledger of a deleted device, Application
 // status (and removes the rollout-action annotation it applied) and
 // Gateway status.
 package controller
@@ -138,6 +141,9 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 		return nil, err
 	}
 	if err := (&gateways{c: c, rec: rec, ns: o.Namespace}).setup(mgr); err != nil {
+		return nil, err
+	}
+	if err := (&revoker{c: c, api: mgr.GetAPIReader(), rec: rec}).setup(mgr); err != nil {
 		return nil, err
 	}
 	if err := (&tokens{c: c, retention: o.TokenRetention}).setup(mgr); err != nil {

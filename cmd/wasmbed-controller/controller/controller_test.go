@@ -35,12 +35,19 @@ func logger() *slog.Logger {
 // permissions of config/rbac/controller_role.yaml, with leader election.
 func startController(t *testing.T, env *kubetest.Env, ns string) {
 	t.Helper()
+	startControllerWith(t, env, ns, controller.Options{ReassignAfter: 2 * time.Second})
+}
+
+// startControllerWith is startController with options o (namespace, leader
+// election and log set here).
+func startControllerWith(t *testing.T, env *kubetest.Env, ns string, o controller.Options) {
+	t.Helper()
 	cfg := env.UserWithRole(t, ns, "controller_role.yaml", "wasmbed-controller")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	o.Namespace, o.LeaderElection, o.Log = ns, true, logger()
 	go func() {
-		done <- controller.Run(ctx, cfg, controller.Options{Namespace: ns, LeaderElection: true, Log: logger(),
-			ReassignAfter: 2 * time.Second})
+		done <- controller.Run(ctx, cfg, o)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -119,12 +126,14 @@ func TestAssignmentStatusAndCleanup(t *testing.T) {
 	must(t, c.Get(ctx, client.ObjectKeyFromObject(app), app))
 	fa := kubestore.ApplicationToFleet(app)
 	long := time.Now().Add(-time.Hour)
+	// A reason as long as a board check's: the Degraded message has it whole.
+	const trap = "unreachable executed in tick at offset 0x2a1f (wasm backtrace: 0: 0x2a1f - sensor!read_sample, 1: 0x2b00 - sensor!tick), after 1532 ticks"
 	record := func(device, state string, at time.Time) {
 		var d v1alpha1.Device
 		must(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: device}, &d))
 		d.Status.Deployments = []v1alpha1.DeploymentRecord{kubestore.DeploymentFromFleet(fleet.Deployment{App: "sensor", Device: device,
 			Generation: 1, Command: "deploy", Version: "1.0.0", SHA256: sha, SpecHash: fleet.SpecHash(&fa), Running: true,
-			State: state, Detail: map[bool]string{true: "unreachable executed"}[state == "trapped"], UpdatedAt: at})}
+			State: state, Detail: map[bool]string{true: trap}[state == "trapped"], UpdatedAt: at})}
 		must(t, c.Status().Update(ctx, &d))
 	}
 	record("d1", "running", long)
@@ -141,7 +150,7 @@ func TestAssignmentStatusAndCleanup(t *testing.T) {
 	})
 	s := appStatus()
 	deg := meta.FindStatusCondition(s.Conditions, "Degraded")
-	if deg == nil || deg.Status != "True" || !strings.Contains(deg.Message, "d2 (trapped: unreachable executed)") {
+	if deg == nil || deg.Status != "True" || !strings.Contains(deg.Message, "d2 (trapped: "+trap+")") {
 		t.Fatalf("Degraded: %+v", deg)
 	}
 	if !meta.IsStatusConditionTrue(s.Conditions, "Progressing") || !meta.IsStatusConditionFalse(s.Conditions, "Ready") {
@@ -230,5 +239,76 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A device given by name a gateway that does not exist yet waits for it;
+// the devices of a gateway that stops reporting in turn offline, Online
+// Unknown, as soon as the gateway is not Ready, long before they would be
+// reassigned.
+func TestPinnedDeviceWaitsAndSilentGatewaysDevicesGoUnknown(t *testing.T) {
+	env := kubetest.Start(t)
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	c := env.Client
+	// Reassignment far away: the devices must turn Unknown without it.
+	startControllerWith(t, env, ns, controller.Options{ReassignAfter: time.Hour})
+	must(t, c.Create(ctx, &v1alpha1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "gw-a", Namespace: ns}}))
+	heartbeat(t, c, ns, "gw-a", 30)
+	get := func(name string) v1alpha1.Device {
+		var d v1alpha1.Device
+		must(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &d))
+		return d
+	}
+
+	// Pinned to gw-later, which does not exist: it stays, while a device
+	// created after it is assigned (the controller has been through it).
+	must(t, c.Create(ctx, &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: "pinned", Namespace: ns},
+		Spec: v1alpha1.DeviceSpec{Board: "linux", Gateway: "gw-later"}}))
+	must(t, c.Create(ctx, &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: "free", Namespace: ns},
+		Spec: v1alpha1.DeviceSpec{Board: "linux"}}))
+	eventually(t, "free assigned to gw-a", func() bool { return get("free").Spec.Gateway == "gw-a" })
+	heartbeat(t, c, ns, "gw-a", 30) // a Gateway change: the controller looks at the waiting devices again
+	eventually(t, "gw-a Ready", func() bool {
+		var gw v1alpha1.Gateway
+		must(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gw-a"}, &gw))
+		return meta.IsStatusConditionTrue(gw.Status.Conditions, "Ready") && gw.Status.Assigned >= 1
+	})
+	if d := get("pinned"); d.Spec.Gateway != "gw-later" {
+		t.Fatalf("pinned to gw-later (not there yet), moved to %q", d.Spec.Gateway)
+	}
+	must(t, c.Create(ctx, &v1alpha1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "gw-later", Namespace: ns}}))
+	heartbeat(t, c, ns, "gw-later", 1)
+
+	// pinned online on gw-later, as its gateway writes it; then gw-later
+	// falls silent (it reported a 1 s period: not Ready 3 s later).
+	d := get("pinned")
+	d.Status.Phase = fleet.PhaseOnline
+	meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionOnline, Status: metav1.ConditionTrue, Reason: "Online"})
+	must(t, c.Status().Update(ctx, &d))
+	var notReady time.Time
+	eventually(t, "gw-later not Ready (NotReporting: it reported, then stopped)", func() bool {
+		var gw v1alpha1.Gateway
+		must(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "gw-later"}, &gw))
+		cond := meta.FindStatusCondition(gw.Status.Conditions, "Ready")
+		if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != "NotReporting" {
+			return false
+		}
+		notReady = cond.LastTransitionTime.Time
+		return true
+	})
+	eventually(t, "pinned offline, Online Unknown", func() bool {
+		d := get("pinned")
+		cond := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionOnline)
+		return d.Status.Phase == fleet.PhaseOffline && cond != nil && cond.Status == metav1.ConditionUnknown &&
+			cond.Reason == "GatewayNotReporting" && strings.Contains(cond.Message, "gw-later")
+	})
+	// At once: within a second of Ready turning False (the condition's
+	// time has a second's precision).
+	if took := time.Since(notReady); took > 3*time.Second {
+		t.Fatalf("pinned marked Unknown %v after gw-later stopped being Ready", took)
+	}
+	if d := get("pinned"); d.Spec.Gateway != "gw-later" {
+		t.Fatalf("pinned moved to %q", d.Spec.Gateway)
 	}
 }

@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -66,13 +68,21 @@ func rolloutPolicyError(a *fleet.Application) error {
 // A device is online while its gateway says so (phase online); one without
 // a session fails the heartbeat gate once it has been gone for grace
 // since its gateway last heard it (status.lastSeen) or the controller
-// started.
+// started. A device the controller marked offline because its gateway
+// stopped reporting in (Online Unknown) does not fail it: nothing says
+// the device lost its session, its gateway is what went silent.
 // The values of an app-level health gate are those the device's gateway
 // recorded in the Device's status.healthValues (gateway/daemon
 // kubernetes_health.go).
 func (r *applications) observations(devs map[string]*v1alpha1.Device) fleet.Observations {
 	return fleet.Observations{
-		Online:       func(d *fleet.Device) bool { return d.Status.Phase == fleet.PhaseOnline },
+		Online: func(d *fleet.Device) bool {
+			if d.Status.Phase == fleet.PhaseOnline {
+				return true
+			}
+			o := devs[d.Name]
+			return o != nil && gatewaySilent(o)
+		},
 		OfflineGrace: r.offlineGrace,
 		Up:           r.started,
 		Value: func(app, device, key string) (float64, time.Time, time.Time, bool) {
@@ -234,4 +244,12 @@ func (r *applications) takeAction(ctx context.Context, app *v1alpha1.Application
 		return false, fmt.Errorf("remove annotation %s: %w", kubestore.AnnotationRolloutAction, err)
 	}
 	return true, nil
+}
+
+// gatewaySilent: the controller marked d offline because its gateway
+// stopped reporting in (markUnknown), and the gateway has not written
+// since.
+func gatewaySilent(d *v1alpha1.Device) bool {
+	c := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionOnline)
+	return c != nil && c.Status == metav1.ConditionUnknown && c.Reason == reasonGatewayNotReporting
 }

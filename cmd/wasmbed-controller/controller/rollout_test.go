@@ -5,8 +5,11 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/fleet/kubestore"
 )
 
 // status.stable follows the specs the controller sees as the gateway's API
@@ -108,5 +111,31 @@ func TestAdmitSteps(t *testing.T) {
 	a.Progress.Phase = fleet.RolloutPaused
 	if got := admitSteps(&a, devs, deps, prev, now); len(got) != 0 {
 		t.Fatalf("paused: %v", got)
+	}
+}
+
+// The heartbeat gate: a device its gateway marked offline is offline; one
+// the controller marked offline because its gateway went silent is not
+// judged offline (the gateway, not the device, stopped answering).
+func TestHeartbeatGateIgnoresASilentGateway(t *testing.T) {
+	mk := func(name, phase string, cond *metav1.Condition) *v1alpha1.Device {
+		d := &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		d.Status.Phase = v1alpha1.DevicePhase(phase)
+		if cond != nil {
+			d.Status.Conditions = []metav1.Condition{*cond}
+		}
+		return d
+	}
+	devs := map[string]*v1alpha1.Device{
+		"up":     mk("up", fleet.PhaseOnline, nil),
+		"gone":   mk("gone", fleet.PhaseOffline, &metav1.Condition{Type: v1alpha1.ConditionOnline, Status: metav1.ConditionFalse, Reason: "Offline"}),
+		"silent": mk("silent", fleet.PhaseOffline, &metav1.Condition{Type: v1alpha1.ConditionOnline, Status: metav1.ConditionUnknown, Reason: reasonGatewayNotReporting}),
+	}
+	obs := (&applications{}).observations(devs)
+	for name, want := range map[string]bool{"up": true, "gone": false, "silent": true} {
+		d := kubestore.DeviceToFleet(devs[name])
+		if got := obs.Online(&d); got != want {
+			t.Errorf("%s: online %v for the heartbeat gate, want %v", name, got, want)
+		}
 	}
 }

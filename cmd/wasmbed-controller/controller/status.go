@@ -276,12 +276,18 @@ func (r *applications) reconcileApp(ctx context.Context, app *v1alpha1.Applicati
 	return res, nil
 }
 
+// maxDetail bounds what the Degraded message says of one device: a
+// board check's reason whole (about 150 characters), five devices well
+// within a condition message's 32768 bytes.
+const maxDetail = 300
+
+// detail is ": " + s, cut to maxDetail runes (never inside a character).
 func detail(s string) string {
 	if s == "" {
 		return ""
 	}
-	if len(s) > 80 {
-		s = s[:80] + "..."
+	if r := []rune(s); len(r) > maxDetail {
+		s = string(r[:maxDetail]) + "..."
 	}
 	return ": " + s
 }
@@ -326,6 +332,11 @@ func (r *gateways) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 		cond.Status, cond.Reason = metav1.ConditionFalse, "NotReporting"
 		cond.Message = "last report at " + gw.Status.LastHeartbeatTime.UTC().Format(time.RFC3339)
 	}
+	if !ready {
+		if err := r.markUnknown(ctx, &gw, devs.Items, cond.Message); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
 	was := meta.FindStatusCondition(gw.Status.Conditions, v1alpha1.ConditionGatewayReady)
 	conds := append([]metav1.Condition(nil), gw.Status.Conditions...)
 	meta.SetStatusCondition(&conds, cond)
@@ -350,6 +361,35 @@ func (r *gateways) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 		r.rec.Event(&gw, typ, cond.Reason, cond.Message)
 	}
 	return res, nil
+}
+
+// reasonGatewayNotReporting is the reason of a Device's Online condition
+// the controller set Unknown.
+const reasonGatewayNotReporting = "GatewayNotReporting"
+
+// markUnknown marks offline the devices gw last said were online, now
+// that it does not report in: nobody vouches for their sessions (the
+// gateway may be dead, or cut off from the API server and still serving
+// them), so the Online condition is Unknown, as a node's Ready is when its
+// kubelet stops posting status. The gateway, once it reports again,
+// writes what it holds (a session start, its periodic repair of phases).
+func (r *gateways) markUnknown(ctx context.Context, gw *v1alpha1.Gateway, devs []v1alpha1.Device, why string) error {
+	for i := range devs {
+		d := &devs[i]
+		if d.Status.Phase != fleet.PhaseOnline || !d.DeletionTimestamp.IsZero() {
+			continue
+		}
+		// The optimistic lock: a status the gateway writes meanwhile wins
+		// (and, a change of one of its devices, brings gw back here).
+		patch := client.MergeFromWithOptions(d.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		d.Status.Phase = fleet.PhaseOffline
+		meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionOnline, Status: metav1.ConditionUnknown,
+			Reason: reasonGatewayNotReporting, Message: "gateway " + gw.Name + " does not report in: " + why, ObservedGeneration: d.Generation})
+		if err := r.c.Status().Patch(ctx, d, patch); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return fmt.Errorf("mark device %s of gateway %s offline: %w", d.Name, gw.Name, err)
+		}
+	}
+	return nil
 }
 
 // ---- enrollment tokens
