@@ -19,7 +19,8 @@
 # Environment: WASMBED_TOOLS_CACHE overrides the cache folder. WASMBED_SETUP=demo
 # (what `make demo` sets) builds only what the demo runs: OpenTofu when the machine
 # has no terraform; the tools only tests need (tfplugindocs, terraform-docs,
-# controller-gen, step-ca, step, kube-apiserver, kubectl) are left to the test
+# controller-gen, step-ca, step, kube-apiserver, kubectl) and the Debian
+# packages only tests need (APT_TEST_PACKAGES: chromium) are left to the test
 # targets' own `make setup`.
 set -Eeuo pipefail
 
@@ -71,7 +72,9 @@ quiesce_service() { # name, was_just_installed
 }
 
 missing=()
-for p in $APT_PACKAGES; do
+packages=$APT_PACKAGES
+[[ ${WASMBED_SETUP:-} == demo ]] || packages="$packages $APT_TEST_PACKAGES"
+for p in $packages; do
 	if [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true) != "install ok installed" ]]; then
 		missing+=("$p")
 	fi
