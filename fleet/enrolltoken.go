@@ -44,15 +44,9 @@ func NewEnrollmentToken(device string, ttl time.Duration) (secret string, rec En
 	rand.Read(sec[:])
 	id := hex.EncodeToString(idb[:])
 	s := base64.RawURLEncoding.EncodeToString(sec[:])
-	// Whole seconds (the Kubernetes resource keeps no more), the expiry
-	// rounded up: a token is never valid for less than asked.
 	now := time.Now().UTC()
-	exp := now.Add(ttl)
-	if t := exp.Truncate(time.Second); !t.Equal(exp) {
-		exp = t.Add(time.Second)
-	}
 	return EnrollmentTokenPrefix + id + "_" + s, EnrollmentToken{ID: id, Device: device, Hash: SecretHash(s),
-		ExpiresAt: exp, CreatedAt: now.Truncate(time.Second)}
+		ExpiresAt: now.Add(ttl), CreatedAt: now}
 }
 
 // MintEnrollmentToken stores a new token for device (which the caller has

@@ -304,9 +304,18 @@ func TokenToFleet(o *v1alpha1.EnrollmentToken) fleet.EnrollmentToken {
 // TokenFromFleet writes t into o.
 func TokenFromFleet(t fleet.EnrollmentToken, o *v1alpha1.EnrollmentToken) {
 	o.Spec = v1alpha1.EnrollmentTokenSpec{Device: v1alpha1.Name(t.Device), Hash: v1alpha1.SHA256(t.Hash),
-		ExpiresAt: metav1.NewTime(t.ExpiresAt.UTC().Truncate(time.Second))}
+		ExpiresAt: metav1.NewTime(ceilSecond(t.ExpiresAt.UTC()))}
 	o.Status.UsedAt = fromTime(t.UsedAt)
 	o.Status.UsedKey, o.Status.UsedSerial = t.UsedKey, t.UsedSerial
+}
+
+// ceilSecond rounds t up to a whole second (a resource keeps no more): a
+// token stored here is never valid for less than it was minted for.
+func ceilSecond(t time.Time) time.Time {
+	if s := t.Truncate(time.Second); !s.Equal(t) {
+		return s.Add(time.Second)
+	}
+	return t
 }
 
 // RevocationToFleet converts a CertificateRevocation (named by the serial).
