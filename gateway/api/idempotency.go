@@ -98,7 +98,7 @@ func (id *idempotency) serve(w http.ResponseWriter, r *http.Request, who *hashed
 		return err
 	}
 
-	rec := &recordingWriter{ResponseWriter: w}
+	rec := &recordingWriter{statusWriter: statusWriter{ResponseWriter: w}}
 	herr := h(rec)
 	id.mu.Lock()
 	if herr != nil || rec.status < 200 || rec.status > 299 {
@@ -148,26 +148,15 @@ func (id *idempotency) evict(now time.Time) {
 	}
 }
 
-// recordingWriter writes through and keeps a copy of the answer.
+// recordingWriter is a statusWriter that keeps a copy of the body.
 type recordingWriter struct {
-	http.ResponseWriter
-	status int
-	body   bytes.Buffer
-}
-
-func (w *recordingWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
+	statusWriter
+	body bytes.Buffer
 }
 
 func (w *recordingWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
 	w.body.Write(b)
-	return w.ResponseWriter.Write(b)
+	return w.statusWriter.Write(b)
 }
 
 // visibleASCII reports whether s is not empty and all visible ASCII (no

@@ -505,35 +505,37 @@ func queryParameter(name string, paged bool, boards []string) *openapi3.Paramete
 	return p.WithSchema(schema)
 }
 
-// sseEventSchema is one event of the watch stream (OpenAPI 3.1 has no
+// sseSchema is one event of a server-sent-events stream (OpenAPI 3.1 has no
 // itemSchema, which 3.2 brings: a text/event-stream schema is that of each
-// event, as schemathesis reads it).
-func sseEventSchema() *openapi3.Schema {
+// event, as schemathesis reads it); data is JSON.
+func sseSchema(events []string, description, idDescription string) *openapi3.Schema {
 	s := openapi3.NewObjectSchema().
-		WithProperty("event", openapi3.NewStringSchema().WithEnum("change", "event", "audit")).
+		WithProperty("event", openapi3.NewStringSchema().WithEnum(anys(events)...)).
 		WithProperty("id", openapi3.NewStringSchema().WithPattern(`^[0-9]+$`)).
 		WithProperty("data", openapi3.NewStringSchema())
 	s.Required = []string{"data", "event"}
-	s.Description = "change: an object was written, data {kind, key, deleted} (JSON); " +
-		"event: the gateway recorded an event, data the event (JSON, as GET /v1/events lists it), id its sequence number; " +
-		"audit (admin tokens only): an entry of the audit log, data the entry (JSON, as GET /v1/audit lists it), no id"
-	s.Properties["id"].Value.Description = "event: its sequence number (what Last-Event-ID gives back)"
+	s.Description = description
+	s.Properties["id"].Value.Description = idDescription
 	s.Properties["data"].Value.ContentMediaType = "application/json" // JSON Schema 2020-12: a string that holds JSON
 	return s
 }
 
-// sseOutputSchema is an event of the output stream.
+// sseEventSchema is one event of the watch stream.
+func sseEventSchema() *openapi3.Schema {
+	return sseSchema([]string{"change", "event", "audit"},
+		"change: an object was written, data {kind, key, deleted} (JSON); "+
+			"event: the gateway recorded an event, data the event (JSON, as GET /v1/events lists it), id its sequence number; "+
+			"audit (admin tokens only): an entry of the audit log, data the entry (JSON, as GET /v1/audit lists it), no id",
+		"event: its sequence number (what Last-Event-ID gives back)")
+}
+
+// sseOutputSchema is one event of the output stream.
 func sseOutputSchema() *openapi3.Schema {
-	s := openapi3.NewObjectSchema().
-		WithProperty("event", openapi3.NewStringSchema().WithEnum("output", "gap")).
-		WithProperty("id", openapi3.NewStringSchema().WithPattern(`^[0-9]+$`)).
-		WithProperty("data", openapi3.NewStringSchema())
-	s.Required = []string{"data", "event"}
-	s.Description = "output: a log line or published value, data the record (JSON, as GET /v1/applications/{name}/output lists it), " +
-		"id its place in the gateway's output feed (what Last-Event-ID gives back); " +
-		"gap: the resume point is older than the feed holds, data {after} (JSON), no id"
-	s.Properties["data"].Value.ContentMediaType = "application/json"
-	return s
+	return sseSchema([]string{"output", "gap"},
+		"output: a log line or published value, data the record (JSON, as GET /v1/applications/{name}/output lists it), "+
+			"id its place in the gateway's output feed (what Last-Event-ID gives back); "+
+			"gap: the resume point is older than the feed holds, data {after} (JSON), no id",
+		"output: its place in the gateway's output feed (what Last-Event-ID gives back)")
 }
 
 func anys(s []string) []any {
