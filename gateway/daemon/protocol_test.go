@@ -300,6 +300,9 @@ func TestBoardMismatchRefused(t *testing.T) {
 	d.connect()
 	eventually(t, "device online", func() bool { return h.deviceStatus("boardy").Status.Phase == fleet.PhaseOnline })
 	d.conn.Close()
+	// The first session's end is handled on its own goroutine: wait for it,
+	// so that "online" below can only come from a refused session.
+	eventually(t, "device offline after its session closed", func() bool { return h.deviceStatus("boardy").Status.Phase != fleet.PhaseOnline })
 	d.hello = helloWith(4096, "nano33ble")
 	for range 2 {
 		if _, err := d.dial(nil); !isCode(err, protocol.CodeForbidden) {
