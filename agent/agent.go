@@ -9,10 +9,13 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -343,6 +346,26 @@ func (a *Agent) hello() *protocol.Hello {
 			break
 		}
 	}
+	return h
+}
+
+// heartbeat is the next heartbeat: the device's uptime and free RAM, and
+// what the runtime measured of each installed app.
+func (a *Agent) heartbeat(seq uint64) *protocol.Heartbeat {
+	h := &protocol.Heartbeat{Seq: seq, UptimeMS: uint64(time.Since(a.started).Milliseconds()), RAMFree: a.dev.RAMFree()}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, r := range a.st.Apps {
+		info, ok := a.dev.App(r.App)
+		if !ok || len(h.Apps) == protocol.MaxApps {
+			continue
+		}
+		s := info.Stats
+		h.Apps = append(h.Apps, protocol.AppMetrics{App: r.App, Generation: r.Generation, Calls: s.Calls,
+			CallUS: uint64(s.CallTime.Microseconds()), Traps: s.Traps, Memory: s.Memory, MemoryPeak: s.MemoryPeak,
+			Starts: s.Starts, InstantiateUS: uint32(min(s.Instantiate.Microseconds(), math.MaxUint32)), Published: s.Published})
+	}
+	slices.SortFunc(h.Apps, func(x, y protocol.AppMetrics) int { return strings.Compare(x.App, y.App) })
 	return h
 }
 

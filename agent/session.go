@@ -133,8 +133,7 @@ func (ss *session) loop() error {
 				return fmt.Errorf("no heartbeat_ack for %v", since.Round(time.Millisecond))
 			}
 			seq++
-			ss.send(ss.ids.Add(1), &protocol.Heartbeat{Seq: seq, UptimeMS: uint64(time.Since(a.started).Milliseconds()),
-				RAMFree: a.dev.RAMFree()})
+			ss.send(ss.ids.Add(1), a.heartbeat(seq))
 		case <-out.C:
 			for _, m := range a.out.drain(ss.s.PeerMaxFrame()) {
 				ss.send(0, m)

@@ -141,6 +141,8 @@ type Gateway struct {
 	readers  *readerPool  // reads device sessions that have something to read
 	adm      *admission   // bounds unauthenticated connections
 	Metrics  *Metrics
+	// apps keeps what devices measure of their apps (appmetrics.go).
+	apps *appMetrics
 }
 
 // New makes a gateway over store and authority. Call Serve to accept devices.
@@ -153,6 +155,7 @@ func New(cfg Config, store fleet.Store, authority ca.Authority, log *slog.Logger
 		roots: x509.NewCertPool(), sessions: map[string]*session{}, lastHeard: map[string]time.Time{}, revoked: map[string]bool{},
 		kick: make(chan struct{}, 1), Metrics: newMetrics(), started: time.Now()}
 	g.Metrics.Registry.MustRegister(newAppDevices(g))
+	g.apps = newAppMetrics(g.Metrics.Registry, func(device string) bool { online, _ := g.Online(device); return online })
 	g.readers = newReaderPool(g.readMessages)
 	g.adm = newAdmission(&g.cfg, g.Metrics, g.log)
 	g.roots.AddCert(authority.Root())
@@ -340,6 +343,7 @@ func (g *Gateway) Revoke(ctx context.Context, device, reason string) error {
 			return fmt.Errorf("device %q: %w", device, ErrNoCertificate)
 		}
 	}
+	g.apps.forget(device)
 	g.mu.Lock()
 	s := g.sessions[device]
 	g.mu.Unlock()
@@ -437,6 +441,10 @@ func (g *Gateway) Online(device string) (bool, time.Time) {
 	}
 	return true, s.lastSeen()
 }
+
+// AppMetrics is what device measured of its apps in its latest heartbeat
+// that carried measurements, if it sent one to this gateway.
+func (g *Gateway) AppMetrics(device string) (DeviceAppMetrics, bool) { return g.apps.device(device) }
 
 // Sessions is the number of device sessions held.
 func (g *Gateway) Sessions() int {

@@ -463,6 +463,7 @@ func (g *Gateway) dispatch(ctx context.Context, s *session, env protocol.Envelop
 	switch m := env.Msg.(type) {
 	case *protocol.Heartbeat:
 		g.Metrics.Heartbeats.Inc()
+		g.apps.observe(s.device, s.board, m, time.Now())
 		s.send(&protocol.HeartbeatAck{Seq: m.Seq, Time: time.Now().UnixMilli()}, env.RequestID)
 	case *protocol.TransferProgress:
 		g.onProgress(s, m)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -82,9 +83,22 @@ var invalidVectors = []invalidVector{
 		Reset: &ResetReport{Cause: 200, Boots: 1}}}), ErrInvalid, 1},
 	{"zero_boots.cbor", mustMarshalUnchecked(Envelope{1, &Hello{ABIVersion: 1, Board: "b", MaxFrame: MinFrameSize,
 		Reset: &ResetReport{Cause: ResetPowerOn}}}), ErrInvalid, 1},
+	{"heartbeat_app_twice.cbor", mustMarshalUnchecked(Envelope{9, &Heartbeat{Seq: 1, Apps: []AppMetrics{
+		{App: "a", Generation: 1}, {App: "a", Generation: 1}}}}), ErrInvalid, 9},
+	{"heartbeat_app_zero_generation.cbor", mustMarshalUnchecked(Envelope{9, &Heartbeat{Seq: 1, Apps: []AppMetrics{{App: "a"}}}}), ErrInvalid, 9},
+	{"heartbeat_too_many_apps.cbor", mustMarshalUnchecked(Envelope{9, &Heartbeat{Seq: 1, Apps: manyAppMetrics(MaxApps + 1)}}), ErrInvalid, 9},
 	{"max_frame_too_small.cbor", mustMarshalUnchecked(Envelope{1, &Hello{ABIVersion: 1, Board: "b", MaxFrame: 16}}), ErrInvalid, 1},
 	// 512, the minimum of earlier drafts, is below the certificate answer.
 	{"max_frame_below_minimum.cbor", mustMarshalUnchecked(Envelope{7, &Hello{ABIVersion: 1, Board: "b", MaxFrame: MinFrameSize - 1}}), ErrInvalid, 7},
+}
+
+// manyAppMetrics is n well-formed app records with distinct names.
+func manyAppMetrics(n int) []AppMetrics {
+	apps := make([]AppMetrics, n)
+	for i := range apps {
+		apps[i] = AppMetrics{App: "app" + strconv.Itoa(i), Generation: 1}
+	}
+	return apps
 }
 
 // expectation is one entry of testdata/invalid/expect.json.

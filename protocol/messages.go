@@ -235,11 +235,43 @@ type Renew struct {
 	CSR []byte `cbor:"1,keyasint" json:"csr"` // DER
 }
 
-// Heartbeat tells the gateway the device is alive.
+// Heartbeat tells the gateway the device is alive, and what its runtime
+// measured of each installed app.
 type Heartbeat struct {
 	Seq      uint64 `cbor:"1,keyasint" json:"seq"`
 	UptimeMS uint64 `cbor:"2,keyasint" json:"uptime_ms"`
 	RAMFree  uint32 `cbor:"3,keyasint" json:"ram_free"`
+	// Apps: one record per installed app, from devices that measure them
+	// (an older device leaves it out).
+	Apps []AppMetrics `cbor:"4,keyasint,omitempty" json:"apps,omitempty"`
+}
+
+// AppMetrics is what a device's runtime measured of one app. The counters
+// count from the install of this generation on this boot: they start again
+// at 0 after a reset or a new generation.
+type AppMetrics struct {
+	App        string `cbor:"1,keyasint" json:"app"`
+	Generation uint64 `cbor:"2,keyasint" json:"generation"`
+	// Calls counts init and tick calls.
+	Calls uint64 `cbor:"3,keyasint" json:"calls"`
+	// Fuel is the fuel those calls used; 0 from a runtime that does not
+	// meter instructions (the Go agent).
+	Fuel uint64 `cbor:"4,keyasint" json:"fuel"`
+	// CallUS is the time spent in those calls, microseconds.
+	CallUS uint64 `cbor:"5,keyasint" json:"call_us"`
+	// Traps counts the times the runtime stopped the app: a trap, its fuel
+	// used up, its memory limit reached.
+	Traps uint64 `cbor:"6,keyasint" json:"traps"`
+	// Memory is the app's linear memory now (0 when it is not running);
+	// MemoryPeak the most it had, in bytes.
+	Memory     uint32 `cbor:"7,keyasint" json:"memory"`
+	MemoryPeak uint32 `cbor:"8,keyasint" json:"memory_peak"`
+	// Starts counts instantiations; InstantiateUS is how long the last one
+	// took, microseconds.
+	Starts        uint64 `cbor:"9,keyasint" json:"starts"`
+	InstantiateUS uint32 `cbor:"10,keyasint" json:"instantiate_us"`
+	// Published counts the values the app published (accepted by publish).
+	Published uint64 `cbor:"11,keyasint" json:"published"`
 }
 
 // HeartbeatAck answers Heartbeat.

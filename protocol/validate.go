@@ -184,7 +184,26 @@ func (m *Certificate) Validate() error {
 
 func (m *Renew) Validate() error { return nonEmptyMax("csr", len(m.CSR), MaxDERLen) }
 
-func (m *Heartbeat) Validate() error { return nil }
+func (m *Heartbeat) Validate() error {
+	if len(m.Apps) > MaxApps {
+		return fmt.Errorf("apps: %d, limit %d", len(m.Apps), MaxApps)
+	}
+	var errs []error
+	seen := make(map[string]bool, len(m.Apps))
+	for i := range m.Apps {
+		a := &m.Apps[i]
+		errs = append(errs, field(fmt.Sprintf("apps[%d]", i), a.validate()))
+		if seen[a.App] {
+			errs = append(errs, fmt.Errorf("apps[%d]: app %q twice", i, a.App))
+		}
+		seen[a.App] = true
+	}
+	return errors.Join(errs...)
+}
+
+func (a *AppMetrics) validate() error {
+	return errors.Join(field("app", ValidName(a.App)), generation(a.Generation))
+}
 
 func (m *HeartbeatAck) Validate() error { return nil }
 

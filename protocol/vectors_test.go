@@ -53,7 +53,12 @@ var goldenVectors = map[string]Envelope{
 	"certificate":        {2, &Certificate{Chain: [][]byte{fakeLeaf, fakeCA}, NotAfter: 1795086400000}},
 	"renew":              {7, &Renew{CSR: fakeCSR}},
 	"heartbeat":          {42, &Heartbeat{Seq: 41, UptimeMS: 205000, RAMFree: 61440}},
-	"heartbeat_ack":      {42, &HeartbeatAck{Seq: 41, Time: 1795000205000}},
+	"heartbeat_with_apps": {43, &Heartbeat{Seq: 42, UptimeMS: 210000, RAMFree: 57344, Apps: []AppMetrics{
+		{App: "sensor", Generation: 4, Calls: 206, Fuel: 1854000, CallUS: 41200, Memory: 65536, MemoryPeak: 65536,
+			Starts: 1, InstantiateUS: 1830, Published: 412},
+		{App: "crasher", Generation: 2, Calls: 3, Fuel: 15000, CallUS: 950, Traps: 1, MemoryPeak: 131072,
+			Starts: 1, InstantiateUS: 2410}}}},
+	"heartbeat_ack": {42, &HeartbeatAck{Seq: 41, Time: 1795000205000}},
 	"deploy": {3, &Deploy{App: "sensor", Generation: 4, Version: "1.3.0", SHA256: sha, Size: 32768,
 		Limits: Limits{Fuel: 100000, Memory: 65536, TickMS: 1000}, Start: true}},
 	"deploy_with_config": {4, &Deploy{App: "blinker", Generation: 1, Version: "0.1.0+build.7", SHA256: sha, Size: 512,

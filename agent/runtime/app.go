@@ -43,6 +43,34 @@ type app struct {
 	// Per call, under mu.
 	cancelCall context.CancelFunc
 	oomSize    uint64 // a memory.grow to this many bytes was refused
+
+	stats Stats // under mu
+}
+
+// Stats is what the runtime measured of an app since it was installed: what a
+// heartbeat reports of it (protocol.AppMetrics). wazero meters no
+// instructions, so there is no fuel count here: the agent turns fuel into a
+// time budget per call.
+type Stats struct {
+	Calls      uint64        // init and tick calls
+	CallTime   time.Duration // spent in them
+	Traps      uint64        // times the runtime stopped the app
+	Memory     uint32        // linear memory of the instance, 0 when none runs
+	MemoryPeak uint32
+	Starts     uint64 // instantiations
+	// Instantiate is how long the last instantiation took.
+	Instantiate time.Duration
+	Published   uint64 // values accepted by publish
+}
+
+// sawMemory notes the instance's memory size, with mu held.
+func (a *app) sawMemory() {
+	if a.mod == nil || a.mod.Memory() == nil {
+		a.stats.Memory = 0
+		return
+	}
+	n := uint32(min(uint64(a.mod.Memory().Size()), uint64(^uint32(0))))
+	a.stats.Memory, a.stats.MemoryPeak = n, max(a.stats.MemoryPeak, n)
 }
 
 func (a *app) epochNow() uint64 { return a.epoch.Load() }
@@ -52,7 +80,7 @@ func (a *app) Info() AppInfo {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return AppInfo{Name: a.spec.Name, Version: a.spec.Version, State: a.state, Detail: a.detail,
-		SHA256: a.info.SHA256, Size: a.info.Size, Limits: a.spec.Limits}
+		SHA256: a.info.SHA256, Size: a.info.Size, Limits: a.spec.Limits, Stats: a.stats}
 }
 
 // memoryLimit is the app's linear memory limit in bytes.
@@ -67,11 +95,15 @@ func (a *app) instantiate(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, a.dev.e.budget(a.spec.Limits.Fuel))
 	defer cancel()
 	ctx = experimental.WithMemoryAllocator(ctx, module.NewAllocator(a.memoryLimit(), a.refuseGrow))
+	t0 := time.Now()
 	mod, err := a.dev.e.rt.InstantiateModule(ctx, a.code.cm, module.InstanceConfig())
+	a.stats.Starts++
+	a.stats.Instantiate = time.Since(t0)
 	if err != nil {
 		return err
 	}
 	a.mod = mod
+	a.sawMemory()
 	a.init = mod.ExportedFunction(abi.ExportInit)
 	a.tick = mod.ExportedFunction(abi.ExportTick)
 	return nil
@@ -101,9 +133,13 @@ func (a *app) call(fn api.Function, name string) bool {
 	budget := e.budget(a.spec.Limits.Fuel)
 	ctx, cancel := context.WithTimeout(e.ctx, budget)
 	a.cancelCall, a.oomSize = cancel, 0
+	t0 := time.Now()
 	_, err := fn.Call(context.WithValue(ctx, callKey{}, a))
+	a.stats.Calls++
+	a.stats.CallTime += time.Since(t0)
 	cancel()
 	a.cancelCall = nil
+	a.sawMemory()
 
 	var state protocol.AppState
 	var detail string
@@ -131,6 +167,7 @@ func (a *app) call(fn api.Function, name string) bool {
 		detail = name + ": " + msg
 	}
 	detail = clip(detail, protocol.MaxTextLen)
+	a.stats.Traps++
 	a.setStopped(state, detail)
 	a.dev.log.Info("app stopped by the runtime", "app", a.spec.Name, "state", state, "detail", detail)
 	return false
@@ -140,6 +177,7 @@ func (a *app) call(fn api.Function, name string) bool {
 func (a *app) setStopped(state protocol.AppState, detail string) {
 	a.epoch.Add(1)
 	a.closeInstance()
+	a.stats.Memory = 0
 	a.state, a.detail = state, detail
 }
 

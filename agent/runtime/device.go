@@ -97,6 +97,7 @@ type AppInfo struct {
 	SHA256  [32]byte
 	Size    int
 	Limits  protocol.Limits
+	Stats   Stats
 }
 
 // Errors of Device methods, matched with errors.Is.
@@ -155,6 +156,7 @@ func (d *Device) Install(ctx context.Context, spec AppSpec, wasm []byte) (AppInf
 	a.mu.Lock()
 	err = a.instantiate(ctx)
 	a.closeInstance()
+	a.stats = Stats{} // the proof is not a start of the app
 	a.mu.Unlock()
 	if err != nil {
 		d.e.release(c)

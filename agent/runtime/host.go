@@ -68,6 +68,7 @@ var hostFuncs = map[string]func(a *app, mod api.Module, stack []uint64){
 			stack[0] = errno(abi.ErrBusy)
 			return
 		}
+		a.stats.Published++
 		stack[0] = errno(abi.OK)
 	},
 	"config_get": func(a *app, mod api.Module, stack []uint64) {

@@ -78,7 +78,8 @@ func TestFleetEndToEnd(t *testing.T) {
 	needQEMU(t)
 	t.Parallel()
 	ctx := context.Background()
-	g := startGateway(t, gateway.Config{HeartbeatInterval: 2 * time.Second})
+	heartbeat := 2 * time.Second
+	g := startGateway(t, gateway.Config{HeartbeatInterval: heartbeat})
 	br := startBridge(t)
 	t.Cleanup(func() { t.Log("bridge: ", br.Stats.String()) })
 
@@ -167,6 +168,23 @@ func TestFleetEndToEnd(t *testing.T) {
 	if st, _ := g.api.ApplicationStatus(ctx, "sensor"); st.Updated != 2 {
 		t.Fatalf("sensor status after the trap: %+v", st)
 	}
+	// What the firmware's runtime measured of both apps reaches the API with
+	// its heartbeats: the sensor's calls, fuel, values and its page; the
+	// trap that stopped the crasher, which holds no memory since.
+	var dm apiv1.DeviceMetrics
+	eventually(t, 5*heartbeat, "qemu-mps2's measurements of its apps", func() bool {
+		if dm, err = g.api.DeviceMetrics(ctx, "qemu-mps2"); err != nil {
+			t.Fatal(err)
+		}
+		by := map[string]apiv1.AppMetrics{}
+		for _, a := range dm.Apps {
+			by[a.App] = a
+		}
+		s, c := by["sensor"], by["crasher"]
+		return s.Calls > 2 && s.Fuel > s.Calls && s.Published >= s.Calls-1 && s.Memory == 65536 && s.Starts == 1 &&
+			s.Traps == 0 && c.Traps == 1 && c.Memory == 0 && c.MemoryPeak == 65536 && c.Starts == 1
+	})
+	t.Logf("qemu-mps2 measured: %+v", dm.Apps)
 
 	// A device with a certificate from another CA: the gateway refuses the handshake.
 	key, chain := foreignIdentity(t, "qemu-rogue")

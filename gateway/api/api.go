@@ -321,6 +321,7 @@ func (s *Server) routes() {
 
 	s.route("GET /v1/devices", RoleReader, "List devices by name; filter with ?prefix= (of the name), ?board=, ?phase=, ?gateway=, ?label=key=value (repeatable); page with ?limit= (at most 1000, the default) and ?continue= (the previous page's continue)", nil, apiv1.DeviceList{}, s.listDevices)
 	s.route("GET /v1/devices/{name}", RoleReader, "Get a device and its observed status", nil, fleet.Device{}, s.getDevice)
+	s.route("GET /v1/devices/{name}/metrics", RoleReader, "What the device measured of each of its apps (calls, fuel, time, traps, memory, starts, values published) in its latest heartbeat to this gateway; kept in memory only; 404 when another gateway holds the device", nil, apiv1.DeviceMetrics{}, s.deviceMetrics)
 	s.route("PUT /v1/devices/{name}", RoleOperator, "Register (201) or update (200) a device", apiv1.DeviceSpec{}, fleet.Device{}, s.putDevice)
 	s.route("DELETE /v1/devices/{name}", RoleOperator, "Delete a device, revoking all its certificates and closing its session; a device registered again under the name starts with none", nil, nil, s.deleteDevice)
 	s.route("POST /v1/devices/{name}/tokens", RoleOperator, "Issue a one-time enrollment token for the device (the secret is returned once); the body is optional", optional{apiv1.TokenRequest{}}, apiv1.TokenResponse{}, s.createToken)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -11,6 +12,28 @@ import (
 
 func (s *Server) whoami(w http.ResponseWriter, _ *http.Request, who *hashedToken) error {
 	return writeJSON(w, http.StatusOK, apiv1.WhoAmI{Name: who.name, Role: who.role})
+}
+
+// deviceMetrics serves what a device measured of its apps in its latest
+// heartbeat here. A device another gateway serves (Kubernetes mode) reported
+// there: 404, naming it.
+func (s *Server) deviceMetrics(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
+	d, err := s.store.Devices().Get(r.Context(), r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	if !s.serves(&d) {
+		return &httpError{status: http.StatusNotFound, msg: fmt.Sprintf("device %q is served by gateway %q: its measurements are on that gateway's API", d.Name, d.Gateway)}
+	}
+	out := apiv1.DeviceMetrics{Device: d.Name, Gateway: s.gw.Config().Name, Apps: []apiv1.AppMetrics{}}
+	if m, ok := s.gw.AppMetrics(d.Name); ok {
+		at := m.ReportedAt.UTC()
+		out.ReportedAt, out.UptimeMS, out.RAMFree = &at, m.UptimeMS, m.RAMFree
+		for _, a := range m.Apps {
+			out.Apps = append(out.Apps, apiv1.AppMetrics(a))
+		}
+	}
+	return writeJSON(w, http.StatusOK, out)
 }
 
 // maxExpiring bounds the certificates a summary lists.

@@ -381,6 +381,14 @@ func (c *Client) ApplicationStatus(ctx context.Context, name string) (Applicatio
 	return out, err
 }
 
+// DeviceMetrics is what the device measured of its apps in its latest
+// heartbeat to the gateway.
+func (c *Client) DeviceMetrics(ctx context.Context, name string) (DeviceMetrics, error) {
+	var out DeviceMetrics
+	err := c.do(ctx, http.MethodGet, "/v1/devices/"+url.PathEscape(name)+"/metrics", nil, nil, &out)
+	return out, err
+}
+
 // RolloutAction applies action (fleet.ActionPause, ActionResume,
 // ActionAbort, ActionPromote) to the application's progressive rollout;
 // a 409 *Error when the rollout's phase does not allow it.

@@ -35,6 +35,41 @@ type Summary struct {
 	Expiring []ExpiringCertificate `json:"expiring"`
 }
 
+// DeviceMetrics is what a device measured of its apps in its latest
+// heartbeat to this gateway (GET /v1/devices/{name}/metrics): kept in the
+// gateway's memory, never stored.
+type DeviceMetrics struct {
+	Device  string `json:"device"`
+	Gateway string `json:"gateway"` // the gateway that received the heartbeat
+	// ReportedAt is when; null when the device sent none since the gateway
+	// started (or it sends no measurements).
+	ReportedAt *time.Time `json:"reported_at"`
+	UptimeMS   uint64     `json:"uptime_ms"`
+	RAMFree    uint32     `json:"ram_free"`
+	// Apps: one per installed app, by name.
+	Apps []AppMetrics `json:"apps"`
+}
+
+// AppMetrics is what a device's runtime measured of one app, counted from
+// the install of its generation on the device's current boot (the protocol's
+// app metrics, docs/protocol.md).
+type AppMetrics struct {
+	App        string `json:"app"`
+	Generation uint64 `json:"generation"` // of the deploy that installed it
+	Calls      uint64 `json:"calls"`      // init and tick calls
+	// Fuel those calls used; 0 from devices that do not meter fuel (the Go agent).
+	Fuel   uint64 `json:"fuel"`
+	CallUS uint64 `json:"call_us"` // microseconds spent in them
+	// Traps counts the times the runtime stopped the app: a trap, its fuel
+	// used up, its memory limit reached.
+	Traps         uint64 `json:"traps"`
+	Memory        uint32 `json:"memory"`      // bytes of linear memory now (0 when not running)
+	MemoryPeak    uint32 `json:"memory_peak"` // the most it had
+	Starts        uint64 `json:"starts"`      // instantiations
+	InstantiateUS uint32 `json:"instantiate_us"`
+	Published     uint64 `json:"published"` // values accepted by publish
+}
+
 type ExpiringCertificate struct {
 	Device   string    `json:"device"`
 	Serial   string    `json:"serial"`

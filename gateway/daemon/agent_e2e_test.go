@@ -86,7 +86,8 @@ func (h *harness) waitConverged(app string, want int) apiv1.ApplicationStatus {
 // reported while the sensor app keeps publishing, then an upgrade and a
 // removal.
 func TestAgentsEndToEnd(t *testing.T) {
-	h := startGateway(t, gateway.Config{})
+	// Heartbeats every second: they carry what the agents measure of their apps.
+	h := startGateway(t, gateway.Config{HeartbeatInterval: time.Second})
 	startFleet(t, h, 3, "linux", map[string]string{"role": "sensor"})
 	sel := map[string]any{"labels": map[string]string{"role": "sensor"}}
 
@@ -137,8 +138,32 @@ func TestAgentsEndToEnd(t *testing.T) {
 		return len(devs) == 3
 	})
 
+	// What each agent measured of its apps, per device through the API,
+	// from its heartbeats: the sensor calls, publishes and holds its page;
+	// the runtime stopped the others (traps), which hold no memory.
+	for i := range 3 {
+		name := sim.DefaultName(i)
+		var dm apiv1.DeviceMetrics
+		eventually(t, name+"'s heartbeat measurements of its three apps", func() bool {
+			h.must(http.StatusOK, "GET", "/v1/devices/"+name+"/metrics", nil, &dm)
+			by := map[string]apiv1.AppMetrics{}
+			for _, a := range dm.Apps {
+				by[a.App] = a
+			}
+			sensor, crasher, spinner := by["sensor"], by["crasher"], by["spinner"]
+			return dm.ReportedAt != nil && len(dm.Apps) == 3 &&
+				sensor.Calls >= 3 && sensor.Published >= 2 && sensor.Starts == 1 && sensor.Traps == 0 &&
+				sensor.Memory == 65536 && sensor.MemoryPeak == 65536 && sensor.CallUS > 0 &&
+				crasher.Traps == 1 && crasher.Memory == 0 && crasher.MemoryPeak == 65536 && spinner.Traps == 1
+		})
+		if dm.Device != name || dm.Gateway == "" || dm.UptimeMS == 0 {
+			t.Errorf("measurements of %s: %+v", name, dm)
+		}
+	}
+
 	// The same, per application and board in the metrics (no series per
-	// device): devices by state, states reported, output received.
+	// device): devices by state, states reported, output received, what the
+	// devices measured.
 	var metrics string
 	eventually(t, "wasmbed_app_devices: 3 running sensor, 3 trapped crasher", func() bool {
 		metrics = h.metrics()
@@ -147,7 +172,13 @@ func TestAgentsEndToEnd(t *testing.T) {
 	})
 	for _, want := range []string{`wasmbed_app_states_total{app="crasher",board="linux",state="trapped"} `,
 		`wasmbed_app_states_total{app="spinner",board="linux",state="fuel_exhausted"} `,
-		`wasmbed_app_output_total{app="sensor",board="linux",kind="value"} `} {
+		`wasmbed_app_output_total{app="sensor",board="linux",kind="value"} `,
+		`wasmbed_app_calls_total{app="sensor",board="linux"} `, `wasmbed_app_call_seconds_total{app="sensor",board="linux"} `,
+		`wasmbed_app_published_total{app="sensor",board="linux"} `,
+		`wasmbed_app_traps_total{app="crasher",board="linux"} 3`, `wasmbed_app_traps_total{app="spinner",board="linux"} 3`,
+		`wasmbed_app_memory_bytes{app="sensor",board="linux"} 196608`, `wasmbed_app_memory_bytes{app="crasher",board="linux"} 0`,
+		`wasmbed_app_memory_peak_bytes{app="sensor",board="linux"} 65536`,
+		`wasmbed_app_instantiate_seconds_count{app="sensor",board="linux"} 3`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}

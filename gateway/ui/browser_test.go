@@ -274,7 +274,9 @@ func TestDashboard(t *testing.T) {
 	first := get(t, ctx, "the value", chromedp.Text(css("figure.chart .last")))
 	run(t, ctx, "the value updates",
 		chromedp.WaitVisible(fmt.Sprintf(`//figure[contains(@class,"chart")]//span[@class="last"][text()!=%q]`, first)),
-		chromedp.WaitVisible(`//table[@id="logs"]//td[contains(text(), "<script>")]`))
+		chromedp.WaitVisible(`//table[@id="logs"]//td[contains(text(), "<script>")]`),
+		// What the agent measured of the app, from its heartbeats.
+		chromedp.WaitVisible(`//table[@id="measured"]//tr[td[1][text()="probe"] and td[3][text()!="0"]]`))
 	if mark := get(t, ctx, "mark", chromedp.Evaluate[int](`window.__mark`)); mark != 8 {
 		t.Fatal("the device page was reloaded instead of updated in place")
 	}

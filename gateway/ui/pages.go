@@ -111,6 +111,13 @@ func (u *UI) device(w http.ResponseWriter, r *http.Request, s *session, name str
 		return
 	}
 	slices.Reverse(evs.Events)
+	// What the device measured of its apps (its latest heartbeat here); in
+	// Kubernetes mode another gateway may hold it: then the page says so.
+	var measured apiv1.DeviceMetrics
+	measuredWhy := ""
+	if err := u.call(r, s, http.MethodGet, "/v1/devices/"+url.PathEscape(name)+"/metrics", nil, &measured); err != nil {
+		measuredWhy = err.Error()
+	}
 	var logs []fleet.OutputRecord
 	var charts []series
 	for _, dep := range deps.Deployments {
@@ -139,6 +146,10 @@ func (u *UI) device(w http.ResponseWriter, r *http.Request, s *session, name str
 	data := base(r, s, "Device "+name)
 	data["Device"], data["Deployments"], data["Events"] = d, deps.Deployments, evs.Events
 	data["Logs"], data["Charts"] = logs[:min(len(logs), 100)], charts
+	data["Measured"], data["MeasuredWhy"] = measured.Apps, measuredWhy
+	if measured.ReportedAt != nil {
+		data["MeasuredAt"] = *measured.ReportedAt
+	}
 	data["Poll"] = true // app output is not a change the stream hears of
 	u.page(w, r, "device", data)
 }

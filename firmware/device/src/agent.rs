@@ -19,7 +19,7 @@ use wasmbed_net::bundle::Bundle;
 use wasmbed_net::csr;
 use wasmbed_net::link::{Modem, Transport, TransportCtl};
 use wasmbed_proto::{
-    AppCommand, AppOutput, AppReport, AppState, AppStatus, Certificate, Deploy, Enroll, Envelope, ErrorCode, Heartbeat,
+    AppCommand, AppMetrics, AppOutput, AppReport, AppState, AppStatus, Certificate, Deploy, Enroll, Envelope, ErrorCode, Heartbeat,
     Hello, Limits, LogRecord, Message, ModuleChunk, MsgType, Renew, ResetReport, TransferProgress, ValueRecord,
     ABI_VERSION,
 };
@@ -496,7 +496,8 @@ impl Agent {
                 s.next_heartbeat = now + s.heartbeat_ms;
                 s.seq += 1;
                 let id = s.id();
-                ch.send(id, Message::Heartbeat(Heartbeat { seq: s.seq, uptime_ms: now, ram_free: self.rt.ram_free() }))?;
+                let apps = self.rt.apps().iter().map(metrics_of).collect();
+                ch.send(id, Message::Heartbeat(Heartbeat { seq: s.seq, uptime_ms: now, ram_free: self.rt.ram_free(), apps }))?;
             }
             if now >= s.next_output {
                 s.next_output = now + OUTPUT_MS;
@@ -873,6 +874,24 @@ impl Agent {
             m => println!("renew: unexpected answer {}", m.msg_type().name()),
         }
         Ok(())
+    }
+}
+
+/// What a heartbeat says of an installed app: the runtime's measurements.
+fn metrics_of(a: &wasmbed_runtime::App) -> AppMetrics<'_> {
+    let (s, published) = a.metrics();
+    AppMetrics {
+        app: &a.name,
+        generation: a.generation,
+        calls: s.calls,
+        fuel: s.fuel,
+        call_us: s.call_us,
+        traps: s.traps,
+        memory: s.memory,
+        memory_peak: s.memory_peak,
+        starts: s.starts,
+        instantiate_us: s.instantiate_us,
+        published,
     }
 }
 

@@ -51,7 +51,7 @@ pub const fn capacity() -> Capacity {
 
 pub fn runtime() -> Runtime {
     Runtime::new(
-        Hooks { now_ms: clock::unix_ms, gpio_write: board::gpio_write, gpio_read: board::gpio_read, activity: reset::activity },
+        Hooks { now_ms: clock::unix_ms, now_us: clock::uptime_us, gpio_write: board::gpio_write, gpio_read: board::gpio_read, activity: reset::activity },
         capacity(),
         &POOLS,
     )

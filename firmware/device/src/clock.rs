@@ -74,6 +74,20 @@ pub fn cycles() -> u64 {
 
 #[cfg(feature = "diag")]
 pub fn cycles() -> u64 {
+    let (ms, reload, into) = now_fine();
+    ms * reload as u64 + into as u64
+}
+
+/// Microseconds since boot, from the millisecond count and SysTick's phase: to time
+/// an app's calls and instantiations (the runtime's `Hooks::now_us`).
+pub fn uptime_us() -> u64 {
+    let (ms, reload, into) = now_fine();
+    ms * 1000 + into as u64 * 1000 / reload as u64
+}
+
+/// The uptime in milliseconds, SysTick's period in cycles, and the cycles of the
+/// current millisecond that have passed.
+fn now_fine() -> (u64, u32, u32) {
     critical_section::with(|cs| {
         let ms = UPTIME.borrow(cs).get();
         // SAFETY: read-only register accesses.
@@ -85,7 +99,7 @@ pub fn cycles() -> u64 {
         // A wrap whose interrupt is still pending (masked here) is not in `ms` yet; the
         // counter counts down, so a wrap before the read left it near the top.
         let ms = if pending && cvr > reload / 2 { ms + 1 } else { ms };
-        ms * reload as u64 + (reload - 1 - cvr) as u64
+        (ms, reload, (reload - 1).saturating_sub(cvr))
     })
 }
 

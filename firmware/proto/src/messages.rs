@@ -276,10 +276,36 @@ pub struct Renew<'a> {
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Heartbeat {
+pub struct Heartbeat<'a> {
     pub seq: u64,
     pub uptime_ms: u64,
     pub ram_free: u32,
+    /// What the runtime measured of each installed app. Optional: left out when empty.
+    pub apps: Vec<AppMetrics<'a>>,
+}
+
+/// What a device's runtime measured of one app, counted from the install of this
+/// generation on this boot (`docs/protocol.md`, `heartbeat`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AppMetrics<'a> {
+    pub app: &'a str,
+    pub generation: u64,
+    /// `init` and `tick` calls.
+    pub calls: u64,
+    /// Fuel those calls used.
+    pub fuel: u64,
+    /// Time spent in those calls, microseconds.
+    pub call_us: u64,
+    /// Times the runtime stopped the app (trap, fuel used up, memory limit).
+    pub traps: u64,
+    /// Bytes of linear memory now (0 when not running), and the most it had.
+    pub memory: u32,
+    pub memory_peak: u32,
+    /// Instantiations, and how long the last one took, microseconds.
+    pub starts: u64,
+    pub instantiate_us: u32,
+    /// Values published (accepted by `publish`).
+    pub published: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -386,7 +412,7 @@ pub enum Message<'a> {
     Enroll(Enroll<'a>),
     Certificate(Certificate<'a>),
     Renew(Renew<'a>),
-    Heartbeat(Heartbeat),
+    Heartbeat(Heartbeat<'a>),
     HeartbeatAck(HeartbeatAck),
     Deploy(Deploy<'a>),
     ModuleChunk(ModuleChunk<'a>),
@@ -591,6 +617,28 @@ fn app_report<'a>(d: &mut Decoder<'a>, deferred: &mut Option<DecodeError>) -> Re
     Ok(r)
 }
 
+fn app_metrics<'a>(d: &mut Decoder<'a>) -> Result<AppMetrics<'a>, DecodeError> {
+    let mut r = AppMetrics::default();
+    fields(d, |k, d| {
+        match k {
+            1 => r.app = cbor::text(d)?,
+            2 => r.generation = cbor::u64_(d)?,
+            3 => r.calls = cbor::u64_(d)?,
+            4 => r.fuel = cbor::u64_(d)?,
+            5 => r.call_us = cbor::u64_(d)?,
+            6 => r.traps = cbor::u64_(d)?,
+            7 => r.memory = cbor::u32_(d)?,
+            8 => r.memory_peak = cbor::u32_(d)?,
+            9 => r.starts = cbor::u64_(d)?,
+            10 => r.instantiate_us = cbor::u32_(d)?,
+            11 => r.published = cbor::u64_(d)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    Ok(r)
+}
+
 fn reset_report<'a>(d: &mut Decoder<'a>, deferred: &mut Option<DecodeError>) -> Result<ResetReport<'a>, DecodeError> {
     let mut r = ResetReport::default();
     fields(d, |k, d| {
@@ -717,6 +765,23 @@ impl AppReport<'_> {
             m.text(6, self.detail)?;
         }
         Ok(())
+    }
+}
+
+impl AppMetrics<'_> {
+    fn encode<W: Write>(&self, e: &mut Enc<W>) -> Result<(), EncodeError> {
+        let mut m = MapOut::start(e, 11)?;
+        m.text(1, self.app)?;
+        m.uint(2, self.generation)?;
+        m.uint(3, self.calls)?;
+        m.uint(4, self.fuel)?;
+        m.uint(5, self.call_us)?;
+        m.uint(6, self.traps)?;
+        m.uint(7, self.memory as u64)?;
+        m.uint(8, self.memory_peak as u64)?;
+        m.uint(9, self.starts)?;
+        m.uint(10, self.instantiate_us as u64)?;
+        m.uint(11, self.published)
     }
 }
 
@@ -848,6 +913,7 @@ impl<'a> Message<'a> {
                         1 => m.seq = cbor::u64_(d)?,
                         2 => m.uptime_ms = cbor::u64_(d)?,
                         3 => m.ram_free = cbor::u32_(d)?,
+                        4 => m.apps = list(d, app_metrics)?,
                         _ => return Ok(false),
                     }
                     Ok(true)
@@ -1048,7 +1114,16 @@ impl<'a> Message<'a> {
                 }
             }
             Message::Renew(m) if const { handles(SIDE, MsgType::Renew) } => v::non_empty_max(m.csr.len(), MAX_DER_LEN, "csr: empty or too long")?,
-            Message::Heartbeat(_) if const { handles(SIDE, MsgType::Heartbeat) } => {}
+            Message::Heartbeat(m) if const { handles(SIDE, MsgType::Heartbeat) } => {
+                v::max_len(m.apps.len(), MAX_APPS, "apps: too many")?;
+                for (i, a) in m.apps.iter().enumerate() {
+                    v::name(a.app, "apps: app not a name")?;
+                    v::generation(a.generation)?;
+                    if m.apps[..i].iter().any(|b| b.app == a.app) {
+                        return Err(DecodeError::invalid("apps: an app twice"));
+                    }
+                }
+            }
             Message::HeartbeatAck(_) if const { handles(SIDE, MsgType::HeartbeatAck) } => {}
             Message::Deploy(m) if const { handles(SIDE, MsgType::Deploy) } => {
                 v::name(m.app, "app: not a name")?;
@@ -1171,10 +1246,17 @@ impl<'a> Message<'a> {
                 m.bytes(1, r.csr)?;
             }
             Message::Heartbeat(h) if const { handles(SIDE, MsgType::Heartbeat) } => {
-                let mut m = MapOut::start(e, 3)?;
+                let mut m = MapOut::start(e, 3 + n_present(&[!h.apps.is_empty()]))?;
                 m.uint(1, h.seq)?;
                 m.uint(2, h.uptime_ms)?;
                 m.uint(3, h.ram_free as u64)?;
+                if !h.apps.is_empty() {
+                    let e = m.key(4)?;
+                    e.array(h.apps.len() as u64).map_err(cbor::ee)?;
+                    for a in &h.apps {
+                        a.encode(e)?;
+                    }
+                }
             }
             Message::HeartbeatAck(h) if const { handles(SIDE, MsgType::HeartbeatAck) } => {
                 let mut m = MapOut::start(e, 2)?;

@@ -61,7 +61,22 @@ fn to_json(e: &Envelope) -> Value {
             json!({"chain": m.chain.iter().map(|c| b64(c)).collect::<Vec<_>>(), "not_after": m.not_after})
         }
         Message::Renew(m) => json!({"csr": b64(m.csr)}),
-        Message::Heartbeat(m) => json!({"seq": m.seq, "uptime_ms": m.uptime_ms, "ram_free": m.ram_free}),
+        Message::Heartbeat(m) => {
+            let mut o = json!({"seq": m.seq, "uptime_ms": m.uptime_ms, "ram_free": m.ram_free});
+            if !m.apps.is_empty() {
+                o["apps"] = m
+                    .apps
+                    .iter()
+                    .map(|a| {
+                        json!({"app": a.app, "generation": a.generation, "calls": a.calls, "fuel": a.fuel,
+                               "call_us": a.call_us, "traps": a.traps, "memory": a.memory,
+                               "memory_peak": a.memory_peak, "starts": a.starts,
+                               "instantiate_us": a.instantiate_us, "published": a.published})
+                    })
+                    .collect();
+            }
+            o
+        }
         Message::HeartbeatAck(m) => json!({"seq": m.seq, "time": m.time}),
         Message::Deploy(m) => {
             let mut o = json!({
@@ -337,7 +352,7 @@ fn unknown_keys_are_ignored_and_missing_fields_are_zero() {
     // [6, 1, {1: 5, 99: [1, {"x": h'00'}], "k": 1}] : heartbeat with unknown keys of all kinds
     let b = [0x83, 0x06, 0x01, 0xa3, 0x01, 0x05, 0x18, 0x63, 0x82, 0x01, 0xa1, 0x61, b'x', 0x41, 0x00, 0x61, b'k', 0x01];
     let e = Envelope::decode(&b).unwrap();
-    assert_eq!(e.msg, Message::Heartbeat(Heartbeat { seq: 5, uptime_ms: 0, ram_free: 0 }));
+    assert_eq!(e.msg, Message::Heartbeat(Heartbeat { seq: 5, uptime_ms: 0, ram_free: 0, apps: Vec::new() }));
     // Duplicate text keys are refused too.
     let dup = [0x83, 0x06, 0x01, 0xa2, 0x61, b'k', 0x01, 0x61, b'k', 0x02];
     assert_eq!(Envelope::decode(&dup).unwrap_err().kind, ErrorKind::Malformed);

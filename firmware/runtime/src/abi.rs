@@ -152,6 +152,7 @@ pub(crate) fn call(index: usize, args: &[Val], mem: &mut [u8], ctx: &mut AppCtx,
                 ctx.out.dropped_values += 1;
                 return int(BUSY);
             }
+            ctx.out.published += 1;
             int(OK)
         }
         Some("config_get") => {

@@ -40,6 +40,8 @@ pub const PAGE_SIZE: u64 = 65536;
 pub struct Hooks {
     /// The device clock, Unix milliseconds (uptime before the first session).
     pub now_ms: fn() -> i64,
+    /// A monotonic clock in microseconds, to time calls and instantiations ([`Stats`]).
+    pub now_us: fn() -> u64,
     /// `gpio_write` with ABI semantics: 0 or -1.
     pub gpio_write: fn(i32, i32) -> i32,
     /// `gpio_read` with ABI semantics: 0, 1 or -1.
@@ -172,6 +174,8 @@ pub struct Output {
     pub dropped_values: u32,
     /// `app_output` messages sent so far (their seq).
     pub seq: u64,
+    /// Values `publish` accepted since the app was installed.
+    pub published: u64,
 }
 
 impl Output {
@@ -269,6 +273,35 @@ struct Inner {
     wasm: Vec<u8>,
 }
 
+/// What the runtime measured of an app since it was installed (this generation, this
+/// boot): what a heartbeat reports of it (`AppMetrics` in `docs/protocol.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// `init` and `tick` calls.
+    pub calls: u64,
+    /// Fuel those calls used.
+    pub fuel: u64,
+    /// Microseconds spent in them.
+    pub call_us: u64,
+    /// Times the runtime stopped the app (trap, fuel used up, memory limit).
+    pub traps: u64,
+    /// Bytes of linear memory after the last call (the instance's, while it runs).
+    pub memory: u32,
+    /// The most linear memory it had.
+    pub memory_peak: u32,
+    /// Instantiations, and how long the last one took.
+    pub starts: u64,
+    pub instantiate_us: u32,
+}
+
+impl Stats {
+    fn saw_memory(&mut self, bytes: u64) {
+        let b = bytes.min(u32::MAX as u64) as u32;
+        self.memory = b;
+        self.memory_peak = self.memory_peak.max(b);
+    }
+}
+
 /// One installed app. Its name, version, state and detail are the firmware's (main
 /// heap); its module, instance and output are in its arena.
 pub struct App {
@@ -281,12 +314,14 @@ pub struct App {
     pub state: AppState,
     /// Why the app is in its state (trap message, failure), empty otherwise.
     pub detail: String,
+    /// What the runtime measured of it.
+    pub stats: Stats,
     arena: Option<Arena>,
     inner: Option<Box<Inner>>,
     next_tick: u64,
 }
 
-static NO_OUTPUT: Output = Output { records: VecDeque::new(), dropped_logs: 0, dropped_values: 0, seq: 0 };
+static NO_OUTPUT: Output = Output { records: VecDeque::new(), dropped_logs: 0, dropped_values: 0, seq: 0, published: 0 };
 
 impl App {
     #[allow(clippy::too_many_arguments)]
@@ -310,6 +345,7 @@ impl App {
             size,
             state,
             detail,
+            stats: Stats::default(),
             arena: None,
             inner: None,
             next_tick: 0,
@@ -347,6 +383,21 @@ impl App {
     /// Whether the app holds a compiled module (it can be started).
     pub fn has_module(&self) -> bool {
         self.inner.is_some()
+    }
+
+    /// Whether an instance of the app runs now.
+    pub fn is_live(&self) -> bool {
+        self.inner.as_ref().is_some_and(|i| i.live.is_some())
+    }
+
+    /// What the runtime measured of the app, with the values it published; `memory`
+    /// is 0 when no instance runs.
+    pub fn metrics(&self) -> (Stats, u64) {
+        let mut s = self.stats;
+        if !self.is_live() {
+            s.memory = 0;
+        }
+        (s, self.output_ref().published)
     }
 
 }
@@ -855,7 +906,10 @@ impl Runtime {
                 return app.state;
             };
             let mut store = Store::default();
+            let t0 = (hooks.now_us)();
             let made = abi::link(&mut store).and_then(|()| store.instantiate(inner.module.clone(), pages.slice()));
+            app.stats.starts += 1;
+            app.stats.instantiate_us = (hooks.now_us)().saturating_sub(t0).min(u32::MAX as u64) as u32;
             let inst = match made {
                 Ok(i) => i,
                 Err(e) => {
@@ -870,12 +924,14 @@ impl Runtime {
                 }
             };
             let has_init = inner.module.export_func("init").is_some();
+            let bytes = store.memory_pages(inst).map_or(0, |p| p as u64 * PAGE_SIZE);
+            app.stats.saw_memory(bytes);
             inner.live = Some(Live { store, inst, ctx, pages });
             app.state = AppState::Running;
             app.detail.clear();
             if has_init {
                 let live = inner.live.as_mut().unwrap();
-                if let Err(e) = Self::call(live, "init", app.limits.fuel) {
+                if let Err(e) = Self::call(live, "init", app.limits.fuel, hooks.now_us, &mut app.stats) {
                     Self::stop_for(app, &e, "init");
                     return app.state;
                 }
@@ -902,6 +958,7 @@ impl Runtime {
             merged.dropped_logs += out.dropped_logs;
             merged.dropped_values += out.dropped_values;
             merged.seq = merged.seq.max(out.seq);
+            merged.published += out.published;
             inner.out = merged;
         }
     }
@@ -927,8 +984,24 @@ impl Runtime {
     }
 
     /// Calls an export of a running app that takes no arguments, with `fuel`, doing the
-    /// host calls it makes. Returns its first result, if any.
-    fn call(live: &mut Live, name: &str, fuel: u64) -> Result<Option<Val>, CallError> {
+    /// host calls it makes, and counts it in `stats`. Returns its first result, if any.
+    fn call(live: &mut Live, name: &str, fuel: u64, now_us: fn() -> u64, stats: &mut Stats) -> Result<Option<Val>, CallError> {
+        let t0 = now_us();
+        let r = Self::run(live, name, fuel);
+        stats.calls += 1;
+        stats.call_us = stats.call_us.saturating_add(now_us().saturating_sub(t0));
+        // A call that ran out used all of its fuel, whatever the store says.
+        let left = match &r {
+            Err(CallError::OutOfFuel | CallError::Trap(wf::Trap::OutOfFuel)) => 0,
+            _ => live.store.fuel().min(fuel),
+        };
+        stats.fuel = stats.fuel.saturating_add(fuel - left);
+        let bytes = live.store.memory_pages(live.inst).map_or(0, |p| p as u64 * PAGE_SIZE);
+        stats.saw_memory(bytes);
+        r
+    }
+
+    fn run(live: &mut Live, name: &str, fuel: u64) -> Result<Option<Val>, CallError> {
         live.store.set_fuel(fuel);
         let mut r = live.store.invoke(live.inst, name, Vec::new()).map_err(CallError::of)?;
         loop {
@@ -978,6 +1051,7 @@ impl Runtime {
         };
         truncate(&mut s, 256);
         Self::halt(app);
+        app.stats.traps += 1;
         app.state = state;
         app.detail = s;
     }
@@ -1022,10 +1096,11 @@ impl Runtime {
                 app.next_tick = now_ms + period;
             }
             between(&app.name);
+            let now_us = self.hooks.now_us;
             let r = self.scoped(idx, "in tick", phase::TICK, |app| {
                 let fuel = app.limits.fuel;
                 let Some(live) = app.inner.as_mut().and_then(|i| i.live.as_mut()) else { return false };
-                if let Err(e) = Self::call(live, "tick", fuel) {
+                if let Err(e) = Self::call(live, "tick", fuel, now_us, &mut app.stats) {
                     Self::stop_for(app, &e, "tick");
                     return true;
                 }
@@ -1052,13 +1127,14 @@ impl Runtime {
     #[doc(hidden)]
     pub fn call_export_for_test(&mut self, app: &str, name: &str) -> Result<Option<i64>, String> {
         let idx = self.apps.iter().position(|a| a.name == app).ok_or("no such app")?;
+        let now_us = self.hooks.now_us;
         let r = self.scoped(idx, "in a call", phase::TICK, |app| {
             let fuel = app.limits.fuel;
             if !app.inner.as_ref().is_some_and(|i| i.module.export_func(name).is_some()) {
                 return Err(String::from("no such export"));
             }
             let live = app.inner.as_mut().and_then(|i| i.live.as_mut()).ok_or_else(|| String::from("not running"))?;
-            match Self::call(live, name, fuel) {
+            match Self::call(live, name, fuel, now_us, &mut app.stats) {
                 Ok(v) => Ok(v.map(|v| match v {
                     Val::I32(v) => v as i32 as i64,
                     Val::I64(v) => v as i64,

@@ -6,7 +6,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use sha2::{Digest, Sha256};
@@ -15,6 +15,7 @@ use wasmbed_runtime::transfer::{Chunk, Transfer};
 use wasmbed_runtime::*;
 
 static NOW: AtomicI64 = AtomicI64::new(1_795_000_000_000);
+static MICROS: AtomicU64 = AtomicU64::new(0);
 static PIN0: AtomicI32 = AtomicI32::new(0);
 
 thread_local! {
@@ -123,6 +124,9 @@ fn runtime(cap: Capacity) -> (MutexGuard<'static, ()>, Runtime) {
 fn hooks() -> Hooks {
     Hooks {
         now_ms: || NOW.load(Ordering::Relaxed),
+        // Every reading is 7 µs after the one before: a call, or an instantiation,
+        // lasts 7 µs (read twice).
+        now_us: || MICROS.fetch_add(7, Ordering::Relaxed),
         gpio_write: |pin, v| {
             if pin != 0 {
                 return -1;
@@ -223,6 +227,54 @@ fn example_apps_side_by_side_misbehaving_ones_are_stopped() {
     assert!(rt.poll(2000, &mut |_| {}).is_empty());
     assert_eq!(rt.start("trap", 2000).unwrap(), AppState::Running);
     assert_eq!(logs(&mut rt, "trap").len(), 2, "init ran again");
+}
+
+/// What the runtime measures of each app (what a heartbeat reports): calls, fuel,
+/// time, traps, memory now and at its peak, starts and values published, from the
+/// install of a generation; memory is 0 while no instance runs.
+#[test]
+fn stats_count_what_each_app_did() {
+    let (_g, mut rt) = runtime(cap());
+    // A memory that grows a page on every tick, up to its limit of 3 pages.
+    let grower = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+        (func (export "tick") (drop (memory.grow (i32.const 1)))))"#,
+    )
+    .unwrap();
+    install(&mut rt, "sensor", &example("sensor"), limits(10_000, 65536, 100), &[("offset", "1")]).unwrap();
+    install(&mut rt, "spin", &example("spin"), limits(5_000, 4096, 100), &[]).unwrap();
+    install(&mut rt, "grower", &grower, limits(10_000, 3 * 65536, 100), &[]).unwrap();
+    for name in ["sensor", "spin", "grower"] {
+        let (s, published) = rt.app(name).unwrap().metrics();
+        assert_eq!((s, published), (Stats::default(), 0), "{name}: nothing before it starts");
+        assert_eq!(rt.start(name, 0).unwrap(), AppState::Running, "{name}");
+    }
+    for now in (0..=1000).step_by(10) {
+        rt.poll(now, &mut |_| {});
+    }
+    let (s, published) = rt.app("sensor").unwrap().metrics();
+    assert_eq!((s.starts, s.calls, s.traps, published), (1, 11, 0, 10), "sensor: init and 10 ticks, each publishing: {s:?}");
+    assert!(s.fuel > 11 && s.fuel < 11 * 10_000, "sensor fuel {}", s.fuel);
+    assert_eq!((s.memory, s.memory_peak), (65536, 65536), "sensor: one page");
+    assert_eq!((s.call_us, s.instantiate_us), (11 * 7, 7), "calls and the instantiation are timed: {s:?}");
+
+    let (s, _) = rt.app("spin").unwrap().metrics();
+    assert_eq!((s.starts, s.calls, s.traps, s.fuel, s.memory), (1, 1, 1, 5_000, 0), "spin: one tick used all its fuel: {s:?}");
+
+    let (s, _) = rt.app("grower").unwrap().metrics();
+    assert_eq!(rt.app("grower").unwrap().state, AppState::OutOfMemory);
+    assert_eq!((s.traps, s.memory, s.memory_peak), (1, 0, 3 * 65536), "grower: stopped at its limit: {s:?}");
+
+    // Counters go on across a restart, and start again with a new generation.
+    assert_eq!(rt.start("spin", 2000).unwrap(), AppState::Running);
+    rt.poll(2100, &mut |_| {});
+    let (s, _) = rt.app("spin").unwrap().metrics();
+    assert_eq!((s.starts, s.calls, s.traps, s.fuel), (2, 2, 2, 10_000), "{s:?}");
+    install(&mut rt, "spin", &example("spin"), limits(5_000, 4096, 100), &[]).unwrap();
+    assert_eq!(rt.app("spin").unwrap().metrics(), (Stats::default(), 0), "a new install counts from zero");
+    for name in ["sensor", "spin", "grower"] {
+        rt.remove(name);
+    }
 }
 
 /// Each way a call can end badly is reported with its reason, and the app stops.
