@@ -325,6 +325,50 @@ func NextStable(old *Application) *Release {
 	return old.Stable
 }
 
+// MaxHistory bounds an application's History.
+const MaxHistory = 20
+
+// Revision is one module version an application had.
+type Revision struct {
+	Version string `json:"version"`
+	SHA256  string `json:"sha256"`
+	// Generation is the application's generation when the version was set.
+	Generation int64     `json:"generation"`
+	Since      time.Time `json:"since"`
+	// Until is when another version replaced it (zero for the current one);
+	// Outcome how its rollout stood then: completed, rolled_back, paused or
+	// rolling_out for a progressive rollout, replaced otherwise.
+	Until   time.Time `json:"until,omitzero"`
+	Outcome string    `json:"outcome,omitempty" enum:"completed,rolled_back,paused,rolling_out,replaced"`
+}
+
+// OutcomeReplaced is the Outcome of a version replaced while no
+// progressive rollout judged it.
+const OutcomeReplaced = "replaced"
+
+// NextHistory is the History of cur, which replaces old (nil for a new
+// application) at now: a new version or module opens a revision and closes
+// the one before with how its rollout stood; any other change keeps it.
+func NextHistory(old, cur *Application, now time.Time) []Revision {
+	var h []Revision
+	if old != nil {
+		h = slices.Clone(old.History)
+		if len(h) == 0 { // written before histories were kept: start from old
+			h = []Revision{{Version: old.Version, SHA256: old.SHA256, Generation: old.Generation, Since: old.CreatedAt}}
+		}
+		if old.Version == cur.Version && old.SHA256 == cur.SHA256 {
+			return h
+		}
+		outcome := OutcomeReplaced
+		if p := old.CurrentProgress(); p != nil {
+			outcome = p.Phase
+		}
+		h[0].Until, h[0].Outcome = now, outcome
+	}
+	h = append([]Revision{{Version: cur.Version, SHA256: cur.SHA256, Generation: cur.Generation, Since: now}}, h...)
+	return h[:min(len(h), MaxHistory)]
+}
+
 // AdmitStep reports whether a progressive rollout lets device d start
 // taking a's current spec, with took devices already holding it: while
 // rolling out, up to the step's target, and in the first step only

@@ -3,6 +3,7 @@ package fleet
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -574,5 +575,58 @@ func TestProgressiveHoldsNoMinReadyByDefault(t *testing.T) {
 	}
 	if p := s.a.Progress; p.Phase != RolloutRollingOut || p.Step != 1 || s.versions()["2"] != 1 {
 		t.Fatalf("with min_ready_seconds 1: progress %+v, versions %v", p, s.versions())
+	}
+}
+
+// An application's history opens a revision for each new version or module,
+// closes the one before with how its rollout stood, ignores other changes,
+// and keeps the newest MaxHistory.
+func TestNextHistory(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	a := Application{Name: "app", Version: "1.0.0", SHA256: "aa", Generation: 1, CreatedAt: t0}
+	a.History = NextHistory(nil, &a, t0)
+	if len(a.History) != 1 || a.History[0] != (Revision{Version: "1.0.0", SHA256: "aa", Generation: 1, Since: t0}) {
+		t.Fatalf("a new application: %+v", a.History)
+	}
+	next := func(change func(*Application), at time.Time) {
+		old := a
+		old.History = slices.Clone(a.History)
+		change(&a)
+		a.Generation++
+		a.History = NextHistory(&old, &a, at)
+	}
+	next(func(a *Application) { a.Config = map[string]string{"k": "v"} }, t0.Add(time.Hour))
+	if len(a.History) != 1 {
+		t.Fatalf("a config change opened a revision: %+v", a.History)
+	}
+	next(func(a *Application) { a.Version = "1.1.0" }, t0.Add(2*time.Hour))
+	// A progressive rollout of a new module, rolled back, then replaced.
+	next(func(a *Application) {
+		a.SHA256 = "bb"
+		a.Rollout.Steps = []RolloutStep{{Percent: 10}}
+	}, t0.Add(3*time.Hour))
+	a.Progress = &RolloutProgress{SpecHash: SpecHash(&a), Phase: RolloutRolledBack}
+	next(func(a *Application) { a.Version = "1.2.0" }, t0.Add(4*time.Hour))
+	want := []Revision{
+		{Version: "1.2.0", SHA256: "bb", Generation: 5, Since: t0.Add(4 * time.Hour)},
+		{Version: "1.1.0", SHA256: "bb", Generation: 4, Since: t0.Add(3 * time.Hour), Until: t0.Add(4 * time.Hour), Outcome: RolloutRolledBack},
+		{Version: "1.1.0", SHA256: "aa", Generation: 3, Since: t0.Add(2 * time.Hour), Until: t0.Add(3 * time.Hour), Outcome: OutcomeReplaced},
+		{Version: "1.0.0", SHA256: "aa", Generation: 1, Since: t0, Until: t0.Add(2 * time.Hour), Outcome: OutcomeReplaced},
+	}
+	if !reflect.DeepEqual(a.History, want) {
+		t.Fatalf("history:\n got %+v\nwant %+v", a.History, want)
+	}
+	for i := range 2 * MaxHistory {
+		next(func(a *Application) { a.Version = fmt.Sprintf("2.0.%d", i) }, t0.Add(time.Duration(5+i)*time.Hour))
+	}
+	if len(a.History) != MaxHistory || a.History[0].Version != fmt.Sprintf("2.0.%d", 2*MaxHistory-1) {
+		t.Fatalf("after %d more versions: %d kept, newest %q", 2*MaxHistory, len(a.History), a.History[0].Version)
+	}
+	// An application stored before histories were kept starts from its spec.
+	old := Application{Name: "app", Version: "0.9.0", SHA256: "cc", Generation: 7, CreatedAt: t0}
+	cur := old
+	cur.Version, cur.Generation = "1.0.0", 8
+	if h := NextHistory(&old, &cur, t0.Add(time.Hour)); len(h) != 2 || h[1].Version != "0.9.0" || h[1].Since != t0 || h[1].Outcome != OutcomeReplaced {
+		t.Fatalf("from an application without history: %+v", h)
 	}
 }

@@ -244,6 +244,10 @@ type Application struct {
 	// earlier one, until the gateway starts the next): status, written by
 	// the gateway or the controller and by the rollout actions.
 	Progress *RolloutProgress `json:"progress,omitempty"`
+	// History is the module versions the application had, newest (the
+	// current one) first, at most MaxHistory: status, written with the spec
+	// in standalone mode, by the controller in Kubernetes mode.
+	History []Revision `json:"history,omitempty"`
 }
 
 // Admission is the controller's list of devices a batched rollout of one

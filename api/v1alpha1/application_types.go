@@ -226,6 +226,27 @@ type Release struct {
 	TickMS int64 `json:"tickMS,omitempty"`
 }
 
+// Revision is one module version an application had.
+type Revision struct {
+	Version Version `json:"version"`
+	SHA256  SHA256  `json:"sha256"`
+	// Generation is the application's metadata.generation when the version
+	// was seen.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
+	// Since is when the controller saw the version first.
+	Since metav1.Time `json:"since"`
+	// Until is when another version replaced it.
+	// +optional
+	Until *metav1.Time `json:"until,omitempty"`
+	// Outcome is how its rollout stood when it was replaced: completed,
+	// rolled_back, paused or rolling_out for a progressive rollout,
+	// replaced otherwise.
+	// +optional
+	// +kubebuilder:validation:Enum=completed;rolled_back;paused;rolling_out;replaced
+	Outcome string `json:"outcome,omitempty"`
+}
+
 // ObservedSpec is the spec the controller last saw, and whether its
 // rollout went by steps: when the spec changes, it becomes status.stable
 // if it passed.
@@ -301,6 +322,11 @@ type ApplicationStatus struct {
 	// ObservedSpec is the controller's record of the spec it saw last.
 	// +optional
 	ObservedSpec *ObservedSpec `json:"observedSpec,omitempty"`
+	// History is the module versions the application had, newest (the
+	// current one) first, as the controller saw them.
+	// +optional
+	// +kubebuilder:validation:MaxItems=20
+	History []Revision `json:"history,omitempty"`
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -237,7 +237,8 @@ func ApplicationToFleet(o *v1alpha1.Application) fleet.Application {
 		Selector: fleet.Selector{Labels: toLabels(s.Selector.Labels)},
 		Rollout:  rolloutToFleet(&s.Rollout),
 		Running:  s.Running == nil || *s.Running, Generation: o.Generation,
-		Stable: ReleaseToFleet(o.Status.Stable), Progress: ProgressToFleet(o.Status.Rollout)}
+		Stable: ReleaseToFleet(o.Status.Stable), Progress: ProgressToFleet(o.Status.Rollout),
+		History: HistoryToFleet(o.Status.History)}
 	if len(a.Config) == 0 {
 		a.Config = nil
 	}

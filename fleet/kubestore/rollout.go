@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
@@ -149,6 +150,35 @@ func ReleaseFromFleet(r *fleet.Release) *v1alpha1.Release {
 		Fuel: int64(r.Limits.Fuel), Memory: int64(r.Limits.Memory), TickMS: int64(r.Limits.TickMS)}
 	if len(r.Config) > 0 {
 		out.Config = maps.Clone(r.Config)
+	}
+	return out
+}
+
+// HistoryToFleet converts an application's history.
+func HistoryToFleet(h []v1alpha1.Revision) []fleet.Revision {
+	var out []fleet.Revision
+	for _, r := range h {
+		f := fleet.Revision{Version: string(r.Version), SHA256: string(r.SHA256), Generation: r.Generation,
+			Since: r.Since.UTC(), Outcome: r.Outcome}
+		if r.Until != nil {
+			f.Until = r.Until.UTC()
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// HistoryFromFleet converts an application's history.
+func HistoryFromFleet(h []fleet.Revision) []v1alpha1.Revision {
+	var out []v1alpha1.Revision
+	for _, r := range h {
+		v := v1alpha1.Revision{Version: v1alpha1.Version(r.Version), SHA256: v1alpha1.SHA256(r.SHA256),
+			Generation: r.Generation, Since: metav1.NewTime(r.Since), Outcome: r.Outcome}
+		if !r.Until.IsZero() {
+			t := metav1.NewTime(r.Until)
+			v.Until = &t
+		}
+		out = append(out, v)
 	}
 	return out
 }

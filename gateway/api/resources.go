@@ -806,6 +806,7 @@ func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *has
 	app := fleet.Application{Name: name, Version: spec.Version, SHA256: spec.SHA256, Size: len(wasm), Config: spec.Config,
 		Limits: spec.Limits, Selector: spec.Selector, Rollout: spec.Rollout, Running: running, Generation: 1,
 		CreatedAt: now, UpdatedAt: now}
+	app.History = fleet.NextHistory(nil, &app, now)
 	return s.checkBoards(w, r, wasm, boards, spec.Limits, func() error {
 		return upsert(s, w, r, who, fleet.KindApplication, name, s.store.Applications(), app, func(old, v *fleet.Application) {
 			v.CreatedAt, v.Generation = old.CreatedAt, old.Generation
@@ -820,6 +821,7 @@ func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *has
 			} else {
 				v.UpdatedAt = old.UpdatedAt
 			}
+			v.History = fleet.NextHistory(old, v, now)
 		})
 	})
 }

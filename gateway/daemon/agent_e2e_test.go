@@ -206,6 +206,13 @@ func TestAgentsEndToEnd(t *testing.T) {
 			t.Fatalf("after stop: %+v", d)
 		}
 	}
+	// The versions it had: the upgrade opened a revision, the stop did not.
+	var app fleet.Application
+	h.must(http.StatusOK, "GET", "/v1/applications/sensor", nil, &app)
+	if hs := app.History; len(hs) != 2 || hs[0].Version != "1.1.0" || !hs[0].Until.IsZero() ||
+		hs[1].Version != "1.0.0" || hs[1].Outcome != fleet.OutcomeReplaced || hs[1].Until != hs[0].Since {
+		t.Fatalf("sensor's history after an upgrade and a stop: %+v", hs)
+	}
 	for _, app := range []string{"sensor", "crasher", "spinner"} {
 		h.must(http.StatusNoContent, "DELETE", "/v1/applications/"+app, nil, nil)
 	}

@@ -142,7 +142,8 @@ func (m *kubeRollout) app() (v1alpha1.Application, fleet.Application) {
 
 func (m *kubeRollout) state() rolloutState {
 	o, a := m.app()
-	st := rolloutState{p: a.CurrentProgress(), converged: o.Status.Converged && o.Status.ObservedGeneration == o.Generation}
+	st := rolloutState{p: a.CurrentProgress(), converged: o.Status.Converged && o.Status.ObservedGeneration == o.Generation,
+		history: a.History}
 	if a.Stable != nil {
 		st.stable = a.Stable.Version
 	}

@@ -72,7 +72,9 @@ func (m *standaloneRollout) status() apiv1.ApplicationStatus {
 
 func (m *standaloneRollout) state() rolloutState {
 	st := m.status()
-	return rolloutState{p: st.Rollout, stable: st.StableVersion, converged: st.Converged}
+	var app fleet.Application
+	m.h.must(http.StatusOK, "GET", "/v1/applications/app", nil, &app)
+	return rolloutState{p: st.Rollout, stable: st.StableVersion, converged: st.Converged, history: app.History}
 }
 
 func (m *standaloneRollout) took() int {

@@ -59,6 +59,7 @@ type rolloutState struct {
 	p         *fleet.RolloutProgress // the current spec's, nil before it starts
 	stable    string                 // the last version that passed
 	converged bool
+	history   []fleet.Revision // the versions the application had, newest first
 }
 
 // checkpoint is a point of a scenario where a mode checks more.
@@ -339,6 +340,14 @@ func testRollsBackOnlyTheCanaries(t *testing.T, start startRolloutMode) {
 		t.Fatalf("the fix: %+v", st)
 	}
 	r.waitRunning("2.0.1")
+	// The versions it had, and how each rollout stood when the next came.
+	var got []string
+	for _, v := range st.history {
+		got = append(got, v.Version+":"+v.Outcome)
+	}
+	if want := []string{"2.0.1:", "2.0.0:rolled_back", "1.0.0:completed"}; !slices.Equal(got, want) {
+		t.Errorf("history %q, want %q", got, want)
+	}
 }
 
 // Operators pause, resume, promote and abort a rollout whose bake is an

@@ -70,6 +70,12 @@ func startGateway(t testing.TB) *testGateway {
 	if err := st.Devices().PutMany(context.Background(), devs); err != nil {
 		t.Fatal(err)
 	}
+	// A reset the first simulated device "reported" before (device.reset
+	// events are what the device page's reset history shows).
+	if _, err := st.AppendEvent(context.Background(), fleet.Event{Time: now.Add(-time.Hour), Kind: "device.reset",
+		Object: sim.DefaultName(0), Message: "unexpected reset: watchdog: app sensor in tick (boot 3 since power-on, 1 unexpected in a row)"}); err != nil {
+		t.Fatal(err)
+	}
 	st.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -275,6 +281,7 @@ func TestDashboard(t *testing.T) {
 	run(t, ctx, "the value updates",
 		chromedp.WaitVisible(fmt.Sprintf(`//figure[contains(@class,"chart")]//span[@class="last"][text()!=%q]`, first)),
 		chromedp.WaitVisible(`//table[@id="logs"]//td[contains(text(), "<script>")]`),
+		chromedp.WaitVisible(`//table[@id="resets"]//td[contains(text(), "unexpected reset: watchdog")]`),
 		// What the agent measured of the app, from its heartbeats.
 		chromedp.WaitVisible(`//table[@id="measured"]//tr[td[1][text()="probe"] and td[3][text()!="0"]]`))
 	if mark := get(t, ctx, "mark", chromedp.Evaluate[int](`window.__mark`)); mark != 8 {
@@ -296,7 +303,8 @@ func TestDashboard(t *testing.T) {
 	// The application page shows the rollout.
 	run(t, ctx, "application page",
 		chromedp.Navigate(g.api+"/ui/applications/probe"),
-		chromedp.WaitVisible(`//td[@id="counts"][text()="1 / 1 / 0 / 0"]`))
+		chromedp.WaitVisible(`//td[@id="counts"][text()="1 / 1 / 0 / 0"]`),
+		chromedp.WaitVisible(`//table[@id="history"]//tr[td[1][text()="1"] and td[5][text()="current"]]`))
 	screenshot(t, ctx, "application")
 	// Stop it from the page: the spec says so, and the page offers Start.
 	run(t, ctx, "stop the application", chromedp.Click(css("#app-stop")), chromedp.WaitVisible(css("#action-ok")))

@@ -147,6 +147,15 @@ func (u *UI) device(w http.ResponseWriter, r *http.Request, s *session, name str
 	data["Device"], data["Deployments"], data["Events"] = d, deps.Deployments, evs.Events
 	data["Logs"], data["Charts"] = logs[:min(len(logs), 100)], charts
 	data["Measured"], data["MeasuredWhy"] = measured.Apps, measuredWhy
+	// The unexpected resets the device reported, as the gateway recorded
+	// them (device.reset events, newest first, as long as events are kept).
+	var resets []fleet.Event
+	for _, e := range evs.Events {
+		if e.Kind == "device.reset" {
+			resets = append(resets, e)
+		}
+	}
+	data["Resets"] = resets
 	if measured.ReportedAt != nil {
 		data["MeasuredAt"] = *measured.ReportedAt
 	}

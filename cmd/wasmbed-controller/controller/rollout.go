@@ -33,13 +33,15 @@ import (
 // fleet.Application.Stable: when the spec changes, the spec seen before
 // becomes the stable release if it passed (fleet.NextStable).
 // status.observedSpec is that spec, and whether its rollout went by steps.
-func trackStable(a *fleet.Application, st *v1alpha1.ApplicationStatus) {
+func trackStable(a *fleet.Application, st *v1alpha1.ApplicationStatus, now time.Time) {
 	cur := fleet.ReleaseOf(a)
 	obs := &v1alpha1.ObservedSpec{Release: *kubestore.ReleaseFromFleet(cur), Progressive: a.Rollout.Progressive()}
+	var seen *fleet.Application
 	if st.ObservedSpec != nil {
 		oldRel := kubestore.ReleaseToFleet(&st.ObservedSpec.Release)
 		old := fleet.Application{Name: a.Name, Version: oldRel.Version, SHA256: oldRel.SHA256, Size: oldRel.Size,
-			Config: oldRel.Config, Limits: oldRel.Limits, Stable: a.Stable, Progress: a.Progress}
+			Config: oldRel.Config, Limits: oldRel.Limits, Stable: a.Stable, Progress: a.Progress, History: a.History,
+			Generation: a.Generation, CreatedAt: a.CreatedAt}
 		if st.ObservedSpec.Progressive {
 			old.Rollout.Steps = []fleet.RolloutStep{{}} // progressive: its progress decides
 		}
@@ -47,7 +49,11 @@ func trackStable(a *fleet.Application, st *v1alpha1.ApplicationStatus) {
 			a.Stable = fleet.NextStable(&old)
 			st.Stable = kubestore.ReleaseFromFleet(a.Stable)
 		}
+		seen = &old
 	}
+	// The versions it had, as the gateway's API keeps them (fleet.NextHistory).
+	a.History = fleet.NextHistory(seen, a, now)
+	st.History = kubestore.HistoryFromFleet(a.History)
 	st.ObservedSpec = obs
 }
 

@@ -30,7 +30,7 @@ func TestTrackStable(t *testing.T) {
 		if st.Rollout != nil {
 			a.Progress = &fleet.RolloutProgress{SpecHash: st.Rollout.SpecHash, Phase: string(st.Rollout.Phase)}
 		}
-		trackStable(&a, &st)
+		trackStable(&a, &st, time.Now())
 		if a.Rollout.Progressive() && phase != "" {
 			st.Rollout = &v1alpha1.RolloutProgress{SpecHash: fleet.SpecHash(&a), Phase: v1alpha1.RolloutPhase(phase)}
 		}

@@ -144,7 +144,7 @@ func (r *applications) reconcileApp(ctx context.Context, app *v1alpha1.Applicati
 	st := app.Status.DeepCopy()
 	st.ObservedGeneration = app.Generation
 	// Progressive rollouts: the controller is their one writer (rollout.go).
-	trackStable(&a, st)
+	trackStable(&a, st, now)
 	var evs []fleet.RolloutEvent
 	var actErr, invalid error
 	if a.Rollout.Progressive() {
