@@ -97,6 +97,10 @@ type Embedded struct {
 	// the race detector reports; the step-ca server has it too). The token
 	// use is recorded in a bbolt transaction, which serializes anyway.
 	authMu sync.Mutex
+	// dbMu: signing and revoking (the writes to the CA's database) share
+	// it; a backup holds it alone, so that it copies a database between
+	// two of them (backup.go).
+	dbMu sync.RWMutex
 
 	closeOnce sync.Once
 	closeErr  error
@@ -397,6 +401,8 @@ func (e *Embedded) sign(ctx context.Context, prov string, csr *x509.CertificateR
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	e.dbMu.RLock()
+	defer e.dbMu.RUnlock()
 	ott, err := e.minter.mint(prov, e.signAudience, subject, sans)
 	if err != nil {
 		return nil, fmt.Errorf("mint token: %w", err)
@@ -468,6 +474,8 @@ func (e *Embedded) Revoke(ctx context.Context, serial *big.Int, reason string) e
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ca: revoke %s: %w", sn, err)
 	}
+	e.dbMu.RLock()
+	defer e.dbMu.RUnlock()
 	if revoked, err := e.auth.IsRevoked(sn); err == nil && revoked {
 		return nil
 	}

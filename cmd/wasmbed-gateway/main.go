@@ -48,7 +48,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 		Version:       version,
 	}
-	root.AddCommand(newServe())
+	root.AddCommand(newServe(), newBackup(), newRestore())
 	return root
 }
 

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 	"sort"
@@ -121,6 +122,25 @@ func Open(path string) (*Store, error) {
 func (s *Store) LimitAudit(keep, backlog int) {
 	s.auditKeep.Store(int64(max(keep, 1)))
 	s.auditBacklog.Store(int64(max(backlog, 0)))
+}
+
+// Snapshot writes a consistent copy of the store's file (one read
+// transaction: writers go on meanwhile) to the writer begin returns, told
+// the copy's size first: an online backup. It returns the bytes written.
+func (s *Store) Snapshot(begin func(size int64) (io.Writer, error)) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		w, err := begin(tx.Size())
+		if err != nil {
+			return err
+		}
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("boltstore: snapshot: %w", err)
+	}
+	return n, nil
 }
 
 // Close closes the file; watchers' channels are closed.

@@ -13,6 +13,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -88,6 +89,8 @@ type Server struct {
 	// auditKick tells the audit export that entries were recorded
 	// (ExportAudit); nil without one.
 	auditKick func()
+	// backup writes a backup (ServeBackup); nil in Kubernetes mode.
+	backup func(w io.Writer) error
 }
 
 // mints are the routes that mint a secret or a certificate: they honour an
@@ -333,6 +336,7 @@ func (s *Server) routes() {
 	s.route("GET /v1/certificates", RoleReader, "The certificate ledger: every device certificate the CA signed (enrollment, renewal, this API) with its validity and state (current, pending, superseded, revoked); filter with ?device=, ?state=; page with ?limit= (at most 1000, the default) and ?continue=", nil, apiv1.CertificateList{}, s.listCertificates)
 	s.route("GET /v1/certificates/{serial}", RoleReader, "One certificate of the ledger, by serial (lowercase hex)", nil, fleet.Certificate{}, s.getCertificate)
 	s.route("POST /v1/certificates/{serial}/revoke", RoleOperator, "Revoke one certificate: refused from now on, a session holding it closes at once, and it is on the CA's CRL; the body is optional", optional{apiv1.RevokeRequest{}}, fleet.Certificate{}, s.revokeCertificate)
+	s.route("GET /v1/backup", RoleAdmin, "A consistent backup of the gateway, taken while it serves: its store, its embedded CA (keys, certificates, database) and its admin and reader tokens, as a gzipped tar for `wasmbed-gateway restore`; it holds the CA's keys and their password: keep it as the data directory is kept. 405 in Kubernetes mode", nil, backupArchive(nil), s.getBackup)
 	s.route("GET /v1/crl", RoleReader, "The CA's certificate revocation list (DER, application/pkix-crl), signed by the CA: every revoked or superseded device certificate not yet expired", nil, derCRL(nil), s.getCRL)
 
 	s.route("POST /v1/modules", RoleOperator, "Upload a WebAssembly module (an application/wasm or application/octet-stream body, at most 4 MiB); it is decoded and validated, then stored under its sha256", []byte(nil), apiv1.ModuleResponse{}, s.uploadModule)

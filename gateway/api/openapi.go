@@ -287,6 +287,8 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 				break
 			}
 			resp.WithContent(openapi3.Content{"text/plain": &openapi3.MediaType{Schema: openapi3.NewStringSchema().NewRef()}})
+		case backupArchive:
+			resp.WithContent(openapi3.Content{"application/gzip": &openapi3.MediaType{Schema: rawBinary("application/gzip")}})
 		case derCRL:
 			resp.WithContent(openapi3.Content{"application/pkix-crl": &openapi3.MediaType{Schema: rawBinary("application/pkix-crl")}})
 		default:
@@ -583,6 +585,7 @@ var tagDescriptions = map[string]string{
 	"api-tokens":   "Named API tokens with a role (reader, operator, admin): minted, listed, changed, rotated, revoked",
 	"applications": "WebAssembly applications: spec, rollout, status, output",
 	"audit":        "Changes made through the API",
+	"backup":       "A backup of the gateway (standalone mode)",
 	"ca":           "The certificate authority's root",
 	"certificates": "The ledger of device certificates the CA signed",
 	"crl":          "The certificate revocation list",

@@ -470,3 +470,31 @@ func (c *Client) WhoAmI(ctx context.Context) (WhoAmI, error) {
 	err := c.do(ctx, http.MethodGet, "/v1/whoami", nil, nil, &out)
 	return out, err
 }
+
+// Backup streams a backup of the gateway (GET /v1/backup, admin) to w: a
+// gzipped tar for `wasmbed-gateway restore`. It returns the bytes written.
+func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.JoinPath("/v1/backup").String(), nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("gateway API GET /v1/backup: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		var e ErrorResponse
+		if json.Unmarshal(raw, &e) != nil || e.Detail == "" {
+			e.Detail = http.StatusText(resp.StatusCode)
+		}
+		return 0, &Error{Status: resp.StatusCode, Code: e.Code, Message: e.Detail}
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("gateway API GET /v1/backup: the backup ended after %d bytes: %w", n, err)
+	}
+	return n, nil
+}

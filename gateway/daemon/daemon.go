@@ -19,6 +19,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -128,13 +129,14 @@ func Run(ctx context.Context, o Options) error {
 
 	var store fleet.Store
 	var kube *kubeMode
+	var embedded *boltstore.Store
 	switch o.Store {
 	case "", StoreEmbedded:
 		bs, err := boltstore.Open(filepath.Join(o.DataDir, StoreFile))
 		if err != nil {
 			return err
 		}
-		store = bs
+		store, embedded = bs, bs
 	case StoreKubernetes:
 		if o.Gateway.Name == "" {
 			o.Gateway.Name = "gateway"
@@ -247,6 +249,19 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer audit.Close()
 	handler.ExportAudit(audit)
+	if embedded != nil {
+		src := backupSource{dataDir: o.DataDir, gateway: gw.Config().Name, store: embedded.Snapshot}
+		if e, ok := authority.(*ca.Embedded); ok {
+			src.caDB = e.BackupDB
+		}
+		handler.ServeBackup(func(w io.Writer) error {
+			m, err := writeBackup(w, src)
+			if err == nil {
+				log.Info("backup written", "store_bytes", m.StoreBytes, "ca", m.CA, "ca_records", m.CARecords)
+			}
+			return err
+		})
+	}
 	// The dashboard (/ui/) beside the API on its port, over the API itself.
 	mux := http.NewServeMux()
 	mux.Handle("/ui/", ui.New(handler, store, log))
