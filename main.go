@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
@@ -29,6 +30,13 @@ func main() {
 		Address: "registry.terraform.io/wasmbed/wasmbed",
 		Debug:   debug,
 	})
+	// The spans still buffered, if tracing is on (each operation exported
+	// its own already): within the CLI's grace before it kills the plugin.
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	if serr := provider.ShutdownTracing(ctx); serr != nil {
+		log.Print(serr)
+	}
+	cancel()
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/protocol"
 )
@@ -121,6 +123,7 @@ func (g *Gateway) resumeSession(s *session) {
 // reconcile plans for every session; sessions marked for resume also get
 // their unsettled commands again.
 func (g *Gateway) reconcile(ctx context.Context) {
+	start := time.Now()
 	g.planMu.Lock()
 	defer g.planMu.Unlock()
 	apps, err := g.store.Applications().List(ctx)
@@ -221,8 +224,27 @@ func (g *Gateway) reconcile(ctx context.Context) {
 		}
 		return
 	}
+	// The pass's span, from its start, once it has something to send (a
+	// pass that plans nothing is no trace); each command a child of the
+	// write it carries out (tracing.go).
+	var links []trace.Link
+	seen := map[trace.SpanID]bool{}
+	nsteps := 0
 	for _, w := range todo {
 		for _, st := range w.steps {
+			nsteps++
+			if sc, ok := g.stepWrite(st); ok && !seen[sc.SpanID()] {
+				seen[sc.SpanID()] = true
+				links = append(links, trace.Link{SpanContext: sc})
+			}
+		}
+	}
+	pass, span := g.tracer.Start(ctx, "wasmbed.reconcile", trace.WithTimestamp(start), trace.WithLinks(links...),
+		trace.WithAttributes(AttrGateway.String(g.cfg.Name), AttrDevices.Int(len(todo)), AttrSteps.Int(nsteps)))
+	defer span.End()
+	for _, w := range todo {
+		for _, st := range w.steps {
+			g.startCommandSpan(pass, w.s, w.board, st)
 			g.send(ctx, w.s, w.board, st)
 		}
 	}
@@ -233,18 +255,22 @@ func (g *Gateway) reconcile(ctx context.Context) {
 func (g *Gateway) send(ctx context.Context, s *session, board string, st fleet.Step) {
 	dep := st.Deployment
 	cmd := protocol.AppCommand{App: dep.App, Generation: dep.Generation}
+	var err error
 	switch st.Kind {
 	case fleet.StepDeploy:
-		module, err := g.modules.get(ctx, dep.SHA256)
+		var module []byte
+		module, err = g.modules.get(ctx, dep.SHA256)
 		if err != nil {
 			// Not a failure: the module may arrive after its application
 			// (kubectl). Visible, and sent when it arrives (modulewait.go).
 			g.moduleMissing(ctx, s, dep.App, dep.SHA256, err)
+			g.commandNotSent(s, dep.App, dep.Generation, "module_missing", err)
 			return
 		}
 		if err := g.modules.check(ctx, g.cfg.CheckModule, board, module, dep.SHA256, st.App.Limits); err != nil {
 			g.log.Warn("deploy: module cannot run on the device's board; not sent", "app", dep.App, "device", s.device, "err", err)
 			g.refuseDeploy(ctx, dep, err.Error())
+			g.commandNotSent(s, dep.App, dep.Generation, "refused", err)
 			return
 		}
 		sum, _ := hex.DecodeString(dep.SHA256)
@@ -256,15 +282,19 @@ func (g *Gateway) send(ctx context.Context, s *session, board string, st fleet.S
 		s.transfers[dep.App] = &transfer{generation: dep.Generation, module: module}
 		s.mu.Unlock()
 		g.Metrics.Deploys.Inc()
-		s.send(&protocol.Deploy{App: dep.App, Generation: dep.Generation, Version: dep.Version, SHA256: sum,
+		err = s.send(&protocol.Deploy{App: dep.App, Generation: dep.Generation, Version: dep.Version, SHA256: sum,
 			Size: uint32(len(module)), Limits: protocol.Limits{Fuel: a.Limits.Fuel, Memory: a.Limits.Memory, TickMS: a.Limits.TickMS},
 			Config: a.Config, Start: a.Running}, s.id())
+		s.commandSize(dep.App, dep.Generation, len(module))
 	case fleet.StepStart:
-		s.send((*protocol.Start)(&cmd), s.id())
+		err = s.send((*protocol.Start)(&cmd), s.id())
 	case fleet.StepStop:
-		s.send((*protocol.Stop)(&cmd), s.id())
+		err = s.send((*protocol.Stop)(&cmd), s.id())
 	case fleet.StepRemove:
-		s.send((*protocol.Remove)(&cmd), s.id())
+		err = s.send((*protocol.Remove)(&cmd), s.id())
+	}
+	if err != nil {
+		g.commandNotSent(s, dep.App, dep.Generation, "send_failed", err)
 	}
 }
 
@@ -297,12 +327,16 @@ func (g *Gateway) onProgress(s *session, m *protocol.TransferProgress) {
 	// Chunk payload: the configured size, within the device's frame limit
 	// minus the envelope's overhead.
 	size := min(g.cfg.ChunkSize, s.maxFrame-64-len(m.App), len(t.module)-int(m.Offset))
-	s.send(&protocol.ModuleChunk{App: m.App, Generation: m.Generation, Offset: m.Offset,
-		Data: t.module[m.Offset : int(m.Offset)+size]}, s.id())
+	if s.send(&protocol.ModuleChunk{App: m.App, Generation: m.Generation, Offset: m.Offset,
+		Data: t.module[m.Offset : int(m.Offset)+size]}, s.id()) == nil {
+		s.commandProgress(m.App, m.Generation, size)
+	}
 }
 
 // onAppStatus records what the device reports of an app.
 func (g *Gateway) onAppStatus(ctx context.Context, s *session, m *protocol.AppStatus) {
+	received := time.Now()
+	defer g.commandAcked(s, m, received)
 	key := fleet.DeploymentKey(m.App, s.device)
 	errStale := errors.New("stale")
 	var removed bool

@@ -16,9 +16,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/wasmbed/wasmbed/ca"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/protocol"
+	"github.com/wasmbed/wasmbed/tracing"
 )
 
 // Config configures a Gateway. Zero values take the defaults noted.
@@ -61,6 +64,10 @@ type Config struct {
 	// sweeps this far apart found them unused (modulegc.go); default 1h,
 	// negative: never (embedded store only).
 	ModuleGCInterval time.Duration
+	// Tracer makes the gateway's spans (the reconcile passes, the commands
+	// to devices and, through the API, its requests); nil: the global
+	// tracer provider, a no-op one unless the program installed another.
+	Tracer trace.TracerProvider
 }
 
 func (c *Config) defaults() {
@@ -143,6 +150,10 @@ type Gateway struct {
 	Metrics  *Metrics
 	// apps keeps what devices measure of their apps (appmetrics.go).
 	apps *appMetrics
+
+	tp     trace.TracerProvider // Config.Tracer or the global one
+	tracer trace.Tracer
+	writes writeTraces // the API writes the deploys continue (tracing.go)
 }
 
 // New makes a gateway over store and authority. Call Serve to accept devices.
@@ -154,6 +165,8 @@ func New(cfg Config, store fleet.Store, authority ca.Authority, log *slog.Logger
 	g := &Gateway{cfg: cfg, store: store, ca: authority, log: log.With("component", "gateway"),
 		roots: x509.NewCertPool(), sessions: map[string]*session{}, lastHeard: map[string]time.Time{}, revoked: map[string]bool{},
 		kick: make(chan struct{}, 1), Metrics: newMetrics(), started: time.Now()}
+	g.tp = tracing.Provider(cfg.Tracer)
+	g.tracer = g.tp.Tracer(tracerName)
 	g.Metrics.Registry.MustRegister(newAppDevices(g))
 	g.apps = newAppMetrics(g.Metrics.Registry, func(device string) bool { online, _ := g.Online(device); return online })
 	g.readers = newReaderPool(g.readMessages)

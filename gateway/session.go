@@ -38,8 +38,9 @@ type session struct {
 	bad      int // bad messages so far; only the reading goroutine touches it
 
 	mu        sync.Mutex
-	transfers map[string]*transfer // by app; made when first needed
-	outSeq    map[string]uint64    // last app_output seq per app; made when first needed
+	transfers map[string]*transfer       // by app; made when first needed
+	outSeq    map[string]uint64          // last app_output seq per app; made when first needed
+	pending   map[string]*pendingCommand // by app: commands whose ack is awaited, traced (tracing.go)
 }
 
 // log is the session's logger. It is made when needed, not kept: held
@@ -442,6 +443,7 @@ func (g *Gateway) endSession(ctx context.Context, s *session, reason string) {
 	g.mu.Unlock()
 	g.Metrics.Sessions.Dec()
 	s.close(reason)
+	s.endPending(reason)
 	if !current {
 		return // replaced: the new session owns the status
 	}

@@ -32,14 +32,25 @@ type testGateway struct {
 
 func startTestGateway(t *testing.T) *testGateway {
 	t.Helper()
+	return startTestGatewayWith(t, nil)
+}
+
+// startTestGatewayWith starts a test gateway whose options opts (if not
+// nil) changes first.
+func startTestGatewayWith(t *testing.T, opts func(*daemon.Options)) *testGateway {
+	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan [2]net.Addr, 1)
 	done := make(chan error, 1)
+	o := daemon.Options{DataDir: dir, APIAddr: "127.0.0.1:0", DeviceAddr: "127.0.0.1:0",
+		Gateway: gateway.Config{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Ready: func(a, d net.Addr) { ready <- [2]net.Addr{a, d} }}
+	if opts != nil {
+		opts(&o)
+	}
 	go func() {
-		done <- daemon.Run(ctx, daemon.Options{DataDir: dir, APIAddr: "127.0.0.1:0", DeviceAddr: "127.0.0.1:0",
-			Gateway: gateway.Config{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Ready: func(a, d net.Addr) { ready <- [2]net.Addr{a, d} }})
+		done <- daemon.Run(ctx, o)
 	}()
 	g := &testGateway{dir: dir}
 	select {

@@ -120,6 +120,8 @@ func (d *applicationDataSource) Configure(_ context.Context, req datasource.Conf
 }
 
 func (d *applicationDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	ctx, end := startOp(ctx, "data.wasmbed_application", "read")
+	defer end(&resp.Diagnostics)
 	var m applicationStatusModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {

@@ -61,6 +61,8 @@ func (d *devicesDataSource) Configure(_ context.Context, req datasource.Configur
 }
 
 func (d *devicesDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	ctx, end := startOp(ctx, "data.wasmbed_devices", "read")
+	defer end(&resp.Diagnostics)
 	var m devicesModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {

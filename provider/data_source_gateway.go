@@ -44,6 +44,8 @@ func (d *gatewayDataSource) Configure(_ context.Context, req datasource.Configur
 }
 
 func (d *gatewayDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
+	ctx, end := startOp(ctx, "data.wasmbed_gateway", "read")
+	defer end(&resp.Diagnostics)
 	var m gatewayDataModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {

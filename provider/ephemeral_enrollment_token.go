@@ -65,6 +65,8 @@ func (e *enrollmentTokenEphemeral) Configure(_ context.Context, req ephemeral.Co
 }
 
 func (e *enrollmentTokenEphemeral) Open(ctx context.Context, req ephemeral.OpenRequest, resp *ephemeral.OpenResponse) {
+	ctx, end := startOp(ctx, "ephemeral.wasmbed_enrollment_token", "open")
+	defer end(&resp.Diagnostics)
 	var m enrollmentTokenModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {

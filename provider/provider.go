@@ -21,6 +21,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/fleet/kubestore"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
+	"github.com/wasmbed/wasmbed/tracing"
 )
 
 // TypeName is the provider's type name: resources are called wasmbed_*.
@@ -130,6 +131,12 @@ func (p *Provider) ValidateConfig(ctx context.Context, req provider.ValidateConf
 }
 
 func (p *Provider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
+	// Traces, when the environment asks for them (tracing.go).
+	if err := tracing.InstallGlobal(ctx, "terraform-provider-wasmbed", p.version); err != nil {
+		resp.Diagnostics.AddWarning("Tracing is off", "OTEL_EXPORTER_OTLP_* is set, but the exporter cannot be made: "+err.Error())
+	}
+	ctx, end := startOp(ctx, "wasmbed", "configure")
+	defer end(&resp.Diagnostics)
 	var cfg configModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
 	if resp.Diagnostics.HasError() {

@@ -93,6 +93,8 @@ func (r *apiTokenResource) Configure(_ context.Context, req resource.ConfigureRe
 
 // ModifyPlan plans a new secret when rotate_when_changed changes.
 func (r *apiTokenResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	ctx, end := startOp(ctx, "wasmbed_api_token", "plan")
+	defer end(&resp.Diagnostics)
 	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
 		return
 	}
@@ -125,6 +127,8 @@ func timeValue(t time.Time) types.String {
 }
 
 func (r *apiTokenResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_api_token", "create")
+	defer end(&resp.Diagnostics)
 	var m apiTokenModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -142,6 +146,8 @@ func (r *apiTokenResource) Create(ctx context.Context, req resource.CreateReques
 }
 
 func (r *apiTokenResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	ctx, end := startOp(ctx, "wasmbed_api_token", "read")
+	defer end(&resp.Diagnostics)
 	var m apiTokenModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -172,6 +178,8 @@ func (r *apiTokenResource) Read(ctx context.Context, req resource.ReadRequest, r
 }
 
 func (r *apiTokenResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_api_token", "update")
+	defer end(&resp.Diagnostics)
 	var plan, state apiTokenModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
@@ -200,6 +208,8 @@ func (r *apiTokenResource) Update(ctx context.Context, req resource.UpdateReques
 }
 
 func (r *apiTokenResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	ctx, end := startOp(ctx, "wasmbed_api_token", "delete")
+	defer end(&resp.Diagnostics)
 	var m apiTokenModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -211,6 +221,8 @@ func (r *apiTokenResource) Delete(ctx context.Context, req resource.DeleteReques
 }
 
 func (r *apiTokenResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_api_token", "import")
+	defer end(&resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("grace_seconds"), types.Int64Value(0))...)
 }

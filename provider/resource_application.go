@@ -280,6 +280,8 @@ func deployedRelease(a *fleet.Application) *fleet.Release {
 // update) and refuses, at plan time, a module that cannot run on a board the
 // application would land on.
 func (r *applicationResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	ctx, end := startOp(ctx, "wasmbed_application", "plan")
+	defer end(&resp.Diagnostics)
 	if req.Plan.Raw.IsNull() {
 		return // destroy
 	}
@@ -589,6 +591,8 @@ func describeRollout(st *apiv1.ApplicationStatus) string {
 //   - failed on devices without steps: every selected device was sent the
 //     version; apply fails and the state is saved (tainted): prefer steps.
 func (r *applicationResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_application", "create")
+	defer end(&resp.Diagnostics)
 	var m applicationModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
 	moduleSource(ctx, req.Config, &m, &resp.Diagnostics)
@@ -640,6 +644,8 @@ func (r *applicationResource) Create(ctx context.Context, req resource.CreateReq
 }
 
 func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	ctx, end := startOp(ctx, "wasmbed_application", "read")
+	defer end(&resp.Diagnostics)
 	var m applicationModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -665,6 +671,8 @@ func (r *applicationResource) Read(ctx context.Context, req resource.ReadRequest
 // version that passed), so the next plan shows the update as pending and
 // applying a fixed module rolls it out again.
 func (r *applicationResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_application", "update")
+	defer end(&resp.Diagnostics)
 	var m applicationModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
 	moduleSource(ctx, req.Config, &m, &resp.Diagnostics)
@@ -705,6 +713,8 @@ func (r *applicationResource) Update(ctx context.Context, req resource.UpdateReq
 // the devices confirm; devices still holding it then (offline ones) get a
 // warning: they remove it when they reconnect.
 func (r *applicationResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	ctx, end := startOp(ctx, "wasmbed_application", "delete")
+	defer end(&resp.Diagnostics)
 	var m applicationModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -738,6 +748,8 @@ func (r *applicationResource) Delete(ctx context.Context, req resource.DeleteReq
 }
 
 func (r *applicationResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_application", "import")
+	defer end(&resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("wait_for_rollout"), true)...)

@@ -121,6 +121,8 @@ func (r *certificateResource) Configure(_ context.Context, req resource.Configur
 
 // ModifyPlan replaces the certificate once it is within its renewal window.
 func (r *certificateResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	ctx, end := startOp(ctx, "wasmbed_certificate", "plan")
+	defer end(&resp.Diagnostics)
 	if req.Plan.Raw.IsNull() {
 		return // destroy
 	}
@@ -151,6 +153,8 @@ func (r *certificateResource) ModifyPlan(ctx context.Context, req resource.Modif
 }
 
 func (r *certificateResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_certificate", "create")
+	defer end(&resp.Diagnostics)
 	var m certificateModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -172,6 +176,8 @@ func (r *certificateResource) Create(ctx context.Context, req resource.CreateReq
 // Read keeps the state: a signed certificate does not change; renewal is
 // planned from its expiry.
 func (r *certificateResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	ctx, end := startOp(ctx, "wasmbed_certificate", "read")
+	defer end(&resp.Diagnostics)
 	var m certificateModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -185,6 +191,8 @@ func (r *certificateResource) Read(ctx context.Context, req resource.ReadRequest
 
 // Update only changes early_renewal_hours, which is local.
 func (r *certificateResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_certificate", "update")
+	defer end(&resp.Diagnostics)
 	var m certificateModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
 	if !resp.Diagnostics.HasError() {
@@ -196,6 +204,8 @@ func (r *certificateResource) Update(ctx context.Context, req resource.UpdateReq
 // session holding it and the CA lists it on its CRL. A certificate the
 // ledger no longer knows (its device deleted long ago) is gone already.
 func (r *certificateResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	ctx, end := startOp(ctx, "wasmbed_certificate", "delete")
+	defer end(&resp.Diagnostics)
 	var m certificateModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {

@@ -95,6 +95,8 @@ func (m *deviceModel) fill(d *fleet.Device) {
 }
 
 func (r *deviceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_device", "create")
+	defer end(&resp.Diagnostics)
 	var m deviceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -124,6 +126,8 @@ func (r *deviceResource) Create(ctx context.Context, req resource.CreateRequest,
 // framework's reflection into deviceModel and back cost more than the rest
 // of a Read.
 func (r *deviceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	ctx, end := startOp(ctx, "wasmbed_device", "read")
+	defer end(&resp.Diagnostics)
 	var prior map[string]tftypes.Value
 	var id string
 	if err := req.State.Raw.As(&prior); err != nil {
@@ -184,6 +188,8 @@ func deviceState(typ tftypes.Type, prior map[string]tftypes.Value, d *fleet.Devi
 }
 
 func (r *deviceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_device", "update")
+	defer end(&resp.Diagnostics)
 	var m deviceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -212,6 +218,8 @@ func (r *deviceResource) Update(ctx context.Context, req resource.UpdateRequest,
 }
 
 func (r *deviceResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	ctx, end := startOp(ctx, "wasmbed_device", "delete")
+	defer end(&resp.Diagnostics)
 	var m deviceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -223,6 +231,8 @@ func (r *deviceResource) Delete(ctx context.Context, req resource.DeleteRequest,
 }
 
 func (r *deviceResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_device", "import")
+	defer end(&resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), req.ID)...)
 }
@@ -230,6 +240,8 @@ func (r *deviceResource) ImportState(ctx context.Context, req resource.ImportSta
 // ModifyPlan refuses, at plan, a gateway that is not registered, when the
 // gateway changes (a read; nothing is written).
 func (r *deviceResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	ctx, end := startOp(ctx, "wasmbed_device", "plan")
+	defer end(&resp.Diagnostics)
 	if req.Plan.Raw.IsNull() || r.backend == nil {
 		return
 	}

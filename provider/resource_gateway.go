@@ -88,6 +88,8 @@ func (r *gatewayResource) write(ctx context.Context, m *gatewayModel, diags *dia
 }
 
 func (r *gatewayResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_gateway", "create")
+	defer end(&resp.Diagnostics)
 	var m gatewayModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -105,6 +107,8 @@ func (r *gatewayResource) Create(ctx context.Context, req resource.CreateRequest
 }
 
 func (r *gatewayResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	ctx, end := startOp(ctx, "wasmbed_gateway", "read")
+	defer end(&resp.Diagnostics)
 	var m gatewayModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -124,6 +128,8 @@ func (r *gatewayResource) Read(ctx context.Context, req resource.ReadRequest, re
 }
 
 func (r *gatewayResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_gateway", "update")
+	defer end(&resp.Diagnostics)
 	var m gatewayModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -136,6 +142,8 @@ func (r *gatewayResource) Update(ctx context.Context, req resource.UpdateRequest
 }
 
 func (r *gatewayResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	ctx, end := startOp(ctx, "wasmbed_gateway", "delete")
+	defer end(&resp.Diagnostics)
 	var m gatewayModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -147,6 +155,8 @@ func (r *gatewayResource) Delete(ctx context.Context, req resource.DeleteRequest
 }
 
 func (r *gatewayResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_gateway", "import")
+	defer end(&resp.Diagnostics)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), req.ID)...)
 }

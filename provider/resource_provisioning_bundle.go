@@ -128,6 +128,8 @@ func (r *bundleResource) Schema(_ context.Context, _ resource.SchemaRequest, res
 // ModifyPlan keeps the token attributes of the state unless the bundle is
 // written again (token_wo_version set or changed).
 func (r *bundleResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	ctx, end := startOp(ctx, "wasmbed_provisioning_bundle", "plan")
+	defer end(&resp.Diagnostics)
 	if req.State.Raw.IsNull() || req.Plan.Raw.IsNull() {
 		return
 	}
@@ -146,6 +148,8 @@ func (r *bundleResource) Configure(_ context.Context, req resource.ConfigureRequ
 }
 
 func (r *bundleResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_provisioning_bundle", "create")
+	defer end(&resp.Diagnostics)
 	var m bundleModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -262,6 +266,8 @@ func writeFirmware(in, out string, b *bundleFile, diags *diag.Diagnostics) {
 // nothing is needed (the state stays, no change is planned); when it has
 // not, the bundle is planned again, with a warning saying why.
 func (r *bundleResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	ctx, end := startOp(ctx, "wasmbed_provisioning_bundle", "read")
+	defer end(&resp.Diagnostics)
 	var m bundleModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -311,6 +317,8 @@ func reprovision(state, plan *bundleModel) bool {
 // set or changed (re-provisioning); otherwise (token_ttl_seconds, or
 // token_wo_version removed) it only keeps the plan.
 func (r *bundleResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	ctx, end := startOp(ctx, "wasmbed_provisioning_bundle", "update")
+	defer end(&resp.Diagnostics)
 	var m, st bundleModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &m)...)
 	resp.Diagnostics.Append(req.State.Get(ctx, &st)...)
@@ -331,6 +339,8 @@ func (r *bundleResource) Update(ctx context.Context, req resource.UpdateRequest,
 
 // Delete removes the files and the token this resource minted.
 func (r *bundleResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	ctx, end := startOp(ctx, "wasmbed_provisioning_bundle", "delete")
+	defer end(&resp.Diagnostics)
 	var m bundleModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &m)...)
 	for _, p := range []types.String{m.Path, m.FirmwareOutput} {

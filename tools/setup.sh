@@ -12,7 +12,8 @@
 # Versions are declared in tools/versions.env; the go.mod files under tools/
 # must require the same versions (checked below). To bump a tool: edit
 # versions.env and the `require` in tools/go.mod, tools/kube/go.mod,
-# tools/opentofu/go.mod or tools/terraform-docs/go.mod (for Kubernetes also
+# tools/opentofu/go.mod, tools/terraform-docs/go.mod or tools/otelcol/go.mod
+# (for Kubernetes also
 # the k8s.io/* replaces), run
 # `go mod tidy` in that folder, then `bash tools/setup.sh`.
 #
@@ -21,7 +22,8 @@
 # has no terraform; the tools only tests need (tfplugindocs, terraform-docs,
 # controller-gen, step-ca, step, kube-apiserver, kubectl) and the Debian
 # packages only tests need (APT_TEST_PACKAGES: chromium) are left to the test
-# targets' own `make setup`.
+# targets' own `make setup`; so is the OpenTelemetry Collector (otelcol) of
+# the trace test.
 set -Eeuo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -131,6 +133,10 @@ require_pin . github.com/smallstep/cli "$STEP_CLI_VERSION"
 require_pin opentofu github.com/opentofu/opentofu "$OPENTOFU_VERSION"
 require_pin kube k8s.io/kubernetes "$KUBERNETES_VERSION"
 require_pin terraform-docs github.com/terraform-docs/terraform-docs "$TERRAFORM_DOCS_VERSION"
+# The collector's modules, one release: core and the contrib file exporter.
+require_pin otelcol go.opentelemetry.io/collector/otelcol "$OTELCOL_VERSION"
+require_pin otelcol go.opentelemetry.io/collector/receiver/otlpreceiver "$OTELCOL_VERSION"
+require_pin otelcol github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter "$OTELCOL_VERSION"
 
 mkdir -p "$BIN"
 
@@ -200,6 +206,13 @@ build_tool kube-apiserver "$KUBERNETES_VERSION" kube \
 	k8s.io/kubernetes/cmd/kube-apiserver "3 min" "$kube_ldflags"
 build_tool kubectl "$KUBERNETES_VERSION" kube \
 	k8s.io/kubernetes/cmd/kubectl "1 min" "$kube_ldflags"
+
+# The OpenTelemetry Collector of the trace test (provider TestAccTraces):
+# tools/otelcol's own main (OTLP receiver, file exporter). Its cache folder
+# names the release and a digest of that main and its go.mod/go.sum, so an
+# edit of either builds it anew.
+otelcol_digest=$(cat "$ROOT"/tools/otelcol/{main.go,go.mod,go.sum} | sha256sum | cut -c1-12)
+build_tool otelcol "$OTELCOL_VERSION-$otelcol_digest" otelcol . "1 min" ""
 
 # etcd from Debian's etcd-server, next to kube-apiserver and kubectl
 # (KUBEBUILDER_ASSETS=$PWD/bin).

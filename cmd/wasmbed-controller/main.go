@@ -21,6 +21,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/cmd/wasmbed-controller/controller"
 	"github.com/wasmbed/wasmbed/fleet/kubestore"
+	"github.com/wasmbed/wasmbed/tracing"
 )
 
 var version = "dev"
@@ -34,7 +35,7 @@ func main() {
 
 func newRoot() *cobra.Command {
 	var o controller.Options
-	var kubeconfig, logLevel, logFormat string
+	var kubeconfig, logLevel, logFormat, otlpEndpoint string
 	cmd := &cobra.Command{
 		Use:           "wasmbed-controller",
 		Short:         "Wasmbed's Kubernetes controller: assigns devices to gateways, reports Application and Gateway status",
@@ -58,6 +59,22 @@ func newRoot() *cobra.Command {
 			log.Info("controller starting", "host", cfg.Host, "namespace", ns, "leader_election", o.LeaderElection)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			tp, err := tracing.New(ctx, "wasmbed-controller", version, otlpEndpoint)
+			if err != nil {
+				return err
+			}
+			if tp != nil {
+				tracing.LogErrors(log)
+				defer func() {
+					sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					if err := tp.Shutdown(sctx); err != nil {
+						log.Warn("tracing: flush at exit", "err", err)
+					}
+				}()
+				o.Tracer = tp
+				log.Info("tracing on: a span per Reconcile, exported over OTLP/HTTP")
+			}
 			return controller.Run(ctx, cfg, o)
 		},
 	}
@@ -71,6 +88,7 @@ func newRoot() *cobra.Command {
 	f.DurationVar(&o.TokenRetention, "token-retention", 24*time.Hour, "how long used or expired enrollment tokens are kept")
 	f.DurationVar(&o.ReassignAfter, "reassign-after", 5*time.Minute, "move devices the controller assigned off a gateway that has not reported in for this long (negative: never)")
 	f.DurationVar(&o.RolloutOfflineGrace, "rollout-offline-grace", 15*time.Second, "how long a device taking a progressive rollout may be offline before it fails the heartbeat gate")
+	f.StringVar(&otlpEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this collector (http://host:4318 or host:port); unset: as OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables say, off without them")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -68,7 +68,7 @@ func newServe() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o.Log = log
+			o.Log, o.Version = log, version
 			if o.Store == daemon.StoreKubernetes {
 				// client-go and controller-runtime log through the gateway's
 				// logger (process-wide: the daemon package leaves them alone).
@@ -131,6 +131,7 @@ func newServe() *cobra.Command {
 	f.StringVar(&ext.RootFile, "ca-root", "", "external step-ca root certificate file")
 	f.StringVar(&ext.Provisioner, "ca-provisioner", "", "external step-ca JWK provisioner name")
 	f.StringVar(&ext.PasswordFile, "ca-password-file", "", "file holding the provisioner's password")
+	f.StringVar(&o.OTLPEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this collector (http://host:4318 or host:port); unset: as OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables say, off without them")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	return cmd

@@ -6,13 +6,22 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.40.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/wasmbed/wasmbed/tracing"
 )
 
 // Every request is logged once, when it ends (slog, "request": id, token
-// name, source, method, path, route, status, duration), counted and timed
+// name, source, method, path, route, status, duration, and the trace id
+// when it has one), traced (a server span), counted and timed
 // by route in the gateway's metrics, and carries an X-Request-ID: the
 // client's (up to 64 printable characters), else a new one, echoed in the
 // answer.
@@ -81,24 +90,47 @@ func requestID(r *http.Request) string {
 	return hex.EncodeToString(b)
 }
 
-// serveLogged serves r through serve, then logs, counts and times it.
+// serveLogged serves r through serve, then logs, counts and times it. The
+// request is a server span, a child of the W3C trace context it carries
+// (traceparent, tracestate), if any: "METHOD route", with the route, the
+// status, the token's name (never its secret) and the request id; its
+// handler's context carries it (a write to an application is remembered
+// for the deploys that follow, gateway.NoteApplicationWrite).
 func (s *Server) serveLogged(w http.ResponseWriter, r *http.Request, route string, serve func(http.ResponseWriter, *http.Request)) {
 	start := time.Now()
 	id := requestID(r)
 	w.Header().Set("X-Request-ID", id)
 	info := &requestInfo{id: id}
 	sw := &statusWriter{ResponseWriter: w}
-	serve(sw, r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info)))
+	ctx := tracing.Propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	tmpl := route // the pattern's path ("unrouted" as it is)
+	if _, path, ok := strings.Cut(route, " "); ok {
+		tmpl = path
+	}
+	ctx, span := s.tracer.Start(ctx, r.Method+" "+tmpl, trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithTimestamp(start), trace.WithAttributes(
+			semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(tmpl), semconv.URLPath(r.URL.Path),
+			semconv.ClientAddress(sourceHost(r.RemoteAddr)), attribute.String("wasmbed.request_id", id)))
+	serve(sw, r.WithContext(context.WithValue(ctx, requestInfoKey{}, info)))
 	if sw.status == 0 {
 		sw.status = http.StatusOK
 	}
 	took := time.Since(start)
+	span.SetAttributes(semconv.HTTPResponseStatusCode(sw.status), attribute.String("wasmbed.token", info.token))
+	if sw.status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(sw.status))
+	}
+	span.End()
 	if s.http != nil {
 		s.http.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
 		s.http.duration.WithLabelValues(route).Observe(took.Seconds())
 	}
-	s.log.Info("request", "id", id, "token", info.token, "source", r.RemoteAddr, "method", r.Method,
-		"path", r.URL.Path, "route", route, "status", sw.status, "ms", float64(took.Microseconds())/1000)
+	attrs := []any{"id", id, "token", info.token, "source", r.RemoteAddr, "method", r.Method,
+		"path", r.URL.Path, "route", route, "status", sw.status, "ms", float64(took.Microseconds()) / 1000}
+	if sc := span.SpanContext(); sc.IsValid() {
+		attrs = append(attrs, "trace_id", sc.TraceID().String())
+	}
+	s.log.Info("request", attrs...)
 }
 
 // noteToken records who made the request, for its log line.

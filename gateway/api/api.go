@@ -27,10 +27,12 @@ import (
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/protocol"
+	"github.com/wasmbed/wasmbed/tracing"
 )
 
 // Roles a token can have (fleet.Roles says what each may do).
@@ -91,6 +93,9 @@ type Server struct {
 	auditKick func()
 	// backup writes a backup (ServeBackup); nil in Kubernetes mode.
 	backup func(w io.Writer) error
+	// tracer makes the requests' server spans: the gateway's tracer
+	// provider (the global one without a gateway).
+	tracer trace.Tracer
 }
 
 // mints are the routes that mint a secret or a certificate: they honour an
@@ -116,9 +121,12 @@ func New(store fleet.Store, gw *gateway.Gateway, check ModuleChecker, boards fun
 	s := &Server{store: store, gw: gw, check: check, boards: boards, log: log.With("component", "api"),
 		mux: http.NewServeMux(), started: time.Now(), inflight: newInflight(0, DefaultInFlightWait)}
 	s.authLog = gateway.NewLogLimiter(s.log, authLogEvery)
+	var tp trace.TracerProvider
 	if gw != nil {
 		s.http = newHTTPMetrics(gw.Metrics.Registry)
+		tp = gw.TracerProvider()
 	}
+	s.tracer = tracing.Provider(tp).Tracer("github.com/wasmbed/wasmbed/gateway/api")
 	for _, t := range tokens {
 		s.tokens = append(s.tokens, hashedToken{t.Name, t.Role, sha256.Sum256([]byte(t.Secret))})
 	}

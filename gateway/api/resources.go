@@ -808,6 +808,10 @@ func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *has
 		CreatedAt: now, UpdatedAt: now}
 	app.History = fleet.NextHistory(nil, &app, now)
 	return s.checkBoards(w, r, wasm, boards, spec.Limits, func() error {
+		// A create is generation 1 (an update's is noted below).
+		if _, err := s.store.Applications().Get(r.Context(), name); errors.Is(err, fleet.ErrNotFound) {
+			s.gw.NoteApplicationWrite(r.Context(), name, app.Generation)
+		}
 		return upsert(s, w, r, who, fleet.KindApplication, name, s.store.Applications(), app, func(old, v *fleet.Application) {
 			v.CreatedAt, v.Generation = old.CreatedAt, old.Generation
 			// The rollout's status stays; a new spec remembers the last
@@ -818,6 +822,9 @@ func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *has
 			}
 			if !sameSpec(old, v) {
 				v.Generation++
+				// Before the write commits: the reconcile pass may act on
+				// it at once, and its deploys continue this trace.
+				s.gw.NoteApplicationWrite(r.Context(), name, v.Generation)
 			} else {
 				v.UpdatedAt = old.UpdatedAt
 			}
@@ -833,6 +840,7 @@ func sameSpec(a, b *fleet.Application) bool {
 
 func (s *Server) deleteApplication(w http.ResponseWriter, r *http.Request, who *hashedToken) error {
 	name := r.PathValue("name")
+	s.gw.NoteApplicationWrite(r.Context(), name, -1) // the devices' removals continue this trace
 	if err := s.store.Applications().Delete(s.audit(r, who, "delete", "", fleet.KindApplication, name), name); err != nil {
 		return err
 	}

@@ -17,7 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
+
 	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/tracing"
 )
 
 // Error is a non-2xx answer of the API.
@@ -154,6 +157,9 @@ func (c *Client) send(ctx context.Context, method, u, contentType, key string, p
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	// The caller's span (a provider operation's) is the parent of the
+	// gateway's server span: W3C traceparent, when ctx has one.
+	tracing.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
@@ -479,6 +485,7 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
 		return 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
+	tracing.Propagator.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("gateway API GET /v1/backup: %w", err)

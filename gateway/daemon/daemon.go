@@ -13,6 +13,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -38,6 +39,7 @@ import (
 	"github.com/wasmbed/wasmbed/gateway/api"
 	"github.com/wasmbed/wasmbed/gateway/ui"
 	"github.com/wasmbed/wasmbed/module"
+	"github.com/wasmbed/wasmbed/tracing"
 )
 
 // Files in the data directory.
@@ -103,6 +105,13 @@ type Options struct {
 	// line each, before the store's bound may prune it: default
 	// DataDir/AuditFile; AuditLogOff exports to the log only.
 	AuditLog string
+	// OTLPEndpoint turns tracing on, exporting spans over OTLP/HTTP to this
+	// collector (http://host:4318 or host:port); "": as the standard
+	// OTEL_EXPORTER_OTLP_* variables say, off without them
+	// (docs/observability.md). Unused when Gateway.Tracer is set.
+	OTLPEndpoint string
+	// Version is the gateway's version, in its spans' resource.
+	Version string
 }
 
 // AuditLogOff as Options.AuditLog exports the audit log to the log only.
@@ -126,6 +135,26 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("data directory: %w", err)
 	}
 	log := o.Log
+	if o.Gateway.Tracer == nil {
+		tp, err := tracing.New(ctx, "wasmbed-gateway", o.Version, o.OTLPEndpoint)
+		if err != nil {
+			return fmt.Errorf("tracing: %w", err)
+		}
+		if tp != nil {
+			tracing.LogErrors(log)
+			defer func() {
+				// What is buffered goes out, within a bound: a collector
+				// that is down must not hold the gateway's exit.
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				if err := tp.Shutdown(sctx); err != nil {
+					log.Warn("tracing: flush at exit", "err", err)
+				}
+			}()
+			o.Gateway.Tracer = tp
+			log.Info("tracing on: spans exported over OTLP/HTTP", "endpoint", cmp.Or(o.OTLPEndpoint, "from OTEL_EXPORTER_OTLP_*"))
+		}
+	}
 
 	var store fleet.Store
 	var kube *kubeMode

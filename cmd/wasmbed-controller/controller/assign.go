@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/tools/record"
@@ -33,13 +34,13 @@ type assigner struct {
 	assumed map[string]string // device -> gateway
 }
 
-func (r *assigner) setup(mgr ctrl.Manager) error {
+func (r *assigner) setup(mgr ctrl.Manager, tr trace.Tracer) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("assign").
 		For(&v1alpha1.Device{}).
 		// A gateway that appears, reports in, gets capacity or is deleted
 		// may change where devices go.
 		Watches(&v1alpha1.Gateway{}, handler.EnqueueRequestsFromMapFunc(r.waiting)).
-		Complete(r)
+		Complete(traced(tr, "assign", r))
 }
 
 // waiting lists the devices a gateway's change may concern: those

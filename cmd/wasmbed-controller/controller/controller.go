@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"go.opentelemetry.io/otel/trace"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -45,6 +46,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/fleet/kubestore"
+	"github.com/wasmbed/wasmbed/tracing"
 )
 
 // Options configure the controller.
@@ -73,6 +75,9 @@ type Options struct {
 	// default heartbeat timeout, the time a device has to come back).
 	RolloutOfflineGrace time.Duration
 	Log                 *slog.Logger
+	// Tracer makes a span per Reconcile (tracing.go); nil: the global
+	// tracer provider, a no-op one unless the program installed another.
+	Tracer trace.TracerProvider
 }
 
 // fieldGateway indexes Devices by spec.gateway.
@@ -134,19 +139,20 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 		return nil, err
 	}
 	c, rec := mgr.GetClient(), mgr.GetEventRecorderFor("wasmbed-controller")
-	if err := (&assigner{c: c, rec: rec, ns: o.Namespace, reassignAfter: o.ReassignAfter, assumed: map[string]string{}}).setup(mgr); err != nil {
+	tr := tracing.Provider(o.Tracer).Tracer(tracerName)
+	if err := (&assigner{c: c, rec: rec, ns: o.Namespace, reassignAfter: o.ReassignAfter, assumed: map[string]string{}}).setup(mgr, tr); err != nil {
 		return nil, err
 	}
-	if err := (&applications{c: c, api: mgr.GetAPIReader(), rec: rec, ns: o.Namespace, offlineGrace: o.RolloutOfflineGrace, started: time.Now()}).setup(mgr); err != nil {
+	if err := (&applications{c: c, api: mgr.GetAPIReader(), rec: rec, ns: o.Namespace, offlineGrace: o.RolloutOfflineGrace, started: time.Now()}).setup(mgr, tr); err != nil {
 		return nil, err
 	}
-	if err := (&gateways{c: c, rec: rec, ns: o.Namespace}).setup(mgr); err != nil {
+	if err := (&gateways{c: c, rec: rec, ns: o.Namespace}).setup(mgr, tr); err != nil {
 		return nil, err
 	}
-	if err := (&revoker{c: c, api: mgr.GetAPIReader(), rec: rec}).setup(mgr); err != nil {
+	if err := (&revoker{c: c, api: mgr.GetAPIReader(), rec: rec}).setup(mgr, tr); err != nil {
 		return nil, err
 	}
-	if err := (&tokens{c: c, retention: o.TokenRetention}).setup(mgr); err != nil {
+	if err := (&tokens{c: c, retention: o.TokenRetention}).setup(mgr, tr); err != nil {
 		return nil, err
 	}
 	return mgr, nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,8 +35,8 @@ type revoker struct {
 	rec record.EventRecorder
 }
 
-func (r *revoker) setup(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).Named("device-finalizer").For(&v1alpha1.Device{}).Complete(r)
+func (r *revoker) setup(mgr ctrl.Manager, tr trace.Tracer) error {
+	return ctrl.NewControllerManagedBy(mgr).Named("device-finalizer").For(&v1alpha1.Device{}).Complete(traced(tr, "device-finalizer", r))
 }
 
 func (r *revoker) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {

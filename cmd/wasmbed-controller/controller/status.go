@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -38,11 +39,11 @@ type applications struct {
 	started      time.Time
 }
 
-func (r *applications) setup(mgr ctrl.Manager) error {
+func (r *applications) setup(mgr ctrl.Manager, tr trace.Tracer) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("application-status").
 		For(&v1alpha1.Application{}).
 		Watches(&v1alpha1.Device{}, handler.EnqueueRequestsFromMapFunc(r.appsOf)).
-		Complete(r)
+		Complete(traced(tr, "application-status", r))
 }
 
 // appsOf: the applications a device's change may move, those selecting
@@ -300,7 +301,7 @@ type gateways struct {
 	ns  string
 }
 
-func (r *gateways) setup(mgr ctrl.Manager) error {
+func (r *gateways) setup(mgr ctrl.Manager, tr trace.Tracer) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("gateway-status").
 		For(&v1alpha1.Gateway{}).
 		Watches(&v1alpha1.Device{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
@@ -309,7 +310,7 @@ func (r *gateways) setup(mgr ctrl.Manager) error {
 			}
 			return nil
 		})).
-		Complete(r)
+		Complete(traced(tr, "gateway-status", r))
 }
 
 func (r *gateways) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
@@ -399,8 +400,8 @@ type tokens struct {
 	retention time.Duration
 }
 
-func (r *tokens) setup(mgr ctrl.Manager) error {
-	return ctrl.NewControllerManagedBy(mgr).Named("token-cleanup").For(&v1alpha1.EnrollmentToken{}).Complete(r)
+func (r *tokens) setup(mgr ctrl.Manager, tr trace.Tracer) error {
+	return ctrl.NewControllerManagedBy(mgr).Named("token-cleanup").For(&v1alpha1.EnrollmentToken{}).Complete(traced(tr, "token-cleanup", r))
 }
 
 func (r *tokens) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
