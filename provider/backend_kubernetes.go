@@ -10,8 +10,6 @@ import (
 	"maps"
 	"net/http"
 	"reflect"
-	"slices"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,11 +21,10 @@ import (
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/board"
 	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/fleet/admit"
 	"github.com/wasmbed/wasmbed/fleet/kubestore"
 	"github.com/wasmbed/wasmbed/gateway/api"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
-	"github.com/wasmbed/wasmbed/module"
-	"github.com/wasmbed/wasmbed/protocol"
 )
 
 // The Kubernetes backend: the fleet's custom resources in one namespace,
@@ -92,9 +89,13 @@ func apiErr(status int, msg, board string) error {
 // kubeErr gives err the status the management API would answer with.
 func kubeErr(err error) error {
 	var ae *apiv1.Error
+	var refused *admit.Error
 	switch {
 	case err == nil || errors.As(err, &ae):
 		return err
+	case errors.As(err, &refused):
+		p := refused.Problem()
+		return &kubeError{&apiv1.Error{Status: p.Status, Code: p.Code, Message: p.Detail, Board: p.Board}}
 	case errors.Is(err, fleet.ErrNotFound), apierrors.IsNotFound(err):
 		return apiErr(http.StatusNotFound, err.Error(), "")
 	case errors.Is(err, fleet.ErrExists), apierrors.IsAlreadyExists(err), apierrors.IsConflict(err):
@@ -149,7 +150,7 @@ func (b *kubeBackend) checkSpec(route string, spec any) error {
 }
 
 func (b *kubeBackend) PutGateway(ctx context.Context, name string, spec apiv1.GatewaySpec) (fleet.Gateway, error) {
-	if err := errors.Join(validName("gateway name", name), b.checkSpec("PUT /v1/gateways/{name}", spec)); err != nil {
+	if err := errors.Join(admitName("gateway name", name), b.checkSpec("PUT /v1/gateways/{name}", spec)); err != nil {
 		return fleet.Gateway{}, err
 	}
 	if spec.Capacity < 0 {
@@ -158,7 +159,7 @@ func (b *kubeBackend) PutGateway(ctx context.Context, name string, spec apiv1.Ga
 	if err := fleet.ValidateAddresses(spec.Addresses); err != nil {
 		return fleet.Gateway{}, badRequest("%v", err)
 	}
-	if err := labelsValid(spec.Labels); err != nil {
+	if err := admitLabels(spec.Labels); err != nil {
 		return fleet.Gateway{}, err
 	}
 	now := time.Now().UTC()
@@ -213,19 +214,20 @@ func (b *kubeBackend) ListDevices(ctx context.Context, f apiv1.DeviceFilter) ([]
 // PutDevice registers a device or changes its spec; its status (written by
 // its gateway) stays.
 func (b *kubeBackend) PutDevice(ctx context.Context, name string, spec apiv1.DeviceSpec) (fleet.Device, error) {
-	if err := errors.Join(validName("device name", name), b.checkSpec("PUT /v1/devices/{name}", spec)); err != nil {
+	if err := errors.Join(admitName("device name", name), b.checkSpec("PUT /v1/devices/{name}", spec)); err != nil {
 		return fleet.Device{}, err
 	}
-	if !slices.Contains(board.Names(), spec.Board) {
-		return fleet.Device{}, badRequest("board %q: unknown; known boards: %s", spec.Board, strings.Join(board.Names(), ", "))
+	// The rules of fleet/admit, as the gateway's API and the webhook run them.
+	cand := fleet.Device{Name: name, Board: spec.Board, Labels: spec.Labels, Gateway: spec.Gateway}
+	if err := admit.Device(&cand, board.Names()); err != nil {
+		return fleet.Device{}, kubeErr(err)
 	}
-	if err := labelsValid(spec.Labels); err != nil {
-		return fleet.Device{}, err
+	apps, err := b.store.Applications().List(ctx)
+	if err != nil {
+		return fleet.Device{}, kubeErr(err)
 	}
-	if spec.Gateway != "" {
-		if err := validName("gateway", spec.Gateway); err != nil {
-			return fleet.Device{}, err
-		}
+	if err := admit.Landing(ctx, &cand, apps, admit.Stored(b.store.GetModule, admit.Check)); err != nil {
+		return fleet.Device{}, kubeErr(err)
 	}
 	now := time.Now().UTC()
 	prev, err := b.GetDevice(ctx, name)
@@ -389,37 +391,6 @@ func (b *kubeBackend) UploadModule(ctx context.Context, wasm []byte) (apiv1.Modu
 	return apiv1.ModuleResponse{SHA256: sha, Size: len(wasm)}, nil
 }
 
-// landingBoards: the selector's boards and those of the devices it selects now.
-func (b *kubeBackend) landingBoards(ctx context.Context, sel fleet.Selector) ([]string, error) {
-	boards := slices.Clone(sel.Boards)
-	devs, err := b.store.Devices().List(ctx)
-	if err != nil {
-		return nil, kubeErr(err)
-	}
-	for i := range devs {
-		if sel.Matches(&devs[i]) && !slices.Contains(boards, devs[i].Board) {
-			boards = append(boards, devs[i].Board)
-		}
-	}
-	slices.Sort(boards)
-	return boards, nil
-}
-
-// checkBoards runs the gateway's module check (package module, wazero)
-// here, for every board; the first failure is a 422 naming the board.
-func checkBoards(ctx context.Context, wasm []byte, boards []string, lim fleet.Limits) error {
-	for _, name := range boards {
-		prof, ok := board.Lookup(name)
-		if !ok {
-			return badRequest("board %q: unknown; known boards: %s", name, strings.Join(board.Names(), ", "))
-		}
-		if _, err := module.Check(ctx, wasm, prof, module.Limits{Memory: lim.Memory, Fuel: lim.Fuel}); err != nil {
-			return apiErr(http.StatusUnprocessableEntity, err.Error(), name)
-		}
-	}
-	return nil
-}
-
 func (b *kubeBackend) CheckModule(ctx context.Context, req apiv1.CheckRequest) (apiv1.CheckResponse, error) {
 	wasm := req.Module
 	switch {
@@ -433,13 +404,17 @@ func (b *kubeBackend) CheckModule(ctx context.Context, req apiv1.CheckRequest) (
 	case len(wasm) == 0:
 		return apiv1.CheckResponse{}, unprocessable("no module: give sha256 or module")
 	}
-	req.Limits.SetDefaults()
-	boards, err := b.landingBoards(ctx, req.Selector)
-	if err != nil {
-		return apiv1.CheckResponse{}, err
+	if err := admit.Labels(req.Selector.Labels); err != nil {
+		return apiv1.CheckResponse{}, kubeErr(err)
 	}
-	if err := checkBoards(ctx, wasm, boards, req.Limits); err != nil {
-		return apiv1.CheckResponse{}, err
+	req.Limits.SetDefaults()
+	devs, err := b.store.Devices().List(ctx)
+	if err != nil {
+		return apiv1.CheckResponse{}, kubeErr(err)
+	}
+	boards := admit.LandingBoards(req.Selector, devs)
+	if err := admit.Module(ctx, wasm, boards, board.Names(), req.Limits, admit.Check); err != nil {
+		return apiv1.CheckResponse{}, kubeErr(err)
 	}
 	return apiv1.CheckResponse{OK: true, Boards: boards}, nil
 }
@@ -454,43 +429,28 @@ func (b *kubeBackend) GetApplication(ctx context.Context, name string) (fleet.Ap
 // on), then writes the Application; the API server moves its generation
 // when the spec changes.
 func (b *kubeBackend) PutApplication(ctx context.Context, name string, spec apiv1.ApplicationSpec) (fleet.Application, error) {
-	if err := errors.Join(validName("application name", name), b.checkSpec("PUT /v1/applications/{name}", spec)); err != nil {
+	if err := errors.Join(admitName("application name", name), b.checkSpec("PUT /v1/applications/{name}", spec)); err != nil {
 		return fleet.Application{}, err
 	}
-	if err := protocol.ValidVersion(spec.Version); err != nil {
-		return fleet.Application{}, badRequest("version: %v", err)
+	// The rules of fleet/admit, as the gateway's API and the webhook run them.
+	cand := fleet.Application{Name: name, Version: spec.Version, SHA256: spec.SHA256, Config: spec.Config,
+		Limits: spec.Limits, Selector: spec.Selector, Rollout: spec.Rollout}
+	if err := admit.Application(&cand); err != nil {
+		return fleet.Application{}, kubeErr(err)
 	}
-	if len(spec.Config) > protocol.MaxConfigPairs {
-		return fleet.Application{}, badRequest("config: %d entries, limit %d", len(spec.Config), protocol.MaxConfigPairs)
-	}
-	for k, v := range spec.Config {
-		if err := protocol.ValidName(k); err != nil {
-			return fleet.Application{}, unprocessable("config key: %v", err)
-		}
-		if len(v) > protocol.MaxTextLen {
-			return fleet.Application{}, unprocessable("config %q: value longer than %d bytes", k, protocol.MaxTextLen)
-		}
-	}
-	if err := labelsValid(spec.Selector.Labels); err != nil {
-		return fleet.Application{}, err
-	}
-	spec.Rollout.SetDefaults()
-	if err := spec.Rollout.Validate(); err != nil {
-		return fleet.Application{}, unprocessable("%v", err)
-	}
-	spec.Limits.SetDefaults()
+	spec.Limits, spec.Rollout = cand.Limits, cand.Rollout
 	wasm, err := b.store.GetModule(ctx, spec.SHA256)
 	if errors.Is(err, fleet.ErrNotFound) {
-		return fleet.Application{}, unprocessable("sha256 %q: no such module; upload it first", spec.SHA256)
+		return fleet.Application{}, kubeErr(admit.NoModule(spec.SHA256, "(wasmbed_application uploads it; kubectl: a ConfigMap, docs/kubernetes.md)"))
 	} else if err != nil {
 		return fleet.Application{}, kubeErr(err)
 	}
-	boards, err := b.landingBoards(ctx, spec.Selector)
+	devs, err := b.store.Devices().List(ctx)
 	if err != nil {
-		return fleet.Application{}, err
+		return fleet.Application{}, kubeErr(err)
 	}
-	if err := checkBoards(ctx, wasm, boards, spec.Limits); err != nil {
-		return fleet.Application{}, err
+	if err := admit.Module(ctx, wasm, admit.LandingBoards(spec.Selector, devs), board.Names(), spec.Limits, admit.Check); err != nil {
+		return fleet.Application{}, kubeErr(err)
 	}
 	app := fleet.Application{Name: name, Version: spec.Version, SHA256: spec.SHA256, Size: len(wasm), Config: spec.Config,
 		Limits: spec.Limits, Selector: spec.Selector, Rollout: spec.Rollout, Running: spec.Running == nil || *spec.Running,
@@ -556,21 +516,6 @@ func (b *kubeBackend) Deployments(ctx context.Context, app, device string) ([]fl
 	return apiv1.FilterDeployments(deps, app, device), nil
 }
 
-func validName(what, s string) error {
-	if err := protocol.ValidName(s); err != nil {
-		return badRequest("%s: %v", what, err)
-	}
-	return nil
-}
-
-// labelsValid is fleet.ValidateLabels as the API's 422.
-func labelsValid(labels map[string]string) error {
-	if err := fleet.ValidateLabels(labels); err != nil {
-		return unprocessable("%v", err)
-	}
-	return nil
-}
-
 // RolloutAction asks the controller, the one writer of rollout progress in
 // Kubernetes mode, for an operator's action on a progressive rollout (as
 // kubectl does: the annotation fleet.wasmbed.dev/rollout-action), and
@@ -623,3 +568,8 @@ func (b *kubeBackend) readApplication(ctx context.Context, name string) (fleet.A
 	}
 	return kubestore.ApplicationToFleet(&o), nil
 }
+
+// admitName and admitLabels are fleet/admit's rules with the API's statuses.
+func admitName(what, s string) error { return kubeErr(admit.Name(what, s)) }
+
+func admitLabels(labels map[string]string) error { return kubeErr(admit.Labels(labels)) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -262,37 +264,19 @@ func TestKubectlShowsTokenExpiry(t *testing.T) {
 func TestConfigRendersAndValidates(t *testing.T) {
 	env := kubetest.Start(t)
 	ctx := context.Background()
-	out, err := exec.Command(filepath.Join(env.Assets, "kubectl"), "kustomize", filepath.Join(kubetest.RepoRoot(), "config")).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("kubectl kustomize config: %v\n%s", err, ee.Stderr)
-		}
-		t.Fatal(err)
-	}
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
 	kinds := map[string]int{}
-	for {
-		var u unstructured.Unstructured
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if u.Object == nil {
-			continue
-		}
+	for _, u := range render(t, env, "config") {
 		kinds[u.GetKind()]++
 		if u.GetKind() == "StatefulSet" {
-			checkAdvertised(t, &u)
+			checkAdvertised(t, u)
 		}
 		if u.GetKind() == "Namespace" {
-			if err := env.Client.Create(ctx, &u); err != nil {
+			if err := env.Client.Create(ctx, u); err != nil {
 				t.Fatalf("namespace: %v", err)
 			}
 			continue
 		}
-		if err := env.Client.Patch(ctx, &u, client.Apply, client.DryRunAll, client.FieldOwner("test"), client.ForceOwnership); err != nil {
+		if err := env.Client.Patch(ctx, u, client.Apply, client.DryRunAll, client.FieldOwner("test"), client.ForceOwnership); err != nil {
 			t.Errorf("%s %s/%s refused: %v", u.GetKind(), u.GetNamespace(), u.GetName(), err)
 		}
 	}
@@ -331,5 +315,63 @@ func checkAdvertised(t *testing.T, sts *unstructured.Unstructured) {
 	}
 	if host, _, _ := strings.Cut(want, ":"); !slices.Contains(hosts, host) {
 		t.Fatalf("the advertised host %s is not in the certificate's --host %q", host, hosts)
+	}
+}
+
+// config/webhook (the fleet with the controller's admission webhook)
+// renders, and what it adds passes the API server's validation: the
+// webhook configuration calling the Service, the Service, the controller
+// serving it with its certificate (cert-manager's kinds are rendered, not
+// validated: their CRDs are cert-manager's).
+func TestWebhookConfigRendersAndValidates(t *testing.T) {
+	env := kubetest.Start(t)
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "wasmbed-system"}}); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, u := range render(t, env, "config/webhook") {
+		kinds[u.GetKind()]++
+		switch u.GetKind() {
+		case "Namespace", "Certificate", "Issuer":
+			continue
+		case "Deployment":
+			if !strings.Contains(fmt.Sprint(u.Object), "--webhook-cert-dir=/etc/wasmbed/webhook") {
+				t.Errorf("the controller does not serve the webhook: %v", u.Object)
+			}
+		}
+		if err := env.Client.Patch(ctx, u, client.Apply, client.DryRunAll, client.FieldOwner("test"), client.ForceOwnership); err != nil {
+			t.Errorf("%s %s/%s refused: %v", u.GetKind(), u.GetNamespace(), u.GetName(), err)
+		}
+	}
+	if kinds["ValidatingWebhookConfiguration"] != 1 || kinds["Service"] != 2 || kinds["Certificate"] != 1 || kinds["Issuer"] != 1 {
+		t.Errorf("rendered kinds %v", kinds)
+	}
+}
+
+// render is what `kubectl kustomize` makes of dir (under the repository's
+// root), object by object.
+func render(t *testing.T, env *kubetest.Env, dir string) []*unstructured.Unstructured {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(env.Assets, "kubectl"), "kustomize", filepath.Join(kubetest.RepoRoot(), dir)).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, ee.Stderr)
+		}
+		t.Fatal(err)
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(out), 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		u := &unstructured.Unstructured{}
+		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
+			return objs
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if u.Object != nil {
+			objs = append(objs, u)
+		}
 	}
 }

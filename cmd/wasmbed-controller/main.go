@@ -35,7 +35,8 @@ func main() {
 
 func newRoot() *cobra.Command {
 	var o controller.Options
-	var kubeconfig, logLevel, logFormat, otlpEndpoint string
+	var kubeconfig, logLevel, logFormat, otlpEndpoint, webhookCertDir string
+	var webhookPort int
 	cmd := &cobra.Command{
 		Use:           "wasmbed-controller",
 		Short:         "Wasmbed's Kubernetes controller: assigns devices to gateways, reports Application and Gateway status",
@@ -56,6 +57,9 @@ func newRoot() *cobra.Command {
 			}
 			cfg.UserAgent = "wasmbed-controller/" + version
 			o.Namespace, o.Log = ns, log
+			if webhookCertDir != "" {
+				o.Webhook = &controller.WebhookOptions{Port: webhookPort, CertDir: webhookCertDir}
+			}
 			log.Info("controller starting", "host", cfg.Host, "namespace", ns, "leader_election", o.LeaderElection)
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -88,6 +92,8 @@ func newRoot() *cobra.Command {
 	f.DurationVar(&o.TokenRetention, "token-retention", 24*time.Hour, "how long used or expired enrollment tokens are kept")
 	f.DurationVar(&o.ReassignAfter, "reassign-after", 5*time.Minute, "move devices the controller assigned off a gateway that has not reported in for this long (negative: never)")
 	f.DurationVar(&o.RolloutOfflineGrace, "rollout-offline-grace", 15*time.Second, "how long a device taking a progressive rollout may be offline before it fails the heartbeat gate")
+	f.StringVar(&webhookCertDir, "webhook-cert-dir", "", "serve the validating admission webhook of Applications and Devices with tls.crt and tls.key from this directory (config/webhook); unset: no webhook")
+	f.IntVar(&webhookPort, "webhook-port", 9443, "the admission webhook's port")
 	f.StringVar(&otlpEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this collector (http://host:4318 or host:port); unset: as OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables say, off without them")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")

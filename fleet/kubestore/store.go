@@ -550,11 +550,18 @@ func sha256sum(b []byte) string {
 // GetModule reads module bytes (from the API server: modules are not cached
 // here; the gateway keeps the ones it sends).
 func (s *Store) GetModule(ctx context.Context, sha256 string) ([]byte, error) {
+	return ReadModule(ctx, s.c, s.ns, sha256)
+}
+
+// ReadModule reads the module sha256 from its ConfigMap in namespace ns
+// (fleet.ErrNotFound when there is none, or it holds other bytes): the
+// store's GetModule, and the admission webhook's.
+func ReadModule(ctx context.Context, r client.Reader, ns, sha256 string) ([]byte, error) {
 	if len(validation.IsDNS1123Subdomain(ModulePrefix+sha256)) > 0 {
 		return nil, fmt.Errorf("module %s: %w", sha256, fleet.ErrNotFound)
 	}
 	var cm corev1.ConfigMap
-	if err := s.c.Get(ctx, s.key(ModulePrefix+sha256), &cm); err != nil {
+	if err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: ModulePrefix + sha256}, &cm); err != nil {
 		return nil, mapErr("module", sha256, err)
 	}
 	// Under binaryData (PutModule, or kubectl for a file that is not

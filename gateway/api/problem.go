@@ -19,6 +19,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/fleet/admit"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
@@ -50,9 +51,12 @@ func unprocessableError(format string, args ...any) error {
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var he *httpError
+	var ae *admit.Error
 	switch {
 	case errors.As(err, &he):
 		writeProblem(w, apiv1.ErrorResponse{Status: he.status, Code: he.code, Detail: he.msg})
+	case errors.As(err, &ae):
+		writeProblem(w, ae.Problem())
 	case errors.Is(err, fleet.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, fleet.ErrExists):

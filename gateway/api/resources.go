@@ -23,6 +23,7 @@ import (
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 
 	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/fleet/admit"
 	"github.com/wasmbed/wasmbed/module"
 	"github.com/wasmbed/wasmbed/protocol"
 )
@@ -67,7 +68,7 @@ func (s *Server) putGateway(w http.ResponseWriter, r *http.Request, who *hashedT
 	if err := fleet.ValidateAddresses(spec.Addresses); err != nil {
 		return badRequest("%v", err)
 	}
-	if err := labelsValid(spec.Labels); err != nil {
+	if err := admit.Labels(spec.Labels); err != nil {
 		return err
 	}
 	now := time.Now().UTC()
@@ -249,27 +250,20 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request, who *hashedTo
 	if err := errors.Join(validName("device name", name), readJSON(r, &spec)); err != nil {
 		return err
 	}
-	if !slices.Contains(s.boards(), spec.Board) {
-		return badRequest("board %q: unknown; known boards: %s", spec.Board, strings.Join(s.boards(), ", "))
-	}
-	if spec.Gateway != "" {
-		if err := validName("gateway", spec.Gateway); err != nil {
-			return err
-		}
-	}
-	if err := labelsValid(spec.Labels); err != nil {
-		return err
-	}
 	now := time.Now().UTC()
 	d := fleet.Device{Name: name, Board: spec.Board, Labels: spec.Labels, Gateway: spec.Gateway, CreatedAt: now, UpdatedAt: now,
 		Status: fleet.DeviceStatus{Phase: fleet.PhaseRegistered}}
+	if err := admit.Device(&d, s.boards()); err != nil {
+		return err
+	}
 	// The applications the device would take must run on its board: the
 	// check an application put runs for the devices it selects, run for a
 	// device that comes (or changes board or labels) after them.
-	if refused, err := s.checkLanding(r, &d); err != nil || refused != nil {
-		if refused != nil {
-			writeProblem(w, *refused)
-		}
+	apps, err := s.store.Applications().List(r.Context())
+	if err != nil {
+		return err
+	}
+	if err := admit.Landing(r.Context(), &d, apps, s.checkCached); err != nil {
 		return err
 	}
 	return upsert(s, w, r, who, fleet.KindDevice, name, s.store.Devices(), d, func(old, v *fleet.Device) {
@@ -632,67 +626,33 @@ func (s *Server) checkModule(w http.ResponseWriter, r *http.Request, _ *hashedTo
 			return &httpError{status: http.StatusUnprocessableEntity, code: apiv1.CodeModuleRejected, msg: "module: " + ce.Message}
 		}
 	}
-	if err := labelsValid(req.Selector.Labels); err != nil {
+	if err := admit.Labels(req.Selector.Labels); err != nil {
 		return err
 	}
 	req.Limits.SetDefaults()
-	boards, err := s.landingBoards(r, req.Selector)
+	devs, err := s.store.Devices().List(r.Context())
 	if err != nil {
 		return err
 	}
-	return s.checkBoards(w, r, wasm, boards, req.Limits, func() error {
-		return writeJSON(w, http.StatusOK, apiv1.CheckResponse{OK: true, Boards: nonNil(boards)})
-	})
+	boards := admit.LandingBoards(req.Selector, devs)
+	if err := admit.Module(r.Context(), wasm, boards, s.boards(), req.Limits, s.checker()); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, apiv1.CheckResponse{OK: true, Boards: nonNil(boards)})
 }
 
-// landingBoards lists the boards an application with sel can run on: the
-// selector's boards and the boards of devices it selects now.
-func (s *Server) landingBoards(r *http.Request, sel fleet.Selector) ([]string, error) {
-	boards := slices.Clone(sel.Boards)
-	devs, err := s.store.Devices().List(r.Context())
-	if err != nil {
-		return nil, err
-	}
-	for i := range devs {
-		if sel.Matches(&devs[i]) && !slices.Contains(boards, devs[i].Board) {
-			boards = append(boards, devs[i].Board)
+// checker is the module check as fleet/admit runs it: the API's checker,
+// whose failures to check (a canceled request aside) count as the verdict
+// that the module cannot run.
+func (s *Server) checker() admit.Checker {
+	return func(ctx context.Context, wasm []byte, board string, lim fleet.Limits) error {
+		err := s.check(ctx, wasm, board, lim)
+		if err == nil || ctx.Err() != nil {
+			return err
 		}
+		return admit.Verdict(err)
 	}
-	slices.Sort(boards)
-	return boards, nil
 }
-
-// checkLanding runs the module check of every application that selects d
-// for d's board; the first failure is a 422 problem naming the application,
-// the board and the reason.
-func (s *Server) checkLanding(r *http.Request, d *fleet.Device) (*apiv1.ErrorResponse, error) {
-	apps, err := s.store.Applications().List(r.Context())
-	if err != nil {
-		return nil, err
-	}
-	for i := range apps {
-		a := &apps[i]
-		if !a.Selector.Matches(d) {
-			continue
-		}
-		if err := s.checkCached(r.Context(), a.SHA256, d.Board, a.Limits); err != nil {
-			if errors.Is(err, fleet.ErrNotFound) {
-				continue // its module is gone: nothing would be sent (the reconcile loop says so)
-			}
-			if !errors.As(err, new(checkRefusal)) {
-				return nil, fmt.Errorf("application %s: %w", a.Name, err)
-			}
-			return &apiv1.ErrorResponse{Status: http.StatusUnprocessableEntity, Code: apiv1.CodeModuleRejected, Board: d.Board,
-				Detail: fmt.Sprintf("device %s would run application %s, which cannot run on board %s: %v (change the device's labels or board, or the application's selector)",
-					d.Name, a.Name, d.Board, err)}, nil
-		}
-	}
-	return nil, nil
-}
-
-// checkRefusal is a module check's verdict that the module cannot run
-// (as opposed to a failure to check it).
-type checkRefusal struct{ error }
 
 // checkCached runs the module check of a stored module for a board and
 // limits, remembering verdicts: they depend only on those (a fleet that
@@ -710,9 +670,9 @@ func (s *Server) checkCached(ctx context.Context, sha, board string, lim fleet.L
 	if err != nil {
 		return err
 	}
-	var verdict error
-	if err := s.check(ctx, wasm, board, lim); err != nil {
-		verdict = checkRefusal{err}
+	verdict := s.checker()(ctx, wasm, board, lim)
+	if ctx.Err() != nil {
+		return verdict // a canceled request's: not a verdict to keep
 	}
 	s.verdictsMu.Lock()
 	if s.verdicts == nil || len(s.verdicts) >= 1024 {
@@ -721,21 +681,6 @@ func (s *Server) checkCached(ctx context.Context, sha, board string, lim fleet.L
 	s.verdicts[key] = verdict
 	s.verdictsMu.Unlock()
 	return verdict
-}
-
-// checkBoards runs the module check for each board; the first failure is a
-// 422 naming the board and the reason.
-func (s *Server) checkBoards(w http.ResponseWriter, r *http.Request, wasm []byte, boards []string, lim fleet.Limits, ok func() error) error {
-	for _, b := range boards {
-		if !slices.Contains(s.boards(), b) {
-			return badRequest("board %q: unknown; known boards: %s", b, strings.Join(s.boards(), ", "))
-		}
-		if err := s.check(r.Context(), wasm, b, lim); err != nil {
-			writeProblem(w, apiv1.ErrorResponse{Status: http.StatusUnprocessableEntity, Code: apiv1.CodeModuleRejected, Detail: err.Error(), Board: b})
-			return nil
-		}
-	}
-	return ok()
 }
 
 func (s *Server) listApplications(w http.ResponseWriter, r *http.Request, _ *hashedToken) error {
@@ -766,39 +711,26 @@ func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *has
 	if err := errors.Join(validName("application name", name), readJSON(r, &spec)); err != nil {
 		return err
 	}
-	if err := protocol.ValidVersion(spec.Version); err != nil {
-		return badRequest("version: %v", err)
-	}
-	if len(spec.Config) > protocol.MaxConfigPairs {
-		return badRequest("config: %d entries, limit %d", len(spec.Config), protocol.MaxConfigPairs)
-	}
-	for k, v := range spec.Config {
-		if err := protocol.ValidName(k); err != nil {
-			return unprocessableError("config key: %v", err)
-		}
-		if len(v) > protocol.MaxTextLen {
-			return unprocessableError("config %q: value longer than %d bytes", k, protocol.MaxTextLen)
-		}
-	}
-	if err := labelsValid(spec.Selector.Labels); err != nil {
+	// The rules of fleet/admit, which the Kubernetes webhook and the
+	// provider's Kubernetes backend run too.
+	cand := fleet.Application{Name: name, Version: spec.Version, SHA256: spec.SHA256, Config: spec.Config,
+		Limits: spec.Limits, Selector: spec.Selector, Rollout: spec.Rollout}
+	if err := admit.Application(&cand); err != nil {
 		return err
 	}
-	spec.Rollout.SetDefaults()
-	if err := spec.Rollout.Validate(); err != nil {
-		// The schema has the bounds of each field: what is left are rules
-		// across fields.
-		return unprocessableError("%v", err)
-	}
-	spec.Limits.SetDefaults()
+	spec.Limits, spec.Rollout = cand.Limits, cand.Rollout
 	wasm, err := s.store.GetModule(ctx, spec.SHA256)
 	if errors.Is(err, fleet.ErrNotFound) {
-		return unprocessableError("sha256 %q: no such module; upload it with POST /v1/modules first", spec.SHA256)
+		return admit.NoModule(spec.SHA256, "with POST /v1/modules")
 	} else if err != nil {
 		return err
 	}
 	// Every board the application can land on must be able to run it.
-	boards, err := s.landingBoards(r, spec.Selector)
+	devs, err := s.store.Devices().List(ctx)
 	if err != nil {
+		return err
+	}
+	if err := admit.Module(ctx, wasm, admit.LandingBoards(spec.Selector, devs), s.boards(), spec.Limits, s.checker()); err != nil {
 		return err
 	}
 	running := spec.Running == nil || *spec.Running
@@ -807,29 +739,27 @@ func (s *Server) putApplication(w http.ResponseWriter, r *http.Request, who *has
 		Limits: spec.Limits, Selector: spec.Selector, Rollout: spec.Rollout, Running: running, Generation: 1,
 		CreatedAt: now, UpdatedAt: now}
 	app.History = fleet.NextHistory(nil, &app, now)
-	return s.checkBoards(w, r, wasm, boards, spec.Limits, func() error {
-		// A create is generation 1 (an update's is noted below).
-		if _, err := s.store.Applications().Get(r.Context(), name); errors.Is(err, fleet.ErrNotFound) {
-			s.gw.NoteApplicationWrite(r.Context(), name, app.Generation)
+	// A create is generation 1 (an update's is noted below).
+	if _, err := s.store.Applications().Get(r.Context(), name); errors.Is(err, fleet.ErrNotFound) {
+		s.gw.NoteApplicationWrite(r.Context(), name, app.Generation)
+	}
+	return upsert(s, w, r, who, fleet.KindApplication, name, s.store.Applications(), app, func(old, v *fleet.Application) {
+		v.CreatedAt, v.Generation = old.CreatedAt, old.Generation
+		// The rollout's status stays; a new spec remembers the last
+		// one that passed, for a rollback.
+		v.Stable, v.Progress = old.Stable, old.Progress
+		if fleet.SpecHash(old) != fleet.SpecHash(v) {
+			v.Stable = fleet.NextStable(old)
 		}
-		return upsert(s, w, r, who, fleet.KindApplication, name, s.store.Applications(), app, func(old, v *fleet.Application) {
-			v.CreatedAt, v.Generation = old.CreatedAt, old.Generation
-			// The rollout's status stays; a new spec remembers the last
-			// one that passed, for a rollback.
-			v.Stable, v.Progress = old.Stable, old.Progress
-			if fleet.SpecHash(old) != fleet.SpecHash(v) {
-				v.Stable = fleet.NextStable(old)
-			}
-			if !sameSpec(old, v) {
-				v.Generation++
-				// Before the write commits: the reconcile pass may act on
-				// it at once, and its deploys continue this trace.
-				s.gw.NoteApplicationWrite(r.Context(), name, v.Generation)
-			} else {
-				v.UpdatedAt = old.UpdatedAt
-			}
-			v.History = fleet.NextHistory(old, v, now)
-		})
+		if !sameSpec(old, v) {
+			v.Generation++
+			// Before the write commits: the reconcile pass may act on
+			// it at once, and its deploys continue this trace.
+			s.gw.NoteApplicationWrite(r.Context(), name, v.Generation)
+		} else {
+			v.UpdatedAt = old.UpdatedAt
+		}
+		v.History = fleet.NextHistory(old, v, now)
 	})
 }
 
@@ -1039,13 +969,4 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
-}
-
-// labelsValid is fleet.ValidateLabels as a 422: the schema has the count and
-// the values, not the keys.
-func labelsValid(labels map[string]string) error {
-	if err := fleet.ValidateLabels(labels); err != nil {
-		return unprocessableError("%v", err)
-	}
-	return nil
 }

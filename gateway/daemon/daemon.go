@@ -34,11 +34,11 @@ import (
 	"github.com/wasmbed/wasmbed/board"
 	"github.com/wasmbed/wasmbed/ca"
 	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/fleet/admit"
 	"github.com/wasmbed/wasmbed/fleet/boltstore"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/gateway/api"
 	"github.com/wasmbed/wasmbed/gateway/ui"
-	"github.com/wasmbed/wasmbed/module"
 	"github.com/wasmbed/wasmbed/tracing"
 )
 
@@ -393,12 +393,5 @@ func registerGateway(ctx context.Context, store fleet.Store, name string, addrs 
 }
 
 // CheckModule validates a module for a board with the limits it would run
-// under (package module, on wazero).
-func CheckModule(ctx context.Context, wasm []byte, boardName string, lim fleet.Limits) error {
-	prof, ok := board.Lookup(boardName)
-	if !ok {
-		return fmt.Errorf("unknown board %q", boardName)
-	}
-	_, err := module.Check(ctx, wasm, prof, module.Limits{Memory: lim.Memory, Fuel: lim.Fuel})
-	return err
-}
+// with (the one check, fleet/admit's).
+var CheckModule = admit.Check

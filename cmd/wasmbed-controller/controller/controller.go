@@ -78,6 +78,17 @@ type Options struct {
 	// Tracer makes a span per Reconcile (tracing.go); nil: the global
 	// tracer provider, a no-op one unless the program installed another.
 	Tracer trace.TracerProvider
+	// Webhook, when set, serves the validating admission webhook of
+	// Applications and Devices (webhook.go; config/webhook).
+	Webhook *WebhookOptions
+}
+
+// WebhookOptions is where the admission webhook listens, with its serving
+// certificate (tls.crt and tls.key in CertDir).
+type WebhookOptions struct {
+	Host    string
+	Port    int // default 9443
+	CertDir string
 }
 
 // fieldGateway indexes Devices by spec.gateway.
@@ -120,7 +131,8 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:  o.HealthAddr,
 		// Tests run several managers in one process.
-		Controller: config.Controller{SkipNameValidation: &skip},
+		Controller:    config.Controller{SkipNameValidation: &skip},
+		WebhookServer: webhookServer(o.Webhook),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("controller: manager: %w", err)
@@ -154,6 +166,11 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}
 	if err := (&tokens{c: c, retention: o.TokenRetention}).setup(mgr, tr); err != nil {
 		return nil, err
+	}
+	if o.Webhook != nil {
+		if err := setupWebhooks(mgr); err != nil {
+			return nil, err
+		}
 	}
 	return mgr, nil
 }

@@ -87,6 +87,26 @@ type Env struct {
 // across StopAPIServer and StartAPIServer.
 func Start(t testing.TB) *Env {
 	t.Helper()
+	return start(t, nil)
+}
+
+// WebhookDir holds the validating admission webhook's configuration
+// (controller-gen's, from the controller's markers).
+func WebhookDir() string { return filepath.Join(RepoRoot(), "config", "webhook") }
+
+// StartWithWebhooks is Start with the admission webhooks of WebhookDir
+// installed, calling a server on this machine (the test starts it where
+// Env.WebhookInstallOptions says: LocalServingHost, LocalServingPort,
+// LocalServingCertDir). They apply to every namespace of this API server.
+func StartWithWebhooks(t testing.TB) *Env {
+	t.Helper()
+	return start(t, func(e *envtest.Environment) {
+		e.WebhookInstallOptions = envtest.WebhookInstallOptions{Paths: []string{filepath.Join(WebhookDir(), "manifests.yaml")}}
+	})
+}
+
+func start(t testing.TB, with func(*envtest.Environment)) *Env {
+	t.Helper()
 	assets := Assets(t)
 	certDir := t.TempDir()
 	env := &envtest.Environment{
@@ -99,6 +119,9 @@ func Start(t testing.TB) *Env {
 		},
 		ControlPlaneStartTimeout: time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
+	}
+	if with != nil {
+		with(env)
 	}
 	logOnce.Do(func() {
 		h := slog.DiscardHandler

@@ -1,0 +1,97 @@
+package controller_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/wasmbed/wasmbed/board"
+	"github.com/wasmbed/wasmbed/cmd/wasmbed-controller/controller"
+	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/fleet/admit"
+	"github.com/wasmbed/wasmbed/fleet/kubestore"
+	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"
+	"github.com/wasmbed/wasmbed/module/wasmtest"
+)
+
+// kubectl apply of objects that break fleet/admit's rules is refused at the
+// door by the controller's admission webhook, with the message the
+// gateway's API gives (both call fleet/admit): an application whose module
+// cannot run on a board it would land on, a device whose board cannot run
+// an application that selects it, a rollout whose fields do not go
+// together. What passes is accepted; an application applied before its
+// module is accepted with a warning (the gateways wait for the module).
+func TestWebhookRefusesAtTheDoor(t *testing.T) {
+	env := kubetest.StartWithWebhooks(t)
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	wh := env.Env.WebhookInstallOptions
+	startControllerWith(t, env, ns, controller.Options{Webhook: &controller.WebhookOptions{
+		Host: wh.LocalServingHost, Port: wh.LocalServingPort, CertDir: wh.LocalServingCertDir}})
+	kubeconfig := env.Kubeconfig(t, env.Config, ns)
+	kubectl := func(yaml string) (string, error) {
+		f := filepath.Join(t.TempDir(), "obj.yaml")
+		if err := os.WriteFile(f, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(filepath.Join(env.Assets, "kubectl"), "--kubeconfig", kubeconfig, "apply", "-f", f).CombinedOutput()
+		return string(out), err
+	}
+	// Two pages of linear memory: 128 KiB, more than a nano33ble gives apps.
+	big := wasmtest.WAT(t, `(module (memory (export "memory") 2) (func (export "tick")))`)
+	sum := sha256.Sum256(big)
+	sha := hex.EncodeToString(sum[:])
+	must(t, env.Client.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: kubestore.ModulePrefix + sha, Namespace: ns},
+		BinaryData: map[string][]byte{sha: big}}))
+	// What the gateway's API would answer: fleet/admit's refusal.
+	want := admit.Module(ctx, big, []string{"nano33ble"}, board.Names(), fleet.Limits{Memory: 2 * 65536, Fuel: fleet.DefaultFuel}, admit.Check)
+	if want == nil {
+		t.Fatal("the module runs on a nano33ble: the test needs one that does not")
+	}
+
+	device := func(name, boardName, role string) string {
+		return "apiVersion: fleet.wasmbed.dev/v1alpha1\nkind: Device\nmetadata:\n  name: " + name + "\nspec:\n  board: " + boardName +
+			"\n  labels:\n    role: " + role + "\n"
+	}
+	application := func(name, role, extra string) string {
+		return "apiVersion: fleet.wasmbed.dev/v1alpha1\nkind: Application\nmetadata:\n  name: " + name + "\nspec:\n  version: 1.0.0\n  sha256: " + sha +
+			"\n  limits:\n    memory: 131072\n  selector:\n    labels:\n      role: " + role + "\n" + extra
+	}
+	if out, err := kubectl(device("small", "nano33ble", "sensor")); err != nil {
+		t.Fatalf("a valid device refused: %v: %s", err, out)
+	}
+	out, err := kubectl(application("big", "sensor", ""))
+	if err == nil || !strings.Contains(out, "denied the request") || !strings.Contains(out, "board nano33ble: "+want.Error()) {
+		t.Fatalf("an application that cannot run on a board it lands on: %v: %s\nwant the refusal %q", err, out, want)
+	}
+	// On boards that can run it: accepted; then a device that cannot is refused.
+	if out, err := kubectl(application("big", "gateway", "")); err != nil {
+		t.Fatalf("an application for boards that run it: %v: %s", err, out)
+	}
+	out, err = kubectl(device("late", "nano33ble", "gateway"))
+	if err == nil || !strings.Contains(out, "device late would run application big, which cannot run on board nano33ble") {
+		t.Fatalf("a device that cannot run the application selecting it: %v: %s", err, out)
+	}
+	if out, err := kubectl(device("late", "mps2-an386", "gateway")); err != nil {
+		t.Fatalf("a device that can: %v: %s", err, out)
+	}
+	// Rules across fields, as the API words them.
+	out, err = kubectl(application("steps", "other", "  rollout:\n    steps:\n    - percent: 50\n    - percent: 10\n"))
+	if err == nil || !strings.Contains(out, "denied the request") {
+		t.Fatalf("a rollout whose steps go down: %v: %s", err, out)
+	}
+	// Its module not there yet: accepted, with a warning.
+	missing := strings.Replace(application("early", "other", ""), sha, strings.Repeat("ab", 32), 1)
+	out, err = kubectl(missing)
+	if err != nil || !strings.Contains(out, "Warning") || !strings.Contains(out, "devices wait for it") {
+		t.Fatalf("an application applied before its module: %v: %s", err, out)
+	}
+}
