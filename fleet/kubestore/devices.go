@@ -65,6 +65,7 @@ func (s *Store) dropPending(name string, n int) {
 }
 
 func (s *Store) addPending(name string, m deviceMutation) {
+	s.suspect()
 	s.mu.Lock()
 	p := s.pending[name]
 	if p == nil {

@@ -232,3 +232,39 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// After a long outage the store follows the API server again within a few
+// of its probes (FollowProbe), not when client-go's reflectors end their
+// backoff (up to a minute after a long outage): a change another client
+// makes right after the restart is seen in the store within that bound.
+func TestCatchUpAfterALongOutage(t *testing.T) {
+	env := kubetest.Start(t)
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	s := open(t, env, ns)
+	defer s.Close()
+	must(t, s.Devices().Create(ctx, "dev-1", fleet.Device{Name: "dev-1", Board: "linux"}))
+	env.StopAPIServer(t)
+	// Long enough for the reflectors' backoff to reach tens of seconds.
+	time.Sleep(20 * time.Second)
+	env.StartAPIServer(t)
+	start := time.Now()
+	var o v1alpha1.Device
+	must(t, env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "dev-1"}, &o))
+	o.Spec.Labels = v1alpha1.Labels{"site": "after"}
+	must(t, env.Client.Update(ctx, &o))
+	// A probe, its timeout, a fresh list of the fleet: a few seconds, far
+	// below the reflectors' backoff.
+	bound := 4*kubestore.FollowProbe + 2*time.Second + 5*time.Second
+	for {
+		d, err := s.Devices().Get(ctx, "dev-1")
+		if err == nil && d.Labels["site"] == "after" {
+			break
+		}
+		if time.Since(start) > bound {
+			t.Fatalf("the store did not see a change made after the outage within %v", bound)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("caught up %v after the API server answered again", time.Since(start).Round(time.Millisecond))
+}

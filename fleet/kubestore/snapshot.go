@@ -39,7 +39,7 @@ const snapshotEvery = 10 * time.Second
 // atomically).
 func (s *Store) saveSnapshot(ctx context.Context) error {
 	snap := snapshot{SavedAt: time.Now().UTC(), Namespace: s.ns}
-	r, ns := s.cache, client.InNamespace(s.ns)
+	r, ns := s.cache(), client.InNamespace(s.ns)
 	var (
 		devs v1alpha1.DeviceList
 		apps v1alpha1.ApplicationList
@@ -75,7 +75,7 @@ func (s *Store) snapshotLoop(ctx context.Context) {
 	t := time.NewTicker(snapshotEvery)
 	defer t.Stop()
 	save := func(ctx context.Context) {
-		if s.rd() != client.Reader(s.cache) {
+		if s.rd() != client.Reader(s.cache()) {
 			return // still on the snapshot: nothing newer to keep
 		}
 		if !s.snapshotDirty.Swap(false) {
@@ -205,4 +205,4 @@ type storeReader = atomic.Pointer[readerBox]
 
 // Offline reports whether the store still answers from its snapshot: it
 // started while the API server was unreachable and has not listed since.
-func (s *Store) Offline() bool { return s.rd() != client.Reader(s.cache) }
+func (s *Store) Offline() bool { return s.rd() != client.Reader(s.cache()) }

@@ -126,14 +126,24 @@ type Options struct {
 
 // Store is the Kubernetes store.
 type Store struct {
-	ns     string
-	log    *slog.Logger
-	c      client.Client // direct to the API server
-	cache  cache.Cache
-	reader storeReader // the cache, or a snapshot until the cache has synced
-	scheme *k8sruntime.Scheme
-	cancel context.CancelFunc
-	done   chan struct{}
+	ns  string
+	log *slog.Logger
+	c   client.Client // direct to the API server
+	// informers is the cache the informers fill (follow.go replaces it
+	// after an outage); reader answers reads: the cache, or a snapshot
+	// until the cache has synced.
+	informers atomic.Pointer[cacheBox]
+	newCache  func() (cache.Cache, error)
+	reader    storeReader
+	// suspectc asks followLoop to ask the API server now (a write found it
+	// unreachable).
+	suspectc chan struct{}
+	// stopInformers stops the first informers (follow.go stops the ones
+	// it starts itself).
+	stopInformers context.CancelFunc
+	scheme        *k8sruntime.Scheme
+	cancel        context.CancelFunc
+	done          chan struct{}
 
 	snapshotFile  string
 	snapshotDirty atomic.Bool
@@ -223,51 +233,40 @@ func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubestore: client: %w", err)
 	}
-	ca, err := cache.New(cfg, cache.Options{Scheme: scheme, Mapper: mapper,
-		DefaultNamespaces: map[string]cache.Config{o.Namespace: {}},
-		DefaultTransform:  cache.TransformStripManagedFields(),
-		DefaultWatchErrorHandler: func(_ context.Context, _ *toolscache.Reflector, err error) {
-			log.Debug("watch interrupted; the informer lists again", "err", err)
-		}})
+	s := &Store{ns: o.Namespace, log: log, c: c, scheme: scheme, retryEvery: o.RetryInterval,
+		watchers: map[*watcher]struct{}{}, pending: map[string]*pendingDevice{}, kickc: make(chan struct{}, 1),
+		output: map[string][]fleet.OutputRecord{}, done: make(chan struct{}), snapshotFile: o.SnapshotFile,
+		snapshotDone: make(chan struct{}), suspectc: make(chan struct{}, 1)}
+	s.newCache = func() (cache.Cache, error) {
+		return cache.New(cfg, cache.Options{Scheme: scheme, Mapper: mapper,
+			DefaultNamespaces: map[string]cache.Config{o.Namespace: {}},
+			DefaultTransform:  cache.TransformStripManagedFields(),
+			DefaultWatchErrorHandler: func(_ context.Context, _ *toolscache.Reflector, err error) {
+				log.Debug("watch interrupted; the informer lists again", "err", err)
+			}})
+	}
+	ca, err := s.newCache()
 	if err != nil {
 		return nil, fmt.Errorf("kubestore: cache: %w", err)
 	}
-	s := &Store{ns: o.Namespace, log: log, c: c, cache: ca, scheme: scheme, retryEvery: o.RetryInterval,
-		watchers: map[*watcher]struct{}{}, pending: map[string]*pendingDevice{}, kickc: make(chan struct{}, 1),
-		output: map[string][]fleet.OutputRecord{}, done: make(chan struct{}), snapshotFile: o.SnapshotFile,
-		snapshotDone: make(chan struct{})}
+	s.informers.Store(&cacheBox{ca})
 	s.reader.Store(&readerBox{ca})
 
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	var regs []toolscache.ResourceEventHandlerRegistration
-	for _, obj := range []client.Object{&v1alpha1.Device{}, &v1alpha1.Application{}, &v1alpha1.Gateway{},
-		&v1alpha1.EnrollmentToken{}, &v1alpha1.CertificateRevocation{}, &v1alpha1.DeviceCertificate{}} {
-		inf, err := ca.GetInformer(rctx, obj)
-		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("kubestore: informer for %T: %w", obj, err)
-		}
-		reg, err := inf.AddEventHandler(s.handler())
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		regs = append(regs, reg)
+	ictx, stopInformers := context.WithCancel(rctx)
+	s.stopInformers = stopInformers
+	regs, err := s.watch(ictx, ca)
+	if err != nil {
+		cancel()
+		return nil, err
 	}
 	cacheDone := make(chan error, 1)
-	go func() { cacheDone <- ca.Start(rctx) }()
+	go func() { cacheDone <- ca.Start(ictx) }()
 	sctx, scancel := context.WithTimeout(ctx, o.SyncTimeout)
 	defer scancel()
-	synced := func() {
-		for _, r := range regs {
-			for !r.HasSynced() {
-				time.Sleep(time.Millisecond)
-			}
-		}
-	}
 	if ca.WaitForCacheSync(sctx) {
-		synced()
+		synced(regs)
 	} else {
 		var snap *snapshotReader
 		var savedAt time.Time
@@ -291,10 +290,10 @@ func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
 		log.Warn("API server unreachable: serving from the last snapshot until it answers",
 			"snapshot", o.SnapshotFile, "saved_at", savedAt)
 		go func() {
-			if !ca.WaitForCacheSync(rctx) {
-				return // closed first
+			if !ca.WaitForCacheSync(rctx) || s.cache() != ca {
+				return // closed first, or follow.go started informers anew
 			}
-			synced()
+			synced(regs)
 			s.reader.Store(&readerBox{ca})
 			s.snapshotDirty.Store(true)
 			log.Info("API server reachable: following it again")
@@ -313,10 +312,11 @@ func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
 
 	go func() {
 		defer close(s.done)
+		go s.followLoop(rctx)
 		s.retryLoop(rctx)
 	}()
 	if s.snapshotFile != "" {
-		s.snapshotDirty.Store(s.rd() == client.Reader(ca))
+		s.snapshotDirty.Store(s.rd() == client.Reader(s.cache()))
 		go func() {
 			defer close(s.snapshotDone)
 			s.snapshotLoop(rctx)
