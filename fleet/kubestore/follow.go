@@ -3,6 +3,7 @@ package kubestore
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	toolscache "k8s.io/client-go/tools/cache"
@@ -68,45 +69,62 @@ func synced(regs []toolscache.ResourceEventHandlerRegistration) {
 	}
 }
 
-// followLoop restarts the informers when the API server answers again
-// after an outage (see above).
-func (s *Store) followLoop(ctx context.Context) {
+// AwaitReturn asks the API server behind r (a list of at most one Gateway
+// in namespace ns) every followCheck, at once on a value from suspect, and
+// every FollowProbe while it does not answer; when it answers again after
+// it did not, it calls back with how long it did not, and goes on if back
+// reports it caught up (else it asks again at the next probe). It returns
+// when ctx ends. The store restarts its informers from it, the controller
+// its manager.
+func AwaitReturn(ctx context.Context, r client.Reader, ns string, suspect <-chan struct{}, log *slog.Logger, back func(down time.Duration) bool) {
 	unreachable := false
 	var since time.Time
-	stopOld := s.stopInformers
 	wait := followCheck
 	for {
 		select {
 		case <-ctx.Done():
-			stopOld()
 			return
 		case <-time.After(wait):
-		case <-s.suspectc:
+		case <-suspect:
 		}
 		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := s.c.List(pctx, &v1alpha1.GatewayList{}, client.InNamespace(s.ns), client.Limit(1))
+		err := r.List(pctx, &v1alpha1.GatewayList{}, client.InNamespace(ns), client.Limit(1))
 		cancel()
 		switch {
+		case ctx.Err() != nil:
+			return
 		case err != nil:
 			if !unreachable {
 				since = time.Now()
-				s.log.Warn("API server unreachable; status writes wait in memory, reads answer from the cache", "err", err)
+				log.Warn("API server unreachable", "err", err)
 			}
 			unreachable, wait = true, FollowProbe
 			continue
 		case !unreachable:
 			continue
 		}
+		if back(time.Since(since)) {
+			unreachable, wait = false, followCheck
+		}
+	}
+}
+
+// followLoop restarts the informers when the API server answers again
+// after an outage (see above).
+func (s *Store) followLoop(ctx context.Context) {
+	stopOld := s.stopInformers
+	defer func() { stopOld() }()
+	AwaitReturn(ctx, s.c, s.ns, s.suspectc, s.log, func(down time.Duration) bool {
 		stop, err := s.restartInformers(ctx)
 		if err != nil {
 			s.log.Warn("API server answers again; informers not restarted, they catch up on their own", "err", err)
-			continue
+			return false
 		}
-		unreachable, wait = false, followCheck
 		stopOld()
 		stopOld = stop
-		s.log.Info("API server answers again: informers listed the fleet anew", "unreachable_for", time.Since(since).Round(time.Millisecond))
-	}
+		s.log.Info("API server answers again: informers listed the fleet anew", "unreachable_for", down.Round(time.Millisecond))
+		return true
+	})
 }
 
 // suspect tells followLoop that a write found the API server unreachable:

@@ -31,11 +31,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
 	"go.opentelemetry.io/otel/trace"
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -78,6 +83,10 @@ type Options struct {
 	// Tracer makes a span per Reconcile (tracing.go); nil: the global
 	// tracer provider, a no-op one unless the program installed another.
 	Tracer trace.TracerProvider
+	// lock is the leader election's lock Run keeps across the managers it
+	// starts (one identity: a new manager takes the lease its predecessor
+	// held at once).
+	lock resourcelock.Interface
 	// Webhook, when set, serves the validating admission webhook of
 	// Applications and Devices (webhook.go; config/webhook).
 	Webhook *WebhookOptions
@@ -128,8 +137,13 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        o.LeaderElectionID,
 		LeaderElectionNamespace: o.Namespace,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
-		HealthProbeBindAddress:  o.HealthAddr,
+		// Run replaces a stopped manager in the same process (after an
+		// outage): the new one takes the lease at once (the same identity,
+		// o.lock, or the one released).
+		LeaderElectionReleaseOnCancel:       true,
+		LeaderElectionResourceLockInterface: o.lock,
+		Metrics:                             metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:              o.HealthAddr,
 		// Tests run several managers in one process.
 		Controller:    config.Controller{SkipNameValidation: &skip},
 		WebhookServer: webhookServer(o.Webhook),
@@ -175,13 +189,65 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	return mgr, nil
 }
 
-// Run runs the controller until ctx ends.
+// Run runs the controller until ctx ends. When the API server answers
+// again after an outage, the manager is replaced by a new one: its
+// informers list the fleet at once instead of when client-go's backoff
+// (up to a minute after a long outage) lets them; a manager that lost its
+// leadership (an outage longer than its lease) is replaced too, and
+// campaigns again.
 func Run(ctx context.Context, cfg *rest.Config, o Options) error {
-	mgr, err := New(cfg, o)
-	if err != nil {
-		return err
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return mgr.Start(ctx)
+	probe, err := client.New(cfg, client.Options{Scheme: kubestore.Scheme()})
+	if err != nil {
+		return fmt.Errorf("controller: client: %w", err)
+	}
+	if o.LeaderElection {
+		if o.lock, err = leaseLock(cfg, o); err != nil {
+			return err
+		}
+	}
+	for first := true; ; first = false {
+		mgr, err := New(cfg, o)
+		if err != nil && !first {
+			// Starting anew while the API server is still away: again.
+			o.Log.Warn("controller not started anew; again in a second", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		mctx, cancel := context.WithCancel(ctx)
+		var returned atomic.Bool
+		go kubestore.AwaitReturn(mctx, probe, o.Namespace, nil, o.Log.With("component", "controller"), func(down time.Duration) bool {
+			o.Log.Info("API server answers again: the controller starts anew, its informers list the fleet", "unreachable_for", down.Round(time.Millisecond))
+			returned.Store(true)
+			cancel()
+			return true
+		})
+		err = mgr.Start(mctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case returned.Load():
+		case err != nil && o.LeaderElection:
+			o.Log.Warn("controller stopped; starting anew", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		default:
+			return err
+		}
+	}
 }
 
 // gatewayReady reports whether the gateway reported in recently: within
@@ -198,4 +264,23 @@ func gatewayReady(gw *v1alpha1.Gateway, now time.Time) (bool, time.Duration) {
 	}
 	age := now.Sub(t.Time)
 	return age <= stale, stale - age
+}
+
+// leaseLock is the leader election's Lease with this process's identity
+// (host name and a random suffix, as controller-runtime makes it).
+func leaseLock(cfg *rest.Config, o Options) (resourcelock.Interface, error) {
+	host, err := os.Hostname()
+	if err != nil {
+		return nil, fmt.Errorf("controller: leader election identity: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(rest.AddUserAgent(rest.CopyConfig(cfg), "leader-election"))
+	if err != nil {
+		return nil, fmt.Errorf("controller: leader election client: %w", err)
+	}
+	id := o.LeaderElectionID
+	if id == "" {
+		id = "wasmbed-controller"
+	}
+	return resourcelock.New(resourcelock.LeasesResourceLock, o.Namespace, id, cs.CoreV1(), cs.CoordinationV1(),
+		resourcelock.ResourceLockConfig{Identity: host + "_" + string(uuid.NewUUID())})
 }

@@ -312,3 +312,41 @@ func TestPinnedDeviceWaitsAndSilentGatewaysDevicesGoUnknown(t *testing.T) {
 		t.Fatalf("pinned moved to %q", d.Spec.Gateway)
 	}
 }
+
+// After a long API server outage the controller works again within a
+// bound set by its probe and its leader election, not by client-go's
+// backoff: a device created right after the outage is assigned.
+func TestControllerCatchesUpAfterALongOutage(t *testing.T) {
+	env := kubetest.Start(t)
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	c := env.Client
+	startController(t, env, ns)
+	must(t, c.Create(ctx, &v1alpha1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "gw-a", Namespace: ns}}))
+	heartbeat(t, c, ns, "gw-a", 30)
+	assigned := func(name string) bool {
+		var d v1alpha1.Device
+		return c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &d) == nil && d.Spec.Gateway == "gw-a"
+	}
+	must(t, c.Create(ctx, &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: "before", Namespace: ns}, Spec: v1alpha1.DeviceSpec{Board: "linux"}}))
+	eventually(t, "a device assigned before the outage", func() bool { return assigned("before") })
+
+	env.StopAPIServer(t)
+	time.Sleep(20 * time.Second) // long enough for client-go's backoff to reach tens of seconds
+	env.StartAPIServer(t)
+	start := time.Now()
+	heartbeat(t, c, ns, "gw-a", 30)
+	must(t, c.Create(ctx, &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: "after", Namespace: ns}, Spec: v1alpha1.DeviceSpec{Board: "linux"}}))
+	// The probe finds the API server back (FollowProbe, its timeout 2 s),
+	// the manager starts anew and, holding the lease under the same
+	// identity, takes it at its first try (else at the next, leader
+	// election's retry period of 2 s), then lists the fleet.
+	bound := 4*kubestore.FollowProbe + 2*time.Second + 2*time.Second + 5*time.Second
+	for !assigned("after") {
+		if time.Since(start) > bound {
+			t.Fatalf("a device created after the outage not assigned within %v", bound)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("assigned %v after the API server answered again", time.Since(start).Round(time.Millisecond))
+}
