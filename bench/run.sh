@@ -19,7 +19,7 @@ record() {
 	jq --arg k "$1" --arg u "$3" --arg c "$4" --arg n "${5:-}" '.[$k] = {unit: $u, command: $c, note: $n}' "$meta" >"$tmp" && mv "$tmp" "$meta"
 }
 
-# BENCH_ONLY="protocol gateway kubernetes rollout firmware terraform demo ui" picks parts (default: all);
+# BENCH_ONLY="protocol gateway kubernetes catchup rollout firmware terraform demo ui" picks parts (default: all);
 # the figures of parts not run stay as they were in results.json.
 want() { [[ -z ${BENCH_ONLY:-} || " $BENCH_ONLY " == *" $1 "* ]]; }
 rc=0
@@ -112,6 +112,24 @@ if want kubernetes; then
 		grep -E 'kube_bench_test.go' <<<"$out" | sed 's/^ */  /'
 	else
 		echo "bench: kubernetes benchmark FAILED:" >&2
+		tail -n 30 <<<"$out" >&2
+		rc=1
+	fi
+fi
+
+# Catch-up after an API server outage: kube-apiserver stopped 60 s and
+# started again, ten gateways and the controller (BENCH_ONLY=catchup alone).
+if want kubernetes || want catchup; then
+	echo "bench: kubernetes catch-up (API server stopped 60 s, 10 gateways, the controller)"
+	cmd="go test -run '^\$' -bench BenchmarkKubernetesCatchUp -benchtime 1x -timeout 10m ./gateway/daemon"
+	if out=$(go test -run '^$' -bench BenchmarkKubernetesCatchUp -benchtime 1x -timeout 10m ./gateway/daemon 2>&1); then
+		line=$(grep '^BenchmarkKubernetesCatchUp' <<<"$out")
+		value=$(awk '{for (i = 2; i < NF; i++) if ($(i+1) == "catchup-s") print $i}' <<<"$line")
+		record k8s_catchup_seconds "$value" s "$cmd" \
+			"kube-apiserver stopped 60 s and started again: a label changed and a device created right after it answers, until all 10 gateways' APIs show the label and the controller assigned the device (target <= 5)"
+		grep -E 'kube_catchup_bench_test.go' <<<"$out" | sed 's/^ */  /'
+	else
+		echo "bench: kubernetes catch-up benchmark FAILED:" >&2
 		tail -n 30 <<<"$out" >&2
 		rc=1
 	fi
