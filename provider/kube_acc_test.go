@@ -18,7 +18,7 @@ import (
 	"github.com/wasmbed/wasmbed/agent"
 	"github.com/wasmbed/wasmbed/agent/sim"
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
-	"github.com/wasmbed/wasmbed/cmd/wasmbed-controller/controller"
+	"github.com/wasmbed/wasmbed/controller"
 	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/gateway/daemon"

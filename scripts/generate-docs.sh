@@ -48,7 +48,7 @@ echo "generate: Kubernetes API (deepcopy, CRDs) with controller-gen"
 rm -f config/crd/bases/*.yaml
 bin/controller-gen object paths=./api/...
 bin/controller-gen crd:crdVersions=v1 paths=./api/... output:crd:artifacts:config=config/crd/bases
-bin/controller-gen webhook paths=./cmd/wasmbed-controller/controller/... output:webhook:artifacts:config=config/webhook
+bin/controller-gen webhook paths=./controller/... output:webhook:artifacts:config=config/webhook
 
 echo "generate: the dashboard's vendored front-end libraries from tools/ui/package-lock.json"
 bash scripts/ui-assets.sh

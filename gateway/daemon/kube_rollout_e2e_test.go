@@ -19,7 +19,7 @@ import (
 	"github.com/wasmbed/wasmbed/agent"
 	"github.com/wasmbed/wasmbed/agent/sim"
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
-	"github.com/wasmbed/wasmbed/cmd/wasmbed-controller/controller"
+	"github.com/wasmbed/wasmbed/controller"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/fleet/kubestore"
 	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"

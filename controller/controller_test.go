@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
-	"github.com/wasmbed/wasmbed/cmd/wasmbed-controller/controller"
+	"github.com/wasmbed/wasmbed/controller"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/fleet/kubestore"
 	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"

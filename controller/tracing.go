@@ -11,7 +11,7 @@ import (
 )
 
 // tracerName names the controller's tracer (the instrumentation scope).
-const tracerName = "github.com/wasmbed/wasmbed/cmd/wasmbed-controller/controller"
+const tracerName = "github.com/wasmbed/wasmbed/controller"
 
 // tracedReconciler gives every Reconcile of a controller a span,
 // "reconcile <controller>", with the object's namespace and name, whether

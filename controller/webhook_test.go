@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/wasmbed/wasmbed/board"
-	"github.com/wasmbed/wasmbed/cmd/wasmbed-controller/controller"
+	"github.com/wasmbed/wasmbed/controller"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/fleet/admit"
 	"github.com/wasmbed/wasmbed/fleet/kubestore"
