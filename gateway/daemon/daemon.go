@@ -293,7 +293,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// The dashboard (/ui/) beside the API on its port, over the API itself.
 	mux := http.NewServeMux()
-	mux.Handle("/ui/", ui.New(handler, store, log))
+	dash := ui.New(handler, store, log)
+	dash.FollowOutput(gw.OutputSince)
+	mux.Handle("/ui/", dash)
 	mux.Handle("/ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 	mux.Handle("/", handler)
 	srv := api.HTTPServer(mux, gw.ServerCertificate, log)

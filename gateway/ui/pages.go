@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"html/template"
 	"maps"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
@@ -159,7 +161,10 @@ func (u *UI) device(w http.ResponseWriter, r *http.Request, s *session, name str
 	if measured.ReportedAt != nil {
 		data["MeasuredAt"] = *measured.ReportedAt
 	}
-	data["Poll"] = true // app output is not a change the stream hears of
+	// App output is not a change of the store: the page's stream follows
+	// the device's output (FollowOutput), or the page polls.
+	data["Poll"] = u.output == nil
+	data["Stream"] = template.URL("/ui/stream?device=" + url.QueryEscape(name))
 	u.page(w, r, "device", data)
 }
 
@@ -322,6 +327,15 @@ func (u *UI) stream(w http.ResponseWriter, r *http.Request, s *session) {
 	rc.SetReadDeadline(time.Time{})
 	ctx := r.Context()
 	changes := u.store.Watch(ctx)
+	// A device page's stream also says "change" when the device's apps
+	// send output.
+	var outputMore <-chan struct{}
+	var outputSeq uint64
+	device := r.URL.Query().Get("device")
+	deviceOutput := func(o *fleet.OutputRecord) bool { return o.Device == device }
+	if device != "" && u.output != nil {
+		_, outputSeq, _, outputMore = u.output(0, 0, deviceOutput)
+	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
@@ -357,6 +371,15 @@ func (u *UI) stream(w http.ResponseWriter, r *http.Request, s *session) {
 			dirty = true
 			if time.Since(sent) >= streamEvery && !send() {
 				return
+			}
+		case <-outputMore:
+			var recs []gateway.FedRecord
+			recs, outputSeq, _, outputMore = u.output(outputSeq, 1, deviceOutput)
+			if len(recs) > 0 {
+				dirty = true
+				if time.Since(sent) >= streamEvery && !send() {
+					return
+				}
 			}
 		case <-tick.C:
 			if u.sessionOf(r) == nil {

@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
@@ -60,10 +61,22 @@ type UI struct {
 	store fleet.Store
 	log   *slog.Logger
 	pages map[string]*template.Template
+	// output follows the apps' output as it arrives (FollowOutput); nil:
+	// device pages poll for it.
+	output OutputFeed
 
 	mu       sync.Mutex
 	sessions map[string]*session
 }
+
+// OutputFeed is the gateway's feed of app output (gateway.Gateway's
+// OutputSince): the records after seq that keep says to, the feed's last
+// sequence number, and a channel closed when more arrive.
+type OutputFeed func(seq uint64, limit int, keep func(*fleet.OutputRecord) bool) (recs []gateway.FedRecord, last uint64, gap bool, more <-chan struct{})
+
+// FollowOutput makes a device page's live part refresh when the device's
+// apps send output (through the page's stream), instead of every 2 s.
+func (u *UI) FollowOutput(f OutputFeed) { u.output = f }
 
 type session struct {
 	id, csrf   string
