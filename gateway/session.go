@@ -220,7 +220,7 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 		if err := g.cfg.Serves(&dev); err != nil {
 			g.Metrics.Refused.WithLabelValues("not_served_here").Inc()
 			s.log().Info("session refused: device not served by this gateway", "err", err)
-			s.sendError(helloID, protocol.CodeForbidden, err.Error())
+			s.sendError(helloID, protocol.CodeWrongGateway, err.Error())
 			return false
 		}
 	}

@@ -142,10 +142,14 @@ const (
 	CodeRevoked         ErrorCode = 10 // the device's certificate was revoked; the gateway closes the session
 	CodeBusy            ErrorCode = 11 // try again later
 	CodeInternal        ErrorCode = 12 // a fault on the sender's side
+	// CodeWrongGateway: this gateway does not serve the device (Kubernetes
+	// mode: the device is assigned to another gateway, or to none yet); the
+	// device tries the next gateway of its bundle at once.
+	CodeWrongGateway ErrorCode = 13
 )
 
 var errorCodeNames = [...]string{"", "malformed", "unsupported", "unauthorized", "forbidden", "invalid",
-	"stale_generation", "no_room", "checksum", "not_found", "revoked", "busy", "internal"}
+	"stale_generation", "no_room", "checksum", "not_found", "revoked", "busy", "internal", "wrong_gateway"}
 
 func (c ErrorCode) String() string {
 	if int(c) < len(errorCodeNames) && c != 0 {

@@ -2,7 +2,7 @@
 // controller): device assignment, Application and Gateway status, token
 // cleanup, for the fleet of one namespace.
 //
-//	wasmbed-controller [--kubeconfig PATH] [--namespace NS] [--leader-elect]
+//	wasmbed-controller [--kubeconfig PATH] [--namespace NS] [--leader-elect] [--reassign-after 5m] [--assign-workers 4]
 package main
 
 import (
@@ -86,7 +86,8 @@ func newRoot() *cobra.Command {
 	f.StringVar(&o.MetricsAddr, "metrics-addr", "0", "Prometheus metrics listen address; 0: none")
 	f.StringVar(&o.HealthAddr, "health-addr", "0", "/healthz and /readyz listen address; 0: none")
 	f.DurationVar(&o.TokenRetention, "token-retention", 24*time.Hour, "how long used or expired enrollment tokens are kept")
-	f.DurationVar(&o.ReassignAfter, "reassign-after", 5*time.Minute, "move devices the controller assigned off a gateway that has not reported in for this long (negative: never)")
+	f.DurationVar(&o.ReassignAfter, "reassign-after", 5*time.Minute, "move devices the controller assigned off a gateway without a Lease that has not reported in for this long (negative: never); a gateway with a Lease loses them as soon as it expires")
+	f.IntVar(&o.AssignWorkers, "assign-workers", 4, "assignments written at once (a failover's too)")
 	f.DurationVar(&o.RolloutOfflineGrace, "rollout-offline-grace", 15*time.Second, "how long a device taking a progressive rollout may be offline before it fails the heartbeat gate")
 	f.StringVar(&otlpEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this collector (http://host:4318 or host:port); unset: as OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables say, off without them")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")

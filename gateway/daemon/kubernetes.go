@@ -302,6 +302,12 @@ func (k *kubeMode) run(ctx context.Context, gw *gateway.Gateway) {
 	ls := time.NewTicker(min(lastSeen/4, time.Minute))
 	defer ls.Stop()
 	changes := k.store.Watch(ctx)
+	leaseDone := make(chan struct{})
+	go func() {
+		defer close(leaseDone)
+		k.holdLease(ctx, gw.Metrics)
+	}()
+	defer func() { <-leaseDone }()
 	k.reportGateway(ctx, gw, heartbeat)
 	for {
 		select {
