@@ -194,11 +194,14 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		// On to the next gateway of the bundle when this one failed
 		// (failover.go).
+		a.mu.Lock()
+		to := redirect(err, a.st.Gateways)
+		a.mu.Unlock()
 		var d time.Duration
 		if healthy {
-			d = eps.healthyEnded(err, a.cfg.MinBackoff, a.cfg.MaxBackoff)
+			d = eps.healthyEnded(err, a.cfg.MinBackoff, a.cfg.MaxBackoff, to)
 		} else {
-			d = eps.failedAttempt(a.cfg.MinBackoff, a.cfg.MaxBackoff)
+			d = eps.failedAttempt(a.cfg.MinBackoff, a.cfg.MaxBackoff, to)
 		}
 		select {
 		case <-time.After(d):

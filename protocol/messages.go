@@ -374,7 +374,15 @@ type AppOutput struct {
 type Error struct {
 	Code    ErrorCode `cbor:"1,keyasint" json:"code"`
 	Message string    `cbor:"2,keyasint" json:"message"`
+	// Gateways, with CodeWrongGateway, are the device addresses (host:port)
+	// of the gateway that serves the device, when this gateway knows them:
+	// a device whose bundle lists one goes there next. Optional.
+	Gateways []string `cbor:"3,keyasint,omitempty" json:"gateways,omitempty"`
 }
+
+// MaxErrorGateways bounds Error.Gateways (a gateway registers at most 16
+// addresses).
+const MaxErrorGateways = 16
 
 func (*Hello) Type() Type            { return TypeHello }
 func (*Welcome) Type() Type          { return TypeWelcome }

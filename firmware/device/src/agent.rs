@@ -87,8 +87,10 @@ pub struct Agent {
     /// until the gateway deploys them again.
     lost: Vec<AppRecord>,
     pending: Vec<Pending>,
-    /// Which gateway of the bundle is tried next (wasmbed_net::failover).
+    /// Which gateway of the bundle is tried next (wasmbed_net::failover), and the one
+    /// a `wrong_gateway` error named (an index in the bundle), if any.
     eps: Endpoints,
+    redirect: Option<usize>,
     /// A renew in flight: its request id and the new key.
     renewal: Option<(u64, SigningKey)>,
     renew_after: u64,
@@ -176,6 +178,7 @@ impl Agent {
             lost,
             pending: Vec::new(),
             eps,
+            redirect: None,
             renewal: None,
             renew_after: 0,
             sessions: 0,
@@ -239,10 +242,11 @@ impl Agent {
                 Err(e) => println!("agent: session ended: {}", describe(&e)),
             }
             let r = rand_core::RngCore::next_u64(&mut self.ent.drbg);
+            let to = self.redirect.take();
             let wait = if healthy {
-                self.eps.healthy_ended(wrong_gateway, MIN_BACKOFF_MS, MAX_BACKOFF_MS, r)
+                self.eps.healthy_ended(wrong_gateway, MIN_BACKOFF_MS, MAX_BACKOFF_MS, r, to)
             } else {
-                self.eps.failed_attempt(MIN_BACKOFF_MS, MAX_BACKOFF_MS, r)
+                self.eps.failed_attempt(MIN_BACKOFF_MS, MAX_BACKOFF_MS, r, to)
             };
             println!("agent: reconnecting in {} ms to {}", wait, self.gateway());
             self.idle(wait);
@@ -259,6 +263,12 @@ impl Agent {
             }
             cortex_m::asm::wfi();
         }
+    }
+
+    /// The index in the bundle of the first of `addrs` it lists (a `wrong_gateway`
+    /// error's gateway).
+    fn bundle_index(&self, addrs: &[&str]) -> Option<usize> {
+        addrs.iter().find_map(|a| self.b.gateways.iter().position(|g| g.eq_ignore_ascii_case(a)))
     }
 
     fn gateway(&self) -> &'static str {
@@ -433,7 +443,12 @@ impl Agent {
         let p = ch.recv(ANSWER_TIMEOUT_MS)?;
         let w = match tls::decode(&p)? {
             Some(Message::Welcome(w)) => w,
-            Some(Message::Error(e)) => return Err(NetError::Refused(e.code, e.message.to_string())),
+            Some(Message::Error(e)) => {
+                if e.code() == Some(ErrorCode::WrongGateway) {
+                    self.redirect = self.bundle_index(&e.gateways);
+                }
+                return Err(NetError::Refused(e.code, e.message.to_string()));
+            }
             _ => return Err(NetError::Other("no welcome")),
         };
         clock::set_unix_ms(w.time);
@@ -512,7 +527,7 @@ impl Agent {
     }
 
     fn error(ch: &mut Channel<'_>, id: u64, code: ErrorCode, msg: &str) -> Result<(), NetError> {
-        ch.send(id, Message::Error(wasmbed_proto::Error { code: code as u16, message: msg }))
+        ch.send(id, Message::Error(wasmbed_proto::Error { code: code as u16, message: msg, gateways: Vec::new() }))
     }
 
     fn handle(&mut self, ch: &mut Channel<'_>, s: &mut Sess, payload: &[u8]) -> Result<(), NetError> {
@@ -558,6 +573,7 @@ impl Agent {
                 if e.code() == Some(ErrorCode::WrongGateway) {
                     // Assigned to another gateway now: this one closes the session.
                     println!("session: this gateway no longer serves the device; trying the next one");
+                    self.redirect = self.bundle_index(&e.gateways);
                     return Err(NetError::Refused(e.code, e.message.to_string()));
                 }
                 Ok(())

@@ -8,8 +8,8 @@
 //! gateway spreads over the others quickly and does not hammer them in step when
 //! none takes it. A healthy session resets it: the device comes back to that gateway
 //! first (it is where it is assigned), unless the gateway said the device is served
-//! elsewhere (`wrong_gateway`): then the next one. With one gateway, the wait grows
-//! with every failure.
+//! elsewhere (`wrong_gateway`): then the next one, or the gateway it named (one of
+//! the bundle's) when it did. With one gateway, the wait grows with every failure.
 
 /// The walk over a bundle's gateways.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,11 +49,12 @@ impl Endpoints {
         self.failed = 0;
     }
 
-    /// The attempt on the current gateway failed: on to the next; the wait before
-    /// the next attempt (ms).
-    pub fn failed_attempt(&mut self, min_ms: u64, max_ms: u64, rand: u64) -> u64 {
+    /// The attempt on the current gateway failed: on to gateway `to` if given (the
+    /// gateway that refused named it), else the next; the wait before the next
+    /// attempt (ms).
+    pub fn failed_attempt(&mut self, min_ms: u64, max_ms: u64, rand: u64, to: Option<usize>) -> u64 {
         self.failed = self.failed.saturating_add(1);
-        self.cur = (self.cur + 1) % self.n;
+        self.go(to);
         let n = self.n as u32;
         if n > 1 && self.failed % n != 0 {
             return backoff(0, min_ms, max_ms, rand); // the next gateway of this round
@@ -66,13 +67,21 @@ impl Endpoints {
     }
 
     /// A healthy session (a heartbeat acknowledged) ended, `wrong_gateway` if the
-    /// gateway said it no longer serves the device; the wait before the next attempt.
-    pub fn healthy_ended(&mut self, wrong_gateway: bool, min_ms: u64, max_ms: u64, rand: u64) -> u64 {
+    /// gateway said it no longer serves the device (`to`: the gateway it named); the
+    /// wait before the next attempt.
+    pub fn healthy_ended(&mut self, wrong_gateway: bool, min_ms: u64, max_ms: u64, rand: u64, to: Option<usize>) -> u64 {
         self.failed = 0;
         if wrong_gateway {
-            self.cur = (self.cur + 1) % self.n;
+            self.go(to);
         }
         backoff(0, min_ms, max_ms, rand)
+    }
+
+    fn go(&mut self, to: Option<usize>) {
+        self.cur = match to {
+            Some(i) if i < self.n => i,
+            _ => (self.cur + 1) % self.n,
+        };
     }
 }
 
@@ -90,7 +99,7 @@ mod tests {
             order.push(e.current());
             for rand in [0, u64::MAX / 3, u64::MAX] {
                 let mut probe = e;
-                let w = probe.failed_attempt(lo, hi, rand);
+                let w = probe.failed_attempt(lo, hi, rand, None);
                 let bound = match i {
                     2 => 2 * lo,
                     5 => 4 * lo,
@@ -99,29 +108,36 @@ mod tests {
                 };
                 assert!(w >= bound / 2 && w <= bound, "attempt {i}: wait {w}, want {}..{bound}", bound / 2);
             }
-            e.failed_attempt(lo, hi, 7);
+            e.failed_attempt(lo, hi, 7, None);
         }
         assert_eq!(order, [0, 1, 2, 0, 1, 2, 0, 1, 2]);
         for _ in 0..100 {
-            assert!(e.failed_attempt(lo, hi, u64::MAX) <= hi);
+            assert!(e.failed_attempt(lo, hi, u64::MAX, None) <= hi);
         }
     }
 
     #[test]
     fn healthy_session_comes_back_unless_moved_away() {
         let mut e = Endpoints::new(3);
-        e.failed_attempt(100, 2_000, 1); // now on gateway 1
-        assert!(e.healthy_ended(false, 100, 2_000, 5) <= 100);
+        e.failed_attempt(100, 2_000, 1, None); // now on gateway 1
+        assert!(e.healthy_ended(false, 100, 2_000, 5, None) <= 100);
         assert_eq!((e.current(), e.failures()), (1, 0));
-        e.healthy_ended(true, 100, 2_000, 5);
+        e.healthy_ended(true, 100, 2_000, 5, None);
         assert_eq!(e.current(), 2);
+        // Told where to go: there, whatever the order.
+        e.healthy_ended(true, 100, 2_000, 5, Some(1));
+        assert_eq!(e.current(), 1);
+        assert!(e.failed_attempt(100, 2_000, 5, Some(0)) <= 100);
+        assert_eq!(e.current(), 0);
+        e.failed_attempt(100, 2_000, 5, Some(7)); // not one of the bundle's: the next
+        assert_eq!(e.current(), 1);
     }
 
     #[test]
     fn one_gateway_backs_off_every_failure() {
         let mut e = Endpoints::new(1);
         for i in 0..4u32 {
-            let w = e.failed_attempt(1_000, 30_000, u64::MAX);
+            let w = e.failed_attempt(1_000, 30_000, u64::MAX, None);
             let d = 1_000u64 << i;
             assert!(w >= d / 2 && w <= d, "failure {i}: wait {w}, want {}..{d}", d / 2);
             assert_eq!(e.current(), 0);
