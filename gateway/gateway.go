@@ -503,12 +503,13 @@ func (g *Gateway) SignDeviceCSR(ctx context.Context, device string, csrDER []byt
 
 // ServedElsewhere is the error of Config.Serves for a device another
 // gateway serves (or none yet): Reason is what the device is told, and
-// Addresses, if known, the device addresses of the gateway that serves it,
+// Addresses, if set, looks up the device addresses of the gateway that
+// serves it (only when a device is told, not when Serves is merely asked),
 // sent with wrong_gateway so that a device whose bundle lists one goes
 // there next.
 type ServedElsewhere struct {
 	Reason    string
-	Addresses []string
+	Addresses func() []string
 }
 
 func (e *ServedElsewhere) Error() string { return e.Reason }

@@ -89,8 +89,8 @@ func (s *session) sendError(requestID uint64, code protocol.ErrorCode, msg strin
 func (s *session) sendWrongGateway(requestID uint64, err error) {
 	s.g.Metrics.Errors.WithLabelValues("sent_" + protocol.CodeWrongGateway.String()).Inc()
 	e := &protocol.Error{Code: protocol.CodeWrongGateway, Message: protocol.ClipText(err.Error())}
-	if se, ok := errors.AsType[*ServedElsewhere](err); ok {
-		for _, a := range se.Addresses {
+	if se, ok := errors.AsType[*ServedElsewhere](err); ok && se.Addresses != nil {
+		for _, a := range se.Addresses() {
 			if len(e.Gateways) < protocol.MaxErrorGateways && len(a) <= protocol.MaxTextLen {
 				e.Gateways = append(e.Gateways, a)
 			}

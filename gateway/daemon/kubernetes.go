@@ -132,11 +132,15 @@ func (k *kubeMode) serves(d *fleet.Device) error {
 	case "":
 		return &gateway.ServedElsewhere{Reason: fmt.Sprintf("device %s is not assigned to a gateway yet (the controller assigns it)", d.Name)}
 	}
-	e := &gateway.ServedElsewhere{Reason: fmt.Sprintf("device %s is served by gateway %s", d.Name, d.Gateway)}
-	if gw, err := k.store.Gateways().Get(context.Background(), d.Gateway); err == nil {
-		e.Addresses = gw.Addresses
-	}
-	return e
+	name := d.Gateway
+	return &gateway.ServedElsewhere{Reason: fmt.Sprintf("device %s is served by gateway %s", d.Name, name),
+		Addresses: func() []string {
+			gw, err := k.store.Gateways().Get(context.Background(), name)
+			if err != nil {
+				return nil // not registered (yet): the device tries the next gateway
+			}
+			return gw.Addresses
+		}}
 }
 
 // shareCA makes dir hold the namespace's CA: a copy of the Secret
