@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +21,7 @@ import (
 	"github.com/wasmbed/wasmbed/agent/sim"
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/fleet"
+	"github.com/wasmbed/wasmbed/fleet/kubestore"
 	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"
 	"github.com/wasmbed/wasmbed/module/wasmtest"
 	"github.com/wasmbed/wasmbed/protocol"
@@ -218,4 +220,53 @@ func TestKubernetesFailover(t *testing.T) {
 	// The rollout carries on behind the live gateways.
 	f.putApp("sensor", "1.1.0", wasmtest.App(t, "sensor"), sel, 50)
 	f.waitRunning("sensor", "1.1.0", n)
+}
+
+// A gateway holds its Lease: created with its duration and label, renewed
+// every renewal period, and taken over (a new holder, one transition more)
+// by the process that restarts under its name; leaseTimes refuses a
+// renewal that does not fit in the duration.
+func TestKubernetesGatewayLease(t *testing.T) {
+	if _, _, err := leaseTimes(Options{LeaseDuration: 2 * time.Second, LeaseRenew: 2 * time.Second}); err == nil {
+		t.Fatal("a renewal every 2s of a 2s lease accepted")
+	}
+	if _, _, err := leaseTimes(Options{LeaseDuration: 1500 * time.Millisecond}); err == nil {
+		t.Fatal("a lease of 1.5s accepted")
+	}
+	if d, r, err := leaseTimes(Options{}); err != nil || d != DefaultLeaseDuration || r != DefaultLeaseRenew {
+		t.Fatalf("defaults: %v %v %v", d, r, err)
+	}
+	env := kubetest.Start(t)
+	f := newKubeFleet(t, env)
+	ctx := context.Background()
+	const renew = 500 * time.Millisecond
+	tune := func(o *Options) { o.LeaseDuration, o.LeaseRenew = 3*time.Second, renew }
+	dir := t.TempDir()
+	h := f.startKubeGateway("gw-1", dir, "", tune)
+	get := func() coordinationv1.Lease {
+		var l coordinationv1.Lease
+		must(t, env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: kubestore.GatewayLeaseName("gw-1")}, &l))
+		return l
+	}
+	var first coordinationv1.Lease
+	eventually(t, "gw-1's lease", func() bool {
+		err := env.Client.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: kubestore.GatewayLeaseName("gw-1")}, &first)
+		return err == nil
+	})
+	if gw, ok := kubestore.LeaseGateway(&first); !ok || gw != "gw-1" || kubestore.LeaseDuration(&first) != 3*time.Second ||
+		first.Spec.HolderIdentity == nil || !strings.HasPrefix(*first.Spec.HolderIdentity, "gw-1_") {
+		t.Fatalf("lease %+v", first)
+	}
+	eventuallyWithin(t, 4*renew, "a renewal", func() bool {
+		return get().Spec.RenewTime.After(first.Spec.RenewTime.Time)
+	})
+	devAddr := h.device
+	h.stop()
+	f.startKubeGateway("gw-1", dir, devAddr, tune)
+	// Within a lease duration of its start, or the controller would see
+	// the Lease expire.
+	eventuallyWithin(t, 3*time.Second, "the restarted gw-1 holding its lease", func() bool {
+		l := get()
+		return *l.Spec.HolderIdentity != *first.Spec.HolderIdentity && l.Spec.LeaseTransitions != nil && *l.Spec.LeaseTransitions == 1
+	})
 }

@@ -56,7 +56,7 @@ func (k *kubeMode) holdLease(ctx context.Context, m *gateway.Metrics) {
 		k.log.Error("lease", "err", err)
 		return
 	}
-	h := &leaseHolder{c: k.c, ns: k.ns, gateway: k.name, holder: leaseHolderID(k.name), dur: dur, k: k}
+	h := &leaseHolder{c: k.c, ns: k.ns, gateway: k.name, holder: leaseHolderID(k.name), dur: dur}
 	t := time.NewTicker(renew)
 	defer t.Stop()
 	failing := false
@@ -107,7 +107,6 @@ type leaseHolder struct {
 	gateway string
 	holder  string
 	dur     time.Duration
-	k       *kubeMode
 	lease   *coordinationv1.Lease // as last written; nil: read it first
 }
 
