@@ -163,7 +163,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	evctx, stopEvents := context.WithCancel(ctx)
 	defer stopEvents()
 	go a.events(evctx)
-	attempt := 0
+	a.mu.Lock()
+	eps := &endpoints{n: len(a.st.Gateways)}
+	a.mu.Unlock()
 	for ctx.Err() == nil {
 		a.mu.Lock()
 		enrolled := a.id.enrolled()
@@ -174,12 +176,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			if a.token == "" {
 				return fmt.Errorf("agent %s: not enrolled and no enrollment token", a.st.Device)
 			}
-			if err = a.enroll(ctx, attempt); err == nil {
-				attempt = 0
+			if err = a.enroll(ctx, eps.cur); err == nil {
+				eps.failed = 0
 				continue // straight to the first mutual-TLS session
 			}
 		} else {
-			healthy, err = a.session(ctx, attempt)
+			healthy, err = a.session(ctx, eps.cur)
 		}
 		if ctx.Err() != nil {
 			break
@@ -190,11 +192,17 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.stats.LastError = err.Error()
 			a.mu.Unlock()
 		}
+		// On to the next gateway of the bundle when this one failed
+		// (failover.go).
+		a.mu.Lock()
+		to := redirect(err, a.st.Gateways)
+		a.mu.Unlock()
+		var d time.Duration
 		if healthy {
-			attempt = 0
+			d = eps.healthyEnded(err, a.cfg.MinBackoff, a.cfg.MaxBackoff, to)
+		} else {
+			d = eps.failedAttempt(a.cfg.MinBackoff, a.cfg.MaxBackoff, to)
 		}
-		d := backoff(attempt, a.cfg.MinBackoff, a.cfg.MaxBackoff)
-		attempt++
 		select {
 		case <-time.After(d):
 		case <-ctx.Done():
@@ -284,13 +292,13 @@ func (r *appRecord) spec() runtime.AppSpec {
 	return runtime.AppSpec{Name: r.App, Version: r.Version, Limits: r.Limits, Config: r.Config}
 }
 
-// dial opens a TLS 1.3 connection to one of the gateways (attempt picks
-// which), with the client certificate when cert is set.
-func (a *Agent) dial(ctx context.Context, attempt int, cert *tls.Certificate) (*tls.Conn, error) {
+// dial opens a TLS 1.3 connection to gateway i of the bundle (modulo
+// their number), with the client certificate when cert is set.
+func (a *Agent) dial(ctx context.Context, i int, cert *tls.Certificate) (*tls.Conn, error) {
 	a.mu.Lock()
 	gws, serverName := a.st.Gateways, a.st.ServerName
 	a.mu.Unlock()
-	addr := gws[attempt%len(gws)]
+	addr := gws[i%len(gws)]
 	if serverName == "" {
 		serverName, _, _ = net.SplitHostPort(addr)
 	}

@@ -38,7 +38,9 @@ import (
 // Bundle is the provisioning bundle of a device, as the factory (or the
 // operator) writes it: JSON.
 type Bundle struct {
-	// Gateways are "host:port" addresses, tried in order.
+	// Gateways are "host:port" addresses, tried in order: a device that
+	// loses its gateway, or is refused by one (wrong_gateway: it is
+	// assigned elsewhere), tries the next (failover.go).
 	Gateways []string `json:"gateways"`
 	// CARoot is the PEM certificate of the CA that signs gateway and device
 	// certificates. CARootFile, relative to the bundle file, may name it instead.
@@ -138,8 +140,10 @@ type Config struct {
 	LocalAddr string
 	Logger    *slog.Logger
 
-	// Reconnection backoff: exponential from MinBackoff to MaxBackoff, with
-	// jitter (defaults 500 ms, 30 s).
+	// Reconnection backoff (failover.go): the next gateway of the bundle
+	// after at most MinBackoff; once every gateway failed in turn,
+	// exponential from MinBackoff to MaxBackoff by such rounds; with jitter
+	// (defaults 500 ms, 30 s).
 	MinBackoff, MaxBackoff time.Duration
 	// DialTimeout bounds the TCP connect and TLS handshake (default 10 s).
 	DialTimeout time.Duration

@@ -32,6 +32,10 @@ type session struct {
 	renewID  uint64
 	renewKey *ecdsa.PrivateKey
 	renewed  chan struct{} // a renewal finished (either way): re-arm the timer
+
+	// movedAway: the gateway said, during the session, that it no longer
+	// serves the device (wrong_gateway): its assignment moved.
+	movedAway atomic.Pointer[protocol.Error]
 }
 
 func (ss *session) send(id uint64, m protocol.Message) {
@@ -47,12 +51,12 @@ func (ss *session) sendError(id uint64, code protocol.ErrorCode, format string, 
 // session runs one mutual-TLS session until it fails or ctx is done.
 // healthy says whether the gateway acknowledged a heartbeat (the backoff
 // starts over).
-func (a *Agent) session(parent context.Context, attempt int) (healthy bool, err error) {
+func (a *Agent) session(parent context.Context, gateway int) (healthy bool, err error) {
 	ctx := parent
 	a.mu.Lock()
 	cert := a.id.tlsCertificate()
 	a.mu.Unlock()
-	conn, err := a.dial(ctx, attempt, &cert)
+	conn, err := a.dial(ctx, gateway, &cert)
 	if err != nil {
 		return false, err
 	}
@@ -70,6 +74,9 @@ func (a *Agent) session(parent context.Context, attempt int) (healthy bool, err 
 	}
 	w, err := expect[*protocol.Welcome](ss.s, 1)
 	if err != nil {
+		if wrongGateway(err) {
+			a.log.Info("this gateway does not serve the device; trying the next one", "err", err)
+		}
 		return false, fmt.Errorf("hello: %w", err)
 	}
 	_ = conn.SetDeadline(time.Time{})
@@ -107,6 +114,9 @@ func (a *Agent) session(parent context.Context, attempt int) (healthy bool, err 
 	cancel()
 	if lerr := <-loopErr; lerr != nil {
 		err = lerr
+	}
+	if moved := ss.movedAway.Load(); moved != nil {
+		err = moved // the gateway let the device go: on to the next one
 	}
 	if parent.Err() != nil && err != nil && (errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)) {
 		err = nil
@@ -263,6 +273,9 @@ func (ss *session) handle(e protocol.Envelope) {
 		ss.command(id, m.App, m.Generation, protocol.TypeRemove)
 	case *protocol.Error:
 		a.log.Warn("gateway error", "request", id, "code", m.Code, "message", m.Message)
+		if m.Code == protocol.CodeWrongGateway {
+			ss.movedAway.Store(m) // the device was assigned to another gateway
+		}
 	default:
 		ss.sendError(id, protocol.CodeForbidden, "a device does not accept %s", e.Msg.Type())
 	}

@@ -12,27 +12,36 @@ import (
 	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/fleet/kubestore"
 )
 
 // assigner gives unassigned devices a gateway, and another one when the
-// gateway it gave them stops reporting in for longer than reassignAfter.
+// gateway it gave them dies: at once when the gateway's Lease expires,
+// after reassignAfter for a gateway without a Lease that stopped reporting
+// in its status.
 type assigner struct {
 	c             client.Client
 	rec           record.EventRecorder
 	ns            string
-	reassignAfter time.Duration // < 0: never
+	reassignAfter time.Duration // < 0: never (gateways without a Lease)
+	workers       int           // assignments written at once
+	live          *leases
 
 	// assumed are assignments written but not yet in the cache, so that
 	// counts stay right between the write and its watch event (as a
-	// scheduler's assume cache does).
+	// scheduler's assume cache does); several workers pick under mu.
 	mu      sync.Mutex
-	assumed map[string]string // device -> gateway
+	assumed map[string]assumption // by device
 }
+
+// assumption: a device moved from one gateway to another, as written.
+type assumption struct{ from, to string }
 
 func (r *assigner) setup(mgr ctrl.Manager, tr trace.Tracer) error {
 	return ctrl.NewControllerManagedBy(mgr).Named("assign").
@@ -40,6 +49,9 @@ func (r *assigner) setup(mgr ctrl.Manager, tr trace.Tracer) error {
 		// A gateway that appears, reports in, gets capacity or is deleted
 		// may change where devices go.
 		Watches(&v1alpha1.Gateway{}, handler.EnqueueRequestsFromMapFunc(r.waiting)).
+		// So does a gateway whose Lease expires or is renewed again.
+		WatchesRawSource(source.Channel(r.live.subscribe(), handler.EnqueueRequestsFromMapFunc(r.waiting))).
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: r.workers}).
 		Complete(traced(tr, "assign", r))
 }
 
@@ -68,10 +80,10 @@ func (r *assigner) waiting(ctx context.Context, gw client.Object) []reconcile.Re
 	return out
 }
 
-// eligible: the gateway reports in, and the device has every label of the
+// eligible: the gateway is alive, and the device has every label of the
 // gateway.
-func eligible(gw *v1alpha1.Gateway, d *v1alpha1.Device, now time.Time) bool {
-	if ready, _ := gatewayReady(gw, now); !ready {
+func eligible(gw *v1alpha1.Gateway, life liveness, d *v1alpha1.Device) bool {
+	if !life.Live {
 		return false
 	}
 	for k, v := range gw.Spec.Labels {
@@ -82,45 +94,90 @@ func eligible(gw *v1alpha1.Gateway, d *v1alpha1.Device, now time.Time) bool {
 	return true
 }
 
+// moveReason decides whether a device the controller assigned (or one not
+// assigned yet: "" and no wait) leaves its gateway gw (nil: deleted),
+// whose life is life: a reason to move it, or how long to wait before
+// looking again (0: it stays, nothing to wait for).
+//
+//   - a gateway judged by its Lease: the device moves as soon as the Lease
+//     has expired;
+//   - a gateway judged by its status heartbeat: reassignAfter after it
+//     stopped counting as Ready (< 0: never);
+//   - a deleted gateway: at once.
+func moveReason(gw *v1alpha1.Gateway, life liveness, reassignAfter time.Duration) (reason string, wait time.Duration) {
+	switch {
+	case gw == nil:
+		return "gateway was deleted", 0
+	case life.Live:
+		return "", 0
+	case life.Lease:
+		return fmt.Sprintf("gateway %s's lease expired %v ago (no renewal seen since %s)", gw.Name,
+			(-life.Left).Round(time.Millisecond), life.Since.UTC().Format(time.RFC3339)), 0
+	case reassignAfter < 0:
+		return "", 0
+	}
+	down, since := reassignAfter, "ever" // never reported: as good as gone
+	if !life.Since.IsZero() {
+		down, since = -life.Left, life.Since.UTC().Format(time.RFC3339)
+	}
+	if wait := reassignAfter - down; wait > 0 {
+		return "", wait + time.Second
+	}
+	return fmt.Sprintf("gateway %s has not reported in since %s", gw.Name, since), 0
+}
+
+// pick chooses d's gateway among gws (lives: their liveness): alive, with
+// the device's labels, capacity left (count: devices assigned to each), not
+// exclude; the fewest devices first, then the most capacity left.
+func pick(d *v1alpha1.Device, gws []v1alpha1.Gateway, lives map[string]liveness, count map[string]int, exclude string) *v1alpha1.Gateway {
+	var best *v1alpha1.Gateway
+	for i := range gws {
+		gw := &gws[i]
+		if gw.Name == exclude || !eligible(gw, lives[gw.Name], d) || gw.Spec.Capacity > 0 && count[gw.Name] >= int(gw.Spec.Capacity) {
+			continue
+		}
+		if best == nil || better(gw, best, count) {
+			best = gw
+		}
+	}
+	return best
+}
+
 func (r *assigner) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	var d v1alpha1.Device
 	if err := r.c.Get(ctx, req.NamespacedName, &d); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
+	if !d.DeletionTimestamp.IsZero() {
+		return reconcile.Result{}, nil
+	}
 	var gws v1alpha1.GatewayList
 	if err := r.c.List(ctx, &gws, client.InNamespace(r.ns)); err != nil {
 		return reconcile.Result{}, err
 	}
-	byName := map[string]*v1alpha1.Gateway{}
-	for i := range gws.Items {
-		byName[gws.Items[i].Name] = &gws.Items[i]
-	}
 	now := time.Now()
+	byName := map[string]*v1alpha1.Gateway{}
+	lives := map[string]liveness{}
+	for i := range gws.Items {
+		gw := &gws.Items[i]
+		byName[gw.Name] = gw
+		lives[gw.Name] = r.live.of(gw, now)
+	}
 	reason := ""
 	if d.Spec.Gateway != "" {
-		gw, ok := byName[string(d.Spec.Gateway)]
-		switch {
-		case d.Annotations[kubestore.AnnotationAssignedBy] == "":
+		if d.Annotations[kubestore.AnnotationAssignedBy] == "" {
 			// Given by name: it stays, also on a gateway that does not
 			// exist (yet), whose devices wait for it.
 			return reconcile.Result{}, nil
-		case !ok:
+		}
+		gw := byName[string(d.Spec.Gateway)]
+		var wait time.Duration
+		reason, wait = moveReason(gw, lives[string(d.Spec.Gateway)], r.reassignAfter)
+		if gw == nil {
 			reason = "gateway " + string(d.Spec.Gateway) + " was deleted"
-		case r.reassignAfter < 0:
-			return reconcile.Result{}, nil
-		default:
-			ready, left := gatewayReady(gw, now)
-			if ready {
-				return reconcile.Result{}, nil
-			}
-			down, since := r.reassignAfter, "ever" // never reported: as good as gone
-			if t := gw.Status.LastHeartbeatTime; t != nil {
-				down, since = -left, t.UTC().Format(time.RFC3339)
-			}
-			if wait := r.reassignAfter - down; wait > 0 {
-				return reconcile.Result{RequeueAfter: wait + time.Second}, nil
-			}
-			reason = fmt.Sprintf("gateway %s has not reported in since %s", gw.Name, since)
+		}
+		if reason == "" {
+			return reconcile.Result{RequeueAfter: wait}, nil
 		}
 	}
 
@@ -128,13 +185,15 @@ func (r *assigner) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	if err := r.c.List(ctx, &devs, client.InNamespace(r.ns)); err != nil {
 		return reconcile.Result{}, err
 	}
-	count := map[string]int{}
+	// Count and pick under the lock, and assume the choice before it is
+	// written, so that concurrent workers spread the devices too.
 	r.mu.Lock()
+	count := map[string]int{}
 	for _, o := range devs.Items {
 		gw := string(o.Spec.Gateway)
 		if a, ok := r.assumed[o.Name]; ok {
-			if gw == "" {
-				gw = a
+			if gw == a.from {
+				gw = a.to
 			} else {
 				delete(r.assumed, o.Name) // the cache has it now
 			}
@@ -143,20 +202,16 @@ func (r *assigner) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 			count[gw]++
 		}
 	}
-	r.mu.Unlock()
-
-	var best *v1alpha1.Gateway
-	for i := range gws.Items {
-		gw := &gws.Items[i]
-		if gw.Name == string(d.Spec.Gateway) || !eligible(gw, &d, now) || gw.Spec.Capacity > 0 && count[gw.Name] >= int(gw.Spec.Capacity) {
-			continue
-		}
-		if best == nil || better(gw, best, count) {
-			best = gw
-		}
+	best := pick(&d, gws.Items, lives, count, string(d.Spec.Gateway))
+	if best != nil {
+		r.assumed[d.Name] = assumption{from: string(d.Spec.Gateway), to: best.Name}
 	}
-	if best == nil && reason != "" && d.Spec.Gateway != "" && byName[string(d.Spec.Gateway)] != nil {
-		// Nowhere else to go: it stays, and is looked at again.
+	r.mu.Unlock()
+	if best == nil && reason != "" && byName[string(d.Spec.Gateway)] != nil {
+		// Nowhere else to go: it stays, and is looked at again (also when
+		// a gateway's life changes).
+		r.rec.Eventf(&d, corev1.EventTypeWarning, "NoGateway",
+			"%s; no other live gateway has the device's labels and capacity left: it stays", reason)
 		return reconcile.Result{RequeueAfter: 30 * time.Second}, nil
 	}
 	if best == nil {
@@ -171,14 +226,14 @@ func (r *assigner) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	}
 	d.Annotations[kubestore.AnnotationAssignedBy] = "wasmbed-controller"
 	if err := r.c.Update(ctx, &d); err != nil {
+		r.mu.Lock()
+		delete(r.assumed, d.Name)
+		r.mu.Unlock()
 		if apierrors.IsConflict(err) {
 			return reconcile.Result{Requeue: true}, nil
 		}
-		return reconcile.Result{}, err
+		return reconcile.Result{}, fmt.Errorf("assign device %s to gateway %s: %w", d.Name, best.Name, err)
 	}
-	r.mu.Lock()
-	r.assumed[d.Name] = best.Name
-	r.mu.Unlock()
 	if prev != "" {
 		r.rec.Eventf(&d, corev1.EventTypeNormal, "Reassigned", "%s; assigned to gateway %s", reason, best.Name)
 	} else {

@@ -2,8 +2,10 @@
 // controller-runtime manager, one namespace, leader election):
 //
 //   - assignment: a Device without spec.gateway gets one, among the
-//     gateways that report in (Ready), whose labels the device has, and
-//     that have capacity left, the least loaded first;
+//     gateways alive (their Lease renewed, liveness.go; else reporting in
+//     their status), whose labels the device has, and that have capacity
+//     left, the least loaded first; the devices of a gateway whose Lease
+//     expires go to live gateways at once (failover);
 //   - Application status: selected, updated, in-progress and failed
 //     devices, and the Ready, Progressing and Degraded conditions,
 //     aggregated from the devices' deployment records with the same rules
@@ -69,11 +71,15 @@ type Options struct {
 	// TokenRetention is how long used or expired enrollment tokens are kept
 	// (default 24h).
 	TokenRetention time.Duration
-	// ReassignAfter: devices the controller assigned to a gateway that has
-	// not reported in for this long (after it stopped counting as Ready)
-	// go to another gateway (default 5m; negative: never). Devices given
-	// a gateway by name stay.
+	// ReassignAfter: devices the controller assigned to a gateway without
+	// a Lease (kubestore.GatewayLeaseName) that has not reported in for
+	// this long (after it stopped counting as Ready) go to another gateway
+	// (default 5m; negative: never). A gateway with a Lease loses them as
+	// soon as its Lease expires. Devices given a gateway by name stay.
 	ReassignAfter time.Duration
+	// AssignWorkers bounds the assignments written at once, in a failover
+	// too (default 4).
+	AssignWorkers int
 	// RolloutOfflineGrace is how long a device taking a progressive
 	// rollout may be without a session (its gateway marked it offline)
 	// before it fails the heartbeat gate (default 15s: a gateway's
@@ -119,6 +125,9 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}
 	if o.ReassignAfter == 0 {
 		o.ReassignAfter = 5 * time.Minute
+	}
+	if o.AssignWorkers <= 0 {
+		o.AssignWorkers = 4
 	}
 	if o.RolloutOfflineGrace <= 0 {
 		o.RolloutOfflineGrace = 15 * time.Second
@@ -166,13 +175,18 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	}
 	c, rec := mgr.GetClient(), mgr.GetEventRecorderFor("wasmbed-controller")
 	tr := tracing.Provider(o.Tracer).Tracer(tracerName)
-	if err := (&assigner{c: c, rec: rec, ns: o.Namespace, reassignAfter: o.ReassignAfter, assumed: map[string]string{}}).setup(mgr, tr); err != nil {
+	live := newLeases(o.Namespace)
+	if err := (&assigner{c: c, rec: rec, ns: o.Namespace, reassignAfter: o.ReassignAfter, workers: o.AssignWorkers, live: live,
+		assumed: map[string]assumption{}}).setup(mgr, tr); err != nil {
+		return nil, err
+	}
+	if err := (&leaseReconciler{c: c, t: live}).setup(mgr, tr); err != nil {
 		return nil, err
 	}
 	if err := (&applications{c: c, api: mgr.GetAPIReader(), rec: rec, ns: o.Namespace, offlineGrace: o.RolloutOfflineGrace, started: time.Now()}).setup(mgr, tr); err != nil {
 		return nil, err
 	}
-	if err := (&gateways{c: c, rec: rec, ns: o.Namespace}).setup(mgr, tr); err != nil {
+	if err := (&gateways{c: c, rec: rec, ns: o.Namespace, live: live}).setup(mgr, tr); err != nil {
 		return nil, err
 	}
 	if err := (&revoker{c: c, api: mgr.GetAPIReader(), rec: rec}).setup(mgr, tr); err != nil {

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/fleet"
@@ -296,9 +297,10 @@ func detail(s string) string {
 // ---- Gateway status
 
 type gateways struct {
-	c   client.Client
-	rec record.EventRecorder
-	ns  string
+	c    client.Client
+	rec  record.EventRecorder
+	ns   string
+	live *leases
 }
 
 func (r *gateways) setup(mgr ctrl.Manager, tr trace.Tracer) error {
@@ -310,6 +312,8 @@ func (r *gateways) setup(mgr ctrl.Manager, tr trace.Tracer) error {
 			}
 			return nil
 		})).
+		// Its Lease expired, or is renewed again.
+		WatchesRawSource(source.Channel(r.live.subscribe(), &handler.EnqueueRequestForObject{})).
 		Complete(traced(tr, "gateway-status", r))
 }
 
@@ -322,11 +326,17 @@ func (r *gateways) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	if err := r.c.List(ctx, &devs, client.InNamespace(r.ns), client.MatchingFields{fieldGateway: gw.Name}); err != nil {
 		return reconcile.Result{}, err
 	}
-	ready, left := gatewayReady(&gw, time.Now())
+	life := r.live.of(&gw, time.Now())
+	ready, left := life.Live, life.Left
 	cond := metav1.Condition{Type: v1alpha1.ConditionGatewayReady, ObservedGeneration: gw.Generation}
 	switch {
+	case ready && life.Lease:
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, "Reporting", "the gateway process renews its lease"
 	case ready:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionTrue, "Reporting", "the gateway process reports in"
+	case life.Lease:
+		cond.Status, cond.Reason = metav1.ConditionFalse, "LeaseExpired"
+		cond.Message = "lease " + kubestore.GatewayLeaseName(gw.Name) + " not renewed since " + life.Since.UTC().Format(time.RFC3339)
 	case gw.Status.LastHeartbeatTime == nil:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "NeverReported", "no gateway process has reported in under this name"
 	default:

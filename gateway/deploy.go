@@ -198,7 +198,7 @@ func (g *Gateway) reconcile(ctx context.Context) {
 		}
 		if g.cfg.Serves != nil {
 			if err := g.cfg.Serves(dev); err != nil {
-				s.sendError(0, protocol.CodeForbidden, err.Error())
+				s.sendWrongGateway(0, err)
 				s.close("no longer served here: " + err.Error())
 				continue
 			}

@@ -52,7 +52,9 @@ type Config struct {
 	Clock func() time.Time
 	// Serves, if set, says whether this gateway may hold the session of a
 	// device (in Kubernetes mode: the devices assigned to it); its error is
-	// what the device is told. Nil: every registered device.
+	// what the device is told, with the error code wrong_gateway (and, a
+	// *ServedElsewhere, the addresses of the gateway to go to). Nil: every
+	// registered device.
 	Serves func(*fleet.Device) error
 	// CheckModule, if set, vets a module for the device's board before it
 	// is sent (results kept per module, board and limits): a module that
@@ -498,3 +500,16 @@ func (g *Gateway) SignDeviceCSR(ctx context.Context, device string, csrDER []byt
 	g.event(ctx, "certificate.signed", device, "certificate "+serialHex(chain[0])+" signed through the API")
 	return chain, nil
 }
+
+// ServedElsewhere is the error of Config.Serves for a device another
+// gateway serves (or none yet): Reason is what the device is told, and
+// Addresses, if set, looks up the device addresses of the gateway that
+// serves it (only when a device is told, not when Serves is merely asked),
+// sent with wrong_gateway so that a device whose bundle lists one goes
+// there next.
+type ServedElsewhere struct {
+	Reason    string
+	Addresses func() []string
+}
+
+func (e *ServedElsewhere) Error() string { return e.Reason }

@@ -39,6 +39,9 @@ type Metrics struct {
 	// ModulesMissing is the number of modules deploys wait for
 	// (modulewait.go).
 	ModulesMissing prometheus.Gauge
+	// LeaseRenewals counts the renewals of the gateway's Lease
+	// (Kubernetes mode), by result (renewed, failed).
+	LeaseRenewals *prometheus.CounterVec
 
 	// Per application and board (never per device: the series stay
 	// applications x boards x states, whatever the fleet's size).
@@ -88,6 +91,8 @@ func newMetrics() *Metrics {
 			Help: "Stored modules deleted because no application, stable release or deployment needed them for a module GC interval."}),
 		ModulesMissing: prometheus.NewGauge(prometheus.GaugeOpts{Name: "wasmbed_gateway_modules_missing",
 			Help: "Modules that deploys wait for because the store does not hold them (an application applied before its module)."}),
+		LeaseRenewals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_gateway_lease_renewals_total",
+			Help: "Renewals of the gateway's Lease (Kubernetes mode), by result (renewed, failed): its devices move to other gateways when it stays unrenewed for the lease duration."}, []string{"result"}),
 		AppStates: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_app_states_total",
 			Help: "App states devices reported (running, trapped, fuel_exhausted, out_of_memory, failed, ...), by application and board."},
 			[]string{"app", "board", "state"}),
@@ -97,7 +102,7 @@ func newMetrics() *Metrics {
 	}
 	m.Registry.MustRegister(m.Sessions, m.Handshakes, m.Heartbeats, m.Enrollments, m.Deploys, m.AppFailures,
 		m.DeviceResets, m.OutputRecords, m.Errors, m.Refused, m.PreAuth, m.PreAuthRefused, m.PreAuthEvicted, m.EnrollRefused,
-		m.APIAuthFailures, m.RolloutEvents, m.ModulesCollected, m.ModulesMissing, m.AppStates, m.AppOutput,
+		m.APIAuthFailures, m.RolloutEvents, m.ModulesCollected, m.ModulesMissing, m.LeaseRenewals, m.AppStates, m.AppOutput,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -84,6 +84,21 @@ func (s *session) sendError(requestID uint64, code protocol.ErrorCode, msg strin
 	s.send(&protocol.Error{Code: code, Message: protocol.ClipText(msg)}, requestID)
 }
 
+// sendWrongGateway tells the device this gateway does not serve it (err
+// from Config.Serves), with the addresses of the one that does if known.
+func (s *session) sendWrongGateway(requestID uint64, err error) {
+	s.g.Metrics.Errors.WithLabelValues("sent_" + protocol.CodeWrongGateway.String()).Inc()
+	e := &protocol.Error{Code: protocol.CodeWrongGateway, Message: protocol.ClipText(err.Error())}
+	if se, ok := errors.AsType[*ServedElsewhere](err); ok && se.Addresses != nil {
+		for _, a := range se.Addresses() {
+			if len(e.Gateways) < protocol.MaxErrorGateways && len(a) <= protocol.MaxTextLen {
+				e.Gateways = append(e.Gateways, a)
+			}
+		}
+	}
+	s.send(e, requestID)
+}
+
 // answerDecodeError answers a message that did not decode (err is bad
 // input, not the connection failing), with the request id it carried when
 // that could be read. A stream that ended inside a frame (truncated) is not
@@ -220,7 +235,7 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 		if err := g.cfg.Serves(&dev); err != nil {
 			g.Metrics.Refused.WithLabelValues("not_served_here").Inc()
 			s.log().Info("session refused: device not served by this gateway", "err", err)
-			s.sendError(helloID, protocol.CodeForbidden, err.Error())
+			s.sendWrongGateway(helloID, err)
 			return false
 		}
 	}

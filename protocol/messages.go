@@ -142,10 +142,14 @@ const (
 	CodeRevoked         ErrorCode = 10 // the device's certificate was revoked; the gateway closes the session
 	CodeBusy            ErrorCode = 11 // try again later
 	CodeInternal        ErrorCode = 12 // a fault on the sender's side
+	// CodeWrongGateway: this gateway does not serve the device (Kubernetes
+	// mode: the device is assigned to another gateway, or to none yet); the
+	// device tries the next gateway of its bundle at once.
+	CodeWrongGateway ErrorCode = 13
 )
 
 var errorCodeNames = [...]string{"", "malformed", "unsupported", "unauthorized", "forbidden", "invalid",
-	"stale_generation", "no_room", "checksum", "not_found", "revoked", "busy", "internal"}
+	"stale_generation", "no_room", "checksum", "not_found", "revoked", "busy", "internal", "wrong_gateway"}
 
 func (c ErrorCode) String() string {
 	if int(c) < len(errorCodeNames) && c != 0 {
@@ -370,7 +374,15 @@ type AppOutput struct {
 type Error struct {
 	Code    ErrorCode `cbor:"1,keyasint" json:"code"`
 	Message string    `cbor:"2,keyasint" json:"message"`
+	// Gateways, with CodeWrongGateway, are the device addresses (host:port)
+	// of the gateway that serves the device, when this gateway knows them:
+	// a device whose bundle lists one goes there next. Optional.
+	Gateways []string `cbor:"3,keyasint,omitempty" json:"gateways,omitempty"`
 }
+
+// MaxErrorGateways bounds Error.Gateways (a gateway registers at most 16
+// addresses).
+const MaxErrorGateways = 16
 
 func (*Hello) Type() Type            { return TypeHello }
 func (*Welcome) Type() Type          { return TypeWelcome }

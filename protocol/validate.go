@@ -275,5 +275,11 @@ func (m *Error) Validate() error {
 	if m.Code == 0 {
 		errs = append(errs, errors.New("code: must be set"))
 	}
+	if len(m.Gateways) > MaxErrorGateways {
+		errs = append(errs, fmt.Errorf("gateways: more than %d", MaxErrorGateways))
+	}
+	for i, g := range m.Gateways {
+		errs = append(errs, maxLen(fmt.Sprintf("gateways[%d]", i), len(g), MaxTextLen))
+	}
 	return errors.Join(errs...)
 }

@@ -126,6 +126,8 @@ func newServe() *cobra.Command {
 	f.DurationVar(&o.LastSeenInterval, "last-seen-interval", 0, "kubernetes store: how stale an online device's stored last-seen may get (default 45m)")
 	f.DurationVar(&o.KubeSyncTimeout, "kube-sync-timeout", 0, "kubernetes store: wait this long for the API server's first list before starting from <data-dir>/kube-snapshot.json (default 30s)")
 	f.DurationVar(&o.GatewayHeartbeat, "gateway-heartbeat", 0, "kubernetes store: how often the gateway reports in its Gateway status (default 30s)")
+	f.DurationVar(&o.LeaseDuration, "lease-duration", 0, "kubernetes store: how long the gateway's Lease is valid after a renewal; the controller moves its devices once it expires (default 10s, whole seconds)")
+	f.DurationVar(&o.LeaseRenew, "lease-renew", 0, "kubernetes store: how often the gateway renews its Lease (default 2s; less than --lease-duration)")
 	f.StringSliceVar(&o.Advertise, "advertise", nil, "device addresses (host:port) the gateway registers itself with when it is not registered; default: the device listener's")
 	f.StringVar(&ext.URL, "ca-url", "", "external step-ca URL; unset: the embedded authority")
 	f.StringVar(&ext.RootFile, "ca-root", "", "external step-ca root certificate file")

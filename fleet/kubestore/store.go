@@ -58,6 +58,7 @@ import (
 	"syscall"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -208,7 +209,7 @@ func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
 	// A fixed REST mapping of the kinds the store uses: no discovery, so the
 	// store can be made (and start from a snapshot) while the API server is
 	// unreachable.
-	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{v1alpha1.GroupVersion, corev1.SchemeGroupVersion})
+	mapper := meta.NewDefaultRESTMapper([]schema.GroupVersion{v1alpha1.GroupVersion, corev1.SchemeGroupVersion, coordinationv1.SchemeGroupVersion})
 	for _, k := range []struct {
 		gv     schema.GroupVersion
 		kind   string
@@ -223,6 +224,7 @@ func Open(ctx context.Context, cfg *rest.Config, o Options) (*Store, error) {
 		{corev1.SchemeGroupVersion, "ConfigMap", "configmaps"},
 		{corev1.SchemeGroupVersion, "Secret", "secrets"},
 		{corev1.SchemeGroupVersion, "Event", "events"},
+		{coordinationv1.SchemeGroupVersion, "Lease", "leases"}, // a gateway's liveness (lease.go)
 	} {
 		for _, kind := range []string{k.kind, k.kind + "List"} {
 			mapper.AddSpecific(k.gv.WithKind(kind), k.gv.WithResource(k.plural),

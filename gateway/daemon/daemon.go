@@ -98,6 +98,11 @@ type Options struct {
 	// GatewayHeartbeat is how often the gateway reports in its Gateway's
 	// status (Kubernetes mode; default 30s).
 	GatewayHeartbeat time.Duration
+	// LeaseDuration and LeaseRenew are the gateway's Lease (Kubernetes
+	// mode, kubernetes_lease.go): renewed every LeaseRenew (default 2s),
+	// it is valid for LeaseDuration (default 10s, whole seconds), after
+	// which the controller moves the gateway's devices to live gateways.
+	LeaseDuration, LeaseRenew time.Duration
 	// Advertise are the device addresses a gateway registers itself with
 	// when its Gateway does not exist; default: the device listener's.
 	Advertise []string
@@ -169,6 +174,9 @@ func Run(ctx context.Context, o Options) error {
 	case StoreKubernetes:
 		if o.Gateway.Name == "" {
 			o.Gateway.Name = "gateway"
+		}
+		if _, _, err := leaseTimes(o); err != nil {
+			return err
 		}
 		k, err := openKube(ctx, o, log)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"
 	"github.com/wasmbed/wasmbed/module/wasmtest"
+	"github.com/wasmbed/wasmbed/protocol"
 )
 
 // BenchmarkKubernetesFleet measures the Kubernetes mode at the issue's
@@ -33,7 +35,19 @@ import (
 //     verb, from apiserver_request_total) on Wasmbed's resources and events,
 //     per device and hour, while every device heartbeats steadily. Leases
 //     (leader election, one per controller replica) are per process, not per
-//     device, and are reported apart as lease-writes/hour.
+//     device, and are reported apart as lease-writes/hour (the gateways'
+//     Leases too: one renewal every 2 s each);
+//   - failover-s: one gateway (gw-00, about a tenth of the devices) is
+//     killed, as by SIGKILL (its API server access cut, then stopped: its
+//     Lease neither renewed nor released, nothing written on the way out);
+//     from then until every one of its devices runs its app (the agent's
+//     runtime says running) in a session with another gateway, its Device
+//     assigned there and online. Default lease (10 s, renewed every 2 s) and
+//     agent backoff (500 ms to 30 s); every bundle lists the ten gateways,
+//     the assigned one first. failover-device-writes counts the writes to
+//     Devices (spec and status) meanwhile, less those of the steady state
+//     over as long (the time-compressed last-seen writes; the raw count is
+//     failover-device-writes-raw).
 //
 // The steady window is time-compressed: the gateways write a device's
 // last-seen every LastSeen (45 min by default); here every
@@ -50,12 +64,16 @@ func BenchmarkKubernetesFleet(b *testing.B) {
 	f := newKubeFleet(b, env)
 	f.runController()
 	var hs []*harness
-	for i := range gateways {
-		hs = append(hs, f.startKubeGateway(fmt.Sprintf("gw-%02d", i), b.TempDir(), "", func(o *Options) {
-			o.Gateway.HeartbeatInterval = 0 // the default
-			o.GatewayHeartbeat = 0          // the default
-			o.LastSeenInterval = lastSeen
-		}))
+	tune := func(o *Options) {
+		o.Gateway.HeartbeatInterval = 0 // the default
+		o.GatewayHeartbeat = 0          // the default
+		o.LastSeenInterval = lastSeen
+	}
+	// gw-00 is the one killed for the failover.
+	cfg0, sever := severable(f.env.UserWithRole(b, f.ns, "gateway_role.yaml", "gateway-gw-00"))
+	hs = append(hs, startKubeGatewayAs(b, cfg0, f.ns, "gw-00", b.TempDir(), "", tune))
+	for i := 1; i < gateways; i++ {
+		hs = append(hs, f.startKubeGateway(fmt.Sprintf("gw-%02d", i), b.TempDir(), "", tune))
 	}
 	deviceAddr := map[string]string{}
 	for i, h := range hs {
@@ -92,7 +110,14 @@ func BenchmarkKubernetesFleet(b *testing.B) {
 	b.Cleanup(func() { engine.Close(context.Background()) })
 	fl, err := sim.Start(ctx, sim.Config{Devices: n, Dir: b.TempDir(), SourceAddrs: sim.LoopbackAddrs(4), Engine: engine,
 		Bundle: func(name string) (*agent.Bundle, error) {
-			return &agent.Bundle{Gateways: []string{deviceAddr[assigned[name]]}, CARoot: root, ServerName: "127.0.0.1",
+			// Every gateway, the assigned one first.
+			gws := []string{deviceAddr[assigned[name]]}
+			for _, h := range hs {
+				if h.device != gws[0] {
+					gws = append(gws, h.device)
+				}
+			}
+			return &agent.Bundle{Gateways: gws, CARoot: root, ServerName: "127.0.0.1",
 				Device: name, Token: tokens[name], Board: "linux"}, nil
 		},
 		Logger: testLogger()})
@@ -151,9 +176,13 @@ func BenchmarkKubernetesFleet(b *testing.B) {
 	window := 2 * lastSeen
 	time.Sleep(window)
 	w1, l1, by1 := apiServerWrites(b, env)
+	steadyDeviceWrites := 0.0
 	for k, v := range by1 {
 		if d := v - by0[k]; d > 0 {
 			b.Logf("  %s: %.0f", k, d)
+			if strings.HasPrefix(k, "devices/") {
+				steadyDeviceWrites += d
+			}
 		}
 	}
 	if c := fl.Connected(); c != n {
@@ -164,11 +193,19 @@ func BenchmarkKubernetesFleet(b *testing.B) {
 	perHour := perInterval * float64(time.Hour) / float64(DefaultLastSeenInterval)
 	b.Logf("steady window %v (last-seen every %v): %.0f writes (%.3f per device per last-seen interval), %.0f lease writes",
 		window, lastSeen, writes, perInterval, leases)
+	// Failover: gw-00 killed; its devices run their app on other gateways.
+	failover, moved, rawWrites := benchFailover(b, f, env, fl, hs[0], sever)
+	// Less the steady state's (the last-seen writes, time-compressed here)
+	// over as long.
+	deviceWrites := max(rawWrites-steadyDeviceWrites*float64(failover+2*time.Second)/float64(window), 0)
+	b.Logf("failover: %d devices of gw-00 running on other gateways %v after it was killed; %.0f Device writes meanwhile, %.0f beyond the steady state's",
+		moved, failover.Round(time.Millisecond), rawWrites, deviceWrites)
+
 	// Shutting down: the devices leave, then the gateways stop (each writes
 	// its devices offline); how long that takes is worth knowing.
 	fl.Stop()
 	t1 := time.Now()
-	for _, h := range hs {
+	for _, h := range hs[1:] {
 		h.stop()
 	}
 	b.Logf("devices gone, %d gateways stopped in %v", len(hs), time.Since(t1).Round(time.Millisecond))
@@ -177,7 +214,64 @@ func BenchmarkKubernetesFleet(b *testing.B) {
 	b.ReportMetric(perInterval, "writes/device-interval")
 	b.ReportMetric(leases*float64(time.Hour)/float64(window), "lease-writes/hour")
 	b.ReportMetric(float64(n), "devices")
+	b.ReportMetric(failover.Seconds(), "failover-s")
+	b.ReportMetric(float64(moved), "failover-devices")
+	b.ReportMetric(deviceWrites, "failover-device-writes")
+	b.ReportMetric(rawWrites, "failover-device-writes-raw")
 	b.ReportMetric(0, "ns/op") // the custom metrics are the result
+}
+
+// benchFailover kills gateway h (as SIGKILL would: sever cuts its API
+// server access first) and waits until every device it served runs its
+// app in a session with another gateway: how long that took, how many
+// devices, and the writes to Devices meanwhile.
+func benchFailover(b *testing.B, f *kubeFleet, env *kubetest.Env, fl *sim.Fleet, h *harness, sever func()) (time.Duration, int, float64) {
+	ctx := context.Background()
+	devs, err := f.admin.Devices().List(ctx)
+	must(b, err)
+	victims := map[string]bool{}
+	for _, d := range devs {
+		if d.Gateway == "gw-00" {
+			victims[d.Name] = true
+		}
+	}
+	agents := map[string]*agent.Agent{}
+	for _, a := range fl.Agents() {
+		if victims[a.Name()] {
+			agents[a.Name()] = a
+		}
+	}
+	_, _, by0 := apiServerWrites(b, env)
+	b.StartTimer()
+	killed := time.Now()
+	killKubeGateway(h, sever)
+	eventuallyWithin(b, 5*time.Minute, "gw-00's devices running sensor on other gateways", func() bool {
+		time.Sleep(100 * time.Millisecond)
+		for _, a := range agents {
+			if info, ok := a.Device().App("sensor"); !ok || info.State != protocol.AppStateRunning || !a.Status().Connected {
+				return false
+			}
+		}
+		devs, err := f.admin.Devices().List(ctx)
+		must(b, err)
+		for _, d := range devs {
+			if victims[d.Name] && (d.Gateway == "gw-00" || d.Status.Phase != fleet.PhaseOnline) {
+				return false
+			}
+		}
+		return true
+	})
+	took := time.Since(killed)
+	b.StopTimer()
+	time.Sleep(2 * time.Second) // the failover's last writes
+	_, _, by1 := apiServerWrites(b, env)
+	writes := 0.0
+	for k, v := range by1 {
+		if strings.HasPrefix(k, "devices/") {
+			writes += v - by0[k]
+		}
+	}
+	return took, len(victims), writes
 }
 
 // recordStates counts the deployment records of app by state.

@@ -187,8 +187,8 @@ func TestKubernetesGatewayServesItsDevices(t *testing.T) {
 	}
 	for d, want := range map[*testDevice]string{elsewhere: "served by gateway gw-other", waiting: "not assigned to a gateway yet"} {
 		var perr *protocol.Error
-		if _, err := d.dial(nil); !errors.As(err, &perr) || perr.Code != protocol.CodeForbidden || !strings.Contains(perr.Message, want) {
-			t.Fatalf("%s: session answered %v, want forbidden %q", d.name, err, want)
+		if _, err := d.dial(nil); !errors.As(err, &perr) || perr.Code != protocol.CodeWrongGateway || !strings.Contains(perr.Message, want) {
+			t.Fatalf("%s: session answered %v, want wrong_gateway %q", d.name, err, want)
 		}
 	}
 
@@ -283,7 +283,7 @@ func TestKubernetesGatewayServesItsDevices(t *testing.T) {
 	eventually(t, "dev-4 online", func() bool { return f.get("dev-4").Status.Phase == fleet.PhaseOnline })
 	_, err := f.admin.Devices().Update(ctx, "dev-4", func(d *fleet.Device) error { d.Gateway = "gw-other"; return nil })
 	must(t, err)
-	if perr := expect[*protocol.Error](moved); perr.Code != protocol.CodeForbidden || !strings.Contains(perr.Message, "gw-other") {
+	if perr := expect[*protocol.Error](moved); perr.Code != protocol.CodeWrongGateway || !strings.Contains(perr.Message, "gw-other") {
 		t.Fatalf("after reassignment: %+v", perr)
 	}
 	eventually(t, "dev-4 offline", func() bool { return f.get("dev-4").Status.Phase == fleet.PhaseOffline })

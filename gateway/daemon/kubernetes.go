@@ -123,14 +123,24 @@ func openKube(ctx context.Context, o Options, log *slog.Logger) (*kubeMode, erro
 }
 
 // serves: this gateway holds the sessions of the devices assigned to it.
+// Another gateway's device is told that gateway's addresses (from the
+// informers' cache), so that it goes there next.
 func (k *kubeMode) serves(d *fleet.Device) error {
 	switch d.Gateway {
 	case k.name:
 		return nil
 	case "":
-		return fmt.Errorf("device %s is not assigned to a gateway yet (the controller assigns it)", d.Name)
+		return &gateway.ServedElsewhere{Reason: fmt.Sprintf("device %s is not assigned to a gateway yet (the controller assigns it)", d.Name)}
 	}
-	return fmt.Errorf("device %s is served by gateway %s", d.Name, d.Gateway)
+	name := d.Gateway
+	return &gateway.ServedElsewhere{Reason: fmt.Sprintf("device %s is served by gateway %s", d.Name, name),
+		Addresses: func() []string {
+			gw, err := k.store.Gateways().Get(context.Background(), name)
+			if err != nil {
+				return nil // not registered (yet): the device tries the next gateway
+			}
+			return gw.Addresses
+		}}
 }
 
 // shareCA makes dir hold the namespace's CA: a copy of the Secret
@@ -285,9 +295,10 @@ func (k *kubeMode) markOffline(ctx context.Context) error {
 	return nil
 }
 
-// run keeps, until ctx ends, the gateway's status (sessions, heartbeat)
-// and the coarse last-seen of its online devices, and marks revoked the
-// devices whose current certificate was revoked elsewhere.
+// run keeps, until ctx ends, the gateway's Lease (kubernetes_lease.go) and
+// status (sessions, heartbeat) and the coarse last-seen of its online
+// devices, and marks revoked the devices whose current certificate was
+// revoked elsewhere.
 func (k *kubeMode) run(ctx context.Context, gw *gateway.Gateway) {
 	heartbeat := k.o.GatewayHeartbeat
 	if heartbeat <= 0 {
@@ -302,6 +313,13 @@ func (k *kubeMode) run(ctx context.Context, gw *gateway.Gateway) {
 	ls := time.NewTicker(min(lastSeen/4, time.Minute))
 	defer ls.Stop()
 	changes := k.store.Watch(ctx)
+	lctx, stopLease := context.WithCancel(ctx)
+	leaseDone := make(chan struct{})
+	go func() {
+		defer close(leaseDone)
+		k.holdLease(lctx, gw.Metrics)
+	}()
+	defer func() { stopLease(); <-leaseDone }()
 	k.reportGateway(ctx, gw, heartbeat)
 	for {
 		select {

@@ -17,6 +17,7 @@ use core::fmt::Write as _;
 use p256::ecdsa::SigningKey;
 use wasmbed_net::bundle::Bundle;
 use wasmbed_net::csr;
+use wasmbed_net::failover::Endpoints;
 use wasmbed_net::link::{Modem, Transport, TransportCtl};
 use wasmbed_proto::{
     AppCommand, AppMetrics, AppOutput, AppReport, AppState, AppStatus, Certificate, Deploy, Enroll, Envelope, ErrorCode, Heartbeat,
@@ -86,7 +87,10 @@ pub struct Agent {
     /// until the gateway deploys them again.
     lost: Vec<AppRecord>,
     pending: Vec<Pending>,
-    attempt: u32,
+    /// Which gateway of the bundle is tried next (wasmbed_net::failover), and the one
+    /// a `wrong_gateway` error named (an index in the bundle), if any.
+    eps: Endpoints,
+    redirect: Option<usize>,
     /// A renew in flight: its request id and the new key.
     renewal: Option<(u64, SigningKey)>,
     renew_after: u64,
@@ -161,6 +165,7 @@ impl Agent {
             }
         }
         let safe = boot.safe_mode;
+        let eps = Endpoints::new(b.gateways.len());
         Agent {
             b,
             ent,
@@ -172,7 +177,8 @@ impl Agent {
             flash,
             lost,
             pending: Vec::new(),
-            attempt: 0,
+            eps,
+            redirect: None,
             renewal: None,
             renew_after: 0,
             sessions: 0,
@@ -223,32 +229,28 @@ impl Agent {
                 r.map(|_| ())
             };
             modem.close();
+            // Told this gateway does not serve the device (it is assigned to another):
+            // the next one at once.
+            let wrong_gateway = matches!(&result, Err(NetError::Refused(c, _)) if *c == ErrorCode::WrongGateway as u16);
             match result {
                 Ok(()) if self.id.is_some() && healthy && self.sessions == 0 => {
                     // Enrolled just now: straight to the first mutual-TLS session.
-                    self.attempt = 0;
+                    self.eps.succeeded();
                     continue;
                 }
                 Ok(()) => {}
                 Err(e) => println!("agent: session ended: {}", describe(&e)),
             }
-            if healthy {
-                self.attempt = 0;
-            }
-            let wait = self.backoff();
-            println!("agent: reconnecting in {} ms", wait);
-            self.attempt = self.attempt.saturating_add(1);
+            let r = rand_core::RngCore::next_u64(&mut self.ent.drbg);
+            let to = self.redirect.take();
+            let wait = if healthy {
+                self.eps.healthy_ended(wrong_gateway, MIN_BACKOFF_MS, MAX_BACKOFF_MS, r, to)
+            } else {
+                self.eps.failed_attempt(MIN_BACKOFF_MS, MAX_BACKOFF_MS, r, to)
+            };
+            println!("agent: reconnecting in {} ms to {}", wait, self.gateway());
             self.idle(wait);
         }
-    }
-
-    /// Exponential from 1 s to 30 s, half fixed and half random ("equal jitter"), so a
-    /// fleet that lost its gateway does not come back in step.
-    fn backoff(&mut self) -> u64 {
-        let d = MIN_BACKOFF_MS.checked_shl(self.attempt.min(16)).unwrap_or(MAX_BACKOFF_MS).min(MAX_BACKOFF_MS);
-        let half = d / 2;
-        let r = rand_core::RngCore::next_u64(&mut self.ent.drbg);
-        half + r % (half + 1)
     }
 
     /// Keeps the apps running for `ms` (between sessions).
@@ -263,8 +265,14 @@ impl Agent {
         }
     }
 
+    /// The index in the bundle of the first of `addrs` it lists (a `wrong_gateway`
+    /// error's gateway).
+    fn bundle_index(&self, addrs: &[&str]) -> Option<usize> {
+        addrs.iter().find_map(|a| self.b.gateways.iter().position(|g| g.eq_ignore_ascii_case(a)))
+    }
+
     fn gateway(&self) -> &'static str {
-        self.b.gateways[self.attempt as usize % self.b.gateways.len()]
+        self.b.gateways[self.eps.current() % self.b.gateways.len()]
     }
 
     fn app_reports(&self) -> Vec<AppReport<'_>> {
@@ -435,7 +443,12 @@ impl Agent {
         let p = ch.recv(ANSWER_TIMEOUT_MS)?;
         let w = match tls::decode(&p)? {
             Some(Message::Welcome(w)) => w,
-            Some(Message::Error(e)) => return Err(NetError::Refused(e.code, e.message.to_string())),
+            Some(Message::Error(e)) => {
+                if e.code() == Some(ErrorCode::WrongGateway) {
+                    self.redirect = self.bundle_index(&e.gateways);
+                }
+                return Err(NetError::Refused(e.code, e.message.to_string()));
+            }
             _ => return Err(NetError::Other("no welcome")),
         };
         clock::set_unix_ms(w.time);
@@ -514,7 +527,7 @@ impl Agent {
     }
 
     fn error(ch: &mut Channel<'_>, id: u64, code: ErrorCode, msg: &str) -> Result<(), NetError> {
-        ch.send(id, Message::Error(wasmbed_proto::Error { code: code as u16, message: msg }))
+        ch.send(id, Message::Error(wasmbed_proto::Error { code: code as u16, message: msg, gateways: Vec::new() }))
     }
 
     fn handle(&mut self, ch: &mut Channel<'_>, s: &mut Sess, payload: &[u8]) -> Result<(), NetError> {
@@ -555,6 +568,12 @@ impl Agent {
                     println!("session: this device's certificate is revoked; a new enrollment token is needed");
                     self.id = None;
                     self.keep();
+                    return Err(NetError::Refused(e.code, e.message.to_string()));
+                }
+                if e.code() == Some(ErrorCode::WrongGateway) {
+                    // Assigned to another gateway now: this one closes the session.
+                    println!("session: this gateway no longer serves the device; trying the next one");
+                    self.redirect = self.bundle_index(&e.gateways);
                     return Err(NetError::Refused(e.code, e.message.to_string()));
                 }
                 Ok(())

@@ -7,6 +7,7 @@
 //! - [`bundle`]: the provisioning bundle a factory tool writes into the firmware image.
 //! - [`csr`]: the PKCS#10 certificate request for the device's P-256 key.
 //! - [`drbg`]: HMAC-DRBG (SHA-256) seeded from the board's entropy.
+//! - [`failover`]: which gateway of the bundle to try next, with backoff and jitter.
 //! - [`sig`]: ECDSA P-256 signatures in DER.
 //! - [`x509`]: the gateway's certificate chain and CertificateVerify, for the TLS client.
 #![no_std]
@@ -16,6 +17,7 @@ extern crate alloc;
 pub mod bundle;
 pub mod csr;
 pub mod drbg;
+pub mod failover;
 pub mod link;
 pub mod sig;
 pub mod x509;

@@ -133,6 +133,9 @@ pub enum ErrorCode {
     Revoked = 10,
     Busy = 11,
     Internal = 12,
+    /// This gateway does not serve the device (it is assigned to another, or to none
+    /// yet): try the next gateway of the bundle at once.
+    WrongGateway = 13,
 }
 
 impl ErrorCode {
@@ -151,6 +154,7 @@ impl ErrorCode {
             10 => ErrorCode::Revoked,
             11 => ErrorCode::Busy,
             12 => ErrorCode::Internal,
+            13 => ErrorCode::WrongGateway,
             _ => return None,
         })
     }
@@ -169,6 +173,7 @@ impl ErrorCode {
             ErrorCode::Revoked => "revoked",
             ErrorCode::Busy => "busy",
             ErrorCode::Internal => "internal",
+            ErrorCode::WrongGateway => "wrong_gateway",
         }
     }
 }

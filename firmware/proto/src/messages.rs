@@ -396,7 +396,13 @@ pub struct Error<'a> {
     /// An [`ErrorCode`] number (a newer peer may send one this crate does not know).
     pub code: u16,
     pub message: &'a str,
+    /// Optional, with `wrong_gateway`: the device addresses (host:port) of the gateway
+    /// that serves the device; a device whose bundle lists one goes there next.
+    pub gateways: Vec<&'a str>,
 }
+
+/// At most this many addresses in [`Error::gateways`].
+pub const MAX_ERROR_GATEWAYS: usize = 16;
 
 impl Error<'_> {
     pub fn code(&self) -> Option<ErrorCode> {
@@ -1043,6 +1049,7 @@ impl<'a> Message<'a> {
                     match k {
                         1 => m.code = cbor::uint(d, u16::MAX as u64)? as u16,
                         2 => m.message = cbor::text(d)?,
+                        3 => m.gateways = list(d, cbor::text)?,
                         _ => return Ok(false),
                     }
                     Ok(true)
@@ -1184,6 +1191,10 @@ impl<'a> Message<'a> {
                 v::max_len(m.message.len(), MAX_TEXT_LEN, "message: too long")?;
                 if m.code == 0 {
                     return Err(DecodeError::invalid("code: must be set"));
+                }
+                v::max_len(m.gateways.len(), MAX_ERROR_GATEWAYS, "gateways: too many")?;
+                for g in &m.gateways {
+                    v::max_len(g.len(), MAX_TEXT_LEN, "gateways: an address too long")?;
                 }
             }
             // A message of the other direction (encoding on a device).
@@ -1341,9 +1352,16 @@ impl<'a> Message<'a> {
                 }
             }
             Message::Error(er) => {
-                let mut m = MapOut::start(e, 2)?;
+                let mut m = MapOut::start(e, if er.gateways.is_empty() { 2 } else { 3 })?;
                 m.uint(1, er.code as u64)?;
                 m.text(2, er.message)?;
+                if !er.gateways.is_empty() {
+                    let e = m.key(3)?;
+                    e.array(er.gateways.len() as u64).map_err(cbor::ee)?;
+                    for g in &er.gateways {
+                        e.str(g).map_err(cbor::ee)?;
+                    }
+                }
             }
             // Refused by validate_side first.
             _ => return Err(EncodeError::Invalid(DecodeError::invalid("not a message this side sends"))),

@@ -112,7 +112,8 @@ fn to_json(e: &Envelope) -> Value {
             }
             o
         }
-        Message::Error(m) => json!({"code": m.code, "message": m.message}),
+        Message::Error(m) if m.gateways.is_empty() => json!({"code": m.code, "message": m.message}),
+        Message::Error(m) => json!({"code": m.code, "message": m.message, "gateways": m.gateways}),
     };
     json!({"type": e.msg.msg_type().name(), "request_id": e.request_id, "body": body})
 }
@@ -454,4 +455,34 @@ fn deframer_reports_bad_headers() {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+// wrong_gateway may name the gateway that serves the device (key 3, optional): it
+// round-trips, and a receiver that reads an error without it sees an empty list.
+#[test]
+fn error_names_the_gateway_to_go_to() {
+    let m = Envelope::new(
+        1,
+        Message::Error(Error {
+            code: ErrorCode::WrongGateway as u16,
+            message: "device d is served by gateway gw-b",
+            gateways: vec!["10.0.0.2:8081", "gw-b.example:8081"],
+        }),
+    );
+    let raw = m.to_vec().unwrap();
+    let back = Envelope::decode(&raw).unwrap();
+    match back.msg {
+        Message::Error(e) => {
+            assert_eq!(e.code(), Some(ErrorCode::WrongGateway));
+            assert_eq!(e.gateways, ["10.0.0.2:8081", "gw-b.example:8081"]);
+        }
+        m => panic!("decoded {m:?}"),
+    }
+    let plain = Envelope::new(1, Message::Error(Error { code: 4, message: "no", gateways: Vec::new() })).to_vec().unwrap();
+    match Envelope::decode(&plain).unwrap().msg {
+        Message::Error(e) => assert!(e.gateways.is_empty()),
+        m => panic!("decoded {m:?}"),
+    }
+    let many = Envelope::new(1, Message::Error(Error { code: 13, message: "x", gateways: vec!["h:1"; 17] }));
+    assert!(matches!(many.to_vec(), Err(EncodeError::Invalid(e)) if e.kind == ErrorKind::Invalid));
 }
