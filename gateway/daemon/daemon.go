@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -124,6 +125,73 @@ const AuditLogOff = "off"
 
 // Run serves until ctx ends.
 func Run(ctx context.Context, o Options) error {
+	if err := o.defaults(); err != nil {
+		return err
+	}
+	log := o.Log
+	stopTracing, err := startTracing(ctx, &o)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
+	st, err := openStore(ctx, &o)
+	if err != nil {
+		return err
+	}
+	defer st.store.Close()
+	authority, err := openAuthority(ctx, o)
+	if err != nil {
+		return fmt.Errorf("certificate authority: %w", err)
+	}
+	defer authority.Close()
+	cred, err := writeCredentials(o, authority)
+	if err != nil {
+		return err
+	}
+	if st.kube != nil {
+		if err := st.kube.publishRoot(ctx, cred.rootPEM); err != nil {
+			return err
+		}
+		err = st.kube.markOffline(ctx)
+	} else {
+		err = markOffline(ctx, st.store)
+	}
+	if err != nil {
+		return err
+	}
+	if o.Gateway.CheckModule == nil {
+		o.Gateway.CheckModule = CheckModule
+	}
+	gw, err := gateway.New(o.Gateway, st.store, authority, log)
+	if err != nil {
+		return err
+	}
+	devL, apiL, err := listen(o)
+	if err != nil {
+		return err
+	}
+	if st.kube != nil {
+		err = st.kube.register(ctx, advertised(o, devL.Addr()))
+	} else {
+		err = registerGateway(ctx, st.store, gw.Config().Name, advertised(o, devL.Addr()))
+	}
+	if err != nil {
+		devL.Close()
+		apiL.Close()
+		return err
+	}
+	handler, audit, err := newAPI(ctx, o, st, gw, authority, cred)
+	if err != nil {
+		devL.Close()
+		apiL.Close()
+		return err
+	}
+	defer audit.Close()
+	return serve(ctx, o, st, gw, handler, audit, devL, apiL)
+}
+
+// defaults fills in the options left empty and makes the data directory.
+func (o *Options) defaults() error {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -139,133 +207,131 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	log := o.Log
-	if o.Gateway.Tracer == nil {
-		tp, err := tracing.New(ctx, "wasmbed-gateway", o.Version, o.OTLPEndpoint)
-		if err != nil {
-			return fmt.Errorf("tracing: %w", err)
-		}
-		if tp != nil {
-			tracing.LogErrors(log)
-			defer func() {
-				// What is buffered goes out, within a bound: a collector
-				// that is down must not hold the gateway's exit.
-				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-				defer cancel()
-				if err := tp.Shutdown(sctx); err != nil {
-					log.Warn("tracing: flush at exit", "err", err)
-				}
-			}()
-			o.Gateway.Tracer = tp
-			log.Info("tracing on: spans exported over OTLP/HTTP", "endpoint", cmp.Or(o.OTLPEndpoint, "from OTEL_EXPORTER_OTLP_*"))
-		}
-	}
+	return nil
+}
 
-	var store fleet.Store
-	var kube *kubeMode
-	var embedded *boltstore.Store
+// startTracing installs the OTLP exporter when configured (o.Gateway.Tracer
+// set by the caller wins); the returned func flushes it, within a bound.
+func startTracing(ctx context.Context, o *Options) (func(), error) {
+	if o.Gateway.Tracer != nil {
+		return func() {}, nil
+	}
+	tp, err := tracing.New(ctx, "wasmbed-gateway", o.Version, o.OTLPEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
+	if tp == nil {
+		return func() {}, nil
+	}
+	log := o.Log
+	tracing.LogErrors(log)
+	o.Gateway.Tracer = tp
+	log.Info("tracing on: spans exported over OTLP/HTTP", "endpoint", cmp.Or(o.OTLPEndpoint, "from OTEL_EXPORTER_OTLP_*"))
+	return func() {
+		// What is buffered goes out, within a bound: a collector that is
+		// down must not hold the gateway's exit.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(sctx); err != nil {
+			log.Warn("tracing: flush at exit", "err", err)
+		}
+	}, nil
+}
+
+// opened is the fleet store the gateway runs on: the embedded one, or
+// Kubernetes (kube set, with the CA shared through it).
+type opened struct {
+	store    fleet.Store
+	kube     *kubeMode
+	embedded *boltstore.Store
+}
+
+func openStore(ctx context.Context, o *Options) (opened, error) {
 	switch o.Store {
 	case "", StoreEmbedded:
 		bs, err := boltstore.Open(filepath.Join(o.DataDir, StoreFile))
 		if err != nil {
-			return err
+			return opened{}, err
 		}
-		store, embedded = bs, bs
+		return opened{store: bs, embedded: bs}, nil
 	case StoreKubernetes:
 		if o.Gateway.Name == "" {
 			o.Gateway.Name = "gateway"
 		}
-		if _, _, err := leaseTimes(o); err != nil {
-			return err
+		if _, _, err := leaseTimes(*o); err != nil {
+			return opened{}, err
 		}
-		k, err := openKube(ctx, o, log)
+		k, err := openKube(ctx, *o, o.Log)
 		if err != nil {
-			return err
+			return opened{}, err
 		}
-		kube, store = k, k.store
-		o.Gateway.Serves = kube.serves
+		o.Gateway.Serves = k.serves
 		if o.ExternalCA == nil {
-			if err := kube.shareCA(ctx, filepath.Join(o.DataDir, CADir)); err != nil {
-				store.Close()
-				return fmt.Errorf("certificate authority: %w", err)
+			if err := k.shareCA(ctx, filepath.Join(o.DataDir, CADir)); err != nil {
+				k.store.Close()
+				return opened{}, fmt.Errorf("certificate authority: %w", err)
 			}
 		}
-	default:
-		return fmt.Errorf("store %q: want %s or %s", o.Store, StoreEmbedded, StoreKubernetes)
+		return opened{store: k.store, kube: k}, nil
 	}
-	defer store.Close()
+	return opened{}, fmt.Errorf("store %q: want %s or %s", o.Store, StoreEmbedded, StoreKubernetes)
+}
 
-	var err error
-	var authority ca.Authority
+func openAuthority(ctx context.Context, o Options) (ca.Authority, error) {
 	if o.ExternalCA != nil {
-		authority, err = ca.NewExternal(ctx, *o.ExternalCA)
-		log.Info("using external step-ca", "url", o.ExternalCA.URL, "provisioner", o.ExternalCA.Provisioner)
-	} else {
-		authority, err = ca.NewEmbedded(filepath.Join(o.DataDir, CADir), log)
+		o.Log.Info("using external step-ca", "url", o.ExternalCA.URL, "provisioner", o.ExternalCA.Provisioner)
+		return ca.NewExternal(ctx, *o.ExternalCA)
 	}
-	if err != nil {
-		return fmt.Errorf("certificate authority: %w", err)
-	}
-	defer authority.Close()
+	return ca.NewEmbedded(filepath.Join(o.DataDir, CADir), o.Log)
+}
 
+// credentials are what the data directory gives clients: the CA root and
+// the gateway's own admin and reader tokens.
+type credentials struct {
+	rootPEM       []byte
+	admin, reader string
+}
+
+func writeCredentials(o Options, authority ca.Authority) (credentials, error) {
+	var c credentials
 	caFile := filepath.Join(o.DataDir, CACertFile)
-	rootPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: authority.Root().Raw})
-	if err := os.WriteFile(caFile, rootPEM, 0o644); err != nil {
-		return fmt.Errorf("write CA root: %w", err)
+	c.rootPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: authority.Root().Raw})
+	if err := os.WriteFile(caFile, c.rootPEM, 0o644); err != nil {
+		return c, fmt.Errorf("write CA root: %w", err)
 	}
-	admin, err := ensureToken(filepath.Join(o.DataDir, AdminTokenFile))
-	if err != nil {
-		return err
+	var err error
+	if c.admin, err = ensureToken(filepath.Join(o.DataDir, AdminTokenFile)); err != nil {
+		return c, err
 	}
-	reader, err := ensureToken(filepath.Join(o.DataDir, ReaderTokenFile))
-	if err != nil {
-		return err
+	if c.reader, err = ensureToken(filepath.Join(o.DataDir, ReaderTokenFile)); err != nil {
+		return c, err
 	}
-	log.Info("credentials", "admin_token", filepath.Join(o.DataDir, AdminTokenFile),
+	o.Log.Info("credentials", "admin_token", filepath.Join(o.DataDir, AdminTokenFile),
 		"reader_token", filepath.Join(o.DataDir, ReaderTokenFile), "ca_root", caFile)
+	return c, nil
+}
 
-	if kube != nil {
-		if err := kube.publishRoot(ctx, rootPEM); err != nil {
-			return err
-		}
-		err = kube.markOffline(ctx)
-	} else {
-		err = markOffline(ctx, store)
+func listen(o Options) (devL, apiL net.Listener, err error) {
+	if devL, err = net.Listen("tcp", o.DeviceAddr); err != nil {
+		return nil, nil, fmt.Errorf("device listener: %w", err)
 	}
-	if err != nil {
-		return err
-	}
-	if o.Gateway.CheckModule == nil {
-		o.Gateway.CheckModule = CheckModule
-	}
-	gw, err := gateway.New(o.Gateway, store, authority, log)
-	if err != nil {
-		return err
-	}
-	devL, err := net.Listen("tcp", o.DeviceAddr)
-	if err != nil {
-		return fmt.Errorf("device listener: %w", err)
-	}
-	apiL, err := net.Listen("tcp", o.APIAddr)
-	if err != nil {
+	if apiL, err = net.Listen("tcp", o.APIAddr); err != nil {
 		devL.Close()
-		return fmt.Errorf("API listener: %w", err)
+		return nil, nil, fmt.Errorf("API listener: %w", err)
 	}
+	return devL, apiL, nil
+}
+
+// newAPI makes the management API over the store: its tokens, its bound on
+// requests, the audit log's export, and (standalone) backups.
+func newAPI(ctx context.Context, o Options, st opened, gw *gateway.Gateway, authority ca.Authority, cred credentials) (*api.Server, *api.AuditExport, error) {
+	log := o.Log
 	adminRole := api.RoleAdmin
-	if kube != nil {
-		err = kube.register(ctx, advertised(o, devL.Addr()))
+	if st.kube != nil {
 		adminRole = api.RoleReader // change the fleet through its resources
-	} else {
-		err = registerGateway(ctx, store, gw.Config().Name, advertised(o, devL.Addr()))
 	}
-	if err != nil {
-		devL.Close()
-		apiL.Close()
-		return err
-	}
-
-	handler := api.New(store, gw, CheckModule, board.Names,
-		[]api.Token{{Name: "admin", Role: adminRole, Secret: admin}, {Name: "reader", Role: api.RoleReader, Secret: reader}}, log)
+	handler := api.New(st.store, gw, CheckModule, board.Names,
+		[]api.Token{{Name: "admin", Role: adminRole, Secret: cred.admin}, {Name: "reader", Role: api.RoleReader, Secret: cred.reader}}, log)
 	if o.APIMaxInFlight > 0 {
 		handler.LimitInFlight(o.APIMaxInFlight, api.DefaultInFlightWait)
 	}
@@ -278,16 +344,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	// Before the API serves: what the store holds and the file does not is
 	// exported first.
-	audit, err := api.NewAuditExport(ctx, store, auditPath, gw.Metrics.Registry, log)
+	audit, err := api.NewAuditExport(ctx, st.store, auditPath, gw.Metrics.Registry, log)
 	if err != nil {
-		devL.Close()
-		apiL.Close()
-		return err
+		return nil, nil, err
 	}
-	defer audit.Close()
 	handler.ExportAudit(audit)
-	if embedded != nil {
-		src := backupSource{dataDir: o.DataDir, gateway: gw.Config().Name, store: embedded.Snapshot}
+	if st.embedded != nil {
+		src := backupSource{dataDir: o.DataDir, gateway: gw.Config().Name, store: st.embedded.Snapshot}
 		if e, ok := authority.(*ca.Embedded); ok {
 			src.caDB = e.BackupDB
 		}
@@ -299,9 +362,16 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		})
 	}
+	return handler, audit, nil
+}
+
+// serve runs the API (with the dashboard beside it), the device listener,
+// the audit export and Kubernetes mode's loops until ctx ends or one fails.
+func serve(ctx context.Context, o Options, st opened, gw *gateway.Gateway, handler *api.Server, audit *api.AuditExport, devL, apiL net.Listener) error {
+	log := o.Log
 	// The dashboard (/ui/) beside the API on its port, over the API itself.
 	mux := http.NewServeMux()
-	dash := ui.New(handler, store, log)
+	dash := ui.New(handler, st.store, log)
 	dash.FollowOutput(gw.OutputSince)
 	mux.Handle("/ui/", dash)
 	mux.Handle("/ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
@@ -315,30 +385,22 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	gctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	gwDone := make(chan struct{})
-	go func() {
-		defer close(gwDone)
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		if err := gw.Serve(gctx, devL); err != nil {
 			errc <- err
 		}
-	}()
-	auditDone := make(chan struct{})
-	go func() {
-		defer close(auditDone)
-		audit.Run(gctx)
-	}()
-	kubeDone := make(chan struct{})
-	go func() {
-		defer close(kubeDone)
-		if kube != nil {
-			kube.run(gctx, gw)
-		}
-	}()
+	})
+	wg.Go(func() { audit.Run(gctx) })
+	if st.kube != nil {
+		wg.Go(func() { st.kube.run(gctx, gw) })
+	}
 	log.Info("gateway serving", "name", gw.Config().Name, "api", "https://"+apiL.Addr().String(), "devices", devL.Addr().String(),
 		"data_dir", o.DataDir)
 	if o.Ready != nil {
 		o.Ready(apiL.Addr(), devL.Addr())
 	}
+	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -347,9 +409,7 @@ func Run(ctx context.Context, o Options) error {
 	defer scancel()
 	srv.Shutdown(sctx)
 	cancel()
-	<-gwDone
-	<-kubeDone
-	<-auditDone
+	wg.Wait()
 	log.Info("gateway stopped")
 	return err
 }
