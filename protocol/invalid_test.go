@@ -87,6 +87,8 @@ var invalidVectors = []invalidVector{
 		{App: "a", Generation: 1}, {App: "a", Generation: 1}}}}), ErrInvalid, 9},
 	{"heartbeat_app_zero_generation.cbor", mustMarshalUnchecked(Envelope{9, &Heartbeat{Seq: 1, Apps: []AppMetrics{{App: "a"}}}}), ErrInvalid, 9},
 	{"heartbeat_too_many_apps.cbor", mustMarshalUnchecked(Envelope{9, &Heartbeat{Seq: 1, Apps: manyAppMetrics(MaxApps + 1)}}), ErrInvalid, 9},
+	{"error_too_many_gateways.cbor", mustMarshalUnchecked(Envelope{4, &Error{Code: CodeWrongGateway, Message: "elsewhere",
+		Gateways: strings.Split(strings.Repeat("gw:8081,", MaxErrorGateways+1), ",")[:MaxErrorGateways+1]}}), ErrInvalid, 4},
 	{"max_frame_too_small.cbor", mustMarshalUnchecked(Envelope{1, &Hello{ABIVersion: 1, Board: "b", MaxFrame: 16}}), ErrInvalid, 1},
 	// 512, the minimum of earlier drafts, is below the certificate answer.
 	{"max_frame_below_minimum.cbor", mustMarshalUnchecked(Envelope{7, &Hello{ABIVersion: 1, Board: "b", MaxFrame: MinFrameSize - 1}}), ErrInvalid, 7},

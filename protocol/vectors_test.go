@@ -75,6 +75,9 @@ var goldenVectors = map[string]Envelope{
 		Logs:   []LogRecord{{Time: 1795000206000, Level: LogInfo, Text: "sampling"}},
 		Values: []ValueRecord{{Time: 1795000206000, Key: "temperature", Value: 21.5}, {Time: 1795000206000, Key: "count", Value: 70000}}}},
 	"error": {2, &Error{Code: CodeUnauthorized, Message: "enrollment token already used"}},
+	// A gateway that does not serve the device names the one that does.
+	"error_wrong_gateway": {1, &Error{Code: CodeWrongGateway, Message: "device dev-01 is served by gateway gw-2",
+		Gateways: []string{"gw-2.wasmbed-gateway.fleet.svc:8081", "10.0.0.12:8081"}}},
 }
 
 func TestVectorsCoverEveryType(t *testing.T) {
