@@ -109,22 +109,21 @@ func below(r, b *protocol.AppMetrics) bool {
 // add counts what report r adds to before (zero when there is nothing to
 // compare with; no counter of r is below it).
 func (m *appMetrics) add(r, before *protocol.AppMetrics, board string) {
-	inc := func(now, was uint64) uint64 { return now - was }
 	l := prometheus.Labels{"app": r.App, "board": board}
-	if n := inc(r.Calls, before.Calls); n > 0 {
-		m.calls.With(l).Add(float64(n))
-	}
-	if n := inc(r.Fuel, before.Fuel); n > 0 {
-		m.fuel.With(l).Add(float64(n))
-	}
-	if n := inc(r.CallUS, before.CallUS); n > 0 {
-		m.callSeconds.With(l).Add(float64(n) / 1e6)
-	}
-	if n := inc(r.Traps, before.Traps); n > 0 {
-		m.traps.With(l).Add(float64(n))
-	}
-	if n := inc(r.Published, before.Published); n > 0 {
-		m.published.With(l).Add(float64(n))
+	for _, c := range []struct {
+		vec      *prometheus.CounterVec
+		now, was uint64
+		div      float64 // to the metric's unit (µs to s)
+	}{
+		{m.calls, r.Calls, before.Calls, 1},
+		{m.fuel, r.Fuel, before.Fuel, 1},
+		{m.callSeconds, r.CallUS, before.CallUS, 1e6},
+		{m.traps, r.Traps, before.Traps, 1},
+		{m.published, r.Published, before.Published, 1},
+	} {
+		if c.now > c.was {
+			c.vec.With(l).Add(float64(c.now-c.was) / c.div)
+		}
 	}
 	if r.Starts > before.Starts {
 		// One observation per report that saw a start: the last one's time.

@@ -37,7 +37,10 @@ import (
 // the API's server span to each device's deploy span and the device's ack.
 func TestAccTraces(t *testing.T) {
 	if os.Getenv(resource.EnvTfAcc) == "" {
-		t.Skip("acceptance test: set TF_ACC=1")
+		// Never skipped: make testacc sets TF_ACC, make test-go leaves the
+		// acceptance tests out (-skip '^TestAcc'); run by hand without it,
+		// it says what it needs.
+		t.Fatal("TestAccTraces is an acceptance test: run it with TF_ACC=1 and TF_ACC_TERRAFORM_PATH (make testacc)")
 	}
 	col := startCollector(t)
 
