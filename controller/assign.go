@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ type assigner struct {
 	ns            string
 	reassignAfter time.Duration // < 0: never (gateways without a Lease)
 	workers       int           // assignments written at once
+	log           *slog.Logger
 	live          *leases
 
 	// assumed are assignments written but not yet in the cache, so that
@@ -167,7 +169,14 @@ func (r *assigner) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	if d.Spec.Gateway != "" {
 		if d.Annotations[kubestore.AnnotationAssignedBy] == "" {
 			// Given by name: it stays, also on a gateway that does not
-			// exist (yet), whose devices wait for it.
+			// exist (yet), whose devices wait for it, and on a dead one
+			// (said where the operator looks).
+			if gw := byName[string(d.Spec.Gateway)]; gw != nil {
+				if why, _ := moveReason(gw, lives[gw.Name], 0); why != "" {
+					r.rec.Eventf(&d, corev1.EventTypeWarning, "PinnedGatewayDown",
+						"%s; the device is pinned to it and stays (clear spec.gateway to let the controller move it)", why)
+				}
+			}
 			return reconcile.Result{}, nil
 		}
 		gw := byName[string(d.Spec.Gateway)]
@@ -188,20 +197,7 @@ func (r *assigner) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 	// Count and pick under the lock, and assume the choice before it is
 	// written, so that concurrent workers spread the devices too.
 	r.mu.Lock()
-	count := map[string]int{}
-	for _, o := range devs.Items {
-		gw := string(o.Spec.Gateway)
-		if a, ok := r.assumed[o.Name]; ok {
-			if gw == a.from {
-				gw = a.to
-			} else {
-				delete(r.assumed, o.Name) // the cache has it now
-			}
-		}
-		if gw != "" && o.Name != d.Name {
-			count[gw]++
-		}
-	}
+	count := r.countLocked(devs.Items, d.Name)
 	best := pick(&d, gws.Items, lives, count, string(d.Spec.Gateway))
 	if best != nil {
 		r.assumed[d.Name] = assumption{from: string(d.Spec.Gateway), to: best.Name}
@@ -240,6 +236,26 @@ func (r *assigner) Reconcile(ctx context.Context, req reconcile.Request) (reconc
 		r.rec.Eventf(&d, corev1.EventTypeNormal, "Assigned", "assigned to gateway %s", best.Name)
 	}
 	return reconcile.Result{}, nil
+}
+
+// countLocked counts the devices assigned to each gateway, but for
+// except, as written (the assumed assignments not in the cache yet).
+func (r *assigner) countLocked(devs []v1alpha1.Device, except string) map[string]int {
+	count := map[string]int{}
+	for _, o := range devs {
+		gw := string(o.Spec.Gateway)
+		if a, ok := r.assumed[o.Name]; ok {
+			if gw == a.from {
+				gw = a.to
+			} else {
+				delete(r.assumed, o.Name) // the cache has it now
+			}
+		}
+		if gw != "" && o.Name != except {
+			count[gw]++
+		}
+	}
+	return count
 }
 
 // better: fewer devices assigned, then more capacity left (unlimited

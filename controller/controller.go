@@ -5,7 +5,9 @@
 //     gateways alive (their Lease renewed, liveness.go; else reporting in
 //     their status), whose labels the device has, and that have capacity
 //     left, the least loaded first; the devices of a gateway whose Lease
-//     expires go to live gateways at once (failover);
+//     expires go to live gateways at once (failover); a gateway added
+//     (or back) takes its share of them (rebalance.go), a bounded number
+//     of devices with a session moving at once;
 //   - Application status: selected, updated, in-progress and failed
 //     devices, and the Ready, Progressing and Degraded conditions,
 //     aggregated from the devices' deployment records with the same rules
@@ -80,6 +82,14 @@ type Options struct {
 	// AssignWorkers bounds the assignments written at once, in a failover
 	// too (default 4).
 	AssignWorkers int
+	// RebalanceEvery is how often the controller evens out the devices it
+	// assigned across the live gateways when nothing changes (a gateway's
+	// Lease coming alive or expiring starts a pass at once; default 30s;
+	// negative: never rebalance). RebalanceMaxMoving bounds the devices
+	// with a session moved at once (until online on their new gateway;
+	// default 10).
+	RebalanceEvery     time.Duration
+	RebalanceMaxMoving int
 	// RolloutOfflineGrace is how long a device taking a progressive
 	// rollout may be without a session (its gateway marked it offline)
 	// before it fails the heartbeat gate (default 15s: a gateway's
@@ -129,6 +139,12 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	if o.AssignWorkers <= 0 {
 		o.AssignWorkers = 4
 	}
+	if o.RebalanceEvery == 0 {
+		o.RebalanceEvery = 30 * time.Second
+	}
+	if o.RebalanceMaxMoving <= 0 {
+		o.RebalanceMaxMoving = 10
+	}
 	if o.RolloutOfflineGrace <= 0 {
 		o.RolloutOfflineGrace = 15 * time.Second
 	}
@@ -176,9 +192,16 @@ func New(cfg *rest.Config, o Options) (manager.Manager, error) {
 	c, rec := mgr.GetClient(), mgr.GetEventRecorderFor("wasmbed-controller")
 	tr := tracing.Provider(o.Tracer).Tracer(tracerName)
 	live := newLeases(o.Namespace)
-	if err := (&assigner{c: c, rec: rec, ns: o.Namespace, reassignAfter: o.ReassignAfter, workers: o.AssignWorkers, live: live,
-		assumed: map[string]assumption{}}).setup(mgr, tr); err != nil {
+	a := &assigner{c: c, rec: rec, ns: o.Namespace, reassignAfter: o.ReassignAfter, workers: o.AssignWorkers, live: live,
+		log: o.Log, assumed: map[string]assumption{}}
+	if err := a.setup(mgr, tr); err != nil {
 		return nil, err
+	}
+	if o.RebalanceEvery > 0 {
+		if err := mgr.Add(&rebalancer{a: a, every: o.RebalanceEvery, maxMoving: o.RebalanceMaxMoving, transitTimeout: 2 * time.Minute,
+			kick: live.subscribe(), now: time.Now, transit: map[string]time.Time{}}); err != nil {
+			return nil, err
+		}
 	}
 	if err := (&leaseReconciler{c: c, t: live}).setup(mgr, tr); err != nil {
 		return nil, err

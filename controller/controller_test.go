@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -311,6 +312,7 @@ func TestPinnedDeviceWaitsAndSilentGatewaysDevicesGoUnknown(t *testing.T) {
 	if d := get("pinned"); d.Spec.Gateway != "gw-later" {
 		t.Fatalf("pinned moved to %q", d.Spec.Gateway)
 	}
+	hasEvent(t, c, ns, "Device", "pinned", "PinnedGatewayDown", "gateway gw-later has not reported in since")
 }
 
 // After a long API server outage the controller works again within a
@@ -349,4 +351,116 @@ func TestControllerCatchesUpAfterALongOutage(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("assigned %v after the API server answered again", time.Since(start).Round(time.Millisecond))
+}
+
+// A gateway added to a fleet takes its share of the devices the controller
+// assigned: offline ones first, at most RebalanceMaxMoving with a session
+// on their way at once (moved, marked offline with Online Unknown
+// Reassigned, until their new gateway has them online), never a pinned
+// device, until the two differ by at most one.
+func TestAddedGatewayTakesItsShare(t *testing.T) {
+	env := kubetest.Start(t)
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	c := env.Client
+	const maxMoving = 2
+	startControllerWith(t, env, ns, controller.Options{ReassignAfter: time.Hour, RebalanceEvery: time.Hour, RebalanceMaxMoving: maxMoving})
+	renewed := func(gw string) {
+		now := metav1.NowMicro()
+		must(t, c.Create(ctx, &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: kubestore.GatewayLeaseName(gw), Namespace: ns,
+			Labels: map[string]string{kubestore.LabelGateway: gw}},
+			Spec: coordinationv1.LeaseSpec{HolderIdentity: new(gw), LeaseDurationSeconds: new(int32(3600)), RenewTime: &now}}))
+	}
+	must(t, c.Create(ctx, &v1alpha1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "gw-a", Namespace: ns}}))
+	renewed("gw-a")
+	devs := func() map[string]v1alpha1.Device {
+		var l v1alpha1.DeviceList
+		must(t, c.List(ctx, &l, client.InNamespace(ns)))
+		out := map[string]v1alpha1.Device{}
+		for _, d := range l.Items {
+			out[d.Name] = d
+		}
+		return out
+	}
+	// 11 devices on gw-a, 6 of them online (as gw-a writes it), and one
+	// pinned there.
+	for i := range 11 {
+		must(t, c.Create(ctx, &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("d%02d", i), Namespace: ns},
+			Spec: v1alpha1.DeviceSpec{Board: "linux"}}))
+	}
+	must(t, c.Create(ctx, &v1alpha1.Device{ObjectMeta: metav1.ObjectMeta{Name: "pinned", Namespace: ns},
+		Spec: v1alpha1.DeviceSpec{Board: "linux", Gateway: "gw-a"}}))
+	eventually(t, "11 devices assigned to gw-a", func() bool {
+		n := 0
+		for _, d := range devs() {
+			if d.Spec.Gateway == "gw-a" && d.Name != "pinned" {
+				n++
+			}
+		}
+		return n == 11
+	})
+	online := func(name string) {
+		var d v1alpha1.Device
+		must(t, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &d))
+		d.Status.Phase = fleet.PhaseOnline
+		meta.SetStatusCondition(&d.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionOnline, Status: metav1.ConditionTrue, Reason: "Online"})
+		must(t, c.Status().Update(ctx, &d))
+	}
+	for i := 5; i < 11; i++ {
+		online(fmt.Sprintf("d%02d", i))
+	}
+
+	// gw-b comes: its Lease alive starts a pass. Play its part: a device
+	// moved to it comes online there a little later.
+	must(t, c.Create(ctx, &v1alpha1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "gw-b", Namespace: ns}}))
+	renewed("gw-b")
+	deadline := time.Now().Add(60 * time.Second)
+	maxOnTheWay, movedOnline := 0, 0
+	for {
+		onTheWay, onB, onA := 0, 0, 0
+		for _, d := range devs() {
+			switch d.Spec.Gateway {
+			case "gw-b":
+				onB++
+			case "gw-a":
+				onA++
+			}
+			cond := meta.FindStatusCondition(d.Status.Conditions, v1alpha1.ConditionOnline)
+			if cond != nil && cond.Reason == "Reassigned" && cond.Status == metav1.ConditionUnknown {
+				if d.Spec.Gateway != "gw-b" || d.Status.Phase != fleet.PhaseOffline || !strings.Contains(cond.Message, "to gateway gw-b") {
+					t.Fatalf("%s moved: gateway %s, phase %s, %s", d.Name, d.Spec.Gateway, d.Status.Phase, cond.Message)
+				}
+				onTheWay++
+				movedOnline++
+				online(d.Name)
+			}
+		}
+		maxOnTheWay = max(maxOnTheWay, onTheWay)
+		if onB == 6 && onA == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not rebalanced: %d on gw-a (with the pinned one), %d on gw-b", onA, onB)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if maxOnTheWay > maxMoving || movedOnline == 0 {
+		t.Fatalf("%d devices with a session on their way at once (at most %d), %d moved online", maxOnTheWay, maxMoving, movedOnline)
+	}
+	if d := devs()["pinned"]; d.Spec.Gateway != "gw-a" {
+		t.Fatalf("the pinned device moved to %s", d.Spec.Gateway)
+	}
+	hasEvent(t, c, ns, "Device", "d00", "Rebalanced", "moved from gateway gw-a (12 devices) to gateway gw-b (0 devices)")
+	// Balanced: nothing more moves (a pass a second while devices were on
+	// their way; give it a few).
+	time.Sleep(3 * time.Second)
+	n := 0
+	for _, d := range devs() {
+		if d.Spec.Gateway == "gw-b" {
+			n++
+		}
+	}
+	if n != 6 {
+		t.Fatalf("after balancing, %d devices on gw-b (want 6)", n)
+	}
 }

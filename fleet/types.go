@@ -56,6 +56,10 @@ type DeviceStatus struct {
 	// and the device has not used yet; its first session makes it current.
 	CertPending string `json:"cert_pending,omitempty"`
 	Message     string `json:"message,omitempty"`
+	// SessionGateway is the gateway that holds (or last held, until it
+	// records the session's end) the device's session, where several
+	// gateways serve the fleet (Kubernetes mode); empty otherwise.
+	SessionGateway string `json:"session_gateway,omitempty"`
 	// Reset is what the device said, in its last hello, of its last reset;
 	// nil until a device reports one (older firmware and the Go agent do not).
 	Reset *ResetStatus `json:"reset,omitempty"`

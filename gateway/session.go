@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -270,6 +271,9 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 	if _, err := g.store.Devices().Update(ctx, s.device, func(d *fleet.Device) error {
 		d.Status.Phase = fleet.PhaseOnline
 		d.Status.LastSeen = now
+		if g.cfg.Serves != nil { // several gateways: say which holds the session
+			d.Status.SessionGateway = g.cfg.Name
+		}
 		d.Status.Firmware, d.Status.RAMFree, d.Status.FlashFree = hello.Firmware, hello.RAMFree, hello.FlashFree
 		d.Status.MaxFrame, d.Status.Features, d.Status.Message = hello.MaxFrame, hello.Features, ""
 		reset = nil // the update may run again
@@ -466,15 +470,36 @@ func (g *Gateway) endSession(ctx context.Context, s *session, reason string) {
 	// A fresh context: the gateway may be stopping, the status must still be written.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	g.store.Devices().Update(wctx, s.device, func(d *fleet.Device) error {
+	_, err := g.store.Devices().Update(wctx, s.device, func(d *fleet.Device) error {
+		if g.cfg.Serves != nil && d.Status.SessionGateway != g.cfg.Name {
+			// Another gateway has its session now, or (a record from before
+			// SessionGateway) it is assigned to another.
+			if d.Status.SessionGateway != "" {
+				return errMovedAway{fmt.Errorf("gateway %s holds its session", d.Status.SessionGateway)}
+			}
+			if err := g.cfg.Serves(d); err != nil {
+				return errMovedAway{err}
+			}
+		}
 		if d.Status.Phase == fleet.PhaseOnline {
 			d.Status.Phase = fleet.PhaseOffline
 		}
 		d.Status.LastSeen = s.lastSeen().UTC()
+		d.Status.SessionGateway = ""
 		return nil
 	})
+	switch {
+	case errors.As(err, new(errMovedAway)):
+		s.log().Info("device moved to another gateway; its status is that gateway's to write", "reason", err)
+	case err != nil && !errors.Is(err, fleet.ErrNotFound):
+		s.log().Warn("record device offline", "err", err)
+	}
 	g.event(wctx, "device.offline", s.device, reason)
 }
+
+// errMovedAway: the device of a session that ended is served by another
+// gateway now.
+type errMovedAway struct{ error }
 
 func (g *Gateway) dispatch(ctx context.Context, s *session, env protocol.Envelope) {
 	switch m := env.Msg.(type) {

@@ -281,6 +281,7 @@ func TestConfigRendersAndValidates(t *testing.T) {
 		}
 	}
 	want := map[string]int{"Namespace": 1, "CustomResourceDefinition": 6, "ServiceAccount": 2, "Role": 3, "RoleBinding": 2,
+		"ValidatingAdmissionPolicy": 1, "ValidatingAdmissionPolicyBinding": 1,
 		"Service": 1, "Deployment": 1, "StatefulSet": 1}
 	for k, n := range want {
 		if kinds[k] != n {

@@ -61,6 +61,11 @@ type DeviceStatus struct {
 	CertPending string `json:"certPending,omitempty"`
 	// +optional
 	Message string `json:"message,omitempty"`
+	// SessionGateway is the gateway that holds the device's session (or
+	// last held it, until it records the session's end): it may write
+	// this device's status, as the gateway it is assigned to may.
+	// +optional
+	SessionGateway Name `json:"sessionGateway,omitempty"`
 	// Reset is what the device said, in its last hello, of its last reset.
 	// +optional
 	Reset *ResetStatus `json:"reset,omitempty"`

@@ -2,7 +2,7 @@
 // controller): device assignment, Application and Gateway status, token
 // cleanup, for the fleet of one namespace.
 //
-//	wasmbed-controller [--kubeconfig PATH] [--namespace NS] [--leader-elect] [--reassign-after 5m] [--assign-workers 4]
+//	wasmbed-controller [--kubeconfig PATH] [--namespace NS] [--leader-elect] [--reassign-after 5m] [--assign-workers 4] [--rebalance-every 30s]
 package main
 
 import (
@@ -92,6 +92,8 @@ func newRoot() *cobra.Command {
 	f.DurationVar(&o.TokenRetention, "token-retention", 24*time.Hour, "how long used or expired enrollment tokens are kept")
 	f.DurationVar(&o.ReassignAfter, "reassign-after", 5*time.Minute, "move devices the controller assigned off a gateway without a Lease that has not reported in for this long (negative: never); a gateway with a Lease loses them as soon as it expires")
 	f.IntVar(&o.AssignWorkers, "assign-workers", 4, "assignments written at once (a failover's too)")
+	f.DurationVar(&o.RebalanceEvery, "rebalance-every", 30*time.Second, "even out the devices the controller assigned across live gateways this often (and at once when a gateway's Lease comes alive or expires); negative: never")
+	f.IntVar(&o.RebalanceMaxMoving, "rebalance-max-moving", 10, "devices with a session moved by rebalancing at once (until online on their new gateway)")
 	f.DurationVar(&o.RolloutOfflineGrace, "rollout-offline-grace", 15*time.Second, "how long a device taking a progressive rollout may be offline before it fails the heartbeat gate")
 	f.StringVar(&webhookCertDir, "webhook-cert-dir", "", "serve the validating admission webhook of Applications and Devices with tls.crt and tls.key from this directory (config/webhook); unset: no webhook")
 	f.IntVar(&webhookPort, "webhook-port", 9443, "the admission webhook's port")

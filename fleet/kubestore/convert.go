@@ -114,7 +114,7 @@ func DeviceToFleet(o *v1alpha1.Device) fleet.Device {
 		Status: fleet.DeviceStatus{Phase: string(st.Phase), LastSeen: toMicro(st.LastSeen), Firmware: st.Firmware,
 			RAMFree: uint32(st.RAMFree), FlashFree: uint32(st.FlashFree), MaxFrame: uint32(st.MaxFrame),
 			Features: slices.Clone(st.Features), CertSerial: st.CertSerial, CertNotAfter: toTime(st.CertNotAfter), Message: st.Message,
-			Reset: resetToFleet(st.Reset), CertPending: st.CertPending}}
+			Reset: resetToFleet(st.Reset), CertPending: st.CertPending, SessionGateway: string(st.SessionGateway)}}
 	d.CreatedAt, d.UpdatedAt = createdUpdated(&o.ObjectMeta)
 	return d
 }
@@ -133,7 +133,7 @@ func DeviceFromFleet(d fleet.Device, o *v1alpha1.Device) {
 	o.Status = v1alpha1.DeviceStatus{Phase: v1alpha1.DevicePhase(s.Phase), LastSeen: fromMicro(s.LastSeen), Firmware: s.Firmware,
 		RAMFree: int64(s.RAMFree), FlashFree: int64(s.FlashFree), MaxFrame: int64(s.MaxFrame), Features: slices.Clone(s.Features),
 		CertSerial: s.CertSerial, CertNotAfter: fromTime(s.CertNotAfter), CertPending: s.CertPending, Message: s.Message,
-		Reset: resetFromFleet(s.Reset), Deployments: deps, HealthValues: health, Conditions: conds}
+		SessionGateway: v1alpha1.Name(s.SessionGateway), Reset: resetFromFleet(s.Reset), Deployments: deps, HealthValues: health, Conditions: conds}
 	if s.Phase != "" && s.Phase != fleet.PhaseRegistered {
 		c := metav1.Condition{Type: v1alpha1.ConditionOnline, Status: metav1.ConditionFalse, Reason: reason(s.Phase),
 			Message: s.Message, ObservedGeneration: o.Generation}

@@ -70,7 +70,7 @@ func BenchmarkKubernetesFleet(b *testing.B) {
 		o.LastSeenInterval = lastSeen
 	}
 	// gw-00 is the one killed for the failover.
-	cfg0, sever := severable(f.env.UserWithRole(b, f.ns, "gateway_role.yaml", "gateway-gw-00"))
+	cfg0, sever := severable(f.env.GatewayUser(b, f.ns, "gw-00"))
 	hs = append(hs, startKubeGatewayAs(b, cfg0, f.ns, "gw-00", b.TempDir(), "", tune))
 	for i := 1; i < gateways; i++ {
 		hs = append(hs, f.startKubeGateway(fmt.Sprintf("gw-%02d", i), b.TempDir(), "", tune))

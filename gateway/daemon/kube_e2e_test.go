@@ -359,7 +359,7 @@ func TestKubernetesGatewayStartsDuringAnOutage(t *testing.T) {
 
 	// The gateway stops (writing its snapshot), then the API server goes away.
 	devAddr := h.device
-	cfg := f.env.UserWithRole(t, f.ns, "gateway_role.yaml", "gateway-gw-1")
+	cfg := f.env.GatewayUser(t, f.ns, "gw-1")
 	h.stop()
 	if _, err := os.Stat(filepath.Join(dir, KubeSnapshotFile)); err != nil {
 		t.Fatalf("no snapshot after the gateway stopped: %v", err)

@@ -88,7 +88,7 @@ func TestKubernetesFailover(t *testing.T) {
 		o.LastSeenInterval = 0 // the default (45 min): only the failover writes Devices
 	}
 	names := []string{"gw-a", "gw-b", "gw-c"}
-	cfgA, sever := severable(f.env.UserWithRole(t, f.ns, "gateway_role.yaml", "gateway-gw-a"))
+	cfgA, sever := severable(f.env.GatewayUser(t, f.ns, "gw-a"))
 	hs := map[string]*harness{"gw-a": startKubeGatewayAs(t, cfgA, f.ns, "gw-a", t.TempDir(), "", tune)}
 	for _, name := range names[1:] {
 		hs[name] = f.startKubeGateway(name, t.TempDir(), "", tune)

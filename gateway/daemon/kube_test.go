@@ -63,7 +63,7 @@ func testLogger() *slog.Logger {
 func (f *kubeFleet) startKubeGateway(name, dir, deviceAddr string, tune ...func(*Options)) *harness {
 	t := f.t
 	t.Helper()
-	cfg := f.env.UserWithRole(t, f.ns, "gateway_role.yaml", "gateway-"+name)
+	cfg := f.env.GatewayUser(t, f.ns, name)
 	return startKubeGatewayAs(t, cfg, f.ns, name, dir, deviceAddr, tune...)
 }
 

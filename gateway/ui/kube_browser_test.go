@@ -47,7 +47,7 @@ func TestDashboardKubernetesMode(t *testing.T) {
 	go func() {
 		done <- daemon.Run(ctx, daemon.Options{DataDir: dir, APIAddr: "127.0.0.1:0", DeviceAddr: "127.0.0.1:0",
 			Gateway: gateway.Config{Name: "gw-1", HeartbeatInterval: time.Second}, Store: daemon.StoreKubernetes,
-			KubeConfig: env.UserWithRole(t, ns, "gateway_role.yaml", "gateway-gw-1"), Namespace: ns,
+			KubeConfig: env.GatewayUser(t, ns, "gw-1"), Namespace: ns,
 			GatewayHeartbeat: 500 * time.Millisecond, LastSeenInterval: time.Second, Log: quietLog(),
 			Ready: func(a, _ net.Addr) { ready <- a }})
 	}()

@@ -26,6 +26,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -147,7 +148,75 @@ func start(t testing.TB, with func(*envtest.Environment)) *Env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	installPolicies(t, cfg, c)
 	return &Env{Env: env, Config: cfg, Client: c, Assets: assets}
+}
+
+// Policies are the cluster-scoped admission policies (config/policy) that
+// every API server of the tests enforces, as a deployment's does.
+var Policies = []string{"gateway_policy.yaml"}
+
+// installPolicies creates the objects of Policies.
+func installPolicies(t testing.TB, cfg *rest.Config, c client.Client) {
+	t.Helper()
+	for _, f := range Policies {
+		raw, err := os.ReadFile(filepath.Join(RepoRoot(), "config", "policy", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range strings.Split(string(raw), "\n---\n") {
+			var u unstructured.Unstructured
+			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if err := c.Create(context.Background(), &u); err != nil {
+				t.Fatalf("%s: create %s %s: %v", f, u.GetKind(), u.GetName(), err)
+			}
+		}
+	}
+	awaitPolicies(t, cfg, c)
+}
+
+// awaitPolicies waits until the API server enforces the gateway policy
+// (it loads policies asynchronously): a gateway's dry-run creation of a
+// ConfigMap other than the CA's is refused.
+func awaitPolicies(t testing.TB, admin *rest.Config, c client.Client) {
+	t.Helper()
+	ctx := context.Background()
+	const ns, user = "wasmbed-policy-probe", "wasmbed-gateway:probe"
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}}}}
+	rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: "probe"},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: user}}}
+	for _, o := range []client.Object{role, rb} {
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := rest.CopyConfig(admin)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	as, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for {
+		err := as.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns}}, client.DryRunAll)
+		switch {
+		case err != nil && strings.Contains(err.Error(), "may create the CA"):
+			return
+		case err != nil && !strings.Contains(err.Error(), "cannot create resource"):
+			// (that one: the probe's Role binding not in the authorizer's cache yet)
+			t.Fatalf("probe the gateway policy: %v", err)
+		case time.Since(start) > time.Minute:
+			t.Fatalf("the API server does not enforce the gateway policy after %v (last: %v)", time.Since(start).Round(time.Second), err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Namespace creates a namespace for one test (or subtest).
@@ -200,6 +269,15 @@ func (e *Env) UserWithRole(t testing.TB, ns, roleFile, user string) *rest.Config
 		t.Fatalf("bind role %s: %v", role.Name, err)
 	}
 	return e.User(t, user)
+}
+
+// GatewayUser is UserWithRole for the gateway named name: the user
+// wasmbed-gateway:<name> bound to the wasmbed-gateway Role, whom the
+// policy of config/policy/gateway_policy.yaml knows as that gateway (as it
+// knows a gateway pod by its pod-bound ServiceAccount token).
+func (e *Env) GatewayUser(t testing.TB, ns, name string) *rest.Config {
+	t.Helper()
+	return e.UserWithRole(t, ns, "gateway_role.yaml", "wasmbed-gateway:"+name)
 }
 
 // StopAPIServer kills kube-apiserver (SIGKILL: an outage, not a graceful
