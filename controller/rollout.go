@@ -78,8 +78,8 @@ func rolloutPolicyError(a *fleet.Application) error {
 // stopped reporting in (Online Unknown) does not fail it: nothing says
 // the device lost its session, its gateway is what went silent.
 // The values of an app-level health gate are those the device's gateway
-// recorded in the Device's status.healthValues (gateway/daemon
-// kubernetes_health.go).
+// recorded in the Device's status.healthValues (gateway/kubemode
+// health.go).
 func (r *applications) observations(devs map[string]*v1alpha1.Device) fleet.Observations {
 	return fleet.Observations{
 		Online: func(d *fleet.Device) bool {

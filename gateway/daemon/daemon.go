@@ -39,6 +39,7 @@ import (
 	"github.com/wasmbed/wasmbed/fleet/boltstore"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/gateway/api"
+	"github.com/wasmbed/wasmbed/gateway/kubemode"
 	"github.com/wasmbed/wasmbed/gateway/ui"
 	"github.com/wasmbed/wasmbed/tracing"
 )
@@ -54,7 +55,7 @@ const (
 	AuditFile = "audit.jsonl"
 	// KubeSnapshotFile keeps, in Kubernetes mode, the last state seen of the
 	// fleet's resources, to start from while the API server is unreachable.
-	KubeSnapshotFile = "kube-snapshot.json"
+	KubeSnapshotFile = kubemode.SnapshotFile
 )
 
 // Options configure a gateway process.
@@ -100,7 +101,7 @@ type Options struct {
 	// status (Kubernetes mode; default 30s).
 	GatewayHeartbeat time.Duration
 	// LeaseDuration and LeaseRenew are the gateway's Lease (Kubernetes
-	// mode, kubernetes_lease.go): renewed every LeaseRenew (default 2s),
+	// mode, package gateway/kubemode): renewed every LeaseRenew (default 2s),
 	// it is valid for LeaseDuration (default 10s, whole seconds), after
 	// which the controller moves the gateway's devices to live gateways.
 	LeaseDuration, LeaseRenew time.Duration
@@ -149,10 +150,10 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if st.kube != nil {
-		if err := st.kube.publishRoot(ctx, cred.rootPEM); err != nil {
+		if err := st.kube.PublishRoot(ctx, cred.rootPEM); err != nil {
 			return err
 		}
-		err = st.kube.markOffline(ctx)
+		err = st.kube.MarkOffline(ctx)
 	} else {
 		err = markOffline(ctx, st.store)
 	}
@@ -171,7 +172,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if st.kube != nil {
-		err = st.kube.register(ctx, advertised(o, devL.Addr()))
+		err = st.kube.Register(ctx, advertised(o, devL.Addr()))
 	} else {
 		err = registerGateway(ctx, st.store, gw.Config().Name, advertised(o, devL.Addr()))
 	}
@@ -238,11 +239,33 @@ func startTracing(ctx context.Context, o *Options) (func(), error) {
 	}, nil
 }
 
+// Stores a gateway can run on.
+const (
+	StoreEmbedded   = "embedded"
+	StoreKubernetes = "kubernetes"
+)
+
+// kubeConfig is the Kubernetes mode's part of o.
+func (o *Options) kubeConfig() kubemode.Config {
+	return kubemode.Config{Name: o.Gateway.Name, Kubeconfig: o.Kubeconfig, RESTConfig: o.KubeConfig, Namespace: o.Namespace,
+		DataDir: o.DataDir, SyncTimeout: o.KubeSyncTimeout, LastSeenInterval: o.LastSeenInterval,
+		GatewayHeartbeat: o.GatewayHeartbeat, LeaseDuration: o.LeaseDuration, LeaseRenew: o.LeaseRenew, Log: o.Log}
+}
+
+// advertised are the addresses a new Gateway resource gets: o.Advertise,
+// else the device listener's.
+func advertised(o Options, l net.Addr) []string {
+	if len(o.Advertise) > 0 {
+		return o.Advertise
+	}
+	return []string{l.String()}
+}
+
 // opened is the fleet store the gateway runs on: the embedded one, or
 // Kubernetes (kube set, with the CA shared through it).
 type opened struct {
 	store    fleet.Store
-	kube     *kubeMode
+	kube     *kubemode.Mode
 	embedded *boltstore.Store
 }
 
@@ -258,21 +281,18 @@ func openStore(ctx context.Context, o *Options) (opened, error) {
 		if o.Gateway.Name == "" {
 			o.Gateway.Name = "gateway"
 		}
-		if _, _, err := leaseTimes(*o); err != nil {
-			return opened{}, err
-		}
-		k, err := openKube(ctx, *o, o.Log)
+		k, err := kubemode.Open(ctx, o.kubeConfig())
 		if err != nil {
 			return opened{}, err
 		}
-		o.Gateway.Serves = k.serves
+		o.Gateway.Serves = k.Serves
 		if o.ExternalCA == nil {
-			if err := k.shareCA(ctx, filepath.Join(o.DataDir, CADir)); err != nil {
-				k.store.Close()
+			if err := k.ShareCA(ctx, filepath.Join(o.DataDir, CADir)); err != nil {
+				k.Close()
 				return opened{}, fmt.Errorf("certificate authority: %w", err)
 			}
 		}
-		return opened{store: k.store, kube: k}, nil
+		return opened{store: k.Store(), kube: k}, nil
 	}
 	return opened{}, fmt.Errorf("store %q: want %s or %s", o.Store, StoreEmbedded, StoreKubernetes)
 }
@@ -393,7 +413,7 @@ func serve(ctx context.Context, o Options, st opened, gw *gateway.Gateway, handl
 	})
 	wg.Go(func() { audit.Run(gctx) })
 	if st.kube != nil {
-		wg.Go(func() { st.kube.run(gctx, gw) })
+		wg.Go(func() { st.kube.Run(gctx, gw) })
 	}
 	log.Info("gateway serving", "name", gw.Config().Name, "api", "https://"+apiL.Addr().String(), "devices", devL.Addr().String(),
 		"data_dir", o.DataDir)

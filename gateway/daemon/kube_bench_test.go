@@ -20,6 +20,7 @@ import (
 	"github.com/wasmbed/wasmbed/agent/sim"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"
+	"github.com/wasmbed/wasmbed/gateway/kubemode"
 	"github.com/wasmbed/wasmbed/module/wasmtest"
 	"github.com/wasmbed/wasmbed/protocol"
 )
@@ -190,7 +191,7 @@ func BenchmarkKubernetesFleet(b *testing.B) {
 	}
 	writes, leases := w1-w0, l1-l0
 	perInterval := writes / float64(n) / (float64(window) / float64(lastSeen))
-	perHour := perInterval * float64(time.Hour) / float64(DefaultLastSeenInterval)
+	perHour := perInterval * float64(time.Hour) / float64(kubemode.DefaultLastSeenInterval)
 	b.Logf("steady window %v (last-seen every %v): %.0f writes (%.3f per device per last-seen interval), %.0f lease writes",
 		window, lastSeen, writes, perInterval, leases)
 	// Failover: gw-00 killed; its devices run their app on other gateways.

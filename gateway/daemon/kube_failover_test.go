@@ -224,18 +224,8 @@ func TestKubernetesFailover(t *testing.T) {
 
 // A gateway holds its Lease: created with its duration and label, renewed
 // every renewal period, and taken over (a new holder, one transition more)
-// by the process that restarts under its name; leaseTimes refuses a
-// renewal that does not fit in the duration.
+// by the process that restarts under its name.
 func TestKubernetesGatewayLease(t *testing.T) {
-	if _, _, err := leaseTimes(Options{LeaseDuration: 2 * time.Second, LeaseRenew: 2 * time.Second}); err == nil {
-		t.Fatal("a renewal every 2s of a 2s lease accepted")
-	}
-	if _, _, err := leaseTimes(Options{LeaseDuration: 1500 * time.Millisecond}); err == nil {
-		t.Fatal("a lease of 1.5s accepted")
-	}
-	if d, r, err := leaseTimes(Options{}); err != nil || d != DefaultLeaseDuration || r != DefaultLeaseRenew {
-		t.Fatalf("defaults: %v %v %v", d, r, err)
-	}
 	env := kubetest.Start(t)
 	f := newKubeFleet(t, env)
 	ctx := context.Background()

@@ -25,6 +25,7 @@ import (
 	"github.com/wasmbed/wasmbed/fleet/kubestore"
 	"github.com/wasmbed/wasmbed/fleet/kubestore/kubetest"
 	"github.com/wasmbed/wasmbed/gateway"
+	"github.com/wasmbed/wasmbed/gateway/kubemode"
 	"github.com/wasmbed/wasmbed/module/wasmtest"
 	"github.com/wasmbed/wasmbed/protocol"
 )
@@ -169,12 +170,12 @@ func TestKubernetesGatewayServesItsDevices(t *testing.T) {
 		t.Fatalf("registered addresses %v, want [%s]", gw.Spec.Addresses, h.device)
 	}
 	var cm corev1.ConfigMap
-	must(t, c.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: CAConfigMap}, &cm))
-	if strings.TrimSpace(cm.Data[CAConfigMapKey]) != h.readFile(CACertFile) {
-		t.Fatalf("ConfigMap %s does not hold the gateway's CA root", CAConfigMap)
+	must(t, c.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: kubemode.CAConfigMap}, &cm))
+	if strings.TrimSpace(cm.Data[kubemode.CAConfigMapKey]) != h.readFile(CACertFile) {
+		t.Fatalf("ConfigMap %s does not hold the gateway's CA root", kubemode.CAConfigMap)
 	}
 	var sec corev1.Secret
-	must(t, c.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: CASecret}, &sec))
+	must(t, c.Get(ctx, client.ObjectKey{Namespace: f.ns, Name: kubemode.CASecret}, &sec))
 
 	mine := newTestDevice(t, h, "dev-1")
 	must(t, mine.enroll(f.device("dev-1", "stm32f4-discovery", "gw-1", map[string]string{"role": "sensor"})))

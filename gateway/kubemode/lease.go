@@ -1,4 +1,4 @@
-package daemon
+package kubemode
 
 import (
 	"context"
@@ -26,10 +26,10 @@ const (
 	DefaultLeaseRenew    = 2 * time.Second
 )
 
-// leaseTimes are the Lease's duration and renewal period of o, defaults
+// LeaseTimes are the Lease's duration and renewal period of c, defaults
 // applied; an error when the renewal would not fit in the duration.
-func leaseTimes(o Options) (dur, renew time.Duration, err error) {
-	dur, renew = o.LeaseDuration, o.LeaseRenew
+func (c Config) LeaseTimes() (dur, renew time.Duration, err error) {
+	dur, renew = c.LeaseDuration, c.LeaseRenew
 	if dur <= 0 {
 		dur = DefaultLeaseDuration
 	}
@@ -50,8 +50,8 @@ func leaseTimes(o Options) (dur, renew time.Duration, err error) {
 // alive. It is not released when the gateway stops: a gateway that
 // restarts within the lease duration keeps its devices; one that does not
 // come back loses them when the Lease expires, as one that was killed.
-func (k *kubeMode) holdLease(ctx context.Context, m *gateway.Metrics) {
-	dur, renew, err := leaseTimes(k.o)
+func (k *Mode) holdLease(ctx context.Context, m *gateway.Metrics) {
+	dur, renew, err := k.cfg.LeaseTimes()
 	if err != nil { // checked when the gateway started
 		k.log.Error("lease", "err", err)
 		return

@@ -1,4 +1,13 @@
-package daemon
+// Package kubemode is the gateway's Kubernetes mode: what a gateway runs
+// besides the standalone one's parts when its fleet store is the
+// namespace's custom resources (fleet/kubestore). It shares the embedded
+// CA through a Secret and publishes its root, registers the Gateway,
+// holds its liveness Lease (lease.go), reports its status and its
+// devices' coarse last-seen, marks revoked the devices whose certificate
+// was revoked elsewhere, serves only the devices assigned to it (telling
+// others where to go), and reports app-level health values
+// (health.go). Package daemon wires it in when --store=kubernetes.
+package kubemode
 
 import (
 	"bytes"
@@ -6,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -25,11 +33,39 @@ import (
 	"github.com/wasmbed/wasmbed/gateway"
 )
 
-// Stores a gateway can run on.
-const (
-	StoreEmbedded   = "embedded"
-	StoreKubernetes = "kubernetes"
-)
+// SnapshotFile, in the gateway's data directory, keeps the last state seen
+// of the fleet's resources: a gateway starts from it when the API server
+// does not answer.
+const SnapshotFile = "kube-snapshot.json"
+
+// Config is the Kubernetes mode of one gateway.
+type Config struct {
+	// Name is the gateway's (its Gateway resource, its Lease, the
+	// assignment of its devices). Required.
+	Name string
+	// Kubeconfig is the kubeconfig file; empty: $KUBECONFIG,
+	// ~/.kube/config, else the pod's service account. RESTConfig, if set,
+	// is used instead (tests).
+	Kubeconfig string
+	RESTConfig *rest.Config
+	// Namespace holds the fleet's resources; empty: the kubeconfig
+	// context's (default with RESTConfig).
+	Namespace string
+	// DataDir holds SnapshotFile.
+	DataDir string
+	// SyncTimeout bounds the wait for the first list from the API server
+	// before starting from the snapshot (kubestore.Options.SyncTimeout).
+	SyncTimeout time.Duration
+	// LastSeenInterval: an online device's last-seen is written when the
+	// stored one is this old (default DefaultLastSeenInterval).
+	LastSeenInterval time.Duration
+	// GatewayHeartbeat: how often the Gateway's status is written (default
+	// DefaultGatewayHeartbeat).
+	GatewayHeartbeat time.Duration
+	// LeaseDuration and LeaseRenew: the gateway's Lease (LeaseTimes).
+	LeaseDuration, LeaseRenew time.Duration
+	Log                       *slog.Logger
+}
 
 // Kubernetes objects the gateways share.
 const (
@@ -49,22 +85,22 @@ const (
 	DefaultGatewayHeartbeat = 30 * time.Second
 )
 
-// The gateway's permissions in Kubernetes mode (config/rbac/gateway_role.yaml
-// is what they amount to; the daemon's tests run the gateway as a user bound
-// to that role).
+// The gateway's permissions in Kubernetes mode: config/rbac/gateway_role.yaml
+// and the policy of config/policy (the daemon's tests run gateways as users
+// bound to that role, under that policy).
 
 // caFiles are the embedded CA's files shared through CASecret (not its
 // database, which each gateway keeps).
 var caFiles = []string{ca.FilePassword, ca.FileRootCert, ca.FileRootKey, ca.FileIntermediateCert, ca.FileIntermediateKey, ca.FileConfig}
 
-// kubeMode is what the gateway runs besides the embedded mode's parts.
-type kubeMode struct {
+// Mode is what the gateway runs besides the embedded mode's parts.
+type Mode struct {
 	store *followStore
 	c     client.Client
 	ns    string
 	name  string
 	log   *slog.Logger
-	o     Options
+	cfg   Config
 
 	// What a start from the snapshot left for when the API server answers.
 	mu         sync.Mutex
@@ -74,7 +110,7 @@ type kubeMode struct {
 
 // catchUp does what a start from the snapshot left for later, once the API
 // server answers.
-func (k *kubeMode) catchUp(ctx context.Context) {
+func (k *Mode) catchUp(ctx context.Context) {
 	if k.store.Offline() {
 		return
 	}
@@ -82,7 +118,7 @@ func (k *kubeMode) catchUp(ctx context.Context) {
 	root, addrs := k.laterRoot, k.laterAddrs
 	k.mu.Unlock()
 	if root != nil {
-		if err := k.publishRoot(ctx, root); err != nil {
+		if err := k.PublishRoot(ctx, root); err != nil {
 			k.log.Warn("CA root not published yet", "err", err)
 		} else {
 			k.mu.Lock()
@@ -91,7 +127,7 @@ func (k *kubeMode) catchUp(ctx context.Context) {
 		}
 	}
 	if addrs != nil {
-		if err := k.register(ctx, addrs); err != nil {
+		if err := k.Register(ctx, addrs); err != nil {
 			k.log.Warn("gateway not registered yet", "err", err)
 		} else {
 			k.mu.Lock()
@@ -101,31 +137,50 @@ func (k *kubeMode) catchUp(ctx context.Context) {
 	}
 }
 
-func openKube(ctx context.Context, o Options, log *slog.Logger) (*kubeMode, error) {
-	cfg, ns := o.KubeConfig, o.Namespace
+// Open opens the fleet store on the namespace's resources (from the
+// snapshot when the API server does not answer within cfg.SyncTimeout).
+func Open(ctx context.Context, c Config) (*Mode, error) {
+	if c.Name == "" {
+		return nil, errors.New("kubernetes mode: the gateway has no name")
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if _, _, err := c.LeaseTimes(); err != nil {
+		return nil, err
+	}
+	cfg, ns := c.RESTConfig, c.Namespace
 	if cfg == nil {
 		var err error
-		if cfg, ns, err = kubestore.RESTConfig(o.Kubeconfig, o.Namespace); err != nil {
+		if cfg, ns, err = kubestore.RESTConfig(c.Kubeconfig, c.Namespace); err != nil {
 			return nil, err
 		}
 	} else if ns == "" {
 		ns = "default"
 	}
 	cfg = rest.CopyConfig(cfg)
-	cfg.UserAgent = "wasmbed-gateway/" + o.Gateway.Name
-	store, err := kubestore.Open(ctx, cfg, kubestore.Options{Namespace: ns, Component: "wasmbed-gateway", Host: o.Gateway.Name, Log: log,
-		SnapshotFile: filepath.Join(o.DataDir, KubeSnapshotFile), SyncTimeout: o.KubeSyncTimeout})
+	cfg.UserAgent = "wasmbed-gateway/" + c.Name
+	log := c.Log
+	store, err := kubestore.Open(ctx, cfg, kubestore.Options{Namespace: ns, Component: "wasmbed-gateway", Host: c.Name, Log: log,
+		SnapshotFile: filepath.Join(c.DataDir, SnapshotFile), SyncTimeout: c.SyncTimeout})
 	if err != nil {
 		return nil, err
 	}
 	log.Info("kubernetes store", "host", cfg.Host, "namespace", ns)
-	return &kubeMode{store: &followStore{store, newHealthReports(store, ns, log)}, c: store.Client(), ns: ns, name: o.Gateway.Name, log: log.With("component", "kubernetes"), o: o}, nil
+	return &Mode{store: &followStore{store, newHealthReports(store, ns, log)}, c: store.Client(), ns: ns, name: c.Name,
+		log: log.With("component", "kubernetes"), cfg: c}, nil
 }
 
-// serves: this gateway holds the sessions of the devices assigned to it.
+// Store is the fleet store the gateway runs on in this mode.
+func (k *Mode) Store() fleet.Store { return k.store }
+
+// Close closes the store.
+func (k *Mode) Close() error { return k.store.Close() }
+
+// Serves (gateway.Config.Serves): this gateway holds the sessions of the devices assigned to it.
 // Another gateway's device is told that gateway's addresses (from the
 // informers' cache), so that it goes there next.
-func (k *kubeMode) serves(d *fleet.Device) error {
+func (k *Mode) Serves(d *fleet.Device) error {
 	switch d.Gateway {
 	case k.name:
 		return nil
@@ -143,11 +198,11 @@ func (k *kubeMode) serves(d *fleet.Device) error {
 		}}
 }
 
-// shareCA makes dir hold the namespace's CA: a copy of the Secret
+// ShareCA makes dir hold the namespace's CA: a copy of the Secret
 // wasmbed-ca if it exists, else the CA found in (or created in) dir, which
 // is then published in that Secret. Two gateways starting at once agree:
 // the one whose Secret is created first wins, the other adopts it.
-func (k *kubeMode) shareCA(ctx context.Context, dir string) error {
+func (k *Mode) ShareCA(ctx context.Context, dir string) error {
 	if k.store.Offline() {
 		// Started from the snapshot: the CA this gateway used last time.
 		if _, err := os.Stat(filepath.Join(dir, ca.FileConfig)); err != nil {
@@ -194,7 +249,7 @@ func (k *kubeMode) shareCA(ctx context.Context, dir string) error {
 	return nil
 }
 
-func (k *kubeMode) adoptCA(dir string, sec *corev1.Secret) error {
+func (k *Mode) adoptCA(dir string, sec *corev1.Secret) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
@@ -223,7 +278,7 @@ func (k *kubeMode) adoptCA(dir string, sec *corev1.Secret) error {
 
 // publishRoot keeps the ConfigMap wasmbed-ca holding the CA root. While the
 // store answers from its snapshot it is left for later (catchUp).
-func (k *kubeMode) publishRoot(ctx context.Context, root []byte) error {
+func (k *Mode) PublishRoot(ctx context.Context, root []byte) error {
 	if k.store.Offline() {
 		k.mu.Lock()
 		k.laterRoot = root
@@ -254,7 +309,7 @@ func (k *kubeMode) publishRoot(ctx context.Context, root []byte) error {
 
 // register creates the Gateway resource if absent (an operator's or
 // Terraform's registration is kept as it is).
-func (k *kubeMode) register(ctx context.Context, addrs []string) error {
+func (k *Mode) Register(ctx context.Context, addrs []string) error {
 	if k.store.Offline() {
 		k.mu.Lock()
 		k.laterAddrs = addrs
@@ -277,7 +332,7 @@ func (k *kubeMode) register(ctx context.Context, addrs []string) error {
 }
 
 // markOffline: sessions of this gateway's devices did not survive its restart.
-func (k *kubeMode) markOffline(ctx context.Context) error {
+func (k *Mode) MarkOffline(ctx context.Context) error {
 	devs, err := k.store.Devices().List(ctx)
 	if err != nil {
 		return err
@@ -295,16 +350,16 @@ func (k *kubeMode) markOffline(ctx context.Context) error {
 	return nil
 }
 
-// run keeps, until ctx ends, the gateway's Lease (kubernetes_lease.go) and
+// run keeps, until ctx ends, the gateway's Lease (lease.go) and
 // status (sessions, heartbeat) and the coarse last-seen of its online
 // devices, and marks revoked the devices whose current certificate was
 // revoked elsewhere.
-func (k *kubeMode) run(ctx context.Context, gw *gateway.Gateway) {
-	heartbeat := k.o.GatewayHeartbeat
+func (k *Mode) Run(ctx context.Context, gw *gateway.Gateway) {
+	heartbeat := k.cfg.GatewayHeartbeat
 	if heartbeat <= 0 {
 		heartbeat = DefaultGatewayHeartbeat
 	}
-	lastSeen := k.o.LastSeenInterval
+	lastSeen := k.cfg.LastSeenInterval
 	if lastSeen <= 0 {
 		lastSeen = DefaultLastSeenInterval
 	}
@@ -343,7 +398,7 @@ func (k *kubeMode) run(ctx context.Context, gw *gateway.Gateway) {
 
 // reportGateway writes the gateway's status (a merge patch of its own
 // fields: the controller writes the others).
-func (k *kubeMode) reportGateway(ctx context.Context, gw *gateway.Gateway, period time.Duration) {
+func (k *Mode) reportGateway(ctx context.Context, gw *gateway.Gateway, period time.Duration) {
 	now := metav1.NowMicro()
 	patch := fmt.Sprintf(`{"status":{"devices":%d,"lastHeartbeatTime":%q,"heartbeatSeconds":%d}}`,
 		gw.Sessions(), now.UTC().Format(metav1.RFC3339Micro), int(period/time.Second))
@@ -356,7 +411,7 @@ func (k *kubeMode) reportGateway(ctx context.Context, gw *gateway.Gateway, perio
 // touchLastSeen writes the last-seen of online devices whose stored one is
 // older than every, and repairs phases that went astray (a status write
 // lost with the API server): what the gateway holds in memory wins.
-func (k *kubeMode) touchLastSeen(ctx context.Context, gw *gateway.Gateway, every time.Duration) {
+func (k *Mode) touchLastSeen(ctx context.Context, gw *gateway.Gateway, every time.Duration) {
 	devs, err := k.store.Devices().List(ctx)
 	if err != nil {
 		return
@@ -374,7 +429,7 @@ func (k *kubeMode) touchLastSeen(ctx context.Context, gw *gateway.Gateway, every
 		}
 		k.store.Devices().Update(ctx, d.Name, func(d *fleet.Device) error {
 			if online {
-				d.Status.Phase, d.Status.LastSeen = fleet.PhaseOnline, last.UTC()
+				d.Status.Phase, d.Status.LastSeen, d.Status.SessionGateway = fleet.PhaseOnline, last.UTC(), k.name
 			} else if d.Status.Phase == fleet.PhaseOnline {
 				d.Status.Phase = fleet.PhaseOffline
 			}
@@ -385,7 +440,7 @@ func (k *kubeMode) touchLastSeen(ctx context.Context, gw *gateway.Gateway, every
 
 // markRevoked sets the phase of this gateway's devices whose current
 // certificate is revoked (the gateway closed their sessions already).
-func (k *kubeMode) markRevoked(ctx context.Context) {
+func (k *Mode) markRevoked(ctx context.Context) {
 	revs, err := k.store.Revocations().List(ctx)
 	if err != nil {
 		return
@@ -411,15 +466,6 @@ func (k *kubeMode) markRevoked(ctx context.Context) {
 	}
 }
 
-// advertised are the addresses a new Gateway resource gets: o.Advertise,
-// else the device listener's.
-func advertised(o Options, l net.Addr) []string {
-	if len(o.Advertise) > 0 {
-		return o.Advertise
-	}
-	return []string{l.String()}
-}
-
 // followStore is the Kubernetes store as a gateway uses it: the controller
 // is the one writer of progressive rollout progress in Kubernetes mode, so
 // the applications the gateway lists to plan are shown as the controller
@@ -431,7 +477,7 @@ func advertised(o Options, l net.Addr) []string {
 // after a device's report) and every write see the Application as it is.
 type followStore struct {
 	*kubestore.Store
-	health *healthReports // the values of app-level health gates (kubernetes_health.go)
+	health *healthReports // the values of app-level health gates (health.go)
 }
 
 func (s *followStore) Applications() fleet.Collection[fleet.Application] {
