@@ -114,6 +114,16 @@ type WebhookOptions struct {
 	Host    string
 	Port    int // default 9443
 	CertDir string
+	// SelfSigned: the controller issues the serving certificate itself
+	// (webhookcert.go) into CertDir (a temporary directory when empty),
+	// from a CA kept in the Secret named Secret (default
+	// DefaultWebhookSecret) of the namespace, for the DNS names of the
+	// Service named Service (default DefaultWebhookService) and
+	// ExtraHosts, and injects the CA into the ValidatingWebhookConfiguration
+	// named Configuration (default DefaultWebhookConfiguration).
+	SelfSigned                     bool
+	Service, Configuration, Secret string
+	ExtraHosts                     []string
 }
 
 // fieldGateway indexes Devices by spec.gateway.
@@ -244,6 +254,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		if o.lock, err = leaseLock(cfg, o); err != nil {
 			return err
 		}
+	}
+	if o.Webhook != nil && o.Webhook.SelfSigned {
+		wh := *o.Webhook
+		if err := selfSignWebhook(ctx, cfg, o.Namespace, &wh, o.Log.With("component", "webhook")); err != nil {
+			return fmt.Errorf("controller: %w", err)
+		}
+		o.Webhook = &wh
 	}
 	for first := true; ; first = false {
 		mgr, err := New(cfg, o)

@@ -1,6 +1,7 @@
 package controller_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,8 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wasmbed/wasmbed/board"
 	"github.com/wasmbed/wasmbed/controller"
@@ -93,5 +96,53 @@ func TestWebhookRefusesAtTheDoor(t *testing.T) {
 	out, err = kubectl(missing)
 	if err != nil || !strings.Contains(out, "Warning") || !strings.Contains(out, "devices wait for it") {
 		t.Fatalf("an application applied before its module: %v: %s", err, out)
+	}
+}
+
+// Without cert-manager: the controller issues the webhook's serving
+// certificate itself (its CA in a Secret of the namespace) and injects the
+// CA into the webhook configuration, replacing whatever was there (here
+// envtest's own CA, which the controller's server does not use): the real
+// API server then calls it over TLS and refuses what fleet/admit refuses.
+func TestWebhookIssuesItsOwnCertificate(t *testing.T) {
+	env := kubetest.StartWithWebhooks(t)
+	ctx := context.Background()
+	ns := env.Namespace(t)
+	wh := env.Env.WebhookInstallOptions
+	env.ClusterRoleFor(t, "controller_webhook_role.yaml", "wasmbed-controller")
+	startControllerWith(t, env, ns, controller.Options{Webhook: &controller.WebhookOptions{
+		Host: wh.LocalServingHost, Port: wh.LocalServingPort, SelfSigned: true, ExtraHosts: []string{wh.LocalServingHost}}})
+	var sec corev1.Secret
+	eventually(t, "the webhook's Secret", func() bool {
+		return env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: controller.DefaultWebhookSecret}, &sec) == nil
+	})
+	bundles := func() [][]byte {
+		var cfg admissionregistrationv1.ValidatingWebhookConfiguration
+		must(t, env.Client.Get(ctx, client.ObjectKey{Name: kubetest.WebhookConfiguration}, &cfg))
+		var out [][]byte
+		for _, w := range cfg.Webhooks {
+			out = append(out, w.ClientConfig.CABundle)
+		}
+		return out
+	}
+	eventually(t, "the CA injected into every webhook", func() bool {
+		b := bundles()
+		return len(b) == 2 && bytes.Equal(b[0], sec.Data["ca.crt"]) && bytes.Equal(b[1], sec.Data["ca.crt"])
+	})
+	kubeconfig := env.Kubeconfig(t, env.Config, ns)
+	apply := func(yaml string) (string, error) {
+		f := filepath.Join(t.TempDir(), "obj.yaml")
+		must(t, os.WriteFile(f, []byte(yaml), 0o600))
+		out, err := exec.Command(filepath.Join(env.Assets, "kubectl"), "--kubeconfig", kubeconfig, "apply", "-f", f).CombinedOutput()
+		return string(out), err
+	}
+	app := "apiVersion: fleet.wasmbed.dev/v1alpha1\nkind: Application\nmetadata:\n  name: steps\nspec:\n  version: 1.0.0\n  sha256: " +
+		strings.Repeat("ab", 32) + "\n  selector:\n    labels:\n      role: x\n  rollout:\n    steps:\n    - percent: 50\n    - percent: 10\n"
+	out, err := apply(app)
+	if err == nil || !strings.Contains(out, "denied the request") {
+		t.Fatalf("a rollout whose steps go down, through the self-signed webhook: %v: %s", err, out)
+	}
+	if out, err := apply("apiVersion: fleet.wasmbed.dev/v1alpha1\nkind: Device\nmetadata:\n  name: d1\nspec:\n  board: nano33ble\n"); err != nil {
+		t.Fatalf("a valid device refused: %v: %s", err, out)
 	}
 }

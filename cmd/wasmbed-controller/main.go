@@ -2,7 +2,7 @@
 // controller): device assignment, Application and Gateway status, token
 // cleanup, for the fleet of one namespace.
 //
-//	wasmbed-controller [--kubeconfig PATH] [--namespace NS] [--leader-elect] [--reassign-after 5m] [--assign-workers 4] [--rebalance-every 30s]
+//	wasmbed-controller [--kubeconfig PATH] [--namespace NS] [--leader-elect] [--reassign-after 5m] [--assign-workers 4] [--rebalance-every 30s] [--webhook-self-signed]
 package main
 
 import (
@@ -37,6 +37,8 @@ func newRoot() *cobra.Command {
 	var o controller.Options
 	var kubeconfig, logLevel, logFormat, otlpEndpoint, webhookCertDir string
 	var webhookPort int
+	var webhookSelfSigned bool
+	var webhookService, webhookConfiguration string
 	cmd := &cobra.Command{
 		Use:           "wasmbed-controller",
 		Short:         "Wasmbed's Kubernetes controller: assigns devices to gateways, reports Application and Gateway status",
@@ -57,7 +59,11 @@ func newRoot() *cobra.Command {
 			}
 			cfg.UserAgent = "wasmbed-controller/" + version
 			o.Namespace, o.Log = ns, log
-			if webhookCertDir != "" {
+			switch {
+			case webhookSelfSigned:
+				o.Webhook = &controller.WebhookOptions{Port: webhookPort, CertDir: webhookCertDir, SelfSigned: true,
+					Service: webhookService, Configuration: webhookConfiguration}
+			case webhookCertDir != "":
 				o.Webhook = &controller.WebhookOptions{Port: webhookPort, CertDir: webhookCertDir}
 			}
 			log.Info("controller starting", "host", cfg.Host, "namespace", ns, "leader_election", o.LeaderElection)
@@ -95,8 +101,11 @@ func newRoot() *cobra.Command {
 	f.DurationVar(&o.RebalanceEvery, "rebalance-every", 30*time.Second, "even out the devices the controller assigned across live gateways this often (and at once when a gateway's Lease comes alive or expires); negative: never")
 	f.IntVar(&o.RebalanceMaxMoving, "rebalance-max-moving", 10, "devices with a session moved by rebalancing at once (until online on their new gateway)")
 	f.DurationVar(&o.RolloutOfflineGrace, "rollout-offline-grace", 15*time.Second, "how long a device taking a progressive rollout may be offline before it fails the heartbeat gate")
-	f.StringVar(&webhookCertDir, "webhook-cert-dir", "", "serve the validating admission webhook of Applications and Devices with tls.crt and tls.key from this directory (config/webhook); unset: no webhook")
+	f.StringVar(&webhookCertDir, "webhook-cert-dir", "", "serve the validating admission webhook of Applications and Devices with tls.crt and tls.key from this directory (with --webhook-self-signed: where the controller writes the certificate it issues; a temporary directory when unset); unset and no --webhook-self-signed: no webhook")
 	f.IntVar(&webhookPort, "webhook-port", 9443, "the admission webhook's port")
+	f.BoolVar(&webhookSelfSigned, "webhook-self-signed", false, "serve the admission webhook with a certificate the controller issues itself (CA in the Secret "+controller.DefaultWebhookSecret+", shared by the replicas) and inject its CA into the ValidatingWebhookConfiguration --webhook-configuration; without cert-manager")
+	f.StringVar(&webhookService, "webhook-service", controller.DefaultWebhookService, "the Service the API server calls the webhook through (its DNS names go in the self-signed certificate)")
+	f.StringVar(&webhookConfiguration, "webhook-configuration", controller.DefaultWebhookConfiguration, "the ValidatingWebhookConfiguration whose caBundle the self-signed CA goes into")
 	f.StringVar(&otlpEndpoint, "otlp-endpoint", "", "export traces over OTLP/HTTP to this collector (http://host:4318 or host:port); unset: as OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* variables say, off without them")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")

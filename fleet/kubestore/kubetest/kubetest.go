@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -95,15 +96,60 @@ func Start(t testing.TB) *Env {
 // (controller-gen's, from the controller's markers).
 func WebhookDir() string { return filepath.Join(RepoRoot(), "config", "webhook") }
 
+// WebhookConfiguration is the name the deployment gives the admission
+// webhooks' configuration (config/webhook), which StartWithWebhooks
+// installs under it.
+const WebhookConfiguration = "wasmbed-validating-webhook"
+
 // StartWithWebhooks is Start with the admission webhooks of WebhookDir
-// installed, calling a server on this machine (the test starts it where
-// Env.WebhookInstallOptions says: LocalServingHost, LocalServingPort,
-// LocalServingCertDir). They apply to every namespace of this API server.
+// installed as WebhookConfiguration, calling a server on this machine (the
+// test starts it where Env.WebhookInstallOptions says: LocalServingHost,
+// LocalServingPort, LocalServingCertDir, whose CA is in the
+// configuration). They apply to every namespace of this API server.
 func StartWithWebhooks(t testing.TB) *Env {
 	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(WebhookDir(), "manifests.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatalf("webhook manifests: %v", err)
+	}
+	cfg.Name = WebhookConfiguration
 	return start(t, func(e *envtest.Environment) {
-		e.WebhookInstallOptions = envtest.WebhookInstallOptions{Paths: []string{filepath.Join(WebhookDir(), "manifests.yaml")}}
+		e.WebhookInstallOptions = envtest.WebhookInstallOptions{ValidatingWebhooks: []*admissionregistrationv1.ValidatingWebhookConfiguration{&cfg}}
 	})
+}
+
+// ClusterRoleFor creates the ClusterRole and ClusterRoleBinding of
+// config/rbac/<file> (once per API server) and binds the ClusterRole to
+// user too.
+func (e *Env) ClusterRoleFor(t testing.TB, file, user string) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(RepoRoot(), "config", "rbac", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		var u unstructured.Unstructured
+		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		if err := e.Client.Create(ctx, &u); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("%s: create %s %s: %v", file, u.GetKind(), u.GetName(), err)
+		}
+		if u.GetKind() != "ClusterRole" {
+			continue
+		}
+		rb := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: u.GetName() + "-" + user},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: u.GetName()},
+			Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: user}}}
+		if err := e.Client.Create(ctx, rb); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatalf("bind cluster role %s: %v", u.GetName(), err)
+		}
+	}
 }
 
 func start(t testing.TB, with func(*envtest.Environment)) *Env {
