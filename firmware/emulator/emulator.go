@@ -10,9 +10,10 @@
 // chosen for QEMU: it listens on a unix socket and waits for us before the
 // board starts.
 //
-// Renode cannot be installed on the machines this project is built on, so the
-// Renode path is written to run where it is installed but is not exercised by
-// the tests here (renode/README.md).
+// Under Renode a board runs on its platform description in renode/ (the
+// board's stock Renode platform with the clocks its firmware sets up, package
+// renode). Renode comes from `make setup` (built from source when the machine
+// has none; renode/README.md), which links it into bin/.
 package emulator
 
 import (
@@ -32,6 +33,7 @@ import (
 	"time"
 
 	"github.com/wasmbed/wasmbed/firmware/bridge"
+	"github.com/wasmbed/wasmbed/renode"
 )
 
 // Engine is an emulator.
@@ -50,9 +52,10 @@ type Board struct {
 	// QEMUMachine is the `-M` machine; empty when QEMU has none for the board.
 	// The console is QEMU's first serial port, the link its second.
 	QEMUMachine string
-	// RenodePlatform is the platform description (.repl) under Renode's
-	// platforms/ directory; empty when Renode has none. RenodeConsole and
-	// RenodeLink name the UART peripherals.
+	// RenodePlatform is the stock platform description (.repl) under
+	// Renode's platforms/ directory that renode/<board>.repl builds on; empty
+	// when Renode has none. RenodeConsole and RenodeLink name the UART
+	// peripherals.
 	RenodePlatform, RenodeConsole, RenodeLink string
 }
 
@@ -250,6 +253,14 @@ func (d *Device) startRenode(b Board, o Options) (func() (net.Conn, error), erro
 	if err != nil {
 		return nil, err
 	}
+	platform, err := renode.Platform(b.Name)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	repl := filepath.Join(d.dir, b.Name+".repl")
+	if err := os.WriteFile(repl, []byte(platform), 0o600); err != nil {
+		return nil, err
+	}
 	console := filepath.Join(d.dir, "console")
 	script := fmt.Sprintf(`mach create %q
 machine LoadPlatformDescription @%s
@@ -258,12 +269,12 @@ emulation CreateServerSocketTerminal %d "link" false
 connector Connect %s link
 sysbus LoadELF @%s
 start
-`, d.label, b.RenodePlatform, b.RenodeConsole, console, port, b.RenodeLink, image)
+`, d.label, repl, b.RenodeConsole, console, port, b.RenodeLink, image)
 	resc := filepath.Join(d.dir, "board.resc")
 	if err := os.WriteFile(resc, []byte(script), 0o600); err != nil {
 		return nil, err
 	}
-	args := append([]string{"--disable-xwt", "--console", "--plain", "-e", "include @" + resc}, o.Args...)
+	args := append([]string{"--disable-gui", "--console", "--plain", "-e", "include @" + resc}, o.Args...)
 	if err := d.start(exec.Command(bin, args...), o.ConsoleLog, func(stop <-chan struct{}) (io.ReadCloser, error) { return follow(console, stop) }); err != nil {
 		return nil, err
 	}
