@@ -55,6 +55,8 @@ Enrolls And Runs An App
     Wait For Line On Uart    config: device ${name} gateway
     Wait For Line On Uart    enroll: TLS up in
     Wait For Line On Uart    enroll: certificate for ${name}
+    # The identity goes to flash through the board's flash controller (Renode models it).
+    Wait For Line On Uart    identity: written to flash
     Wait For Line On Uart    session: mutual TLS up in
     Wait For Line On Uart    session: online as ${name}
     Device Should Be Online    ${name}

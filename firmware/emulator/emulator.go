@@ -30,6 +30,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wasmbed/wasmbed/firmware/bridge"
@@ -236,7 +237,10 @@ func (d *Device) startQEMU(b Board, o Options) (func() (net.Conn, error), error)
 }
 
 // startRenode runs renode headless: console UART to a file we follow, link
-// UART as a TCP server socket terminal on a free loopback port.
+// UART as a TCP server socket terminal on a free loopback port. The image is
+// loaded by the machine's reset macro, which Renode runs on every reset (a
+// watchdog's, or Reset's `machine Reset` on the monitor, our stdin): the Cortex-M
+// restarts from the image's vector table.
 func (d *Device) startRenode(b Board, o Options) (func() (net.Conn, error), error) {
 	if b.RenodePlatform == "" {
 		return nil, fmt.Errorf("emulator: Renode has no platform for board %s", b.Name)
@@ -267,7 +271,11 @@ machine LoadPlatformDescription @%s
 %s CreateFileBackend @%s true
 emulation CreateServerSocketTerminal %d "link" false
 connector Connect %s link
-sysbus LoadELF @%s
+macro reset
+"""
+    sysbus LoadELF @%s
+"""
+runMacro $reset
 start
 `, d.label, repl, b.RenodeConsole, console, port, b.RenodeLink, image)
 	resc := filepath.Join(d.dir, "board.resc")
@@ -275,7 +283,10 @@ start
 		return nil, err
 	}
 	args := append([]string{"--disable-gui", "--console", "--plain", "-e", "include @" + resc}, o.Args...)
-	if err := d.start(exec.Command(bin, args...), o.ConsoleLog, func(stop <-chan struct{}) (io.ReadCloser, error) { return follow(console, stop) }); err != nil {
+	cmd := exec.Command(bin, args...)
+	// renode is a script that starts Mono: its own process group, which Stop kills whole.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.start(cmd, o.ConsoleLog, func(stop <-chan struct{}) (io.ReadCloser, error) { return follow(console, stop) }); err != nil {
 		return nil, err
 	}
 	return func() (net.Conn, error) { return net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)) }, nil
@@ -500,6 +511,9 @@ func (d *Device) Reset() error {
 // files. It is safe to call more than once.
 func (d *Device) Stop() error {
 	if d.cmd != nil && d.cmd.Process != nil {
+		if d.engine == Renode {
+			syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL) // the script and Mono (startRenode)
+		}
 		d.cmd.Process.Kill()
 	}
 	if d.cancel != nil {
