@@ -30,3 +30,10 @@ STM32F4 Discovery Boots
     Wait For Line On Uart    clock: 168 MHz core, uptime 20 ms
     Wait For Line On Uart    boot: ok
     Wait For Line On Uart    config: not provisioned
+
+Nano 33 BLE Boots
+    Boot    nano33ble    uart0
+    Wait For Line On Uart    content=board=nano33ble
+    Wait For Line On Uart    clock: 64 MHz core, uptime 20 ms
+    Wait For Line On Uart    boot: ok
+    Wait For Line On Uart    config: not provisioned
