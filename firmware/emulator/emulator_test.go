@@ -15,6 +15,7 @@ import (
 	"github.com/wasmbed/wasmbed/firmware/bridge"
 	"github.com/wasmbed/wasmbed/firmware/emulator"
 	"github.com/wasmbed/wasmbed/firmware/provision"
+	"github.com/wasmbed/wasmbed/renode"
 )
 
 // The images come from scripts/firmware.sh build (make test-go depends on it);
@@ -211,5 +212,23 @@ func TestRenodeBootLinkReset(t *testing.T) {
 	wait(t, d, mark, `^link: echo ok \(22 bytes\)`)
 	if err := d.Stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Each board Renode runs has its platform description in renode/, built on
+// the stock platform the board names.
+func TestRenodePlatforms(t *testing.T) {
+	for _, b := range emulator.Boards() {
+		if b.RenodePlatform == "" {
+			continue
+		}
+		repl, err := renode.Platform(b.Name)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if want := `using "` + b.RenodePlatform + `"`; !strings.Contains(repl, want) {
+			t.Errorf("renode/%s.repl lacks %s", b.Name, want)
+		}
 	}
 }
