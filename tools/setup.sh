@@ -220,7 +220,8 @@ link /usr/bin/etcd etcd
 
 # Renode, for make test-renode: the machine's when `renode` is on PATH (bin/ aside),
 # else built once from the sources in WASMBED_RENODE_SRC (default ../shared/renode,
-# beside the clone) by its build-renode.sh into $CACHE/renode-$RENODE_VERSION (6-9
+# beside the clone, else /work/shared/renode) by its build-renode.sh into
+# $CACHE/renode-$RENODE_VERSION (6-9
 # minutes on 2 cores, 630 MB; apt packages: Mono, cmake, LLVM 14), and its `renode`
 # and `renode-test` wrappers linked into bin/.
 setup_renode() {
@@ -238,9 +239,14 @@ setup_renode() {
 	fi
 	local dest=$CACHE/renode-$RENODE_VERSION
 	if [[ ! -x $dest/bin/renode || ! -x $dest/bin/renode-test || ! -f $dest/src/output/bin/Release/Renode.exe ]]; then
-		local src=${WASMBED_RENODE_SRC:-$ROOT/../shared/renode}
+		local src=${WASMBED_RENODE_SRC:-}
+		if [[ -z $src ]]; then
+			for src in "$ROOT/../shared/renode" /work/shared/renode; do
+				[[ -f $src/build-renode.sh ]] && break
+			done
+		fi
 		[[ -f $src/build-renode.sh ]] ||
-			die "renode is not on PATH and $src/build-renode.sh is missing (set WASMBED_RENODE_SRC to the folder holding build-renode.sh and the Renode $RENODE_VERSION sources)"
+			die "renode is not on PATH and there is no build-renode.sh in ${WASMBED_RENODE_SRC:-../shared/renode or /work/shared/renode} (set WASMBED_RENODE_SRC to the folder holding it and the Renode $RENODE_VERSION sources)"
 		grep -qx "VERSION=$RENODE_VERSION" "$src/build-renode.sh" ||
 			die "$src/build-renode.sh does not build Renode $RENODE_VERSION (tools/versions.env)"
 		mkdir -p "$CACHE"
