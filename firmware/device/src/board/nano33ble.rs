@@ -92,8 +92,9 @@ pub fn init() {
 /// ENDTX.
 fn uarte_write(base: usize, buf: *mut [u8; 64], data: &[u8]) {
     for chunk in data.chunks(64) {
-        // SAFETY: each buffer has one writer (the console's or the link's, never from an
-        // interrupt), and the DMA reading it has ended when this returns.
+        // SAFETY: each buffer has one writer (the console's or the link's; not from the
+        // link interrupt; the fault handler's report may overwrite a console line it
+        // interrupted, then resets), and the DMA reading it has ended when this returns.
         unsafe { (&mut *buf)[..chunk.len()].copy_from_slice(chunk) };
         write(base + ENDTX, 0);
         write(base + TXD_PTR, buf as usize as u32);
