@@ -23,7 +23,7 @@
 # controller-gen, step-ca, step, kube-apiserver, kubectl) and the Debian
 # packages only tests need (APT_TEST_PACKAGES: chromium) are left to the test
 # targets' own `make setup`; so is the OpenTelemetry Collector (otelcol) of
-# the trace test.
+# the trace test; and Renode (built from source when the machine has none).
 set -Eeuo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -217,6 +217,53 @@ build_tool otelcol "$OTELCOL_VERSION-$otelcol_digest" otelcol . "1 min" ""
 # etcd from Debian's etcd-server, next to kube-apiserver and kubectl
 # (KUBEBUILDER_ASSETS=$PWD/bin).
 link /usr/bin/etcd etcd
+
+# Renode, for make test-renode: the machine's when `renode` is on PATH (bin/ aside),
+# else built once from the sources in WASMBED_RENODE_SRC (default ../shared/renode,
+# beside the clone, else /work/shared/renode) by its build-renode.sh into
+# $CACHE/renode-$RENODE_VERSION (6-9
+# minutes on 2 cores, 630 MB; apt packages: Mono, cmake, LLVM 14), and its `renode`
+# and `renode-test` wrappers linked into bin/.
+setup_renode() {
+	local d own=
+	local IFS=:
+	for d in $PATH; do
+		[[ -n $d && $d != "$BIN" && -x $d/renode ]] && { own=$d/renode; break; }
+	done
+	unset IFS
+	if [[ -n $own ]]; then
+		# Our links would shadow the machine's Renode.
+		for d in renode renode-test; do [[ -L $BIN/$d ]] && rm -f "$BIN/$d"; done
+		log "renode: the machine's, $own"
+		return
+	fi
+	local dest=$CACHE/renode-$RENODE_VERSION
+	if [[ ! -x $dest/bin/renode || ! -x $dest/bin/renode-test || ! -f $dest/src/output/bin/Release/Renode.exe ]]; then
+		local src=${WASMBED_RENODE_SRC:-}
+		if [[ -z $src ]]; then
+			for src in "$ROOT/../shared/renode" /work/shared/renode; do
+				[[ -f $src/build-renode.sh ]] && break
+			done
+		fi
+		[[ -f $src/build-renode.sh ]] ||
+			die "renode is not on PATH and there is no build-renode.sh in ${WASMBED_RENODE_SRC:-../shared/renode or /work/shared/renode} (set WASMBED_RENODE_SRC to the folder holding it and the Renode $RENODE_VERSION sources)"
+		grep -qx "VERSION=$RENODE_VERSION" "$src/build-renode.sh" ||
+			die "$src/build-renode.sh does not build Renode $RENODE_VERSION (tools/versions.env)"
+		mkdir -p "$CACHE"
+		exec 8>"$dest.lock"
+		flock 8 # another setup may be building it
+		if [[ ! -x $dest/bin/renode || ! -f $dest/src/output/bin/Release/Renode.exe ]]; then
+			log "building Renode $RENODE_VERSION from $src (takes ~6-9 min cold; log: $dest/build.log)..."
+			local t=$SECONDS
+			bash "$src/build-renode.sh" "$dest" || die "building Renode failed (see the lines above and $dest/build.log)"
+			log "built Renode in $((SECONDS - t))s"
+		fi
+		exec 8>&-
+	fi
+	link "$dest/bin/renode" renode
+	link "$dest/bin/renode-test" renode-test
+}
+setup_renode
 
 # Warn (only) when something already listens on the ports our tests use.
 for port in 2379 1883; do

@@ -10,9 +10,10 @@
 // chosen for QEMU: it listens on a unix socket and waits for us before the
 // board starts.
 //
-// Renode cannot be installed on the machines this project is built on, so the
-// Renode path is written to run where it is installed but is not exercised by
-// the tests here (renode/README.md).
+// Under Renode a board runs on its platform description in renode/ (the
+// board's stock Renode platform with the clocks its firmware sets up, package
+// renode). Renode comes from `make setup` (built from source when the machine
+// has none; renode/README.md), which links it into bin/.
 package emulator
 
 import (
@@ -29,9 +30,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wasmbed/wasmbed/firmware/bridge"
+	"github.com/wasmbed/wasmbed/renode"
 )
 
 // Engine is an emulator.
@@ -50,9 +53,10 @@ type Board struct {
 	// QEMUMachine is the `-M` machine; empty when QEMU has none for the board.
 	// The console is QEMU's first serial port, the link its second.
 	QEMUMachine string
-	// RenodePlatform is the platform description (.repl) under Renode's
-	// platforms/ directory; empty when Renode has none. RenodeConsole and
-	// RenodeLink name the UART peripherals.
+	// RenodePlatform is the stock platform description (.repl) under
+	// Renode's platforms/ directory that renode/<board>.repl builds on; empty
+	// when Renode has none. RenodeConsole and RenodeLink name the UART
+	// peripherals.
 	RenodePlatform, RenodeConsole, RenodeLink string
 }
 
@@ -233,7 +237,10 @@ func (d *Device) startQEMU(b Board, o Options) (func() (net.Conn, error), error)
 }
 
 // startRenode runs renode headless: console UART to a file we follow, link
-// UART as a TCP server socket terminal on a free loopback port.
+// UART as a TCP server socket terminal on a free loopback port. The image is
+// loaded by the machine's reset macro, which Renode runs on every reset (a
+// watchdog's, or Reset's `machine Reset` on the monitor, our stdin): the Cortex-M
+// restarts from the image's vector table.
 func (d *Device) startRenode(b Board, o Options) (func() (net.Conn, error), error) {
 	if b.RenodePlatform == "" {
 		return nil, fmt.Errorf("emulator: Renode has no platform for board %s", b.Name)
@@ -250,21 +257,36 @@ func (d *Device) startRenode(b Board, o Options) (func() (net.Conn, error), erro
 	if err != nil {
 		return nil, err
 	}
+	platform, err := renode.Platform(b.Name)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	repl := filepath.Join(d.dir, b.Name+".repl")
+	if err := os.WriteFile(repl, []byte(platform), 0o600); err != nil {
+		return nil, err
+	}
 	console := filepath.Join(d.dir, "console")
 	script := fmt.Sprintf(`mach create %q
 machine LoadPlatformDescription @%s
 %s CreateFileBackend @%s true
 emulation CreateServerSocketTerminal %d "link" false
 connector Connect %s link
-sysbus LoadELF @%s
+macro reset
+"""
+    sysbus LoadELF @%s
+"""
+runMacro $reset
 start
-`, d.label, b.RenodePlatform, b.RenodeConsole, console, port, b.RenodeLink, image)
+`, d.label, repl, b.RenodeConsole, console, port, b.RenodeLink, image)
 	resc := filepath.Join(d.dir, "board.resc")
 	if err := os.WriteFile(resc, []byte(script), 0o600); err != nil {
 		return nil, err
 	}
-	args := append([]string{"--disable-xwt", "--console", "--plain", "-e", "include @" + resc}, o.Args...)
-	if err := d.start(exec.Command(bin, args...), o.ConsoleLog, func(stop <-chan struct{}) (io.ReadCloser, error) { return follow(console, stop) }); err != nil {
+	args := append([]string{"--disable-gui", "--console", "--plain", "-e", "include @" + resc}, o.Args...)
+	cmd := exec.Command(bin, args...)
+	// renode is a script that starts Mono: its own process group, which Stop kills whole.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := d.start(cmd, o.ConsoleLog, func(stop <-chan struct{}) (io.ReadCloser, error) { return follow(console, stop) }); err != nil {
 		return nil, err
 	}
 	return func() (net.Conn, error) { return net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)) }, nil
@@ -489,6 +511,9 @@ func (d *Device) Reset() error {
 // files. It is safe to call more than once.
 func (d *Device) Stop() error {
 	if d.cmd != nil && d.cmd.Process != nil {
+		if d.engine == Renode {
+			syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL) // the script and Mono (startRenode)
+		}
 		d.cmd.Process.Kill()
 	}
 	if d.cancel != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/wasmbed/wasmbed/firmware/bridge"
 	"github.com/wasmbed/wasmbed/firmware/emulator"
 	"github.com/wasmbed/wasmbed/firmware/provision"
+	"github.com/wasmbed/wasmbed/renode"
 )
 
 // The images come from scripts/firmware.sh build (make test-go depends on it);
@@ -159,6 +161,74 @@ func TestBadOptions(t *testing.T) {
 		_, err := emulator.Boot(context.Background(), tc.o)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Boot(%+v): %v, want %q", tc.o, err, tc.want)
+		}
+	}
+}
+
+// Under Renode (make setup puts it in bin/): a provisioned STM32F4 board boots
+// on renode/stm32f4-discovery.repl, its link UART (Renode's server socket
+// terminal, dialled here) reaches a TCP server through the bridge, and a reset
+// (Renode's monitor) reboots it. A missing renode fails the test.
+func TestRenodeBootLinkReset(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("renode"); err != nil {
+		t.Fatal("renode is not on PATH: run make setup, with bin/ on PATH (make test-go puts it there)")
+	}
+	echo := echoServer(t)
+	img, err := os.ReadFile(firmwareImage(t, "stm32f4-discovery-selftest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := provision.Bundle{Gateways: []string{echo}, Device: "renode-echo", Board: "stm32f4-discovery", Diag: "echo"}
+	raw, err := b.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := provision.Write(img, raw, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elf := filepath.Join(t.TempDir(), "renode-echo.elf")
+	if err := os.WriteFile(elf, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	br := bridge.New(bridge.Config{})
+	d, err := emulator.Boot(context.Background(), emulator.Options{Board: "stm32f4-discovery", Image: elf, Bridge: br,
+		Engine: emulator.Renode, Reboot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Stop() })
+	if d.Engine() != emulator.Renode {
+		t.Errorf("engine %q, want renode", d.Engine())
+	}
+	wait(t, d, 0, `^wasmbed-firmware .* board=stm32f4-discovery`)
+	wait(t, d, 0, `^clock: 168 MHz core, uptime 20 ms`)
+	mark := wait(t, d, 0, `^link: echo ok \(22 bytes\)`)
+	if err := d.Reset(); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, d, mark, `^wasmbed-firmware .* board=stm32f4-discovery`)
+	wait(t, d, mark, `^link: echo ok \(22 bytes\)`)
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Each board Renode runs has its platform description in renode/, built on
+// the stock platform the board names.
+func TestRenodePlatforms(t *testing.T) {
+	for _, b := range emulator.Boards() {
+		if b.RenodePlatform == "" {
+			continue
+		}
+		repl, err := renode.Platform(b.Name)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		if want := `using "` + b.RenodePlatform + `"`; !strings.Contains(repl, want) {
+			t.Errorf("renode/%s.repl lacks %s", b.Name, want)
 		}
 	}
 }

@@ -1,5 +1,5 @@
 // Command wasmbed-emulate runs provisioned firmware images as emulated devices
-// (firmware/emulator: QEMU, or Renode where it is installed), with the modem
+// (firmware/emulator: QEMU, or Renode: -engine renode, make setup provides it), with the modem
 // bridge in the same process, so each device's link reaches the gateway.
 //
 //	wasmbed-emulate [-logs DIR] [-state DIR] [-allow 127.0.0.1:8081] IMAGE.elf...

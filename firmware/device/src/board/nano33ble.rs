@@ -1,15 +1,18 @@
-//! Arduino Nano 33 BLE (nRF52840). No QEMU machine exists for it: it builds here and is
-//! meant for Renode's `arduino_nano_33_ble` platform (renode/), untested on these machines.
+//! Arduino Nano 33 BLE (nRF52840). No QEMU machine exists for it: it runs in Renode on
+//! `arduino_nano_33_ble.repl` (renode/nano33ble.repl: the stock platform, SysTick at the
+//! core's 64 MHz).
 //!
 //! - Clock: 64 MHz from the external 32 MHz crystal (HFXO started at boot).
-//! - Console: UART0 (legacy, non-DMA) on the header's TX/RX pins (P1.03 / P1.10).
-//! - Link to the modem: UARTE1 (EasyDMA, one byte per transfer) on D2/D3 (P1.11 / P1.12).
+//! - Console: UARTE0 (EasyDMA) on the header's TX/RX pins (P1.03 / P1.10). Renode models
+//!   UART0 as the UARTE only (no legacy TXD register), as the part's other drivers use it.
+//! - Link to the modem: UARTE1 (EasyDMA) on D2/D3 (P1.11 / P1.12); received one byte per
+//!   transfer, each ENDRX raising its interrupt (IRQ 40), which moves the byte into the
+//!   link's ring and starts the next transfer (link.rs). Bytes that come meanwhile wait in
+//!   the UARTE's receive FIFO (Renode: its queue) until STARTRX.
 //! - GPIO pins 0: LED_BUILTIN (P0.13), 1-3: RGB LED red, green, blue (P0.24, P0.16, P0.06;
 //!   active low, so 1 lights them).
 //! - Entropy: the RNG peripheral (thermal noise, bias correction on) — a real TRNG.
 //! - Watchdog: WDT (32.768 kHz).
-
-use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::reg::{read, wait, write};
 
@@ -25,10 +28,10 @@ pub const CODE_POOL: usize = 96 * 1024;
 pub const APP_RAM: u32 = 64 * 1024;
 pub const MAX_APPS: usize = 4;
 pub const GPIO_PINS: u32 = 4;
-/// The link is polled here (UARTE1 with one-byte EasyDMA transfers; no interrupt wired).
 /// Interrupt vectors the part has (nRF52840: 48 interrupts).
 pub const IRQS: usize = 48;
-pub const LINK_IRQ: Option<u16> = None;
+/// UARTE1's interrupt (ENDRX: a byte received) and the receive ring it fills.
+pub const LINK_IRQ: Option<u16> = Some(40);
 pub const LINK_RING: usize = 2048;
 
 const CLOCK: usize = 0x4000_0000;
@@ -42,25 +45,42 @@ const LED_PINS: [u32; 4] = [13, 24, 16, 6];
 const ACTIVE_LOW: [bool; 4] = [false, true, true, true];
 const BAUD_115200: u32 = 0x01D7_E000;
 
-static mut TX_BUF: [u8; 64] = [0; 64];
+// UARTE registers (EasyDMA reads and writes RAM only: what is sent is copied first).
+const STARTRX: usize = 0x000;
+const STARTTX: usize = 0x008;
+const ENDRX: usize = 0x110;
+const ENDTX: usize = 0x120;
+const INTENSET: usize = 0x304;
+const INTENCLR: usize = 0x308;
+const ENABLE: usize = 0x500;
+const RXD_PTR: usize = 0x534;
+const RXD_MAXCNT: usize = 0x538;
+const TXD_PTR: usize = 0x544;
+const TXD_MAXCNT: usize = 0x548;
+const INT_ENDRX: u32 = 1 << 4;
+
+static mut CONSOLE_BUF: [u8; 64] = [0; 64];
+static mut LINK_BUF: [u8; 64] = [0; 64];
 static mut RX_BYTE: [u8; 1] = [0];
-static RX_STARTED: AtomicU8 = AtomicU8::new(0);
 
 pub fn init() {
     write(CLOCK + 0x100, 0);
     write(CLOCK, 1); // TASKS_HFCLKSTART
     wait(1_000_000, || read(CLOCK + 0x100) != 0);
-    // UART0: TX P1.03 (35), RX P1.10 (42).
+    // UARTE0: TX P1.03 (35), RX P1.10 (42).
     write(UART0 + 0x50C, 35);
     write(UART0 + 0x514, 42);
     write(UART0 + 0x524, BAUD_115200);
-    write(UART0 + 0x500, 4);
-    write(UART0 + 0x008, 1); // STARTTX
-    // UARTE1: TX P1.11 (43), RX P1.12 (44).
+    write(UART0 + ENABLE, 8);
+    // UARTE1: TX P1.11 (43), RX P1.12 (44); the first one-byte reception.
     write(UARTE1 + 0x50C, 43);
     write(UARTE1 + 0x514, 44);
     write(UARTE1 + 0x524, BAUD_115200);
-    write(UARTE1 + 0x500, 8);
+    write(UARTE1 + ENABLE, 8);
+    write(UARTE1 + RXD_PTR, &raw mut RX_BYTE as usize as u32);
+    write(UARTE1 + RXD_MAXCNT, 1);
+    write(UARTE1 + ENDRX, 0);
+    write(UARTE1 + STARTRX, 1);
     for (i, &pin) in LED_PINS.iter().enumerate() {
         write(P0 + 0x700 + 4 * pin as usize, 1); // output, input buffer connected
         gpio_write(i as i32, 0);
@@ -68,50 +88,54 @@ pub fn init() {
     write(RNG + 0x504, 1); // bias correction
 }
 
-pub fn console_write(data: &[u8]) {
-    for &b in data {
-        write(UART0 + 0x11C, 0);
-        write(UART0 + 0x51C, b as u32);
-        wait(1_000_000, || read(UART0 + 0x11C) != 0);
+/// Sends `data` from `buf` (RAM, for EasyDMA) in transfers of its size; each waits for
+/// ENDTX.
+fn uarte_write(base: usize, buf: *mut [u8; 64], data: &[u8]) {
+    for chunk in data.chunks(64) {
+        // SAFETY: each buffer has one writer (the console's or the link's; not from the
+        // link interrupt; the fault handler's report may overwrite a console line it
+        // interrupted, then resets), and the DMA reading it has ended when this returns.
+        unsafe { (&mut *buf)[..chunk.len()].copy_from_slice(chunk) };
+        write(base + ENDTX, 0);
+        write(base + TXD_PTR, buf as usize as u32);
+        write(base + TXD_MAXCNT, chunk.len() as u32);
+        write(base + STARTTX, 1);
+        wait(u32::MAX, || read(base + ENDTX) != 0);
     }
+}
+
+pub fn console_write(data: &[u8]) {
+    uarte_write(UART0, &raw mut CONSOLE_BUF, data)
 }
 
 pub fn link_write(data: &[u8]) {
-    for chunk in data.chunks(64) {
-        let buf = &raw mut TX_BUF;
-        // SAFETY: only this function touches TX_BUF, and it waits for the DMA to end.
-        unsafe { (&mut *buf)[..chunk.len()].copy_from_slice(chunk) };
-        write(UARTE1 + 0x120, 0);
-        write(UARTE1 + 0x544, buf as usize as u32);
-        write(UARTE1 + 0x548, chunk.len() as u32);
-        write(UARTE1 + 0x008, 1); // STARTTX
-        wait(u32::MAX, || read(UARTE1 + 0x120) != 0);
-    }
+    uarte_write(UARTE1, &raw mut LINK_BUF, data)
 }
 
+/// The byte the last reception brought (ENDRX), and the next reception started.
 pub fn link_read() -> Option<u8> {
-    let rx = &raw mut RX_BYTE;
-    if RX_STARTED.load(Ordering::Relaxed) == 0 {
-        write(UARTE1 + 0x110, 0);
-        write(UARTE1 + 0x534, rx as usize as u32);
-        write(UARTE1 + 0x538, 1);
-        write(UARTE1, 1); // STARTRX
-        RX_STARTED.store(1, Ordering::Relaxed);
-    }
-    if read(UARTE1 + 0x110) == 0 {
+    if read(UARTE1 + ENDRX) == 0 {
         return None;
     }
-    RX_STARTED.store(0, Ordering::Relaxed);
-    // SAFETY: the DMA transfer into RX_BYTE has ended (ENDRX).
-    Some(unsafe { (*rx)[0] })
+    // SAFETY: the DMA transfer into RX_BYTE has ended (ENDRX) and the next one is not
+    // started before the byte is read.
+    let b = unsafe { core::ptr::read_volatile(&raw const RX_BYTE as *const u8) };
+    write(UARTE1 + ENDRX, 0);
+    write(UARTE1 + STARTRX, 1);
+    Some(b)
 }
 
+/// A received byte waits in RX_BYTE.
 pub fn link_rx_ready() -> bool {
-    false
+    read(UARTE1 + ENDRX) != 0
 }
 
-pub fn link_irq(_on: bool) {}
+/// UARTE1's ENDRX interrupt on or off.
+pub fn link_irq(on: bool) {
+    write(UARTE1 + if on { INTENSET } else { INTENCLR }, INT_ENDRX);
+}
 
+/// Nothing to acknowledge: link_read clears ENDRX.
 pub fn link_irq_ack() {}
 
 pub fn gpio_write(pin: i32, value: i32) -> i32 {
@@ -193,8 +217,13 @@ pub fn emulated() -> bool {
 }
 
 /// The identity's flash (flash.rs): the two 4 KiB pages below the config page
-/// (0xF5000, 0xF6000), outside the image (memory.x), through the NVMC.
+/// (0xF5000, 0xF6000), outside the image (memory.x), through the NVMC. None when there is
+/// no NVMC: its READY flag reads 1 when it is idle, as it is at boot; Renode 1.15.3 models
+/// no NVMC (the address reads 0), and the identity is then kept in RAM only.
 pub fn kept_flash() -> Option<alloc::boxed::Box<dyn wasmbed_kept::Flash>> {
+    if read(NVMC + 0x400) & 1 == 0 {
+        return None;
+    }
     Some(alloc::boxed::Box::new(NvmcPages))
 }
 

@@ -2,19 +2,25 @@
 //! peripheral map for everything used here).
 //!
 //! - Clock: HSE 8 MHz -> PLL -> 168 MHz (APB1 42 MHz, APB2 84 MHz). QEMU does not model
-//!   the RCC (its registers read 0): the firmware sees that, skips the PLL and trusts the
-//!   168 MHz the emulator's SysTick runs at.
+//!   the RCC (a bit written to RCC_CR does not stay set): the firmware sees that, skips
+//!   the PLL and trusts the 168 MHz the emulator's SysTick runs at. Renode's RCC keeps
+//!   what is written and reports every oscillator and the PLL ready at once, so the
+//!   silicon sequence runs there (its SysTick and USART clocks are set in
+//!   renode/stm32f4-discovery.repl).
 //! - Console: USART1 (PA9/PA10, AF7), 115200 8N1 — QEMU's first `-serial`.
 //! - Link to the modem: USART2 (PA2/PA3, AF7), 115200 8N1 — QEMU's second `-serial`.
 //! - GPIO pins 0-3: LD4, LD3, LD5, LD6 (PD12-PD15); pin 4: user button PA0 (input only).
 //!   QEMU does not model the GPIO ports: writes are kept in a shadow so reads agree.
 //! - Entropy: the RNG peripheral (0x50060800). QEMU does not model it; the firmware then
 //!   falls back to timing jitter (see entropy.rs).
-//! - App memory: the 64 KiB CCM RAM at 0x10000000 holds apps' linear memories. QEMU's
-//!   netduinoplus2 has no CCM but maps 192 KiB of SRAM at 0x20000000 (the real part has
-//!   128 KiB there): under QEMU the top 64 KiB of that stands in for the CCM, so the
-//!   firmware has the same 128 KiB + 64 KiB split on both.
-//! - Watchdog: IWDG (LSI 32 kHz, /256), not modelled by QEMU.
+//! - App memory: the 64 KiB CCM RAM at 0x10000000 holds apps' linear memories. Neither
+//!   QEMU's netduinoplus2 nor Renode's stm32f4.repl maps a CCM, but both map more SRAM at
+//!   0x20000000 than the part's 128 KiB (192 KiB and 256 KiB): when the CCM does not
+//!   hold a written word, the 64 KiB above the first 128 KiB stand in for it, so the
+//!   firmware has the same 128 KiB + 64 KiB split everywhere.
+//! - Watchdog: IWDG (LSI 32 kHz, /256), not modelled by QEMU (Renode models it).
+//! - Flash controller (the identity, `kept_flash`): not modelled by QEMU (semihosting
+//!   stands in, flash.rs); Renode models it, so there the firmware drives it as on silicon.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -67,15 +73,30 @@ const SR_ORE: u32 = 1 << 3;
 
 static PINS: AtomicU32 = AtomicU32::new(0);
 static EMULATED: AtomicU32 = AtomicU32::new(0);
+static PAGES: AtomicU32 = AtomicU32::new(CCM as u32);
 
-/// Whether this is QEMU rather than silicon: QEMU does not model the RCC, whose control
-/// register reads 0 (on silicon HSION and HSIRDY are set out of reset).
+const CCM: usize = 0x1000_0000;
+/// Where the page pool goes when there is no CCM (emulators): above the part's 128 KiB.
+const SRAM_ABOVE: usize = 0x2002_0000;
+
+/// Whether this is QEMU, which models neither the RCC nor the flash controller (nor the
+/// RNG, the GPIO ports, the watchdog). Found by behaviour, not by a reset value: QEMU
+/// drops what is written to RCC_CR (`init`). Renode is not "emulated" in this sense: it
+/// models everything the firmware uses, so the silicon paths run there.
 pub fn emulated() -> bool {
     EMULATED.load(Ordering::Relaxed) != 0
 }
 
 pub fn init() {
-    EMULATED.store((read(RCC_CR) == 0) as u32, Ordering::Relaxed);
+    // HSEON, the first step of the clock setup, is also the probe: an RCC keeps the bit.
+    modify(RCC_CR, |v| v | 1 << 16);
+    let qemu = read(RCC_CR) & 1 << 16 == 0;
+    EMULATED.store(qemu as u32, Ordering::Relaxed);
+    // The CCM, when it holds what is written (QEMU faults on an unmapped address, so it
+    // is not probed there; Renode drops the write and reads 0).
+    if qemu || !holds(CCM) {
+        PAGES.store(SRAM_ABOVE as u32, Ordering::Relaxed);
+    }
     clocks();
     // GPIOA, GPIOD clocks; USART1 (APB2), USART2 (APB1).
     modify(RCC_AHB1ENR, |v| v | 1 | 1 << 3);
@@ -101,12 +122,23 @@ pub fn init() {
     write(RNG, 1 << 2);
 }
 
+/// Whether RAM at `addr` holds two patterns written to it (its word is restored).
+fn holds(addr: usize) -> bool {
+    let was = read(addr);
+    let ok = [0x5AA5_C33C, !0x5AA5_C33C].iter().all(|&p| {
+        write(addr, p);
+        read(addr) == p
+    });
+    write(addr, was);
+    ok
+}
+
 fn clocks() {
     if emulated() {
         // No RCC modelled (QEMU): the emulator fixes the core clock at 168 MHz.
         return;
     }
-    modify(RCC_CR, |v| v | 1 << 16); // HSEON
+    // HSEON is set (init).
     if !wait(1_000_000, || read(RCC_CR) & 1 << 17 != 0) {
         return; // no crystal: stay on HSI (16 MHz); timing will be off, say so in the log
     }
@@ -197,10 +229,9 @@ pub fn hw_entropy(out: &mut [u8]) -> bool {
     true
 }
 
-/// The page pool: the CCM (under QEMU, the top 64 KiB of its larger SRAM).
+/// The page pool: the CCM (under QEMU and Renode, 64 KiB of their larger SRAM).
 pub fn page_pool() -> (usize, usize) {
-    let base = if emulated() { 0x2002_0000 } else { 0x1000_0000 };
-    (base, APP_RAM as usize)
+    (PAGES.load(Ordering::Relaxed) as usize, APP_RAM as usize)
 }
 
 /// Why the part last reset, from RCC_CSR (flags cleared for the next one); None when
