@@ -32,18 +32,47 @@ import (
 // Needs bin/firmware/<board>.elf (make firmware) and qemu-system-arm (make
 // setup): without them the test fails, it never skips.
 func TestAccQEMUFirmware(t *testing.T) {
+	testAccEmulatedFleet(t, emulator.QEMU, []emulatedDevice{{"stm32", "qemu-stm32", "stm32f4-discovery"}, {"mps2", "qemu-mps2", "mps2-an386"}})
+}
+
+// The same under Renode, on the boards' stock Renode platforms
+// (renode/<board>.repl): the STM32F4 Discovery and the Arduino Nano 33 BLE
+// (nRF52840), which QEMU does not have. Needs bin/renode (make setup builds
+// it) and the images: fails without them, never skips.
+func TestAccRenodeFirmware(t *testing.T) {
+	testAccEmulatedFleet(t, emulator.Renode, []emulatedDevice{{"stm32", "renode-stm32", "stm32f4-discovery"}, {"nano", "renode-nano", "nano33ble"}})
+}
+
+// emulatedDevice is a device of testAccEmulatedFleet: its resource name,
+// device name and board.
+type emulatedDevice struct{ res, name, board string }
+
+// testAccEmulatedFleet runs the scenario of TestAccQEMUFirmware with devs
+// booted by engine.
+func testAccEmulatedFleet(t *testing.T, engine emulator.Engine, devs []emulatedDevice) {
 	g := startTestGateway(t)
 	out := t.TempDir()
 	images := map[string]string{} // board -> firmware image
-	for _, b := range []string{"stm32f4-discovery", "mps2-an386"} {
-		p, err := filepath.Abs(filepath.Join("..", "bin", "firmware", b+".elf"))
+	for _, d := range devs {
+		p, err := filepath.Abs(filepath.Join("..", "bin", "firmware", d.board+".elf"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("firmware image for %s: %v (make firmware)", b, err)
+			t.Fatalf("firmware image for %s: %v (make firmware)", d.board, err)
 		}
-		images[b] = p
+		images[d.board] = p
+	}
+	if engine == emulator.Renode {
+		// The emulator finds renode on PATH; make setup links it into bin/.
+		bin, err := filepath.Abs(filepath.Join("..", "bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(bin, "renode")); err != nil {
+			t.Fatalf("renode: %v (make setup builds it)", err)
+		}
+		t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
 	sensor := writeModule(t, "sensor", wasmtest.App(t, "sensor"))
 	// 8 pages (512 KiB) of linear memory: room on the MPS2, not on the STM32F4.
@@ -52,7 +81,9 @@ func TestAccQEMUFirmware(t *testing.T) {
 	// One block per device (the test framework's checks do not address
 	// for_each instances).
 	devices := g.providerBlock()
-	for _, d := range []struct{ res, name, board string }{{"stm32", "qemu-stm32", "stm32f4-discovery"}, {"mps2", "qemu-mps2", "mps2-an386"}} {
+	var bundles []string
+	for _, d := range devs {
+		bundles = append(bundles, "wasmbed_provisioning_bundle."+d.res)
 		devices += fmt.Sprintf(`
 resource "wasmbed_device" %[1]q {
   name   = %[2]q
@@ -85,14 +116,14 @@ resource "wasmbed_application" "sensor" {
   limits      = { tick_ms = 200, memory = %d }
   selector    = { labels = { role = "sensor" } }
   timeouts    = { create = "2m", update = "2m" }
-  depends_on  = [wasmbed_provisioning_bundle.stm32, wasmbed_provisioning_bundle.mps2]
+  depends_on  = [%s]
 }
 
 data "wasmbed_application" "sensor" {
   name       = wasmbed_application.sensor.name
   depends_on = [wasmbed_application.sensor]
 }
-`, version, module, memory)
+`, version, module, memory, strings.Join(bundles, ", "))
 	}
 
 	br := bridge.New(bridge.Config{})
@@ -118,7 +149,8 @@ data "wasmbed_application" "sensor" {
 		defer mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
-		for name, board := range map[string]string{"qemu-stm32": "stm32f4-discovery", "qemu-mps2": "mps2-an386"} {
+		for _, dev := range devs {
+			name, board := dev.name, dev.board
 			elf := filepath.Join(out, name+".elf")
 			raw, err := os.ReadFile(elf)
 			if err != nil {
@@ -131,7 +163,7 @@ data "wasmbed_application" "sensor" {
 			if err != nil || b == nil || b.Device != name || b.Board != board || b.ServerName != "localhost" || !strings.HasPrefix(b.Token, "wbt_") {
 				return fmt.Errorf("image for %s: bundle %+v, %v", name, b, err)
 			}
-			d, err := emulator.Boot(ctx, emulator.Options{Board: board, Image: elf, Bridge: br, Name: name,
+			d, err := emulator.Boot(ctx, emulator.Options{Board: board, Image: elf, Bridge: br, Name: name, Engine: engine,
 				ConsoleLog: filepath.Join(logs, name+".console.log")})
 			if err != nil {
 				return err
@@ -149,7 +181,8 @@ data "wasmbed_application" "sensor" {
 	published := func(after time.Time) resource.TestCheckFunc {
 		return func(*terraform.State) error {
 			deadline := time.Now().Add(60 * time.Second)
-			for _, name := range []string{"qemu-stm32", "qemu-mps2"} {
+			for _, d := range devs {
+				name := d.name
 				for {
 					recs, err := g.client.ApplicationOutput(context.Background(), "sensor", name, 100)
 					if err != nil {
@@ -171,26 +204,27 @@ data "wasmbed_application" "sensor" {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviders,
 		CheckDestroy: func(*terraform.State) error {
-			for _, name := range []string{"qemu-stm32", "qemu-mps2"} {
-				if _, err := os.Stat(filepath.Join(out, name+".elf")); !os.IsNotExist(err) {
-					return fmt.Errorf("destroy left the image of %s: %v", name, err)
+			for _, d := range devs {
+				if _, err := os.Stat(filepath.Join(out, d.name+".elf")); !os.IsNotExist(err) {
+					return fmt.Errorf("destroy left the image of %s: %v", d.name, err)
 				}
 			}
 			return nil
 		},
 		Steps: []resource.TestStep{
 			{Config: devices, Check: resource.ComposeAggregateTestCheckFunc(
-				resource.TestCheckNoResourceAttr("wasmbed_provisioning_bundle.stm32", "token_wo"),
-				resource.TestCheckResourceAttr("wasmbed_provisioning_bundle.stm32", "board", "stm32f4-discovery"),
+				resource.TestCheckNoResourceAttr("wasmbed_provisioning_bundle."+devs[0].res, "token_wo"),
+				resource.TestCheckResourceAttr("wasmbed_provisioning_bundle."+devs[0].res, "board", devs[0].board),
 				boot,
-				resource.TestCheckResourceAttr("wasmbed_device.mps2", "board", "mps2-an386"),
+				resource.TestCheckResourceAttr("wasmbed_device."+devs[1].res, "board", devs[1].board),
 			)},
 			// The devices are online; the device resources read their status.
 			{Config: devices, Check: resource.ComposeAggregateTestCheckFunc(
-				resource.TestCheckResourceAttr("wasmbed_device.stm32", "phase", "online"),
-				resource.TestCheckResourceAttr("wasmbed_device.mps2", "phase", "online"),
+				resource.TestCheckResourceAttr("wasmbed_device."+devs[0].res, "phase", "online"),
+				resource.TestCheckResourceAttr("wasmbed_device."+devs[1].res, "phase", "online"),
 			)},
-			{Config: app("1.0.0", huge, 8*65536), ExpectError: regexp.MustCompile(`(?s)Module cannot run on board stm32f4-discovery.*memory`)},
+			// Too big for the STM32F4 (192 KiB of RAM), whichever the other board is.
+			{Config: app("1.0.0", huge, 8*65536), ExpectError: regexp.MustCompile(`(?s)Module cannot run on board (stm32f4-discovery|nano33ble).*memory`)},
 			{PreConfig: func() { t1 = time.Now() }, Config: app("1.0.0", sensor, 65536), Check: resource.ComposeAggregateTestCheckFunc(
 				resource.TestCheckResourceAttr("data.wasmbed_application.sensor", "converged", "true"),
 				resource.TestCheckResourceAttr("data.wasmbed_application.sensor", "updated", "2"),
