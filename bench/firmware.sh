@@ -79,7 +79,7 @@ footprint nano33ble firmware_nano33ble "of 262144; the 64 KiB page pool included
 # --- the bench image: instantiation and the interpreter ---------------------------------
 
 LOG=$(mktemp)
-trap 'rm -f "$LOG" "$LOG.go"' EXIT
+trap 'rm -f "$LOG" "$LOG.go" "$LOG.renode" "$LOG.apps"' EXIT
 say "bench image under QEMU (-icount shift=0)"
 qemu-system-arm -M netduinoplus2 -nographic -monitor none -no-reboot -icount shift=0 \
 	-serial "file:$LOG" -serial null -kernel "$OUT/stm32f4-discovery-bench.elf" >&2 &
@@ -146,6 +146,22 @@ median=${hs[$((HANDSHAKES / 2))]}
 spread=$(awk -v lo="${hs[0]}" -v hi="${hs[$((HANDSHAKES - 1))]}" -v m="$median" 'BEGIN { printf "%.2f", (hi - lo) * 100 / m }')
 result firmware_tls_handshake_cycles "$median" cycles \
 	"server-auth TLS 1.3 handshake (P-256 ECDHE; the gateway's 2-certificate chain and CertificateVerify checked) with the real gateway, stm32f4-discovery under QEMU -icount shift=0, 1 cycle = 1 instruction executed, waits for the link excluded; median of $HANDSHAKES, spread $spread % (random keys; ECDSA verification inverts in variable time)"
+# --- Renode: boot to online, per board Renode runs -----------------------------------------
+
+say "Renode: emulator start to device online at the real gateway, 3 boots per board"
+if ! (cd "$ROOT" && PATH="$ROOT/bin:$PATH" WASMBED_QEMU_E2E=1 WASMBED_FIRMWARE_DIR="$OUT" \
+	go test -tags qemu,firmwarebench -count=1 -timeout 10m -v -run '^TestRenodeBootToOnline$' ./firmware/e2e) >"$LOG.renode" 2>&1; then
+	tail -20 "$LOG.renode" >&2
+	fail "go test -run TestRenodeBootToOnline ./firmware/e2e"
+fi
+grep '^bench: renode_' "$LOG.renode" >&2 || true
+for board in stm32f4-discovery nano33ble; do
+	read -r median lo hi < <(sed -nE "s/^bench: renode_boot_to_online_seconds $board ([0-9.]+) ([0-9.]+) ([0-9.]+)$/\1 \2 \3/p" "$LOG.renode") || true
+	[ -n "${hi:-}" ] || fail "no Renode boot figure for $board"
+	result "renode_boot_to_online_seconds_${board//-/_}" "$median" s \
+		"$board in Renode 1.15.3 (renode/$board.repl): from starting the emulator with a freshly provisioned image to the device online at the real gateway (Renode's start, boot, key generation, TLS 1.3 enrollment, the mutual-TLS session); median of 3, $lo to $hi"
+done
+
 # --- apps under load (issue #11): 100 updates, the largest module ---------------------------
 
 say "100 updates per QEMU board, and the largest corpus module that runs (firmware/e2e)"
