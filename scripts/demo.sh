@@ -10,7 +10,9 @@
 # terraform wrote with its provisioning bundle in it
 # (wasmbed_provisioning_bundle.firmware_output), its link UART bridged to the
 # gateway by the modem bridge in bin/wasmbed-emulate (one real TCP
-# connection per device session).
+# connection per device session). EMULATOR=renode (make demo EMULATOR=renode)
+# runs in Renode the boards Renode has (stm32f4-discovery), the others under
+# QEMU.
 #
 #   scripts/demo.sh        run the demo (again: reuses what is running)
 #   scripts/demo.sh down   stop everything it started and remove .demo/
@@ -21,6 +23,11 @@ DEMO=$ROOT/.demo
 QS=$ROOT/examples/quickstart
 API=https://127.0.0.1:8080
 DEVICE_ADDR=127.0.0.1:8081
+EMULATOR=${EMULATOR:-${WASMBED_EMULATOR:-qemu}}
+case $EMULATOR in
+qemu | renode) ;;
+*) echo "demo: EMULATOR=$EMULATOR: want qemu or renode" >&2; exit 2 ;;
+esac
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -75,11 +82,12 @@ TOKEN=$(cat "$DEMO/gateway/admin.token")
 api() { curl -sf --cacert "$DEMO/gateway/ca.crt" -H "Authorization: Bearer $TOKEN" "$API$1"; }
 
 # 2. The emulated devices: bin/wasmbed-emulate boots each firmware image
-# terraform writes into .demo/images/ under QEMU (the way a factory flashes a
+# terraform writes into .demo/images/ under QEMU, or with EMULATOR=renode in
+# Renode where it has the board (the way a factory flashes a
 # device, then it boots and enrolls), with the modem bridge their link UARTs
 # talk to in the same process.
 if ! { [[ -f $DEMO/emulate.pid ]] && kill -0 "$(cat "$DEMO/emulate.pid")" 2>/dev/null; }; then
-	bin/wasmbed-emulate -watch "$DEMO/images" -logs "$DEMO/devices" -allow "$DEVICE_ADDR" >"$DEMO/emulate.log" 2>&1 &
+	PATH="$ROOT/bin:$PATH" bin/wasmbed-emulate -engine "$EMULATOR" -watch "$DEMO/images" -logs "$DEMO/devices" -allow "$DEVICE_ADDR" >"$DEMO/emulate.log" 2>&1 &
 	echo $! >"$DEMO/emulate.pid"
 fi
 
@@ -93,7 +101,7 @@ provider_installation {
 }
 RC
 export TF_CLI_CONFIG_FILE=$DEMO/cli.tfrc TF_IN_AUTOMATION=1
-say "2/4 $(basename "$TF") apply examples/quickstart (3 devices, their tokens and bundles, the sensor app); the devices boot under QEMU as their images appear"
+say "2/4 $(basename "$TF") apply examples/quickstart (3 devices, their tokens and bundles, the sensor app); the devices boot under $EMULATOR as their images appear"
 (cd "$QS" && "$TF" apply -auto-approve -input=false -no-color 2>&1 | grep -v -E '^\s*$|dev_overrides|Provider development overrides|The following provider|applying changes may|releases\.|- wasmbed/wasmbed in|^│|^╵|^╷|Warning:' ) || {
 	echo "demo: apply failed; gateway log: $DEMO/gateway.log, devices: $DEMO/devices/*.console.log" >&2
 	exit 1
@@ -126,7 +134,7 @@ Dashboard: $API/ui/ (log in with the token in .demo/gateway/admin.token, or read
   only; the certificate is from the fleet's CA, .demo/gateway/ca.crt: accept it or import the CA).
 The gateway serves its API at $API (token: .demo/gateway/admin.token, CA: .demo/gateway/ca.crt):
   curl --cacert .demo/gateway/ca.crt -H "Authorization: Bearer \$(cat .demo/gateway/admin.token)" $API/v1/applications/sensor/status
-Logs: .demo/gateway.log, .demo/emulate.log (QEMU and the bridge), the devices' consoles .demo/devices/<name>.console.log. Metrics: $API/metrics. API description: docs/openapi.json.
+Logs: .demo/gateway.log, .demo/emulate.log (the emulators and the bridge), the devices' consoles .demo/devices/<name>.console.log. Metrics: $API/metrics. API description: docs/openapi.json.
 Terraform: cd examples/quickstart && TF_CLI_CONFIG_FILE=$DEMO/cli.tfrc $(basename "$TF") plan
   (try -var sensor_version=1.1.0 with apply to roll out a new version, then destroy).
 Stop: make demo-down

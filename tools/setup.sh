@@ -17,7 +17,8 @@
 # the k8s.io/* replaces), run
 # `go mod tidy` in that folder, then `bash tools/setup.sh`.
 #
-# Environment: WASMBED_TOOLS_CACHE overrides the cache folder. WASMBED_SETUP=demo
+# Environment: WASMBED_TOOLS_CACHE overrides the cache folder. WASMBED_EMULATOR=renode
+# (make demo EMULATOR=renode) has the demo set up Renode too. WASMBED_SETUP=demo
 # (what `make demo` sets) builds only what the demo runs: OpenTofu when the machine
 # has no terraform; the tools only tests need (tfplugindocs, terraform-docs,
 # controller-gen, step-ca, step, kube-apiserver, kubectl) and the Debian
@@ -172,52 +173,6 @@ kube_ldflags+=" -X k8s.io/component-base/version.gitMajor=$(cut -d. -f1 <<<"${KU
 kube_ldflags+=" -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$KUBERNETES_VERSION")"
 kube_ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
 
-# The demo: OpenTofu only where there is no terraform, nothing else.
-if [[ ${WASMBED_SETUP:-} == demo ]]; then
-	if ! command -v terraform >/dev/null; then
-		build_tool tofu "$OPENTOFU_VERSION" opentofu \
-			github.com/opentofu/opentofu/cmd/tofu "3 min" \
-			"-X github.com/opentofu/opentofu/version.dev=no"
-	fi
-	log "what the demo needs is present ($((SECONDS - start))s; WASMBED_SETUP=demo: no test tools)"
-	exit 0
-fi
-
-build_tool tfplugindocs "$TFPLUGINDOCS_VERSION" . \
-	github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs "30 s" \
-	"-X github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs/build.version=${TFPLUGINDOCS_VERSION#v}"
-# terraform-docs: the input and output tables of the modules' READMEs (its
-# own module, tools/terraform-docs: its dependencies stay out of tools/go.mod).
-build_tool terraform-docs "$TERRAFORM_DOCS_VERSION" terraform-docs \
-	github.com/terraform-docs/terraform-docs "45 s" ""
-build_tool controller-gen "$CONTROLLER_TOOLS_VERSION" . \
-	sigs.k8s.io/controller-tools/cmd/controller-gen "1 min" \
-	"-X sigs.k8s.io/controller-tools/pkg/version.version=$CONTROLLER_TOOLS_VERSION"
-build_tool step-ca "$STEP_CA_VERSION" . \
-	github.com/smallstep/certificates/cmd/step-ca "1.5 min" \
-	"-X main.Version=${STEP_CA_VERSION#v}"
-build_tool step "$STEP_CLI_VERSION" . \
-	github.com/smallstep/cli/cmd/step "1.5 min" \
-	"-X main.Version=${STEP_CLI_VERSION#v}"
-build_tool tofu "$OPENTOFU_VERSION" opentofu \
-	github.com/opentofu/opentofu/cmd/tofu "3 min" \
-	"-X github.com/opentofu/opentofu/version.dev=no"
-build_tool kube-apiserver "$KUBERNETES_VERSION" kube \
-	k8s.io/kubernetes/cmd/kube-apiserver "3 min" "$kube_ldflags"
-build_tool kubectl "$KUBERNETES_VERSION" kube \
-	k8s.io/kubernetes/cmd/kubectl "1 min" "$kube_ldflags"
-
-# The OpenTelemetry Collector of the trace test (provider TestAccTraces):
-# tools/otelcol's own main (OTLP receiver, file exporter). Its cache folder
-# names the release and a digest of that main and its go.mod/go.sum, so an
-# edit of either builds it anew.
-otelcol_digest=$(cat "$ROOT"/tools/otelcol/{main.go,go.mod,go.sum} | sha256sum | cut -c1-12)
-build_tool otelcol "$OTELCOL_VERSION-$otelcol_digest" otelcol . "1 min" ""
-
-# etcd from Debian's etcd-server, next to kube-apiserver and kubectl
-# (KUBEBUILDER_ASSETS=$PWD/bin).
-link /usr/bin/etcd etcd
-
 # Renode, for make test-renode: the machine's when `renode` is on PATH (bin/ aside),
 # else built once from the sources in WASMBED_RENODE_SRC (default ../shared/renode,
 # beside the clone, else /work/shared/renode) by its build-renode.sh into
@@ -263,7 +218,58 @@ setup_renode() {
 	link "$dest/bin/renode" renode
 	link "$dest/bin/renode-test" renode-test
 }
+# The demo: OpenTofu only where there is no terraform, and Renode for
+# make demo EMULATOR=renode; nothing else.
+if [[ ${WASMBED_SETUP:-} == demo ]]; then
+	if [[ ${WASMBED_EMULATOR:-} == renode ]]; then
+		setup_renode
+	fi
+	if ! command -v terraform >/dev/null; then
+		build_tool tofu "$OPENTOFU_VERSION" opentofu \
+			github.com/opentofu/opentofu/cmd/tofu "3 min" \
+			"-X github.com/opentofu/opentofu/version.dev=no"
+	fi
+	log "what the demo needs is present ($((SECONDS - start))s; WASMBED_SETUP=demo: no test tools)"
+	exit 0
+fi
+
+build_tool tfplugindocs "$TFPLUGINDOCS_VERSION" . \
+	github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs "30 s" \
+	"-X github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs/build.version=${TFPLUGINDOCS_VERSION#v}"
+# terraform-docs: the input and output tables of the modules' READMEs (its
+# own module, tools/terraform-docs: its dependencies stay out of tools/go.mod).
+build_tool terraform-docs "$TERRAFORM_DOCS_VERSION" terraform-docs \
+	github.com/terraform-docs/terraform-docs "45 s" ""
+build_tool controller-gen "$CONTROLLER_TOOLS_VERSION" . \
+	sigs.k8s.io/controller-tools/cmd/controller-gen "1 min" \
+	"-X sigs.k8s.io/controller-tools/pkg/version.version=$CONTROLLER_TOOLS_VERSION"
+build_tool step-ca "$STEP_CA_VERSION" . \
+	github.com/smallstep/certificates/cmd/step-ca "1.5 min" \
+	"-X main.Version=${STEP_CA_VERSION#v}"
+build_tool step "$STEP_CLI_VERSION" . \
+	github.com/smallstep/cli/cmd/step "1.5 min" \
+	"-X main.Version=${STEP_CLI_VERSION#v}"
+build_tool tofu "$OPENTOFU_VERSION" opentofu \
+	github.com/opentofu/opentofu/cmd/tofu "3 min" \
+	"-X github.com/opentofu/opentofu/version.dev=no"
+build_tool kube-apiserver "$KUBERNETES_VERSION" kube \
+	k8s.io/kubernetes/cmd/kube-apiserver "3 min" "$kube_ldflags"
+build_tool kubectl "$KUBERNETES_VERSION" kube \
+	k8s.io/kubernetes/cmd/kubectl "1 min" "$kube_ldflags"
+
+# The OpenTelemetry Collector of the trace test (provider TestAccTraces):
+# tools/otelcol's own main (OTLP receiver, file exporter). Its cache folder
+# names the release and a digest of that main and its go.mod/go.sum, so an
+# edit of either builds it anew.
+otelcol_digest=$(cat "$ROOT"/tools/otelcol/{main.go,go.mod,go.sum} | sha256sum | cut -c1-12)
+build_tool otelcol "$OTELCOL_VERSION-$otelcol_digest" otelcol . "1 min" ""
+
+# etcd from Debian's etcd-server, next to kube-apiserver and kubectl
+# (KUBEBUILDER_ASSETS=$PWD/bin).
+link /usr/bin/etcd etcd
+
 setup_renode
+
 
 # Warn (only) when something already listens on the ports our tests use.
 for port in 2379 1883; do

@@ -41,7 +41,7 @@ func main() {
 	watch := flag.String("watch", "", "boot every *.elf appearing in this directory; follow replacements and removals")
 	logs := flag.String("logs", "", "write each device's console to DIR/<name>.console.log")
 	allow := flag.String("allow", "", "comma-separated host:port list devices may open (default: any)")
-	engine := flag.String("engine", "", "qemu or renode (default: QEMU when it has a machine for the board)")
+	engine := flag.String("engine", "", "qemu or renode (renode: in Renode the boards it has, the others under QEMU; default: QEMU when it has a machine for the board)")
 	state := flag.String("state", "", "keep each device's flash in DIR/<name>/ (default: DIR/state under -watch)")
 	flag.Parse()
 	if *state == "" && *watch != "" {
@@ -148,7 +148,12 @@ func (r *runner) boot(ctx context.Context, img string) error {
 	if b == nil || b.Board == "" {
 		return errors.New("the image has no bundle naming its board (provision it first)")
 	}
-	o := emulator.Options{Board: b.Board, Image: img, Bridge: r.bridge, Engine: r.engine, Name: b.Device, Reboot: true}
+	engine := r.engine
+	if eb, err := emulator.LookupBoard(b.Board); err == nil && engine == emulator.Renode && eb.RenodePlatform == "" {
+		r.log.Info("Renode has no platform for the board: QEMU runs it", "device", b.Device, "board", b.Board)
+		engine = emulator.QEMU
+	}
+	o := emulator.Options{Board: b.Board, Image: img, Bridge: r.bridge, Engine: engine, Name: b.Device, Reboot: true}
 	if r.logs != "" {
 		o.ConsoleLog = filepath.Join(r.logs, b.Device+".console.log")
 	}
