@@ -10,8 +10,10 @@ import (
 	"maps"
 	"net/http"
 	"reflect"
+	"sync"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -23,7 +25,7 @@ import (
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/fleet/admit"
 	"github.com/wasmbed/wasmbed/fleet/kubestore"
-	"github.com/wasmbed/wasmbed/gateway/api"
+	"github.com/wasmbed/wasmbed/gateway/apischema"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
@@ -49,9 +51,10 @@ const maxModuleSizeAPI = 4 << 20
 type kubeBackend struct {
 	store *kubestore.Store
 	ns    string
-	// schema checks specs against the management API's OpenAPI document,
-	// as a gateway checks requests: the same 400s from both backends.
-	schema *api.Server
+	// schemas check specs as a gateway checks request bodies
+	// (apischema), by spec type: the same 400s from both backends.
+	mu      sync.Mutex
+	schemas map[reflect.Type]*openapi3.Schema
 }
 
 var _ Backend = (*kubeBackend)(nil)
@@ -66,7 +69,7 @@ func newKubeBackend(ctx context.Context, cfg *rest.Config, namespace string) (*k
 	if err != nil {
 		return nil, err
 	}
-	return &kubeBackend{store: s, ns: namespace, schema: api.New(nil, nil, nil, board.Names, nil, slog.New(slog.DiscardHandler))}, nil
+	return &kubeBackend{store: s, ns: namespace, schemas: map[reflect.Type]*openapi3.Schema{}}, nil
 }
 
 // kubeError is an *apiv1.Error (what resources inspect: the status, the
@@ -141,16 +144,25 @@ func (b *kubeBackend) GetGateway(ctx context.Context, name string) (fleet.Gatewa
 	return g, kubeErr(err)
 }
 
-// checkSpec checks spec as the gateway's API checks the body of route.
-func (b *kubeBackend) checkSpec(route string, spec any) error {
-	if err := b.schema.CheckBody(route, spec); err != nil {
+// checkSpec checks spec as the gateway's API checks a request body of its
+// type (apischema: the same schema, the same words).
+func (b *kubeBackend) checkSpec(spec any) error {
+	t := reflect.TypeOf(spec)
+	b.mu.Lock()
+	s, ok := b.schemas[t]
+	if !ok {
+		s = apischema.Body(spec, board.Names())
+		b.schemas[t] = s
+	}
+	b.mu.Unlock()
+	if err := apischema.Check(s, spec); err != nil {
 		return badRequest("%v", err)
 	}
 	return nil
 }
 
 func (b *kubeBackend) PutGateway(ctx context.Context, name string, spec apiv1.GatewaySpec) (fleet.Gateway, error) {
-	if err := errors.Join(admitName("gateway name", name), b.checkSpec("PUT /v1/gateways/{name}", spec)); err != nil {
+	if err := errors.Join(admitName("gateway name", name), b.checkSpec(spec)); err != nil {
 		return fleet.Gateway{}, err
 	}
 	if spec.Capacity < 0 {
@@ -214,7 +226,7 @@ func (b *kubeBackend) ListDevices(ctx context.Context, f apiv1.DeviceFilter) ([]
 // PutDevice registers a device or changes its spec; its status (written by
 // its gateway) stays.
 func (b *kubeBackend) PutDevice(ctx context.Context, name string, spec apiv1.DeviceSpec) (fleet.Device, error) {
-	if err := errors.Join(admitName("device name", name), b.checkSpec("PUT /v1/devices/{name}", spec)); err != nil {
+	if err := errors.Join(admitName("device name", name), b.checkSpec(spec)); err != nil {
 		return fleet.Device{}, err
 	}
 	// The rules of fleet/admit, as the gateway's API and the webhook run them.
@@ -429,7 +441,7 @@ func (b *kubeBackend) GetApplication(ctx context.Context, name string) (fleet.Ap
 // on), then writes the Application; the API server moves its generation
 // when the spec changes.
 func (b *kubeBackend) PutApplication(ctx context.Context, name string, spec apiv1.ApplicationSpec) (fleet.Application, error) {
-	if err := errors.Join(admitName("application name", name), b.checkSpec("PUT /v1/applications/{name}", spec)); err != nil {
+	if err := errors.Join(admitName("application name", name), b.checkSpec(spec)); err != nil {
 		return fleet.Application{}, err
 	}
 	// The rules of fleet/admit, as the gateway's API and the webhook run them.

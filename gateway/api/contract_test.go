@@ -16,6 +16,7 @@ import (
 	"github.com/wasmbed/wasmbed/board"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/fleet/boltstore"
+	"github.com/wasmbed/wasmbed/gateway/apischema"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
@@ -211,7 +212,7 @@ func TestDocumentBounds(t *testing.T) {
 		if sc == nil {
 			return
 		}
-		if sc.Type.Includes("integer") && (sc.Max == nil || *sc.Max > maxJSONInteger || sc.Min == nil || *sc.Min < -maxJSONInteger) {
+		if sc.Type.Includes("integer") && (sc.Max == nil || *sc.Max > apischema.MaxJSONInteger || sc.Min == nil || *sc.Min < -apischema.MaxJSONInteger) {
 			t.Errorf("%s: integer without bounds within 2^53", at)
 		}
 		for name, p := range sc.Properties {

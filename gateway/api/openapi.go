@@ -14,12 +14,12 @@ import (
 
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway"
+	"github.com/wasmbed/wasmbed/gateway/apischema"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 	"github.com/wasmbed/wasmbed/protocol"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3conv"
-	"github.com/getkin/kin-openapi/openapi3gen"
 )
 
 // OpenAPI 3.1: the document's version, and the dialect of its schemas (JSON
@@ -61,14 +61,8 @@ func (s *Server) OpenAPI() []byte { return s.openapiJSON }
 
 var pathParam = regexp.MustCompile(`\{([a-z0-9_]+)\}`)
 
-// Patterns of the document, the same as the Kubernetes resources'
-// (api/v1alpha1): the server refuses what they do not match.
+// Patterns of the document besides apischema's.
 const (
-	namePattern       = `^[A-Za-z0-9][A-Za-z0-9._-]*$`
-	versionPattern    = `^[A-Za-z0-9][A-Za-z0-9._+-]*$`
-	labelValuePattern = `^([A-Za-z0-9][A-Za-z0-9._-]*)?$`
-	sha256Pattern     = `^[0-9a-f]{64}$`
-	addressPattern    = fleet.AddressPattern
 	// continuePattern is base64url without padding, of a length that
 	// decodes (not 1 modulo 4).
 	continuePattern = `^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$`
@@ -76,13 +70,7 @@ const (
 	labelFilterPattern = `^[^=]*=`
 	// maxEventObject bounds ?object= of GET /v1/events.
 	maxEventObject = 256
-	// maxJSONInteger bounds the integers of request bodies: a JSON number
-	// every client (JavaScript's included) reads exactly.
-	maxJSONInteger = 1<<53 - 1
 )
-
-// nameRules is what the description of a name says.
-const nameRules = "letters, digits, '.', '_' or '-', the first a letter or digit, at most 64"
 
 // pathExamples are the path parameters' examples, by collection: the
 // objects `make contract-test` creates before it replays the document. A
@@ -105,10 +93,10 @@ var deleteExamples = map[string]string{
 // schema admits but a rule it cannot state refuses (code unprocessable), or
 // a module that cannot run (code module_rejected).
 var unprocessable = map[string]string{
-	"putGateway": "A label key is not a name (" + nameRules + "; the schema cannot state rules on keys) (code unprocessable)",
-	"putDevice": "A label key is not a name (" + nameRules + ") (code unprocessable), or an application the device would take " +
+	"putGateway": "A label key is not a name (" + apischema.NameRules + "; the schema cannot state rules on keys) (code unprocessable)",
+	"putDevice": "A label key is not a name (" + apischema.NameRules + ") (code unprocessable), or an application the device would take " +
 		"cannot run on its board (code module_rejected; board names it)",
-	"putApplication": "sha256 names no stored module, a config or label key is not a name (" + nameRules + "), a config value is over " +
+	"putApplication": "sha256 names no stored module, a config or label key is not a name (" + apischema.NameRules + "), a config value is over " +
 		"256 bytes, or the rollout's fields do not go together: batched needs max_unavailable >= 1; a step gives devices or percent, " +
 		"one of them, and steps do not shrink; canary, bake_seconds, step_failures, total_failures, health and on_failure need steps; " +
 		"health needs min or max, min <= max (code unprocessable); or the module cannot run on a board the application would land " +
@@ -153,16 +141,7 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 		}},
 	}
 	schemas := openapi3.Schemas{}
-	// A field tagged `enum:"a,b"` gets those values in its schema.
-	enums := openapi3gen.SchemaCustomizer(func(_ string, _ reflect.Type, tag reflect.StructTag, schema *openapi3.Schema) error {
-		if e := tag.Get("enum"); e != "" {
-			for _, v := range strings.Split(e, ",") {
-				schema.Enum = append(schema.Enum, v)
-			}
-		}
-		return nil
-	})
-	gen := openapi3gen.NewGenerator(openapi3gen.UseAllExportedFields(), enums)
+	gen := apischema.Generator()
 	schemaOf := func(v any) *openapi3.SchemaRef {
 		ref, err := gen.NewSchemaRefForValue(v, schemas)
 		if err != nil {
@@ -251,7 +230,7 @@ func (s *Server) buildOpenAPI() ([]byte, map[string]routeInput) {
 					"application/octet-stream": &openapi3.MediaType{Schema: rawBinary("application/octet-stream")},
 				})}
 		default:
-			ref := requestSchema(schemaOf(req), reflect.TypeOf(req), boards)
+			ref := apischema.Request(schemaOf(req), reflect.TypeOf(req), boards)
 			if ex, ok := requestExamples[r.op]; ok {
 				ref.Value.Example = ex
 			}
@@ -437,7 +416,7 @@ func pathParameter(name, tag, method string) *openapi3.Parameter {
 		schema = nameSchema()
 		p.Description = "The " + strings.TrimSuffix(tag, "s") + "'s name"
 	case "sha256":
-		schema.Pattern = sha256Pattern
+		schema.Pattern = apischema.SHA256Pattern
 		p.Description = "The module's sha256, lowercase hex"
 	case "serial":
 		schema.Pattern = `^[0-9a-f]+$`
@@ -476,7 +455,7 @@ func queryParameter(name string, paged bool, boards []string) *openapi3.Paramete
 		schema = openapi3.NewArraySchema().WithItems(openapi3.NewStringSchema().WithPattern(labelFilterPattern))
 		p.Description = "key=value: only the devices with this label (repeat for more, all must match)"
 	case "board":
-		schema = openapi3.NewStringSchema().WithEnum(anys(boards)...)
+		schema = openapi3.NewStringSchema().WithEnum(apischema.Anys(boards)...)
 		p.Description = "Only the devices of this board"
 	case "phase":
 		schema = openapi3.NewStringSchema().WithEnum(fleet.PhaseRegistered, fleet.PhaseOnline, fleet.PhaseOffline, fleet.PhaseRevoked)
@@ -497,7 +476,7 @@ func queryParameter(name string, paged bool, boards []string) *openapi3.Paramete
 		schema.Pattern, schema.MaxLength = `^[A-Za-z0-9._-]*$`, openapi3.Uint64Ptr(protocol.MaxNameLen)
 		p.Description = "Only the devices whose name starts with this"
 	case "gateway":
-		schema.Pattern, schema.MaxLength = namePattern, openapi3.Uint64Ptr(protocol.MaxNameLen)
+		schema.Pattern, schema.MaxLength = apischema.NamePattern, openapi3.Uint64Ptr(protocol.MaxNameLen)
 		p.Description = "Only the devices assigned to this gateway"
 	case "device":
 		p.Description = "Only those of this device"
@@ -512,7 +491,7 @@ func queryParameter(name string, paged bool, boards []string) *openapi3.Paramete
 // event, as schemathesis reads it); data is JSON.
 func sseSchema(events []string, description, idDescription string) *openapi3.Schema {
 	s := openapi3.NewObjectSchema().
-		WithProperty("event", openapi3.NewStringSchema().WithEnum(anys(events)...)).
+		WithProperty("event", openapi3.NewStringSchema().WithEnum(apischema.Anys(events)...)).
 		WithProperty("id", openapi3.NewStringSchema().WithPattern(`^[0-9]+$`)).
 		WithProperty("data", openapi3.NewStringSchema())
 	s.Required = []string{"data", "event"}
@@ -540,16 +519,8 @@ func sseOutputSchema() *openapi3.Schema {
 		"output: its place in the gateway's output feed (what Last-Event-ID gives back)")
 }
 
-func anys(s []string) []any {
-	out := make([]any, len(s))
-	for i, v := range s {
-		out[i] = v
-	}
-	return out
-}
-
 func nameSchema() *openapi3.Schema {
-	return openapi3.NewStringSchema().WithPattern(namePattern).WithMaxLength(protocol.MaxNameLen)
+	return openapi3.NewStringSchema().WithPattern(apischema.NamePattern).WithMaxLength(protocol.MaxNameLen)
 }
 
 // exampleCSR is the example of POST /v1/certificates: a CSR of device dev-1
@@ -598,155 +569,4 @@ var tagDescriptions = map[string]string{
 	"tokens":       "Enrollment tokens",
 	"watch":        "Server-sent events of changes and events",
 	"whoami":       "The request's token",
-}
-
-// requestSchema is a request body's schema as strict as the server reads it
-// (readJSON): a copy (the generator shares schemas between types used in
-// requests and answers) where objects with fields have no other properties,
-// maps and lists may be null (read as empty), integers are within
-// +-maxJSONInteger, and fields follow their `openapi` tags (strict).
-func requestSchema(ref *openapi3.SchemaRef, t reflect.Type, boards []string) *openapi3.SchemaRef {
-	raw, err := json.Marshal(ref)
-	if err != nil {
-		panic("openapi: " + err.Error())
-	}
-	var c openapi3.SchemaRef
-	if err := json.Unmarshal(raw, &c); err != nil {
-		panic("openapi: " + err.Error())
-	}
-	strict(c.Value, t, boards)
-	return &c
-}
-
-// strict applies the `openapi` tags of t's fields to their schemas in s:
-//
-//	required   the field is required and not empty
-//	board      one of the boards the gateway knows (a list: each item)
-//	name       a name (namePattern, at most 64); name?: a name or empty
-//	version    a version (versionPattern, at most 64)
-//	sha256     a lowercase hex sha256; sha256?: one or empty
-//	address    each item host:port (addressPattern)
-//	labels     at most 64, values empty or names (keys too: checked by the server, 422)
-//	config     at most 64, values of at most 256 characters (keys names and values
-//	           at most 256 bytes: checked by the server, 422)
-//	min=N, max=N, maxlen=N, maxitems=N, enum=a|b|...
-func strict(s *openapi3.Schema, t reflect.Type, boards []string) {
-	if s == nil {
-		return
-	}
-	for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct) {
-		t = t.Elem()
-	}
-	if s.Type.Is("integer") {
-		if s.Max == nil || *s.Max > maxJSONInteger {
-			s.Max = openapi3.Float64Ptr(maxJSONInteger)
-		}
-		if s.Min == nil || *s.Min < -maxJSONInteger {
-			s.Min = openapi3.Float64Ptr(-maxJSONInteger)
-		}
-	}
-	if s.Items != nil {
-		strict(s.Items.Value, t, boards)
-	}
-	if len(s.Properties) > 0 {
-		no := false
-		s.AdditionalProperties = openapi3.AdditionalProperties{Has: &no}
-	}
-	for name, p := range s.Properties {
-		if p.Value == nil {
-			continue
-		}
-		v := p.Value
-		if v.Type.Is("object") && len(v.Properties) == 0 || v.Type.Is("array") {
-			v.Nullable = true
-		}
-		var ft reflect.Type
-		if t != nil && t.Kind() == reflect.Struct {
-			for i := range t.NumField() {
-				f := t.Field(i)
-				if jsonName(f) != name {
-					continue
-				}
-				ft = f.Type
-				if d := f.Tag.Get("doc"); d != "" {
-					v.Description = d
-				}
-				for _, o := range strings.Split(f.Tag.Get("openapi"), ",") {
-					key, arg, _ := strings.Cut(o, "=")
-					n, _ := strconv.ParseFloat(arg, 64)
-					item := v
-					if v.Items != nil {
-						item = v.Items.Value
-					}
-					switch key {
-					case "":
-					case "required":
-						s.Required = append(s.Required, name)
-						v.MinLength = 1
-					case "board":
-						item.Enum = anys(boards)
-					case "name", "name?":
-						item.Pattern, item.MaxLength = namePattern, openapi3.Uint64Ptr(protocol.MaxNameLen)
-						item.Description = "A name: " + nameRules
-						if key == "name?" {
-							item.Pattern = labelValuePattern
-							item.Description = "Empty, or a name: " + nameRules
-						}
-					case "version":
-						v.Pattern, v.MaxLength = versionPattern, openapi3.Uint64Ptr(protocol.MaxNameLen)
-						v.Description = "A version: " + strings.Replace(nameRules, "'_' or '-'", "'_', '-' or '+'", 1)
-					case "sha256":
-						v.Pattern = sha256Pattern
-						v.Description = "The sha256 of a module POST /v1/modules stored, lowercase hex"
-					case "sha256?":
-						v.Pattern = `^([0-9a-f]{64})?$`
-					case "address":
-						item.Pattern = addressPattern
-						item.Description = "host:port, the port 1 to 65535 (an IPv6 host in brackets)"
-						v.Description = "host:port where devices reach the gateway (an IPv6 host in brackets), each once"
-						v.UniqueItems = true
-						v.MaxItems = openapi3.Uint64Ptr(fleet.MaxAddresses)
-					case "labels":
-						v.MaxProps = openapi3.Uint64Ptr(fleet.MaxLabels)
-						value := openapi3.NewStringSchema().WithPattern(labelValuePattern).WithMaxLength(protocol.MaxNameLen)
-						value.Description = "Empty, or a name: " + nameRules
-						v.AdditionalProperties = openapi3.AdditionalProperties{Schema: value.NewRef()}
-						v.Description = "At most 64; keys are names (" + nameRules + "), values names or empty"
-					case "config":
-						v.MaxProps = openapi3.Uint64Ptr(protocol.MaxConfigPairs)
-						v.AdditionalProperties = openapi3.AdditionalProperties{Schema: openapi3.NewStringSchema().
-							WithMaxLength(protocol.MaxTextLen).NewRef()}
-						v.Description = "What the app reads with config_get: at most 64 entries; keys are names (" + nameRules +
-							"), values at most 256 bytes"
-					case "min":
-						v.Min = openapi3.Float64Ptr(n)
-					case "max":
-						v.Max = openapi3.Float64Ptr(n)
-					case "maxlen":
-						v.MaxLength = openapi3.Uint64Ptr(uint64(n))
-					case "maxitems":
-						v.MaxItems = openapi3.Uint64Ptr(uint64(n))
-					case "enum":
-						v.Enum = anys(strings.Split(arg, "|"))
-						if v.Nullable { // a pointer (absent or null: unchanged): null is one of the values
-							v.Enum = append(v.Enum, nil)
-						}
-					default:
-						panic("openapi: field " + t.Name() + "." + f.Name + ": unknown openapi tag " + o)
-					}
-				}
-			}
-		}
-		strict(v, ft, boards)
-	}
-	slices.Sort(s.Required)
-}
-
-// jsonName is the name a struct field has in JSON.
-func jsonName(f reflect.StructField) string {
-	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-	if name == "" {
-		return f.Name
-	}
-	return name
 }

@@ -16,10 +16,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/getkin/kin-openapi/openapi3"
-
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/fleet/admit"
+	"github.com/wasmbed/wasmbed/gateway/apischema"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
@@ -115,7 +114,7 @@ func readJSON(r *http.Request, v any) error {
 }
 
 // integralNumbers is raw with every number that has a fraction or an
-// exponent but an integer value within +-maxJSONInteger (813.0, 8.13e2)
+// exponent but an integer value within +-apischema.MaxJSONInteger (813.0, 8.13e2)
 // written as an integer (813); raw itself when it has none. JSON Schema
 // 2020-12, hence OpenAPI 3.1, counts such numbers as integers (3.0's schema
 // draft did not), and Go's decoder refuses them for an int field: a
@@ -140,7 +139,7 @@ func integralNumbers(raw []byte) []byte {
 				return x
 			}
 			f, err := strconv.ParseFloat(string(x), 64)
-			if err != nil || f != math.Trunc(f) || math.Abs(f) > maxJSONInteger {
+			if err != nil || f != math.Trunc(f) || math.Abs(f) > apischema.MaxJSONInteger {
 				return x
 			}
 			changed = true
@@ -186,7 +185,7 @@ func (s *Server) checkInput(r *http.Request, pattern string) error {
 	in := s.inputs[pattern]
 	for _, name := range slices.Sorted(maps.Keys(in.path)) {
 		if err := in.path[name].VisitJSON(r.PathValue(name)); err != nil {
-			return badRequest("path %s %q: %s", name, r.PathValue(name), schemaError(err))
+			return badRequest("path %s %q: %s", name, r.PathValue(name), apischema.Explain(err))
 		}
 	}
 	if in.body == nil || in.optionalBody && r.ContentLength == 0 {
@@ -213,85 +212,9 @@ func (s *Server) checkInput(r *http.Request, pattern string) error {
 		return badRequest("request body: data after the JSON object")
 	}
 	if err := in.body.VisitJSON(v); err != nil {
-		return badRequest("request body: %s", schemaError(err))
+		return badRequest("request body: %s", apischema.Explain(err))
 	}
 	return nil
-}
-
-// CheckBody checks a request body for the route pattern (as the route table
-// names it: "PUT /v1/applications/{name}") against the document's schema,
-// as the server does before the handler runs: the error says where the
-// body is not what the document allows (the server's 400), nil if it is.
-// The provider's Kubernetes backend, which writes without this server,
-// checks with it so that a user gets the same answers from both backends.
-func (s *Server) CheckBody(pattern string, body any) error {
-	in, ok := s.inputs[pattern]
-	if !ok || in.body == nil {
-		return fmt.Errorf("no route %q with a JSON body", pattern)
-	}
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return err
-	}
-	if err := in.body.VisitJSON(v); err != nil {
-		return errors.New("request body: " + schemaError(err))
-	}
-	return nil
-}
-
-// schemaError is a schema validation error in words: where (a.b.0), what,
-// and the description of the value when the schema has one.
-func schemaError(err error) string {
-	var se *openapi3.SchemaError
-	if !errors.As(err, &se) {
-		return err.Error()
-	}
-	why := se.Reason
-	switch se.SchemaField {
-	case "properties":
-		if _, name, ok := strings.Cut(se.Reason, `property "`); ok && strings.HasSuffix(se.Reason, `" is unsupported`) {
-			why = `unknown field "` + strings.TrimSuffix(name, `" is unsupported`) + `"`
-		}
-	case "enum":
-		var want []string
-		for _, e := range se.Schema.Enum {
-			want = append(want, fmt.Sprintf("%q", e))
-		}
-		why = fmt.Sprintf("%s: unknown; want one of %s", jsonText(se.Value), strings.Join(want, ", "))
-	case "maximum":
-		why = fmt.Sprintf("%s: at most %s", jsonText(se.Value), jsonText(*se.Schema.Max))
-	case "minimum":
-		why = fmt.Sprintf("%s: at least %s", jsonText(se.Value), jsonText(*se.Schema.Min))
-	case "nullable":
-		why = "null; want " + strings.Join(se.Schema.Type.Slice(), " or ")
-	case "maxProperties":
-		if m, ok := se.Value.(map[string]any); ok {
-			why = fmt.Sprintf("%d entries, at most %d", len(m), *se.Schema.MaxProps)
-		}
-	}
-	if se.Origin != nil {
-		why = se.Origin.Error()
-	}
-	if d := se.Schema.Description; d != "" && se.SchemaField != "properties" && se.SchemaField != "required" {
-		why += " (" + d + ")"
-	}
-	if at := se.JSONPointer(); len(at) > 0 {
-		return strings.Join(at, ".") + ": " + why
-	}
-	return why
-}
-
-// jsonText is a JSON value as JSON says it (20000000000, not 2e+10).
-func jsonText(v any) string {
-	if f, ok := v.(float64); ok {
-		return strconv.FormatFloat(f, 'f', -1, 64)
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 // bodyType refuses a request body whose Content-Type is not the route's:
