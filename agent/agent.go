@@ -37,6 +37,7 @@ type Agent struct {
 	dev        *runtime.Device
 	out        *outbox
 	started    time.Time
+	bootID     uint32 // this process's boot id (hello's reset.boot_id): random, never 0
 
 	mu    sync.Mutex // guards st, id, sess and stats
 	st    *state
@@ -70,7 +71,7 @@ func New(cfg Config) (*Agent, error) {
 	if err := os.Chmod(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("agent: state directory: %w", err)
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, started: time.Now()}
+	a := &Agent{cfg: cfg, log: cfg.Logger, started: time.Now(), bootID: newBootID()}
 
 	st, err := loadState(cfg.Dir)
 	switch {
@@ -329,7 +330,19 @@ func (a *Agent) dial(ctx context.Context, i int, cert *tls.Certificate) (*tls.Co
 	return c.(*tls.Conn), nil
 }
 
-// hello describes the device.
+// newBootID picks a boot id: random (math/rand/v2 is seeded from the
+// system's entropy at each process start), never 0.
+func newBootID() uint32 {
+	for {
+		if id := rand.Uint32(); id != 0 {
+			return id
+		}
+	}
+}
+
+// hello describes the device. Each start of the agent is a boot: it cannot
+// tell why the last one ended (cause unknown), and its boot id tells the
+// gateway that a process restart is not a reconnect of the same boot.
 func (a *Agent) hello() *protocol.Hello {
 	h := &protocol.Hello{
 		ABIVersion: protocol.ABIVersion,
@@ -339,6 +352,7 @@ func (a *Agent) hello() *protocol.Hello {
 		FlashFree:  a.dev.FlashFree(),
 		MaxFrame:   a.board.MaxFrame,
 		Features:   a.board.FeatureNames(),
+		Reset:      &protocol.ResetReport{Cause: protocol.ResetUnknown, Boots: 1, BootID: a.bootID},
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -113,7 +113,8 @@ func TestEnrollThenMutualSession(t *testing.T) {
 	}
 	h := s.Hello
 	if h.ABIVersion != 1 || h.Board != "linux" || h.MaxFrame != 16384 || !slices.Equal(h.Features, []string{"log", "time", "gpio", "publish", "config"}) ||
-		len(h.Apps) != 0 || !strings.HasPrefix(h.Firmware, "wasmbed-agent/") {
+		len(h.Apps) != 0 || !strings.HasPrefix(h.Firmware, "wasmbed-agent/") ||
+		h.Reset == nil || h.Reset.Cause != protocol.ResetUnknown || h.Reset.Boots != 1 || h.Reset.BootID == 0 {
 		t.Errorf("hello %+v", h)
 	}
 	waitFor(t, "3 heartbeats", func() bool { return s.Beats.Load() >= 3 })
@@ -299,10 +300,14 @@ func TestTransferResumesAfterReconnect(t *testing.T) {
 	if p := agenttest.Expect[*protocol.TransferProgress](t, s, cid); p.Offset != half {
 		t.Fatalf("wrong-offset chunk answered %d, want %d", p.Offset, half)
 	}
+	bootID := s.Hello.Reset.BootID
 	s.Conn.Close() // the link drops
 
 	s = g.NextSession(t)
 	waitFor(t, "the second session", func() bool { return a.Status().Sessions == 2 })
+	if s.Hello.Reset.BootID != bootID { // the same process: the same boot
+		t.Fatalf("boot id %x after a reconnect, was %x", s.Hello.Reset.BootID, bootID)
+	}
 	id = s.Send(t, &d)
 	p := agenttest.Expect[*protocol.TransferProgress](t, s, id)
 	if p.Offset != half {
@@ -406,6 +411,7 @@ func TestRestartResumesWithoutToken(t *testing.T) {
 		t.Fatal(st)
 	}
 	s.Values(t, "sensor", 1)
+	bootID := s.Hello.Reset.BootID
 	stop()
 	s.WaitClosed(t, 5*time.Second)
 	keyBefore, chainBefore := readIdentity(t, dir)
@@ -415,6 +421,9 @@ func TestRestartResumesWithoutToken(t *testing.T) {
 	s = g.NextSession(t)
 	if g.Enrollments.Load() != 1 {
 		t.Fatalf("%d enrollments", g.Enrollments.Load())
+	}
+	if s.Hello.Reset.BootID == bootID { // a new process: a new boot (1 chance in 2^32 of a false alarm)
+		t.Errorf("the same boot id %x after a restart", bootID)
 	}
 	sum := sha256.Sum256(wasm)
 	want := []protocol.AppReport{

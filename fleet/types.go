@@ -61,7 +61,7 @@ type DeviceStatus struct {
 	// gateways serve the fleet (Kubernetes mode); empty otherwise.
 	SessionGateway string `json:"session_gateway,omitempty"`
 	// Reset is what the device said, in its last hello, of its last reset;
-	// nil until a device reports one (older firmware and the Go agent do not).
+	// nil until a device reports one (older firmware does not).
 	Reset *ResetStatus `json:"reset,omitempty"`
 }
 
@@ -83,12 +83,20 @@ type ResetStatus struct {
 	// SafeMode: after 3 unexpected resets in a row the device runs no app
 	// and refuses the generations it had; a newer generation ends it.
 	SafeMode bool `json:"safe_mode"`
+	// BootID is the number the device picked at random at this boot; 0
+	// from devices that do not say (older firmware).
+	BootID uint32 `json:"boot_id,omitempty"`
 }
 
-// SameBoot reports whether r describes the boot s already records: the
-// same boot count, cause and detail (a reconnect, not a new reset).
+// SameBoot reports whether r describes the boot s already records (a
+// reconnect, not a new reset): the same boot count, cause and detail, and
+// the same boot id when both have one. Without boot ids two power-on boots
+// look the same; a different boot id is a new boot.
 func (s *ResetStatus) SameBoot(r *ResetStatus) bool {
-	return s != nil && r != nil && s.Boots == r.Boots && s.Cause == r.Cause && s.Detail == r.Detail
+	if s == nil || r == nil || s.Boots != r.Boots || s.Cause != r.Cause || s.Detail != r.Detail {
+		return false
+	}
+	return s.BootID == 0 || r.BootID == 0 || s.BootID == r.BootID
 }
 
 // Limits bound an app on a device.

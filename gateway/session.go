@@ -279,7 +279,7 @@ func (g *Gateway) deviceSession(ctx context.Context, s *session, helloID uint64,
 		reset = nil // the update may run again
 		if r := hello.Reset; r != nil {
 			next := &fleet.ResetStatus{Cause: r.Cause.String(), Detail: r.Detail, Time: now, Boots: r.Boots,
-				Unexpected: r.Unexpected, SafeMode: r.SafeMode}
+				Unexpected: r.Unexpected, SafeMode: r.SafeMode, BootID: r.BootID}
 			if d.Status.Reset.SameBoot(next) {
 				next.Time = d.Status.Reset.Time // a reconnect: the same boot, perhaps out of safe mode since
 			} else {

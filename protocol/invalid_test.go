@@ -83,6 +83,10 @@ var invalidVectors = []invalidVector{
 		Reset: &ResetReport{Cause: 200, Boots: 1}}}), ErrInvalid, 1},
 	{"zero_boots.cbor", mustMarshalUnchecked(Envelope{1, &Hello{ABIVersion: 1, Board: "b", MaxFrame: MinFrameSize,
 		Reset: &ResetReport{Cause: ResetPowerOn}}}), ErrInvalid, 1},
+	// boot_id is a u32: 2^32 does not fit.
+	{"boot_id_overflow.cbor", bytes.Replace(mustMarshal(Envelope{1, &Hello{ABIVersion: 1, Board: "b", MaxFrame: MinFrameSize,
+		Reset: &ResetReport{Cause: ResetPowerOn, Boots: 1, BootID: 0xffffffff}}}),
+		[]byte{0x06, 0x1a, 0xff, 0xff, 0xff, 0xff}, []byte{0x06, 0x1b, 0, 0, 0, 1, 0, 0, 0, 0}, 1), ErrMalformed, 1},
 	{"heartbeat_app_twice.cbor", mustMarshalUnchecked(Envelope{9, &Heartbeat{Seq: 1, Apps: []AppMetrics{
 		{App: "a", Generation: 1}, {App: "a", Generation: 1}}}}), ErrInvalid, 9},
 	{"heartbeat_app_zero_generation.cbor", mustMarshalUnchecked(Envelope{9, &Heartbeat{Seq: 1, Apps: []AppMetrics{{App: "a"}}}}), ErrInvalid, 9},

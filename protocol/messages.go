@@ -193,6 +193,11 @@ type ResetReport struct {
 	// SafeMode: the device booted in safe mode (SafeModeAfter unexpected
 	// resets in a row): it runs no app until a newer generation arrives.
 	SafeMode bool `cbor:"5,keyasint,omitempty" json:"safe_mode,omitempty"`
+	// BootID tells boots apart: a number the device picks at random (from
+	// its entropy source) at each boot, never 0. Two power-on boots report
+	// the same cause and boot count; only their boot ids differ. 0: the
+	// device does not say (older firmware), left out of the encoding.
+	BootID uint32 `cbor:"6,keyasint,omitempty" json:"boot_id,omitempty"`
 }
 
 // Hello opens every session, enrollment sessions included: what the device is

@@ -47,6 +47,11 @@ var goldenVectors = map[string]Envelope{
 		Apps: []AppReport{{App: "crasher", Version: "0.1.0", Generation: 2, State: AppStateFailed, SHA256: sha,
 			Detail: "crashed: panic during install"}},
 		Reset: &ResetReport{Cause: ResetPanic, Boots: 5, Unexpected: 3, SafeMode: true}}},
+	// After a power cut: the cause and boot count of any power-on boot; the
+	// boot id, picked at random at each boot, tells this boot from the last.
+	"hello_power_on": {1, &Hello{ABIVersion: 1, Board: "stm32f4-discovery", Firmware: "0.2.0", RAMFree: 65536,
+		FlashFree: 262144, MaxFrame: 4096, Features: []string{"log", "time", "gpio", "publish", "config"},
+		Reset: &ResetReport{Cause: ResetPowerOn, Boots: 1, BootID: 0x9e3779b9}}},
 	"welcome":            {1, &Welcome{Device: "dev-01", Time: 1795000000000, HeartbeatMS: 5000, MaxFrame: 16384, Gateway: "gw-1"}},
 	"welcome_enrollment": {1, &Welcome{Time: 1795000000000, HeartbeatMS: 5000, MaxFrame: 16384, Gateway: "gw-1"}},
 	"enroll":             {2, &Enroll{Device: "dev-01", Token: "wbt_Zm9vYmFyYmF6cXV4", CSR: fakeCSR}},

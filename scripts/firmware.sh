@@ -18,11 +18,14 @@
 # which builds core and alloc from source for thumbv7em-none-eabihf
 # (firmware/.cargo/config.toml). Host tests run from the repository root so that
 # config (cross target, build-std) does not apply to them.
+#
+# WASMBED_FIRMWARE_OUT names another directory than bin/firmware for the images and
+# logs (a second worktree whose bin/ is shared with the first).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FW=$ROOT/firmware
-OUT=$ROOT/bin/firmware
+OUT=${WASMBED_FIRMWARE_OUT:-$ROOT/bin/firmware}
 CARGO=${CARGO:-/usr/bin/cargo}
 JOBS=${CARGO_BUILD_JOBS:-2}
 export RUSTC=${RUSTC_FW:-/usr/bin/rustc} RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1

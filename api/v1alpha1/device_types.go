@@ -130,6 +130,13 @@ type ResetStatus struct {
 	// until a newer generation is deployed.
 	// +optional
 	SafeMode bool `json:"safeMode,omitempty"`
+	// BootID is the number the device picked at random at this boot: a
+	// different one is a new boot even when the cause and the boot count
+	// are the same (two power-ons). Absent from devices that do not say.
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4294967295
+	// +optional
+	BootID int64 `json:"bootID,omitempty"`
 }
 
 // DeploymentRecord is one application on one device (fleet.Deployment).

@@ -14,7 +14,9 @@ import (
 
 	"github.com/wasmbed/wasmbed/firmware/emulator"
 	"github.com/wasmbed/wasmbed/firmware/provision"
+	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway"
+	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
 // A board's identity survives power loss: the emulator process is killed and a new
@@ -23,6 +25,9 @@ import (
 // again (its token is spent). On stm32f4-discovery the power is also cut in the middle
 // of writing a renewed certificate to flash: the board comes back with the previous
 // certificate, renews again, and keeps the new one across the next power cycle.
+// Last, an app comes back after a power cut: the boot after it reports power_on,
+// boot 1, like the boot before, and only its boot id tells the gateway that this is a
+// new boot, whose apps are gone and must be deployed again.
 func TestIdentitySurvivesPowerCycle(t *testing.T) {
 	needQEMU(t)
 	for _, b := range boards {
@@ -39,7 +44,7 @@ func powerCycle(t *testing.T, board string, renewal bool) {
 	g := startGateway(t, cfg)
 	br := startBridge(t)
 	name := "cycle-" + board
-	token := g.register(name, board, nil)
+	token := g.register(name, board, map[string]string{"cycle": name})
 	bundle := func(diag string) *provision.Bundle {
 		return &provision.Bundle{Gateways: []string{g.device}, ServerName: "localhost", CARoot: g.caDER,
 			Device: name, Token: token, Diag: diag}
@@ -67,6 +72,15 @@ func powerCycle(t *testing.T, board string, renewal bool) {
 			t.Fatalf("enrolled again after a power cycle: %s", l)
 		}
 	}
+	// The app, last: deployed, the power cut, the app back.
+	appComesBack := func(q *qemu) {
+		t.Helper()
+		appAfterPowerCut(t, g, name, q, cut, func() *qemu {
+			q := power(plain)
+			online(q)
+			return q
+		})
+	}
 
 	q := power(plain)
 	q.wait(`^session: online as `+name, 90*time.Second)
@@ -84,6 +98,7 @@ func powerCycle(t *testing.T, board string, renewal bool) {
 		t.Fatalf("certificate serial %s after the power cycle, want %s", got, serial)
 	}
 	if !renewal {
+		appComesBack(q)
 		return
 	}
 
@@ -125,6 +140,66 @@ func powerCycle(t *testing.T, board string, renewal bool) {
 		s := g.deviceStatus(name).Status.CertSerial
 		return s != "" && s != serial
 	})
+	appComesBack(q)
+}
+
+// appAfterPowerCut deploys the sensor app on the board (online, labelled cycle=name),
+// cuts the power and powers it again, and checks that the gateway took the boot after
+// the cut for a new boot (its boot id is new, the one the console printed) and deployed
+// the sensor again: it runs at its generation and publishes.
+func appAfterPowerCut(t *testing.T, g *gw, name string, q *qemu, cut func(*qemu), power func() *qemu) {
+	t.Helper()
+	ctx := context.Background()
+	mod, err := g.api.UploadModule(ctx, app(t, "sensor"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.api.PutApplication(ctx, "sensor", apiv1.ApplicationSpec{Version: "1.0.0", SHA256: mod.SHA256,
+		Config: map[string]string{"offset": "100"}, Limits: fleet.Limits{Memory: 65536, TickMS: 200},
+		Selector: fleet.Selector{Labels: map[string]string{"cycle": name}}}); err != nil {
+		t.Fatal(err)
+	}
+	published := func(after time.Time) bool {
+		out, err := g.api.ApplicationOutput(ctx, "sensor", name, 200)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range out {
+			if r.Key == "temperature" && r.Value != nil && r.Time.After(after) {
+				return true
+			}
+		}
+		return false
+	}
+	eventually(t, 60*time.Second, "sensor publishing", func() bool { return published(time.Time{}) })
+	deps, err := g.api.Deployments(ctx, "sensor", name)
+	if err != nil || len(deps) != 1 || deps[0].State != "running" {
+		t.Fatalf("sensor before the power cut: %+v %v", deps, err)
+	}
+	gen := deps[0].Generation
+	before := g.deviceStatus(name).Status.Reset
+	if before == nil || before.BootID == 0 || before.Cause != "power_on" || before.Boots != 1 {
+		t.Fatalf("the boot before the power cut: %+v", before)
+	}
+
+	cut(q)
+	cutAt := time.Now()
+	q = power()
+	id := regexp.MustCompile(`^reset: boot id ([0-9a-f]{8})`).FindStringSubmatch(q.wait(`^reset: boot id `, 30*time.Second))
+	eventually(t, 20*time.Second, "the boot after the power cut recorded", func() bool {
+		r := g.deviceStatus(name).Status.Reset
+		return r != nil && r.Time.After(cutAt)
+	})
+	after := g.deviceStatus(name).Status.Reset
+	if after.Cause != "power_on" || after.Boots != 1 || after.BootID == before.BootID || fmt.Sprintf("%08x", after.BootID) != id[1] {
+		t.Fatalf("the boot after the power cut: %+v (console: boot id %s), the one before: %+v", after, id[1], before)
+	}
+	t.Logf("boot id %08x before the power cut, %08x after", before.BootID, after.BootID)
+	eventually(t, 60*time.Second, "sensor publishing again after the power cut", func() bool { return published(cutAt) })
+	deps, err = g.api.Deployments(ctx, "sensor", name)
+	if err != nil || len(deps) != 1 || deps[0].State != "running" || deps[0].Generation != gen {
+		t.Fatalf("sensor after the power cut: %+v %v, had generation %d", deps, err, gen)
+	}
 }
 
 // A board without its flash (QEMU with semihosting off) runs with its identity

@@ -149,7 +149,7 @@ func resetToFleet(r *v1alpha1.ResetStatus) *fleet.ResetStatus {
 		return nil
 	}
 	return &fleet.ResetStatus{Cause: r.Cause, Detail: r.Detail, Time: toMicro(r.Time), Boots: uint32(r.Boots),
-		Unexpected: uint32(r.Unexpected), SafeMode: r.SafeMode}
+		Unexpected: uint32(r.Unexpected), SafeMode: r.SafeMode, BootID: uint32(r.BootID)}
 }
 
 func resetFromFleet(r *fleet.ResetStatus) *v1alpha1.ResetStatus {
@@ -157,7 +157,7 @@ func resetFromFleet(r *fleet.ResetStatus) *v1alpha1.ResetStatus {
 		return nil
 	}
 	return &v1alpha1.ResetStatus{Cause: r.Cause, Detail: r.Detail, Time: fromMicro(r.Time), Boots: int64(r.Boots),
-		Unexpected: int64(r.Unexpected), SafeMode: r.SafeMode}
+		Unexpected: int64(r.Unexpected), SafeMode: r.SafeMode, BootID: int64(r.BootID)}
 }
 
 // reason makes a condition reason (CamelCase) of a fleet word.

@@ -113,7 +113,7 @@ func testRoundTrip(t *testing.T, s fleet.Store, _ Harness) {
 			Firmware: "wasmbed-fw 0.3.1", RAMFree: 65536, FlashFree: 400000, MaxFrame: 4096, Features: []string{"gpio", "publish"},
 			CertSerial: "1f2e3d", CertNotAfter: at(86400), CertPending: "4a5b6c", Message: "ok",
 			Reset: &fleet.ResetStatus{Cause: "watchdog", Detail: "app sensor in tick", Time: time.Unix(1_700_000_000, 123456000).UTC(),
-				Boots: 3, Unexpected: 2, SafeMode: true}}}
+				Boots: 3, Unexpected: 2, SafeMode: true, BootID: 0xffffffff}}}
 	roundTrip(t, s.Devices(), "dev-1", dev, func(d *fleet.Device) { d.CreatedAt = time.Time{} })
 	roundTrip(t, s.Applications(), "sensor", fleet.Application{Name: "sensor", Version: "1.2.3+b4",
 		SHA256: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", Size: 1234,

@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"encoding/hex"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway"
@@ -194,5 +196,168 @@ func TestDeviceResetAndCrashedApp(t *testing.T) {
 			t.Fatalf("new version deployed as %+v after generation %d", dep, gens["sensor"])
 		}
 		break
+	}
+}
+
+// A power cut zeroes the device's RAM: the boot after it reports power_on,
+// boot 1, like the boot before, and has lost its apps. Only the boot id,
+// picked at random at each boot, tells the two apart. A reconnect with the
+// same boot id is the same boot: nothing recorded, nothing sent again. A new
+// boot id is a new boot: a reset recorded, and the app the device no longer
+// reports deployed again at its generation.
+func TestPowerCutIsANewBoot(t *testing.T) {
+	h := startGateway(t, gateway.Config{})
+	var mod struct{ SHA256 string }
+	h.must(http.StatusCreated, "POST", "/v1/modules", wasmtest.App(t, "sensor"), &mod)
+	sha, _ := hex.DecodeString(mod.SHA256)
+	hello := func(bootID uint32, apps ...protocol.AppReport) *protocol.Hello {
+		return &protocol.Hello{ABIVersion: 1, Board: "stm32f4-discovery", Firmware: "test", RAMFree: 65536, FlashFree: 262144,
+			MaxFrame: 4096, Features: []string{"log", "time", "gpio", "publish", "config"}, Apps: apps,
+			Reset: &protocol.ResetReport{Cause: protocol.ResetPowerOn, Boots: 1, BootID: bootID}}
+	}
+	d := newTestDevice(t, h, "dev-p")
+	d.hello = hello(0x1111)
+	d.connect()
+	h.must(http.StatusOK, "PUT", "/v1/devices/dev-p", map[string]any{"board": "stm32f4-discovery", "labels": map[string]string{"role": "p"}}, nil)
+	h.must(http.StatusCreated, "PUT", "/v1/applications/sensor", map[string]any{"version": "1.0.0", "sha256": mod.SHA256,
+		"selector": map[string]any{"labels": map[string]string{"role": "p"}}}, nil)
+	dep := expect[*protocol.Deploy](d)
+	gen := dep.Generation
+	d.send(&protocol.AppStatus{App: "sensor", Generation: gen, State: protocol.AppStateRunning, Version: "1.0.0"})
+	var st apiv1.ApplicationStatus
+	eventually(t, "sensor converged", func() bool {
+		h.must(http.StatusOK, "GET", "/v1/applications/sensor/status", nil, &st)
+		return st.Converged
+	})
+	reset := func() *fleet.ResetStatus {
+		t.Helper()
+		var dev fleet.Device
+		h.must(http.StatusOK, "GET", "/v1/devices/dev-p", nil, &dev)
+		if dev.Status.Reset == nil {
+			t.Fatal("no reset in the device status")
+		}
+		return dev.Status.Reset
+	}
+	first := reset()
+	if first.Cause != "power_on" || first.Boots != 1 || first.BootID != 0x1111 {
+		t.Fatalf("device status reset: %+v", first)
+	}
+	resets := func() string {
+		req, _ := http.NewRequest("GET", h.api+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+h.reader)
+		resp, err := h.http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for l := range strings.Lines(string(b)) {
+			if strings.HasPrefix(l, `wasmbed_gateway_device_resets_total{cause="power_on"} `) {
+				return strings.TrimSpace(l[strings.LastIndexByte(l, ' ')+1:])
+			}
+		}
+		return ""
+	}
+	if n := resets(); n != "1" {
+		t.Fatalf("power_on resets counted: %q, want 1", n)
+	}
+	// reconnect says hello and waits for a heartbeat's ack: by then the
+	// gateway has taken in the hello (the deployment records say what it
+	// made of it); it returns the deploys sent meanwhile.
+	reconnect := func(hello *protocol.Hello) (deploys []*protocol.Deploy) {
+		t.Helper()
+		d.conn.Close()
+		d.hello = hello
+		if _, err := d.dial(nil); err != nil {
+			t.Fatalf("reconnect: %v", err)
+		}
+		hb := d.send(&protocol.Heartbeat{Seq: 1})
+		for {
+			env, err := d.recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch m := env.Msg.(type) {
+			case *protocol.Deploy:
+				deploys = append(deploys, m)
+			case *protocol.HeartbeatAck:
+				if env.RequestID == hb {
+					return deploys
+				}
+			}
+		}
+	}
+	state := func() string {
+		t.Helper()
+		var deps apiv1.DeploymentList
+		h.must(http.StatusOK, "GET", "/v1/deployments?device=dev-p", nil, &deps)
+		if len(deps.Deployments) != 1 {
+			t.Fatalf("deployments: %+v", deps)
+		}
+		return deps.Deployments[0].State
+	}
+	// quiet fails on a deploy within a second.
+	quiet := func() {
+		t.Helper()
+		d.conn.SetReadDeadline(time.Now().Add(time.Second))
+		for {
+			env, err := d.stream.Receive()
+			if err != nil {
+				return
+			}
+			if m, ok := env.Msg.(*protocol.Deploy); ok {
+				t.Fatalf("a reconnect of the same boot was sent %+v", m)
+			}
+		}
+	}
+	running := protocol.AppReport{App: "sensor", Version: "1.0.0", Generation: gen, State: protocol.AppStateRunning, SHA256: sha}
+
+	// The link drops, the device keeps running: the same boot id.
+	if deps := reconnect(hello(0x1111, running)); len(deps) != 0 {
+		t.Fatalf("a reconnect of the same boot was sent %+v", deps[0])
+	}
+	if s := state(); s != "running" {
+		t.Fatalf("sensor %s after a reconnect of the same boot", s)
+	}
+	quiet()
+	if r := reset(); !r.Time.Equal(first.Time) || r.BootID != 0x1111 {
+		t.Fatalf("a reconnect changed the recorded boot: %+v, was %+v", r, first)
+	}
+	if n := resets(); n != "1" {
+		t.Fatalf("a reconnect counted a reset: %q", n)
+	}
+
+	// The power is cut: the same cause and boot count, a new boot id, and no
+	// app left. The gateway records the boot and deploys sensor again.
+	deps := reconnect(hello(0x2222))
+	if s := state(); s != "unknown" && len(deps) == 0 {
+		t.Fatalf("sensor %s after the power cut", s)
+	}
+	if len(deps) == 0 {
+		deps = append(deps, expect[*protocol.Deploy](d))
+	}
+	if len(deps) != 1 || deps[0].App != "sensor" || deps[0].Generation != gen {
+		t.Fatalf("after the power cut, deploys %+v, want sensor at generation %d", deps, gen)
+	}
+	if r := reset(); r.BootID != 0x2222 || r.Cause != "power_on" || r.Boots != 1 || !r.Time.After(first.Time) {
+		t.Fatalf("the boot after the power cut: %+v, the one before %+v", r, first)
+	}
+	if n := resets(); n != "2" {
+		t.Fatalf("power_on resets counted after the power cut: %q, want 2", n)
+	}
+	d.send(&protocol.AppStatus{App: "sensor", Generation: gen, State: protocol.AppStateRunning, Version: "1.0.0"})
+	eventually(t, "sensor converged again", func() bool {
+		h.must(http.StatusOK, "GET", "/v1/applications/sensor/status", nil, &st)
+		return st.Converged
+	})
+
+	// An older device, without boot ids, cannot be told apart: its hello is
+	// taken for the boot recorded when the cause and counts match.
+	if deps := reconnect(hello(0, running)); len(deps) != 0 {
+		t.Fatalf("a hello without a boot id was sent %+v", deps[0])
+	}
+	quiet()
+	if n := resets(); n != "2" {
+		t.Fatalf("a hello without a boot id counted a reset: %q", n)
 	}
 }

@@ -99,6 +99,8 @@ pub struct Agent {
     heap_line: bool,
     /// Why this boot began (hello's `reset`).
     boot: Report,
+    /// Picked at random at boot, never 0 (hello's `reset.boot_id`).
+    boot_id: u32,
     /// An app a crash took down (the reset's culprit), reported `failed` with the words
     /// for it until the gateway sends it again.
     crashed: Vec<AppRecord>,
@@ -128,7 +130,15 @@ impl Sess {
 impl Agent {
     #[inline(never)]
     pub fn new(b: Bundle<'static>, boot: Report) -> Self {
-        let ent = Entropy::new(&b.seed, b.device);
+        let mut ent = Entropy::new(&b.seed, b.device);
+        // This boot's id (hello's `reset.boot_id`): random, so that the gateway tells
+        // two boots apart that say the same of themselves (each power-on is boot 1).
+        let boot_id = loop {
+            let r = rand_core::RngCore::next_u32(&mut ent.drbg);
+            if r != 0 {
+                break r;
+            }
+        };
         let mut flash = flash::open().and_then(|f| {
             Log::open(f).map_err(|e| println!("identity: the flash cannot be read: {}", e.words())).ok()
         });
@@ -153,6 +163,7 @@ impl Agent {
             }
         }
         println!("entropy: timing jitter + bundle seed{}", if ent.hardware { " + hardware RNG" } else { "" });
+        println!("reset: boot id {:08x}", boot_id);
         // Apps a crash took down (this reset's, and earlier ones the gateway has not sent
         // again) stay failed; the others' modules are fetched again.
         let (mut crashed, mut lost): (Vec<AppRecord>, Vec<AppRecord>) =
@@ -184,6 +195,7 @@ impl Agent {
             sessions: 0,
             heap_line: false,
             boot,
+            boot_id,
             crashed,
             safe,
         }
@@ -196,6 +208,7 @@ impl Agent {
             boots: self.boot.boots,
             unexpected: self.boot.unexpected,
             safe_mode: self.safe,
+            boot_id: self.boot_id,
         }
     }
 

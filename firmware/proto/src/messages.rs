@@ -231,6 +231,9 @@ pub struct ResetReport<'a> {
     pub unexpected: u32,
     /// Optional: left out when false.
     pub safe_mode: bool,
+    /// Optional: left out when 0. Picked at random at each boot (never 0), so that
+    /// two boots with the same cause and boot count (two power-ons) differ.
+    pub boot_id: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -660,6 +663,7 @@ fn reset_report<'a>(d: &mut Decoder<'a>, deferred: &mut Option<DecodeError>) -> 
             3 => r.boots = cbor::u32_(d)?,
             4 => r.unexpected = cbor::u32_(d)?,
             5 => r.safe_mode = cbor::boolean(d)?,
+            6 => r.boot_id = cbor::u32_(d)?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -793,7 +797,7 @@ impl AppMetrics<'_> {
 
 impl ResetReport<'_> {
     fn encode<W: Write>(&self, e: &mut Enc<W>) -> Result<(), EncodeError> {
-        let mut m = MapOut::start(e, 3 + !self.detail.is_empty() as u64 + self.safe_mode as u64)?;
+        let mut m = MapOut::start(e, 3 + n_present(&[!self.detail.is_empty(), self.safe_mode, self.boot_id != 0]))?;
         m.uint(1, self.cause as u64)?;
         if !self.detail.is_empty() {
             m.text(2, self.detail)?;
@@ -802,6 +806,9 @@ impl ResetReport<'_> {
         m.uint(4, self.unexpected as u64)?;
         if self.safe_mode {
             m.boolean(5, true)?;
+        }
+        if self.boot_id != 0 {
+            m.uint(6, self.boot_id as u64)?;
         }
         Ok(())
     }

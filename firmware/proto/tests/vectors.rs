@@ -50,6 +50,9 @@ fn to_json(e: &Envelope) -> Value {
                 if r.safe_mode {
                     j["safe_mode"] = json!(true);
                 }
+                if r.boot_id != 0 {
+                    j["boot_id"] = json!(r.boot_id);
+                }
                 o["reset"] = j;
             }
             o
@@ -409,6 +412,7 @@ fn reset_reports_and_app_details() {
             boots: 3,
             unexpected: 1,
             safe_mode: false,
+            boot_id: 0,
         }),
     };
     let env = Envelope::new(1, Message::Hello(hello));
@@ -417,10 +421,31 @@ fn reset_reports_and_app_details() {
     let want = fs::read(testdata().join("hello_after_crash.cbor")).unwrap();
     assert_eq!(hex(&buf[4..n]), hex(&want));
 
+    // After a power cut: power_on, boot 1, told from the boot before by its boot id.
+    let hello = Hello {
+        abi_version: 1,
+        board: "stm32f4-discovery",
+        firmware: "0.2.0",
+        ram_free: 65536,
+        flash_free: 262144,
+        max_frame: 4096,
+        features: vec!["log", "time", "gpio", "publish", "config"],
+        apps: vec![],
+        reset: Some(ResetReport { cause: ResetCause::PowerOn, boots: 1, boot_id: 0x9e37_79b9, ..Default::default() }),
+    };
+    let n = Envelope::new(1, Message::Hello(hello)).encode_frame_from_device(&mut buf).unwrap();
+    let want = fs::read(testdata().join("hello_power_on.cbor")).unwrap();
+    assert_eq!(hex(&buf[4..n]), hex(&want));
+    let Message::Hello(h) = Envelope::decode(&want).unwrap().msg else { panic!() };
+    assert_eq!(h.reset.unwrap().boot_id, 0x9e37_79b9);
+
     // Without the optional fields: an older device's hello, byte for byte.
     let raw = fs::read(testdata().join("hello_with_apps.cbor")).unwrap();
     let Message::Hello(h) = Envelope::decode(&raw).unwrap().msg else { panic!() };
     assert!(h.reset.is_none() && h.apps[0].detail.is_empty());
+    let raw = fs::read(testdata().join("hello_after_crash.cbor")).unwrap();
+    let Message::Hello(h) = Envelope::decode(&raw).unwrap().msg else { panic!() };
+    assert_eq!(h.reset.unwrap().boot_id, 0, "no boot id: 0");
 
     // boots 0 is refused when encoding too.
     let bad = Envelope::new(
