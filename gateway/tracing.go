@@ -251,13 +251,18 @@ func (g *Gateway) commandAcked(s *session, m *protocol.AppStatus, received time.
 	if failed {
 		ack.SetStatus(codes.Error, m.State.String()+": "+m.Detail)
 	}
-	ack.End()
+	// Both end at the same instant, said explicitly: left to the SDK, each
+	// end time is its start's wall clock plus the monotonic time since, so
+	// wall-clock slewing between the two starts could put the command's end
+	// before its ack's.
+	now := trace.WithTimestamp(time.Now())
+	ack.End(now)
 	outcome := m.State.String()
 	if failed {
-		endCommand(p, outcome, errString(m.Detail))
+		endCommand(p, outcome, errString(m.Detail), now)
 		return
 	}
-	endCommand(p, outcome, nil)
+	endCommand(p, outcome, nil, now)
 }
 
 // endPending ends every command span still pending on s: its session ended.
@@ -271,12 +276,12 @@ func (s *session) endPending(reason string) {
 	}
 }
 
-func endCommand(p *pendingCommand, outcome string, err error) {
+func endCommand(p *pendingCommand, outcome string, err error, end ...trace.SpanEndOption) {
 	p.span.SetAttributes(AttrOutcome.String(outcome), AttrBytesSent.Int64(p.bytes))
 	if err != nil {
 		p.span.SetStatus(codes.Error, outcome+": "+err.Error())
 	}
-	p.span.End()
+	p.span.End(end...)
 }
 
 func appStateFailed(s protocol.AppState) bool {
