@@ -4,10 +4,11 @@
 // size). The gateway's module check, the Go agent and the fleet simulator all
 // read these profiles.
 //
-// For the boards the firmware is built for (stm32f4-discovery, mps2-an386,
-// nano33ble) the numbers are the firmware's own: its page pool, the largest
-// module its code pool takes, its fuel cap; TestFirmwareConstants derives them
-// from the firmware's sources. linux and uno-r4 are estimates.
+// The profiles are generated (profiles_gen.go) from board/boards.toml, which
+// also gives the firmware its constants and memory maps: for the boards the
+// firmware is built for, the numbers are the firmware's own (its page pool,
+// the largest module its code pool takes, its fuel cap). Profiles marked
+// Provisional (linux, uno-r4) are estimates.
 package board
 
 import (
@@ -87,112 +88,6 @@ const (
 	kib = 1024
 	mib = 1024 * kib
 )
-
-// Fuel per call each board's firmware accepts (Profile.MaxFuel), in one
-// place: the firmware's own figure (firmware/device/src/apps.rs, capacity()),
-// three quarters of its 8 s watchdog at the board's core clock, at 500
-// cycles per unit of fuel at most (the in-place interpreter executes 180-270
-// instructions per WebAssembly instruction; bulk memory, calls and host
-// functions charge more by their work). TestFirmwareConstants checks them
-// against the firmware's sources. The Go agent on Linux has no watchdog: no cap.
-const (
-	maxFuelLinux            = 0
-	maxFuelMPS2AN386        = 300_000   // 25 MHz
-	maxFuelNano33BLE        = 768_000   // 64 MHz
-	maxFuelSTM32F4Discovery = 2_016_000 // 168 MHz
-	maxFuelUnoR4            = 576_000   // 48 MHz (not built)
-)
-
-// profiles are the known boards, in Names order. The sizes are provisional
-// estimates (see the package comment).
-var profiles = []Profile{
-	{
-		Name:        "linux",
-		Part:        "linux",
-		Description: "the Go agent (wasmbed-agent) on a Linux-class device, or a simulated device",
-		AppRAM:      256 * mib,
-		ModuleFlash: 256 * mib,
-		MaxApps:     32, // protocol.MaxApps: a Hello lists at most 32
-		MaxFrame:    16384,
-		MaxFuel:     maxFuelLinux,
-		Features:    abi.Features(),
-		GPIOPins:    64,
-		Pins:        "an in-memory array of 64 pins (no hardware)",
-		Provisional: true,
-	},
-	{
-		Name:        "mps2-an386",
-		Part:        "ARM MPS2 AN386 (Cortex-M4)",
-		Description: "generic Cortex-M4 FPGA image, emulated by QEMU's mps2-an386",
-		RAM:         4 * mib,
-		// Generous: the data SSRAM minus the firmware's heap, stack and TLS buffers.
-		AppRAM: 1 * mib,
-		// No flash: modules are kept in RAM and lost on reset.
-		// The largest module its code pool takes (firmware apps.rs: 1 MiB pool,
-		// 10 KiB per app, 1.875 bytes per module byte while it is validated).
-		ModuleFlash: 553_779,
-		MaxApps:     8,
-		MaxFrame:    16384,
-		MaxFuel:     maxFuelMPS2AN386,
-		Features:    abi.Features(),
-		GPIOPins:    4,
-		InputPins:   []int{2, 3},
-		Pins:        "0-1: FPGAIO LED0-LED1, 2-3: FPGAIO BUTTON0-BUTTON1 (read only)",
-		Provisional: false,
-	},
-	{
-		Name:        "nano33ble",
-		Part:        "nRF52840 (Cortex-M4F)",
-		Description: "Arduino Nano 33 BLE",
-		RAM:         256 * kib,
-		// Two pages: half the RAM, the rest for firmware, TLS and the interpreter.
-		AppRAM:      64 * kib,
-		ModuleFlash: 46_967, // the largest module its 96 KiB code pool takes
-		MaxApps:     4,
-		MaxFrame:    4096,
-		MaxFuel:     maxFuelNano33BLE,
-		Features:    abi.Features(),
-		GPIOPins:    4,
-		Pins:        "0: LED_BUILTIN (P0.13), 1-3: RGB LED red, green, blue",
-		Provisional: false,
-	},
-	{
-		Name:        "stm32f4-discovery",
-		Part:        "STM32F407VG (Cortex-M4F)",
-		Description: "STM32F4 Discovery kit (QEMU: netduinoplus2, an STM32F405)",
-		RAM:         192 * kib,
-		// The 64 KiB core-coupled RAM holds exactly one page of linear memory
-		// (no DMA needs it); the 128 KiB main SRAM is the firmware's.
-		AppRAM:      64 * kib,
-		ModuleFlash: 28_398, // the largest module its 62 KiB code pool takes
-		MaxApps:     4,
-		MaxFrame:    4096,
-		MaxFuel:     maxFuelSTM32F4Discovery,
-		Features:    abi.Features(),
-		GPIOPins:    5,
-		InputPins:   []int{4},
-		Pins:        "0-3: LD4 green, LD3 orange, LD5 red, LD6 blue (PD12-PD15), 4: user button (PA0, read only)",
-		Provisional: false,
-	},
-	{
-		Name:        "uno-r4",
-		Part:        "Renesas RA4M1 (Cortex-M4F)",
-		Description: "Arduino Uno R4 Minima",
-		RAM:         32 * kib,
-		// 32 KiB of RAM cannot hold one 64 KiB page: apps get interpreter
-		// state only, and a module must declare a memory of 0 pages (state in
-		// globals; functions taking pointers can pass only empty ranges).
-		AppRAM:      8 * kib,
-		ModuleFlash: 32 * kib, // of 256 KiB code flash
-		MaxApps:     2,
-		MaxFrame:    2048, // the protocol's minimum (a certificate answer fits it)
-		MaxFuel:     maxFuelUnoR4,
-		Features:    abi.Features(),
-		GPIOPins:    14,
-		Pins:        "0-13: digital pins D0-D13 (13: LED_BUILTIN)",
-		Provisional: true,
-	},
-}
 
 // Lookup finds a board profile by name.
 func Lookup(name string) (Profile, bool) {

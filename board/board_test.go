@@ -51,7 +51,7 @@ func TestProfilesAreConsistent(t *testing.T) {
 		if p.Writable(-1) || p.Readable(p.GPIOPins) {
 			t.Errorf("%s: pins outside 0..%d accepted", p.Name, p.GPIOPins-1)
 		}
-		// The firmware's boards carry the firmware's own numbers (TestFirmwareConstants);
+		// The firmware's boards carry the firmware's own numbers (board/boards.toml);
 		// the others are estimates and say so.
 		firmware := p.Name == "stm32f4-discovery" || p.Name == "mps2-an386" || p.Name == "nano33ble"
 		if p.Provisional == firmware {

@@ -211,6 +211,17 @@ cmd_test() {
 # the stack is the rest of RAM. For each board: the shipped image and, where it was
 # built (QEMU boards, by `test-qemu`), the self-test image, which also holds the example
 # apps.
+# symbol_size ELF NAME: the size of a static, from the symbol table.
+symbol_size() {
+	local n nm
+	nm=$(command -v llvm-nm-22 || command -v nm || true)
+	[ -n "$nm" ] || { echo "firmware.sh: need llvm-nm-22 or binutils' nm" >&2; exit 1; }
+	n=$("$nm" -S -C "$1" | awk -v s="$2" '$4 == s { print $2; exit }')
+	[ -z "$n" ] || n=$((16#$n))
+	[ -n "$n" ] || { echo "firmware.sh: no symbol $2 in $1" >&2; exit 1; }
+	echo "$n"
+}
+
 cmd_size() {
 	local boards=("$@") b f v
 	[ ${#boards[@]} -gt 0 ] || boards=("${BOARDS_ALL[@]}")
@@ -227,15 +238,12 @@ cmd_size() {
 			read -r text data bss _ < <("$sz" "$f" | tail -1)
 			local ram ram_total heap
 			ram=$((data + bss))
-			case $b in
-			stm32f4-discovery) ram_total=$((128 * 1024)) ;;
-			mps2-an386) ram_total=$((4096 * 1024)) ;;
-			nano33ble) ram_total=$((256 * 1024)) ;;
-			esac
-			# The firmware heap, from the board's own constant (the apps' pools are
-			# static RAM too: firmware/README.md, Memory).
-			heap=$(sed -nE 's/^pub const HEAP_SIZE: usize = ([0-9 *]+);/\1/p' "$FW/device/src/board/${b//-/_}.rs")
-			heap=$((heap))
+			# The board's RAM (its memory map, from board/boards.toml) and the firmware
+			# heap's reserve (the apps' pools are static RAM too: firmware/README.md, Memory).
+			ram_total=$(sed -nE 's/^ *RAM +\(rwx\) *: ORIGIN = 0x[0-9A-Fa-f]+, LENGTH = ([0-9]+)K$/\1/p' "$FW/device/boards/$b/memory.x")
+			[ -n "$ram_total" ] || { echo "firmware.sh: no RAM region in boards/$b/memory.x" >&2; exit 1; }
+			ram_total=$((ram_total * 1024))
+			heap=$(symbol_size "$f" 'wasmbed_firmware::heap::MAIN_HEAP')
 			printf '%-30s %10d %12d %10d %10d\n' "$v" $((text + data)) $ram $heap $((ram_total - ram))
 			json+="\"$v\":{\"flash\":$((text + data)),\"static_ram\":$ram,\"heap\":$heap,\"stack\":$((ram_total - ram)),\"ram\":$ram_total},"
 		done

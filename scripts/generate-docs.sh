@@ -22,6 +22,9 @@ if ! command -v terraform >/dev/null; then
 	export PATH=$shim:$PATH
 fi
 
+echo "generate: board facts (profiles, firmware constants and memory maps, CRD enum, docs/abi.md) from board/boards.toml"
+go run ./board/boardgen
+
 echo "generate: provider docs with tfplugindocs"
 out=$(bin/tfplugindocs generate --provider-name wasmbed --rendered-provider-name Wasmbed 2>&1) || {
 	echo "$out" >&2

@@ -19,11 +19,6 @@ type Name string
 // +kubebuilder:validation:Pattern=`^[A-Za-z0-9][A-Za-z0-9._+-]*$`
 type Version string
 
-// Board is a board profile name (package board). The enum is board.Names();
-// a test fails when the two differ.
-// +kubebuilder:validation:Enum=linux;mps2-an386;nano33ble;stm32f4-discovery;uno-r4
-type Board string
-
 // Labels are a device's or gateway's labels, or the labels a selector asks
 // for: keys are Names, values Names or empty; at most 64 entries.
 // +kubebuilder:validation:MaxProperties=64

@@ -5,26 +5,29 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-const BOARDS: &[&str] = &["stm32f4-discovery", "mps2-an386", "nano33ble", "uno-r4"];
-
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let boards: Vec<&str> = BOARDS
-        .iter()
-        .copied()
-        .filter(|b| env::var_os(format!("CARGO_FEATURE_{}", b.to_uppercase().replace('-', "_"))).is_some())
+    // The firmware's boards: a memory map each in boards/ (generated from
+    // board/boards.toml), a feature each in Cargo.toml.
+    let mut all: Vec<String> = fs::read_dir(dir.join("boards"))
+        .expect("boards/")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
+    all.sort();
+    let boards: Vec<&String> =
+        all.iter().filter(|b| env::var_os(format!("CARGO_FEATURE_{}", b.to_uppercase().replace('-', "_"))).is_some()).collect();
     if boards.len() != 1 {
-        panic!("select exactly one board feature of {BOARDS:?} (got {boards:?})");
+        panic!("select exactly one board feature of {all:?} (got {boards:?})");
     }
-    let board = boards[0];
+    let board = boards[0].as_str();
     fs::copy(dir.join("boards").join(board).join("memory.x"), out.join("memory.x")).unwrap();
     fs::copy(dir.join("wasmbed-sections.x"), out.join("wasmbed-sections.x")).unwrap();
     // cortex-m-rt's `device` feature includes a device.x: the vectors are all
     // DefaultHandler (src/vectors.rs), which needs no names.
     fs::write(out.join("device.x"), "/* interrupt vectors: src/vectors.rs */\n").unwrap();
     println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rerun-if-changed=boards");
     println!("cargo:rerun-if-changed=boards/{board}/memory.x");
     println!("cargo:rerun-if-changed=wasmbed-sections.x");
 

@@ -33,7 +33,8 @@ mod vectors;
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const WATCHDOG_MS: u32 = 8000;
+/// board/boards.toml `[firmware]`.
+pub use board::WATCHDOG_MS;
 
 #[entry]
 fn main() -> ! {

@@ -112,9 +112,10 @@ impl Capacity {
     }
 
     /// The largest module one app could have with the whole code pool.
-    pub fn max_module(&self) -> u32 {
+    pub const fn max_module(&self) -> u32 {
         let room = self.code_pool.saturating_sub(self.code_base) as u64;
-        (room * 16 / self.code_per_byte_16.max(1) as u64) as u32
+        let per16 = if self.code_per_byte_16 == 0 { 1 } else { self.code_per_byte_16 };
+        (room * 16 / per16 as u64) as u32
     }
 }
 

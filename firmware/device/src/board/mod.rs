@@ -1,12 +1,14 @@
-//! Board support: everything that differs between boards lives in one module per board
-//! (memory map in `boards/<board>/memory.x`). Each module provides the same items:
+//! Board support: everything that differs between boards lives in one module per board.
+//! The board's facts (sizes, clock, interrupts, UART addresses: `NAME`, `PART`, `CORE_HZ`,
+//! `MAX_FRAME`, `HEAP_SIZE`, `CODE_POOL`, `APP_RAM`, `MAX_APPS`, `GPIO_PINS`, `IRQS`,
+//! `LINK_IRQ`, `LINK_RING`, `CONSOLE_UART`, `LINK_UART`...) and its memory map
+//! (`boards/<board>/memory.x`) are generated from `board/boards.toml` (facts.rs). Each
+//! board module provides the same items:
 //!
-//! - `NAME`, `PART`, `CORE_HZ`, `MAX_FRAME`, `HEAP_SIZE`, `CODE_POOL`, `APP_RAM`, `MAX_APPS`,
-//!   `GPIO_PINS`
 //! - `init()`: clocks, console and link UARTs, GPIO, entropy source
 //! - `console_write(&[u8])`: the log console (first UART)
 //! - `link_write(&[u8])`, `link_read() -> Option<u8>`: the link UART to the modem
-//! - `LINK_IRQ`, `LINK_RING`, `link_rx_ready()`, `link_irq(on)`, `link_irq_ack()`: its
+//! - `link_rx_ready()`, `link_irq(on)`, `link_irq_ack()`: its
 //!   receive interrupt (`None`: polled) and the size of the receive ring (the link's window)
 //! - `gpio_write(pin, value) -> i32`, `gpio_read(pin) -> i32` (host ABI semantics)
 //! - `hw_entropy(&mut [u8]) -> bool`: fills from a hardware RNG, false if there is none
@@ -17,6 +19,9 @@
 //! The rest of the firmware (clock, heap, runtime, session) is shared.
 //!
 #![allow(dead_code)]
+
+mod facts;
+pub use facts::*;
 
 #[cfg(feature = "stm32f4-discovery")]
 mod stm32f4_discovery;
@@ -33,7 +38,13 @@ mod nano33ble;
 #[cfg(feature = "nano33ble")]
 pub use nano33ble::*;
 
-#[cfg(feature = "uno-r4")]
-mod uno_r4;
-#[cfg(feature = "uno-r4")]
-pub use uno_r4::*;
+
+/// Whether `gpio_read` accepts `pin`: the board's pins (the gateway's profile has the same).
+pub fn readable(pin: i32) -> bool {
+    pin >= 0 && (pin as u32) < GPIO_PINS
+}
+
+/// Whether `gpio_write` accepts `pin`: a pin that is not input only.
+pub fn writable(pin: i32) -> bool {
+    readable(pin) && !INPUT_PINS.contains(&(pin as u32))
+}

@@ -11,27 +11,10 @@
 
 use crate::reg::{modify, read, wait, write};
 
-pub const NAME: &str = "mps2-an386";
-pub const PART: &str = "ARM MPS2 AN386 (Cortex-M4)";
-pub const CORE_HZ: u32 = 25_000_000;
-pub const MAX_FRAME: u32 = 16384;
-/// The firmware's own heap (sessions, TLS buffers, protocol).
-pub const HEAP_SIZE: usize = 512 * 1024;
-/// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
-pub const CODE_POOL: usize = 1024 * 1024;
-/// The apps' page pool: linear memories, whole 64 KiB pages.
-pub const APP_RAM: u32 = 1024 * 1024;
-pub const MAX_APPS: usize = 8;
-pub const GPIO_PINS: u32 = 4;
-/// UART1's receive interrupt (IRQ 2 on the AN385/AN386: UARTn RX is 0, 2, 4) and the
-/// receive ring it fills.
-/// Interrupt vectors the part has (the AN386 NVIC (QEMU: 32)).
-pub const IRQS: usize = 32;
-pub const LINK_IRQ: Option<u16> = Some(2);
-pub const LINK_RING: usize = 8192;
+use super::facts::*;
 
-const UART0: usize = 0x4000_4000;
-const UART1: usize = 0x4000_5000;
+const UART0: usize = CONSOLE_UART;
+const UART1: usize = LINK_UART;
 const FPGAIO: usize = 0x4002_8000;
 const WDOG: usize = 0x4000_8000;
 
@@ -86,7 +69,7 @@ pub fn link_irq_ack() {
 }
 
 pub fn gpio_write(pin: i32, value: i32) -> i32 {
-    if !(0..2).contains(&pin) {
+    if !super::writable(pin) {
         return -1;
     }
     modify(FPGAIO, |v| if value != 0 { v | 1 << pin } else { v & !(1 << pin) });

@@ -16,27 +16,11 @@
 
 use crate::reg::{read, wait, write};
 
-pub const NAME: &str = "nano33ble";
-pub const PART: &str = "nRF52840 (Cortex-M4F)";
-pub const CORE_HZ: u32 = 64_000_000;
-pub const MAX_FRAME: u32 = 4096;
-/// The firmware's own heap (sessions, TLS buffers, protocol).
-pub const HEAP_SIZE: usize = 40 * 1024;
-/// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
-pub const CODE_POOL: usize = 96 * 1024;
-/// The apps' page pool: linear memories, whole 64 KiB pages.
-pub const APP_RAM: u32 = 64 * 1024;
-pub const MAX_APPS: usize = 4;
-pub const GPIO_PINS: u32 = 4;
-/// Interrupt vectors the part has (nRF52840: 48 interrupts).
-pub const IRQS: usize = 48;
-/// UARTE1's interrupt (ENDRX: a byte received) and the receive ring it fills.
-pub const LINK_IRQ: Option<u16> = Some(40);
-pub const LINK_RING: usize = 2048;
+use super::facts::*;
 
 const CLOCK: usize = 0x4000_0000;
-const UART0: usize = 0x4000_2000;
-const UARTE1: usize = 0x4002_8000;
+const UART0: usize = CONSOLE_UART;
+const UARTE1: usize = LINK_UART;
 const RNG: usize = 0x4000_D000;
 const WDT: usize = 0x4001_0000;
 const P0: usize = 0x5000_0000;
@@ -139,7 +123,7 @@ pub fn link_irq(on: bool) {
 pub fn link_irq_ack() {}
 
 pub fn gpio_write(pin: i32, value: i32) -> i32 {
-    if !(0..4).contains(&pin) {
+    if !super::writable(pin) {
         return -1;
     }
     let i = pin as usize;
@@ -149,7 +133,7 @@ pub fn gpio_write(pin: i32, value: i32) -> i32 {
 }
 
 pub fn gpio_read(pin: i32) -> i32 {
-    if !(0..4).contains(&pin) {
+    if !super::readable(pin) {
         return -1;
     }
     let i = pin as usize;

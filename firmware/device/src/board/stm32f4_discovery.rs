@@ -26,25 +26,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::reg::{modify, read, wait, write};
 
-pub const NAME: &str = "stm32f4-discovery";
-pub const PART: &str = "STM32F407VG (QEMU: netduinoplus2, STM32F405)";
-pub const CORE_HZ: u32 = 168_000_000;
-/// Largest frame payload the device accepts (announced as max_frame).
-pub const MAX_FRAME: u32 = 4096;
-/// The firmware's own heap (sessions, TLS buffers, protocol): its peak under the e2e
-/// tests is about 20 KB (`tls: ... heap peak`).
-pub const HEAP_SIZE: usize = 32 * 1024;
-/// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
-pub const CODE_POOL: usize = 62 * 1024;
-/// The apps' page pool: linear memories, whole 64 KiB pages.
-pub const APP_RAM: u32 = 64 * 1024;
-pub const MAX_APPS: usize = 4;
-pub const GPIO_PINS: u32 = 5;
-/// USART2's interrupt (the link's receive interrupt) and the receive ring it fills.
-/// Interrupt vectors the part has (STM32F407: 82 interrupts).
-pub const IRQS: usize = 82;
-pub const LINK_IRQ: Option<u16> = Some(38);
-pub const LINK_RING: usize = 2048;
+use super::facts::*;
 
 const RCC: usize = 0x4002_3800;
 const RCC_CR: usize = RCC;
@@ -57,8 +39,8 @@ const RCC_APB2ENR: usize = RCC + 0x44;
 const FLASH_ACR: usize = 0x4002_3C00;
 const GPIOA: usize = 0x4002_0000;
 const GPIOD: usize = 0x4002_0C00;
-const USART1: usize = 0x4001_1000;
-const USART2: usize = 0x4000_4400;
+const USART1: usize = CONSOLE_UART;
+const USART2: usize = LINK_UART;
 const RNG: usize = 0x5006_0800;
 const IWDG: usize = 0x4000_3000;
 
@@ -193,7 +175,7 @@ pub fn link_irq(on: bool) {
 pub fn link_irq_ack() {}
 
 pub fn gpio_write(pin: i32, value: i32) -> i32 {
-    if !(0..4).contains(&pin) {
+    if !super::writable(pin) {
         return -1; // no such pin, or the input-only button
     }
     let bit = 12 + pin as u32;

@@ -1,0 +1,88 @@
+// Code generated from board/boards.toml by `make generate` (go run ./board/boardgen); DO NOT EDIT.
+
+package board
+
+import "github.com/wasmbed/wasmbed/abi"
+
+// profiles are the known boards, in board/boards.toml's order. For a board
+// with firmware, ModuleFlash and MaxFuel follow from the firmware's sizes by
+// its own rules (the file's [firmware] table).
+var profiles = []Profile{
+	{
+		Name:        "linux",
+		Part:        "linux",
+		Description: "the Go agent (wasmbed-agent) on a Linux-class device, or a simulated device",
+		RAM:         0,
+		AppRAM:      268435456,
+		ModuleFlash: 268435456,
+		MaxApps:     32,
+		MaxFrame:    16384,
+		MaxFuel:     0,
+		Features:    abi.Features(),
+		GPIOPins:    64,
+		Pins:        "an in-memory array of 64 pins (no hardware)",
+		Provisional: true,
+	},
+	{
+		Name:        "mps2-an386",
+		Part:        "ARM MPS2 AN386 (Cortex-M4)",
+		Description: "generic Cortex-M4 FPGA image, emulated by QEMU's mps2-an386",
+		RAM:         4194304,
+		AppRAM:      1048576,
+		ModuleFlash: 553779,
+		MaxApps:     8,
+		MaxFrame:    16384,
+		MaxFuel:     300000,
+		Features:    abi.Features(),
+		GPIOPins:    4,
+		InputPins:   []int{2, 3},
+		Pins:        "0-1: FPGAIO LED0-LED1, 2-3: FPGAIO BUTTON0-BUTTON1 (read only)",
+		Provisional: false,
+	},
+	{
+		Name:        "nano33ble",
+		Part:        "nRF52840 (Cortex-M4F)",
+		Description: "Arduino Nano 33 BLE",
+		RAM:         262144,
+		AppRAM:      65536,
+		ModuleFlash: 46967,
+		MaxApps:     4,
+		MaxFrame:    4096,
+		MaxFuel:     768000,
+		Features:    abi.Features(),
+		GPIOPins:    4,
+		Pins:        "0: LED_BUILTIN (P0.13), 1-3: RGB LED red, green, blue",
+		Provisional: false,
+	},
+	{
+		Name:        "stm32f4-discovery",
+		Part:        "STM32F407VG (Cortex-M4F)",
+		Description: "STM32F4 Discovery kit (QEMU: netduinoplus2, an STM32F405)",
+		RAM:         196608,
+		AppRAM:      65536,
+		ModuleFlash: 28398,
+		MaxApps:     4,
+		MaxFrame:    4096,
+		MaxFuel:     2016000,
+		Features:    abi.Features(),
+		GPIOPins:    5,
+		InputPins:   []int{4},
+		Pins:        "0-3: LD4 green, LD3 orange, LD5 red, LD6 blue (PD12-PD15), 4: user button (PA0, read only)",
+		Provisional: false,
+	},
+	{
+		Name:        "uno-r4",
+		Part:        "Renesas RA4M1 (Cortex-M4F)",
+		Description: "Arduino Uno R4 Minima",
+		RAM:         32768,
+		AppRAM:      8192,
+		ModuleFlash: 32768,
+		MaxApps:     2,
+		MaxFrame:    2048,
+		MaxFuel:     576000,
+		Features:    abi.Features(),
+		GPIOPins:    14,
+		Pins:        "0-13: digital pins D0-D13 (13: LED_BUILTIN)",
+		Provisional: true,
+	},
+}
