@@ -32,7 +32,8 @@ export RUSTC=${RUSTC_FW:-/usr/bin/rustc} RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRA
 # A firmware build must not pick up flags meant for host builds.
 unset RUSTFLAGS CARGO_BUILD_TARGET
 
-BOARDS_ALL=(stm32f4-discovery mps2-an386 nano33ble)
+# The firmware's boards: those of board/boards.toml with a memory map (make generate).
+mapfile -t BOARDS_ALL < <(cd "$FW/device/boards" && ls)
 BOARDS_QEMU=(stm32f4-discovery mps2-an386)
 ELF=$FW/target/thumbv7em-none-eabihf/release/wasmbed-firmware
 
@@ -207,8 +208,8 @@ cmd_test() {
 	[ "$FAILED" = 0 ]
 }
 
-# size: flash = text + data (the image), static RAM = data + bss (the heap included);
-# the stack is the rest of RAM. For each board: the shipped image and, where it was
+# size: flash = text + data (the image), static RAM = data + bss (the heap and the apps'
+# pools included: footprint.json has their sizes); the stack is the rest of RAM. For each board: the shipped image and, where it was
 # built (QEMU boards, by `test-qemu`), the self-test image, which also holds the example
 # apps.
 # symbol_size ELF NAME: the size of a static, from the symbol table.
@@ -236,7 +237,7 @@ cmd_size() {
 			f=$OUT/$v.elf
 			[ -f "$f" ] || continue
 			read -r text data bss _ < <("$sz" "$f" | tail -1)
-			local ram ram_total heap
+			local ram ram_total heap code pages
 			ram=$((data + bss))
 			# The board's RAM (its memory map, from board/boards.toml) and the firmware
 			# heap's reserve (the apps' pools are static RAM too: firmware/README.md, Memory).
@@ -244,8 +245,13 @@ cmd_size() {
 			[ -n "$ram_total" ] || { echo "firmware.sh: no RAM region in boards/$b/memory.x" >&2; exit 1; }
 			ram_total=$((ram_total * 1024))
 			heap=$(symbol_size "$f" 'wasmbed_firmware::heap::MAIN_HEAP')
+			code=$(symbol_size "$f" 'wasmbed_firmware::heap::CODE_POOL')
+			# The page pool is a static array where the board has no region of its own
+			# for it (the STM32F4's is the CCM; its PAGES is a pointer).
+			pages=$(symbol_size "$f" "wasmbed_firmware::board::${b//-/_}::PAGES")
+			((pages >= 65536)) || pages=0
 			printf '%-30s %10d %12d %10d %10d\n' "$v" $((text + data)) $ram $heap $((ram_total - ram))
-			json+="\"$v\":{\"flash\":$((text + data)),\"static_ram\":$ram,\"heap\":$heap,\"stack\":$((ram_total - ram)),\"ram\":$ram_total},"
+			json+="\"$v\":{\"flash\":$((text + data)),\"static_ram\":$ram,\"heap\":$heap,\"code_pool\":$code,\"page_pool\":$pages,\"stack\":$((ram_total - ram)),\"ram\":$ram_total},"
 		done
 	done
 	json="${json%,}}"

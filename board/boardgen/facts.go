@@ -52,15 +52,24 @@ type board struct {
 
 // firmware are the sizes and addresses of a board's firmware image.
 type firmware struct {
-	CoreHz      uint64  `toml:"core_hz"`
-	Heap        uint64  `toml:"heap"`
-	CodePool    uint64  `toml:"code_pool"`
-	IRQs        uint64  `toml:"irqs"`
-	LinkIRQ     *uint64 `toml:"link_irq"` // absent: the link is polled
-	LinkRing    uint64  `toml:"link_ring"`
-	ConsoleUART uint64  `toml:"console_uart"`
-	LinkUART    uint64  `toml:"link_uart"`
-	Memory      memory  `toml:"memory"`
+	CoreHz      uint64   `toml:"core_hz"`
+	Heap        uint64   `toml:"heap"`
+	CodePool    uint64   `toml:"code_pool"`
+	IRQs        uint64   `toml:"irqs"`
+	LinkIRQ     *uint64  `toml:"link_irq"` // absent: the link is polled
+	LinkRing    uint64   `toml:"link_ring"`
+	ConsoleUART uint64   `toml:"console_uart"`
+	LinkUART    uint64   `toml:"link_uart"`
+	Memory      memory   `toml:"memory"`
+	Emulator    emulator `toml:"emulator"`
+}
+
+// emulator says how QEMU and Renode run a board (firmware/emulator.Board).
+type emulator struct {
+	QEMUMachine    string `toml:"qemu_machine"`
+	RenodePlatform string `toml:"renode_platform"`
+	RenodeConsole  string `toml:"renode_console"`
+	RenodeLink     string `toml:"renode_link"`
 }
 
 type memory struct {
@@ -172,6 +181,9 @@ func (b board) check() error {
 	}
 	if fw.LinkIRQ != nil && *fw.LinkIRQ >= fw.IRQs {
 		return fmt.Errorf("link_irq %d outside the part's %d interrupts", *fw.LinkIRQ, fw.IRQs)
+	}
+	if e := fw.Emulator; (e.RenodePlatform == "") != (e.RenodeConsole == "") || (e.RenodePlatform == "") != (e.RenodeLink == "") {
+		return errors.New("[board.firmware.emulator]: renode_platform, renode_console and renode_link go together")
 	}
 	if strings.TrimSpace(fw.Memory.Note) == "" || strings.Contains(fw.Memory.Note, "*/") {
 		return errors.New("[board.firmware.memory]: a note is required (and must not close a comment)")

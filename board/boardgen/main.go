@@ -1,7 +1,8 @@
 // Command boardgen writes the board facts of board/boards.toml into the files
 // that use them: the Go profiles (board/profiles_gen.go), the firmware's
 // constants (firmware/device/src/board/facts.rs) and memory maps
-// (firmware/device/boards/<board>/memory.x), the CRDs' board enum
+// (firmware/device/boards/<board>/memory.x), the emulators' board table
+// (firmware/emulator/boards_gen.go), the CRDs' board enum
 // (api/v1alpha1/board_gen.go) and docs/abi.md's board table.
 //
 //	go run ./board/boardgen            write them (make generate)

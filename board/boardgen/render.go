@@ -31,6 +31,11 @@ func render(f *facts, abiDoc []byte) (map[string][]byte, error) {
 	}
 	out["api/v1alpha1/board_gen.go"] = enum
 	out["firmware/device/src/board/facts.rs"] = f.rustFacts()
+	emu, err := f.emulatorBoards()
+	if err != nil {
+		return nil, err
+	}
+	out["firmware/emulator/boards_gen.go"] = emu
 	for _, b := range f.Boards {
 		if b.Firmware != nil {
 			out[path.Join(memoryDir, b.Name, "memory.x")] = b.memoryX()
@@ -60,6 +65,25 @@ func (f *facts) goProfiles() ([]byte, error) {
 			fmt.Fprintf(&w, "InputPins: []int{%s},\n", joinInts(b.InputPins, ", "))
 		}
 		fmt.Fprintf(&w, "Pins: %q,\nProvisional: %v,\n},\n", b.Pins, b.provisional())
+	}
+	fmt.Fprintf(&w, "}\n")
+	return format.Source(w.Bytes())
+}
+
+func (f *facts) emulatorBoards() ([]byte, error) {
+	var w bytes.Buffer
+	fmt.Fprintf(&w, "// Code generated from %s\n\npackage emulator\n\n", header)
+	fmt.Fprintf(&w, "// boards are the firmware's boards an emulator runs.\nvar boards = []Board{\n")
+	for _, b := range f.Boards {
+		if b.Firmware == nil {
+			continue
+		}
+		e := b.Firmware.Emulator
+		if e.QEMUMachine == "" && e.RenodePlatform == "" {
+			continue
+		}
+		fmt.Fprintf(&w, "{Name: %q, QEMUMachine: %q, RenodePlatform: %q, RenodeConsole: %q, RenodeLink: %q},\n",
+			b.Name, e.QEMUMachine, e.RenodePlatform, e.RenodeConsole, e.RenodeLink)
 	}
 	fmt.Fprintf(&w, "}\n")
 	return format.Source(w.Bytes())

@@ -60,13 +60,7 @@ type Board struct {
 	RenodePlatform, RenodeConsole, RenodeLink string
 }
 
-var boards = []Board{
-	{Name: "stm32f4-discovery", QEMUMachine: "netduinoplus2",
-		RenodePlatform: "platforms/boards/stm32f4_discovery-kit.repl", RenodeConsole: "sysbus.usart1", RenodeLink: "sysbus.usart2"},
-	{Name: "mps2-an386", QEMUMachine: "mps2-an386"},
-	{Name: "nano33ble",
-		RenodePlatform: "platforms/boards/arduino_nano_33_ble.repl", RenodeConsole: "sysbus.uart0", RenodeLink: "sysbus.uart1"},
-}
+// boards: boards_gen.go, from board/boards.toml.
 
 // Boards lists the boards some emulator runs.
 func Boards() []Board { return slices.Clone(boards) }
