@@ -8,8 +8,10 @@
 # (progress on stderr). Exits non-zero, after the figures it did measure, if any
 # measurement fails: no figure is ever made up.
 #
-# Footprint: the shipped images' flash (text + data, the 4 KiB config area included)
-# and static RAM (data + bss: heap, link ring, kept state; the stack is the rest).
+# Footprint, per board: the shipped image's flash (text + data, the config area's first
+# 4 KiB included), and the most RAM the firmware itself holds: its statics outside its heap
+# and the apps' pools, plus the peaks of its heap and stack while it enrolls and runs apps
+# (firmware/e2e TestFirmwareRAM; the console's `peak:` line).
 #
 # Speed, under QEMU with `-icount shift=0`: QEMU then advances its virtual clock by
 # exactly 1 ns per guest instruction, and the firmware's SysTick (core clock, 168 MHz
@@ -60,21 +62,34 @@ SIZE=$(command -v llvm-size-22 || command -v size || true)
 [ -n "$SIZE" ] || fail "need llvm-size-22 or binutils' size"
 
 say "building the images (scripts/firmware.sh)"
-"$ROOT/scripts/firmware.sh" build stm32f4-discovery nano33ble >&2 || fail "firmware build"
+"$ROOT/scripts/firmware.sh" build stm32f4-discovery nano33ble mps2-an386 >&2 || fail "firmware build"
 "$ROOT/scripts/firmware.sh" build-bench stm32f4-discovery >&2 || fail "bench image build"
 "$ROOT/scripts/firmware.sh" build-test stm32f4-discovery >&2 || fail "test image build (diag tls-bench)"
 
-# --- footprint -------------------------------------------------------------------------
+# --- footprint: flash, and the RAM the firmware holds at most ----------------------------
 
-footprint() { # footprint BOARD KEY_PREFIX RAM_NOTE
-	local elf=$OUT/$1.elf text data bss
-	read -r text data bss _ < <("$SIZE" "$elf" | tail -1) || true
-	[[ "${text:-}" =~ ^[0-9]+$ && "${data:-}" =~ ^[0-9]+$ && "${bss:-}" =~ ^[0-9]+$ ]] || fail "size of $elf"
-	result "${2}_flash_bytes" $((text + data)) bytes "$1 image: text + data, the 4 KiB config area included (target <= 262144)"
-	result "${2}_ram_bytes" $((data + bss)) bytes "$1 static RAM: data + bss, the firmware heap and the apps' code pool included; the stack is the rest ($3)"
-}
-footprint stm32f4-discovery firmware "target <= 131072; the 64 KiB page pool is the CCM, outside"
-footprint nano33ble firmware_nano33ble "of 262144; the 64 KiB page pool included"
+say "RAM: enrollment and three corpus apps per board (firmware/e2e TestFirmwareRAM; nano33ble in Renode)"
+LOGRAM=$(mktemp)
+if ! (cd "$ROOT" && PATH="$ROOT/bin:$PATH" WASMBED_QEMU_E2E=1 WASMBED_FIRMWARE_DIR="$OUT" \
+	go test -tags qemu,firmwarebench -count=1 -timeout 15m -v -run '^TestFirmwareRAM$' ./firmware/e2e) >"$LOGRAM" 2>&1; then
+	tail -20 "$LOGRAM" >&2
+	rm -f "$LOGRAM"
+	fail "go test -run TestFirmwareRAM ./firmware/e2e"
+fi
+grep '^bench: firmware_ram_peaks' "$LOGRAM" >&2 || true
+"$ROOT/scripts/firmware.sh" size stm32f4-discovery mps2-an386 nano33ble >&2 || fail "scripts/firmware.sh size"
+for board in stm32f4-discovery nano33ble mps2-an386; do
+	read -r heap_peak stack_peak < <(sed -nE "s/^bench: firmware_ram_peaks $board ([0-9]+) ([0-9]+)$/\1 \2/p" "$LOGRAM") || true
+	[ -n "${stack_peak:-}" ] || fail "no RAM peaks for $board"
+	read -r flash static heap code pages total < <(jq -r --arg b "$board" '.[$b] | "\(.flash) \(.static_ram) \(.heap) \(.code_pool) \(.page_pool) \(.ram)"' "$OUT/footprint.json")
+	[[ "${total:-}" =~ ^[0-9]+$ ]] || fail "no footprint for $board"
+	key=firmware_${board//-/_}
+	own=$((static - heap - code - pages))
+	result "${key}_flash_bytes" "$flash" bytes "$board image: text + data, the config area's first 4 KiB included (target <= 262144)"
+	result "${key}_ram_bytes" $((own + heap_peak + stack_peak)) bytes \
+		"$board: the most RAM the firmware itself held: its statics outside its heap and the apps' pools ($own) + peak heap ($heap_peak of a $heap reserve) + peak stack ($stack_peak), measured while the shipped image enrolled (key generation, two TLS 1.3 handshakes, the second mutual) and ran three corpus apps (firmware/e2e TestFirmwareRAM); the image reserves $static of static RAM (heap, code pool $code, page pool $pages in it) + the stack, of the board's $total (target <= 98304; uno-r4 <= 32768)"
+done
+rm -f "$LOGRAM"
 
 # --- the bench image: instantiation and the interpreter ---------------------------------
 
@@ -165,7 +180,6 @@ done
 # --- apps under load (issue #11): 100 updates, the largest module ---------------------------
 
 say "100 updates per QEMU board, and the largest corpus module that runs (firmware/e2e)"
-"$ROOT/scripts/firmware.sh" build mps2-an386 >&2 || fail "firmware build"
 if ! (cd "$ROOT" && WASMBED_QEMU_E2E=1 WASMBED_FIRMWARE_DIR="$OUT" \
 	go test -tags qemu,firmwarebench -count=1 -timeout 20m -v -run '^(TestUpdateLoop|TestFirmwareMaxModule)$' ./firmware/e2e) >"$LOG.apps" 2>&1; then
 	tail -30 "$LOG.apps" >&2

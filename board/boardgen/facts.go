@@ -75,6 +75,8 @@ type emulator struct {
 type memory struct {
 	Note    string   `toml:"note"`
 	Regions []region `toml:"regions"`
+	// Linker is written after MEMORY as it is (riscv-rt's REGION_ALIAS lines).
+	Linker string `toml:"linker"`
 }
 
 type region struct {

@@ -160,7 +160,11 @@ func (b board) memoryX() []byte {
 	for _, r := range b.Firmware.Memory.Regions {
 		fmt.Fprintf(&w, "  %-6s (%s)%s : ORIGIN = 0x%08X, LENGTH = %s\n", r.Name, r.Attrs, strings.Repeat(" ", 3-len(r.Attrs)), r.Origin, linkerSize(r.Length))
 	}
-	fmt.Fprintf(&w, "}\nINCLUDE wasmbed-sections.x\n")
+	fmt.Fprintf(&w, "}\n")
+	if l := strings.Trim(b.Firmware.Memory.Linker, "\n"); l != "" {
+		fmt.Fprintf(&w, "%s\n", l)
+	}
+	fmt.Fprintf(&w, "INCLUDE wasmbed-sections.x\n")
 	return w.Bytes()
 }
 

@@ -113,7 +113,8 @@ func bootWith(t *testing.T, name, board, elf string, br *bridge.Bridge, resettab
 	return bootOpts(t, emulator.Options{Board: board, Image: elf, Bridge: br, Name: name, Reboot: resettable})
 }
 
-// bootOpts boots with o under QEMU, the console kept in <o.Name>.console.log.
+// bootOpts boots with o, under QEMU unless o.Engine says otherwise or QEMU has no
+// machine for the board, the console kept in <o.Name>.console.log.
 func bootOpts(t *testing.T, o emulator.Options) *qemu {
 	t.Helper()
 	dir := os.Getenv("WASMBED_E2E_LOGS")
@@ -122,7 +123,8 @@ func bootOpts(t *testing.T, o emulator.Options) *qemu {
 	}
 	log := filepath.Join(dir, o.Name+".console.log")
 	os.Remove(log) // the emulator appends
-	o.Engine, o.ConsoleLog = emulator.QEMU, log
+	// QEMU where it has the board (emulator.Auto), else Renode.
+	o.ConsoleLog = log
 	d, err := emulator.Boot(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)

@@ -32,7 +32,7 @@ use crate::identity::{self, AppRecord, Identity, KeptFlash, KeptRef};
 use crate::link::{self, BoardPort};
 use crate::tls::{self, Channel, NetError};
 use crate::reset::{self, Report};
-use crate::{apps, board, clock, flash, heap};
+use crate::{apps, board, clock, flash, heap, stack};
 use wasmbed_kept::Log;
 
 const MIN_BACKOFF_MS: u64 = 1_000;
@@ -498,6 +498,9 @@ impl Agent {
                     // largest module that would fit now; the same after every update
                     // (firmware/e2e TestUpdateLoop).
                     println!("heap: free {} {}", heap::HEAP.free(), self.rt.storage_free());
+                    // The most the firmware's heap and stack have held since boot (the
+                    // handshakes included): `make bench`'s firmware_<board>_ram_bytes.
+                    println!("peak: heap {} stack {}", heap::HEAP.peak(), stack::peak());
                 }
             }
             for ev in self.poll_apps() {

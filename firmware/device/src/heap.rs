@@ -58,7 +58,7 @@ pub fn init() {
     }
 }
 
-#[allow(dead_code)] // used, peak: the self-test and diag images
+#[allow(dead_code)] // used: the self-test and diag images
 impl Heaps {
     #[allow(clippy::mut_from_ref)]
     fn heap(&self) -> &mut Heap {
@@ -96,7 +96,6 @@ unsafe impl GlobalAlloc for Heaps {
             // the panic that follows resets the board. Say why after the reset.
             reset::note_oom(layout.size());
         }
-        #[cfg(feature = "diag")]
         self.peak.fetch_max(self.heap().used(), Ordering::Relaxed);
         p
     }

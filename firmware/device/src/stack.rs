@@ -32,7 +32,6 @@ pub fn paint() {
 }
 
 /// Most bytes of stack used so far.
-#[allow(dead_code)] // the self-test and diag images
 pub fn peak() -> usize {
     let (lo, hi) = bounds();
     let mut p = lo;
