@@ -92,19 +92,25 @@ cmd_test_host() {
 # test-e2e: the firmware images under QEMU against the host side (firmware/e2e): the
 # link through the bridge to an echo server, TLS with the real gateway, then the fleet
 # (enrollment, mutual TLS, deploy, output, a trapping app, a foreign certificate) and
-# the device's life (gateway restart, renewal, reset). Logs in bin/firmware/logs/e2e.
+# the device's life (gateway restart, renewal, reset); the corpus sweep also on the
+# boards only Renode runs. Logs in bin/firmware/logs/e2e.
 cmd_test_e2e() {
 	need go qemu-system-arm
+	PATH="$ROOT/bin:$PATH" need renode
 	local b
 	for b in "${BOARDS_QEMU[@]}"; do
 		# The shipped image, and the test image (self-test, diag modes, faults).
 		[[ " $FRESH " == *" $b "* ]] || { build_one "$b" "" "$b"; build_one "$b" ",selftest" "$b-selftest"; }
 	done
+	# The boards only Renode runs: their shipped image, for the corpus sweep (TestCorpus).
+	for b in "${BOARDS_ALL[@]}"; do
+		[[ " ${BOARDS_QEMU[*]} " == *" $b "* ]] || build_one "$b" "" "$b"
+	done
 	[ -d "$ROOT/bin/apps" ] || echo "firmware: no bin/apps (make apps): the test compiles examples/apps with wat2wasm"
 	mkdir -p "$OUT/logs/e2e"
 	echo "firmware: QEMU end-to-end tests (go test ./firmware/e2e)"
 	local t0=$SECONDS
-	if (cd "$ROOT" && WASMBED_QEMU_E2E=1 WASMBED_FIRMWARE_DIR="$OUT" WASMBED_E2E_LOGS="$OUT/logs/e2e" \
+	if (cd "$ROOT" && PATH="$ROOT/bin:$PATH" WASMBED_QEMU_E2E=1 WASMBED_FIRMWARE_DIR="$OUT" WASMBED_E2E_LOGS="$OUT/logs/e2e" \
 		go test -tags qemu -count=1 -timeout 10m -v ${1:+-run "$1"} ./firmware/e2e | grep -E '^(--- |ok|FAIL|PASS|panic)|_test.go:'); then
 		echo "ok   qemu end-to-end ($((SECONDS - t0)) s)"
 		PASSED=$((PASSED + 1))

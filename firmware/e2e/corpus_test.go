@@ -5,6 +5,8 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,7 +16,8 @@ import (
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
-// TestCorpus pushes the corpus (firmware/corpus) to each QEMU board through
+// TestCorpus pushes the corpus (firmware/corpus) to each board (QEMU's, and
+// nano33ble in Renode) through
 // the gateway's API: every entry the gateway's module check refuses for the
 // board is refused by the API (422, naming the board); every other entry,
 // one after the other, reaches running and publishes its values (with the
@@ -27,7 +30,7 @@ func TestCorpus(t *testing.T) {
 	t.Parallel()
 	cfg := sweepGatewayConfig()
 	g := startGateway(t, cfg)
-	for _, bd := range boards {
+	for _, bd := range corpusBoards() {
 		t.Run(bd.name, func(t *testing.T) {
 			t.Parallel()
 			b := bootSweepBoard(t, g, cfg, bd.name, "corpus-"+bd.name)
@@ -36,6 +39,24 @@ func TestCorpus(t *testing.T) {
 			s.report(t)
 		})
 	}
+}
+
+// corpusBoards are the QEMU boards and the boards only Renode runs
+// (firmware/emulator picks the engine), WASMBED_CORPUS_BOARDS (a comma
+// separated list) to pick.
+func corpusBoards() []struct{ name string } {
+	all := append(slices.Clone(boards), struct{ name string }{"nano33ble"})
+	pick := os.Getenv("WASMBED_CORPUS_BOARDS")
+	if pick == "" {
+		return all
+	}
+	var out []struct{ name string }
+	for _, b := range all {
+		if slices.Contains(strings.Split(pick, ","), b.name) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // settleTicks: a behaving app counts as running once it published this many values.
