@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"github.com/wasmbed/wasmbed/firmware/corpus"
+	"github.com/wasmbed/wasmbed/firmware/emulator"
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
 // TestCorpus pushes the corpus (firmware/corpus) to each board (QEMU's, and
-// nano33ble in Renode) through
+// in Renode nano33ble and the STM32F4 again) through
 // the gateway's API: every entry the gateway's module check refuses for the
 // board is refused by the API (422, naming the board); every other entry,
 // one after the other, reaches running and publishes its values (with the
@@ -31,9 +32,9 @@ func TestCorpus(t *testing.T) {
 	cfg := sweepGatewayConfig()
 	g := startGateway(t, cfg)
 	for _, bd := range corpusBoards() {
-		t.Run(bd.name, func(t *testing.T) {
+		t.Run(bd.id(), func(t *testing.T) {
 			t.Parallel()
-			b := bootSweepBoard(t, g, cfg, bd.name, "corpus-"+bd.name)
+			b := bootSweepBoardOn(t, g, cfg, bd.name, "corpus-"+strings.ReplaceAll(bd.id(), "@", "-"), bd.engine)
 			s := &sweep{b: b, t0: time.Now()}
 			s.run()
 			s.report(t)
@@ -41,22 +42,41 @@ func TestCorpus(t *testing.T) {
 	}
 }
 
-// corpusBoards are the QEMU boards and the boards only Renode runs
-// (firmware/emulator picks the engine), WASMBED_CORPUS_BOARDS (a comma
-// separated list) to pick.
-func corpusBoards() []struct{ name string } {
-	all := append(slices.Clone(boards), struct{ name string }{"nano33ble"})
+// corpusBoard is a board and the emulator that runs it.
+type corpusBoard struct {
+	name   string
+	engine emulator.Engine
+}
+
+// corpusBoards are the QEMU boards, the boards only Renode runs, and the
+// STM32F4 in Renode too (whose silicon paths, watchdog included, QEMU does not
+// model); WASMBED_CORPUS_BOARDS (comma separated <board> or <board>@<engine>)
+// picks some.
+func corpusBoards() []corpusBoard {
+	var all []corpusBoard
+	for _, b := range boards {
+		all = append(all, corpusBoard{b.name, emulator.Auto})
+	}
+	all = append(all, corpusBoard{"nano33ble", emulator.Auto}, corpusBoard{"stm32f4-discovery", emulator.Renode})
 	pick := os.Getenv("WASMBED_CORPUS_BOARDS")
 	if pick == "" {
 		return all
 	}
-	var out []struct{ name string }
+	var out []corpusBoard
 	for _, b := range all {
-		if slices.Contains(strings.Split(pick, ","), b.name) {
+		if slices.Contains(strings.Split(pick, ","), b.id()) {
 			out = append(out, b)
 		}
 	}
 	return out
+}
+
+// id names the board in subtests, device names and WASMBED_CORPUS_BOARDS.
+func (b corpusBoard) id() string {
+	if b.engine == emulator.Auto {
+		return b.name
+	}
+	return b.name + "@" + string(b.engine)
 }
 
 // settleTicks: a behaving app counts as running once it published this many values.

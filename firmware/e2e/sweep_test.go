@@ -37,6 +37,7 @@ import (
 	wboard "github.com/wasmbed/wasmbed/board"
 	"github.com/wasmbed/wasmbed/firmware/bridge"
 	"github.com/wasmbed/wasmbed/firmware/corpus"
+	"github.com/wasmbed/wasmbed/firmware/emulator"
 	"github.com/wasmbed/wasmbed/firmware/provision"
 	"github.com/wasmbed/wasmbed/fleet"
 	"github.com/wasmbed/wasmbed/gateway"
@@ -94,8 +95,15 @@ func (b *sweepBoard) appName(name string) string {
 }
 
 // bootSweepBoard registers device, boots a resettable board enrolled with the
-// gateway on its own bridge, and waits until it is online.
+// gateway on its own bridge (under QEMU where it has a machine, else Renode),
+// and waits until it is online.
 func bootSweepBoard(t *testing.T, g *gw, cfg gateway.Config, board, device string) *sweepBoard {
+	t.Helper()
+	return bootSweepBoardOn(t, g, cfg, board, device, emulator.Auto)
+}
+
+// bootSweepBoardOn is bootSweepBoard on the given emulator.
+func bootSweepBoardOn(t *testing.T, g *gw, cfg gateway.Config, board, device string, engine emulator.Engine) *sweepBoard {
 	t.Helper()
 	prof, ok := wboard.Lookup(board)
 	if !ok {
@@ -105,13 +113,16 @@ func bootSweepBoard(t *testing.T, g *gw, cfg gateway.Config, board, device strin
 	token := g.register(device, board, map[string]string{"corpus": device})
 	elf := image(t, board, &provision.Bundle{Gateways: []string{g.device}, ServerName: "localhost", CARoot: g.caDER,
 		Device: device, Token: token, TokenExpires: time.Now().Add(time.Hour)})
-	q := bootWith(t, device, board, elf, br, true)
+	q := bootOpts(t, emulator.Options{Board: board, Image: elf, Bridge: br, Name: device, Reboot: true, Engine: engine})
 	// Enrollment makes a key and a TLS handshake on the emulated core: as the
 	// other end-to-end tests, a minute for each step.
 	q.wait(`^enroll: certificate for `+device, 60*time.Second)
 	q.wait(`^session: online as `+device, 60*time.Second)
 	short, _, _ := strings.Cut(board, "-")
 	short = strings.TrimSuffix(short, "f4")
+	if engine != emulator.Auto {
+		short = string(engine)[:1] + short // the same board under another emulator: other app names
+	}
 	b := &sweepBoard{t: t, g: g, cfg: cfg, br: br, q: q, board: board, prof: prof, device: device, short: short, boots: 1}
 	eventually(t, cfg.HeartbeatInterval*time.Duration(cfg.MissedHeartbeats), device+" online in the API", func() bool {
 		return g.deviceStatus(device).Status.Phase == fleet.PhaseOnline
