@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -390,6 +391,10 @@ func TestKubernetesGatewayStartsDuringAnOutage(t *testing.T) {
 	}
 
 	// The API server returns: the gateway follows it and writes dev-1 online.
+	// Meanwhile the device heartbeats, as a device does: however long the API
+	// server takes to start on a busy machine, the session must not end for
+	// the device's silence (the gateway's heartbeat interval is 1 s).
+	stop := dev.keepAlive(300 * time.Millisecond)
 	env.StartAPIServer(t)
 	eventuallyWithin(t, time.Minute, "dev-1 online in its Device resource after the outage", func() bool {
 		var o v1alpha1.Device
@@ -398,4 +403,46 @@ func TestKubernetesGatewayStartsDuringAnOutage(t *testing.T) {
 		}
 		return kubestore.DeviceToFleet(&o).Status.Phase == fleet.PhaseOnline
 	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keepAlive heartbeats every interval from a goroutine, reading the acks,
+// until the returned function is called; that returns the first problem (a
+// send or read that failed, or a message other than an ack).
+func (d *testDevice) keepAlive(interval time.Duration) func() error {
+	done := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		seq := uint64(1 << 32)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				errc <- nil
+				return
+			case <-tick.C:
+			}
+			seq++
+			if err := d.stream.Send(protocol.Envelope{RequestID: seq, Msg: &protocol.Heartbeat{Seq: seq}}); err != nil {
+				errc <- fmt.Errorf("%s: heartbeat: %w", d.name, err)
+				return
+			}
+			env, err := d.recv()
+			if err != nil {
+				errc <- fmt.Errorf("%s: heartbeat ack: %w", d.name, err)
+				return
+			}
+			if _, ok := env.Msg.(*protocol.HeartbeatAck); !ok {
+				errc <- fmt.Errorf("%s: %s while heartbeating, want heartbeat_ack", d.name, env.Msg.Type())
+				return
+			}
+		}
+	}()
+	return func() error {
+		close(done)
+		return <-errc
+	}
 }
