@@ -5,7 +5,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 
-const BOARDS: &[&str] = &["stm32f4-discovery", "mps2-an386", "nano33ble", "uno-r4"];
+const BOARDS: &[&str] = &["stm32f4-discovery", "mps2-an386", "nano33ble", "uno-r4", "riscv32-virt"];
 
 fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
@@ -23,6 +23,7 @@ fn main() {
     fs::copy(dir.join("wasmbed-sections.x"), out.join("wasmbed-sections.x")).unwrap();
     // cortex-m-rt's `device` feature includes a device.x: the vectors are all
     // DefaultHandler (src/vectors.rs), which needs no names.
+    // (riscv-rt does not read one.)
     fs::write(out.join("device.x"), "/* interrupt vectors: src/vectors.rs */\n").unwrap();
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=boards/{board}/memory.x");

@@ -13,6 +13,8 @@
 //! - `page_pool() -> (usize, usize)`: the RAM for apps' linear memories
 //! - `reset_cause() -> Option<reset::Cause>`: what the part's reset flags say
 //! - `watchdog_start(ms)`, `watchdog_feed()`
+//! - RISC-V boards also: `CLINT`, `PLIC`, `TIMER_HZ` and `request_reset()` (arch/rv32.rs);
+//!   Cortex-M boards `IRQS` (vectors.rs)
 //!
 //! The rest of the firmware (clock, heap, runtime, session) is shared.
 //!
@@ -37,3 +39,8 @@ pub use nano33ble::*;
 mod uno_r4;
 #[cfg(feature = "uno-r4")]
 pub use uno_r4::*;
+
+#[cfg(feature = "riscv32-virt")]
+mod riscv32_virt;
+#[cfg(feature = "riscv32-virt")]
+pub use riscv32_virt::*;
