@@ -100,3 +100,7 @@ STM32F4 Discovery Enrolls And Runs An App
 Nano 33 BLE Enrolls And Runs An App
     # Renode 1.15.3 models no NVMC: the identity stays in RAM.
     Enrolls And Runs An App    nano33ble    renode-nano33ble    uart0    uart1    flash=${False}
+
+RISC-V Virt Enrolls And Runs An App
+    # No flash controller on the platform: the identity stays in RAM.
+    Enrolls And Runs An App    riscv32-virt    renode-riscv32-virt    uart0    uart1    flash=${False}

@@ -34,6 +34,9 @@ unset RUSTFLAGS CARGO_BUILD_TARGET
 
 BOARDS_ALL=(stm32f4-discovery mps2-an386 nano33ble riscv32-virt)
 BOARDS_QEMU=(stm32f4-discovery mps2-an386)
+# The test images built by default: the QEMU boards' (test-qemu, e2e) and riscv32-virt's,
+# whose self-test runs in Renode (renode/firmware-boot.robot).
+BOARDS_TEST=("${BOARDS_QEMU[@]}" riscv32-virt)
 
 # The Rust target of a board (firmware/.cargo/config.toml's default is the Cortex-M4's).
 target() {
@@ -87,7 +90,7 @@ cmd_build() {
 # build-test: the test image (self-test, diag modes, fault injection) per board.
 cmd_build_test() {
 	local boards=("$@")
-	[ ${#boards[@]} -gt 0 ] || boards=("${BOARDS_QEMU[@]}")
+	[ ${#boards[@]} -gt 0 ] || boards=("${BOARDS_TEST[@]}")
 	for b in "${boards[@]}"; do build_one "$b" ",selftest" "$b-selftest"; done
 }
 
