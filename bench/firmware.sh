@@ -60,7 +60,7 @@ SIZE=$(command -v llvm-size-22 || command -v size || true)
 [ -n "$SIZE" ] || fail "need llvm-size-22 or binutils' size"
 
 say "building the images (scripts/firmware.sh)"
-"$ROOT/scripts/firmware.sh" build stm32f4-discovery nano33ble >&2 || fail "firmware build"
+"$ROOT/scripts/firmware.sh" build stm32f4-discovery nano33ble riscv32-virt >&2 || fail "firmware build"
 "$ROOT/scripts/firmware.sh" build-bench stm32f4-discovery >&2 || fail "bench image build"
 "$ROOT/scripts/firmware.sh" build-test stm32f4-discovery >&2 || fail "test image build (diag tls-bench)"
 
@@ -69,12 +69,14 @@ say "building the images (scripts/firmware.sh)"
 footprint() { # footprint BOARD KEY_PREFIX RAM_NOTE
 	local elf=$OUT/$1.elf text data bss
 	read -r text data bss _ < <("$SIZE" "$elf" | tail -1) || true
+	bss=$((bss - $("$SIZE" -A "$elf" | awk '$1 == ".stack" { n += $2 } END { print n + 0 }'))) # riscv-rt's stack section
 	[[ "${text:-}" =~ ^[0-9]+$ && "${data:-}" =~ ^[0-9]+$ && "${bss:-}" =~ ^[0-9]+$ ]] || fail "size of $elf"
 	result "${2}_flash_bytes" $((text + data)) bytes "$1 image: text + data, the 4 KiB config area included (target <= 262144)"
 	result "${2}_ram_bytes" $((data + bss)) bytes "$1 static RAM: data + bss, the firmware heap and the apps' code pool included; the stack is the rest ($3)"
 }
 footprint stm32f4-discovery firmware "target <= 131072; the 64 KiB page pool is the CCM, outside"
 footprint nano33ble firmware_nano33ble "of 262144; the 64 KiB page pool included"
+footprint riscv32-virt firmware_riscv32_virt "of 262144 (memory.x); the 64 KiB page pool included"
 
 # --- the bench image: instantiation and the interpreter ---------------------------------
 
@@ -155,7 +157,7 @@ if ! (cd "$ROOT" && PATH="$ROOT/bin:$PATH" WASMBED_QEMU_E2E=1 WASMBED_FIRMWARE_D
 	fail "go test -run TestRenodeBootToOnline ./firmware/e2e"
 fi
 grep '^bench: renode_' "$LOG.renode" >&2 || true
-for board in stm32f4-discovery nano33ble; do
+for board in stm32f4-discovery nano33ble riscv32-virt; do
 	read -r median lo hi < <(sed -nE "s/^bench: renode_boot_to_online_seconds $board ([0-9.]+) ([0-9.]+) ([0-9.]+)$/\1 \2 \3/p" "$LOG.renode") || true
 	[ -n "${hi:-}" ] || fail "no Renode boot figure for $board"
 	result "renode_boot_to_online_seconds_${board//-/_}" "$median" s \

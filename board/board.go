@@ -5,7 +5,7 @@
 // read these profiles.
 //
 // For the boards the firmware is built for (stm32f4-discovery, mps2-an386,
-// nano33ble) the numbers are the firmware's own: its page pool, the largest
+// nano33ble, riscv32-virt) the numbers are the firmware's own: its page pool, the largest
 // module its code pool takes, its fuel cap; TestFirmwareConstants derives them
 // from the firmware's sources. linux and uno-r4 are estimates.
 package board
@@ -99,6 +99,7 @@ const (
 	maxFuelLinux            = 0
 	maxFuelMPS2AN386        = 300_000   // 25 MHz
 	maxFuelNano33BLE        = 768_000   // 64 MHz
+	maxFuelRISCV32Virt      = 1_200_000 // 100 MIPS (Renode)
 	maxFuelSTM32F4Discovery = 2_016_000 // 168 MHz
 	maxFuelUnoR4            = 576_000   // 48 MHz (not built)
 )
@@ -154,6 +155,23 @@ var profiles = []Profile{
 		Features:    abi.Features(),
 		GPIOPins:    4,
 		Pins:        "0: LED_BUILTIN (P0.13), 1-3: RGB LED red, green, blue",
+		Provisional: false,
+	},
+	{
+		Name:        "riscv32-virt",
+		Part:        "RISC-V RV32IMAC (virt)",
+		Description: "an RV32IMAC microcontroller on the virt map (Renode riscv_virt with a second UART; QEMU virt)",
+		// What the firmware's memory.x gives it: an MCU's 256 KiB, not the platform's DRAM.
+		RAM: 256 * kib,
+		// One page: a static 64 KiB array.
+		AppRAM:      64 * kib,
+		ModuleFlash: 29_491, // the largest module its 64 KiB code pool takes
+		MaxApps:     4,
+		MaxFrame:    4096,
+		MaxFuel:     maxFuelRISCV32Virt,
+		Features:    abi.Features(),
+		GPIOPins:    4,
+		Pins:        "0-3: a latch in RAM (the platform has no GPIO): what an app writes it reads back",
 		Provisional: false,
 	},
 	{

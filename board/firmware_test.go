@@ -45,6 +45,7 @@ func TestFirmwareConstants(t *testing.T) {
 		"stm32f4-discovery": "board/stm32f4_discovery.rs",
 		"mps2-an386":        "board/mps2_an386.rs",
 		"nano33ble":         "board/nano33ble.rs",
+		"riscv32-virt":      "board/riscv32_virt.rs",
 	} {
 		p, ok := Lookup(name)
 		if !ok {

@@ -40,7 +40,7 @@ func TestAccQEMUFirmware(t *testing.T) {
 // (nRF52840), which QEMU does not have. Needs bin/renode (make setup builds
 // it) and the images: fails without them, never skips.
 func TestAccRenodeFirmware(t *testing.T) {
-	testAccEmulatedFleet(t, emulator.Renode, []emulatedDevice{{"stm32", "renode-stm32", "stm32f4-discovery"}, {"nano", "renode-nano", "nano33ble"}})
+	testAccEmulatedFleet(t, emulator.Renode, []emulatedDevice{{"stm32", "renode-stm32", "stm32f4-discovery"}, {"nano", "renode-nano", "nano33ble"}, {"rv", "renode-rv", "riscv32-virt"}})
 }
 
 // emulatedDevice is a device of testAccEmulatedFleet: its resource name,

@@ -21,7 +21,7 @@ type Version string
 
 // Board is a board profile name (package board). The enum is board.Names();
 // a test fails when the two differ.
-// +kubebuilder:validation:Enum=linux;mps2-an386;nano33ble;stm32f4-discovery;uno-r4
+// +kubebuilder:validation:Enum=linux;mps2-an386;nano33ble;riscv32-virt;stm32f4-discovery;uno-r4
 type Board string
 
 // Labels are a device's or gateway's labels, or the labels a selector asks

@@ -5,7 +5,7 @@
 // board and stop it.
 //
 // QEMU runs stm32f4-discovery (machine netduinoplus2) and mps2-an386; Renode
-// runs stm32f4-discovery and nano33ble. The link UART is a socket the
+// runs stm32f4-discovery, nano33ble and riscv32-virt. The link UART is a socket the
 // emulator serves and this package connects to the bridge, so no TCP port is
 // chosen for QEMU: it listens on a unix socket and waits for us before the
 // board starts.
@@ -66,6 +66,9 @@ var boards = []Board{
 	{Name: "mps2-an386", QEMUMachine: "mps2-an386"},
 	{Name: "nano33ble",
 		RenodePlatform: "platforms/boards/arduino_nano_33_ble.repl", RenodeConsole: "sysbus.uart0", RenodeLink: "sysbus.uart1"},
+	// QEMU's virt has one UART (no link): Renode only (renode/riscv32-virt.repl adds uart1).
+	{Name: "riscv32-virt",
+		RenodePlatform: "platforms/cpus/riscv_virt.repl", RenodeConsole: "sysbus.uart0", RenodeLink: "sysbus.uart1"},
 }
 
 // Boards lists the boards some emulator runs.
