@@ -108,14 +108,17 @@ cmd_test_host() {
 	(cd "$ROOT" && go test -count=1 ./firmware/bridge ./firmware/provision ./firmware/cmd/...)
 }
 
-# test-e2e: the firmware images under QEMU against the host side (firmware/e2e): the
+# test-e2e: the firmware images under QEMU (riscv32-virt's under Renode) against the host side (firmware/e2e): the
 # link through the bridge to an echo server, TLS with the real gateway, then the fleet
 # (enrollment, mutual TLS, deploy, output, a trapping app, a foreign certificate) and
 # the device's life (gateway restart, renewal, reset). Logs in bin/firmware/logs/e2e.
 cmd_test_e2e() {
 	need go qemu-system-arm
+	# riscv32-virt's tests (TLS, corpus) run under Renode (bin/renode, make setup).
+	export PATH=$ROOT/bin:$PATH
+	need renode
 	local b
-	for b in "${BOARDS_QEMU[@]}"; do
+	for b in "${BOARDS_QEMU[@]}" riscv32-virt; do
 		# The shipped image, and the test image (self-test, diag modes, faults).
 		[[ " $FRESH " == *" $b "* ]] || { build_one "$b" "" "$b"; build_one "$b" ",selftest" "$b-selftest"; }
 	done

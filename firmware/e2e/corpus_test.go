@@ -14,7 +14,8 @@ import (
 	"github.com/wasmbed/wasmbed/gateway/apiv1"
 )
 
-// TestCorpus pushes the corpus (firmware/corpus) to each QEMU board through
+// TestCorpus pushes the corpus (firmware/corpus) to each QEMU board, and to
+// riscv32-virt under Renode, through
 // the gateway's API: every entry the gateway's module check refuses for the
 // board is refused by the API (422, naming the board); every other entry,
 // one after the other, reaches running and publishes its values (with the
@@ -24,10 +25,11 @@ import (
 // behaving app the board installs and runs (maxModule).
 func TestCorpus(t *testing.T) {
 	needQEMU(t)
+	needRenode(t)
 	t.Parallel()
 	cfg := sweepGatewayConfig()
 	g := startGateway(t, cfg)
-	for _, bd := range boards {
+	for _, bd := range append(boards, renodeBoards...) {
 		t.Run(bd.name, func(t *testing.T) {
 			t.Parallel()
 			b := bootSweepBoard(t, g, cfg, bd.name, "corpus-"+bd.name)

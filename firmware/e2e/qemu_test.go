@@ -31,6 +31,23 @@ var boards = []struct{ name string }{
 	{"mps2-an386"},
 }
 
+// renodeBoards have no QEMU machine with two UARTs and run under Renode
+// (firmware/emulator's Auto): riscv32-virt. They take the tests that need no
+// QEMU-only model (semihosting flash, a watchdog): the TLS handshake and the
+// corpus.
+var renodeBoards = []struct{ name string }{
+	{"riscv32-virt"},
+}
+
+// needRenode: the Renode boards' tests need bin/renode on PATH (make setup;
+// scripts/firmware.sh test-e2e puts bin/ on PATH).
+func needRenode(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("renode"); err != nil {
+		t.Fatal("no renode on PATH: run make setup and put bin/ on PATH")
+	}
+}
+
 func needQEMU(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("qemu-system-arm"); err != nil {
@@ -113,7 +130,8 @@ func bootWith(t *testing.T, name, board, elf string, br *bridge.Bridge, resettab
 	return bootOpts(t, emulator.Options{Board: board, Image: elf, Bridge: br, Name: name, Reboot: resettable})
 }
 
-// bootOpts boots with o under QEMU, the console kept in <o.Name>.console.log.
+// bootOpts boots with o under QEMU (Renode for a board QEMU has no machine
+// for), the console kept in <o.Name>.console.log.
 func bootOpts(t *testing.T, o emulator.Options) *qemu {
 	t.Helper()
 	dir := os.Getenv("WASMBED_E2E_LOGS")
@@ -122,7 +140,7 @@ func bootOpts(t *testing.T, o emulator.Options) *qemu {
 	}
 	log := filepath.Join(dir, o.Name+".console.log")
 	os.Remove(log) // the emulator appends
-	o.Engine, o.ConsoleLog = emulator.QEMU, log
+	o.Engine, o.ConsoleLog = emulator.Auto, log
 	d, err := emulator.Boot(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
