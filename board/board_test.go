@@ -17,7 +17,7 @@ func TestProfilesAreConsistent(t *testing.T) {
 	if !slices.IsSorted(names) {
 		t.Errorf("Names not sorted: %v", names)
 	}
-	for _, want := range []string{"stm32f4-discovery", "mps2-an386", "nano33ble", "uno-r4", "linux"} {
+	for _, want := range []string{"stm32f4-discovery", "mps2-an386", "nano33ble", "riscv32-virt", "uno-r4", "linux"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("no profile %q", want)
 		}
@@ -53,7 +53,7 @@ func TestProfilesAreConsistent(t *testing.T) {
 		}
 		// The firmware's boards carry the firmware's own numbers (board/boards.toml);
 		// the others are estimates and say so.
-		firmware := p.Name == "stm32f4-discovery" || p.Name == "mps2-an386" || p.Name == "nano33ble"
+		firmware := p.Name == "stm32f4-discovery" || p.Name == "mps2-an386" || p.Name == "nano33ble" || p.Name == "riscv32-virt"
 		if p.Provisional == firmware {
 			t.Errorf("%s: provisional %v; want %v", p.Name, p.Provisional, !firmware)
 		}
@@ -69,7 +69,7 @@ func TestProfilesAreConsistent(t *testing.T) {
 
 // The numbers the brief of each board implies: which boards can hold a page.
 func TestPages(t *testing.T) {
-	for name, want := range map[string]uint32{"stm32f4-discovery": 1, "nano33ble": 1, "uno-r4": 0, "mps2-an386": 16} {
+	for name, want := range map[string]uint32{"stm32f4-discovery": 1, "nano33ble": 1, "riscv32-virt": 1, "uno-r4": 0, "mps2-an386": 16} {
 		p, _ := board.Lookup(name)
 		if p.MaxPages() != want {
 			t.Errorf("%s: %d pages, want %d", name, p.MaxPages(), want)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,11 +37,12 @@ func TestAccQEMUFirmware(t *testing.T) {
 }
 
 // The same under Renode, on the boards' stock Renode platforms
-// (renode/<board>.repl): the STM32F4 Discovery and the Arduino Nano 33 BLE
-// (nRF52840), which QEMU does not have. Needs bin/renode (make setup builds
+// (renode/<board>.repl): the STM32F4 Discovery, the Arduino Nano 33 BLE
+// (nRF52840), which QEMU does not have, and riscv32-virt (RV32IMAC, Renode's
+// riscv_virt with a second UART). Needs bin/renode (make setup builds
 // it) and the images: fails without them, never skips.
 func TestAccRenodeFirmware(t *testing.T) {
-	testAccEmulatedFleet(t, emulator.Renode, []emulatedDevice{{"stm32", "renode-stm32", "stm32f4-discovery"}, {"nano", "renode-nano", "nano33ble"}})
+	testAccEmulatedFleet(t, emulator.Renode, []emulatedDevice{{"stm32", "renode-stm32", "stm32f4-discovery"}, {"nano", "renode-nano", "nano33ble"}, {"rv", "renode-rv", "riscv32-virt"}})
 }
 
 // emulatedDevice is a device of testAccEmulatedFleet: its resource name,
@@ -200,6 +202,14 @@ data "wasmbed_application" "sensor" {
 			return nil
 		}
 	}
+	// each is a check per device (the data source lists them in name order).
+	each := func(f func(i int, d emulatedDevice) resource.TestCheckFunc) resource.TestCheckFunc {
+		var cs []resource.TestCheckFunc
+		for i, d := range devs {
+			cs = append(cs, f(i, d))
+		}
+		return resource.ComposeAggregateTestCheckFunc(cs...)
+	}
 	var t1 time.Time
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testProviders,
@@ -219,24 +229,25 @@ data "wasmbed_application" "sensor" {
 				resource.TestCheckResourceAttr("wasmbed_device."+devs[1].res, "board", devs[1].board),
 			)},
 			// The devices are online; the device resources read their status.
-			{Config: devices, Check: resource.ComposeAggregateTestCheckFunc(
-				resource.TestCheckResourceAttr("wasmbed_device."+devs[0].res, "phase", "online"),
-				resource.TestCheckResourceAttr("wasmbed_device."+devs[1].res, "phase", "online"),
-			)},
+			{Config: devices, Check: each(func(_ int, d emulatedDevice) resource.TestCheckFunc {
+				return resource.TestCheckResourceAttr("wasmbed_device."+d.res, "phase", "online")
+			})},
 			// Too big for the STM32F4 (192 KiB of RAM), whichever the other board is.
 			{Config: app("1.0.0", huge, 8*65536), ExpectError: regexp.MustCompile(`(?s)Module cannot run on board (stm32f4-discovery|nano33ble).*memory`)},
 			{PreConfig: func() { t1 = time.Now() }, Config: app("1.0.0", sensor, 65536), Check: resource.ComposeAggregateTestCheckFunc(
 				resource.TestCheckResourceAttr("data.wasmbed_application.sensor", "converged", "true"),
-				resource.TestCheckResourceAttr("data.wasmbed_application.sensor", "updated", "2"),
-				resource.TestCheckResourceAttr("data.wasmbed_application.sensor", "devices.0.state", "running"),
-				resource.TestCheckResourceAttr("data.wasmbed_application.sensor", "devices.1.state", "running"),
+				resource.TestCheckResourceAttr("data.wasmbed_application.sensor", "updated", strconv.Itoa(len(devs))),
+				each(func(i int, _ emulatedDevice) resource.TestCheckFunc {
+					return resource.TestCheckResourceAttr("data.wasmbed_application.sensor", fmt.Sprintf("devices.%d.state", i), "running")
+				}),
 				func(s *terraform.State) error { return published(t1)(s) },
 			)},
 			{PreConfig: func() { t1 = time.Now() }, Config: app("1.1.0", sensor, 65536), Check: resource.ComposeAggregateTestCheckFunc(
 				resource.TestCheckResourceAttr("wasmbed_application.sensor", "generation", "2"),
 				resource.TestCheckResourceAttr("data.wasmbed_application.sensor", "converged", "true"),
-				resource.TestCheckResourceAttr("data.wasmbed_application.sensor", "devices.0.observed_version", "1.1.0"),
-				resource.TestCheckResourceAttr("data.wasmbed_application.sensor", "devices.1.observed_version", "1.1.0"),
+				each(func(i int, _ emulatedDevice) resource.TestCheckFunc {
+					return resource.TestCheckResourceAttr("data.wasmbed_application.sensor", fmt.Sprintf("devices.%d.observed_version", i), "1.1.0")
+				}),
 				func(s *terraform.State) error { return published(t1)(s) },
 			)},
 			// Removing the application from the configuration removes it from

@@ -37,3 +37,32 @@ Nano 33 BLE Boots
     Wait For Line On Uart    clock: 64 MHz core, uptime 20 ms
     Wait For Line On Uart    boot: ok
     Wait For Line On Uart    config: not provisioned
+
+RISC-V Virt Boots
+    # RV32IMAC on riscv_virt (+ a second UART): the CLINT's machine timer is the tick.
+    Boot    riscv32-virt    uart0
+    Wait For Line On Uart    content=board=riscv32-virt
+    Wait For Line On Uart    clock: 100 MHz core, uptime 20 ms
+    Wait For Line On Uart    boot: ok
+    Wait For Line On Uart    config: not provisioned
+
+RISC-V Virt Runs The Example Apps
+    # The test image (scripts/firmware.sh build-test riscv32-virt) runs examples/apps side by
+    # side for 6 s: the well-behaved ones run and publish, the misbehaving ones are stopped
+    # with their reason, and the firmware goes on (what `test-qemu` checks on the QEMU boards).
+    Execute Command    mach create "riscv32-virt-selftest"
+    Execute Command    machine LoadPlatformDescription @${ROOT}/renode/riscv32-virt.repl
+    Execute Command    sysbus LoadELF @${ROOT}/bin/firmware/riscv32-virt-selftest.elf
+    Create Terminal Tester    sysbus.uart0    timeout=60
+    Start Emulation
+    Wait For Line On Uart    content=board=riscv32-virt
+    Wait For Line On Uart    selftest: app sensor installed
+    Wait For Line On Uart    selftest: app spin stopped: fuel_exhausted
+    # greedy's allocation past its arena leaves through wasmbed-runtime's escape (the RV32
+    # save and restore of the callee-saved registers).
+    Wait For Line On Uart    selftest: app greedy stopped: out_of_memory
+    Wait For Line On Uart    selftest: out sensor log 3 sensor started
+    Wait For Line On Uart    selftest: out sensor value temperature=21
+    Wait For Line On Uart    selftest: final sensor running
+    Wait For Line On Uart    selftest: final blinker running
+    Wait For Line On Uart    selftest: done

@@ -14,6 +14,7 @@ Gateway); their logs stay in the work directory.
 
 import json
 import os
+import random
 import shutil
 import socket
 import ssl
@@ -90,10 +91,18 @@ class wasmbed:
     # --------------------------------------------------------------- keywords ----
 
     def free_port(self):
-        """A free TCP port on 127.0.0.1 (for a server socket terminal)."""
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
+        """A free TCP port (for a server socket terminal, which Renode binds on all
+        addresses, or the gateway's), drawn below Linux's ephemeral range (32768-60999):
+        there the kernel could hand it to an outgoing connection before it is bound."""
+        for _ in range(100):
+            port = random.randint(10000, 31999)
+            with socket.socket() as s:
+                try:
+                    s.bind(("", port))
+                except OSError:
+                    continue
+                return port
+        raise RuntimeError("no free port below 32000")
 
     def start_gateway(self, heartbeat="2s"):
         """Starts the gateway on a fresh data directory; returns its device address."""

@@ -3,5 +3,5 @@
 package v1alpha1
 
 // Board is a board profile name (package board, board/boards.toml).
-// +kubebuilder:validation:Enum=linux;mps2-an386;nano33ble;stm32f4-discovery;uno-r4
+// +kubebuilder:validation:Enum=linux;mps2-an386;nano33ble;riscv32-virt;stm32f4-discovery;uno-r4
 type Board string

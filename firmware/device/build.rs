@@ -25,6 +25,7 @@ fn main() {
     fs::copy(dir.join("wasmbed-sections.x"), out.join("wasmbed-sections.x")).unwrap();
     // cortex-m-rt's `device` feature includes a device.x: the vectors are all
     // DefaultHandler (src/vectors.rs), which needs no names.
+    // (riscv-rt does not read one.)
     fs::write(out.join("device.x"), "/* interrupt vectors: src/vectors.rs */\n").unwrap();
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=boards");

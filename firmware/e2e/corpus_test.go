@@ -18,7 +18,7 @@ import (
 )
 
 // TestCorpus pushes the corpus (firmware/corpus) to each board (QEMU's, and
-// in Renode nano33ble and the STM32F4 again) through
+// in Renode riscv32-virt, nano33ble and the STM32F4 again) through
 // the gateway's API: every entry the gateway's module check refuses for the
 // board is refused by the API (422, naming the board); every other entry,
 // one after the other, reaches running and publishes its values (with the
@@ -28,12 +28,19 @@ import (
 // behaving app the board installs and runs (maxModule).
 func TestCorpus(t *testing.T) {
 	needQEMU(t)
+	needRenode(t)
 	t.Parallel()
 	cfg := sweepGatewayConfig()
 	g := startGateway(t, cfg)
 	for _, bd := range corpusBoards() {
 		t.Run(bd.id(), func(t *testing.T) {
 			t.Parallel()
+			if bd.renode() {
+				// One Renode sweep at a time beside the QEMU ones: a machine of two
+				// cores runs them all within their waits.
+				renodeSweeps <- struct{}{}
+				defer func() { <-renodeSweeps }()
+			}
 			b := bootSweepBoardOn(t, g, cfg, bd.name, "corpus-"+strings.ReplaceAll(bd.id(), "@", "-"), bd.engine)
 			s := &sweep{b: b, t0: time.Now()}
 			s.run()
@@ -42,19 +49,22 @@ func TestCorpus(t *testing.T) {
 	}
 }
 
+// renodeSweeps holds a token while a board sweeps in Renode.
+var renodeSweeps = make(chan struct{}, 1)
+
 // corpusBoard is a board and the emulator that runs it.
 type corpusBoard struct {
 	name   string
 	engine emulator.Engine
 }
 
-// corpusBoards are the QEMU boards, the boards only Renode runs, and the
-// STM32F4 in Renode too (whose silicon paths, watchdog included, QEMU does not
+// corpusBoards are the QEMU boards, the boards only Renode runs (riscv32-virt,
+// nano33ble), and the STM32F4 in Renode too (whose silicon paths, watchdog included, QEMU does not
 // model); WASMBED_CORPUS_BOARDS (comma separated <board> or <board>@<engine>)
 // picks some.
 func corpusBoards() []corpusBoard {
 	var all []corpusBoard
-	for _, b := range boards {
+	for _, b := range slices.Concat(boards, renodeBoards) {
 		all = append(all, corpusBoard{b.name, emulator.Auto})
 	}
 	all = append(all, corpusBoard{"nano33ble", emulator.Auto}, corpusBoard{"stm32f4-discovery", emulator.Renode})
@@ -69,6 +79,15 @@ func corpusBoards() []corpusBoard {
 		}
 	}
 	return out
+}
+
+// renode reports whether the board sweeps in Renode.
+func (b corpusBoard) renode() bool {
+	if b.engine != emulator.Auto {
+		return b.engine == emulator.Renode
+	}
+	eb, err := emulator.LookupBoard(b.name)
+	return err == nil && eb.QEMUMachine == ""
 }
 
 // id names the board in subtests, device names and WASMBED_CORPUS_BOARDS.
@@ -340,26 +359,26 @@ func measureMaxModule(b *sweepBoard) (maxModule, []string) {
 
 func (s *sweep) report(t *testing.T) {
 	b := s.b
-	t.Logf("%s: corpus sweep in %v", b.board, time.Since(s.t0).Round(time.Second))
+	t.Logf("%s: corpus sweep in %v", b.label(), time.Since(s.t0).Round(time.Second))
 	for _, r := range s.rows {
 		t.Log("  " + r)
 	}
 	if s.max.Bounded {
-		t.Logf("%s: largest app that installs and runs: %d B module (%d B code); %d B of code did not", b.board, s.max.ModuleBytes, s.max.CodeBytes, s.max.Next)
+		t.Logf("%s: largest app that installs and runs: %d B module (%d B code); %d B of code did not", b.label(), s.max.ModuleBytes, s.max.CodeBytes, s.max.Next)
 	} else {
-		t.Logf("%s: largest app that installs and runs: %d B module (%d B code), the largest tried", b.board, s.max.ModuleBytes, s.max.CodeBytes)
+		t.Logf("%s: largest app that installs and runs: %d B module (%d B code), the largest tried", b.label(), s.max.ModuleBytes, s.max.CodeBytes)
 	}
 	if len(s.alsoRan) > 0 {
-		t.Logf("%s: larger ladder apps that ran all the same: %s", b.board, strings.Join(s.alsoRan, ", "))
+		t.Logf("%s: larger ladder apps that ran all the same: %s", b.label(), strings.Join(s.alsoRan, ", "))
 	}
 	if h := b.heapLines(0); len(h) > 0 {
-		t.Logf("%s: heap figures after installs and removals: %v", b.board, h)
+		t.Logf("%s: heap figures after installs and removals: %v", b.label(), h)
 	}
 	b.resets()
 	if n := b.boots - 1; n > 0 {
-		t.Errorf("%s: %d unexpected resets; crash lines: %q", b.board, n, b.crashLines())
+		t.Errorf("%s: %d unexpected resets; crash lines: %q", b.label(), n, b.crashLines())
 	}
 	for _, f := range s.fails {
-		t.Errorf("%s: %s", b.board, f)
+		t.Errorf("%s: %s", b.label(), f)
 	}
 }

@@ -481,14 +481,16 @@ func crashLimits() fleet.Limits {
 	return fleet.Limits{Memory: 65536, TickMS: uint32(crashTick / time.Millisecond)}
 }
 
-// An app that panics the firmware (both boards), then one that faults it
+// An app that panics the firmware (every board; riscv32-virt under Renode,
+// where the reset is the firmware's restart of the core), then one that faults it
 // (one board): each reset is seen on the console, reported in the next
 // hello and recorded by the gateway, and the crashed generation is not sent
 // again.
 func TestCrashReported(t *testing.T) {
 	needQEMU(t)
+	needRenode(t)
 	t.Parallel()
-	for _, bd := range boards {
+	for _, bd := range append(boards, renodeBoards...) {
 		t.Run(bd.name, func(t *testing.T) {
 			t.Parallel()
 			t0 := time.Now()

@@ -31,6 +31,23 @@ var boards = []struct{ name string }{
 	{"mps2-an386"},
 }
 
+// renodeBoards have no QEMU machine with two UARTs and run under Renode
+// (firmware/emulator's Auto): riscv32-virt. They take the tests that need no
+// QEMU-only model (semihosting flash, a watchdog): the TLS handshake and the
+// corpus.
+var renodeBoards = []struct{ name string }{
+	{"riscv32-virt"},
+}
+
+// needRenode: the Renode boards' tests need bin/renode on PATH (make setup;
+// scripts/firmware.sh test-e2e puts bin/ on PATH).
+func needRenode(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("renode"); err != nil {
+		t.Fatal("no renode on PATH: run make setup and put bin/ on PATH")
+	}
+}
+
 func needQEMU(t *testing.T) {
 	t.Helper()
 	if _, err := exec.LookPath("qemu-system-arm"); err != nil {

@@ -28,7 +28,7 @@ func TestFirmwareRAM(t *testing.T) {
 	needQEMU(t)
 	cfg := sweepGatewayConfig()
 	g := startGateway(t, cfg)
-	for _, board := range []string{"stm32f4-discovery", "mps2-an386", "nano33ble"} {
+	for _, board := range []string{"stm32f4-discovery", "mps2-an386", "nano33ble", "riscv32-virt"} {
 		t.Run(board, func(t *testing.T) {
 			b := bootSweepBoard(t, g, cfg, board, "ram-"+board)
 			var apps []corpus.Entry

@@ -80,11 +80,21 @@ type sweepBoard struct {
 	br     *bridge.Bridge
 	q      *qemu
 	board  string
+	engine emulator.Engine
 	prof   wboard.Profile
 	device string
 	short  string // the board's short name, in app names
 	boots  int    // boot banners accounted for so far
 	seq    int    // deploys so far, for app names
+}
+
+// label names the board in reports: <board>, or <board>@<engine> when the
+// board runs under an emulator other than its default.
+func (b *sweepBoard) label() string {
+	if b.engine == emulator.Auto {
+		return b.board
+	}
+	return b.board + "@" + string(b.engine)
 }
 
 // appName is a fresh application name for entry name on this board: boards
@@ -123,7 +133,7 @@ func bootSweepBoardOn(t *testing.T, g *gw, cfg gateway.Config, board, device str
 	if engine != emulator.Auto {
 		short = string(engine)[:1] + short // the same board under another emulator: other app names
 	}
-	b := &sweepBoard{t: t, g: g, cfg: cfg, br: br, q: q, board: board, prof: prof, device: device, short: short, boots: 1}
+	b := &sweepBoard{t: t, g: g, cfg: cfg, br: br, q: q, board: board, engine: engine, prof: prof, device: device, short: short, boots: 1}
 	eventually(t, cfg.HeartbeatInterval*time.Duration(cfg.MissedHeartbeats), device+" online in the API", func() bool {
 		return g.deviceStatus(device).Status.Phase == fleet.PhaseOnline
 	})

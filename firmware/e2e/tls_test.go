@@ -10,17 +10,18 @@ import (
 	"github.com/wasmbed/wasmbed/gateway"
 )
 
-// Step 2: each QEMU board runs a server-authenticated TLS 1.3 handshake with the real
+// Step 2: each QEMU board (and riscv32-virt, under Renode) runs a server-authenticated TLS 1.3 handshake with the real
 // gateway through the bridge (the gateway's chain checked against the bundle's CA
 // root), says hello and gets the enrollment session's welcome. The console reports the
 // record sizes the buffers were chosen for. A gateway the bundle does not name, or
 // whose chain another CA root did not issue, is refused.
 func TestTLSHello(t *testing.T) {
 	needQEMU(t)
+	needRenode(t)
 	t.Parallel()
 	g := startGateway(t, gateway.Config{})
 	br := startBridge(t)
-	for _, b := range boards {
+	for _, b := range append(boards, renodeBoards...) {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			elf := image(t, b.name, &provision.Bundle{Gateways: []string{g.device}, ServerName: "localhost",

@@ -5,7 +5,8 @@
 // board and stop it.
 //
 // QEMU runs stm32f4-discovery (machine netduinoplus2) and mps2-an386; Renode
-// runs stm32f4-discovery and nano33ble. The link UART is a socket the
+// runs stm32f4-discovery, nano33ble and riscv32-virt (boards_gen.go, from
+// board/boards.toml). The link UART is a socket the
 // emulator serves and this package connects to the bridge, so no TCP port is
 // chosen for QEMU: it listens on a unix socket and waits for us before the
 // board starts.
@@ -22,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -524,13 +526,21 @@ func (d *Device) Stop() error {
 	return err
 }
 
+// freePort picks a port for Renode's server socket terminal, which Renode
+// binds on all addresses a moment later. It is drawn below Linux's ephemeral
+// range (32768-60999), where the kernel would otherwise hand the same port to
+// any outgoing connection in between (a busy machine makes thousands).
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 100 {
+		port := 10000 + rand.IntN(22000)
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port, nil
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("emulator: no free port for the link below 32000")
 }
 
 // follow reads a file as it grows (Renode's UART file backend) until stop.

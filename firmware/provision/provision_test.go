@@ -102,7 +102,7 @@ func TestCSRFromFirmware(t *testing.T) {
 // Provisioning a built firmware image (scripts/firmware.sh build writes them) and
 // reading the bundle back.
 func TestWriteELF(t *testing.T) {
-	for _, board := range []string{"stm32f4-discovery", "mps2-an386", "nano33ble"} {
+	for _, board := range []string{"stm32f4-discovery", "mps2-an386", "nano33ble", "riscv32-virt"} {
 		img, err := os.ReadFile(filepath.Join("..", "..", "bin", "firmware", board+".elf"))
 		if err != nil {
 			t.Fatalf("no firmware image (make firmware): %v", err)

@@ -274,7 +274,7 @@ impl Agent {
             for ev in self.poll_apps() {
                 println!("app: {} {} ({}) while offline", ev.app, ev.state.name(), ev.detail);
             }
-            cortex_m::asm::wfi();
+            crate::arch::wfi();
         }
     }
 
@@ -537,7 +537,7 @@ impl Agent {
                 Self::error(ch, 0, ErrorCode::Internal, &why)?;
             }
             if !busy {
-                cortex_m::asm::wfi();
+                crate::arch::wfi();
             }
         }
     }

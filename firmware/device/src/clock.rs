@@ -7,8 +7,6 @@
 use core::cell::Cell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m_rt::exception;
 use critical_section::Mutex;
 
 static UPTIME: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
@@ -17,16 +15,13 @@ static WAITED: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
 static OFFSET: Mutex<Cell<i64>> = Mutex::new(Cell::new(0));
 static SYNCED: AtomicBool = AtomicBool::new(false);
 
-pub fn init(syst: &mut cortex_m::peripheral::SYST, core_hz: u32) {
-    syst.set_clock_source(SystClkSource::Core);
-    syst.set_reload(core_hz / 1000 - 1);
-    syst.clear_current();
-    syst.enable_interrupt();
-    syst.enable_counter();
+/// Starts the architecture's 1 kHz tick (arch: SysTick, the RISC-V machine timer).
+pub fn init(core_hz: u32) {
+    crate::arch::tick_start(core_hz);
 }
 
-#[exception]
-fn SysTick() {
+/// One millisecond passed (the tick's interrupt).
+pub fn tick() {
     critical_section::with(|cs| {
         let c = UPTIME.borrow(cs);
         c.set(c.get() + 1);
@@ -55,10 +50,9 @@ pub fn synced() -> bool {
     SYNCED.load(Ordering::Relaxed)
 }
 
-/// The SysTick current value: the sub-millisecond phase, for the entropy collector.
+/// The tick timer's current value: the sub-millisecond phase, for the entropy collector.
 pub fn phase() -> u32 {
-    // SAFETY: a read-only register access.
-    unsafe { (*cortex_m::peripheral::SYST::PTR).cvr.read() }
+    crate::arch::tick_phase()
 }
 
 /// Core clock cycles since boot, counted by SysTick (which runs on the core clock), for
@@ -88,19 +82,7 @@ pub fn uptime_us() -> u64 {
 /// The uptime in milliseconds, SysTick's period in cycles, and the cycles of the
 /// current millisecond that have passed.
 fn now_fine() -> (u64, u32, u32) {
-    critical_section::with(|cs| {
-        let ms = UPTIME.borrow(cs).get();
-        // SAFETY: read-only register accesses.
-        let (reload, cvr, pending) = unsafe {
-            let syst = &*cortex_m::peripheral::SYST::PTR;
-            let icsr = (*cortex_m::peripheral::SCB::PTR).icsr.read();
-            (syst.rvr.read() + 1, syst.cvr.read(), icsr & (1 << 26) != 0)
-        };
-        // A wrap whose interrupt is still pending (masked here) is not in `ms` yet; the
-        // counter counts down, so a wrap before the read left it near the top.
-        let ms = if pending && cvr > reload / 2 { ms + 1 } else { ms };
-        (ms, reload, (reload - 1).saturating_sub(cvr))
-    })
+    critical_section::with(|cs| crate::arch::tick_fine(UPTIME.borrow(cs).get()))
 }
 
 /// Core clock cycles spent so far waiting for the link (asleep in `BoardPort::idle`) or
@@ -127,6 +109,6 @@ pub fn delay_ms(ms: u64) {
     let end = uptime_ms() + ms;
     while uptime_ms() < end {
         crate::board::watchdog_feed();
-        cortex_m::asm::wfi();
+        crate::arch::wfi();
     }
 }

@@ -62,18 +62,9 @@ const SYS_FLEN: u32 = 0x0C;
 #[no_mangle]
 pub static mut WASMBED_SEMIHOSTING: u32 = 0;
 
-/// A semihosting call, -1 when no host answers.
+/// A semihosting call, -1 when no host answers (arch.rs).
 fn sys(op: u32, args: u32) -> u32 {
-    cortex_m::interrupt::free(|_| {
-        // SAFETY: a single core, interrupts off; the handler reads it in the call.
-        unsafe {
-            core::ptr::write_volatile(core::ptr::addr_of_mut!(WASMBED_SEMIHOSTING), 1);
-            // A semihosting call with a valid argument block (or a plain value).
-            let r = cortex_m::asm::semihosting_syscall(op, args);
-            core::ptr::write_volatile(core::ptr::addr_of_mut!(WASMBED_SEMIHOSTING), 0);
-            r
-        }
-    })
+    crate::arch::semihosting(op, args)
 }
 
 fn call(op: u32, args: &[u32]) -> u32 {

@@ -63,16 +63,11 @@ pub fn on_irq() {
 pub fn init() {
     if let Some(irq) = board::LINK_IRQ {
         board::link_irq(true);
-        nvic_enable(irq);
+        crate::arch::irq_enable(irq);
         // A byte that arrived before the interrupt was enabled raises none (the CMSDK
         // UART sets its interrupt status only on arrival) and holds the rest back.
         critical_section::with(|_| push_pending());
     }
-}
-
-fn nvic_enable(irq: u16) {
-    let iser = 0xE000_E100 + 4 * (irq as usize / 32);
-    crate::reg::write(iser, 1 << (irq % 32));
 }
 
 /// The board's side of the modem link.
@@ -108,7 +103,7 @@ impl Port for BoardPort {
         board::watchdog_feed();
         let (t0, w0) = (clock::cycles(), clock::waited());
         // Woken by the next byte or the next SysTick (1 ms).
-        cortex_m::asm::wfi();
+        crate::arch::wfi();
         // Time asleep is waiting; the link interrupt, if it ran, counted itself.
         let slept = (clock::cycles() - t0).saturating_sub(clock::waited() - w0);
         clock::add_waited(slept);
@@ -127,7 +122,7 @@ fn settle() {
     // A full ring stops the modem until credits go back: take what is there.
     while !PAUSED.load(Ordering::Relaxed) && clock::uptime_ms() - since < QUIET_MS {
         board::watchdog_feed();
-        cortex_m::asm::wfi();
+        crate::arch::wfi();
         let head = HEAD.load(Ordering::Acquire);
         if head != last {
             last = head;

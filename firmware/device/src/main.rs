@@ -1,4 +1,4 @@
-//! Wasmbed device firmware: boots a Cortex-M4 board, runs WebAssembly apps under an in-place interpreter
+//! Wasmbed device firmware: boots a Cortex-M4 or RISC-V board, runs WebAssembly apps under an in-place interpreter
 //! against the `wasmbed` host ABI, and keeps a mutual-TLS session with a gateway over
 //! the link UART (see firmware/README.md).
 #![no_std]
@@ -10,6 +10,7 @@ extern crate alloc;
 mod console;
 mod agent;
 mod apps;
+mod arch;
 mod board;
 mod clock;
 mod config;
@@ -28,23 +29,22 @@ mod bench;
 mod selftest;
 mod stack;
 mod tls;
+#[cfg(target_arch = "arm")]
 mod vectors;
-
-use cortex_m_rt::{entry, exception, ExceptionFrame};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// board/boards.toml `[firmware]`.
 pub use board::WATCHDOG_MS;
 
-#[entry]
+#[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
+#[cfg_attr(target_arch = "riscv32", riscv_rt::entry)]
 fn main() -> ! {
     stack::paint();
-    let mut cp = cortex_m::Peripherals::take().unwrap();
     board::init();
     heap::init();
     // After the heap: the report's words are made there.
     let boot = reset::boot();
-    clock::init(&mut cp.SYST, board::CORE_HZ);
+    clock::init(board::CORE_HZ);
     // Every loop feeds it; an app call is bounded by its fuel, so a stuck firmware (not a
     // stuck app) resets the board.
     board::watchdog_start(WATCHDOG_MS);
@@ -110,77 +110,7 @@ fn main() -> ! {
 
     loop {
         board::watchdog_feed();
-        cortex_m::asm::wfi();
-    }
-}
-
-// The HardFault vector: the `bkpt` of a semihosting call no host answered
-// (flash::WASMBED_SEMIHOSTING set) is skipped with -1 in r0, as a failed call; any
-// other fault goes to `hard_fault` with the stacked frame.
-core::arch::global_asm!(
-    ".section .HardFault.wasmbed,\"ax\",%progbits",
-    ".global HardFault",
-    ".type HardFault,%function",
-    ".thumb_func",
-    "HardFault:",
-    "tst lr, #4",
-    "ite eq",
-    "mrseq r0, msp",
-    "mrsne r0, psp",
-    "ldr r2, ={flag}",
-    "ldr r3, [r2]",
-    "cbz r3, 1f",
-    "ldr r1, [r0, #24]",
-    "adds r1, #2",
-    "str r1, [r0, #24]",
-    "mov r1, #-1",
-    "str r1, [r0]",
-    "bx lr",
-    "1:",
-    "b {handler}",
-    flag = sym flash::WASMBED_SEMIHOSTING,
-    handler = sym hard_fault,
-);
-
-/// A fault, or a panic: the device build panics with `-Cpanic=immediate-abort`
-/// (.cargo/config.toml), so a panic is a trap instruction (`udf #254`), which faults
-/// here with no message in the image; `addr2line -f -e <the ELF> <pc>` names the function.
-unsafe extern "C" fn hard_fault(ef: &ExceptionFrame) -> ! {
-    extern "C" {
-        static __stext: u8;
-        static __etext: u8;
-    }
-    let pc = ef.pc();
-    // Only a pc inside the image's code is read (a jump elsewhere faults here too).
-    let text = core::ptr::addr_of!(__stext) as u32..core::ptr::addr_of!(__etext) as u32;
-    let trap = text.contains(&pc) && pc & 1 == 0 && core::ptr::read_volatile(pc as *const u16) == 0xdefe;
-    let what = if trap { "PANIC: trap" } else { "FAULT: hard fault" };
-    println!("{} at pc={:#010x} lr={:#010x}", what, pc, ef.lr());
-    reset::note_fault(trap, pc, ef.lr());
-    cortex_m::peripheral::SCB::sys_reset()
-}
-
-/// The watchdog's early warning (the MPS2's CMSDK watchdog raises NMI on its first
-/// expiry and resets on the second): noted, so the next boot knows why.
-#[exception]
-unsafe fn NonMaskableInt() {
-    // Noted for the next boot's report; no printing here (the firmware may be stuck
-    // inside the console itself).
-    reset::note_watchdog();
-    loop {
-        cortex_m::asm::nop();
-    }
-}
-
-/// Interrupts: the link UART's receive interrupt; any other is masked.
-#[exception]
-unsafe fn DefaultHandler(irqn: i16) {
-    if irqn >= 0 && board::LINK_IRQ == Some(irqn as u16) {
-        link::on_irq();
-        return;
-    }
-    if irqn >= 0 {
-        reg::write(0xE000_E180 + 4 * (irqn as usize / 32), 1 << (irqn as u32 % 32)); // ICER
+        arch::wfi();
     }
 }
 
@@ -190,11 +120,11 @@ unsafe fn DefaultHandler(irqn: i16) {
 fn panic(info: &core::panic::PanicInfo) -> ! {
     println!("PANIC: {}", info);
     reset::note_fault(true, 0, 0);
-    cortex_m::peripheral::SCB::sys_reset()
+    arch::sys_reset()
 }
 
 /// Resets the board on purpose (QEMU with `-no-reboot` exits instead).
 pub fn reset() -> ! {
     reset::note_requested();
-    cortex_m::peripheral::SCB::sys_reset()
+    arch::sys_reset()
 }

@@ -166,6 +166,7 @@ pub fn note_fault(panic: bool, pc: u32, lr: u32) {
 }
 
 /// From the watchdog's early warning (boards whose watchdog has one).
+#[cfg_attr(not(target_arch = "arm"), allow(dead_code))] // the Cortex-M NMI handler
 pub fn note_watchdog() {
     // SAFETY: as in boot.
     unsafe { (*rec()).noted = Cause::Watchdog as u8 };

@@ -65,7 +65,7 @@ pub fn run(seconds: u64) {
             next_report += 1000;
             drain(&mut rt);
         }
-        cortex_m::asm::wfi();
+        crate::arch::wfi();
     }
     drain(&mut rt);
     for app in rt.apps() {

@@ -1,16 +1,11 @@
 //! Stack use: the free RAM between the statics and the top of RAM is the stack
-//! (cortex-m-rt's `_stack_end`..`_stack_start`). It is painted at boot so the high-water
+//! (arch::stack_bounds: the runtime crate's stack region). It is painted at boot so the high-water
 //! mark can be reported.
 
 const PAINT: u32 = 0x5AC3_5AC3;
 
-unsafe extern "C" {
-    static mut _stack_end: u32;
-    static mut _stack_start: u32;
-}
-
 fn bounds() -> (usize, usize) {
-    (&raw mut _stack_end as usize, &raw mut _stack_start as usize)
+    crate::arch::stack_bounds()
 }
 
 /// Bytes of RAM the stack can use.
@@ -22,7 +17,7 @@ pub fn size() -> usize {
 /// Paints the unused part of the stack (below the current stack pointer, less a margin).
 pub fn paint() {
     let (lo, _) = bounds();
-    let sp = cortex_m::register::msp::read() as usize - 256;
+    let sp = crate::arch::sp() - 256;
     let mut p = lo;
     while p < sp {
         // SAFETY: [lo, sp) is stack memory no one uses yet.

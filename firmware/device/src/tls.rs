@@ -358,7 +358,7 @@ impl<'a> Channel<'a> {
                 Ok(None) if clock::uptime_ms() >= end => break Err(NetError::Timeout),
                 Ok(None) => {
                     board::watchdog_feed();
-                    cortex_m::asm::wfi();
+                    crate::arch::wfi();
                 }
                 Err(e) => break Err(e),
             }

@@ -412,6 +412,58 @@ pub mod escape {
         "pop {{r4, pc}}",
     );
 
+    // RISC-V RV32 (ilp32, no floating-point registers: riscv32imac): s0-s11 and sp are
+    // the callee's to keep; ra is kept on the stack, as the Arm version keeps lr.
+    #[cfg(target_arch = "riscv32")]
+    core::arch::global_asm!(
+        ".section .text.wasmbed_try,\"ax\",@progbits",
+        ".global wasmbed_try",
+        ".type wasmbed_try,@function",
+        "wasmbed_try:",
+        "addi sp, sp, -16",
+        "sw ra, 12(sp)",
+        "sw s0, 0(a0)",
+        "sw s1, 4(a0)",
+        "sw s2, 8(a0)",
+        "sw s3, 12(a0)",
+        "sw s4, 16(a0)",
+        "sw s5, 20(a0)",
+        "sw s6, 24(a0)",
+        "sw s7, 28(a0)",
+        "sw s8, 32(a0)",
+        "sw s9, 36(a0)",
+        "sw s10, 40(a0)",
+        "sw s11, 44(a0)",
+        "sw sp, 48(a0)",
+        "mv a0, a2",
+        "jalr a1",
+        "li a0, 0",
+        "lw ra, 12(sp)",
+        "addi sp, sp, 16",
+        "ret",
+        ".section .text.wasmbed_throw,\"ax\",@progbits",
+        ".global wasmbed_throw",
+        ".type wasmbed_throw,@function",
+        "wasmbed_throw:",
+        "lw s0, 0(a0)",
+        "lw s1, 4(a0)",
+        "lw s2, 8(a0)",
+        "lw s3, 12(a0)",
+        "lw s4, 16(a0)",
+        "lw s5, 20(a0)",
+        "lw s6, 24(a0)",
+        "lw s7, 28(a0)",
+        "lw s8, 32(a0)",
+        "lw s9, 36(a0)",
+        "lw s10, 40(a0)",
+        "lw s11, 44(a0)",
+        "lw sp, 48(a0)",
+        "li a0, 1",
+        "lw ra, 12(sp)",
+        "addi sp, sp, 16",
+        "ret",
+    );
+
     // x86-64 System V (host tests): rbx, rbp, r12-r15 and rsp.
     #[cfg(target_arch = "x86_64")]
     core::arch::global_asm!(

@@ -92,6 +92,46 @@ mod nano33ble {
     pub const MAX_FUEL: u64 = 768_000;
 }
 
+#[cfg(feature = "riscv32-virt")]
+pub use riscv32_virt::*;
+#[cfg(feature = "riscv32-virt")]
+mod riscv32_virt {
+    /// The board's profile name (Hello.board).
+    pub const NAME: &str = "riscv32-virt";
+    /// The microcontroller.
+    pub const PART: &str = "RISC-V RV32IMAC (virt)";
+    /// The core clock, Hz.
+    pub const CORE_HZ: u32 = 100_000_000;
+    /// Largest frame payload the device accepts (announced as max_frame).
+    pub const MAX_FRAME: u32 = 4096;
+    /// The firmware's own heap (sessions, TLS buffers, protocol).
+    pub const HEAP_SIZE: usize = 40_960;
+    /// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
+    pub const CODE_POOL: usize = 65_536;
+    /// The apps' page pool: linear memories, whole 64 KiB pages.
+    pub const APP_RAM: u32 = 65_536;
+    /// How many apps can be installed at once.
+    pub const MAX_APPS: usize = 4;
+    /// The pins gpio_read and gpio_write accept (0 to GPIO_PINS-1).
+    pub const GPIO_PINS: u32 = 4;
+    /// The pins only gpio_read accepts.
+    pub const INPUT_PINS: [u32; 0] = [];
+    /// Interrupt vectors the part has.
+    pub const IRQS: usize = 52;
+    /// The link UART's receive interrupt (None: polled).
+    pub const LINK_IRQ: Option<u16> = Some(4);
+    /// The link's receive ring (its window), bytes.
+    pub const LINK_RING: usize = 2048;
+    /// The console UART's registers.
+    pub const CONSOLE_UART: usize = 0x1000_0000;
+    /// The link UART's registers.
+    pub const LINK_UART: usize = 0x1000_0100;
+    /// The largest module the code pool takes (the gateway's profile; checked against the runtime's rule in apps.rs).
+    pub const MODULE_STORAGE: u32 = 29_491;
+    /// The fuel one call may burn (the gateway's profile; checked in apps.rs).
+    pub const MAX_FUEL: u64 = 1_200_000;
+}
+
 #[cfg(feature = "stm32f4-discovery")]
 pub use stm32f4_discovery::*;
 #[cfg(feature = "stm32f4-discovery")]

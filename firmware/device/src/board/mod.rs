@@ -15,6 +15,8 @@
 //! - `page_pool() -> (usize, usize)`: the RAM for apps' linear memories
 //! - `reset_cause() -> Option<reset::Cause>`: what the part's reset flags say
 //! - `watchdog_start(ms)`, `watchdog_feed()`
+//! - RISC-V boards also: `CLINT`, `PLIC`, `TIMER_HZ` and `request_reset()` (arch/rv32.rs);
+//!   Cortex-M boards use `IRQS` (vectors.rs)
 //!
 //! The rest of the firmware (clock, heap, runtime, session) is shared.
 //!
@@ -38,6 +40,10 @@ mod nano33ble;
 #[cfg(feature = "nano33ble")]
 pub use nano33ble::*;
 
+#[cfg(feature = "riscv32-virt")]
+mod riscv32_virt;
+#[cfg(feature = "riscv32-virt")]
+pub use riscv32_virt::*;
 
 /// Whether `gpio_read` accepts `pin`: the board's pins (the gateway's profile has the same).
 pub fn readable(pin: i32) -> bool {
