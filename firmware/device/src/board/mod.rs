@@ -25,6 +25,22 @@
 mod facts;
 pub use facts::*;
 
+/// `page_pool()` for a board with no RAM region of its own for apps' linear memories:
+/// a static array of `APP_RAM` bytes (`PAGES`, which scripts/firmware.sh size counts).
+#[allow(unused_macros)] // the STM32F4 has its CCM
+macro_rules! static_page_pool {
+    () => {
+        #[repr(C, align(8))]
+        struct Pages([core::mem::MaybeUninit<u8>; APP_RAM as usize]);
+        static mut PAGES: Pages = Pages([core::mem::MaybeUninit::uninit(); APP_RAM as usize]);
+
+        /// The page pool: a static array (the board has no RAM region of its own for it).
+        pub fn page_pool() -> (usize, usize) {
+            (&raw mut PAGES as usize, APP_RAM as usize)
+        }
+    };
+}
+
 #[cfg(feature = "stm32f4-discovery")]
 mod stm32f4_discovery;
 #[cfg(feature = "stm32f4-discovery")]

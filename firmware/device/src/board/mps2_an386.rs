@@ -88,14 +88,7 @@ pub fn hw_entropy(_out: &mut [u8]) -> bool {
     false
 }
 
-#[repr(C, align(8))]
-struct Pages([core::mem::MaybeUninit<u8>; APP_RAM as usize]);
-static mut PAGES: Pages = Pages([core::mem::MaybeUninit::uninit(); APP_RAM as usize]);
-
-/// The page pool: a static array (no separate RAM region on this board).
-pub fn page_pool() -> (usize, usize) {
-    (&raw mut PAGES as usize, APP_RAM as usize)
-}
+static_page_pool!();
 
 /// No reset-cause register is modelled: the firmware's own record says (the
 /// watchdog's first expiry raises NMI, which notes it).

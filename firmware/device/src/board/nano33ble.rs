@@ -155,14 +155,7 @@ pub fn hw_entropy(out: &mut [u8]) -> bool {
     true
 }
 
-#[repr(C, align(8))]
-struct Pages([core::mem::MaybeUninit<u8>; APP_RAM as usize]);
-static mut PAGES: Pages = Pages([core::mem::MaybeUninit::uninit(); APP_RAM as usize]);
-
-/// The page pool: a static array, one page.
-pub fn page_pool() -> (usize, usize) {
-    (&raw mut PAGES as usize, APP_RAM as usize)
-}
+static_page_pool!();
 
 /// Why the part last reset, from POWER.RESETREAS (cleared for the next one).
 pub fn reset_cause() -> Option<crate::reset::Cause> {
