@@ -357,25 +357,61 @@ impl Agent {
     // handshake is the deepest call of the firmware).
     #[inline(never)]
     fn enroll(&mut self, modem: &mut Modem<BoardPort>) -> Result<(), NetError> {
-        let gw = self.gateway();
-        println!("enroll: connecting to {}", gw);
-        modem.open(gw, OPEN_TIMEOUT_MS).map_err(|_| NetError::Refused(0, modem.reason().to_string()))?;
         let ctl = TransportCtl::default();
         let mut rbuf = vec![0u8; tls::READ_BUF];
         let mut wbuf = vec![0u8; tls::WRITE_BUF];
+        let conn = self.connect(modem, &ctl, &mut rbuf, &mut wbuf, false)?;
+        let mut ch = Channel::new(conn, &ctl);
+        self.enroll_over(&mut ch)?;
+        // Kept once the connection and its buffers are gone: the record is the heap's
+        // largest moment otherwise.
+        drop(ch);
+        drop((rbuf, wbuf));
+        self.keep();
+        Ok(())
+    }
+
+    /// Opens the link to the gateway and runs the TLS handshake: server-authenticated to
+    /// enroll, mutual with the identity once enrolled. Not inlined (nor what follows it):
+    /// the handshake is the deepest call of the firmware, and no frame of the session may
+    /// stay under it.
+    #[inline(never)]
+    fn connect<'a>(
+        &mut self,
+        modem: &'a mut Modem<BoardPort>,
+        ctl: &'a TransportCtl,
+        rbuf: &'a mut [u8],
+        wbuf: &'a mut [u8],
+        mutual: bool,
+    ) -> Result<tls::BoxedConn<'a>, NetError> {
+        let what = if mutual { "session" } else { "enroll" };
+        let gw = self.gateway();
+        println!("{}: connecting to {}", what, gw);
+        modem.open(gw, OPEN_TIMEOUT_MS).map_err(|_| NetError::Refused(0, modem.reason().to_string()))?;
         self.ent.reseed();
         let t0 = clock::uptime_ms();
+        let identity = if mutual { self.id.as_ref().map(|id| (&id.key, &id.chain[..])) } else { None };
         let conn = tls::handshake(
-            Transport::new(modem, &ctl),
-            &mut rbuf,
-            &mut wbuf,
+            Transport::new(modem, ctl),
+            rbuf,
+            wbuf,
             self.b.server_name,
             self.b.ca_root,
             &mut self.ent.drbg,
-            None,
+            identity,
         )?;
-        println!("enroll: TLS up in {} ms (server authenticated)", clock::uptime_ms() - t0);
-        let mut ch = Channel::new(conn, &ctl);
+        if mutual {
+            println!("session: mutual TLS up in {} ms", clock::uptime_ms() - t0);
+        } else {
+            println!("enroll: TLS up in {} ms (server authenticated)", clock::uptime_ms() - t0);
+        }
+        Ok(conn)
+    }
+
+    /// Enrollment over the server-authenticated connection: hello, welcome, the CSR, the
+    /// certificate.
+    #[inline(never)]
+    fn enroll_over(&mut self, ch: &mut Channel<'_>) -> Result<(), NetError> {
         ch.send(1, Message::Hello(hello(self.rt.ram_free(), self.rt.storage_free(), Vec::new(), Some(self.reset_report()))))?;
         let p = ch.recv(ANSWER_TIMEOUT_MS)?;
         match tls::decode(&p)? {
@@ -405,7 +441,6 @@ impl Agent {
         println!("enroll: certificate for {} ({} B chain), not_after {}", self.b.device, id.chain.len(), id.not_after);
         self.id = Some(id);
         self.enroll_key = None;
-        self.keep();
         Ok(())
     }
 
@@ -429,26 +464,21 @@ impl Agent {
     /// backoff starts over).
     #[inline(never)]
     fn session(&mut self, modem: &mut Modem<BoardPort>) -> Result<bool, NetError> {
-        let gw = self.gateway();
-        println!("session: connecting to {}", gw);
-        modem.open(gw, OPEN_TIMEOUT_MS).map_err(|_| NetError::Refused(0, modem.reason().to_string()))?;
         let ctl = TransportCtl::default();
         let mut rbuf = vec![0u8; tls::READ_BUF];
         let mut wbuf = vec![0u8; tls::WRITE_BUF];
-        self.ent.reseed();
-        let t0 = clock::uptime_ms();
-        let id = self.id.as_ref().unwrap();
-        let conn = tls::handshake(
-            Transport::new(modem, &ctl),
-            &mut rbuf,
-            &mut wbuf,
-            self.b.server_name,
-            self.b.ca_root,
-            &mut self.ent.drbg,
-            Some((&id.key, &id.chain)),
-        )?;
-        println!("session: mutual TLS up in {} ms", clock::uptime_ms() - t0);
+        let conn = self.connect(modem, &ctl, &mut rbuf, &mut wbuf, true)?;
         let mut ch = Channel::new(conn, &ctl);
+        let mut s = self.welcomed(&mut ch)?;
+        ctl.nonblocking.set(true);
+        let r = self.serve(&mut ch, &mut s);
+        self.renewal = None;
+        r.map(|_| s.acked)
+    }
+
+    /// The session's hello and the gateway's welcome.
+    #[inline(never)]
+    fn welcomed(&mut self, ch: &mut Channel<'_>) -> Result<Sess, NetError> {
         ch.send(
             1,
             Message::Hello(hello(self.rt.ram_free(), self.rt.storage_free(), self.app_reports(), Some(self.reset_report()))),
@@ -467,7 +497,7 @@ impl Agent {
         clock::set_unix_ms(w.time);
         ch.peer_max = w.max_frame as usize;
         let now = clock::uptime_ms();
-        let mut s = Sess {
+        let s = Sess {
             next_id: 1,
             heartbeat_ms: (w.heartbeat_ms as u64).max(100),
             last_ack: now,
@@ -478,21 +508,19 @@ impl Agent {
         };
         self.sessions += 1;
         println!("session: online as {} with {} (heartbeat {} ms)", w.device, w.gateway, s.heartbeat_ms);
-        drop(p);
-        ctl.nonblocking.set(true);
-        let r = self.serve(&mut ch, &mut s);
-        self.renewal = None;
-        r.map(|_| s.acked)
+        Ok(s)
     }
 
+    #[inline(never)]
     fn serve(&mut self, ch: &mut Channel<'_>, s: &mut Sess) -> Result<(), NetError> {
         loop {
             board::watchdog_feed();
             let mut busy = false;
-            if let Some(payload) = ch.poll()? {
+            if let Some(f) = ch.poll()? {
                 busy = true;
-                self.handle(ch, s, &payload)?;
-                drop(payload);
+                let r = self.handle(ch, s, &f);
+                ch.give_back(f);
+                r?;
                 if core::mem::take(&mut self.heap_line) {
                     // After a command, once its frame is freed: the firmware heap and the
                     // largest module that would fit now; the same after every update

@@ -2,9 +2,6 @@
 //! image, erased (0xFF) as built; `wasmbed-provision` writes a device's bundle into a
 //! copy of the image (firmware/provision).
 
-use alloc::boxed::Box;
-use alloc::vec::Vec;
-
 use wasmbed_net::bundle::{self, Bundle, BundleError};
 
 /// The config area's size in the image (the memory maps reserve more).
@@ -14,11 +11,17 @@ pub const SIZE: usize = 4096;
 #[unsafe(link_section = ".wasmbed_config")]
 static CONFIG: [u8; SIZE] = [0xFF; SIZE];
 
-/// Reads the bundle (`Ok(None)`: not provisioned). The bytes are copied to the heap once.
+unsafe extern "C" {
+    /// The same bytes, through the linker's symbol for the section (wasmbed-sections.x):
+    /// the compiler knows nothing of what it holds, so it cannot assume the erased bytes
+    /// it built into `CONFIG`.
+    static __wasmbed_config: [u8; SIZE];
+}
+
+/// Reads the bundle (`Ok(None)`: not provisioned), in place in flash: the bundle borrows
+/// from it (no copy in RAM).
 pub fn load() -> Result<Option<Bundle<'static>>, BundleError> {
-    let p = core::ptr::addr_of!(CONFIG) as *const u8;
-    // Volatile: the compiler must not assume the erased bytes it built.
-    let bytes: Vec<u8> = (0..SIZE).map(|i| unsafe { core::ptr::read_volatile(p.add(i)) }).collect();
-    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+    // SAFETY: the section holds CONFIG's SIZE bytes, never written while the firmware runs.
+    let bytes: &'static [u8] = unsafe { &*core::ptr::addr_of!(__wasmbed_config) };
     bundle::parse(bytes)
 }

@@ -20,6 +20,7 @@
 //! generation, and the gateway sends their deploys again.
 
 use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
 
@@ -121,7 +122,29 @@ fn owner(b: &Bundle<'_>) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn put_id(rec: &mut Vec<u8>, id: Option<&Identity>) {
+/// A record written into a fixed area: what does not fit is counted, not written
+/// (`fits` says whether all of it was).
+struct Rec<'a> {
+    buf: &'a mut [u8],
+    n: usize,
+}
+
+impl Rec<'_> {
+    fn extend_from_slice(&mut self, b: &[u8]) {
+        if let Some(d) = self.buf.get_mut(self.n..self.n + b.len()) {
+            d.copy_from_slice(b);
+        }
+        self.n += b.len();
+    }
+    fn push(&mut self, b: u8) {
+        self.extend_from_slice(&[b]);
+    }
+    fn fits(&self) -> bool {
+        self.n <= self.buf.len()
+    }
+}
+
+fn put_id(rec: &mut Rec<'_>, id: Option<&Identity>) {
     match id {
         Some(id) => {
             rec.push(1);
@@ -137,10 +160,12 @@ fn put_id(rec: &mut Vec<u8>, id: Option<&Identity>) {
 
 /// Writes the identity (or its absence) to flash; Ok(false): unchanged, nothing written.
 pub fn persist(log: &mut KeptFlash, id: Option<&Identity>, b: &Bundle<'_>) -> Result<bool, wasmbed_kept::Error> {
-    let mut rec = Vec::with_capacity(64 + id.map_or(0, |i| i.chain.len()));
+    let mut buf = vec![0u8; 32 + 51 + id.map_or(0, |i| i.chain.len())];
+    let mut rec = Rec { buf: &mut buf, n: 0 };
     rec.extend_from_slice(&owner(b));
     put_id(&mut rec, id);
-    log.write(&rec)
+    let n = rec.n;
+    log.write(&buf[..n])
 }
 
 /// The identity in flash, if there is one for this bundle.
@@ -152,16 +177,18 @@ pub fn recall(log: &mut KeptFlash, b: &Bundle<'_>) -> Option<Identity> {
     get_id(&mut Reader { b: &v, p: 32 })?
 }
 
-fn put_str(rec: &mut Vec<u8>, s: &str) {
+fn put_str(rec: &mut Rec<'_>, s: &str) {
     let n = s.len().min(255);
     rec.push(n as u8);
     rec.extend_from_slice(&s.as_bytes()[..n]);
 }
 
-/// Keeps the state for after a reset. Returns false if it does not fit (then nothing
-/// is kept: better no state than a partial one).
+/// Keeps the state for after a reset, written in place (no copy on the heap). Returns
+/// false if it does not fit (then nothing is kept: better no state than a partial one).
 pub fn save(k: &KeptRef<'_>, b: &Bundle<'_>) -> bool {
-    let mut rec = Vec::with_capacity(256);
+    // SAFETY: the store is ours, written only from the main loop; any bytes are a u8.
+    let area: &mut [u8] = unsafe { core::slice::from_raw_parts_mut(store(), SIZE) };
+    let mut rec = Rec { buf: &mut area[..SIZE - 32], n: 0 };
     rec.extend_from_slice(MAGIC);
     rec.extend_from_slice(&owner(b));
     put_id(&mut rec, k.id);
@@ -178,14 +205,13 @@ pub fn save(k: &KeptRef<'_>, b: &Bundle<'_>) -> bool {
         rec.extend_from_slice(&a.sha256);
         put_str(&mut rec, &a.detail);
     }
-    let sum = Sha256::digest(&rec);
-    rec.extend_from_slice(&sum);
-    if rec.len() > SIZE {
+    if !rec.fits() {
         clear();
         return false;
     }
-    // SAFETY: the store is ours, written only from the main loop.
-    unsafe { core::ptr::copy_nonoverlapping(rec.as_ptr(), store(), rec.len()) };
+    let n = rec.n;
+    let sum = Sha256::digest(&area[..n]);
+    area[n..n + 32].copy_from_slice(&sum);
     true
 }
 

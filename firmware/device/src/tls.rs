@@ -236,8 +236,13 @@ pub fn decode(p: &[u8]) -> Result<Option<Message<'_>>, NetError> {
 
 pub type Conn<'a> = TlsConnection<'a, Transport<'a, BoardPort>, Aes128GcmSha256>;
 
+/// A connection on the heap: its key schedule (several HMAC states) makes it about
+/// 2.5 KB, which must not be on the stack under the handshake (nor copied in and out of it).
+pub type BoxedConn<'a> = Box<Conn<'a>>;
+
 /// Runs the TLS handshake over an open link connection: server-authenticated, or mutual
 /// with `identity` (key, certificate chain DER back to back).
+#[inline(never)]
 pub fn handshake<'a, 'p>(
     transport: Transport<'a, BoardPort>,
     rbuf: &'a mut [u8],
@@ -246,8 +251,8 @@ pub fn handshake<'a, 'p>(
     ca_root: &'p [u8],
     rng: &'p mut HmacDrbg,
     identity: Option<(&SigningKey, &'p [u8])>,
-) -> Result<Conn<'a>, NetError> {
-    let mut tls = TlsConnection::new(transport, rbuf, wbuf);
+) -> Result<BoxedConn<'a>, NetError> {
+    let mut tls = Box::write(Box::new_uninit(), TlsConnection::new(transport, rbuf, wbuf));
     let config = TlsConfig::new().with_server_name(server_name);
     // On the heap: the handshake is what takes the most stack.
     let mut provider = Box::new(Provider {
@@ -262,7 +267,7 @@ pub fn handshake<'a, 'p>(
 
 /// Protocol frames over a TLS connection.
 pub struct Channel<'a> {
-    pub tls: Conn<'a>,
+    pub tls: BoxedConn<'a>,
     pub ctl: &'a TransportCtl,
     rx: Vec<u8>,
     rx_len: usize,
@@ -274,7 +279,7 @@ pub struct Channel<'a> {
 }
 
 impl<'a> Channel<'a> {
-    pub fn new(tls: Conn<'a>, ctl: &'a TransportCtl) -> Self {
+    pub fn new(tls: BoxedConn<'a>, ctl: &'a TransportCtl) -> Self {
         Channel {
             tls,
             ctl,
@@ -323,8 +328,13 @@ impl<'a> Channel<'a> {
         Ok(())
     }
 
-    /// A whole frame's payload if one has arrived (without waiting between records).
-    pub fn poll(&mut self) -> Result<Option<Vec<u8>>, NetError> {
+    /// A whole frame if one has arrived (without waiting between records). The frame is
+    /// the channel's receive buffer itself, not a copy: give it back (`give_back`) once
+    /// done with it, or the next frame needs a new buffer.
+    pub fn poll(&mut self) -> Result<Option<Frame>, NetError> {
+        if self.rx.is_empty() {
+            self.rx = vec![0; board::MAX_FRAME as usize + frame::HEADER_SIZE];
+        }
         loop {
             let want = if self.rx_len < frame::HEADER_SIZE {
                 frame::HEADER_SIZE - self.rx_len
@@ -334,10 +344,10 @@ impl<'a> Channel<'a> {
                 frame::HEADER_SIZE + n - self.rx_len
             };
             if want == 0 {
-                let payload = self.rx[frame::HEADER_SIZE..self.rx_len].to_vec();
+                let f = Frame { buf: core::mem::take(&mut self.rx), len: self.rx_len };
                 self.rx_len = 0;
                 self.received += 1;
-                return Ok(Some(payload));
+                return Ok(Some(f));
             }
             match self.tls.read(&mut self.rx[self.rx_len..self.rx_len + want]) {
                 Ok(0) => return Err(NetError::Closed),
@@ -348,8 +358,15 @@ impl<'a> Channel<'a> {
         }
     }
 
+    /// Takes back the buffer of a frame `poll` returned.
+    pub fn give_back(&mut self, f: Frame) {
+        if self.rx.is_empty() {
+            self.rx = f.buf;
+        }
+    }
+
     /// Waits for a whole frame (up to `timeout_ms`).
-    pub fn recv(&mut self, timeout_ms: u64) -> Result<Vec<u8>, NetError> {
+    pub fn recv(&mut self, timeout_ms: u64) -> Result<Frame, NetError> {
         let end = clock::uptime_ms() + timeout_ms;
         let was = self.ctl.nonblocking.replace(true);
         let r = loop {
@@ -365,5 +382,18 @@ impl<'a> Channel<'a> {
         };
         self.ctl.nonblocking.set(was);
         r
+    }
+}
+
+/// One received frame: its payload is the frame less its header.
+pub struct Frame {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl core::ops::Deref for Frame {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[frame::HEADER_SIZE..self.len]
     }
 }

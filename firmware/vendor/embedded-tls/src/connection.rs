@@ -319,6 +319,7 @@ where
     result
 }
 
+#[inline(never)] // Wasmbed: one frame per handshake step (see WASMBED-PATCH.md)
 fn respond_blocking<CipherSuite>(
     tx: &[u8],
     transport: &mut impl BlockingWrite,
@@ -384,6 +385,7 @@ where
     Ok(())
 }
 
+#[inline(never)] // Wasmbed: one frame per handshake step (see WASMBED-PATCH.md)
 fn client_hello<'r, Provider>(
     key_schedule: &mut KeySchedule<Provider::CipherSuite>,
     config: &TlsConfig,
@@ -407,6 +409,7 @@ where
     }
 }
 
+#[inline(never)] // Wasmbed: one frame per handshake step (see WASMBED-PATCH.md)
 fn process_server_hello<CipherSuite>(
     handshake: &mut Handshake<CipherSuite>,
     key_schedule: &mut KeySchedule<CipherSuite>,
@@ -435,6 +438,7 @@ where
     }
 }
 
+#[inline(never)] // Wasmbed: one frame per handshake step (see WASMBED-PATCH.md)
 fn process_server_verify<Provider>(
     handshake: &mut Handshake<Provider::CipherSuite>,
     key_schedule: &mut KeySchedule<Provider::CipherSuite>,
@@ -498,6 +502,7 @@ where
     Ok(state)
 }
 
+#[inline(never)] // Wasmbed: one frame per handshake step (see WASMBED-PATCH.md)
 fn client_cert<'r, Provider>(
     handshake: &mut Handshake<Provider::CipherSuite>,
     key_schedule: &mut KeySchedule<Provider::CipherSuite>,
@@ -573,6 +578,7 @@ fn der_sequence(mut data: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+#[inline(never)] // Wasmbed: one frame per handshake step (see WASMBED-PATCH.md)
 fn client_cert_verify<'r, Provider>(
     key_schedule: &mut KeySchedule<Provider::CipherSuite>,
     crypto_provider: &mut Provider,
@@ -633,6 +639,7 @@ where
         .map(|slice| (result, slice))
 }
 
+#[inline(never)] // Wasmbed: one frame per handshake step (see WASMBED-PATCH.md)
 fn client_finished<'r, CipherSuite>(
     key_schedule: &mut KeySchedule<CipherSuite>,
     buffer: &'r mut WriteBuffer,
