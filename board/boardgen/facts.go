@@ -29,6 +29,8 @@ type rules struct {
 	CyclesPerFuel uint64 `toml:"cycles_per_fuel"`
 	CodeBase      uint64 `toml:"code_base"`
 	CodePerByte16 uint64 `toml:"code_per_byte_16"`
+	QueueBytes    uint64 `toml:"queue_bytes"`
+	QueueRecords  uint64 `toml:"queue_records"`
 }
 
 type board struct {
@@ -62,6 +64,11 @@ type firmware struct {
 	LinkUART    uint64   `toml:"link_uart"`
 	Memory      memory   `toml:"memory"`
 	Emulator    emulator `toml:"emulator"`
+
+	// The firmware's rules a small board sets lower (absent: [firmware]'s).
+	CodeBase     *uint64 `toml:"code_base"`
+	QueueBytes   *uint64 `toml:"queue_bytes"`
+	QueueRecords *uint64 `toml:"queue_records"`
 }
 
 // emulator says how QEMU and Renode run a board (firmware/emulator.Board).
@@ -92,10 +99,25 @@ func (f *facts) moduleStorage(b board) uint64 {
 	if b.Firmware == nil {
 		return *b.ModuleStorage
 	}
-	if b.Firmware.CodePool <= f.Firmware.CodeBase {
+	base := f.codeBase(b)
+	if b.Firmware.CodePool <= base {
 		return 0
 	}
-	return (b.Firmware.CodePool - f.Firmware.CodeBase) * 16 / f.Firmware.CodePerByte16
+	return (b.Firmware.CodePool - base) * 16 / f.Firmware.CodePerByte16
+}
+
+// codeBase, queueBytes and queueRecords are the board's, else the firmware's rules.
+func (f *facts) codeBase(b board) uint64   { return or(b.Firmware.CodeBase, f.Firmware.CodeBase) }
+func (f *facts) queueBytes(b board) uint64 { return or(b.Firmware.QueueBytes, f.Firmware.QueueBytes) }
+func (f *facts) queueRecords(b board) uint64 {
+	return or(b.Firmware.QueueRecords, f.Firmware.QueueRecords)
+}
+
+func or(v *uint64, def uint64) uint64 {
+	if v != nil {
+		return *v
+	}
+	return def
 }
 
 // maxFuel is the fuel one call may burn within three quarters of the
@@ -130,8 +152,8 @@ func parse(src []byte) (*facts, error) {
 		return nil, fmt.Errorf("unknown keys: %s", strings.Join(keys, ", "))
 	}
 	r := f.Firmware
-	if r.WatchdogMS == 0 || r.CyclesPerFuel == 0 || r.CodeBase == 0 || r.CodePerByte16 == 0 {
-		return nil, errors.New("[firmware]: watchdog_ms, cycles_per_fuel, code_base and code_per_byte_16 are required")
+	if r.WatchdogMS == 0 || r.CyclesPerFuel == 0 || r.CodeBase == 0 || r.CodePerByte16 == 0 || r.QueueBytes == 0 || r.QueueRecords == 0 {
+		return nil, errors.New("[firmware]: watchdog_ms, cycles_per_fuel, code_base, code_per_byte_16, queue_bytes and queue_records are required")
 	}
 	if len(f.Boards) == 0 {
 		return nil, errors.New("no [[board]]")
@@ -180,6 +202,11 @@ func (b board) check() error {
 	}
 	if fw.CoreHz == 0 || fw.Heap == 0 || fw.CodePool == 0 || fw.IRQs == 0 || fw.LinkRing == 0 || fw.ConsoleUART == 0 || fw.LinkUART == 0 {
 		return errors.New("[board.firmware]: core_hz, heap, code_pool, irqs, link_ring, console_uart and link_uart are required")
+	}
+	for _, v := range []*uint64{fw.CodeBase, fw.QueueBytes, fw.QueueRecords} {
+		if v != nil && *v == 0 {
+			return errors.New("[board.firmware]: code_base, queue_bytes and queue_records, when set, are not 0")
+		}
 	}
 	if fw.LinkIRQ != nil && *fw.LinkIRQ >= fw.IRQs {
 		return fmt.Errorf("link_irq %d outside the part's %d interrupts", *fw.LinkIRQ, fw.IRQs)

@@ -71,6 +71,8 @@ func TestParseRefuses(t *testing.T) {
 		{"input_pins = [4]", "input_pins = [5]", "input pin 5 outside 0..4"},
 		{`name = "uno-r4"`, `name = "nano33ble"`, `board "nano33ble" twice`},
 		{"watchdog_ms = 8000", "watchdog_ms = 0", "[firmware]"},
+		{"queue_records = 64", "queue_records = 0", "[firmware]"},
+		{"code_pool = 63_488", "code_pool = 63_488\ncode_base = 0", "when set, are not 0"},
 	} {
 		bad := strings.Replace(good, c.from, c.to, 1)
 		if bad == good {
@@ -102,6 +104,31 @@ func TestDerivedFigures(t *testing.T) {
 		return
 	}
 	t.Fatal("no stm32f4-discovery")
+}
+
+// A board's own code_base and output queue replace the firmware's rules for it alone.
+func TestBoardRulesOverride(t *testing.T) {
+	src, _ := os.ReadFile("../../" + factsFile)
+	f, err := parse([]byte(strings.Replace(string(src), "code_pool = 63_488", "code_pool = 63_488\ncode_base = 3072\nqueue_bytes = 512", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range f.Boards {
+		switch {
+		case b.Name == "stm32f4-discovery":
+			// (63488 - 3072) * 16 / 30
+			if got := f.moduleStorage(b); got != 32221 {
+				t.Errorf("stm32f4-discovery: module storage %d", got)
+			}
+			if f.queueBytes(b) != 512 || f.queueRecords(b) != 64 {
+				t.Errorf("stm32f4-discovery: queue %d bytes, %d records", f.queueBytes(b), f.queueRecords(b))
+			}
+		case b.Firmware != nil:
+			if f.codeBase(b) != 10_240 || f.queueBytes(b) != 4096 {
+				t.Errorf("%s: code base %d, queue %d bytes: want the firmware's rules", b.Name, f.codeBase(b), f.queueBytes(b))
+			}
+		}
+	}
 }
 
 func must(t *testing.T, err error) {

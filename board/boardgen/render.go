@@ -112,7 +112,6 @@ func (f *facts) rustFacts() []byte {
 	r := f.Firmware
 	fmt.Fprintf(&w, "/// The watchdog's period.\npub const WATCHDOG_MS: u32 = %s;\n", rustInt(r.WatchdogMS))
 	fmt.Fprintf(&w, "/// The cycles one unit of fuel may cost at most.\npub const CYCLES_PER_FUEL: u64 = %s;\n", rustInt(r.CyclesPerFuel))
-	fmt.Fprintf(&w, "/// Code-pool bytes every app needs whatever its module.\npub const CODE_BASE: u32 = %s;\n", rustInt(r.CodeBase))
 	fmt.Fprintf(&w, "/// Code-pool bytes per module byte, in sixteenths.\npub const CODE_PER_BYTE_16: u32 = %s;\n", rustInt(r.CodePerByte16))
 	for _, b := range f.Boards {
 		fw := b.Firmware
@@ -143,6 +142,9 @@ func (f *facts) rustFacts() []byte {
 		line("The link's receive ring (its window), bytes.", "LINK_RING", "usize", rustInt(fw.LinkRing))
 		line("The console UART's registers.", "CONSOLE_UART", "usize", rustHex(fw.ConsoleUART))
 		line("The link UART's registers.", "LINK_UART", "usize", rustHex(fw.LinkUART))
+		line("Code-pool bytes every app is given whatever its module (its interpreter state, value stack, frames, output queue).", "CODE_BASE", "u32", rustInt(f.codeBase(b)))
+		line("Bytes of text an app's queued output records may hold together.", "QUEUE_BYTES", "usize", rustInt(f.queueBytes(b)))
+		line("Output records queued per app before `publish` answers busy.", "QUEUE_RECORDS", "usize", rustInt(f.queueRecords(b)))
 		line("The largest module the code pool takes (the gateway's profile; checked against the runtime's rule in apps.rs).", "MODULE_STORAGE", "u32", rustInt(f.moduleStorage(b)))
 		line("The fuel one call may burn (the gateway's profile; checked in apps.rs).", "MAX_FUEL", "u64", rustInt(f.maxFuel(b)))
 		fmt.Fprintf(&w, "}\n")

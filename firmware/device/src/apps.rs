@@ -6,15 +6,11 @@ use wasmbed_runtime::{Capacity, Hooks, Runtime};
 use crate::heap::POOLS;
 use crate::{board, clock, reset};
 
-/// Output records queued per app before `publish` answers busy, and the bytes of text
-/// they may hold.
-pub const QUEUE_RECORDS: usize = 64;
-pub const QUEUE_BYTES: usize = 4096;
-
-/// The code pool's budget per app and per module byte, and the cycles a unit of fuel
-/// may cost: board/boards.toml's `[firmware]` (explained there), from which the
-/// gateway's profiles derive each board's module storage and fuel cap.
-pub use crate::board::{CODE_BASE, CODE_PER_BYTE_16, CYCLES_PER_FUEL};
+/// The code pool's budget per app and per module byte, the output an app may queue, and
+/// the cycles a unit of fuel may cost: board/boards.toml's `[firmware]` and the board's
+/// own (explained there), from which the gateway's profiles derive each board's module
+/// storage and fuel cap.
+pub use crate::board::{CODE_BASE, CODE_PER_BYTE_16, CYCLES_PER_FUEL, QUEUE_BYTES, QUEUE_RECORDS};
 
 // What the gateway's profile says the board takes is what this firmware takes.
 const _: () = assert!(capacity().max_module() == board::MODULE_STORAGE, "board/boards.toml: module storage");

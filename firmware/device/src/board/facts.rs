@@ -7,8 +7,6 @@
 pub const WATCHDOG_MS: u32 = 8000;
 /// The cycles one unit of fuel may cost at most.
 pub const CYCLES_PER_FUEL: u64 = 500;
-/// Code-pool bytes every app needs whatever its module.
-pub const CODE_BASE: u32 = 10_240;
 /// Code-pool bytes per module byte, in sixteenths.
 pub const CODE_PER_BYTE_16: u32 = 30;
 
@@ -46,6 +44,12 @@ mod mps2_an386 {
     pub const CONSOLE_UART: usize = 0x4000_4000;
     /// The link UART's registers.
     pub const LINK_UART: usize = 0x4000_5000;
+    /// Code-pool bytes every app is given whatever its module (its interpreter state, value stack, frames, output queue).
+    pub const CODE_BASE: u32 = 10_240;
+    /// Bytes of text an app's queued output records may hold together.
+    pub const QUEUE_BYTES: usize = 4096;
+    /// Output records queued per app before `publish` answers busy.
+    pub const QUEUE_RECORDS: usize = 64;
     /// The largest module the code pool takes (the gateway's profile; checked against the runtime's rule in apps.rs).
     pub const MODULE_STORAGE: u32 = 553_779;
     /// The fuel one call may burn (the gateway's profile; checked in apps.rs).
@@ -86,6 +90,12 @@ mod nano33ble {
     pub const CONSOLE_UART: usize = 0x4000_2000;
     /// The link UART's registers.
     pub const LINK_UART: usize = 0x4002_8000;
+    /// Code-pool bytes every app is given whatever its module (its interpreter state, value stack, frames, output queue).
+    pub const CODE_BASE: u32 = 10_240;
+    /// Bytes of text an app's queued output records may hold together.
+    pub const QUEUE_BYTES: usize = 4096;
+    /// Output records queued per app before `publish` answers busy.
+    pub const QUEUE_RECORDS: usize = 64;
     /// The largest module the code pool takes (the gateway's profile; checked against the runtime's rule in apps.rs).
     pub const MODULE_STORAGE: u32 = 46_967;
     /// The fuel one call may burn (the gateway's profile; checked in apps.rs).
@@ -126,6 +136,12 @@ mod riscv32_virt {
     pub const CONSOLE_UART: usize = 0x1000_0000;
     /// The link UART's registers.
     pub const LINK_UART: usize = 0x1000_0100;
+    /// Code-pool bytes every app is given whatever its module (its interpreter state, value stack, frames, output queue).
+    pub const CODE_BASE: u32 = 10_240;
+    /// Bytes of text an app's queued output records may hold together.
+    pub const QUEUE_BYTES: usize = 4096;
+    /// Output records queued per app before `publish` answers busy.
+    pub const QUEUE_RECORDS: usize = 64;
     /// The largest module the code pool takes (the gateway's profile; checked against the runtime's rule in apps.rs).
     pub const MODULE_STORAGE: u32 = 29_491;
     /// The fuel one call may burn (the gateway's profile; checked in apps.rs).
@@ -166,6 +182,12 @@ mod stm32f4_discovery {
     pub const CONSOLE_UART: usize = 0x4001_1000;
     /// The link UART's registers.
     pub const LINK_UART: usize = 0x4000_4400;
+    /// Code-pool bytes every app is given whatever its module (its interpreter state, value stack, frames, output queue).
+    pub const CODE_BASE: u32 = 10_240;
+    /// Bytes of text an app's queued output records may hold together.
+    pub const QUEUE_BYTES: usize = 4096;
+    /// Output records queued per app before `publish` answers busy.
+    pub const QUEUE_RECORDS: usize = 64;
     /// The largest module the code pool takes (the gateway's profile; checked against the runtime's rule in apps.rs).
     pub const MODULE_STORAGE: u32 = 28_398;
     /// The fuel one call may burn (the gateway's profile; checked in apps.rs).
