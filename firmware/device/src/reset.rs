@@ -178,6 +178,13 @@ pub fn note_oom(size: usize) {
     unsafe { (*rec()).oom = size.max(1) as u32 };
 }
 
+/// The allocation `note_oom` saw failing was one the firmware could do without
+/// (`Vec::try_reserve`): no panic follows.
+pub fn forget_oom() {
+    // SAFETY: as in boot.
+    unsafe { (*rec()).oom = 0 };
+}
+
 /// A reset the firmware asks for.
 pub fn note_requested() {
     // SAFETY: as in boot.

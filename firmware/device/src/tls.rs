@@ -271,7 +271,6 @@ pub struct Channel<'a> {
     pub ctl: &'a TransportCtl,
     rx: Vec<u8>,
     rx_len: usize,
-    tx: Vec<u8>,
     /// The gateway's max_frame, once welcomed.
     pub peer_max: usize,
     pub sent: u32,
@@ -285,22 +284,32 @@ impl<'a> Channel<'a> {
             ctl,
             rx: vec![0; board::MAX_FRAME as usize + frame::HEADER_SIZE],
             rx_len: 0,
-            tx: vec![0; MAX_SEND + frame::HEADER_SIZE],
             peer_max: wasmbed_proto::limits::MIN_FRAME_SIZE as usize,
             sent: 0,
             received: 0,
         }
     }
 
-    /// Sends one message in one frame (one TLS record when it fits the write buffer).
+    /// Sends one message in one frame (one TLS record when it fits the write buffer). The
+    /// frame is encoded into a buffer of the heap for the time of the call: most of a
+    /// session no frame is being sent.
     pub fn send(&mut self, request_id: u64, msg: Message<'_>) -> Result<(), NetError> {
         let env = Envelope::new(request_id, msg);
-        let n = match env.encode_frame_from_device(&mut self.tx) {
+        let mut tx = vec![0; MAX_SEND + frame::HEADER_SIZE];
+        let n = match env.encode_frame_from_device(&mut tx) {
             Ok(n) => n,
             Err(EncodeError::BufferFull) => {
                 // Rare (a long CSR): encode on the heap, into the largest frame the
-                // gateway accepts (the same encoder: one copy of it in flash).
-                let mut big = vec![0; self.peer_max + frame::HEADER_SIZE];
+                // gateway accepts (the same encoder: one copy of it in flash), if the
+                // heap has room for it now: a small board's may not.
+                drop(tx);
+                let want = self.peer_max + frame::HEADER_SIZE;
+                let mut big = Vec::new();
+                if big.try_reserve_exact(want).is_err() {
+                    crate::reset::forget_oom(); // refused, not a crash
+                    return Err(NetError::Other("frame larger than the firmware's heap has room for"));
+                }
+                big.resize(want, 0);
                 return match env.encode_frame_from_device(&mut big) {
                     Ok(n) => self.write(&big[..n]),
                     Err(EncodeError::BufferFull) => Err(NetError::Other("frame larger than the gateway accepts")),
@@ -309,10 +318,7 @@ impl<'a> Channel<'a> {
             }
             Err(e) => return Err(NetError::Encode(e)),
         };
-        let tx = core::mem::take(&mut self.tx);
-        let r = self.write(&tx[..n]);
-        self.tx = tx;
-        r
+        self.write(&tx[..n])
     }
 
     fn write(&mut self, mut data: &[u8]) -> Result<(), NetError> {
