@@ -19,25 +19,29 @@ type Hkdf<CipherSuite> = hkdf::Hkdf<
     SimpleHmac<<CipherSuite as TlsCipherSuite>::Hash>,
 >;
 
+/// Wasmbed: the pseudorandom key itself (a hash's size), not the HKDF state made from it
+/// (an HMAC's, several times larger): the state is made again for each expansion.
 enum Secret<CipherSuite>
 where
     CipherSuite: TlsCipherSuite,
 {
     Uninitialized,
-    Initialized(Hkdf<CipherSuite>),
+    Initialized(HashArray<CipherSuite>),
 }
 
 impl<CipherSuite> Secret<CipherSuite>
 where
     CipherSuite: TlsCipherSuite,
 {
-    fn replace(&mut self, secret: Hkdf<CipherSuite>) {
-        *self = Self::Initialized(secret);
+    fn replace(&mut self, prk: HashArray<CipherSuite>) {
+        *self = Self::Initialized(prk);
     }
 
-    fn as_ref(&self) -> Result<&Hkdf<CipherSuite>, TlsError> {
+    fn as_ref(&self) -> Result<Hkdf<CipherSuite>, TlsError> {
         match self {
-            Secret::Initialized(secret) => Ok(secret),
+            Secret::Initialized(prk) => {
+                Hkdf::<CipherSuite>::from_prk(prk).map_err(|_| TlsError::InternalError)
+            }
             Secret::Uninitialized => Err(TlsError::InternalError),
         }
     }
@@ -109,8 +113,8 @@ where
     }
 
     fn initialize(&mut self, ikm: &[u8]) {
-        let (secret, hkdf) = Hkdf::<CipherSuite>::extract(Some(self.secret.as_ref()), ikm);
-        self.hkdf.replace(hkdf);
+        let (secret, _) = Hkdf::<CipherSuite>::extract(Some(self.secret.as_ref()), ikm);
+        self.hkdf.replace(secret.clone());
         self.secret = secret;
     }
 
@@ -174,10 +178,7 @@ where
         transcript_hash: &CipherSuite::Hash,
     ) -> Result<(), TlsError> {
         let secret = shared.derive_secret(label, ContextType::transcript_hash(transcript_hash))?;
-        let traffic_secret =
-            Hkdf::<CipherSuite>::from_prk(&secret).map_err(|_| TlsError::InternalError)?;
-
-        self.traffic_secret.replace(traffic_secret);
+        self.traffic_secret.replace(secret);
         self.key = self
             .traffic_secret
             .make_expanded_hkdf_label(b"key", ContextType::None)?;
@@ -344,9 +345,7 @@ where
         let binder_key = self
             .shared
             .derive_secret(b"ext binder", ContextType::empty_hash())?;
-        self.client_state.binder_key.replace(
-            Hkdf::<CipherSuite>::from_prk(&binder_key).map_err(|_| TlsError::InternalError)?,
-        );
+        self.client_state.binder_key.replace(binder_key);
         self.shared.derived()
     }
 
