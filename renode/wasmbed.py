@@ -187,7 +187,7 @@ class wasmbed:
         serial = self._until(f"{name} online at the gateway", timeout, online)
         logger.info(f"{name} online, certificate serial {serial}")
 
-    def deploy_app(self, app, device, version="1.0.0", offset="100"):
+    def deploy_app(self, app, device, version="1.0.0", offset="100", memory=65536):
         """Uploads bin/apps/<app>.wasm and deploys it to the device (its label) as the
         application <app>-<device>; returns that name."""
         path = os.path.join(self.bin, "apps", app + ".wasm")
@@ -198,9 +198,26 @@ class wasmbed:
         name = f"{app}-{device}"
         self._call("PUT", f"/v1/applications/{name}", {
             "version": version, "sha256": mod["sha256"], "config": {"offset": offset},
-            "limits": {"memory": 65536, "tick_ms": 200},
+            "limits": {"memory": int(memory), "tick_ms": 200},
             "selector": {"labels": {"device": device}}})
         return name
+
+    def app_should_run(self, app, device, calls=5, timeout=60):
+        """Waits until the device's heartbeats report at least `calls` calls (init and
+        ticks) of the app and no trap: for an app that publishes nothing (blinker, the one
+        a board without room for a page of linear memory runs). Returns its metrics."""
+        def called():
+            m = self._call("GET", f"/v1/devices/{device}/metrics")
+            for a in m.get("apps") or []:
+                if a.get("app") != app:
+                    continue
+                if a.get("traps"):
+                    raise AssertionError(f"{app} on {device} was stopped: {a}")
+                return a if a.get("calls", 0) >= int(calls) else None
+            return None
+        a = self._until(f"{app} on {device} to be called {calls} times", timeout, called)
+        logger.info(f"{device}: {app} metrics {a}")
+        return a
 
     def output_should_arrive(self, app, device, key, timeout=60):
         """Waits for a value the device's app published under key; returns it."""
