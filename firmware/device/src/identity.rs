@@ -29,6 +29,8 @@ use p256::ecdsa::SigningKey;
 use sha2::{Digest, Sha256};
 use wasmbed_net::bundle::Bundle;
 
+use crate::board;
+
 /// The identity's flash log.
 pub type KeptFlash = wasmbed_kept::Log<Box<dyn wasmbed_kept::Flash>>;
 
@@ -101,7 +103,11 @@ pub struct KeptRef<'a> {
     pub apps: &'a [AppRecord],
 }
 
-const SIZE: usize = 3072;
+/// The kept state's area: the identity (its key, dates and certificate chain, about
+/// 1.1 KB) and, per app, its generation and record (names, version, hash: about 200 B,
+/// 500 B at the protocol's longest). 3 KiB, 2 KiB on a board of one app (the Uno R4's
+/// 32 KiB of RAM). State that does not fit is not kept (`save`), and the console says so.
+const SIZE: usize = if board::MAX_APPS == 1 { 2048 } else { 3072 };
 const MAGIC: &[u8; 4] = b"WBK2";
 
 #[unsafe(link_section = ".uninit.wasmbed_kept")]
