@@ -47,14 +47,18 @@ type board struct {
 	// Only for a board without firmware: the firmware's rules give them otherwise.
 	ModuleStorage *uint64 `toml:"module_storage"`
 	MaxFuel       *uint64 `toml:"max_fuel"`
-	Provisional   *bool   `toml:"provisional"`
+	// Estimates (a board without firmware), or a firmware not complete yet (uno-r4:
+	// its shipped image does not fit).
+	Provisional *bool `toml:"provisional"`
 }
 
 // firmware are the sizes and addresses of a board's firmware image.
 type firmware struct {
-	CoreHz      uint64   `toml:"core_hz"`
-	Heap        uint64   `toml:"heap"`
-	CodePool    uint64   `toml:"code_pool"`
+	CoreHz   uint64 `toml:"core_hz"`
+	Heap     uint64 `toml:"heap"`
+	CodePool uint64 `toml:"code_pool"`
+	// CodeBase, when set, replaces [firmware]'s code_base on this board (a small one).
+	CodeBase    *uint64  `toml:"code_base"`
 	IRQs        uint64   `toml:"irqs"`
 	LinkIRQ     *uint64  `toml:"link_irq"` // absent: the link is polled
 	LinkRing    uint64   `toml:"link_ring"`
@@ -92,10 +96,20 @@ func (f *facts) moduleStorage(b board) uint64 {
 	if b.Firmware == nil {
 		return *b.ModuleStorage
 	}
-	if b.Firmware.CodePool <= f.Firmware.CodeBase {
+	base := f.codeBase(b)
+	if b.Firmware.CodePool <= base {
 		return 0
 	}
-	return (b.Firmware.CodePool - f.Firmware.CodeBase) * 16 / f.Firmware.CodePerByte16
+	return (b.Firmware.CodePool - base) * 16 / f.Firmware.CodePerByte16
+}
+
+// codeBase is the code-pool bytes every app needs on a board with firmware: the
+// board's own figure where it has one, else [firmware]'s.
+func (f *facts) codeBase(b board) uint64 {
+	if b.Firmware != nil && b.Firmware.CodeBase != nil {
+		return *b.Firmware.CodeBase
+	}
+	return f.Firmware.CodeBase
 }
 
 // maxFuel is the fuel one call may burn within three quarters of the
@@ -175,8 +189,11 @@ func (b board) check() error {
 		}
 		return nil
 	}
-	if b.ModuleStorage != nil || b.MaxFuel != nil || b.Provisional != nil {
-		return errors.New("module_storage, max_fuel and provisional come from the firmware's rules: remove them")
+	if b.ModuleStorage != nil || b.MaxFuel != nil {
+		return errors.New("module_storage and max_fuel come from the firmware's rules: remove them")
+	}
+	if fw.CodeBase != nil && *fw.CodeBase == 0 {
+		return errors.New("[board.firmware]: code_base 0 (leave it out for [firmware]'s)")
 	}
 	if fw.CoreHz == 0 || fw.Heap == 0 || fw.CodePool == 0 || fw.IRQs == 0 || fw.LinkRing == 0 || fw.ConsoleUART == 0 || fw.LinkUART == 0 {
 		return errors.New("[board.firmware]: core_hz, heap, code_pool, irqs, link_ring, console_uart and link_uart are required")

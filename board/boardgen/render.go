@@ -112,7 +112,6 @@ func (f *facts) rustFacts() []byte {
 	r := f.Firmware
 	fmt.Fprintf(&w, "/// The watchdog's period.\npub const WATCHDOG_MS: u32 = %s;\n", rustInt(r.WatchdogMS))
 	fmt.Fprintf(&w, "/// The cycles one unit of fuel may cost at most.\npub const CYCLES_PER_FUEL: u64 = %s;\n", rustInt(r.CyclesPerFuel))
-	fmt.Fprintf(&w, "/// Code-pool bytes every app needs whatever its module.\npub const CODE_BASE: u32 = %s;\n", rustInt(r.CodeBase))
 	fmt.Fprintf(&w, "/// Code-pool bytes per module byte, in sixteenths.\npub const CODE_PER_BYTE_16: u32 = %s;\n", rustInt(r.CodePerByte16))
 	for _, b := range f.Boards {
 		fw := b.Firmware
@@ -130,6 +129,7 @@ func (f *facts) rustFacts() []byte {
 		line("Largest frame payload the device accepts (announced as max_frame).", "MAX_FRAME", "u32", rustInt(b.MaxFrame))
 		line("The firmware's own heap (sessions, TLS buffers, protocol).", "HEAP_SIZE", "usize", rustInt(fw.Heap))
 		line("The apps' code pool (heap.rs): modules, compiled code, interpreter state.", "CODE_POOL", "usize", rustInt(fw.CodePool))
+		line("Code-pool bytes every app needs whatever its module.", "CODE_BASE", "u32", rustInt(f.codeBase(b)))
 		line("The apps' page pool: linear memories, whole 64 KiB pages.", "APP_RAM", "u32", rustInt(b.AppRAM))
 		line("How many apps can be installed at once.", "MAX_APPS", "usize", rustInt(b.MaxApps))
 		line("The pins gpio_read and gpio_write accept (0 to GPIO_PINS-1).", "GPIO_PINS", "u32", rustInt(b.GPIOPins))

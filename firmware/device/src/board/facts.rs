@@ -7,8 +7,6 @@
 pub const WATCHDOG_MS: u32 = 8000;
 /// The cycles one unit of fuel may cost at most.
 pub const CYCLES_PER_FUEL: u64 = 500;
-/// Code-pool bytes every app needs whatever its module.
-pub const CODE_BASE: u32 = 10_240;
 /// Code-pool bytes per module byte, in sixteenths.
 pub const CODE_PER_BYTE_16: u32 = 30;
 
@@ -28,6 +26,8 @@ mod mps2_an386 {
     pub const HEAP_SIZE: usize = 524_288;
     /// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
     pub const CODE_POOL: usize = 1_048_576;
+    /// Code-pool bytes every app needs whatever its module.
+    pub const CODE_BASE: u32 = 10_240;
     /// The apps' page pool: linear memories, whole 64 KiB pages.
     pub const APP_RAM: u32 = 1_048_576;
     /// How many apps can be installed at once.
@@ -68,6 +68,8 @@ mod nano33ble {
     pub const HEAP_SIZE: usize = 40_960;
     /// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
     pub const CODE_POOL: usize = 98_304;
+    /// Code-pool bytes every app needs whatever its module.
+    pub const CODE_BASE: u32 = 10_240;
     /// The apps' page pool: linear memories, whole 64 KiB pages.
     pub const APP_RAM: u32 = 65_536;
     /// How many apps can be installed at once.
@@ -108,6 +110,8 @@ mod riscv32_virt {
     pub const HEAP_SIZE: usize = 40_960;
     /// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
     pub const CODE_POOL: usize = 65_536;
+    /// Code-pool bytes every app needs whatever its module.
+    pub const CODE_BASE: u32 = 10_240;
     /// The apps' page pool: linear memories, whole 64 KiB pages.
     pub const APP_RAM: u32 = 65_536;
     /// How many apps can be installed at once.
@@ -148,6 +152,8 @@ mod stm32f4_discovery {
     pub const HEAP_SIZE: usize = 32_768;
     /// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
     pub const CODE_POOL: usize = 63_488;
+    /// Code-pool bytes every app needs whatever its module.
+    pub const CODE_BASE: u32 = 10_240;
     /// The apps' page pool: linear memories, whole 64 KiB pages.
     pub const APP_RAM: u32 = 65_536;
     /// How many apps can be installed at once.
