@@ -14,11 +14,17 @@ pub const SIZE: usize = 4096;
 #[unsafe(link_section = ".wasmbed_config")]
 static CONFIG: [u8; SIZE] = [0xFF; SIZE];
 
-/// Reads the bundle (`Ok(None)`: not provisioned). The bytes are copied to the heap once.
+/// Reads the bundle (`Ok(None)`: not provisioned). Its bytes are copied to the heap,
+/// as many as its header says (with its checksum), nothing when the area is erased.
 pub fn load() -> Result<Option<Bundle<'static>>, BundleError> {
     let p = core::ptr::addr_of!(CONFIG) as *const u8;
     // Volatile: the compiler must not assume the erased bytes it built.
-    let bytes: Vec<u8> = (0..SIZE).map(|i| unsafe { core::ptr::read_volatile(p.add(i)) }).collect();
+    let byte = |i: usize| unsafe { core::ptr::read_volatile(p.add(i)) };
+    let n = match (0..4).all(|i| byte(i) == 0xFF) {
+        true => 4, // erased: parse says "not provisioned"
+        false => (bundle::HEADER_SIZE + (u16::from_be_bytes([byte(6), byte(7)]) as usize) + 32).min(SIZE),
+    };
+    let bytes: Vec<u8> = (0..n).map(byte).collect();
     let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
     bundle::parse(bytes)
 }
