@@ -35,9 +35,25 @@ unset RUSTFLAGS CARGO_BUILD_TARGET
 # The firmware's boards: those of board/boards.toml with a memory map (make generate).
 mapfile -t BOARDS_ALL < <(cd "$FW/device/boards" && ls)
 BOARDS_QEMU=(stm32f4-discovery mps2-an386)
-# The test images built by default: the QEMU boards' (test-qemu, e2e) and riscv32-virt's,
-# whose self-test runs in Renode (renode/firmware-boot.robot).
-BOARDS_TEST=("${BOARDS_QEMU[@]}" riscv32-virt)
+# The test images built by default: the QEMU boards' (test-qemu, e2e) and riscv32-virt's
+# and uno-r4's, whose self-tests run in Renode (renode/firmware-boot.robot).
+BOARDS_TEST=("${BOARDS_QEMU[@]}" riscv32-virt uno-r4)
+
+# unfit BOARD: why the board's shipped image (the TLS agent) does not fit it, or nothing.
+# Such a board gets its test image only (build-test: self-test, diag echo); `build` says so.
+unfit() {
+	case $1 in
+	uno-r4) echo "its 32 KiB of RAM hold the test image (firmware heap 6 KiB, code pool 10 KiB, stack 12 KiB), not a TLS session (about 25 KB of heap and 19 KB of stack on the other boards: firmware/README.md, uno-r4)" ;;
+	esac
+}
+
+# skip_unfit BOARD: true (after saying why) when the board's shipped image is not built.
+skip_unfit() {
+	local why
+	why=$(unfit "$1")
+	[ -n "$why" ] || return 1
+	echo "firmware: $1: no shipped image (the TLS agent does not fit: $why); its test image: scripts/firmware.sh build-test $1" >&2
+}
 
 # The Rust target of a board (firmware/.cargo/config.toml's default is the Cortex-M4's).
 target() {
@@ -85,7 +101,7 @@ build_one() {
 cmd_build() {
 	local boards=("$@")
 	[ ${#boards[@]} -gt 0 ] || boards=("${BOARDS_ALL[@]}")
-	for b in "${boards[@]}"; do build_one "$b" "" "$b"; done
+	for b in "${boards[@]}"; do skip_unfit "$b" || build_one "$b" "" "$b"; done
 }
 
 # build-test: the test image (self-test, diag modes, fault injection) per board.
@@ -126,7 +142,7 @@ cmd_test_e2e() {
 	done
 	# The boards only Renode runs: their shipped image, for the corpus sweep (TestCorpus).
 	for b in "${BOARDS_ALL[@]}"; do
-		[[ " ${BOARDS_QEMU[*]} " == *" $b "* ]] || build_one "$b" "" "$b"
+		[[ " ${BOARDS_QEMU[*]} " == *" $b "* ]] || skip_unfit "$b" || build_one "$b" "" "$b"
 	done
 	[ -d "$ROOT/bin/apps" ] || echo "firmware: no bin/apps (make apps): the test compiles examples/apps with wat2wasm"
 	mkdir -p "$OUT/logs/e2e"
@@ -260,7 +276,12 @@ cmd_size() {
 	local json="{"
 	printf '%-30s %10s %12s %10s %10s\n' image flash_bytes static_ram heap stack
 	for b in "${boards[@]}"; do
-		[ -f "$OUT/$b.elf" ] || build_one "$b" "" "$b"
+		if [ -n "$(unfit "$b")" ]; then
+			skip_unfit "$b"
+			[ -f "$OUT/$b-selftest.elf" ] || build_one "$b" ",selftest" "$b-selftest"
+		else
+			[ -f "$OUT/$b.elf" ] || build_one "$b" "" "$b"
+		fi
 		for v in "$b" "$b-selftest"; do
 			f=$OUT/$v.elf
 			[ -f "$f" ] || continue
