@@ -98,6 +98,12 @@ Uno R4 Minima Runs The Example Apps
     Wait For Line On Uart    selftest: app spin installed
     Wait For Line On Uart    selftest: app greedy skipped: no_room: too many apps
     Wait For Line On Uart    selftest: app spin stopped: fuel_exhausted
+    # The blinker toggles GPIO pin 0, LED_BUILTIN on P111 (renode/uno-r4.repl wires the LED),
+    # on every 100 ms tick while the self-test runs.
+    Create LED Tester    sysbus.port1.led    defaultTimeout=1
+    Assert LED State    true
+    Assert LED State    false
+    Assert LED Is Blinking    testDuration=1    onDuration=0.1    offDuration=0.1    tolerance=0.3
     Wait For Line On Uart    selftest: final blinker running
     Wait For Line On Uart    selftest: done
     Wait For Line On Uart    config: not provisioned
