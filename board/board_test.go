@@ -53,7 +53,7 @@ func TestProfilesAreConsistent(t *testing.T) {
 		}
 		// The firmware's boards carry the firmware's own numbers (board/boards.toml);
 		// the others are estimates and say so.
-		firmware := p.Name == "stm32f4-discovery" || p.Name == "mps2-an386" || p.Name == "nano33ble" || p.Name == "riscv32-virt"
+		firmware := p.Name == "stm32f4-discovery" || p.Name == "mps2-an386" || p.Name == "nano33ble" || p.Name == "riscv32-virt" || p.Name == "uno-r4"
 		if p.Provisional == firmware {
 			t.Errorf("%s: provisional %v; want %v", p.Name, p.Provisional, !firmware)
 		}

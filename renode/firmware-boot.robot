@@ -1,6 +1,9 @@
 *** Comments ***
 The firmware as built (bin/firmware/<board>.elf, not provisioned) boots on the board's Renode
-platform and prints its banner, its clock check and `boot: ok` on the console UART.
+platform and prints its banner, its clock check and `boot: ok` on the console UART; the test
+images (bin/firmware/<board>-selftest.elf) of the boards only Renode runs run the example apps,
+and uno-r4's, provisioned for the `echo` diagnostic, sends through its link UART and the modem
+bridge to an echo server and gets it all back.
 Run by `make test-renode` (scripts/test-renode.sh); by hand: `renode-test renode/firmware-boot.robot`.
 
 *** Settings ***
@@ -8,9 +11,12 @@ Suite Setup       Setup
 Suite Teardown    Teardown
 Test Teardown     Test Teardown
 Resource          ${RENODEKEYWORDS}
+Library           ${CURDIR}/wasmbed.py    ${ROOT}    ${RESULTS}/firmware-boot
 
 *** Variables ***
 ${ROOT}           ${CURDIR}/..
+# Where the bridge's log and the provisioned images go (scripts/test-renode.sh's results).
+${RESULTS}        ${ROOT}/bin/renode-results
 
 *** Keywords ***
 Boot
@@ -20,6 +26,11 @@ Boot
     Execute Command    sysbus LoadELF @${ROOT}/bin/firmware/${board}.elf
     Create Terminal Tester    sysbus.${console}    timeout=10
     Start Emulation
+
+Link Teardown
+    Stop Bridges
+    Stop Echo Servers
+    Test Teardown
 
 *** Test Cases ***
 STM32F4 Discovery Boots
@@ -66,3 +77,54 @@ RISC-V Virt Runs The Example Apps
     Wait For Line On Uart    selftest: final sensor running
     Wait For Line On Uart    selftest: final blinker running
     Wait For Line On Uart    selftest: done
+
+Uno R4 Minima Runs The Example Apps
+    # A wall-clock bound too: a firmware stuck in an interrupt (the ICU's latch not
+    # cleared) slows Renode's virtual time to a crawl, and the testers' timeouts with it.
+    [Timeout]    2 minutes
+    # The RA4M1 in 32 KiB of RAM (the TLS image: renode/gateway.robot). No app can have a
+    # 64 KiB page, and the board runs one app (board/boards.toml): the blinker (0 pages) runs,
+    # the others are refused; SysTick at the HOCO's 48 MHz (renode/uno-r4.repl).
+    Execute Command    mach create "uno-r4-selftest"
+    Execute Command    machine LoadPlatformDescription @${ROOT}/renode/uno-r4.repl
+    Execute Command    sysbus LoadELF @${ROOT}/bin/firmware/uno-r4-selftest.elf
+    Create Terminal Tester    sysbus.sci2    timeout=60
+    Start Emulation
+    Wait For Line On Uart    content=board=uno-r4
+    Wait For Line On Uart    clock: 48 MHz core, uptime 20 ms
+    Wait For Line On Uart    boot: ok
+    Wait For Line On Uart    selftest: app sensor skipped: no_room
+    Wait For Line On Uart    selftest: app blinker installed
+    Wait For Line On Uart    selftest: app spin skipped: no_room: too many apps
+    Wait For Line On Uart    selftest: app greedy skipped: no_room: too many apps
+    # The blinker toggles GPIO pin 0, LED_BUILTIN on P111 (renode/uno-r4.repl wires the LED),
+    # on every 100 ms tick while the self-test runs.
+    Create LED Tester    sysbus.port1.led    defaultTimeout=1
+    Assert LED State    true
+    Assert LED State    false
+    Assert LED Is Blinking    testDuration=1    onDuration=0.1    offDuration=0.1    tolerance=0.3
+    Wait For Line On Uart    selftest: final blinker running
+    Wait For Line On Uart    selftest: done
+    Wait For Line On Uart    config: not provisioned
+
+Uno R4 Minima Link Echo
+    [Timeout]    2 minutes
+    [Teardown]    Link Teardown
+    # SCI9's receive interrupt through the ICU (IELSR0, its IR latch cleared per interrupt)
+    # into a 512-byte ring: 16 KiB through that window, the modem waiting for credits.
+    ${echo}=    Start Echo Server
+    ${elf}=    Provision Diag Image    uno-r4    uno-r4-echo    echo    ${echo}
+    ${port}=    Free Port
+    Execute Command    mach create "uno-r4-echo"
+    Execute Command    machine LoadPlatformDescription @${ROOT}/renode/uno-r4.repl
+    Execute Command    emulation CreateServerSocketTerminal ${port} "link" false
+    Execute Command    connector Connect sysbus.sci9 link
+    Execute Command    sysbus LoadELF @${elf}
+    Create Terminal Tester    sysbus.sci2    timeout=30
+    Start Bridge    ${port}    uno-r4-bridge    ${echo}
+    Start Emulation
+    Wait For Line On Uart    config: device uno-r4-echo gateway ${echo}
+    Wait For Line On Uart    link: modem ready
+    Wait For Line On Uart    link: echo ok (22 bytes)
+    Wait For Line On Uart    link: echo ok (16384 bytes in
+    Wait For Line On Uart    diag: done

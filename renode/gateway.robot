@@ -112,3 +112,8 @@ Nano 33 BLE Enrolls And Runs An App
 RISC-V Virt Enrolls And Runs An App
     # No flash controller on the platform: the identity stays in RAM (no power cut).
     Enrolls And Runs An App    riscv32-virt    renode-riscv32-virt    uart0    uart1    ram=${None}
+
+Uno R4 Minima Enrolls And Runs An App
+    # 32 KiB of RAM: the TLS session, the identity in RAM (no flash driver: no power cut),
+    # an app without linear memory (the blinker), checked by its calls.
+    Enrolls And Runs An App    uno-r4    renode-uno-r4    sci2    sci9    ram=${None}    app=blinker    memory=4096

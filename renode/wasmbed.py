@@ -19,6 +19,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -39,6 +40,7 @@ class wasmbed:
         self.device_addr = None
         self.ctx = None
         self.token = None
+        self.echoes = []
 
     # ---------------------------------------------------------------- helpers ----
 
@@ -158,12 +160,59 @@ class wasmbed:
                        check=True, capture_output=True)
         return out
 
-    def start_bridge(self, port, name="bridge"):
+    def provision_diag_image(self, board, name, diag, gateway):
+        """A copy of bin/firmware/<board>-selftest.elf (the test image) whose bundle asks
+        for a diagnostic mode (echo: the link to gateway, a TCP echo server) instead of
+        the agent; returns its path."""
+        image = os.path.join(self.bin, "firmware", board + "-selftest.elf")
+        if not os.path.exists(image):
+            raise AssertionError(f"{image} is missing: run make firmware-test")
+        os.makedirs(self.work, exist_ok=True)
+        out = os.path.join(self.work, name + ".elf")
+        subprocess.run([self._tool("wasmbed-provision"), "-in", image, "-out", out, "-gateway", gateway,
+                        "-device", name, "-diag", diag, "-board", board],
+                       check=True, capture_output=True)
+        return out
+
+    def start_echo_server(self):
+        """A TCP echo server on the loopback, in a thread of this process; returns its
+        host:port (Stop Echo Servers closes it)."""
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+        self.echoes.append(srv)
+
+        def serve(conn):
+            with conn:
+                while True:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    conn.sendall(data)
+
+        def accept():
+            while True:
+                try:
+                    conn, _ = srv.accept()
+                except OSError:
+                    return  # closed
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+        threading.Thread(target=accept, daemon=True).start()
+        host, port = srv.getsockname()
+        return f"{host}:{port}"
+
+    def stop_echo_servers(self):
+        for srv in self.echoes:
+            srv.close()
+        self.echoes = []
+
+    def start_bridge(self, port, name="bridge", allow=None):
         """The modem bridge dialling Renode's server socket terminal on port; returns once
-        it is connected."""
+        it is connected. The device may open allow (default: the gateway's listener)."""
+        os.makedirs(self.work, exist_ok=True)
         log = os.path.join(self.work, name + ".log")
         proc = self._start(name, [self._tool("wasmbed-uart-bridge"), "-connect", f"127.0.0.1:{port}",
-                                  "-allow", self.device_addr])
+                                  "-allow", allow or self.device_addr])
         self.bridges.append(proc)
 
         def connected():

@@ -35,9 +35,9 @@ unset RUSTFLAGS CARGO_BUILD_TARGET
 # The firmware's boards: those of board/boards.toml with a memory map (make generate).
 mapfile -t BOARDS_ALL < <(cd "$FW/device/boards" && ls)
 BOARDS_QEMU=(stm32f4-discovery mps2-an386)
-# The test images built by default: the QEMU boards' (test-qemu, e2e) and riscv32-virt's,
-# whose self-test runs in Renode (renode/firmware-boot.robot).
-BOARDS_TEST=("${BOARDS_QEMU[@]}" riscv32-virt)
+# The test images built by default: the QEMU boards' (test-qemu, e2e) and riscv32-virt's
+# and uno-r4's, whose self-tests run in Renode (renode/firmware-boot.robot).
+BOARDS_TEST=("${BOARDS_QEMU[@]}" riscv32-virt uno-r4)
 
 # The Rust target of a board (firmware/.cargo/config.toml's default is the Cortex-M4's).
 target() {
@@ -240,13 +240,15 @@ cmd_test() {
 # pools included: footprint.json has their sizes); the stack is the rest of RAM. For each board: the shipped image and, where it was
 # built (QEMU boards, by `test-qemu`), the self-test image, which also holds the example
 # apps.
-# symbol_size ELF NAME: the size of a static, from the symbol table.
+# symbol_size ELF NAME [optional]: the size of a static, from the symbol table (0 when
+# optional and absent).
 symbol_size() {
 	local n nm
 	nm=$(command -v llvm-nm-22 || command -v nm || true)
 	[ -n "$nm" ] || { echo "firmware.sh: need llvm-nm-22 or binutils' nm" >&2; exit 1; }
 	n=$("$nm" -S -C "$1" | awk -v s="$2" '$4 == s { print $2; exit }')
 	[ -z "$n" ] || n=$((16#$n))
+	[ -n "$n" ] || [ "${3:-}" != optional ] || n=0
 	[ -n "$n" ] || { echo "firmware.sh: no symbol $2 in $1" >&2; exit 1; }
 	echo "$n"
 }
@@ -276,8 +278,8 @@ cmd_size() {
 			heap=$(symbol_size "$f" 'wasmbed_firmware::heap::MAIN_HEAP')
 			code=$(symbol_size "$f" 'wasmbed_firmware::heap::CODE_POOL')
 			# The page pool is a static array where the board has no region of its own
-			# for it (the STM32F4's is the CCM; its PAGES is a pointer).
-			pages=$(symbol_size "$f" "wasmbed_firmware::board::${b//-/_}::PAGES")
+			# for it (the STM32F4's is the CCM; its PAGES is a pointer; uno-r4 has none).
+			pages=$(symbol_size "$f" "wasmbed_firmware::board::${b//-/_}::PAGES" optional)
 			((pages >= 65536)) || pages=0
 			printf '%-30s %10d %12d %10d %10d\n' "$v" $((text + data)) $ram $heap $((ram_total - ram))
 			json+="\"$v\":{\"flash\":$((text + data)),\"static_ram\":$ram,\"heap\":$heap,\"code_pool\":$code,\"page_pool\":$pages,\"stack\":$((ram_total - ram)),\"ram\":$ram_total},"

@@ -21,7 +21,7 @@ die() { echo "test-renode: $*" >&2; exit 1; }
 
 command -v renode-test >/dev/null ||
 	die "renode-test is not on PATH: run make setup (it builds Renode from ../shared/renode when the machine has none)"
-for f in bin/firmware/stm32f4-discovery.elf bin/firmware/nano33ble.elf bin/firmware/riscv32-virt.elf bin/firmware/riscv32-virt-selftest.elf bin/apps/sensor.wasm bin/wasmbed-gateway bin/wasmbed-provision bin/wasmbed-uart-bridge; do
+for f in bin/firmware/stm32f4-discovery.elf bin/firmware/nano33ble.elf bin/firmware/riscv32-virt.elf bin/firmware/riscv32-virt-selftest.elf bin/firmware/uno-r4.elf bin/firmware/uno-r4-selftest.elf bin/apps/sensor.wasm bin/apps/blinker.wasm bin/wasmbed-gateway bin/wasmbed-provision bin/wasmbed-uart-bridge; do
 	[[ -e $ROOT/$f ]] || die "$f is missing: run make build firmware apps (make test-renode does)"
 done
 

@@ -477,7 +477,10 @@ func TestReinstallReplaces(t *testing.T) {
 // the board.
 func TestNoRoom(t *testing.T) {
 	e := newEngine(t, runtime.Config{})
-	uno := profile(t, "uno-r4") // 2 apps, 8 KiB for apps
+	// A small board: uno-r4's 8 KiB for apps' memory limits, with room for two apps
+	// (the Uno R4's firmware takes one).
+	uno := profile(t, "uno-r4")
+	uno.MaxApps = 2
 	d := e.NewDevice(runtime.DeviceConfig{Board: uno})
 	blinker := wasmtest.App(t, "blinker")
 	s := spec("a", 10, 1000, nil)

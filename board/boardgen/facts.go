@@ -49,7 +49,9 @@ type board struct {
 	// Only for a board without firmware: the firmware's rules give them otherwise.
 	ModuleStorage *uint64 `toml:"module_storage"`
 	MaxFuel       *uint64 `toml:"max_fuel"`
-	Provisional   *bool   `toml:"provisional"`
+	// Estimates (a board without firmware), or a firmware not complete yet (uno-r4:
+	// its shipped image does not fit).
+	Provisional *bool `toml:"provisional"`
 }
 
 // firmware are the sizes and addresses of a board's firmware image.
@@ -197,8 +199,8 @@ func (b board) check() error {
 		}
 		return nil
 	}
-	if b.ModuleStorage != nil || b.MaxFuel != nil || b.Provisional != nil {
-		return errors.New("module_storage, max_fuel and provisional come from the firmware's rules: remove them")
+	if b.ModuleStorage != nil || b.MaxFuel != nil {
+		return errors.New("module_storage and max_fuel come from the firmware's rules: remove them")
 	}
 	if fw.CoreHz == 0 || fw.Heap == 0 || fw.CodePool == 0 || fw.IRQs == 0 || fw.LinkRing == 0 || fw.ConsoleUART == 0 || fw.LinkUART == 0 {
 		return errors.New("[board.firmware]: core_hz, heap, code_pool, irqs, link_ring, console_uart and link_uart are required")

@@ -123,7 +123,7 @@ func TestBoardRulesOverride(t *testing.T) {
 			if f.queueBytes(b) != 512 || f.queueRecords(b) != 64 {
 				t.Errorf("stm32f4-discovery: queue %d bytes, %d records", f.queueBytes(b), f.queueRecords(b))
 			}
-		case b.Firmware != nil:
+		case b.Firmware != nil && b.Firmware.CodeBase == nil && b.Firmware.QueueBytes == nil:
 			if f.codeBase(b) != 10_240 || f.queueBytes(b) != 4096 {
 				t.Errorf("%s: code base %d, queue %d bytes: want the firmware's rules", b.Name, f.codeBase(b), f.queueBytes(b))
 			}

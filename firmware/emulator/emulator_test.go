@@ -152,7 +152,7 @@ func TestBadOptions(t *testing.T) {
 		o    emulator.Options
 		want string
 	}{
-		{emulator.Options{Board: "uno-r4", Image: "x.elf", Bridge: br}, `no emulated board "uno-r4"`},
+		{emulator.Options{Board: "linux", Image: "x.elf", Bridge: br}, `no emulated board "linux"`},
 		{emulator.Options{Board: "mps2-an386", Image: "/nonexistent.elf", Bridge: br}, "firmware image"},
 		{emulator.Options{Board: "mps2-an386", Image: "/nonexistent.elf"}, "Bridge is required"},
 		{emulator.Options{Board: "mps2-an386", Image: firmwareImage(t, "mps2-an386"), Bridge: br, Engine: emulator.Renode},

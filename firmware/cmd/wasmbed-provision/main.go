@@ -38,7 +38,7 @@ func run() error {
 	var gateways list
 	in := flag.String("in", "", "firmware image to copy (ELF, or raw binary with -offset)")
 	out := flag.String("out", "", "provisioned image to write")
-	offset := flag.Int("offset", -1, "config area offset in a raw binary image (stm32f4-discovery: 0xE0000, riscv32-virt: 0x7F000)")
+	offset := flag.Int("offset", -1, "config area offset in a raw binary image (stm32f4-discovery: 0xE0000, riscv32-virt: 0x7F000, uno-r4: 0x3E000)")
 	show := flag.String("show", "", "print the bundle of this ELF image and exit")
 	flag.Var(&gateways, "gateway", "gateway device listener host:port (repeat for fallbacks)")
 	serverName := flag.String("server-name", "localhost", "DNS name in the gateway's certificate")

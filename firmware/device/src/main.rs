@@ -58,7 +58,7 @@ fn main() -> ! {
         "memory: heap {} KiB, code pool {} KiB, page pool {} KiB, stack {} KiB, max_frame {}\r\nclock: {} MHz core, uptime {} ms, watchdog {} ms",
         heap::HEAP.free() / 1024,
         board::CODE_POOL / 1024,
-        board::APP_RAM / 1024,
+        board::page_pool().1 / 1024,
         stack::size() / 1024,
         board::MAX_FRAME,
         board::CORE_HZ / 1_000_000,

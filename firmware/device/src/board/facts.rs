@@ -193,3 +193,49 @@ mod stm32f4_discovery {
     /// The fuel one call may burn (the gateway's profile; checked in apps.rs).
     pub const MAX_FUEL: u64 = 2_016_000;
 }
+
+#[cfg(feature = "uno-r4")]
+pub use uno_r4::*;
+#[cfg(feature = "uno-r4")]
+mod uno_r4 {
+    /// The board's profile name (Hello.board).
+    pub const NAME: &str = "uno-r4";
+    /// The microcontroller.
+    pub const PART: &str = "Renesas RA4M1 (Cortex-M4F)";
+    /// The core clock, Hz.
+    pub const CORE_HZ: u32 = 48_000_000;
+    /// Largest frame payload the device accepts (announced as max_frame).
+    pub const MAX_FRAME: u32 = 2048;
+    /// The firmware's own heap (sessions, TLS buffers, protocol).
+    pub const HEAP_SIZE: usize = 12_288;
+    /// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
+    pub const CODE_POOL: usize = 4096;
+    /// The apps' page pool: linear memories, whole 64 KiB pages.
+    pub const APP_RAM: u32 = 8192;
+    /// How many apps can be installed at once.
+    pub const MAX_APPS: usize = 1;
+    /// The pins gpio_read and gpio_write accept (0 to GPIO_PINS-1).
+    pub const GPIO_PINS: u32 = 9;
+    /// The pins only gpio_read accepts.
+    pub const INPUT_PINS: [u32; 0] = [];
+    /// Interrupt vectors the part has.
+    pub const IRQS: usize = 32;
+    /// The link UART's receive interrupt (None: polled).
+    pub const LINK_IRQ: Option<u16> = Some(0);
+    /// The link's receive ring (its window), bytes.
+    pub const LINK_RING: usize = 512;
+    /// The console UART's registers.
+    pub const CONSOLE_UART: usize = 0x4007_0040;
+    /// The link UART's registers.
+    pub const LINK_UART: usize = 0x4007_0120;
+    /// Code-pool bytes every app is given whatever its module (its interpreter state, value stack, frames, output queue).
+    pub const CODE_BASE: u32 = 2560;
+    /// Bytes of text an app's queued output records may hold together.
+    pub const QUEUE_BYTES: usize = 512;
+    /// Output records queued per app before `publish` answers busy.
+    pub const QUEUE_RECORDS: usize = 16;
+    /// The largest module the code pool takes (the gateway's profile; checked against the runtime's rule in apps.rs).
+    pub const MODULE_STORAGE: u32 = 819;
+    /// The fuel one call may burn (the gateway's profile; checked in apps.rs).
+    pub const MAX_FUEL: u64 = 576_000;
+}

@@ -61,6 +61,11 @@ mod riscv32_virt;
 #[cfg(feature = "riscv32-virt")]
 pub use riscv32_virt::*;
 
+#[cfg(feature = "uno-r4")]
+mod uno_r4;
+#[cfg(feature = "uno-r4")]
+pub use uno_r4::*;
+
 /// Whether `gpio_read` accepts `pin`: the board's pins (the gateway's profile has the same).
 pub fn readable(pin: i32) -> bool {
     pin >= 0 && (pin as u32) < GPIO_PINS
