@@ -62,13 +62,13 @@ SIZE=$(command -v llvm-size-22 || command -v size || true)
 [ -n "$SIZE" ] || fail "need llvm-size-22 or binutils' size"
 
 say "building the images (scripts/firmware.sh)"
-"$ROOT/scripts/firmware.sh" build stm32f4-discovery nano33ble mps2-an386 riscv32-virt >&2 || fail "firmware build"
+"$ROOT/scripts/firmware.sh" build stm32f4-discovery nano33ble mps2-an386 riscv32-virt uno-r4 >&2 || fail "firmware build"
 "$ROOT/scripts/firmware.sh" build-bench stm32f4-discovery >&2 || fail "bench image build"
 "$ROOT/scripts/firmware.sh" build-test stm32f4-discovery >&2 || fail "test image build (diag tls-bench)"
 
 # --- footprint: flash, and the RAM the firmware holds at most ----------------------------
 
-say "RAM: enrollment and three corpus apps per board (firmware/e2e TestFirmwareRAM; nano33ble and riscv32-virt in Renode)"
+say "RAM: enrollment and three corpus apps per board, the blinker twice on uno-r4 (firmware/e2e TestFirmwareRAM; nano33ble, riscv32-virt and uno-r4 in Renode)"
 LOGRAM=$(mktemp)
 if ! (cd "$ROOT" && PATH="$ROOT/bin:$PATH" WASMBED_QEMU_E2E=1 WASMBED_FIRMWARE_DIR="$OUT" \
 	go test -tags qemu,firmwarebench -count=1 -timeout 15m -v -run '^TestFirmwareRAM$' ./firmware/e2e) >"$LOGRAM" 2>&1; then
@@ -77,8 +77,8 @@ if ! (cd "$ROOT" && PATH="$ROOT/bin:$PATH" WASMBED_QEMU_E2E=1 WASMBED_FIRMWARE_D
 	fail "go test -run TestFirmwareRAM ./firmware/e2e"
 fi
 grep '^bench: firmware_ram_peaks' "$LOGRAM" >&2 || true
-"$ROOT/scripts/firmware.sh" size stm32f4-discovery mps2-an386 nano33ble riscv32-virt >&2 || fail "scripts/firmware.sh size"
-for board in stm32f4-discovery nano33ble riscv32-virt mps2-an386; do
+"$ROOT/scripts/firmware.sh" size stm32f4-discovery mps2-an386 nano33ble riscv32-virt uno-r4 >&2 || fail "scripts/firmware.sh size"
+for board in stm32f4-discovery nano33ble riscv32-virt uno-r4 mps2-an386; do
 	read -r heap_peak stack_peak < <(sed -nE "s/^bench: firmware_ram_peaks $board ([0-9]+) ([0-9]+)$/\1 \2/p" "$LOGRAM") || true
 	[ -n "${stack_peak:-}" ] || fail "no RAM peaks for $board"
 	read -r flash static heap code pages total < <(jq -r --arg b "$board" '.[$b] | "\(.flash) \(.static_ram) \(.heap) \(.code_pool) \(.page_pool) \(.ram)"' "$OUT/footprint.json")
@@ -87,7 +87,7 @@ for board in stm32f4-discovery nano33ble riscv32-virt mps2-an386; do
 	own=$((static - heap - code - pages))
 	result "${key}_flash_bytes" "$flash" bytes "$board image: text + data, the config area's first 4 KiB included (target <= 262144)"
 	result "${key}_ram_bytes" $((own + heap_peak + stack_peak)) bytes \
-		"$board: the most RAM the firmware itself held: its statics outside its heap and the apps' pools ($own) + peak heap ($heap_peak of a $heap reserve) + peak stack ($stack_peak), measured while the shipped image enrolled (key generation, two TLS 1.3 handshakes, the second mutual) and ran three corpus apps (firmware/e2e TestFirmwareRAM); the image reserves $static of static RAM (heap, code pool $code, page pool $pages in it) + the stack, of the board's $total (target <= 98304; uno-r4 <= 32768)"
+		"$board: the most RAM the firmware itself held: its statics outside its heap and the apps' pools ($own) + peak heap ($heap_peak of a $heap reserve) + peak stack ($stack_peak), measured while the shipped image enrolled (key generation, two TLS 1.3 handshakes, the second mutual) and ran three corpus apps, uno-r4 the blinker twice (firmware/e2e TestFirmwareRAM); the image reserves $static of static RAM (heap, code pool $code, page pool $pages in it) + the stack, of the board's $total (target <= 98304; uno-r4 <= 32768)"
 done
 rm -f "$LOGRAM"
 
@@ -170,7 +170,7 @@ if ! (cd "$ROOT" && PATH="$ROOT/bin:$PATH" WASMBED_QEMU_E2E=1 WASMBED_FIRMWARE_D
 	fail "go test -run TestRenodeBootToOnline ./firmware/e2e"
 fi
 grep '^bench: renode_' "$LOG.renode" >&2 || true
-for board in stm32f4-discovery nano33ble riscv32-virt; do
+for board in stm32f4-discovery nano33ble riscv32-virt uno-r4; do
 	read -r median lo hi < <(sed -nE "s/^bench: renode_boot_to_online_seconds $board ([0-9.]+) ([0-9.]+) ([0-9.]+)$/\1 \2 \3/p" "$LOG.renode") || true
 	[ -n "${hi:-}" ] || fail "no Renode boot figure for $board"
 	result "renode_boot_to_online_seconds_${board//-/_}" "$median" s \

@@ -91,7 +91,7 @@ var profiles = []Profile{
 		Description: "Arduino Uno R4 Minima",
 		RAM:         32768,
 		AppRAM:      8192,
-		ModuleFlash: 819,
+		ModuleFlash: 1365,
 		MaxApps:     1,
 		MaxFrame:    2048,
 		MaxFuel:     576000,

@@ -99,18 +99,18 @@ type Verdict struct {
 }
 
 // Verdict derives the board's verdict from the entry's expectation and sizes,
-// in the order the gateway applies its rules: a module that is not valid
-// WebAssembly is refused when it is uploaded, whatever the board; then the
-// module check's: module storage, the board's RAM for apps, the deploy's
-// limits (memory, and fuel against the board's MaxFuel), the initial memory
-// against the memory limit.
+// in the order the gateway's module check applies its rules: module storage
+// (before the bytes are decoded), validity, the board's RAM for apps, the
+// deploy's limits (memory, and fuel against the board's MaxFuel), the initial
+// memory against the memory limit. (An upload refuses a module that is not
+// valid WebAssembly before any board's check: Expect.Refused says which.)
 func (e *Entry) Verdict(p board.Profile) Verdict {
 	mem := uint64(e.Pages) * PageSize
 	switch {
+	case uint64(len(e.Wasm)) > uint64(p.ModuleFlash): // checked before the bytes are decoded
+		return Verdict{Reason: ReasonTooLarge}
 	case e.Expect.Refused == ReasonInvalidWasm:
 		return Verdict{Reason: ReasonInvalidWasm}
-	case uint64(len(e.Wasm)) > uint64(p.ModuleFlash):
-		return Verdict{Reason: ReasonTooLarge}
 	case e.Expect.Refused != "":
 		return Verdict{Reason: e.Expect.Refused}
 	case mem > uint64(p.AppRAM):
@@ -240,6 +240,15 @@ func All() []Entry {
 	grow.Limits.Memory = 1 << 20 // more than the STM32F4 has: refused there; 16 pages on the MPS2
 	out = append(out, grow)
 	app("recurse", one(Params{Code: 1024, Table: 8, Behaviour: Recurse}))
+
+	// The smallest apps: no memory, about 700 B, for the boards of least RAM (the Uno R4's
+	// module storage is 819 B): one that runs, one that traps, one that spins.
+	tiny := func(name string, b Behaviour) {
+		app(name, Params{Code: 600, Pages: 0, MaxPages: 0, Table: 4, Behaviour: b, TrapAfter: 3})
+	}
+	tiny("tiny", Normal)
+	tiny("tiny-trap", TrapTick)
+	tiny("tiny-spin", Spin)
 
 	over := App("mem-over-limit", Params{Code: 1024, Pages: 2, MaxPages: -1, Table: 8})
 	over.Limits.Memory = PageSize // the module needs two pages: over the limit everywhere

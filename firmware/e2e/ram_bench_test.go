@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wasmbed/wasmbed/firmware/corpus"
+	"github.com/wasmbed/wasmbed/fleet"
 )
 
 var rePeak = regexp.MustCompile(`^peak: heap ([0-9]+) stack ([0-9]+)`)
@@ -28,18 +29,24 @@ func TestFirmwareRAM(t *testing.T) {
 	needQEMU(t)
 	cfg := sweepGatewayConfig()
 	g := startGateway(t, cfg)
-	for _, board := range []string{"stm32f4-discovery", "mps2-an386", "nano33ble", "riscv32-virt"} {
+	for _, board := range []string{"stm32f4-discovery", "mps2-an386", "nano33ble", "riscv32-virt", "uno-r4"} {
 		t.Run(board, func(t *testing.T) {
 			b := bootSweepBoard(t, g, cfg, board, "ram-"+board)
 			var apps []corpus.Entry
-			for _, name := range []string{"update-v1", "recurse"} {
-				e, ok := corpus.Lookup(name)
-				if !ok {
-					t.Fatalf("no corpus entry %s", name)
+			if board == "uno-r4" {
+				// Its module storage takes none of the corpus' apps: the example blinker
+				// (no memory), twice.
+				apps = append(apps, blinkerEntry(t), blinkerEntry(t))
+			} else {
+				for _, name := range []string{"update-v1", "recurse"} {
+					e, ok := corpus.Lookup(name)
+					if !ok {
+						t.Fatalf("no corpus entry %s", name)
+					}
+					apps = append(apps, e)
 				}
-				apps = append(apps, e)
+				apps = append(apps, corpus.Ladder(min(16*1024, int(b.prof.ModuleFlash)/2)))
 			}
-			apps = append(apps, corpus.Ladder(min(16*1024, int(b.prof.ModuleFlash)/2)))
 			// One at a time (the boards hold one 64 KiB page), each removed after it
 			// settled: the peak line after the last removal covers every run.
 			var line string
@@ -75,4 +82,11 @@ func TestFirmwareRAM(t *testing.T) {
 			fmt.Printf("bench: firmware_ram_peaks %s %d %d\n", board, heap, stack)
 		})
 	}
+}
+
+// blinkerEntry is examples/apps/blinker as a corpus entry: an app with a memory of 0
+// pages, which runs.
+func blinkerEntry(t *testing.T) corpus.Entry {
+	return corpus.Entry{Name: "blinker", Wasm: app(t, "blinker"), Limits: fleet.Limits{Memory: 4096, Fuel: corpus.Fuel, TickMS: corpus.TickMS},
+		Expect: corpus.Expect{State: corpus.StateRunning}}
 }

@@ -29,7 +29,7 @@ func TestRenodeBootToOnline(t *testing.T) {
 	}
 	g := startGateway(t, gateway.Config{})
 	br := startBridge(t)
-	for _, board := range []string{"stm32f4-discovery", "nano33ble", "riscv32-virt"} {
+	for _, board := range []string{"stm32f4-discovery", "nano33ble", "riscv32-virt", "uno-r4"} {
 		var took []time.Duration
 		for i := range 3 {
 			name := fmt.Sprintf("renode-%s-%d", board, i)

@@ -209,7 +209,7 @@ mod uno_r4 {
     /// The firmware's own heap (sessions, TLS buffers, protocol).
     pub const HEAP_SIZE: usize = 12_288;
     /// The apps' code pool (heap.rs): modules, compiled code, interpreter state.
-    pub const CODE_POOL: usize = 4096;
+    pub const CODE_POOL: usize = 5120;
     /// The apps' page pool: linear memories, whole 64 KiB pages.
     pub const APP_RAM: u32 = 8192;
     /// How many apps can be installed at once.
@@ -235,7 +235,7 @@ mod uno_r4 {
     /// Output records queued per app before `publish` answers busy.
     pub const QUEUE_RECORDS: usize = 16;
     /// The largest module the code pool takes (the gateway's profile; checked against the runtime's rule in apps.rs).
-    pub const MODULE_STORAGE: u32 = 819;
+    pub const MODULE_STORAGE: u32 = 1365;
     /// The fuel one call may burn (the gateway's profile; checked in apps.rs).
     pub const MAX_FUEL: u64 = 576_000;
 }
