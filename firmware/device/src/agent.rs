@@ -425,6 +425,8 @@ impl Agent {
             Some(Message::Error(e)) => return Err(NetError::Refused(e.code, e.message.to_string())),
             _ => return Err(NetError::Other("no welcome")),
         }
+        // The frame's buffer back to the channel: the next frame reuses it.
+        ch.give_back(p);
         if self.enroll_key.is_none() {
             self.ent.reseed();
             self.enroll_key = Some(SigningKey::random(&mut self.ent.drbg));
@@ -508,6 +510,7 @@ impl Agent {
         };
         self.sessions += 1;
         println!("session: online as {} with {} (heartbeat {} ms)", w.device, w.gateway, s.heartbeat_ms);
+        ch.give_back(p);
         Ok(s)
     }
 
