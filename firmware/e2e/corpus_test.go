@@ -18,7 +18,7 @@ import (
 )
 
 // TestCorpus pushes the corpus (firmware/corpus) to each board (QEMU's, and
-// riscv32-virt in Renode; see corpusBoards) through
+// in Renode riscv32-virt, nano33ble and the STM32F4 again) through
 // the gateway's API: every entry the gateway's module check refuses for the
 // board is refused by the API (422, naming the board); every other entry,
 // one after the other, reaches running and publishes its values (with the
@@ -58,23 +58,20 @@ type corpusBoard struct {
 	engine emulator.Engine
 }
 
-// corpusBoards are the QEMU boards and riscv32-virt (Renode);
-// WASMBED_CORPUS_BOARDS (comma separated <board> or <board>@<engine>) picks
-// some of those and also nano33ble and stm32f4-discovery@renode (whose silicon
-// paths, watchdog included, QEMU does not model).
+// corpusBoards are the QEMU boards, the boards only Renode runs (riscv32-virt,
+// nano33ble), and the STM32F4 in Renode too (whose silicon paths, watchdog included, QEMU does not
+// model); WASMBED_CORPUS_BOARDS (comma separated <board> or <board>@<engine>)
+// picks some.
 func corpusBoards() []corpusBoard {
 	var all []corpusBoard
 	for _, b := range slices.Concat(boards, renodeBoards) {
 		all = append(all, corpusBoard{b.name, emulator.Auto})
 	}
+	all = append(all, corpusBoard{"nano33ble", emulator.Auto}, corpusBoard{"stm32f4-discovery", emulator.Renode})
 	pick := os.Getenv("WASMBED_CORPUS_BOARDS")
 	if pick == "" {
 		return all
 	}
-	// Not by default until a reset they showed is understood (a clean-clone CI run:
-	// nano33ble in Renode reset during an 18.5 KB transfer, no crash line, and came back
-	// as power_on with the boot id of its first boot): pick them to run them.
-	all = append(all, corpusBoard{"nano33ble", emulator.Auto}, corpusBoard{"stm32f4-discovery", emulator.Renode})
 	var out []corpusBoard
 	for _, b := range all {
 		if slices.Contains(strings.Split(pick, ","), b.id()) {
