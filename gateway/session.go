@@ -466,11 +466,24 @@ func (g *Gateway) endSession(ctx context.Context, s *session, reason string) {
 	if !current {
 		return // replaced: the new session owns the status
 	}
+	if endSessionHook != nil {
+		endSessionHook(s)
+	}
 	s.log().Info("device offline", "reason", reason)
 	// A fresh context: the gateway may be stopping, the status must still be written.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_, err := g.store.Devices().Update(wctx, s.device, func(d *fleet.Device) error {
+		// A new session of the device may have said hello since this one was
+		// taken off the map: it has recorded the device online, and its
+		// status is its own. Checked in the update, which the new session's
+		// own update comes after (it puts itself on the map first).
+		g.mu.Lock()
+		replaced := g.sessions[s.device] != nil
+		g.mu.Unlock()
+		if replaced {
+			return errReplaced
+		}
 		if g.cfg.Serves != nil && d.Status.SessionGateway != g.cfg.Name {
 			// Another gateway has its session now, or (a record from before
 			// SessionGateway) it is assigned to another.
@@ -489,6 +502,9 @@ func (g *Gateway) endSession(ctx context.Context, s *session, reason string) {
 		return nil
 	})
 	switch {
+	case errors.Is(err, errReplaced):
+		s.log().Info("device back in a new session before this one's end was recorded; left online")
+		return
 	case errors.As(err, new(errMovedAway)):
 		s.log().Info("device moved to another gateway; its status is that gateway's to write", "reason", err)
 	case err != nil && !errors.Is(err, fleet.ErrNotFound):
@@ -500,6 +516,13 @@ func (g *Gateway) endSession(ctx context.Context, s *session, reason string) {
 // errMovedAway: the device of a session that ended is served by another
 // gateway now.
 type errMovedAway struct{ error }
+
+// errReplaced: the device of a session that ended holds a newer session.
+var errReplaced = errors.New("a newer session holds the device")
+
+// endSessionHook, when set (tests), runs in endSession after the session is
+// taken off the map and before its end is recorded.
+var endSessionHook func(*session)
 
 func (g *Gateway) dispatch(ctx context.Context, s *session, env protocol.Envelope) {
 	switch m := env.Msg.(type) {

@@ -22,6 +22,8 @@ ${RESULTS}        ${ROOT}/bin/renode-results
 Boot
     [Arguments]    ${board}    ${console}
     Execute Command    mach create "${board}"
+    # The peripheral models renode/*.repl use beyond Renode's own (nano33ble.repl's UARTE1).
+    Execute Command    include @${ROOT}/renode/NRF52840_UARTE.cs
     Execute Command    machine LoadPlatformDescription @${ROOT}/renode/${board}.repl
     Execute Command    sysbus LoadELF @${ROOT}/bin/firmware/${board}.elf
     Create Terminal Tester    sysbus.${console}    timeout=10
@@ -31,6 +33,11 @@ Link Teardown
     Stop Bridges
     Stop Echo Servers
     Test Teardown
+
+Register Should Be
+    [Arguments]    ${address}    ${value}
+    ${read}=    Execute Command    sysbus ReadDoubleWord ${address}
+    Should Be Equal    ${read.strip()}    ${value}
 
 *** Test Cases ***
 STM32F4 Discovery Boots
@@ -48,6 +55,35 @@ Nano 33 BLE Boots
     Wait For Line On Uart    clock: 64 MHz core, uptime 20 ms
     Wait For Line On Uart    boot: ok
     Wait For Line On Uart    config: not provisioned
+
+Nano 33 BLE UARTE1 Receives At Most MAXCNT Bytes
+    # renode/NRF52840_UARTE.cs: bytes that arrive after a one-byte reception ended (ENDRX),
+    # once the software has cleared ENDRX and before its next STARTRX, wait for that STARTRX
+    # (the stock model writes them past the buffer and drops them). The firmware's link
+    # (board/nano33ble.rs) clears ENDRX, then starts the next reception, after each byte.
+    Execute Command    mach create "uarte"
+    Execute Command    include @${ROOT}/renode/NRF52840_UARTE.cs
+    Execute Command    machine LoadPlatformDescription @${ROOT}/renode/nano33ble.repl
+    Execute Command    sysbus WriteDoubleWord 0x40028500 8
+    Execute Command    sysbus WriteDoubleWord 0x40028534 0x20000100
+    Execute Command    sysbus WriteDoubleWord 0x40028538 1
+    Execute Command    sysbus WriteDoubleWord 0x40028000 1
+    Execute Command    sysbus.uarte1 WriteChar 0x41
+    Register Should Be    0x40028110    0x00000001    # ENDRX
+    Register Should Be    0x20000100    0x00000041
+    Execute Command    sysbus WriteDoubleWord 0x40028110 0
+    Execute Command    sysbus.uarte1 WriteChar 0x42
+    Execute Command    sysbus.uarte1 WriteChar 0x43
+    # Nothing written past the buffer, no reception under way.
+    Register Should Be    0x20000100    0x00000041
+    Register Should Be    0x4002853C    0x00000001    # RXD.AMOUNT
+    Register Should Be    0x40028110    0x00000000
+    Execute Command    sysbus WriteDoubleWord 0x40028000 1
+    Register Should Be    0x40028110    0x00000001
+    Register Should Be    0x20000100    0x00000042
+    Execute Command    sysbus WriteDoubleWord 0x40028110 0
+    Execute Command    sysbus WriteDoubleWord 0x40028000 1
+    Register Should Be    0x20000100    0x00000043
 
 RISC-V Virt Boots
     # RV32IMAC on riscv_virt (+ a second UART): the CLINT's machine timer is the tick.

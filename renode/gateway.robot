@@ -39,16 +39,27 @@ Boot Provisioned
     ${elf}=    Provision Image    ${board}    ${name}    ${token}
     ${port}=    Free Port
     Execute Command    mach create "${name}"
+    Include Models
     Execute Command    machine LoadPlatformDescription @${ROOT}/renode/${board}.repl
     Execute Command    emulation CreateServerSocketTerminal ${port} "link" false
     Execute Command    connector Connect sysbus.${link} link
     Execute Command    sysbus.${console} CreateFileBackend @${RESULTS}/wasmbed/${name}.console.log true
-    # Renode runs the reset macro on every reset (the watchdog's, Power Cycle's).
-    Execute Command    macro reset "sysbus LoadELF @${elf}"
-    Execute Command    runMacro $reset
+    # Loaded once, as firmware/emulator does: a reset (the watchdog's, Power Cycle's) keeps
+    # the memories, as the part's does; loading the image again would zero its RAM segment,
+    # the firmware's .uninit record of the reset and kept identity with it. Renode runs the
+    # reset macro after every reset: it starts the core again as the part would, a Cortex-M
+    # from the vector table in its flash, a RISC-V core at the image's entry.
+    Execute Command    sysbus LoadELF @${elf}
+    ${reset}=    Reset Macro    ${elf}
+    Execute Command    macro reset "${reset}"
     Create Terminal Tester    sysbus.${console}    timeout=30
     Start Bridge    ${port}
     Start Emulation
+
+Include Models
+    # The peripheral models renode/*.repl use beyond Renode's own (nano33ble.repl's UARTE1),
+    # compiled by Renode; a second include of the same file is ignored.
+    Execute Command    include @${ROOT}/renode/NRF52840_UARTE.cs
 
 Power Cycle
     [Arguments]    ${ram}
@@ -56,9 +67,10 @@ Power Cycle
     # RAM-kept identity and reset record are gone; the flash keeps what was written to it).
     Execute Command    pause
     Execute Command    sysbus.${ram} ZeroAll
-    # A true RNG gives other numbers after a power cut; Renode's replays its seed from the
-    # reset on (deterministic emulation), so the firmware would draw the same boot id: a new
-    # seed, as a power-on gives the silicon new noise.
+    # A true RNG gives other numbers after a power cut; Renode's replays its seed after a
+    # reset (each core thread's generator starts again from the emulation's seed), so the
+    # firmware, RAM zeroed, would draw the same boot id: a new seed, as a power-on gives the
+    # silicon new noise.
     ${seed}=    Evaluate    random.randint(1, 2**31 - 1)    modules=random
     Execute Command    emulation SetSeed ${seed}
     Execute Command    machine Reset
@@ -107,7 +119,7 @@ STM32F4 Discovery Enrolls And Runs An App
     Enrolls And Runs An App    stm32f4-discovery    renode-stm32f4    usart1    usart2    ram=sram
 
 Nano 33 BLE Enrolls And Runs An App
-    Enrolls And Runs An App    nano33ble    renode-nano33ble    uart0    uart1    ram=ram
+    Enrolls And Runs An App    nano33ble    renode-nano33ble    uart0    uarte1    ram=ram
 
 RISC-V Virt Enrolls And Runs An App
     # No flash controller on the platform: the identity stays in RAM (no power cut).

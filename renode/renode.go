@@ -9,8 +9,35 @@ import (
 	"fmt"
 )
 
-//go:embed *.repl
+//go:embed *.repl *.cs
 var platforms embed.FS
+
+// peripherals: the models (C# sources, compiled by Renode when included) a board's
+// platform description uses beyond Renode's own, by board.
+var peripherals = map[string][]string{
+	// The link's UARTE1 (NRF52840_UARTE.cs: the stock model writes past RXD.MAXCNT).
+	"nano33ble": {"NRF52840_UARTE.cs"},
+}
+
+// File is a file a board's Renode platform needs.
+type File struct {
+	Name string // base name, as in renode/
+	Data []byte
+}
+
+// Peripherals returns the peripheral models board's platform description needs
+// (renode/*.cs), to be included (`include @file.cs`) before it is loaded.
+func Peripherals(board string) ([]File, error) {
+	var out []File
+	for _, n := range peripherals[board] {
+		b, err := platforms.ReadFile(n)
+		if err != nil {
+			return nil, fmt.Errorf("renode: %s: %w", n, err)
+		}
+		out = append(out, File{n, b})
+	}
+	return out, nil
+}
 
 // Platform returns the platform description (.repl) for board.
 func Platform(board string) (string, error) {

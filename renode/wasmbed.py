@@ -142,6 +142,33 @@ class wasmbed:
             self._stop(self.gateway)
             self.gateway = None
 
+    @staticmethod
+    def reset_macro(elf):
+        """What Renode does after a machine reset for the image (firmware/emulator's
+        resetMacro): a Cortex-M's vector table offset set to the image's vector table (it
+        takes its stack and entry from there, in flash, which the reset keeps), a RISC-V
+        core's program counter set to the image's entry."""
+        with open(elf, "rb") as f:
+            data = f.read()
+        if data[:4] != b"\x7fELF" or data[4] != 1:
+            raise AssertionError(f"{elf}: not a 32-bit ELF image")
+        order = "little" if data[5] == 1 else "big"
+
+        def u(off, n):
+            return int.from_bytes(data[off:off + n], order)
+
+        machine, entry = u(18, 2), u(24, 4)
+        if machine == 243:  # EM_RISCV
+            return f"sysbus.cpu PC {entry:#x}"
+        shoff, shentsize, shnum, shstrndx = u(32, 4), u(46, 2), u(48, 2), u(50, 2)
+        strtab = u(shoff + shstrndx * shentsize + 16, 4)
+        for i in range(shnum):
+            sh = shoff + i * shentsize
+            name = data[strtab + u(sh, 4):].split(b"\0", 1)[0]
+            if name == b".vector_table":
+                return f"sysbus.cpu VectorTableOffset {u(sh + 12, 4):#x}"
+        raise AssertionError(f"{elf}: no .vector_table section")
+
     def register_device(self, name, board):
         """Registers a device (label device=<name>) and returns a one-time enrollment token."""
         self._call("PUT", f"/v1/devices/{name}", {"board": board, "labels": {"device": name}})

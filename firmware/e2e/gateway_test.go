@@ -6,8 +6,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"io"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -46,10 +44,7 @@ func startGatewayAt(t *testing.T, dir, apiAddr, deviceAddr string, cfg gateway.C
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &gw{t: t, dir: dir, cancel: cancel, done: make(chan error, 1)}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("WASMBED_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	log := testLogger(t, "gateway")
 	ready := make(chan [2]net.Addr, 1)
 	go func() {
 		g.done <- daemon.Run(ctx, daemon.Options{DataDir: g.dir, APIAddr: apiAddr, DeviceAddr: deviceAddr,

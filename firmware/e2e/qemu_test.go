@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,11 +104,35 @@ func provisioned(t *testing.T, name, board string, b *provision.Bundle) string {
 // startBridge makes the modem bridge the boards' link UARTs talk to.
 func startBridge(t *testing.T) *bridge.Bridge {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("WASMBED_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return bridge.New(bridge.Config{Log: testLogger(t, "bridge").With("component", "bridge")})
+}
+
+// testLogger is the log of a gateway or bridge the test starts: kept, at debug
+// level with the time of each line, in <test>.<kind>.log under WASMBED_E2E_LOGS
+// (beside the consoles, appended to within a run: a gateway restarted on the
+// same data directory goes on in the same file), and printed on stderr with
+// WASMBED_TEST_LOG.
+func testLogger(t *testing.T, kind string) *slog.Logger {
+	t.Helper()
+	var w []io.Writer
+	if dir := os.Getenv("WASMBED_E2E_LOGS"); dir != "" {
+		name := strings.NewReplacer("/", "-", "@", "-").Replace(t.Name())
+		path := filepath.Join(dir, name+"."+kind+".log")
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Closed after the test's other cleanups (registered later, run first) stopped what logs.
+		t.Cleanup(func() { f.Close() })
+		w = append(w, f)
 	}
-	return bridge.New(bridge.Config{Log: log.With("component", "bridge")})
+	if os.Getenv("WASMBED_TEST_LOG") != "" {
+		w = append(w, os.Stderr)
+	}
+	if len(w) == 0 {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.MultiWriter(w...), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // qemu is one emulated board (firmware/emulator) with test-failing waits.
@@ -140,8 +165,12 @@ func bootOpts(t *testing.T, o emulator.Options) *qemu {
 	}
 	log := filepath.Join(dir, o.Name+".console.log")
 	os.Remove(log) // the emulator appends
-	// QEMU where it has the board (emulator.Auto), else Renode.
-	o.ConsoleLog = log
+	// QEMU where it has the board (emulator.Auto), else Renode. Each console line
+	// with the time it came, to set beside the gateway's and the bridge's logs
+	// (testLogger), and Renode's own log beside it.
+	o.ConsoleLog, o.ConsoleTimes = log, true
+	o.EmulatorLog = filepath.Join(dir, o.Name+".renode.log")
+	os.Remove(o.EmulatorLog)
 	d, err := emulator.Boot(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ package emulator
 import (
 	"bufio"
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -95,6 +96,12 @@ type Options struct {
 	// ConsoleLog, when set, receives every console line as it arrives
 	// (appended to what the file holds).
 	ConsoleLog string
+	// ConsoleTimes prefixes each line written to ConsoleLog with the host's
+	// UTC time of day (15:04:05.000), to set beside other logs.
+	ConsoleTimes bool
+	// EmulatorLog, when set, receives the emulator's own messages (Renode's
+	// log; under QEMU, whose output is the console, nothing), appended.
+	EmulatorLog string
 	// Reboot makes a board reset (watchdog, fault, Reset) reboot the board;
 	// without it the emulator ends on a reset, which Wait reports.
 	Reboot bool
@@ -226,7 +233,7 @@ func (d *Device) startQEMU(b Board, o Options) (func() (net.Conn, error), error)
 	args = append(args, o.Args...)
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = d.state
-	if err := d.start(cmd, o.ConsoleLog, nil); err != nil {
+	if err := d.start(cmd, o, nil); err != nil {
 		return nil, err
 	}
 	return func() (net.Conn, error) { return net.Dial("unix", link) }, nil
@@ -234,9 +241,14 @@ func (d *Device) startQEMU(b Board, o Options) (func() (net.Conn, error), error)
 
 // startRenode runs renode headless: console UART to a file we follow, link
 // UART as a TCP server socket terminal on a free loopback port. The image is
-// loaded by the machine's reset macro, which Renode runs on every reset (a
-// watchdog's, or Reset's `machine Reset` on the monitor, our stdin): the Cortex-M
-// restarts from the image's vector table.
+// loaded once, before the start. A reset (a watchdog's, the firmware's, or
+// Reset's `machine Reset` on the monitor, our stdin) resets the peripherals and
+// the core and keeps the memories, as the silicon's does: the machine's reset
+// macro (run by Renode after every reset, resetMacro) starts the core again as
+// the part would, a Cortex-M from the vector table in its flash, a RISC-V core
+// at the image's entry. The image is not loaded again on a reset: its RAM segment (the
+// statics, zero-filled) covers the firmware's `.uninit` area, whose record of
+// the reset and kept identity a reload would wipe.
 func (d *Device) startRenode(b Board, o Options) (func() (net.Conn, error), error) {
 	if b.RenodePlatform == "" {
 		return nil, fmt.Errorf("emulator: Renode has no platform for board %s", b.Name)
@@ -261,19 +273,36 @@ func (d *Device) startRenode(b Board, o Options) (func() (net.Conn, error), erro
 	if err := os.WriteFile(repl, []byte(platform), 0o600); err != nil {
 		return nil, err
 	}
+	// The board's own peripheral models, compiled by Renode, before the platform uses them.
+	var include strings.Builder
+	models, err := renode.Peripherals(b.Name)
+	if err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	for _, m := range models {
+		p := filepath.Join(d.dir, m.Name)
+		if err := os.WriteFile(p, m.Data, 0o600); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&include, "include @%s\n", p)
+	}
+	reset, err := resetMacro(image)
+	if err != nil {
+		return nil, err
+	}
 	console := filepath.Join(d.dir, "console")
 	script := fmt.Sprintf(`mach create %q
-machine LoadPlatformDescription @%s
+%smachine LoadPlatformDescription @%s
 %s CreateFileBackend @%s true
 emulation CreateServerSocketTerminal %d "link" false
 connector Connect %s link
+sysbus LoadELF @%s
 macro reset
 """
-    sysbus LoadELF @%s
+%s
 """
-runMacro $reset
 start
-`, d.label, repl, b.RenodeConsole, console, port, b.RenodeLink, image)
+`, d.label, include.String(), repl, b.RenodeConsole, console, port, b.RenodeLink, image, reset)
 	resc := filepath.Join(d.dir, "board.resc")
 	if err := os.WriteFile(resc, []byte(script), 0o600); err != nil {
 		return nil, err
@@ -282,26 +311,54 @@ start
 	cmd := exec.Command(bin, args...)
 	// renode is a script that starts Mono: its own process group, which Stop kills whole.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := d.start(cmd, o.ConsoleLog, func(stop <-chan struct{}) (io.ReadCloser, error) { return follow(console, stop) }); err != nil {
+	if err := d.start(cmd, o, func(stop <-chan struct{}) (io.ReadCloser, error) { return follow(console, stop) }); err != nil {
 		return nil, err
 	}
 	return func() (net.Conn, error) { return net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)) }, nil
 }
 
+// resetMacro is what Renode does after a machine reset for the image at path:
+// for a Cortex-M, the vector table offset set to the image's vector table (the
+// core then takes its stack pointer and entry from it, in flash, which the reset
+// keeps; Renode's guess of the table after a reset is address 0, where the
+// STM32F4's flash is only aliased on the part), and for a RISC-V core its
+// program counter set to the image's entry (the core's default reset vector is
+// not where the image starts).
+func resetMacro(path string) (string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("emulator: firmware image: %w", err)
+	}
+	defer f.Close()
+	switch f.Machine {
+	case elf.EM_RISCV:
+		return fmt.Sprintf("    sysbus.cpu PC %#x", f.Entry), nil
+	case elf.EM_ARM:
+		vt := f.Section(".vector_table")
+		if vt == nil {
+			return "", fmt.Errorf("emulator: firmware image %s: no .vector_table section", path)
+		}
+		return fmt.Sprintf("    sysbus.cpu VectorTableOffset %#x", vt.Addr), nil
+	}
+	return "", fmt.Errorf("emulator: firmware image %s: machine %v", path, f.Machine)
+}
+
 // start runs cmd and reads the console: the command's output, or the
 // reader consoleFrom opens (Renode's console file), which ends when stop is
-// closed.
-func (d *Device) start(cmd *exec.Cmd, logPath string, consoleFrom func(stop <-chan struct{}) (io.ReadCloser, error)) error {
-	var logFile *os.File
-	if logPath != "" {
-		if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
-			return err
+// closed; the command's output then goes to o.EmulatorLog.
+func (d *Device) start(cmd *exec.Cmd, o Options, consoleFrom func(stop <-chan struct{}) (io.ReadCloser, error)) error {
+	logFile, err := appendFile(o.ConsoleLog)
+	if err != nil {
+		return fmt.Errorf("emulator: console log: %w", err)
+	}
+	var emuLog *os.File
+	if consoleFrom != nil {
+		if emuLog, err = appendFile(o.EmulatorLog); err != nil {
+			if logFile != nil {
+				logFile.Close()
+			}
+			return fmt.Errorf("emulator: emulator log: %w", err)
 		}
-		f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return fmt.Errorf("emulator: console log: %w", err)
-		}
-		logFile = f
 	}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -314,6 +371,9 @@ func (d *Device) start(cmd *exec.Cmd, logPath string, consoleFrom func(stop <-ch
 	if err := cmd.Start(); err != nil {
 		if logFile != nil {
 			logFile.Close()
+		}
+		if emuLog != nil {
+			emuLog.Close()
 		}
 		return fmt.Errorf("emulator: start %s: %w", filepath.Base(cmd.Path), err)
 	}
@@ -328,7 +388,14 @@ func (d *Device) start(cmd *exec.Cmd, logPath string, consoleFrom func(stop <-ch
 	}()
 	var console io.Reader = pr
 	if consoleFrom != nil {
-		go io.Copy(io.Discard, pr) // Renode's own messages
+		go func() { // Renode's own messages, until it ends
+			if emuLog == nil {
+				io.Copy(io.Discard, pr)
+				return
+			}
+			io.Copy(emuLog, pr)
+			emuLog.Close()
+		}()
 		rc, err := consoleFrom(procDone)
 		if err != nil {
 			return err
@@ -345,7 +412,11 @@ func (d *Device) start(cmd *exec.Cmd, logPath string, consoleFrom func(stop <-ch
 		for sc.Scan() {
 			line := strings.TrimRight(sc.Text(), "\r")
 			if logFile != nil {
-				fmt.Fprintln(logFile, line)
+				if o.ConsoleTimes {
+					fmt.Fprintln(logFile, time.Now().UTC().Format("15:04:05.000"), line)
+				} else {
+					fmt.Fprintln(logFile, line)
+				}
 			}
 			d.mu.Lock()
 			d.lines = append(d.lines, line)
@@ -356,6 +427,18 @@ func (d *Device) start(cmd *exec.Cmd, logPath string, consoleFrom func(stop <-ch
 		<-procDone
 	}()
 	return nil
+}
+
+// appendFile opens path to append to (its directory made), or returns nil
+// for "".
+func appendFile(path string) (*os.File, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 }
 
 // connect dials the emulator's link socket until it answers.
@@ -478,7 +561,7 @@ func (d *Device) find(re *regexp.Regexp, from int) (string, int) {
 	return "", -1
 }
 
-// Reset resets the board (RAM kept, the image loaded again), as a reset
+// Reset resets the board (RAM and flash kept), as a reset
 // button does. It needs Options.Reboot.
 func (d *Device) Reset() error {
 	if !d.reboot {

@@ -168,7 +168,8 @@ func TestBadOptions(t *testing.T) {
 // Under Renode (make setup puts it in bin/): a provisioned STM32F4 board boots
 // on renode/stm32f4-discovery.repl, its link UART (Renode's server socket
 // terminal, dialled here) reaches a TCP server through the bridge, and a reset
-// (Renode's monitor) reboots it. A missing renode fails the test.
+// (Renode's monitor) reboots it (the reset macro restarts the core from the
+// image's vector table). A missing renode fails the test.
 func TestRenodeBootLinkReset(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("renode"); err != nil {

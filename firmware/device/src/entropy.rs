@@ -5,6 +5,10 @@
 //! - timing jitter: the SysTick counter sampled around work whose duration varies
 //!   (under QEMU the counter follows the host's clock, so host scheduling shows through),
 //!   and the arrival times of every byte received on the link;
+//! - the reset record's boot sequence (reset.rs), kept in RAM across resets: Renode's RNG
+//!   replays its sequence after a machine reset (each core thread's generator starts again
+//!   from the emulation's seed), and its timing is deterministic, so without it a board
+//!   reset in Renode would draw the numbers of the boot before, boot id included;
 //! - the per-device seed of the provisioning bundle (secret, differs per device, but
 //!   fixed: alone it would make every boot of a device repeat itself, so it is only
 //!   ever mixed with the above, never used as a constant).
@@ -40,6 +44,7 @@ impl Entropy {
         let mut pool = Pool::default();
         pool.add(seed);
         pool.add(device.as_bytes());
+        pool.add_u32(crate::reset::seq());
         let mut hw = [0u8; 32];
         let hardware = board::hw_entropy(&mut hw);
         if hardware {

@@ -28,7 +28,7 @@ use crate::board;
 /// Uptime after which a boot counts as stable (the streak of unexpected resets ends).
 pub const STABLE_MS: u64 = 10 * 60 * 1000;
 
-const MAGIC: u32 = 0x5742_5231; // "WBR1"
+const MAGIC: u32 = 0x5742_5232; // "WBR2"
 const NAME: usize = 64;
 
 #[repr(C)]
@@ -44,6 +44,11 @@ struct Rec {
     pc: u32,
     lr: u32,
     oom: u32,
+    /// Boots since the record was last found invalid (RAM that kept nothing): counts
+    /// every reset that keeps RAM, whatever cause the part reports. Mixed into the
+    /// entropy pool (entropy.rs): an emulator that models no reset flags and replays
+    /// its RNG's sequence after a reset (Renode) still gives the next boot other numbers.
+    seq: u32,
     name: [u8; NAME],
 }
 
@@ -73,6 +78,7 @@ pub fn boot() -> Report {
     // only from thread mode and the fault handlers, which do not return.
     let r = unsafe { &mut *rec() };
     let valid = r.magic == MAGIC && r.name_len as usize <= NAME;
+    let seq = if valid { r.seq.wrapping_add(1) } else { 0 };
     let mut detail = String::new();
     let cause = if !valid {
         Cause::PowerOn
@@ -114,6 +120,7 @@ pub fn boot() -> Report {
     } else {
         r.unexpected = 0;
     }
+    r.seq = seq;
     r.noted = 0xFF;
     r.oom = 0;
     r.name_len = 0;
@@ -127,6 +134,12 @@ pub fn boot() -> Report {
         safe_mode: r.unexpected >= SAFE_MODE_AFTER,
         culprit,
     }
+}
+
+/// The record's boot sequence ([`Rec::seq`]), for the entropy pool; after [`boot`].
+pub fn seq() -> u32 {
+    // SAFETY: as in boot.
+    unsafe { (*rec()).seq }
 }
 
 /// Notes what the firmware does for an app now (`wasmbed_runtime::phase`; `NONE`:
