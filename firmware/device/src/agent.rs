@@ -81,8 +81,9 @@ pub struct Agent {
     gens: identity::Gens,
     /// Where the identity survives a power cut (None: RAM only).
     flash: Option<KeptFlash>,
-    /// What went wrong with it, for the gateway (an `error`: its events and metrics).
-    flash_problem: Option<String>,
+    /// What went wrong keeping the state (the flash, the RAM area), for the gateway (an
+    /// `error`: its events and metrics).
+    keep_problem: Option<String>,
     /// Apps installed before a reset whose modules are gone: reported `downloading`
     /// until the gateway deploys them again.
     lost: Vec<AppRecord>,
@@ -184,7 +185,7 @@ impl Agent {
             id,
             enroll_key: None,
             gens: kept.gens,
-            flash_problem: flash.is_none().then(|| String::from("no flash for the identity: kept in RAM only, lost at a power cut")),
+            keep_problem: flash.is_none().then(|| String::from("no flash for the identity: kept in RAM only, lost at a power cut")),
             flash,
             lost,
             pending: Vec::new(),
@@ -338,6 +339,7 @@ impl Agent {
         let k = KeptRef { id: self.id.as_ref(), gens: &self.gens, apps: &apps };
         if !identity::save(&k, &self.b) {
             println!("agent: the state to keep does not fit its area; nothing kept");
+            self.keep_problem = Some(String::from("the state to keep across a reset does not fit its RAM area: nothing kept"));
         }
         if let Some(f) = &mut self.flash {
             match identity::persist(f, self.id.as_ref(), &self.b) {
@@ -345,7 +347,7 @@ impl Agent {
                 Ok(false) => {}
                 Err(e) => {
                     println!("identity: not written to flash: {}", e.words());
-                    self.flash_problem = Some(String::from("identity not written to flash: ") + e.words());
+                    self.keep_problem = Some(String::from("identity not written to flash: ") + e.words());
                 }
             }
         }
@@ -564,7 +566,7 @@ impl Agent {
                 self.send_output(ch)?;
             }
             self.maybe_renew(ch, s)?;
-            if let Some(why) = self.flash_problem.take() {
+            if let Some(why) = self.keep_problem.take() {
                 Self::error(ch, 0, ErrorCode::Internal, &why)?;
             }
             if !busy {

@@ -106,7 +106,7 @@ pub struct KeptRef<'a> {
 /// The kept state's area: the identity (its key, dates and certificate chain, about
 /// 1.1 KB) and, per app, its generation and record (names, version, hash: about 200 B,
 /// 500 B at the protocol's longest). 3 KiB, 2 KiB on a board of one app (the Uno R4's
-/// 32 KiB of RAM). State that does not fit is not kept (`save`), and the console says so.
+/// 32 KiB of RAM). State that does not fit is not kept (`save`); the agent tells the gateway.
 const SIZE: usize = if board::MAX_APPS == 1 { 2048 } else { 3072 };
 const MAGIC: &[u8; 4] = b"WBK2";
 
@@ -166,7 +166,8 @@ fn put_id(rec: &mut Rec<'_>, id: Option<&Identity>) {
 
 /// Writes the identity (or its absence) to flash; Ok(false): unchanged, nothing written.
 pub fn persist(log: &mut KeptFlash, id: Option<&Identity>, b: &Bundle<'_>) -> Result<bool, wasmbed_kept::Error> {
-    let mut buf = vec![0u8; 32 + 51 + id.map_or(0, |i| i.chain.len())];
+    // The owner, then put_id's: its flag, key, two dates, the chain's length and the chain.
+    let mut buf = vec![0u8; 32 + 1 + 32 + 8 + 8 + 2 + id.map_or(0, |i| i.chain.len())];
     let mut rec = Rec { buf: &mut buf, n: 0 };
     rec.extend_from_slice(&owner(b));
     put_id(&mut rec, id);
